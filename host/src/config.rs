@@ -1,0 +1,336 @@
+//! Node configuration: embedded defaults < TOML file (`--config`) < `NACRE_*`
+//! environment variables < command-line flags.
+//!
+//! Every knob is a field below and is documented, with its default, in
+//! `docs/CONFIG.md` (a test keeps the two in step). The environment name of a
+//! knob is derived from its place in the file: top-level `port` is
+//! `NACRE_PORT`, `[health] beat_timeout_ms` is `NACRE_HEALTH_BEAT_TIMEOUT_MS`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub bind: IpAddr,
+    /// Port of the HTTP API (0 picks a free one).
+    pub port: u16,
+    /// Where the node keeps its files (the persistent store's log).
+    pub data_dir: PathBuf,
+    /// Log filter (`tracing` syntax); `RUST_LOG` wins when set.
+    pub log_level: String,
+    pub http: HttpConfig,
+    pub health: HealthConfig,
+    pub naming: NamingConfig,
+    pub persistent: PersistentConfig,
+}
+
+/// Limits on what a client may send.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest request body accepted; larger gets 413.
+    pub max_body_bytes: usize,
+    /// Longest query string accepted; longer gets 414.
+    pub max_query_bytes: usize,
+}
+
+/// Beat health checking of ephemeral instances (the seed's `ClientBeatCheckTask`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Whether the beat checker runs at all (also the `healthCheckEnabled` switch).
+    pub enabled: bool,
+    /// An instance without a beat for this long turns unhealthy.
+    pub beat_timeout_ms: u64,
+    /// An instance without a beat for this long is deleted.
+    pub delete_timeout_ms: u64,
+    /// How often the beat checker scans the instances.
+    pub check_period_ms: u64,
+    /// The beat interval the node tells clients to use.
+    pub client_beat_interval_ms: u64,
+    /// An implicitly created service with no instances for this long is removed.
+    pub empty_service_clean_ms: u64,
+}
+
+/// Defaults of the naming API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NamingConfig {
+    /// `cacheMillis` of an `instance/list` reply to a client that is not a push subscriber.
+    pub default_cache_millis: u64,
+    /// `cacheMillis` for push subscribers; also how long a subscriber lives without a refresh.
+    pub push_cache_millis: u64,
+    /// Tell clients they may leave the beat body out of later beats.
+    pub light_beat_enabled: bool,
+    /// Whether an instance registered without `ephemeral` is ephemeral.
+    pub default_instance_ephemeral: bool,
+}
+
+/// The standalone persistent store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersistentConfig {
+    /// Sync every persistent write to disk before acknowledging it.
+    pub sync_writes: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: IpAddr::from([0, 0, 0, 0]),
+            port: 8848,
+            data_dir: PathBuf::from("./data"),
+            log_level: "info".into(),
+            http: HttpConfig::default(),
+            health: HealthConfig::default(),
+            naming: NamingConfig::default(),
+            persistent: PersistentConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            max_query_bytes: 8 * 1024,
+        }
+    }
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            enabled: true,
+            beat_timeout_ms: 15_000,
+            delete_timeout_ms: 30_000,
+            check_period_ms: 5_000,
+            client_beat_interval_ms: 5_000,
+            empty_service_clean_ms: 60_000,
+        }
+    }
+}
+
+impl Default for NamingConfig {
+    fn default() -> Self {
+        NamingConfig {
+            default_cache_millis: 3_000,
+            push_cache_millis: 10_000,
+            light_beat_enabled: true,
+            default_instance_ephemeral: true,
+        }
+    }
+}
+
+impl Default for PersistentConfig {
+    fn default() -> Self {
+        PersistentConfig { sync_writes: true }
+    }
+}
+
+const ENV_PREFIX: &str = "NACRE_";
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then the `NACRE_*` variables of `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let mut table = toml::Table::try_from(Config::default()).context("serialising defaults")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            let from_file: toml::Table = text
+                .parse()
+                .with_context(|| format!("parsing config file {}", path.display()))?;
+            merge(&mut table, from_file);
+        }
+        apply_env(&mut table, env)?;
+        let config: Config = table
+            .try_into()
+            .with_context(|| match file {
+                Some(path) => format!("invalid configuration in {}", path.display()),
+                None => "invalid configuration".to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Rejects values the node cannot run with.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let h = &self.health;
+        if h.check_period_ms == 0 {
+            bail!("health.check_period_ms must be greater than 0");
+        }
+        if h.beat_timeout_ms == 0 || h.delete_timeout_ms == 0 {
+            bail!("health.beat_timeout_ms and health.delete_timeout_ms must be greater than 0");
+        }
+        if h.client_beat_interval_ms == 0 {
+            bail!("health.client_beat_interval_ms must be greater than 0");
+        }
+        if self.http.max_body_bytes == 0 || self.http.max_query_bytes == 0 {
+            bail!("http.max_body_bytes and http.max_query_bytes must be greater than 0");
+        }
+        Ok(())
+    }
+
+    /// Every knob with its environment variable name, in file order.
+    pub fn env_names() -> Vec<(String, String)> {
+        let table = toml::Table::try_from(Config::default()).unwrap_or_default();
+        let mut names = Vec::new();
+        for (key, value) in &table {
+            match value {
+                toml::Value::Table(section) => {
+                    for sub in section.keys() {
+                        let path = format!("{key}.{sub}");
+                        names.push((path, env_name(&[key, sub])));
+                    }
+                }
+                _ => names.push((key.clone(), env_name(&[key]))),
+            }
+        }
+        names
+    }
+}
+
+fn env_name(path: &[&str]) -> String {
+    format!("{ENV_PREFIX}{}", path.join("_").to_uppercase())
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Overrides knobs from `NACRE_*` variables, typed like their defaults.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<()> {
+    let defaults = toml::Table::try_from(Config::default())?;
+    for (name, raw) in env {
+        if !name.starts_with(ENV_PREFIX) || name == "NACRE_CONFIG" {
+            continue;
+        }
+        let Some((path, default)) = find_knob(&defaults, &name) else {
+            tracing::warn!(variable = %name, "ignoring unknown NACRE_ variable");
+            continue;
+        };
+        let value = parse_like(default, &raw)
+            .with_context(|| format!("environment variable {name}={raw:?}"))?;
+        match path.as_slice() {
+            [key] => {
+                table.insert(key.clone(), value);
+            }
+            [section, key] => {
+                if let Some(toml::Value::Table(t)) = table.get_mut(section) {
+                    t.insert(key.clone(), value);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn find_knob<'a>(defaults: &'a toml::Table, name: &str) -> Option<(Vec<String>, &'a toml::Value)> {
+    for (key, value) in defaults {
+        match value {
+            toml::Value::Table(section) => {
+                for (sub, v) in section {
+                    if env_name(&[key, sub]) == name {
+                        return Some((vec![key.clone(), sub.clone()], v));
+                    }
+                }
+            }
+            v if env_name(&[key]) == name => return Some((vec![key.clone()], v)),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn parse_like(default: &toml::Value, raw: &str) -> anyhow::Result<toml::Value> {
+    let raw = raw.trim();
+    Ok(match default {
+        toml::Value::Integer(_) => toml::Value::Integer(raw.parse().context("expected an integer")?),
+        toml::Value::Float(_) => toml::Value::Float(raw.parse().context("expected a number")?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(raw.parse().context("expected true or false")?),
+        _ => toml::Value::String(raw.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_match_nacos() -> anyhow::Result<()> {
+        let config = Config::load(None, Vec::new())?;
+        assert_eq!(config.port, 8848);
+        assert_eq!(config.health.beat_timeout_ms, 15_000);
+        assert_eq!(config.health.delete_timeout_ms, 30_000);
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        Ok(())
+    }
+
+    #[test]
+    fn file_then_env_override_in_order() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("nacre.toml");
+        std::fs::write(&path, "port = 9000\n[health]\nbeat_timeout_ms = 100\ndelete_timeout_ms = 200\n")?;
+        let config = Config::load(
+            Some(&path),
+            vars(&[("NACRE_HEALTH_DELETE_TIMEOUT_MS", "300"), ("NACRE_BIND", "127.0.0.1")]),
+        )?;
+        assert_eq!(config.port, 9000);
+        assert_eq!(config.health.beat_timeout_ms, 100);
+        assert_eq!(config.health.delete_timeout_ms, 300);
+        assert_eq!(config.bind, IpAddr::from([127, 0, 0, 1]));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_knob_named() -> anyhow::Result<()> {
+        let err = Config::load(None, vars(&[("NACRE_PORT", "eighty")]))
+            .err()
+            .map(|e| format!("{e:#}"));
+        assert!(err.is_some_and(|e| e.contains("NACRE_PORT")));
+
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("nacre.toml");
+        std::fs::write(&path, "[health]\nbeat_timeout = 1\n")?;
+        let err = Config::load(Some(&path), Vec::new()).err().map(|e| format!("{e:#}"));
+        assert!(err.is_some_and(|e| e.contains("beat_timeout")), "unknown knob must be named");
+
+        std::fs::write(&path, "[health]\ncheck_period_ms = 0\n")?;
+        assert!(Config::load(Some(&path), Vec::new()).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn every_knob_is_documented() -> anyhow::Result<()> {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/CONFIG.md"))?;
+        for (path, env) in Config::env_names() {
+            let key = path.rsplit('.').next().unwrap_or(&path);
+            assert!(doc.contains(&format!("`{key}`")), "docs/CONFIG.md lacks `{key}`");
+            assert!(doc.contains(&env), "docs/CONFIG.md lacks {env}");
+        }
+        Ok(())
+    }
+}

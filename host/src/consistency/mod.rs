@@ -1,0 +1,179 @@
+//! The consistency facade: one `put / remove / get / listen` surface over two
+//! kinds of data (Nacos's `DelegateConsistencyService`).
+//!
+//! - Ephemeral instances live on beats and in memory only: [`ephemeral`]. On a
+//!   standalone node a write applies at once; in a cluster it is routed to the
+//!   service's responsible node and replicated by Distro.
+//! - Persistent instances and service definitions must survive restarts:
+//!   [`persistent`]. On a standalone node they go through a local write-ahead
+//!   log in the data directory; in a cluster, through Raft.
+//!
+//! Both end in [`apply`], which changes the registry and tells the notifier, so
+//! listeners see one stream of changes whatever the data's kind.
+
+pub mod ephemeral;
+pub mod persistent;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::naming::model::{Instance, InstanceId, ServiceKey, ServiceMeta};
+use crate::naming::registry::Registry;
+use crate::notifier::{ChangeKinds, ChangeListener, Notifier};
+
+pub use ephemeral::EphemeralStore;
+pub use persistent::PersistentStore;
+
+/// A value stored through the facade. Its key is derived from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    Instance { service: ServiceKey, instance: Instance },
+    Service(ServiceMeta),
+}
+
+/// Addresses one stored value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Key {
+    Instance {
+        service: ServiceKey,
+        id: InstanceId,
+        ephemeral: bool,
+    },
+    Service(ServiceKey),
+}
+
+/// One write, as stores log, replicate and apply it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Write {
+    Put(Record),
+    Remove(Key),
+}
+
+impl Record {
+    pub fn key(&self) -> Key {
+        match self {
+            Record::Instance { service, instance } => Key::Instance {
+                service: service.clone(),
+                id: instance.id.clone(),
+                ephemeral: instance.ephemeral,
+            },
+            Record::Service(meta) => Key::Service(meta.key.clone()),
+        }
+    }
+}
+
+impl Key {
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self, Key::Instance { ephemeral: true, .. })
+    }
+}
+
+impl Write {
+    fn is_ephemeral(&self) -> bool {
+        match self {
+            Write::Put(record) => record.key().is_ephemeral(),
+            Write::Remove(key) => key.is_ephemeral(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsistencyError {
+    #[error("persistent store failed: {0}")]
+    Storage(#[from] std::io::Error),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+/// Applies a write to the registry and queues the change for listeners.
+/// Returns the new revision if anything visible changed.
+pub fn apply(registry: &Registry, notifier: &Notifier, write: Write) -> Option<u64> {
+    let (service, kinds, revision) = match write {
+        Write::Put(Record::Instance { service, instance }) => {
+            let revision = registry.apply_put_instance(&service, instance);
+            (service, ChangeKinds::INSTANCES, revision)
+        }
+        Write::Put(Record::Service(meta)) => {
+            let service = meta.key.clone();
+            let revision = registry.apply_put_service(meta);
+            (service, ChangeKinds::SERVICE, revision)
+        }
+        Write::Remove(Key::Instance { service, id, .. }) => {
+            let revision = registry.apply_remove_instance(&service, &id);
+            (service, ChangeKinds::INSTANCES, revision)
+        }
+        Write::Remove(Key::Service(service)) => {
+            let revision = registry.apply_remove_service(&service);
+            (service, ChangeKinds::REMOVED, revision)
+        }
+    };
+    if revision.is_some() {
+        notifier.notify(&service, kinds);
+    }
+    revision
+}
+
+/// The facade the naming layer writes through.
+pub struct ConsistencyService {
+    registry: Arc<Registry>,
+    notifier: Notifier,
+    ephemeral: EphemeralStore,
+    persistent: PersistentStore,
+}
+
+impl ConsistencyService {
+    pub fn new(
+        registry: Arc<Registry>,
+        notifier: Notifier,
+        ephemeral: EphemeralStore,
+        persistent: PersistentStore,
+    ) -> Self {
+        ConsistencyService {
+            registry,
+            notifier,
+            ephemeral,
+            persistent,
+        }
+    }
+
+    /// Stores a record; returns once it is as durable as its kind requires.
+    pub async fn put(&self, record: Record) -> Result<(), ConsistencyError> {
+        self.write(Write::Put(record)).await
+    }
+
+    /// Removes what `key` addresses; removing something absent is not an error.
+    pub async fn remove(&self, key: Key) -> Result<(), ConsistencyError> {
+        self.write(Write::Remove(key)).await
+    }
+
+    async fn write(&self, write: Write) -> Result<(), ConsistencyError> {
+        if write.is_ephemeral() {
+            self.ephemeral.write(write).await
+        } else {
+            self.persistent.write(write).await
+        }
+    }
+
+    pub fn get(&self, key: &Key) -> Option<Record> {
+        match key {
+            Key::Instance { service, id, .. } => {
+                self.registry
+                    .instance(service, id)
+                    .map(|instance| Record::Instance {
+                        service: service.clone(),
+                        instance,
+                    })
+            }
+            Key::Service(service) => self.registry.service_meta(service).map(Record::Service),
+        }
+    }
+
+    pub fn listen(&self, listener: Arc<dyn ChangeListener>) {
+        self.notifier.listen(listener);
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+}

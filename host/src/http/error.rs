@@ -1,0 +1,60 @@
+//! Errors of the HTTP API, answered the way Nacos answers them: a status code
+//! and a plain-text body `caused: <message>;`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::naming::manager::NamingError;
+use crate::switches::SwitchError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("request body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("query string longer than {0} bytes")]
+    UriTooLong(usize),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<NamingError> for ApiError {
+    fn from(e: NamingError) -> Self {
+        match e {
+            NamingError::InvalidParam(m) => ApiError::BadRequest(m),
+            NamingError::NotFound(m) => ApiError::NotFound(m),
+            NamingError::Consistency(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<SwitchError> for ApiError {
+    fn from(e: SwitchError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        (status, format!("caused: {self};")).into_response()
+    }
+}

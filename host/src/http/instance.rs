@@ -1,0 +1,203 @@
+//! `/nacos/v1/ns/instance*` and `/nacos/v1/ns/health/instance`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::ApiState;
+use super::error::ApiError;
+use super::params::{Params, illegal};
+use crate::naming::client_agent::{ClientAgent, ClientKind};
+use crate::naming::list::ListRequest;
+use crate::naming::manager::{BeatInfo, InstancePatch};
+use crate::naming::model::{Instance, InstanceId};
+
+/// Reads the instance a register or update describes.
+fn instance_from(params: &Params, state: &ApiState) -> Result<Instance, ApiError> {
+    let enabled = match params.flag("enabled")? {
+        Some(v) => Some(v),
+        None => params.flag("enable")?,
+    };
+    let default_ephemeral = state.naming.switches().with(|s| s.default_instance_ephemeral);
+    Ok(Instance {
+        id: params.instance_id()?,
+        weight: params.weight()?.unwrap_or(1.0),
+        healthy: params.flag("healthy")?.unwrap_or(true),
+        enabled: enabled.unwrap_or(true),
+        ephemeral: params.flag("ephemeral")?.unwrap_or(default_ephemeral),
+        marked: false,
+        metadata: params.metadata("metadata")?.unwrap_or_default(),
+        last_beat: 0,
+    })
+}
+
+/// `POST instance`: register.
+pub async fn register(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+    let service = params.service_key()?;
+    let instance = instance_from(&params, &state)?;
+    state.naming.register_instance(service, instance).await?;
+    Ok("ok")
+}
+
+/// `DELETE instance`: deregister.
+pub async fn deregister(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+    let service = params.service_key()?;
+    let id = params.instance_id()?;
+    let default_ephemeral = state.naming.switches().with(|s| s.default_instance_ephemeral);
+    let ephemeral = params.flag("ephemeral")?.unwrap_or(default_ephemeral);
+    state.naming.deregister_instance(service, id, ephemeral).await?;
+    Ok("ok")
+}
+
+/// `PUT instance`: replace an instance's fields.
+pub async fn update(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+    let service = params.service_key()?;
+    let instance = instance_from(&params, &state)?;
+    state.naming.update_instance(service, instance).await?;
+    Ok("ok")
+}
+
+/// `PATCH instance`: change only the given fields.
+pub async fn patch(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+    let service = params.service_key()?;
+    let id = params.instance_id()?;
+    let enabled = match params.flag("enabled")? {
+        Some(v) => Some(v),
+        None => params.flag("enable")?,
+    };
+    let patch = InstancePatch {
+        weight: params.weight()?,
+        enabled,
+        metadata: params.metadata("metadata")?,
+    };
+    state.naming.patch_instance(service, id, patch).await?;
+    Ok("ok")
+}
+
+/// `GET instance`: one instance's detail.
+pub async fn detail(State(state): State<ApiState>, params: Params) -> Result<Response, ApiError> {
+    let service = params.service_key()?;
+    let id = params.instance_id()?;
+    let instance = state.naming.instance(&service, &id)?;
+    Ok(Json(json!({
+        "service": service.grouped_name(),
+        "ip": id.ip,
+        "port": id.port,
+        "clusterName": id.cluster,
+        "weight": instance.weight,
+        "healthy": instance.healthy,
+        "enabled": instance.enabled,
+        "ephemeral": instance.ephemeral,
+        "marked": instance.marked,
+        "instanceId": id.nacos_instance_id(&service),
+        "metadata": instance.metadata,
+    }))
+    .into_response())
+}
+
+/// `GET instance/list`: the instances of a service, as clients cache them.
+pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Response, ApiError> {
+    let service = params.service_key()?;
+    let clusters_param = params.or("clusters", "");
+    let clusters: Vec<String> = clusters_param
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
+    for cluster in &clusters {
+        super::params::check_cluster("clusters", cluster)?;
+    }
+    let healthy_only = params.flag("healthyOnly")?.unwrap_or(false);
+    // Subscription parameters are validated even before push exists, so that a
+    // malformed one is refused the same way it will be then.
+    params.port_or_zero("udpPort")?;
+    if let Some(ip) = params.get("clientIP") {
+        super::params::check_ip("clientIP", ip)?;
+    }
+    let agent = ClientAgent::parse(&params.user_agent);
+    let cache_millis = state.naming.switches().with(|s| s.default_cache_millis);
+    let request = ListRequest {
+        clusters: &clusters,
+        clusters_param,
+        healthy_only,
+        cache_millis,
+        grouped_dom: agent.kind == ClientKind::Java && agent.at_least("1.0.0"),
+        env: params.or("env", ""),
+    };
+    let body = state.naming.list(&service, &request);
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// `GET instance/statuses?key=namespace##group@@service`: `ip:port_healthy` per instance.
+pub async fn statuses(State(state): State<ApiState>, params: Params) -> Result<Response, ApiError> {
+    let key = params.required("key")?;
+    let (namespace, service_name) = key.split_once("##").unwrap_or(("public", key));
+    let service = Params::from_pairs(&[("namespaceId", namespace), ("serviceName", service_name)])
+        .service_key()
+        .map_err(|_| illegal("key", "expected namespaceId##groupName@@serviceName"))?;
+    let found = state
+        .naming
+        .registry()
+        .service(&service)
+        .ok_or_else(|| ApiError::NotFound(format!("service: {} not found.", service.grouped_name())))?;
+    let ips: Vec<String> = found
+        .instances()
+        .iter()
+        .map(|i| format!("{}:{}_{}", i.id.ip, i.id.port, i.healthy))
+        .collect();
+    Ok(Json(json!({ "ips": ips })).into_response())
+}
+
+/// `PUT instance/beat`: a client's heartbeat.
+pub async fn beat(State(state): State<ApiState>, params: Params) -> Result<Response, ApiError> {
+    let body: Option<BeatInfo> = params
+        .get("beat")
+        .map(|raw| serde_json::from_str(raw).map_err(|e| illegal("beat", &format!("malformed beat JSON: {e}"))))
+        .transpose()?;
+    let mut cluster = params.cluster("clusterName")?;
+    let (ip, port) = match &body {
+        Some(beat) => {
+            if !beat.cluster.trim().is_empty() {
+                super::params::check_cluster("beat.cluster", beat.cluster.trim())?;
+                cluster = beat.cluster.trim().to_string();
+            }
+            if beat.ip.trim().is_empty() {
+                return Err(ApiError::BadRequest("Param 'beat' is illegal: ip is required".into()));
+            }
+            super::params::check_ip("beat.ip", beat.ip.trim())?;
+            if beat.port == 0 {
+                return Err(ApiError::BadRequest("Param 'beat' is illegal: port is required".into()));
+            }
+            if let Some(weight) = beat.weight {
+                super::params::parse_weight(&weight.to_string())?;
+            }
+            (beat.ip.trim().to_string(), beat.port)
+        }
+        None => {
+            let ip = params.required("ip")?;
+            super::params::check_ip("ip", ip)?;
+            let port = params
+                .port("port")?
+                .ok_or_else(|| ApiError::BadRequest("Param 'port' is required.".into()))?;
+            (ip.to_string(), port)
+        }
+    };
+    let service = params.service_key()?;
+    let id = InstanceId::new(cluster, ip, port);
+    let reply = state.naming.beat(service, id, body).await?;
+    Ok(Json(reply).into_response())
+}
+
+/// `PUT health/instance`: an operator sets an instance's health by hand.
+pub async fn mark_health(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+    let service = params.service_key()?;
+    let id = params.instance_id()?;
+    let healthy = params
+        .flag("healthy")?
+        .ok_or_else(|| ApiError::BadRequest("Param 'healthy' is required.".into()))?;
+    state.naming.mark_health(service, id, healthy).await?;
+    Ok("ok")
+}

@@ -1,0 +1,98 @@
+//! The HTTP API: Nacos's v1 naming open API under `/nacos/v1/ns`, plus the
+//! console health probes. Handlers are free functions on [`ApiState`], one
+//! file per resource, registered in [`router`].
+
+mod error;
+mod instance;
+mod operator;
+mod params;
+mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, Uri};
+use axum::routing::{get, put};
+
+pub use error::ApiError;
+pub use params::Params;
+
+use crate::config::HttpConfig;
+use crate::naming::manager::ServiceManager;
+use crate::system_stats::SystemStats;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct ApiState(Arc<Shared>);
+
+pub struct Shared {
+    pub naming: Arc<ServiceManager>,
+    pub limits: HttpConfig,
+    pub system: SystemStats,
+    /// The address this node tells others to reach it at.
+    pub advertised: SocketAddr,
+}
+
+impl std::ops::Deref for ApiState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl ApiState {
+    pub fn new(shared: Shared) -> Self {
+        ApiState(Arc::new(shared))
+    }
+}
+
+const NS: &str = "/nacos/v1/ns";
+
+pub fn router(state: ApiState) -> Router {
+    let ns = Router::new()
+        .route(
+            "/instance",
+            get(instance::detail)
+                .post(instance::register)
+                .put(instance::update)
+                .patch(instance::patch)
+                .delete(instance::deregister),
+        )
+        .route("/instance/list", get(instance::list))
+        .route("/instance/beat", put(instance::beat))
+        .route("/instance/statuses", get(instance::statuses))
+        .route("/health/instance", put(instance::mark_health))
+        .route(
+            "/service",
+            get(service::detail)
+                .post(service::create)
+                .put(service::update)
+                .delete(service::remove),
+        )
+        .route("/service/list", get(service::list))
+        .route(
+            "/operator/switches",
+            get(operator::switches).put(operator::update_switch),
+        )
+        .route("/operator/metrics", get(operator::metrics))
+        .route("/operator/servers", get(operator::servers));
+    Router::new()
+        .nest(NS, ns)
+        .route("/nacos/v1/console/health/liveness", get(operator::health_probe))
+        .route("/nacos/v1/console/health/readiness", get(operator::health_probe))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> (StatusCode, String) {
+    (StatusCode::NOT_FOUND, format!("caused: no such API: {};", uri.path()))
+}
+
+async fn method_not_allowed(uri: Uri) -> (StatusCode, String) {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("caused: method not allowed on {};", uri.path()),
+    )
+}

@@ -1,0 +1,358 @@
+//! Request parameters, read the way Nacos reads them: from the query string and
+//! from a form body alike (query first), with Nacos's names and defaults, and
+//! every malformed value refused with a message that names the parameter.
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::http::header;
+use http_body_util::{BodyExt, Limited};
+
+use super::ApiState;
+use super::error::ApiError;
+use crate::naming::model::{
+    DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, GROUP_SEPARATOR, InstanceId, MAX_WEIGHT, MIN_WEIGHT,
+    Metadata, ServiceKey,
+};
+
+/// Longest accepted name (service, group, namespace, cluster, ip).
+const MAX_NAME_LEN: usize = 512;
+
+/// The merged parameters of one request.
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    /// The client's User-Agent (Nacos clients name themselves there).
+    pub user_agent: String,
+    /// Where the request came from, when known.
+    pub remote: Option<SocketAddr>,
+}
+
+impl FromRequest<ApiState> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let limits = &state.limits;
+        let query = req.uri().query().unwrap_or("");
+        if query.len() > limits.max_query_bytes {
+            return Err(ApiError::UriTooLong(limits.max_query_bytes));
+        }
+        let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let user_agent = header_str(&req, header::USER_AGENT);
+        let remote = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > limits.max_body_bytes) {
+            return Err(ApiError::BodyTooLarge(limits.max_body_bytes));
+        }
+        let body = Limited::new(req.into_body(), limits.max_body_bytes)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    ApiError::BodyTooLarge(limits.max_body_bytes)
+                } else {
+                    ApiError::BadRequest(format!("could not read the request body: {e}"))
+                }
+            })?
+            .to_bytes();
+        if is_form && !body.is_empty() {
+            pairs.extend(
+                form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())),
+            );
+        }
+        Ok(Params {
+            pairs,
+            user_agent,
+            remote,
+        })
+    }
+}
+
+fn header_str(req: &Request, name: header::HeaderName) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+impl Params {
+    /// Builds parameters directly (for tests and internal callers).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Params {
+            pairs: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            user_agent: String::new(),
+            remote: None,
+        }
+    }
+
+    /// The first non-blank value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        self.get(name)
+            .ok_or_else(|| ApiError::BadRequest(format!("Param '{name}' is required.")))
+    }
+
+    pub fn or<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
+        self.get(name).unwrap_or(default)
+    }
+
+    /// Parses `name` if present; a value that does not parse is an error.
+    pub fn parse<T: FromStr>(&self, name: &str, expected: &str) -> Result<Option<T>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| illegal(name, &format!("expected {expected}, got {v:?}")))
+            })
+            .transpose()
+    }
+
+    /// A boolean, accepting Nacos clients' spellings (`true`/`false`, `1`/`0`, ...).
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        self.get(name)
+            .map(|v| match v.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(illegal(name, &format!("expected true or false, got {v:?}"))),
+            })
+            .transpose()
+    }
+
+    pub fn namespace(&self) -> Result<String, ApiError> {
+        let namespace = self.or("namespaceId", DEFAULT_NAMESPACE);
+        check_name("namespaceId", namespace)?;
+        Ok(namespace.to_string())
+    }
+
+    /// The service named by `serviceName` (`group@@name` or a bare name with
+    /// `groupName`), in `namespaceId`.
+    pub fn service_key(&self) -> Result<ServiceKey, ApiError> {
+        let namespace = self.namespace()?;
+        let raw = self.required("serviceName")?;
+        let (group, name) = match raw.split_once(GROUP_SEPARATOR) {
+            Some((group, name)) => {
+                if group.is_empty() || name.is_empty() || name.contains(GROUP_SEPARATOR) {
+                    return Err(illegal(
+                        "serviceName",
+                        "it should be format as 'groupName@@serviceName'",
+                    ));
+                }
+                (group, name)
+            }
+            None => (self.or("groupName", DEFAULT_GROUP), raw),
+        };
+        check_name("serviceName", name)?;
+        check_name("groupName", group)?;
+        Ok(ServiceKey::new(namespace, group, name))
+    }
+
+    pub fn cluster(&self, name: &str) -> Result<String, ApiError> {
+        let cluster = self.or(name, DEFAULT_CLUSTER);
+        check_cluster(name, cluster)?;
+        Ok(cluster.to_string())
+    }
+
+    /// The instance named by `ip`, `port` and `clusterName`.
+    pub fn instance_id(&self) -> Result<InstanceId, ApiError> {
+        let cluster = self.cluster("clusterName")?;
+        let ip = self.required("ip")?;
+        check_ip("ip", ip)?;
+        let port = self.port("port")?
+            .ok_or_else(|| ApiError::BadRequest("Param 'port' is required.".into()))?;
+        Ok(InstanceId::new(cluster, ip, port))
+    }
+
+    pub fn port(&self, name: &str) -> Result<Option<u16>, ApiError> {
+        self.get(name)
+            .map(|v| parse_port(name, v))
+            .transpose()
+    }
+
+    /// A port that may be 0 (`udpPort`: 0 means "no push").
+    pub fn port_or_zero(&self, name: &str) -> Result<u16, ApiError> {
+        match self.get(name) {
+            None | Some("0") => Ok(0),
+            Some(v) => parse_port(name, v),
+        }
+    }
+
+    pub fn weight(&self) -> Result<Option<f64>, ApiError> {
+        self.get("weight").map(parse_weight).transpose()
+    }
+
+    /// Metadata as a JSON object or as `k1=v1,k2=v2`.
+    pub fn metadata(&self, name: &str) -> Result<Option<Metadata>, ApiError> {
+        self.get(name).map(|v| parse_metadata(name, v)).transpose()
+    }
+}
+
+pub fn illegal(name: &str, reason: &str) -> ApiError {
+    ApiError::BadRequest(format!("Param '{name}' is illegal: {reason}"))
+}
+
+fn check_name(param: &str, value: &str) -> Result<(), ApiError> {
+    if value.len() > MAX_NAME_LEN {
+        return Err(illegal(param, &format!("longer than {MAX_NAME_LEN} bytes")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(illegal(param, "contains control characters"));
+    }
+    Ok(())
+}
+
+/// Nacos's cluster name syntax: `[0-9a-zA-Z-]+`.
+pub fn check_cluster(param: &str, value: &str) -> Result<(), ApiError> {
+    check_name(param, value)?;
+    if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        Ok(())
+    } else {
+        Err(illegal(param, "cluster name can only have these characters: 0-9a-zA-Z-"))
+    }
+}
+
+/// An IP address or a host name; a dotted number must be a valid IPv4 address.
+pub fn check_ip(param: &str, value: &str) -> Result<(), ApiError> {
+    check_name(param, value)?;
+    if value.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    if value.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(illegal(param, &format!("{value:?} is not a valid IP address")));
+    }
+    let host_like = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if host_like {
+        Ok(())
+    } else {
+        Err(illegal(param, &format!("{value:?} is neither an IP address nor a host name")))
+    }
+}
+
+pub fn parse_port(param: &str, value: &str) -> Result<u16, ApiError> {
+    match value.parse::<i64>() {
+        Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
+        Ok(p) => Err(illegal(param, &format!("port {p} is outside 1-65535"))),
+        Err(_) => Err(illegal(param, &format!("expected a port number, got {value:?}"))),
+    }
+}
+
+pub fn parse_weight(value: &str) -> Result<f64, ApiError> {
+    let weight: f64 = value
+        .parse()
+        .map_err(|_| illegal("weight", &format!("expected a number, got {value:?}")))?;
+    if !weight.is_finite() || !(MIN_WEIGHT..=MAX_WEIGHT).contains(&weight) {
+        return Err(illegal(
+            "weight",
+            &format!("the weights range from {MIN_WEIGHT} to {MAX_WEIGHT}, got {value}"),
+        ));
+    }
+    Ok(weight)
+}
+
+pub fn parse_metadata(param: &str, value: &str) -> Result<Metadata, ApiError> {
+    if value.starts_with('{') {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(value)
+            .map_err(|e| illegal(param, &format!("malformed JSON: {e}")))?;
+        return map
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => Ok((k, s)),
+                serde_json::Value::Number(n) => Ok((k, n.to_string())),
+                serde_json::Value::Bool(b) => Ok((k, b.to_string())),
+                serde_json::Value::Null => Ok((k, String::new())),
+                _ => Err(illegal(param, &format!("value of key {k:?} must be a string"))),
+            })
+            .collect();
+    }
+    value
+        .split(',')
+        .filter(|kv| !kv.trim().is_empty())
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| {
+                    illegal(param, &format!("expected a JSON object or k=v pairs, got {kv:?}"))
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grouped_and_bare_service_names() -> Result<(), ApiError> {
+        let p = Params::from_pairs(&[("serviceName", "g1@@orders")]);
+        assert_eq!(p.service_key()?, ServiceKey::new("public", "g1", "orders"));
+        let p = Params::from_pairs(&[("serviceName", "orders"), ("groupName", "g2"), ("namespaceId", "dev")]);
+        assert_eq!(p.service_key()?, ServiceKey::new("dev", "g2", "orders"));
+        for bad in ["@@orders", "g@@", "a@@b@@c", ""] {
+            let p = Params::from_pairs(&[("serviceName", bad)]);
+            assert!(p.service_key().is_err(), "{bad:?} accepted");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn numbers_are_range_checked() {
+        assert!(parse_port("port", "0").is_err());
+        assert!(parse_port("port", "65536").is_err());
+        assert!(parse_port("port", "80a").is_err());
+        assert!(matches!(parse_port("port", "65535"), Ok(65535)));
+        assert!(parse_weight("10000.5").is_err());
+        assert!(parse_weight("-1").is_err());
+        assert!(parse_weight("NaN").is_err());
+        assert!(matches!(parse_weight("0"), Ok(w) if w == 0.0));
+    }
+
+    #[test]
+    fn metadata_in_both_nacos_forms() -> Result<(), ApiError> {
+        let json = parse_metadata("metadata", r#"{"zone":"a","n":1}"#)?;
+        assert_eq!(json.get("zone").map(String::as_str), Some("a"));
+        assert_eq!(json.get("n").map(String::as_str), Some("1"));
+        let kv = parse_metadata("metadata", "zone=a, version = 2")?;
+        assert_eq!(kv.get("version").map(String::as_str), Some("2"));
+        assert!(parse_metadata("metadata", "{not json").is_err());
+        assert!(parse_metadata("metadata", "novalue").is_err());
+        assert!(parse_metadata("metadata", r#"{"a":{"b":1}}"#).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn ips_and_clusters() {
+        assert!(check_ip("ip", "10.0.0.1").is_ok());
+        assert!(check_ip("ip", "::1").is_ok());
+        assert!(check_ip("ip", "db-1.internal").is_ok());
+        assert!(check_ip("ip", "300.1.1.1").is_err());
+        assert!(check_ip("ip", "a b").is_err());
+        assert!(check_cluster("clusterName", "zone-a1").is_ok());
+        assert!(check_cluster("clusterName", "zone_a").is_err());
+    }
+}

@@ -1,0 +1,190 @@
+//! Rendering `instance/list`: the hot read path of every Nacos client.
+//!
+//! The JSON of a service's hosts is rendered once per revision and cached in the
+//! service ([`HostsView`]); a reply then only wraps the cached bytes with the
+//! per-request fields (`cacheMillis`, `lastRefTime`, `dom`). Requests that filter
+//! by cluster are rendered on the spot.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::model::{Metadata, ServiceKey};
+use super::registry::{Service, ServiceState};
+
+/// The cached rendering of one revision of a service.
+pub struct HostsView {
+    pub revision: u64,
+    /// JSON array of every enabled instance.
+    pub all_hosts: String,
+    /// JSON array of the instances a `healthyOnly=true` caller gets.
+    pub healthy_hosts: String,
+    pub checksum: String,
+    pub reach_protection_threshold: bool,
+    pub metadata_json: String,
+}
+
+/// What one `instance/list` caller asked for.
+pub struct ListRequest<'a> {
+    /// Cluster names to include; empty means all.
+    pub clusters: &'a [String],
+    /// The `clusters` parameter as given, echoed back.
+    pub clusters_param: &'a str,
+    pub healthy_only: bool,
+    pub cache_millis: u64,
+    /// Whether the caller wants the grouped name in `dom` (newer Java clients do).
+    pub grouped_dom: bool,
+    pub env: &'a str,
+}
+
+/// One host in the reply, in Nacos's field order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HostJson<'a> {
+    ip: &'a str,
+    port: u16,
+    valid: bool,
+    healthy: bool,
+    marked: bool,
+    instance_id: String,
+    metadata: &'a Metadata,
+    enabled: bool,
+    weight: f64,
+    cluster_name: &'a str,
+    service_name: &'a str,
+    ephemeral: bool,
+}
+
+/// Renders the reply for a service that exists.
+pub fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String {
+    let view = if request.clusters.is_empty() {
+        service.hosts_view(|state| build_view(service.key(), state, service.revision(), &[]))
+    } else {
+        let state = service.read_state();
+        Arc::new(build_view(service.key(), &state, service.revision(), request.clusters))
+    };
+    let hosts = if request.healthy_only {
+        &view.healthy_hosts
+    } else {
+        &view.all_hosts
+    };
+    wrap(
+        service.key(),
+        request,
+        now,
+        hosts,
+        &view.checksum,
+        view.reach_protection_threshold,
+        &view.metadata_json,
+    )
+}
+
+/// The reply for a service this node does not know: Nacos answers an empty list.
+pub fn render_unknown(key: &ServiceKey, request: &ListRequest<'_>, now: i64) -> String {
+    wrap(key, request, now, "[]", "", false, "{}")
+}
+
+fn wrap(
+    key: &ServiceKey,
+    request: &ListRequest<'_>,
+    now: i64,
+    hosts: &str,
+    checksum: &str,
+    protected: bool,
+    metadata: &str,
+) -> String {
+    let grouped = key.grouped_name();
+    let dom = if request.grouped_dom {
+        grouped.as_str()
+    } else {
+        key.name.as_str()
+    };
+    let mut out = String::with_capacity(hosts.len() + 256);
+    out.push_str("{\"name\":");
+    push_json_str(&mut out, &grouped);
+    out.push_str(",\"groupName\":");
+    push_json_str(&mut out, &key.group);
+    out.push_str(",\"clusters\":");
+    push_json_str(&mut out, request.clusters_param);
+    out.push_str(",\"cacheMillis\":");
+    out.push_str(&request.cache_millis.to_string());
+    out.push_str(",\"hosts\":");
+    out.push_str(hosts);
+    out.push_str(",\"lastRefTime\":");
+    out.push_str(&now.to_string());
+    out.push_str(",\"checksum\":");
+    push_json_str(&mut out, checksum);
+    out.push_str(",\"allIPs\":false,\"reachProtectionThreshold\":");
+    out.push_str(if protected { "true" } else { "false" });
+    out.push_str(",\"valid\":true,\"dom\":");
+    push_json_str(&mut out, dom);
+    out.push_str(",\"env\":");
+    push_json_str(&mut out, request.env);
+    out.push_str(",\"metadata\":");
+    out.push_str(metadata);
+    out.push_str(",\"useSpecifiedURL\":false}");
+    out
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    // serde_json never fails to serialise a &str.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+}
+
+/// Renders the hosts of `state`, applying Nacos's rules: disabled instances are
+/// left out, and when the healthy share is at or below the protect threshold
+/// every instance is returned as healthy.
+fn build_view(key: &ServiceKey, state: &ServiceState, revision: u64, clusters: &[String]) -> HostsView {
+    let mut selected: Vec<_> = state
+        .instances
+        .iter()
+        .filter(|(id, _)| clusters.is_empty() || clusters.iter().any(|c| *c == id.cluster))
+        .collect();
+    selected.sort_unstable_by(|a, b| a.0.cmp(b.0));
+
+    let total = selected.len();
+    let healthy = selected.iter().filter(|(_, s)| s.healthy).count();
+    let protected =
+        total > 0 && (healthy as f32 / total as f32) <= state.meta.protect_threshold;
+
+    let grouped = key.grouped_name();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut all = Vec::with_capacity(total);
+    let mut healthy_only = Vec::with_capacity(healthy);
+    for (id, slot) in &selected {
+        let shown_healthy = protected || slot.healthy;
+        (id, slot.healthy, slot.enabled, slot.weight.to_bits(), &slot.metadata).hash(&mut hasher);
+        if !slot.enabled {
+            continue;
+        }
+        let host = HostJson {
+            ip: &id.ip,
+            port: id.port,
+            valid: shown_healthy,
+            healthy: shown_healthy,
+            marked: slot.marked,
+            instance_id: id.nacos_instance_id(key),
+            metadata: &slot.metadata,
+            enabled: slot.enabled,
+            weight: slot.weight,
+            cluster_name: &id.cluster,
+            service_name: &grouped,
+            ephemeral: slot.ephemeral,
+        };
+        let json = serde_json::to_string(&host).unwrap_or_default();
+        if shown_healthy {
+            healthy_only.push(json.clone());
+        }
+        all.push(json);
+    }
+    state.meta.protect_threshold.to_bits().hash(&mut hasher);
+    HostsView {
+        revision,
+        all_hosts: format!("[{}]", all.join(",")),
+        healthy_hosts: format!("[{}]", healthy_only.join(",")),
+        checksum: format!("{:016x}", hasher.finish()),
+        reach_protection_threshold: protected,
+        metadata_json: serde_json::to_string(&state.meta.metadata).unwrap_or_else(|_| "{}".into()),
+    }
+}

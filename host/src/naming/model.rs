@@ -1,0 +1,186 @@
+//! The naming model: namespace → `group@@service` → cluster → instance.
+//!
+//! These are the values the registry stores and replicates. They carry no
+//! locks or caches; [`super::registry`] owns the live state built from them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_NAMESPACE: &str = "public";
+pub const DEFAULT_GROUP: &str = "DEFAULT_GROUP";
+pub const DEFAULT_CLUSTER: &str = "DEFAULT";
+/// Separates the group from the service in a grouped name (`group@@service`).
+pub const GROUP_SEPARATOR: &str = "@@";
+
+/// Instance weights are accepted in this closed range, as in Nacos.
+pub const MIN_WEIGHT: f64 = 0.0;
+pub const MAX_WEIGHT: f64 = 10000.0;
+
+/// Metadata keys through which a client overrides the beat timings of one instance (ms).
+pub const META_BEAT_TIMEOUT: &str = "preserved.heart.beat.timeout";
+pub const META_DELETE_TIMEOUT: &str = "preserved.ip.delete.timeout";
+pub const META_BEAT_INTERVAL: &str = "preserved.heart.beat.interval";
+
+/// Metadata is kept sorted so that checksums and JSON output are stable.
+pub type Metadata = BTreeMap<String, String>;
+
+/// Names one service: the namespace it lives in, its group and its name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServiceKey {
+    pub namespace: String,
+    pub group: String,
+    pub name: String,
+}
+
+impl ServiceKey {
+    pub fn new(
+        namespace: impl Into<String>,
+        group: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
+        ServiceKey {
+            namespace: namespace.into(),
+            group: group.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The name Nacos clients use on the wire: `group@@service`.
+    pub fn grouped_name(&self) -> String {
+        format!("{}{GROUP_SEPARATOR}{}", self.group, self.name)
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}##{}{GROUP_SEPARATOR}{}", self.namespace, self.group, self.name)
+    }
+}
+
+/// What identifies an instance inside its service: the cluster and the address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InstanceId {
+    pub cluster: String,
+    pub ip: String,
+    pub port: u16,
+}
+
+impl InstanceId {
+    pub fn new(cluster: impl Into<String>, ip: impl Into<String>, port: u16) -> Self {
+        InstanceId {
+            cluster: cluster.into(),
+            ip: ip.into(),
+            port,
+        }
+    }
+
+    /// The `instanceId` Nacos 1.x generates: `ip#port#cluster#group@@service`.
+    pub fn nacos_instance_id(&self, service: &ServiceKey) -> String {
+        format!(
+            "{}#{}#{}#{}{GROUP_SEPARATOR}{}",
+            self.ip, self.port, self.cluster, service.group, service.name
+        )
+    }
+}
+
+/// One registered instance, as written through the consistency layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub weight: f64,
+    pub healthy: bool,
+    pub enabled: bool,
+    /// Ephemeral instances live on beats (Distro); persistent ones are stored durably.
+    pub ephemeral: bool,
+    /// Health set by an operator: the beat checker never changes it.
+    pub marked: bool,
+    pub metadata: Metadata,
+    /// Wall-clock ms of the last beat (or registration). The registry keeps the
+    /// newest value it has seen, so a write carrying an older time never rewinds it.
+    pub last_beat: i64,
+}
+
+impl Instance {
+    /// Reads a per-instance timing override (ms) from the metadata.
+    pub fn metadata_millis(&self, key: &str) -> Option<u64> {
+        self.metadata.get(key).and_then(|v| v.trim().parse().ok())
+    }
+}
+
+/// Service-level settings, created explicitly (`POST service`) or implicitly
+/// by the first registration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceMeta {
+    pub key: ServiceKey,
+    /// When the healthy share of instances is at or below this, `instance/list`
+    /// returns every instance as healthy (Nacos's protection against a flood).
+    pub protect_threshold: f32,
+    pub metadata: Metadata,
+    /// The selector JSON as given by the client (`{"type":"none"}` by default).
+    pub selector: Option<serde_json::Value>,
+    /// Per-cluster metadata, keyed by cluster name.
+    pub clusters: BTreeMap<String, ClusterMeta>,
+}
+
+impl ServiceMeta {
+    pub fn new(key: ServiceKey) -> Self {
+        ServiceMeta {
+            key,
+            protect_threshold: 0.0,
+            metadata: Metadata::new(),
+            selector: None,
+            clusters: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterMeta {
+    pub metadata: Metadata,
+}
+
+/// Milliseconds since the Unix epoch, the time unit of beats and `lastRefTime`.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_id_matches_nacos_format() {
+        let service = ServiceKey::new("public", "DEFAULT_GROUP", "orders");
+        let id = InstanceId::new("DEFAULT", "10.0.0.1", 8080);
+        assert_eq!(
+            id.nacos_instance_id(&service),
+            "10.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@orders"
+        );
+        assert_eq!(service.grouped_name(), "DEFAULT_GROUP@@orders");
+    }
+
+    #[test]
+    fn metadata_override_parses_millis() {
+        let mut instance = Instance {
+            id: InstanceId::new("DEFAULT", "1.1.1.1", 1),
+            weight: 1.0,
+            healthy: true,
+            enabled: true,
+            ephemeral: true,
+            marked: false,
+            metadata: Metadata::new(),
+            last_beat: 0,
+        };
+        instance
+            .metadata
+            .insert(META_BEAT_TIMEOUT.into(), " 3000 ".into());
+        instance.metadata.insert(META_DELETE_TIMEOUT.into(), "soon".into());
+        assert_eq!(instance.metadata_millis(META_BEAT_TIMEOUT), Some(3000));
+        assert_eq!(instance.metadata_millis(META_DELETE_TIMEOUT), None);
+    }
+}

@@ -1,0 +1,424 @@
+//! The live registry: every service this node knows, with its instances.
+//!
+//! The consistency stores are the only writers (`apply_*`), so every write has
+//! already been routed, logged or replicated as its kind of data requires when
+//! it lands here. Readers (the HTTP layer, the beat checker, listeners) get
+//! snapshots and never hold a lock across an await.
+//!
+//! Each service sits behind its own lock, so writes to different services never
+//! contend; a write to one service is O(1) in the number of its instances, and
+//! the `instance/list` rendering is cached per revision (see [`super::list`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use dashmap::DashMap;
+
+use super::list::HostsView;
+use super::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
+
+/// All services of this node, in every namespace.
+#[derive(Default)]
+pub struct Registry {
+    services: DashMap<ServiceKey, Arc<Service>>,
+    /// Source of revisions: every change to any service takes the next one, so a
+    /// revision never repeats, even for a service that was removed and re-created.
+    revisions: AtomicU64,
+}
+
+/// One service and its instances.
+pub struct Service {
+    key: ServiceKey,
+    state: RwLock<ServiceState>,
+    /// Revision of the last change; readers compare it to detect staleness.
+    revision: AtomicU64,
+    /// The rendered instance list of the current revision, built on first read.
+    hosts_view: Mutex<Option<Arc<HostsView>>>,
+}
+
+pub(crate) struct ServiceState {
+    pub meta: ServiceMeta,
+    /// Written explicitly (`POST service`) or through the persistent store; an
+    /// implicit service (created by an ephemeral registration) may be cleaned up
+    /// once it has been empty for a while.
+    pub explicit: bool,
+    pub instances: HashMap<InstanceId, InstanceSlot>,
+    /// Wall-clock ms since which the service has had no instances.
+    pub empty_since: Option<i64>,
+    /// Set when the service is unlinked from the registry; a writer that still
+    /// holds the `Arc` must look the service up again.
+    removed: bool,
+}
+
+/// An instance as stored: the id is the map key, the last beat is atomic so a
+/// beat only needs the read lock.
+pub(crate) struct InstanceSlot {
+    pub weight: f64,
+    pub healthy: bool,
+    pub enabled: bool,
+    pub ephemeral: bool,
+    pub marked: bool,
+    pub metadata: Metadata,
+    pub last_beat: AtomicI64,
+}
+
+impl InstanceSlot {
+    fn from_instance(instance: Instance) -> (InstanceId, InstanceSlot) {
+        let slot = InstanceSlot {
+            weight: instance.weight,
+            healthy: instance.healthy,
+            enabled: instance.enabled,
+            ephemeral: instance.ephemeral,
+            marked: instance.marked,
+            metadata: instance.metadata,
+            last_beat: AtomicI64::new(instance.last_beat),
+        };
+        (instance.id, slot)
+    }
+
+    pub fn to_instance(&self, id: &InstanceId) -> Instance {
+        Instance {
+            id: id.clone(),
+            weight: self.weight,
+            healthy: self.healthy,
+            enabled: self.enabled,
+            ephemeral: self.ephemeral,
+            marked: self.marked,
+            metadata: self.metadata.clone(),
+            last_beat: self.last_beat.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether the replicated data differs (the beat time is not data).
+    fn same_data(&self, other: &InstanceSlot) -> bool {
+        self.weight == other.weight
+            && self.healthy == other.healthy
+            && self.enabled == other.enabled
+            && self.ephemeral == other.ephemeral
+            && self.marked == other.marked
+            && self.metadata == other.metadata
+    }
+}
+
+/// What a beat found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BeatOutcome {
+    pub healthy: bool,
+    pub marked: bool,
+    pub ephemeral: bool,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn service(&self, key: &ServiceKey) -> Option<Arc<Service>> {
+        self.services.get(key).map(|s| Arc::clone(s.value()))
+    }
+
+    pub fn service_count(&self) -> usize {
+        self.services.len()
+    }
+
+    /// Every service, for periodic scans (beat checks, metrics).
+    pub fn services(&self) -> Vec<Arc<Service>> {
+        self.services.iter().map(|s| Arc::clone(s.value())).collect()
+    }
+
+    /// Service names of one namespace and group, sorted.
+    pub fn service_names(&self, namespace: &str, group: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .services
+            .iter()
+            .filter(|s| s.key().namespace == namespace && s.key().group == group)
+            .map(|s| s.key().name.clone())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    pub fn instance_count(&self) -> usize {
+        self.services.iter().map(|s| s.value().instance_count()).sum()
+    }
+
+    fn next_revision(&self) -> u64 {
+        self.revisions.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Runs `write` on the service's state under its write lock, creating the
+    /// service (implicitly) if needed. Returns `None` without creating anything
+    /// when `create` is false and the service does not exist.
+    fn write_service<R>(
+        &self,
+        key: &ServiceKey,
+        create: bool,
+        write: impl FnOnce(&mut ServiceState) -> Option<R>,
+    ) -> Option<R> {
+        let mut write = Some(write);
+        loop {
+            let service = match self.service(key) {
+                Some(s) => s,
+                None if create => Arc::clone(
+                    self.services
+                        .entry(key.clone())
+                        .or_insert_with(|| Arc::new(Service::new(key.clone())))
+                        .value(),
+                ),
+                None => return None,
+            };
+            let mut state = service.write_state();
+            if state.removed {
+                // Unlinked between our lookup and the lock: look up again.
+                continue;
+            }
+            let write = write.take()?;
+            let result = write(&mut state);
+            if result.is_some() {
+                service.mark_changed(self.next_revision(), &mut state);
+            }
+            return result;
+        }
+    }
+
+    /// Inserts or replaces an instance. Returns the new revision if anything a
+    /// client can see changed (a repeated identical registration only refreshes
+    /// the beat time and returns `None`).
+    pub fn apply_put_instance(&self, service: &ServiceKey, instance: Instance) -> Option<u64> {
+        let mut changed = false;
+        self.write_service(service, true, |state| {
+            state
+                .meta
+                .clusters
+                .entry(instance.id.cluster.clone())
+                .or_default();
+            let (id, slot) = InstanceSlot::from_instance(instance);
+            match state.instances.get_mut(&id) {
+                Some(existing) => {
+                    let newest = existing.last_beat.load(Ordering::Relaxed).max(slot.last_beat.load(Ordering::Relaxed));
+                    changed = !existing.same_data(&slot);
+                    slot.last_beat.store(newest, Ordering::Relaxed);
+                    *existing = slot;
+                }
+                None => {
+                    state.instances.insert(id, slot);
+                    state.empty_since = None;
+                    changed = true;
+                }
+            }
+            changed.then_some(())
+        })?;
+        self.service(service).map(|s| s.revision())
+    }
+
+    /// Removes an instance; returns the new revision if it existed.
+    pub fn apply_remove_instance(&self, service: &ServiceKey, id: &InstanceId) -> Option<u64> {
+        self.write_service(service, false, |state| {
+            state.instances.remove(id)?;
+            if state.instances.is_empty() {
+                state.empty_since = Some(super::model::now_millis());
+            }
+            Some(())
+        })?;
+        self.service(service).map(|s| s.revision())
+    }
+
+    /// Creates or replaces a service definition; returns the new revision.
+    pub fn apply_put_service(&self, meta: ServiceMeta) -> Option<u64> {
+        let key = meta.key.clone();
+        self.write_service(&key, true, |state| {
+            state.meta = meta;
+            state.explicit = true;
+            Some(())
+        })?;
+        self.service(&key).map(|s| s.revision())
+    }
+
+    /// Unlinks a service with everything in it; returns the revision of the removal.
+    pub fn apply_remove_service(&self, key: &ServiceKey) -> Option<u64> {
+        let (_, service) = self.services.remove(key)?;
+        let mut state = service.write_state();
+        state.removed = true;
+        let revision = self.next_revision();
+        service.mark_changed(revision, &mut state);
+        Some(revision)
+    }
+
+    /// Unlinks an implicit service that has been empty since before `cutoff`.
+    /// Returns whether it was removed.
+    pub fn remove_if_idle(&self, key: &ServiceKey, cutoff: i64) -> bool {
+        self.services
+            .remove_if(key, |_, service| {
+                let mut state = service.write_state();
+                let idle = !state.explicit
+                    && state.instances.is_empty()
+                    && state.empty_since.is_some_and(|t| t < cutoff);
+                if idle {
+                    state.removed = true;
+                }
+                idle
+            })
+            .is_some()
+    }
+
+    /// Records a beat: refreshes the instance's beat time under the read lock.
+    pub fn touch(&self, service: &ServiceKey, id: &InstanceId, now: i64) -> Option<BeatOutcome> {
+        let service = self.service(service)?;
+        let state = service.read_state();
+        let slot = state.instances.get(id)?;
+        slot.last_beat.fetch_max(now, Ordering::Relaxed);
+        Some(BeatOutcome {
+            healthy: slot.healthy,
+            marked: slot.marked,
+            ephemeral: slot.ephemeral,
+        })
+    }
+
+    pub fn instance(&self, service: &ServiceKey, id: &InstanceId) -> Option<Instance> {
+        let service = self.service(service)?;
+        let state = service.read_state();
+        state.instances.get(id).map(|slot| slot.to_instance(id))
+    }
+
+    pub fn service_meta(&self, key: &ServiceKey) -> Option<ServiceMeta> {
+        self.service(key).map(|s| s.read_state().meta.clone())
+    }
+}
+
+impl Service {
+    fn new(key: ServiceKey) -> Self {
+        Service {
+            state: RwLock::new(ServiceState {
+                meta: ServiceMeta::new(key.clone()),
+                explicit: false,
+                instances: HashMap::new(),
+                empty_since: Some(super::model::now_millis()),
+                removed: false,
+            }),
+            key,
+            revision: AtomicU64::new(0),
+            hosts_view: Mutex::new(None),
+        }
+    }
+
+    pub fn key(&self) -> &ServiceKey {
+        &self.key
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Acquire)
+    }
+
+    pub fn instance_count(&self) -> usize {
+        self.read_state().instances.len()
+    }
+
+    /// Every instance, in a stable order (cluster, ip, port).
+    pub fn instances(&self) -> Vec<Instance> {
+        let state = self.read_state();
+        let mut all: Vec<Instance> = state
+            .instances
+            .iter()
+            .map(|(id, slot)| slot.to_instance(id))
+            .collect();
+        all.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, ServiceState> {
+        // A poisoned lock means a panic while writing plain data; the data is
+        // still consistent at field level, so keep serving it.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, ServiceState> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn mark_changed(&self, revision: u64, _state: &mut ServiceState) {
+        // Called with the write lock held, so readers that see the new
+        // revision also see the new state.
+        self.revision.store(revision, Ordering::Release);
+    }
+
+    /// The cached rendering of the current revision, built by `build` if stale.
+    pub(crate) fn hosts_view(&self, build: impl FnOnce(&ServiceState) -> HostsView) -> Arc<HostsView> {
+        let mut cached = self.hosts_view.lock().unwrap_or_else(|e| e.into_inner());
+        let state = self.read_state();
+        let revision = self.revision();
+        if let Some(view) = cached.as_ref().filter(|v| v.revision == revision) {
+            return Arc::clone(view);
+        }
+        let view = Arc::new(build(&state));
+        *cached = Some(Arc::clone(&view));
+        view
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::model::InstanceId;
+
+    fn instance(ip: &str, port: u16) -> Instance {
+        Instance {
+            id: InstanceId::new("DEFAULT", ip, port),
+            weight: 1.0,
+            healthy: true,
+            enabled: true,
+            ephemeral: true,
+            marked: false,
+            metadata: Metadata::new(),
+            last_beat: 100,
+        }
+    }
+
+    fn key() -> ServiceKey {
+        ServiceKey::new("public", "DEFAULT_GROUP", "svc")
+    }
+
+    #[test]
+    fn identical_put_is_not_a_change_but_refreshes_beat() {
+        let registry = Registry::new();
+        assert!(registry.apply_put_instance(&key(), instance("1.1.1.1", 80)).is_some());
+        let mut again = instance("1.1.1.1", 80);
+        again.last_beat = 500;
+        assert_eq!(registry.apply_put_instance(&key(), again), None);
+        let stored = registry.instance(&key(), &InstanceId::new("DEFAULT", "1.1.1.1", 80));
+        assert_eq!(stored.map(|i| i.last_beat), Some(500));
+    }
+
+    #[test]
+    fn an_older_beat_time_never_rewinds() {
+        let registry = Registry::new();
+        registry.apply_put_instance(&key(), instance("1.1.1.1", 80));
+        let id = InstanceId::new("DEFAULT", "1.1.1.1", 80);
+        registry.touch(&key(), &id, 900);
+        let mut unhealthy = instance("1.1.1.1", 80);
+        unhealthy.healthy = false;
+        assert!(registry.apply_put_instance(&key(), unhealthy).is_some());
+        assert_eq!(registry.instance(&key(), &id).map(|i| i.last_beat), Some(900));
+    }
+
+    #[test]
+    fn revisions_increase_across_services_and_recreation() {
+        let registry = Registry::new();
+        let r1 = registry.apply_put_instance(&key(), instance("1.1.1.1", 80)).unwrap_or(0);
+        let r2 = registry.apply_remove_service(&key()).unwrap_or(0);
+        let r3 = registry.apply_put_instance(&key(), instance("1.1.1.1", 80)).unwrap_or(0);
+        assert!(r1 < r2 && r2 < r3, "{r1} {r2} {r3}");
+    }
+
+    #[test]
+    fn idle_implicit_services_are_removed_explicit_ones_kept() {
+        let registry = Registry::new();
+        registry.apply_put_instance(&key(), instance("1.1.1.1", 80));
+        registry.apply_remove_instance(&key(), &InstanceId::new("DEFAULT", "1.1.1.1", 80));
+        assert!(registry.remove_if_idle(&key(), i64::MAX));
+        assert!(registry.service(&key()).is_none());
+
+        registry.apply_put_service(ServiceMeta::new(key()));
+        assert!(!registry.remove_if_idle(&key(), i64::MAX));
+    }
+}

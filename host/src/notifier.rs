@@ -1,0 +1,240 @@
+//! The change notifier: one coalescing queue of change events, delivered to
+//! listeners off the write path (the seed's `Notifier#addTask`/`run`).
+//!
+//! A write only marks its service as changed. If the service is already
+//! pending, nothing is queued twice: the listener later sees the state as it is
+//! when the event is delivered, so a burst of writes to one service becomes one
+//! event. Listeners (UDP push, plugins) read whatever they need from the
+//! registry at delivery time.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::Notify;
+
+use crate::naming::model::ServiceKey;
+use crate::naming::registry::Registry;
+use crate::shutdown::Shutdown;
+
+/// What kinds of change a coalesced event carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChangeKinds {
+    /// An instance was added, removed or changed (including health).
+    pub instances: bool,
+    /// The service definition (threshold, metadata, selector) changed.
+    pub service: bool,
+    /// The service itself was removed.
+    pub removed: bool,
+}
+
+impl ChangeKinds {
+    pub const INSTANCES: ChangeKinds = ChangeKinds {
+        instances: true,
+        service: false,
+        removed: false,
+    };
+    pub const SERVICE: ChangeKinds = ChangeKinds {
+        instances: false,
+        service: true,
+        removed: false,
+    };
+    pub const REMOVED: ChangeKinds = ChangeKinds {
+        instances: true,
+        service: true,
+        removed: true,
+    };
+
+    fn merge(&mut self, other: ChangeKinds) {
+        self.instances |= other.instances;
+        self.service |= other.service;
+        self.removed |= other.removed;
+    }
+}
+
+/// One coalesced change, as delivered to listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    pub service: ServiceKey,
+    pub kinds: ChangeKinds,
+    /// The service's revision at delivery time (0 if it no longer exists).
+    pub revision: u64,
+}
+
+/// Something that wants to hear about changes. Called on the notifier's task:
+/// keep it short, hand heavy work to a queue of your own.
+pub trait ChangeListener: Send + Sync + 'static {
+    fn on_change(&self, event: &ChangeEvent);
+}
+
+#[derive(Default)]
+struct Pending {
+    kinds: HashMap<ServiceKey, ChangeKinds>,
+    order: VecDeque<ServiceKey>,
+}
+
+/// The queue of pending changes and the listeners they go to.
+#[derive(Clone)]
+pub struct Notifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pending: Mutex<Pending>,
+    wake: Notify,
+    listeners: RwLock<Vec<Arc<dyn ChangeListener>>>,
+}
+
+impl Default for Notifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Notifier {
+    pub fn new() -> Self {
+        Notifier {
+            inner: Arc::new(Inner {
+                pending: Mutex::new(Pending::default()),
+                wake: Notify::new(),
+                listeners: RwLock::new(Vec::new()),
+            }),
+        }
+    }
+
+    pub fn listen(&self, listener: Arc<dyn ChangeListener>) {
+        self.inner
+            .listeners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(listener);
+    }
+
+    /// Marks a service as changed. Cheap, never blocks on listeners; with no
+    /// listener registered it does nothing at all.
+    pub fn notify(&self, service: &ServiceKey, kinds: ChangeKinds) {
+        if self.inner.listeners.read().map(|l| l.is_empty()).unwrap_or(false) {
+            return;
+        }
+        let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match pending.kinds.get_mut(service) {
+            Some(existing) => existing.merge(kinds),
+            None => {
+                pending.kinds.insert(service.clone(), kinds);
+                pending.order.push_back(service.clone());
+            }
+        }
+        drop(pending);
+        self.inner.wake.notify_one();
+    }
+
+    /// Number of services waiting for delivery.
+    pub fn pending(&self) -> usize {
+        self.inner
+            .pending
+            .lock()
+            .map(|p| p.order.len())
+            .unwrap_or(0)
+    }
+
+    fn pop(&self) -> Option<(ServiceKey, ChangeKinds)> {
+        let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let key = pending.order.pop_front()?;
+        let kinds = pending.kinds.remove(&key).unwrap_or_default();
+        Some((key, kinds))
+    }
+
+    /// Delivers pending events until shutdown.
+    pub async fn run(self, registry: Arc<Registry>, mut shutdown: Shutdown) {
+        loop {
+            while let Some((service, kinds)) = self.pop() {
+                let revision = registry.service(&service).map_or(0, |s| s.revision());
+                let event = ChangeEvent {
+                    service,
+                    kinds,
+                    revision,
+                };
+                let listeners = self
+                    .inner
+                    .listeners
+                    .read()
+                    .map(|l| l.clone())
+                    .unwrap_or_default();
+                for listener in listeners {
+                    listener.on_change(&event);
+                }
+            }
+            tokio::select! {
+                _ = self.inner.wake.notified() => {}
+                _ = shutdown.recv() => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    struct Recorder(Mutex<Vec<ChangeEvent>>);
+
+    impl ChangeListener for Recorder {
+        fn on_change(&self, event: &ChangeEvent) {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(event.clone());
+        }
+    }
+
+    fn key(name: &str) -> ServiceKey {
+        ServiceKey::new("public", "DEFAULT_GROUP", name)
+    }
+
+    #[test]
+    fn pending_service_is_queued_once_and_kinds_merge() {
+        let notifier = Notifier::new();
+        notifier.listen(Arc::new(Recorder(Mutex::new(Vec::new()))));
+        for _ in 0..100 {
+            notifier.notify(&key("a"), ChangeKinds::INSTANCES);
+        }
+        notifier.notify(&key("b"), ChangeKinds::INSTANCES);
+        notifier.notify(&key("a"), ChangeKinds::SERVICE);
+        assert_eq!(notifier.pending(), 2);
+        let (first, kinds) = notifier.pop().expect("a is pending");
+        assert_eq!(first, key("a"));
+        assert!(kinds.instances && kinds.service && !kinds.removed);
+        assert_eq!(notifier.pop().map(|p| p.0), Some(key("b")));
+        assert_eq!(notifier.pop(), None);
+    }
+
+    #[test]
+    fn without_listeners_nothing_is_queued() {
+        let notifier = Notifier::new();
+        notifier.notify(&key("a"), ChangeKinds::INSTANCES);
+        assert_eq!(notifier.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn events_are_delivered_off_the_write_path() {
+        let notifier = Notifier::new();
+        let recorder = Arc::new(Recorder(Mutex::new(Vec::new())));
+        notifier.listen(recorder.clone());
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let task = tokio::spawn(notifier.clone().run(Arc::new(Registry::new()), shutdown));
+        notifier.notify(&key("a"), ChangeKinds::INSTANCES);
+        let delivered = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if !recorder.0.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(delivered.is_ok(), "event not delivered within 5 s");
+        trigger.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        let events = recorder.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].service, key("a"));
+        assert_eq!(events[0].revision, 0);
+    }
+}
