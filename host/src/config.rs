@@ -151,12 +151,10 @@ impl Config {
             merge(&mut table, from_file);
         }
         apply_env(&mut table, env)?;
-        let config: Config = table
-            .try_into()
-            .with_context(|| match file {
-                Some(path) => format!("invalid configuration in {}", path.display()),
-                None => "invalid configuration".to_string(),
-            })?;
+        let config: Config = table.try_into().with_context(|| match file {
+            Some(path) => format!("invalid configuration in {}", path.display()),
+            None => "invalid configuration".to_string(),
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -264,9 +262,13 @@ fn find_knob<'a>(defaults: &'a toml::Table, name: &str) -> Option<(Vec<String>, 
 fn parse_like(default: &toml::Value, raw: &str) -> anyhow::Result<toml::Value> {
     let raw = raw.trim();
     Ok(match default {
-        toml::Value::Integer(_) => toml::Value::Integer(raw.parse().context("expected an integer")?),
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(raw.parse().context("expected an integer")?)
+        }
         toml::Value::Float(_) => toml::Value::Float(raw.parse().context("expected a number")?),
-        toml::Value::Boolean(_) => toml::Value::Boolean(raw.parse().context("expected true or false")?),
+        toml::Value::Boolean(_) => {
+            toml::Value::Boolean(raw.parse().context("expected true or false")?)
+        }
         _ => toml::Value::String(raw.to_string()),
     })
 }
@@ -276,7 +278,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -293,10 +298,16 @@ mod tests {
     fn file_then_env_override_in_order() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("nacre.toml");
-        std::fs::write(&path, "port = 9000\n[health]\nbeat_timeout_ms = 100\ndelete_timeout_ms = 200\n")?;
+        std::fs::write(
+            &path,
+            "port = 9000\n[health]\nbeat_timeout_ms = 100\ndelete_timeout_ms = 200\n",
+        )?;
         let config = Config::load(
             Some(&path),
-            vars(&[("NACRE_HEALTH_DELETE_TIMEOUT_MS", "300"), ("NACRE_BIND", "127.0.0.1")]),
+            vars(&[
+                ("NACRE_HEALTH_DELETE_TIMEOUT_MS", "300"),
+                ("NACRE_BIND", "127.0.0.1"),
+            ]),
         )?;
         assert_eq!(config.port, 9000);
         assert_eq!(config.health.beat_timeout_ms, 100);
@@ -315,8 +326,13 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("nacre.toml");
         std::fs::write(&path, "[health]\nbeat_timeout = 1\n")?;
-        let err = Config::load(Some(&path), Vec::new()).err().map(|e| format!("{e:#}"));
-        assert!(err.is_some_and(|e| e.contains("beat_timeout")), "unknown knob must be named");
+        let err = Config::load(Some(&path), Vec::new())
+            .err()
+            .map(|e| format!("{e:#}"));
+        assert!(
+            err.is_some_and(|e| e.contains("beat_timeout")),
+            "unknown knob must be named"
+        );
 
         std::fs::write(&path, "[health]\ncheck_period_ms = 0\n")?;
         assert!(Config::load(Some(&path), Vec::new()).is_err());
@@ -325,10 +341,14 @@ mod tests {
 
     #[test]
     fn every_knob_is_documented() -> anyhow::Result<()> {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/CONFIG.md"))?;
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/CONFIG.md"))?;
         for (path, env) in Config::env_names() {
             let key = path.rsplit('.').next().unwrap_or(&path);
-            assert!(doc.contains(&format!("`{key}`")), "docs/CONFIG.md lacks `{key}`");
+            assert!(
+                doc.contains(&format!("`{key}`")),
+                "docs/CONFIG.md lacks `{key}`"
+            );
             assert!(doc.contains(&env), "docs/CONFIG.md lacks {env}");
         }
         Ok(())

@@ -8,7 +8,11 @@ use nacre::{Config, Node};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "nacre", version, about = "A service registry that speaks the Nacos 1.x naming API")]
+#[command(
+    name = "nacre",
+    version,
+    about = "A service registry that speaks the Nacos 1.x naming API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -17,7 +17,7 @@ use crate::health::BeatChecker;
 use crate::http::{self, ApiState, Shared};
 use crate::naming::manager::ServiceManager;
 use crate::naming::registry::Registry;
-use crate::notifier::Notifier;
+use crate::notifier::{ChangeListener, Notifier};
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::switches::Switches;
 use crate::system_stats::SystemStats;
@@ -29,6 +29,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Node {
     addr: SocketAddr,
     naming: Arc<ServiceManager>,
+    consistency: Arc<ConsistencyService>,
     trigger: ShutdownTrigger,
     tasks: JoinSet<()>,
 }
@@ -52,7 +53,10 @@ impl Node {
             persistent,
         ));
         let switches = Arc::new(Switches::new(&config));
-        let naming = Arc::new(ServiceManager::new(Arc::clone(&consistency), Arc::clone(&switches)));
+        let naming = Arc::new(ServiceManager::new(
+            Arc::clone(&consistency),
+            Arc::clone(&switches),
+        ));
 
         let listener = TcpListener::bind((config.bind, config.port))
             .await
@@ -63,7 +67,11 @@ impl Node {
         let (trigger, shutdown) = shutdown::channel();
         let mut tasks = JoinSet::new();
         tasks.spawn(notifier.run(Arc::clone(&registry), shutdown.clone()));
-        let checker = BeatChecker::new(Arc::clone(&consistency), Arc::clone(&switches), config.health.clone());
+        let checker = BeatChecker::new(
+            Arc::clone(&consistency),
+            Arc::clone(&switches),
+            config.health.clone(),
+        );
         tasks.spawn(checker.run(shutdown.clone()));
 
         let state = ApiState::new(Shared {
@@ -80,7 +88,8 @@ impl Node {
         });
         let mut stop = shutdown.clone();
         tasks.spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stop.recv().await });
+            let serve =
+                axum::serve(listener, app).with_graceful_shutdown(async move { stop.recv().await });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
@@ -89,6 +98,7 @@ impl Node {
         Ok(Node {
             addr,
             naming,
+            consistency,
             trigger,
             tasks,
         })
@@ -101,6 +111,11 @@ impl Node {
 
     pub fn naming(&self) -> &Arc<ServiceManager> {
         &self.naming
+    }
+
+    /// Subscribes to the node's coalesced change events.
+    pub fn listen(&self, listener: Arc<dyn ChangeListener>) {
+        self.consistency.listen(listener);
     }
 
     /// Stops accepting work, lets in-flight requests and tasks finish (bounded).

@@ -112,7 +112,13 @@ impl Notifier {
     /// Marks a service as changed. Cheap, never blocks on listeners; with no
     /// listener registered it does nothing at all.
     pub fn notify(&self, service: &ServiceKey, kinds: ChangeKinds) {
-        if self.inner.listeners.read().map(|l| l.is_empty()).unwrap_or(false) {
+        if self
+            .inner
+            .listeners
+            .read()
+            .map(|l| l.is_empty())
+            .unwrap_or(false)
+        {
             return;
         }
         let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -180,7 +186,10 @@ mod tests {
 
     impl ChangeListener for Recorder {
         fn on_change(&self, event: &ChangeEvent) {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(event.clone());
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(event.clone());
         }
     }
 
@@ -222,7 +231,12 @@ mod tests {
         notifier.notify(&key("a"), ChangeKinds::INSTANCES);
         let delivered = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
-                if !recorder.0.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                if !recorder
+                    .0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_empty()
+                {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;

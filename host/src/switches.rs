@@ -73,7 +73,10 @@ impl Switches {
     }
 
     pub fn get(&self) -> SwitchValues {
-        self.values.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.values
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Reads one value without cloning the rest.
@@ -136,12 +139,16 @@ fn millis(entry: &str, value: &str) -> Result<u64, SwitchError> {
 }
 
 fn flag(entry: &str, value: &str) -> Result<bool, SwitchError> {
-    value.parse().map_err(|_| bad(entry, "expected true or false"))
+    value
+        .parse()
+        .map_err(|_| bad(entry, "expected true or false"))
 }
 
 fn version(entry: &str, value: &str) -> Result<String, SwitchError> {
     let ok = !value.is_empty()
-        && value.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
+        && value
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
     if ok {
         Ok(value.to_string())
     } else {

@@ -45,13 +45,24 @@ impl SystemStats {
             .unwrap_or(0.0);
         let rss_bytes = rss_bytes().unwrap_or(0);
         let total = mem_total_bytes().unwrap_or(0);
-        let mem = if total > 0 { rss_bytes as f64 / total as f64 } else { 0.0 };
+        let mem = if total > 0 {
+            rss_bytes as f64 / total as f64
+        } else {
+            0.0
+        };
         let cpu = self.cpu_share();
-        Sample { load, mem, cpu, rss_bytes }
+        Sample {
+            load,
+            mem,
+            cpu,
+            rss_bytes,
+        }
     }
 
     fn cpu_share(&self) -> f64 {
-        let Some(ticks) = read_cpu_ticks() else { return 0.0 };
+        let Some(ticks) = read_cpu_ticks() else {
+            return 0.0;
+        };
         let now = Instant::now();
         let mut last = self.last_cpu.lock().unwrap_or_else(|e| e.into_inner());
         let share = match *last {

@@ -28,7 +28,10 @@ pub use persistent::PersistentStore;
 /// A value stored through the facade. Its key is derived from it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Record {
-    Instance { service: ServiceKey, instance: Instance },
+    Instance {
+        service: ServiceKey,
+        instance: Instance,
+    },
     Service(ServiceMeta),
 }
 
@@ -65,7 +68,13 @@ impl Record {
 
 impl Key {
     pub fn is_ephemeral(&self) -> bool {
-        matches!(self, Key::Instance { ephemeral: true, .. })
+        matches!(
+            self,
+            Key::Instance {
+                ephemeral: true,
+                ..
+            }
+        )
     }
 }
 

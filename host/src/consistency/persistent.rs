@@ -114,22 +114,34 @@ fn read_log(path: &Path) -> io::Result<Vec<Write>> {
     let mut rest = bytes.as_slice();
     while !rest.is_empty() {
         if rest.len() < 8 {
-            tracing::warn!(bytes = rest.len(), "dropping torn frame at the end of the log");
+            tracing::warn!(
+                bytes = rest.len(),
+                "dropping torn frame at the end of the log"
+            );
             break;
         }
         let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
         let sum = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
         if len > MAX_FRAME {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {len} bytes")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("frame of {len} bytes"),
+            ));
         }
         let end = 8 + len as usize;
         if rest.len() < end {
-            tracing::warn!(bytes = rest.len(), "dropping torn frame at the end of the log");
+            tracing::warn!(
+                bytes = rest.len(),
+                "dropping torn frame at the end of the log"
+            );
             break;
         }
         let payload = &rest[8..end];
         if fnv1a(payload) != sum {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "frame checksum mismatch"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "frame checksum mismatch",
+            ));
         }
         let write = rmp_serde::from_slice(payload)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
@@ -149,7 +161,9 @@ fn compact(path: &Path, registry: &Registry) -> io::Result<()> {
             let key = service.key().clone();
             let state = service.read_state();
             if state.explicit {
-                out.write_all(&encode_frame(&Write::Put(Record::Service(state.meta.clone())))?)?;
+                out.write_all(&encode_frame(&Write::Put(Record::Service(
+                    state.meta.clone(),
+                )))?)?;
             }
             for (id, slot) in state.instances.iter().filter(|(_, s)| !s.ephemeral) {
                 let record = Record::Instance {
@@ -193,12 +207,21 @@ mod tests {
     #[tokio::test]
     async fn acknowledged_writes_survive_reopen() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
-        let store = PersistentStore::open(dir.path(), Arc::new(Registry::new()), Notifier::new(), true)?;
+        let store =
+            PersistentStore::open(dir.path(), Arc::new(Registry::new()), Notifier::new(), true)?;
         let key = ServiceKey::new("public", "DEFAULT_GROUP", "db");
-        store.write(Write::Put(Record::Service(ServiceMeta::new(key.clone())))).await?;
-        store.write(Write::Put(persistent_instance("10.0.0.1"))).await?;
-        store.write(Write::Put(persistent_instance("10.0.0.2"))).await?;
-        store.write(Write::Remove(persistent_instance("10.0.0.1").key())).await?;
+        store
+            .write(Write::Put(Record::Service(ServiceMeta::new(key.clone()))))
+            .await?;
+        store
+            .write(Write::Put(persistent_instance("10.0.0.1")))
+            .await?;
+        store
+            .write(Write::Put(persistent_instance("10.0.0.2")))
+            .await?;
+        store
+            .write(Write::Remove(persistent_instance("10.0.0.1").key()))
+            .await?;
         drop(store);
 
         let registry = Arc::new(Registry::new());

@@ -93,7 +93,8 @@ impl BeatChecker {
                 .get(key)
                 .and_then(|v| v.trim().parse::<u64>().ok())
         };
-        let delete_after = override_of(META_DELETE_TIMEOUT).unwrap_or(self.config.delete_timeout_ms);
+        let delete_after =
+            override_of(META_DELETE_TIMEOUT).unwrap_or(self.config.delete_timeout_ms);
         let unhealthy_after = override_of(META_BEAT_TIMEOUT).unwrap_or(self.config.beat_timeout_ms);
         if silent > delete_after as i64 {
             Some(Verdict::Delete)
@@ -118,7 +119,10 @@ impl BeatChecker {
         let service_state = self.registry.service(service);
         let still = service_state.as_ref().and_then(|s| {
             let state = s.read_state();
-            state.instances.get(&id).and_then(|slot| self.judge(slot, now))
+            state
+                .instances
+                .get(&id)
+                .and_then(|slot| self.judge(slot, now))
         });
         if still != Some(verdict.clone()) {
             return Ok(());

@@ -20,7 +20,10 @@ fn instance_from(params: &Params, state: &ApiState) -> Result<Instance, ApiError
         Some(v) => Some(v),
         None => params.flag("enable")?,
     };
-    let default_ephemeral = state.naming.switches().with(|s| s.default_instance_ephemeral);
+    let default_ephemeral = state
+        .naming
+        .switches()
+        .with(|s| s.default_instance_ephemeral);
     Ok(Instance {
         id: params.instance_id()?,
         weight: params.weight()?.unwrap_or(1.0),
@@ -34,7 +37,10 @@ fn instance_from(params: &Params, state: &ApiState) -> Result<Instance, ApiError
 }
 
 /// `POST instance`: register.
-pub async fn register(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+pub async fn register(
+    State(state): State<ApiState>,
+    params: Params,
+) -> Result<&'static str, ApiError> {
     let service = params.service_key()?;
     let instance = instance_from(&params, &state)?;
     state.naming.register_instance(service, instance).await?;
@@ -42,17 +48,29 @@ pub async fn register(State(state): State<ApiState>, params: Params) -> Result<&
 }
 
 /// `DELETE instance`: deregister.
-pub async fn deregister(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+pub async fn deregister(
+    State(state): State<ApiState>,
+    params: Params,
+) -> Result<&'static str, ApiError> {
     let service = params.service_key()?;
     let id = params.instance_id()?;
-    let default_ephemeral = state.naming.switches().with(|s| s.default_instance_ephemeral);
+    let default_ephemeral = state
+        .naming
+        .switches()
+        .with(|s| s.default_instance_ephemeral);
     let ephemeral = params.flag("ephemeral")?.unwrap_or(default_ephemeral);
-    state.naming.deregister_instance(service, id, ephemeral).await?;
+    state
+        .naming
+        .deregister_instance(service, id, ephemeral)
+        .await?;
     Ok("ok")
 }
 
 /// `PUT instance`: replace an instance's fields.
-pub async fn update(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+pub async fn update(
+    State(state): State<ApiState>,
+    params: Params,
+) -> Result<&'static str, ApiError> {
     let service = params.service_key()?;
     let instance = instance_from(&params, &state)?;
     state.naming.update_instance(service, instance).await?;
@@ -60,7 +78,10 @@ pub async fn update(State(state): State<ApiState>, params: Params) -> Result<&'s
 }
 
 /// `PATCH instance`: change only the given fields.
-pub async fn patch(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+pub async fn patch(
+    State(state): State<ApiState>,
+    params: Params,
+) -> Result<&'static str, ApiError> {
     let service = params.service_key()?;
     let id = params.instance_id()?;
     let enabled = match params.flag("enabled")? {
@@ -138,11 +159,9 @@ pub async fn statuses(State(state): State<ApiState>, params: Params) -> Result<R
     let service = Params::from_pairs(&[("namespaceId", namespace), ("serviceName", service_name)])
         .service_key()
         .map_err(|_| illegal("key", "expected namespaceId##groupName@@serviceName"))?;
-    let found = state
-        .naming
-        .registry()
-        .service(&service)
-        .ok_or_else(|| ApiError::NotFound(format!("service: {} not found.", service.grouped_name())))?;
+    let found = state.naming.registry().service(&service).ok_or_else(|| {
+        ApiError::NotFound(format!("service: {} not found.", service.grouped_name()))
+    })?;
     let ips: Vec<String> = found
         .instances()
         .iter()
@@ -155,7 +174,10 @@ pub async fn statuses(State(state): State<ApiState>, params: Params) -> Result<R
 pub async fn beat(State(state): State<ApiState>, params: Params) -> Result<Response, ApiError> {
     let body: Option<BeatInfo> = params
         .get("beat")
-        .map(|raw| serde_json::from_str(raw).map_err(|e| illegal("beat", &format!("malformed beat JSON: {e}"))))
+        .map(|raw| {
+            serde_json::from_str(raw)
+                .map_err(|e| illegal("beat", &format!("malformed beat JSON: {e}")))
+        })
         .transpose()?;
     let mut cluster = params.cluster("clusterName")?;
     let (ip, port) = match &body {
@@ -165,11 +187,15 @@ pub async fn beat(State(state): State<ApiState>, params: Params) -> Result<Respo
                 cluster = beat.cluster.trim().to_string();
             }
             if beat.ip.trim().is_empty() {
-                return Err(ApiError::BadRequest("Param 'beat' is illegal: ip is required".into()));
+                return Err(ApiError::BadRequest(
+                    "Param 'beat' is illegal: ip is required".into(),
+                ));
             }
             super::params::check_ip("beat.ip", beat.ip.trim())?;
             if beat.port == 0 {
-                return Err(ApiError::BadRequest("Param 'beat' is illegal: port is required".into()));
+                return Err(ApiError::BadRequest(
+                    "Param 'beat' is illegal: port is required".into(),
+                ));
             }
             if let Some(weight) = beat.weight {
                 super::params::parse_weight(&weight.to_string())?;
@@ -192,7 +218,10 @@ pub async fn beat(State(state): State<ApiState>, params: Params) -> Result<Respo
 }
 
 /// `PUT health/instance`: an operator sets an instance's health by hand.
-pub async fn mark_health(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+pub async fn mark_health(
+    State(state): State<ApiState>,
+    params: Params,
+) -> Result<&'static str, ApiError> {
     let service = params.service_key()?;
     let id = params.instance_id()?;
     let healthy = params

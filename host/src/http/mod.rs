@@ -79,15 +79,24 @@ pub fn router(state: ApiState) -> Router {
         .route("/operator/servers", get(operator::servers));
     Router::new()
         .nest(NS, ns)
-        .route("/nacos/v1/console/health/liveness", get(operator::health_probe))
-        .route("/nacos/v1/console/health/readiness", get(operator::health_probe))
+        .route(
+            "/nacos/v1/console/health/liveness",
+            get(operator::health_probe),
+        )
+        .route(
+            "/nacos/v1/console/health/readiness",
+            get(operator::health_probe),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
 async fn not_found(uri: Uri) -> (StatusCode, String) {
-    (StatusCode::NOT_FOUND, format!("caused: no such API: {};", uri.path()))
+    (
+        StatusCode::NOT_FOUND,
+        format!("caused: no such API: {};", uri.path()),
+    )
 }
 
 async fn method_not_allowed(uri: Uri) -> (StatusCode, String) {

@@ -15,7 +15,10 @@ pub async fn switches(State(state): State<ApiState>) -> Response {
 }
 
 /// `PUT operator/switches?entry=..&value=..`.
-pub async fn update_switch(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+pub async fn update_switch(
+    State(state): State<ApiState>,
+    params: Params,
+) -> Result<&'static str, ApiError> {
     let entry = params.required("entry")?;
     let value = params.required("value")?;
     state.naming.switches().update(entry, value)?;

@@ -12,8 +12,8 @@ use http_body_util::{BodyExt, Limited};
 use super::ApiState;
 use super::error::ApiError;
 use crate::naming::model::{
-    DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, GROUP_SEPARATOR, InstanceId, MAX_WEIGHT, MIN_WEIGHT,
-    Metadata, ServiceKey,
+    DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, GROUP_SEPARATOR, InstanceId, MAX_WEIGHT,
+    MIN_WEIGHT, Metadata, ServiceKey,
 };
 
 /// Longest accepted name (service, group, namespace, cluster, ip).
@@ -62,7 +62,9 @@ impl FromRequest<ApiState> for Params {
             .collect()
             .await
             .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     ApiError::BodyTooLarge(limits.max_body_bytes)
                 } else {
                     ApiError::BadRequest(format!("could not read the request body: {e}"))
@@ -181,15 +183,14 @@ impl Params {
         let cluster = self.cluster("clusterName")?;
         let ip = self.required("ip")?;
         check_ip("ip", ip)?;
-        let port = self.port("port")?
+        let port = self
+            .port("port")?
             .ok_or_else(|| ApiError::BadRequest("Param 'port' is required.".into()))?;
         Ok(InstanceId::new(cluster, ip, port))
     }
 
     pub fn port(&self, name: &str) -> Result<Option<u16>, ApiError> {
-        self.get(name)
-            .map(|v| parse_port(name, v))
-            .transpose()
+        self.get(name).map(|v| parse_port(name, v)).transpose()
     }
 
     /// A port that may be 0 (`udpPort`: 0 means "no push").
@@ -230,7 +231,10 @@ pub fn check_cluster(param: &str, value: &str) -> Result<(), ApiError> {
     if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         Ok(())
     } else {
-        Err(illegal(param, "cluster name can only have these characters: 0-9a-zA-Z-"))
+        Err(illegal(
+            param,
+            "cluster name can only have these characters: 0-9a-zA-Z-",
+        ))
     }
 }
 
@@ -241,7 +245,10 @@ pub fn check_ip(param: &str, value: &str) -> Result<(), ApiError> {
         return Ok(());
     }
     if value.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(illegal(param, &format!("{value:?} is not a valid IP address")));
+        return Err(illegal(
+            param,
+            &format!("{value:?} is not a valid IP address"),
+        ));
     }
     let host_like = value
         .chars()
@@ -249,7 +256,10 @@ pub fn check_ip(param: &str, value: &str) -> Result<(), ApiError> {
     if host_like {
         Ok(())
     } else {
-        Err(illegal(param, &format!("{value:?} is neither an IP address nor a host name")))
+        Err(illegal(
+            param,
+            &format!("{value:?} is neither an IP address nor a host name"),
+        ))
     }
 }
 
@@ -257,7 +267,10 @@ pub fn parse_port(param: &str, value: &str) -> Result<u16, ApiError> {
     match value.parse::<i64>() {
         Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
         Ok(p) => Err(illegal(param, &format!("port {p} is outside 1-65535"))),
-        Err(_) => Err(illegal(param, &format!("expected a port number, got {value:?}"))),
+        Err(_) => Err(illegal(
+            param,
+            &format!("expected a port number, got {value:?}"),
+        )),
     }
 }
 
@@ -285,7 +298,10 @@ pub fn parse_metadata(param: &str, value: &str) -> Result<Metadata, ApiError> {
                 serde_json::Value::Number(n) => Ok((k, n.to_string())),
                 serde_json::Value::Bool(b) => Ok((k, b.to_string())),
                 serde_json::Value::Null => Ok((k, String::new())),
-                _ => Err(illegal(param, &format!("value of key {k:?} must be a string"))),
+                _ => Err(illegal(
+                    param,
+                    &format!("value of key {k:?} must be a string"),
+                )),
             })
             .collect();
     }
@@ -297,7 +313,10 @@ pub fn parse_metadata(param: &str, value: &str) -> Result<Metadata, ApiError> {
                 .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
                 .filter(|(k, _)| !k.is_empty())
                 .ok_or_else(|| {
-                    illegal(param, &format!("expected a JSON object or k=v pairs, got {kv:?}"))
+                    illegal(
+                        param,
+                        &format!("expected a JSON object or k=v pairs, got {kv:?}"),
+                    )
                 })
         })
         .collect()
@@ -311,7 +330,11 @@ mod tests {
     fn grouped_and_bare_service_names() -> Result<(), ApiError> {
         let p = Params::from_pairs(&[("serviceName", "g1@@orders")]);
         assert_eq!(p.service_key()?, ServiceKey::new("public", "g1", "orders"));
-        let p = Params::from_pairs(&[("serviceName", "orders"), ("groupName", "g2"), ("namespaceId", "dev")]);
+        let p = Params::from_pairs(&[
+            ("serviceName", "orders"),
+            ("groupName", "g2"),
+            ("namespaceId", "dev"),
+        ]);
         assert_eq!(p.service_key()?, ServiceKey::new("dev", "g2", "orders"));
         for bad in ["@@orders", "g@@", "a@@b@@c", ""] {
             let p = Params::from_pairs(&[("serviceName", bad)]);

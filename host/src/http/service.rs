@@ -12,8 +12,8 @@ use crate::naming::manager::ServicePatch;
 use crate::naming::model::{DEFAULT_GROUP, ServiceMeta};
 
 /// `protectThreshold` must be a number in [0, 1].
-fn protect_threshold(params: &Params) -> Result<Option<f32>, ApiError> {
-    let threshold: Option<f32> = params.parse("protectThreshold", "a number between 0 and 1")?;
+fn protect_threshold(params: &Params) -> Result<Option<f64>, ApiError> {
+    let threshold: Option<f64> = params.parse("protectThreshold", "a number between 0 and 1")?;
     match threshold {
         Some(t) if !(0.0..=1.0).contains(&t) => Err(illegal(
             "protectThreshold",
@@ -38,7 +38,10 @@ fn selector(params: &Params) -> Result<Option<serde_json::Value>, ApiError> {
 }
 
 /// `POST service`: create a service definition.
-pub async fn create(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+pub async fn create(
+    State(state): State<ApiState>,
+    params: Params,
+) -> Result<&'static str, ApiError> {
     let key = params.service_key()?;
     let mut meta = ServiceMeta::new(key);
     meta.protect_threshold = protect_threshold(&params)?.unwrap_or(0.0);
@@ -49,14 +52,20 @@ pub async fn create(State(state): State<ApiState>, params: Params) -> Result<&'s
 }
 
 /// `DELETE service`: remove an empty service.
-pub async fn remove(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+pub async fn remove(
+    State(state): State<ApiState>,
+    params: Params,
+) -> Result<&'static str, ApiError> {
     let key = params.service_key()?;
     state.naming.remove_service(key).await?;
     Ok("ok")
 }
 
 /// `PUT service`: change a service's threshold, metadata or selector.
-pub async fn update(State(state): State<ApiState>, params: Params) -> Result<&'static str, ApiError> {
+pub async fn update(
+    State(state): State<ApiState>,
+    params: Params,
+) -> Result<&'static str, ApiError> {
     let key = params.service_key()?;
     let patch = ServicePatch {
         protect_threshold: protect_threshold(&params)?,

@@ -62,7 +62,12 @@ pub fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String 
         service.hosts_view(|state| build_view(service.key(), state, service.revision(), &[]))
     } else {
         let state = service.read_state();
-        Arc::new(build_view(service.key(), &state, service.revision(), request.clusters))
+        Arc::new(build_view(
+            service.key(),
+            &state,
+            service.revision(),
+            request.clusters,
+        ))
     };
     let hosts = if request.healthy_only {
         &view.healthy_hosts
@@ -135,18 +140,22 @@ fn push_json_str(out: &mut String, s: &str) {
 /// Renders the hosts of `state`, applying Nacos's rules: disabled instances are
 /// left out, and when the healthy share is at or below the protect threshold
 /// every instance is returned as healthy.
-fn build_view(key: &ServiceKey, state: &ServiceState, revision: u64, clusters: &[String]) -> HostsView {
+fn build_view(
+    key: &ServiceKey,
+    state: &ServiceState,
+    revision: u64,
+    clusters: &[String],
+) -> HostsView {
     let mut selected: Vec<_> = state
         .instances
         .iter()
-        .filter(|(id, _)| clusters.is_empty() || clusters.iter().any(|c| *c == id.cluster))
+        .filter(|(id, _)| clusters.is_empty() || clusters.contains(&id.cluster))
         .collect();
     selected.sort_unstable_by(|a, b| a.0.cmp(b.0));
 
     let total = selected.len();
     let healthy = selected.iter().filter(|(_, s)| s.healthy).count();
-    let protected =
-        total > 0 && (healthy as f32 / total as f32) <= state.meta.protect_threshold;
+    let protected = total > 0 && (healthy as f64 / total as f64) <= state.meta.protect_threshold;
 
     let grouped = key.grouped_name();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -154,7 +163,14 @@ fn build_view(key: &ServiceKey, state: &ServiceState, revision: u64, clusters: &
     let mut healthy_only = Vec::with_capacity(healthy);
     for (id, slot) in &selected {
         let shown_healthy = protected || slot.healthy;
-        (id, slot.healthy, slot.enabled, slot.weight.to_bits(), &slot.metadata).hash(&mut hasher);
+        (
+            id,
+            slot.healthy,
+            slot.enabled,
+            slot.weight.to_bits(),
+            &slot.metadata,
+        )
+            .hash(&mut hasher);
         if !slot.enabled {
             continue;
         }

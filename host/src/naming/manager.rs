@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::list::{self, ListRequest};
-use super::model::{Instance, InstanceId, META_BEAT_INTERVAL, Metadata, ServiceKey, ServiceMeta, now_millis};
+use super::model::{
+    Instance, InstanceId, META_BEAT_INTERVAL, Metadata, ServiceKey, ServiceMeta, now_millis,
+};
 use super::registry::Registry;
 use crate::consistency::{ConsistencyError, ConsistencyService, Key, Record};
 use crate::switches::Switches;
@@ -65,7 +67,7 @@ pub struct InstancePatch {
 /// Fields a `PUT service` may change; `None` keeps the current value.
 #[derive(Debug, Clone, Default)]
 pub struct ServicePatch {
-    pub protect_threshold: Option<f32>,
+    pub protect_threshold: Option<f64>,
     pub metadata: Option<Metadata>,
     pub selector: Option<serde_json::Value>,
 }
@@ -231,7 +233,11 @@ impl ServiceManager {
             .ok_or_else(|| NamingError::NotFound("no matched ip found!".into()))
     }
 
-    fn require_instance(&self, service: &ServiceKey, id: &InstanceId) -> Result<Instance, NamingError> {
+    fn require_instance(
+        &self,
+        service: &ServiceKey,
+        id: &InstanceId,
+    ) -> Result<Instance, NamingError> {
         self.registry.instance(service, id).ok_or_else(|| {
             NamingError::InvalidParam(format!(
                 "instance not exist: {}:{} in cluster {} of service {}",
@@ -289,17 +295,18 @@ impl ServiceManager {
                 }
             }
         };
-        if !outcome.healthy && !outcome.marked {
-            if let Ok(mut instance) = self.require_instance(&service, &id) {
-                instance.healthy = true;
-                tracing::info!(service = %service, ip = %id.ip, port = id.port, "instance healthy again: client beat ok");
-                self.consistency
-                    .put(Record::Instance {
-                        service: service.clone(),
-                        instance,
-                    })
-                    .await?;
-            }
+        if !outcome.healthy
+            && !outcome.marked
+            && let Ok(mut instance) = self.require_instance(&service, &id)
+        {
+            instance.healthy = true;
+            tracing::info!(service = %service, ip = %id.ip, port = id.port, "instance healthy again: client beat ok");
+            self.consistency
+                .put(Record::Instance {
+                    service: service.clone(),
+                    instance,
+                })
+                .await?;
         }
         if let Some(interval) = self
             .registry
@@ -339,7 +346,11 @@ impl ServiceManager {
         Ok(())
     }
 
-    pub async fn update_service(&self, key: ServiceKey, patch: ServicePatch) -> Result<(), NamingError> {
+    pub async fn update_service(
+        &self,
+        key: ServiceKey,
+        patch: ServicePatch,
+    ) -> Result<(), NamingError> {
         let mut meta = self.registry.service_meta(&key).ok_or_else(|| {
             NamingError::InvalidParam(format!("service {} not found!", key.grouped_name()))
         })?;

@@ -55,7 +55,11 @@ impl ServiceKey {
 
 impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}##{}{GROUP_SEPARATOR}{}", self.namespace, self.group, self.name)
+        write!(
+            f,
+            "{}##{}{GROUP_SEPARATOR}{}",
+            self.namespace, self.group, self.name
+        )
     }
 }
 
@@ -116,7 +120,7 @@ pub struct ServiceMeta {
     pub key: ServiceKey,
     /// When the healthy share of instances is at or below this, `instance/list`
     /// returns every instance as healthy (Nacos's protection against a flood).
-    pub protect_threshold: f32,
+    pub protect_threshold: f64,
     pub metadata: Metadata,
     /// The selector JSON as given by the client (`{"type":"none"}` by default).
     pub selector: Option<serde_json::Value>,
@@ -179,7 +183,9 @@ mod tests {
         instance
             .metadata
             .insert(META_BEAT_TIMEOUT.into(), " 3000 ".into());
-        instance.metadata.insert(META_DELETE_TIMEOUT.into(), "soon".into());
+        instance
+            .metadata
+            .insert(META_DELETE_TIMEOUT.into(), "soon".into());
         assert_eq!(instance.metadata_millis(META_BEAT_TIMEOUT), Some(3000));
         assert_eq!(instance.metadata_millis(META_DELETE_TIMEOUT), None);
     }

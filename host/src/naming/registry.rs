@@ -124,7 +124,10 @@ impl Registry {
 
     /// Every service, for periodic scans (beat checks, metrics).
     pub fn services(&self) -> Vec<Arc<Service>> {
-        self.services.iter().map(|s| Arc::clone(s.value())).collect()
+        self.services
+            .iter()
+            .map(|s| Arc::clone(s.value()))
+            .collect()
     }
 
     /// Service names of one namespace and group, sorted.
@@ -140,7 +143,10 @@ impl Registry {
     }
 
     pub fn instance_count(&self) -> usize {
-        self.services.iter().map(|s| s.value().instance_count()).sum()
+        self.services
+            .iter()
+            .map(|s| s.value().instance_count())
+            .sum()
     }
 
     fn next_revision(&self) -> u64 {
@@ -196,7 +202,10 @@ impl Registry {
             let (id, slot) = InstanceSlot::from_instance(instance);
             match state.instances.get_mut(&id) {
                 Some(existing) => {
-                    let newest = existing.last_beat.load(Ordering::Relaxed).max(slot.last_beat.load(Ordering::Relaxed));
+                    let newest = existing
+                        .last_beat
+                        .load(Ordering::Relaxed)
+                        .max(slot.last_beat.load(Ordering::Relaxed));
                     changed = !existing.same_data(&slot);
                     slot.last_beat.store(newest, Ordering::Relaxed);
                     *existing = slot;
@@ -343,7 +352,10 @@ impl Service {
     }
 
     /// The cached rendering of the current revision, built by `build` if stale.
-    pub(crate) fn hosts_view(&self, build: impl FnOnce(&ServiceState) -> HostsView) -> Arc<HostsView> {
+    pub(crate) fn hosts_view(
+        &self,
+        build: impl FnOnce(&ServiceState) -> HostsView,
+    ) -> Arc<HostsView> {
         let mut cached = self.hosts_view.lock().unwrap_or_else(|e| e.into_inner());
         let state = self.read_state();
         let revision = self.revision();
@@ -381,7 +393,11 @@ mod tests {
     #[test]
     fn identical_put_is_not_a_change_but_refreshes_beat() {
         let registry = Registry::new();
-        assert!(registry.apply_put_instance(&key(), instance("1.1.1.1", 80)).is_some());
+        assert!(
+            registry
+                .apply_put_instance(&key(), instance("1.1.1.1", 80))
+                .is_some()
+        );
         let mut again = instance("1.1.1.1", 80);
         again.last_beat = 500;
         assert_eq!(registry.apply_put_instance(&key(), again), None);
@@ -398,15 +414,22 @@ mod tests {
         let mut unhealthy = instance("1.1.1.1", 80);
         unhealthy.healthy = false;
         assert!(registry.apply_put_instance(&key(), unhealthy).is_some());
-        assert_eq!(registry.instance(&key(), &id).map(|i| i.last_beat), Some(900));
+        assert_eq!(
+            registry.instance(&key(), &id).map(|i| i.last_beat),
+            Some(900)
+        );
     }
 
     #[test]
     fn revisions_increase_across_services_and_recreation() {
         let registry = Registry::new();
-        let r1 = registry.apply_put_instance(&key(), instance("1.1.1.1", 80)).unwrap_or(0);
+        let r1 = registry
+            .apply_put_instance(&key(), instance("1.1.1.1", 80))
+            .unwrap_or(0);
         let r2 = registry.apply_remove_service(&key()).unwrap_or(0);
-        let r3 = registry.apply_put_instance(&key(), instance("1.1.1.1", 80)).unwrap_or(0);
+        let r3 = registry
+            .apply_put_instance(&key(), instance("1.1.1.1", 80))
+            .unwrap_or(0);
         assert!(r1 < r2 && r2 < r3, "{r1} {r2} {r3}");
     }
 

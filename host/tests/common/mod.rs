@@ -1,0 +1,169 @@
+//! A node started in-process on 127.0.0.1:0, and an HTTP client for it.
+
+#![allow(dead_code)] // each test file uses its own subset of these helpers
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use nacre::{Config, Node};
+use serde_json::Value;
+
+pub const NS: &str = "/nacos/v1/ns";
+
+pub struct TestNode {
+    pub node: Option<Node>,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+/// A reply: status and body text.
+pub struct Reply {
+    pub status: u16,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn assert_ok(&self) -> &Self {
+        assert_eq!(self.status, 200, "body: {}", self.text);
+        self
+    }
+}
+
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut config = Config {
+        bind: [127, 0, 0, 1].into(),
+        port: 0,
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    config.persistent.sync_writes = false;
+    config
+}
+
+impl TestNode {
+    pub async fn start() -> TestNode {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestNode {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        Self::start_in(dir, config).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, config: Config) -> TestNode {
+        let node = Node::start(config).await.expect("node starts");
+        let base = format!("http://{}", node.addr());
+        TestNode {
+            node: Some(node),
+            base,
+            http: reqwest::Client::new(),
+            dir,
+        }
+    }
+
+    pub fn node(&self) -> &Node {
+        self.node.as_ref().expect("node running")
+    }
+
+    /// Stops the node, keeping its data directory.
+    pub async fn stop(&mut self) {
+        if let Some(node) = self.node.take() {
+            node.shutdown().await;
+        }
+    }
+
+    pub async fn send(&self, method: &str, path: &str, params: &[(&str, &str)]) -> Reply {
+        let url = format!("{}{}{}", self.base, NS, path);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let request = if method == reqwest::Method::GET {
+            self.http.request(method, &url).query(params)
+        } else {
+            self.http.request(method, &url).form(params)
+        };
+        let response = request.send().await.expect("request sent");
+        Reply {
+            status: response.status().as_u16(),
+            text: response.text().await.expect("body read"),
+        }
+    }
+
+    pub async fn get(&self, path: &str, params: &[(&str, &str)]) -> Reply {
+        self.send("GET", path, params).await
+    }
+
+    pub async fn register(
+        &self,
+        service: &str,
+        ip: &str,
+        port: u16,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let port = port.to_string();
+        let mut params = vec![
+            ("serviceName", service),
+            ("ip", ip),
+            ("port", port.as_str()),
+        ];
+        params.extend_from_slice(extra);
+        self.send("POST", "/instance", &params).await
+    }
+
+    pub async fn list(&self, service: &str, extra: &[(&str, &str)]) -> Value {
+        let mut params = vec![("serviceName", service)];
+        params.extend_from_slice(extra);
+        let reply = self.get("/instance/list", &params).await;
+        reply.assert_ok();
+        reply.json()
+    }
+
+    /// `ip:port` of each listed host, sorted.
+    pub async fn listed(&self, service: &str, extra: &[(&str, &str)]) -> Vec<String> {
+        let list = self.list(service, extra).await;
+        let mut hosts: Vec<String> = list["hosts"]
+            .as_array()
+            .expect("hosts array")
+            .iter()
+            .map(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]))
+            .collect();
+        hosts.sort();
+        hosts
+    }
+
+    pub async fn detail(&self, service: &str, ip: &str, port: u16) -> Reply {
+        let port = port.to_string();
+        self.get(
+            "/instance",
+            &[
+                ("serviceName", service),
+                ("ip", ip),
+                ("port", port.as_str()),
+            ],
+        )
+        .await
+    }
+}
+
+/// Polls `check` until it returns true or `limit` passes; panics with `what` on timeout.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return;
+        }
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
