@@ -78,10 +78,16 @@ impl Key {
     }
 }
 
+impl Record {
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self, Record::Instance { instance, .. } if instance.ephemeral)
+    }
+}
+
 impl Write {
     fn is_ephemeral(&self) -> bool {
         match self {
-            Write::Put(record) => record.key().is_ephemeral(),
+            Write::Put(record) => record.is_ephemeral(),
             Write::Remove(key) => key.is_ephemeral(),
         }
     }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use crate::config::HealthConfig;
 use crate::consistency::{ConsistencyService, Key, Record};
-use crate::naming::model::{META_BEAT_TIMEOUT, META_DELETE_TIMEOUT, ServiceKey, now_millis};
+use crate::naming::model::{
+    META_BEAT_TIMEOUT, META_DELETE_TIMEOUT, ServiceKey, metadata_millis, now_millis,
+};
 use crate::naming::registry::{InstanceSlot, Registry};
 use crate::shutdown::Shutdown;
 use crate::switches::Switches;
@@ -88,14 +90,10 @@ impl BeatChecker {
             return None;
         }
         let silent = now - slot.last_beat.load(Ordering::Relaxed);
-        let override_of = |key: &str| {
-            slot.metadata
-                .get(key)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        let delete_after =
-            override_of(META_DELETE_TIMEOUT).unwrap_or(self.config.delete_timeout_ms);
-        let unhealthy_after = override_of(META_BEAT_TIMEOUT).unwrap_or(self.config.beat_timeout_ms);
+        let delete_after = metadata_millis(&slot.metadata, META_DELETE_TIMEOUT)
+            .unwrap_or(self.config.delete_timeout_ms);
+        let unhealthy_after = metadata_millis(&slot.metadata, META_BEAT_TIMEOUT)
+            .unwrap_or(self.config.beat_timeout_ms);
         if silent > delete_after as i64 {
             Some(Verdict::Delete)
         } else if silent > unhealthy_after as i64 && slot.healthy {

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::list::{self, ListRequest};
-use super::model::{
-    Instance, InstanceId, META_BEAT_INTERVAL, Metadata, ServiceKey, ServiceMeta, now_millis,
-};
+use super::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta, now_millis};
 use super::registry::Registry;
 use crate::consistency::{ConsistencyError, ConsistencyService, Key, Record};
 use crate::switches::Switches;
@@ -308,11 +306,7 @@ impl ServiceManager {
                 })
                 .await?;
         }
-        if let Some(interval) = self
-            .registry
-            .instance(&service, &id)
-            .and_then(|i| i.metadata_millis(META_BEAT_INTERVAL))
-        {
+        if let Some(interval) = outcome.beat_interval {
             reply.client_beat_interval = interval;
         }
         Ok(reply)

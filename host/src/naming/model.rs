@@ -106,11 +106,12 @@ pub struct Instance {
     pub last_beat: i64,
 }
 
-impl Instance {
-    /// Reads a per-instance timing override (ms) from the metadata.
-    pub fn metadata_millis(&self, key: &str) -> Option<u64> {
-        self.metadata.get(key).and_then(|v| v.trim().parse().ok())
+/// Reads a per-instance timing override (ms) from an instance's metadata.
+pub fn metadata_millis(metadata: &Metadata, key: &str) -> Option<u64> {
+    if metadata.is_empty() {
+        return None;
     }
+    metadata.get(key).and_then(|v| v.trim().parse().ok())
 }
 
 /// Service-level settings, created explicitly (`POST service`) or implicitly
@@ -170,23 +171,11 @@ mod tests {
 
     #[test]
     fn metadata_override_parses_millis() {
-        let mut instance = Instance {
-            id: InstanceId::new("DEFAULT", "1.1.1.1", 1),
-            weight: 1.0,
-            healthy: true,
-            enabled: true,
-            ephemeral: true,
-            marked: false,
-            metadata: Metadata::new(),
-            last_beat: 0,
-        };
-        instance
-            .metadata
-            .insert(META_BEAT_TIMEOUT.into(), " 3000 ".into());
-        instance
-            .metadata
-            .insert(META_DELETE_TIMEOUT.into(), "soon".into());
-        assert_eq!(instance.metadata_millis(META_BEAT_TIMEOUT), Some(3000));
-        assert_eq!(instance.metadata_millis(META_DELETE_TIMEOUT), None);
+        let mut metadata = Metadata::new();
+        metadata.insert(META_BEAT_TIMEOUT.into(), " 3000 ".into());
+        metadata.insert(META_DELETE_TIMEOUT.into(), "soon".into());
+        assert_eq!(metadata_millis(&metadata, META_BEAT_TIMEOUT), Some(3000));
+        assert_eq!(metadata_millis(&metadata, META_DELETE_TIMEOUT), None);
+        assert_eq!(metadata_millis(&Metadata::new(), META_BEAT_INTERVAL), None);
     }
 }

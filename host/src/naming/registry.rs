@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use dashmap::DashMap;
 
 use super::list::HostsView;
-use super::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
+use super::model::{
+    Instance, InstanceId, META_BEAT_INTERVAL, Metadata, ServiceKey, ServiceMeta, metadata_millis,
+};
 
 /// All services of this node, in every namespace.
 #[derive(Default)]
@@ -107,6 +109,8 @@ pub struct BeatOutcome {
     pub healthy: bool,
     pub marked: bool,
     pub ephemeral: bool,
+    /// The instance's own beat interval (metadata `preserved.heart.beat.interval`).
+    pub beat_interval: Option<u64>,
 }
 
 impl Registry {
@@ -154,14 +158,15 @@ impl Registry {
     }
 
     /// Runs `write` on the service's state under its write lock, creating the
-    /// service (implicitly) if needed. Returns `None` without creating anything
-    /// when `create` is false and the service does not exist.
-    fn write_service<R>(
+    /// service (implicitly) if needed. When `write` reports a change, the
+    /// service takes a new revision, which is returned. Returns `None` without
+    /// creating anything when `create` is false and the service does not exist.
+    fn write_service(
         &self,
         key: &ServiceKey,
         create: bool,
-        write: impl FnOnce(&mut ServiceState) -> Option<R>,
-    ) -> Option<R> {
+        write: impl FnOnce(&mut ServiceState) -> bool,
+    ) -> Option<u64> {
         let mut write = Some(write);
         loop {
             let service = match self.service(key) {
@@ -180,11 +185,12 @@ impl Registry {
                 continue;
             }
             let write = write.take()?;
-            let result = write(&mut state);
-            if result.is_some() {
-                service.mark_changed(self.next_revision(), &mut state);
+            if !write(&mut state) {
+                return None;
             }
-            return result;
+            let revision = self.next_revision();
+            service.mark_changed(revision, &mut state);
+            return Some(revision);
         }
     }
 
@@ -192,7 +198,6 @@ impl Registry {
     /// client can see changed (a repeated identical registration only refreshes
     /// the beat time and returns `None`).
     pub fn apply_put_instance(&self, service: &ServiceKey, instance: Instance) -> Option<u64> {
-        let mut changed = false;
         self.write_service(service, true, |state| {
             state
                 .meta
@@ -206,31 +211,31 @@ impl Registry {
                         .last_beat
                         .load(Ordering::Relaxed)
                         .max(slot.last_beat.load(Ordering::Relaxed));
-                    changed = !existing.same_data(&slot);
+                    let changed = !existing.same_data(&slot);
                     slot.last_beat.store(newest, Ordering::Relaxed);
                     *existing = slot;
+                    changed
                 }
                 None => {
                     state.instances.insert(id, slot);
                     state.empty_since = None;
-                    changed = true;
+                    true
                 }
             }
-            changed.then_some(())
-        })?;
-        self.service(service).map(|s| s.revision())
+        })
     }
 
     /// Removes an instance; returns the new revision if it existed.
     pub fn apply_remove_instance(&self, service: &ServiceKey, id: &InstanceId) -> Option<u64> {
         self.write_service(service, false, |state| {
-            state.instances.remove(id)?;
+            if state.instances.remove(id).is_none() {
+                return false;
+            }
             if state.instances.is_empty() {
                 state.empty_since = Some(super::model::now_millis());
             }
-            Some(())
-        })?;
-        self.service(service).map(|s| s.revision())
+            true
+        })
     }
 
     /// Creates or replaces a service definition; returns the new revision.
@@ -239,9 +244,8 @@ impl Registry {
         self.write_service(&key, true, |state| {
             state.meta = meta;
             state.explicit = true;
-            Some(())
-        })?;
-        self.service(&key).map(|s| s.revision())
+            true
+        })
     }
 
     /// Unlinks a service with everything in it; returns the revision of the removal.
@@ -281,6 +285,7 @@ impl Registry {
             healthy: slot.healthy,
             marked: slot.marked,
             ephemeral: slot.ephemeral,
+            beat_interval: metadata_millis(&slot.metadata, META_BEAT_INTERVAL),
         })
     }
 
