@@ -26,6 +26,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub health: HealthConfig,
     pub naming: NamingConfig,
+    pub push: PushConfig,
     pub persistent: PersistentConfig,
 }
 
@@ -71,6 +72,22 @@ pub struct NamingConfig {
     pub default_instance_ephemeral: bool,
 }
 
+/// UDP push to subscribed clients.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    /// Push at all (also the `pushEnabled` switch at run time).
+    pub enabled: bool,
+    /// Local UDP port pushes are sent from and acks received on (0 picks a free one).
+    pub udp_port: u16,
+    /// Changes to one service within this window go out as one push.
+    pub merge_window_ms: u64,
+    /// An unacked push is sent again after this long.
+    pub ack_timeout_ms: u64,
+    /// Retransmissions of an unacked push before it counts as failed.
+    pub max_retransmits: u32,
+}
+
 /// The standalone persistent store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -89,6 +106,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             health: HealthConfig::default(),
             naming: NamingConfig::default(),
+            push: PushConfig::default(),
             persistent: PersistentConfig::default(),
         }
     }
@@ -123,6 +141,18 @@ impl Default for NamingConfig {
             push_cache_millis: 10_000,
             light_beat_enabled: true,
             default_instance_ephemeral: true,
+        }
+    }
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            enabled: true,
+            udp_port: 0,
+            merge_window_ms: 5,
+            ack_timeout_ms: 1_000,
+            max_retransmits: 3,
         }
     }
 }
@@ -170,6 +200,9 @@ impl Config {
         }
         if h.client_beat_interval_ms == 0 {
             bail!("health.client_beat_interval_ms must be greater than 0");
+        }
+        if self.push.ack_timeout_ms == 0 {
+            bail!("push.ack_timeout_ms must be greater than 0");
         }
         if self.http.max_body_bytes == 0 || self.http.max_query_bytes == 0 {
             bail!("http.max_body_bytes and http.max_query_bytes must be greater than 0");

@@ -10,6 +10,7 @@
 //! - [`consistency`]: the `put / remove / get / listen` facade; ephemeral data
 //!   (Distro-style, in memory) and persistent data (write-ahead log on disk).
 //! - [`notifier`]: coalesced change events, delivered off the write path.
+//! - [`push`]: UDP push of changes to subscribed clients.
 //! - [`health`]: the beat checker that turns silent instances unhealthy, then removes them.
 //!
 //! Around them: [`config`] (every knob), [`switches`] (runtime switches),
@@ -22,6 +23,7 @@ pub mod http;
 pub mod naming;
 pub mod node;
 pub mod notifier;
+pub mod push;
 pub mod shutdown;
 pub mod switches;
 pub mod system_stats;

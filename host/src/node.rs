@@ -18,6 +18,7 @@ use crate::http::{self, ApiState, Shared};
 use crate::naming::manager::ServiceManager;
 use crate::naming::registry::Registry;
 use crate::notifier::{ChangeListener, Notifier};
+use crate::push::PushService;
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::switches::Switches;
 use crate::system_stats::SystemStats;
@@ -64,9 +65,20 @@ impl Node {
         let addr = listener.local_addr().context("reading the bound address")?;
         let advertised = SocketAddr::new(advertised_ip(config.bind), addr.port());
 
+        let push = PushService::bind(
+            config.bind,
+            config.push.clone(),
+            Arc::clone(&registry),
+            Arc::clone(&switches),
+        )
+        .await?;
+        notifier.listen(Arc::new(push.clone()));
+
         let (trigger, shutdown) = shutdown::channel();
         let mut tasks = JoinSet::new();
         tasks.spawn(notifier.run(Arc::clone(&registry), shutdown.clone()));
+        tasks.spawn(push.clone().receive_acks(shutdown.clone()));
+        tasks.spawn(push.clone().sweep_zombies(shutdown.clone()));
         let checker = BeatChecker::new(
             Arc::clone(&consistency),
             Arc::clone(&switches),
@@ -78,6 +90,7 @@ impl Node {
             naming: Arc::clone(&naming),
             limits: config.http.clone(),
             system: SystemStats::new(),
+            push,
             advertised,
         });
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();

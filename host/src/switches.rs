@@ -58,7 +58,7 @@ impl Switches {
                 health_check_enabled: config.health.enabled,
                 distro_enabled: true,
                 enable_standalone: true,
-                push_enabled: true,
+                push_enabled: config.push.enabled,
                 light_beat_enabled: config.naming.light_beat_enabled,
                 default_instance_ephemeral: config.naming.default_instance_ephemeral,
                 disable_add_ip: false,

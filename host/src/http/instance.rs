@@ -9,10 +9,13 @@ use serde_json::json;
 use super::ApiState;
 use super::error::ApiError;
 use super::params::{Params, illegal};
+use std::net::{IpAddr, SocketAddr};
+
 use crate::naming::client_agent::{ClientAgent, ClientKind};
 use crate::naming::list::ListRequest;
 use crate::naming::manager::{BeatInfo, InstancePatch};
 use crate::naming::model::{Instance, InstanceId};
+use crate::push::PushSubscriber;
 
 /// Reads the instance a register or update describes.
 fn instance_from(params: &Params, state: &ApiState) -> Result<Instance, ApiError> {
@@ -132,14 +135,15 @@ pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Respo
         super::params::check_cluster("clusters", cluster)?;
     }
     let healthy_only = params.flag("healthyOnly")?.unwrap_or(false);
-    // Subscription parameters are validated even before push exists, so that a
-    // malformed one is refused the same way it will be then.
-    params.port_or_zero("udpPort")?;
-    if let Some(ip) = params.get("clientIP") {
-        super::params::check_ip("clientIP", ip)?;
-    }
     let agent = ClientAgent::parse(&params.user_agent);
-    let cache_millis = state.naming.switches().with(|s| s.default_cache_millis);
+    let subscribed = subscribe(&state, &params, &service, &agent, clusters_param)?;
+    let cache_millis = state.naming.switches().with(|s| {
+        if subscribed {
+            s.default_push_cache_millis
+        } else {
+            s.default_cache_millis
+        }
+    });
     let request = ListRequest {
         clusters: &clusters,
         clusters_param,
@@ -150,6 +154,43 @@ pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Respo
     };
     let body = state.naming.list(&service, &request);
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Makes the caller of `instance/list` a push subscriber when it gave a
+/// `udpPort` and its client can take pushes. The push goes to `clientIP` if
+/// that is an IP address, else to the address the request came from.
+fn subscribe(
+    state: &ApiState,
+    params: &Params,
+    service: &crate::naming::model::ServiceKey,
+    agent: &ClientAgent,
+    clusters: &str,
+) -> Result<bool, ApiError> {
+    let udp_port = params.port_or_zero("udpPort")?;
+    let client_ip = params
+        .get("clientIP")
+        .map(|ip| {
+            super::params::check_ip("clientIP", ip)?;
+            Ok::<_, ApiError>(ip.parse::<IpAddr>().ok())
+        })
+        .transpose()?
+        .flatten();
+    if udp_port == 0 {
+        return Ok(false);
+    }
+    let Some(ip) = client_ip.or(params.remote.map(|r| r.ip())) else {
+        return Ok(false);
+    };
+    Ok(state.push.subscribe(
+        service,
+        PushSubscriber {
+            addr: SocketAddr::new(ip, udp_port),
+            agent: agent.clone(),
+            clusters: clusters.to_string(),
+            app: params.or("app", "").to_string(),
+            last_refresh: std::time::Instant::now(),
+        },
+    ))
 }
 
 /// `GET instance/statuses?key=namespace##group@@service`: `ip:port_healthy` per instance.

@@ -20,6 +20,7 @@ pub use params::Params;
 
 use crate::config::HttpConfig;
 use crate::naming::manager::ServiceManager;
+use crate::push::PushService;
 use crate::system_stats::SystemStats;
 
 /// What every handler can reach.
@@ -30,6 +31,7 @@ pub struct Shared {
     pub naming: Arc<ServiceManager>,
     pub limits: HttpConfig,
     pub system: SystemStats,
+    pub push: PushService,
     /// The address this node tells others to reach it at.
     pub advertised: SocketAddr,
 }
@@ -76,7 +78,8 @@ pub fn router(state: ApiState) -> Router {
             get(operator::switches).put(operator::update_switch),
         )
         .route("/operator/metrics", get(operator::metrics))
-        .route("/operator/servers", get(operator::servers));
+        .route("/operator/servers", get(operator::servers))
+        .route("/operator/push/state", get(operator::push_state));
     Router::new()
         .nest(NS, ns)
         .route(

@@ -66,6 +66,11 @@ pub async fn servers(State(state): State<ApiState>) -> Response {
     .into_response()
 }
 
+/// `GET operator/push/state`: push counters.
+pub async fn push_state(State(state): State<ApiState>) -> Response {
+    Json(state.push.state()).into_response()
+}
+
 /// `GET /nacos/v1/console/health/{liveness,readiness}`.
 pub async fn health_probe() -> &'static str {
     "OK"

@@ -1,0 +1,188 @@
+//! UDP push (the seed's `PushService`): clients that list a service with a
+//! `udpPort` become subscribers, and every change to that service is pushed to
+//! them within milliseconds.
+//!
+//! - [`subscribers`]: who is subscribed to what, and zombie expiry.
+//! - [`sender`]: turns change events into pushes (merging bursts within a short
+//!   window), sends them and retransmits until acked.
+//! - [`receiver`]: reads acks from the push socket; anything else is counted and dropped.
+//! - [`packet`]: the wire format.
+
+pub mod packet;
+pub mod receiver;
+pub mod sender;
+pub mod subscribers;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dashmap::DashMap;
+use serde::Serialize;
+use tokio::net::UdpSocket;
+
+use crate::config::PushConfig;
+use crate::naming::client_agent::{ClientAgent, ClientKind};
+use crate::naming::model::ServiceKey;
+use crate::naming::registry::Registry;
+use crate::switches::{SwitchValues, Switches};
+pub use subscribers::PushSubscriber;
+use subscribers::Subscribers;
+
+/// An unacknowledged push: kept until its ack arrives or its retries run out.
+struct PendingPush {
+    datagram: Arc<Vec<u8>>,
+    first_sent: Instant,
+    retries: u32,
+}
+
+/// Counters of `operator/push/state` and the node's metrics.
+#[derive(Default)]
+pub struct PushCounters {
+    pub total: AtomicU64,
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    pub retransmits: AtomicU64,
+    pub ack_cost_ms: AtomicU64,
+    pub bad_packets: AtomicU64,
+    pub unmatched_acks: AtomicU64,
+    pub zombies_dropped: AtomicU64,
+}
+
+/// The push state, in Nacos's shape plus Nacre's own counters.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PushState {
+    pub succeed: u64,
+    pub total: u64,
+    pub failed: u64,
+    pub ratio: f64,
+    pub avg_push_cost: u64,
+    pub retransmits: u64,
+    pub bad_packets: u64,
+    pub unmatched_acks: u64,
+    pub zombies_dropped: u64,
+    pub subscribers: usize,
+    pub pending_acks: usize,
+    pub udp_port: u16,
+}
+
+/// The push service of one node. Cheap to clone.
+#[derive(Clone)]
+pub struct PushService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    socket: Arc<UdpSocket>,
+    registry: Arc<Registry>,
+    switches: Arc<Switches>,
+    config: PushConfig,
+    subscribers: Subscribers,
+    /// Unacked pushes by (subscriber address, lastRefTime).
+    pending: DashMap<(SocketAddr, u64), PendingPush>,
+    /// Services with a push scheduled but not yet sent (the merge window).
+    scheduled: DashMap<ServiceKey, ()>,
+    counters: PushCounters,
+    /// Source of unique `lastRefTime`s: nanoseconds, never repeating.
+    next_ref_time: AtomicU64,
+}
+
+impl PushService {
+    /// Binds the push socket.
+    pub async fn bind(
+        ip: IpAddr,
+        config: PushConfig,
+        registry: Arc<Registry>,
+        switches: Arc<Switches>,
+    ) -> anyhow::Result<PushService> {
+        let socket = UdpSocket::bind((ip, config.udp_port))
+            .await
+            .with_context(|| format!("binding the UDP push socket on {ip}:{}", config.udp_port))?;
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        Ok(PushService {
+            inner: Arc::new(Inner {
+                socket: Arc::new(socket),
+                registry,
+                switches,
+                config,
+                subscribers: Subscribers::default(),
+                pending: DashMap::new(),
+                scheduled: DashMap::new(),
+                counters: PushCounters::default(),
+                next_ref_time: AtomicU64::new(start),
+            }),
+        })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.socket.local_addr().ok()
+    }
+
+    /// Whether a client with this User-Agent can take pushes (Nacos's rule:
+    /// Java, Go, C, C# and DNS clients at or above the switch versions).
+    pub fn can_push(agent: &ClientAgent, switches: &SwitchValues) -> bool {
+        if !switches.push_enabled {
+            return false;
+        }
+        match agent.kind {
+            ClientKind::Java => agent.at_least(&switches.push_java_version),
+            ClientKind::Go => agent.at_least(&switches.push_go_version),
+            ClientKind::C => agent.at_least(&switches.push_c_version),
+            ClientKind::CSharp => agent.at_least(&switches.push_c_sharp_version),
+            ClientKind::Dns => agent.at_least(&switches.push_python_version),
+            ClientKind::Python | ClientKind::Unknown => false,
+        }
+    }
+
+    /// Adds or refreshes a subscriber if its client can take pushes; returns
+    /// whether it is now a subscriber.
+    pub fn subscribe(&self, service: &ServiceKey, subscriber: PushSubscriber) -> bool {
+        let capable = self
+            .inner
+            .switches
+            .with(|s| Self::can_push(&subscriber.agent, s));
+        if capable {
+            self.inner.subscribers.refresh(service, subscriber);
+        }
+        capable
+    }
+
+    /// How long a subscriber lives without refreshing.
+    fn zombie_ttl(&self) -> Duration {
+        Duration::from_millis(self.inner.switches.with(|s| s.default_push_cache_millis))
+    }
+
+    pub fn state(&self) -> PushState {
+        let c = &self.inner.counters;
+        let total = c.total.load(Ordering::Relaxed);
+        let succeed = c.succeeded.load(Ordering::Relaxed);
+        PushState {
+            succeed,
+            total,
+            failed: c.failed.load(Ordering::Relaxed),
+            ratio: if total > 0 {
+                succeed as f64 / total as f64
+            } else {
+                0.0
+            },
+            avg_push_cost: c
+                .ack_cost_ms
+                .load(Ordering::Relaxed)
+                .checked_div(succeed)
+                .unwrap_or(0),
+            retransmits: c.retransmits.load(Ordering::Relaxed),
+            bad_packets: c.bad_packets.load(Ordering::Relaxed),
+            unmatched_acks: c.unmatched_acks.load(Ordering::Relaxed),
+            zombies_dropped: c.zombies_dropped.load(Ordering::Relaxed),
+            subscribers: self.inner.subscribers.count(),
+            pending_acks: self.inner.pending.len(),
+            udp_port: self.local_addr().map_or(0, |a| a.port()),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Push subscribers: clients that list a service with a `udpPort`.
+//!
+//! A subscriber stays as long as it keeps listing the service; one that has not
+//! refreshed within the push cache time is a zombie and is dropped (its client
+//! has gone, or stopped caring).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+use crate::naming::client_agent::ClientAgent;
+use crate::naming::model::ServiceKey;
+
+/// One client subscribed to one service.
+#[derive(Debug, Clone)]
+pub struct PushSubscriber {
+    /// Where pushes go (and where acks must come from).
+    pub addr: SocketAddr,
+    pub agent: ClientAgent,
+    /// The `clusters` parameter of its list request, as given.
+    pub clusters: String,
+    pub app: String,
+    pub last_refresh: Instant,
+}
+
+impl PushSubscriber {
+    pub fn cluster_list(&self) -> Vec<String> {
+        self.clusters
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(String::from)
+            .collect()
+    }
+}
+
+#[derive(Default)]
+pub struct Subscribers {
+    by_service: DashMap<ServiceKey, HashMap<SocketAddr, PushSubscriber>>,
+}
+
+impl Subscribers {
+    /// Adds a subscriber or refreshes an existing one.
+    pub fn refresh(&self, service: &ServiceKey, subscriber: PushSubscriber) {
+        match self.by_service.get_mut(service) {
+            Some(mut subs) => {
+                subs.insert(subscriber.addr, subscriber);
+            }
+            None => {
+                self.by_service
+                    .entry(service.clone())
+                    .or_default()
+                    .insert(subscriber.addr, subscriber);
+            }
+        }
+    }
+
+    /// The live subscribers of a service; zombies older than `ttl` are dropped
+    /// on the way and counted in the second value.
+    pub fn live(&self, service: &ServiceKey, ttl: Duration) -> (Vec<PushSubscriber>, usize) {
+        let Some(mut subs) = self.by_service.get_mut(service) else {
+            return (Vec::new(), 0);
+        };
+        let before = subs.len();
+        subs.retain(|_, s| s.last_refresh.elapsed() <= ttl);
+        let dropped = before - subs.len();
+        let live = subs.values().cloned().collect();
+        let empty = subs.is_empty();
+        drop(subs);
+        if empty {
+            self.by_service
+                .remove_if(service, |_, subs| subs.is_empty());
+        }
+        (live, dropped)
+    }
+
+    /// Drops every zombie; returns how many.
+    pub fn sweep(&self, ttl: Duration) -> usize {
+        let mut dropped = 0;
+        self.by_service.retain(|_, subs| {
+            let before = subs.len();
+            subs.retain(|_, s| s.last_refresh.elapsed() <= ttl);
+            dropped += before - subs.len();
+            !subs.is_empty()
+        });
+        dropped
+    }
+
+    pub fn count(&self) -> usize {
+        self.by_service.iter().map(|s| s.value().len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscriber(port: u16, age: Duration) -> PushSubscriber {
+        PushSubscriber {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            agent: ClientAgent::parse("Nacos-Java-Client:v1.4.1"),
+            clusters: String::new(),
+            app: String::new(),
+            last_refresh: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+        }
+    }
+
+    #[test]
+    fn refresh_replaces_and_zombies_are_dropped() {
+        let subs = Subscribers::default();
+        let key = ServiceKey::new("public", "DEFAULT_GROUP", "svc");
+        subs.refresh(&key, subscriber(1, Duration::from_secs(60)));
+        subs.refresh(&key, subscriber(2, Duration::ZERO));
+        subs.refresh(&key, subscriber(2, Duration::ZERO));
+        assert_eq!(subs.count(), 2);
+        let (live, dropped) = subs.live(&key, Duration::from_secs(10));
+        assert_eq!((live.len(), dropped), (1, 1));
+        subs.refresh(&key, subscriber(3, Duration::from_secs(5)));
+        assert_eq!(subs.sweep(Duration::from_secs(1)), 1);
+        assert_eq!(subs.count(), 1);
+    }
+}
