@@ -158,6 +158,10 @@ async fn subscribers_receive_every_kind_of_change() {
     assert_eq!(push.hosts(), vec!["10.0.0.1:1"]);
     assert_eq!(push.data["cacheMillis"], 10000);
     assert_eq!(push.data["dom"], "DEFAULT_GROUP@@svc");
+    assert!(
+        push.last_ref_time < 1 << 53,
+        "JavaScript clients must be able to echo lastRefTime exactly"
+    );
 
     node.send(
         "PUT",

@@ -1,1 +1,93 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: a node on 127.0.0.1 and a way to
+//! run a real client program against it with a time bound.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use nacre::{Config, Node};
+use tokio::process::Command;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// A node in this process, on a free loopback port, with its own data directory.
+pub struct TestNode {
+    pub node: Node,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    pub async fn start(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<TestNode> {
+        let dir = tempfile::tempdir().context("temp dir")?;
+        let mut config = Config {
+            bind: [127, 0, 0, 1].into(),
+            port: 0,
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.persistent.sync_writes = false;
+        tweak(&mut config);
+        let node = Node::start(config).await?;
+        Ok(TestNode { node, dir })
+    }
+
+    /// `host:port`, as Nacos clients take a server address.
+    pub fn address(&self) -> String {
+        self.node.addr().to_string()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.node.addr(), path)
+    }
+}
+
+/// What a client program printed.
+pub struct ProgramOutput {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a client program to completion within `limit`; an exit other than 0
+/// is an error carrying everything it printed.
+pub async fn run_program(mut cmd: Command, limit: Duration) -> anyhow::Result<ProgramOutput> {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
+    let out = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .with_context(|| format!("{cmd:?} did not finish within {limit:?}"))?
+        .context("waiting for the program")?;
+    let output = ProgramOutput {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed with {}\n--- stdout\n{}\n--- stderr\n{}",
+            out.status,
+            output.stdout,
+            output.stderr
+        );
+    }
+    Ok(output)
+}
+
+/// A path that must exist for the test to run: the install step of
+/// `scripts/test.sh` puts it there.
+pub fn installed(path: PathBuf, what: &str) -> anyhow::Result<PathBuf> {
+    if !path.exists() {
+        bail!(
+            "{} is missing: {what} is installed by ./scripts/test.sh (run it once)",
+            path.display()
+        );
+    }
+    Ok(path)
+}

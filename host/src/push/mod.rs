@@ -86,7 +86,9 @@ struct Inner {
     /// Services with a push scheduled but not yet sent (the merge window).
     scheduled: DashMap<ServiceKey, ()>,
     counters: PushCounters,
-    /// Source of unique `lastRefTime`s: nanoseconds, never repeating.
+    /// Source of unique `lastRefTime`s. Starts at the wall clock in
+    /// microseconds and counts up by one per push: unique, increasing, and
+    /// below 2^53 so JavaScript clients echo it back exactly in their acks.
     next_ref_time: AtomicU64,
 }
 
@@ -103,7 +105,7 @@ impl PushService {
             .with_context(|| format!("binding the UDP push socket on {ip}:{}", config.udp_port))?;
         let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
+            .map(|d| d.as_micros() as u64)
             .unwrap_or(1);
         Ok(PushService {
             inner: Arc::new(Inner {
