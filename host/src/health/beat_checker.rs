@@ -60,27 +60,30 @@ impl BeatChecker {
     }
 
     /// One pass over every service, judging beats against `now` (ms).
-    pub async fn check_once(&self, now: i64) {
+    async fn check_once(&self, now: i64) {
+        let cutoff = now - self.config.empty_service_clean_ms as i64;
         for service in self.registry.services() {
-            let verdicts: Vec<_> = {
+            let (verdicts, idle): (Vec<_>, bool) = {
                 let state = service.read_state();
-                state
+                let verdicts = state
                     .instances
                     .iter()
                     .filter_map(|(id, slot)| self.judge(slot, now).map(|v| (id.clone(), v)))
-                    .collect()
+                    .collect();
+                let idle = !state.explicit
+                    && state.instances.is_empty()
+                    && state.empty_since.is_some_and(|t| t < cutoff);
+                (verdicts, idle)
             };
+            let key = service.key();
             for (id, verdict) in verdicts {
-                let key = service.key();
                 if let Err(e) = self.enforce(key, id.clone(), verdict.clone(), now).await {
                     tracing::warn!(service = %key, ip = %id.ip, port = id.port, ?verdict, error = %e, "beat check could not apply its verdict");
                 }
             }
-        }
-        let cutoff = now - self.config.empty_service_clean_ms as i64;
-        for service in self.registry.services() {
-            if self.registry.remove_if_idle(service.key(), cutoff) {
-                tracing::info!(service = %service.key(), "removed empty service");
+            // Checked again under the registry's lock: a registration may have come in meanwhile.
+            if idle && self.registry.remove_if_idle(key, cutoff) {
+                tracing::info!(service = %key, "removed empty service");
             }
         }
     }

@@ -1,0 +1,129 @@
+//! One keep-alive HTTP/1.1 connection per worker, reconnected after a failure.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// Requests that take longer than this count as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Connection {
+    addr: SocketAddr,
+    host: String,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Connection {
+    pub fn new(addr: SocketAddr) -> Self {
+        Connection {
+            addr,
+            host: addr.to_string(),
+            sender: None,
+        }
+    }
+
+    async fn connect(&mut self) -> anyhow::Result<&mut SendRequest<Full<Bytes>>> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            let stream = TcpStream::connect(self.addr)
+                .await
+                .with_context(|| format!("connecting to {}", self.addr))?;
+            stream.set_nodelay(true)?;
+            let (sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            self.sender = Some(sender);
+        }
+        self.sender.as_mut().context("no connection")
+    }
+
+    /// Sends one request; `Ok` only for a 2xx answer. The body is returned.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        form: Option<String>,
+    ) -> anyhow::Result<Bytes> {
+        let result = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            self.send_inner(method, path_and_query, form),
+        )
+        .await;
+        match result {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(e)) => {
+                self.sender = None;
+                Err(e)
+            }
+            Err(_) => {
+                self.sender = None;
+                bail!("request timed out after {REQUEST_TIMEOUT:?}")
+            }
+        }
+    }
+
+    async fn send_inner(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        form: Option<String>,
+    ) -> anyhow::Result<Bytes> {
+        let host = self.host.clone();
+        let sender = self.connect().await?;
+        sender.ready().await?;
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .header("Host", host);
+        let body = match form {
+            Some(form) => {
+                request = request.header("Content-Type", "application/x-www-form-urlencoded");
+                Full::new(Bytes::from(form))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let response = sender.send_request(request.body(body)?).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            bail!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            );
+        }
+        Ok(body)
+    }
+}
+
+/// Percent-encodes a query or form value.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn encodes_reserved_bytes() {
+        assert_eq!(
+            super::encode(r#"a@@b {"x":1}"#),
+            "a%40%40b%20%7B%22x%22%3A1%7D"
+        );
+    }
+}
