@@ -17,6 +17,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Connection {
     addr: SocketAddr,
     host: String,
+    user_agent: Option<&'static str>,
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
@@ -25,8 +26,15 @@ impl Connection {
         Connection {
             addr,
             host: addr.to_string(),
+            user_agent: None,
             sender: None,
         }
+    }
+
+    /// Sends this User-Agent with every request (to look like a Nacos client).
+    pub fn with_agent(mut self, agent: &'static str) -> Self {
+        self.user_agent = Some(agent);
+        self
     }
 
     async fn connect(&mut self) -> anyhow::Result<&mut SendRequest<Full<Bytes>>> {
@@ -77,12 +85,16 @@ impl Connection {
         form: Option<String>,
     ) -> anyhow::Result<Bytes> {
         let host = self.host.clone();
+        let agent = self.user_agent;
         let sender = self.connect().await?;
         sender.ready().await?;
         let mut request = Request::builder()
             .method(method)
             .uri(path_and_query)
             .header("Host", host);
+        if let Some(agent) = agent {
+            request = request.header("User-Agent", agent);
+        }
         let body = match form {
             Some(form) => {
                 request = request.header("Content-Type", "application/x-www-form-urlencoded");

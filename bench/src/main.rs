@@ -7,6 +7,7 @@ mod client;
 mod load;
 mod memory;
 mod one_service;
+mod push;
 mod stats;
 mod workload;
 
@@ -62,6 +63,21 @@ enum Command {
         window: u64,
         #[arg(long, default_value = "bench-one")]
         service: String,
+    },
+    /// Change-to-receive latency of UDP pushes to many subscribers.
+    Push {
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long, default_value_t = 100)]
+        services: u64,
+        /// Changes per second made by the writer
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Seconds of writing
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        #[arg(long, default_value = "bench-push")]
+        prefix: String,
     },
     /// Resident memory per registered instance of a server process.
     Memory {
@@ -157,6 +173,42 @@ async fn main() -> anyhow::Result<()> {
                     "{}",
                     serde_json::json!({"total": r.total, "per_second": r.per_second, "first_mean_us": r.first.mean_us,
                         "last_mean_us": r.last.mean_us, "ratio": ratio, "url": cli.url})
+                );
+            }
+        }
+        Command::Push {
+            subscribers,
+            services,
+            rate,
+            duration,
+            prefix,
+        } => {
+            let r = push::run(
+                addr,
+                subscribers,
+                services,
+                rate,
+                Duration::from_secs(duration),
+                &prefix,
+            )
+            .await?;
+            println!(
+                "{} subscribers, {} changes: {} pushes ({:.0}/s); change-to-receive p50 {} µs, p99 {} µs, max {} µs; missed {}",
+                r.subscribers,
+                r.changes,
+                r.pushes,
+                r.pushes_per_second,
+                r.p50_us,
+                r.p99_us,
+                r.max_us,
+                r.missed
+            );
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"subscribers": r.subscribers, "changes": r.changes, "pushes": r.pushes,
+                        "pushes_per_second": r.pushes_per_second, "p50_us": r.p50_us, "p99_us": r.p99_us,
+                        "max_us": r.max_us, "missed": r.missed, "url": cli.url})
                 );
             }
         }
