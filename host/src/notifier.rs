@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::Notify;
 
 use crate::naming::model::ServiceKey;
-use crate::naming::registry::Registry;
+use crate::naming::registry::{FastHash, Registry};
 use crate::shutdown::Shutdown;
 
 /// What kinds of change a coalesced event carries.
@@ -68,7 +68,7 @@ pub trait ChangeListener: Send + Sync + 'static {
 
 #[derive(Default)]
 struct Pending {
-    kinds: HashMap<ServiceKey, ChangeKinds>,
+    kinds: HashMap<ServiceKey, ChangeKinds, FastHash>,
     order: VecDeque<ServiceKey>,
 }
 

@@ -241,6 +241,23 @@ async fn metrics_and_servers_describe_this_node() {
     assert!(metrics["load"].as_f64().is_some());
     assert!(metrics["cpu"].as_f64().is_some());
 
+    assert_eq!(metrics["push"]["subscribers"], 0);
+
+    let prometheus = node
+        .http
+        .get(format!("{}/nacre/v1/metrics", node.base))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    assert!(prometheus.contains("\nnacre_instances 3\n"), "{prometheus}");
+    assert!(
+        prometheus.contains("# TYPE nacre_push_total counter"),
+        "{prometheus}"
+    );
+
     let servers = node.get("/operator/servers", &[]).await.json();
     let members = servers["servers"].as_array().expect("servers");
     assert_eq!(members.len(), 1);

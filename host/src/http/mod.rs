@@ -90,6 +90,7 @@ pub fn router(state: ApiState) -> Router {
             "/nacos/v1/console/health/readiness",
             get(operator::health_probe),
         )
+        .route("/nacre/v1/metrics", get(operator::prometheus))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

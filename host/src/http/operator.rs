@@ -42,8 +42,110 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
         "load": sample.load,
         "mem": sample.mem,
         "cpu": sample.cpu,
+        "push": state.push.state(),
     }))
     .into_response()
+}
+
+/// `GET /nacre/v1/metrics`: the same figures in Prometheus's text format.
+pub async fn prometheus(State(state): State<ApiState>) -> Response {
+    let registry = state.naming.registry();
+    let push = state.push.state();
+    let sample = state.system.sample();
+    let figures: [(&str, &str, &str, f64); 13] = [
+        (
+            "nacre_services",
+            "gauge",
+            "Services held by this node.",
+            registry.service_count() as f64,
+        ),
+        (
+            "nacre_instances",
+            "gauge",
+            "Instances held by this node.",
+            registry.instance_count() as f64,
+        ),
+        (
+            "nacre_push_subscribers",
+            "gauge",
+            "Live UDP push subscribers.",
+            push.subscribers as f64,
+        ),
+        (
+            "nacre_push_pending_acks",
+            "gauge",
+            "Pushes sent and not yet acknowledged.",
+            push.pending_acks as f64,
+        ),
+        (
+            "nacre_push_total",
+            "counter",
+            "Pushes sent to a subscriber (first sends).",
+            push.total as f64,
+        ),
+        (
+            "nacre_push_succeeded_total",
+            "counter",
+            "Pushes acknowledged by their subscriber.",
+            push.succeed as f64,
+        ),
+        (
+            "nacre_push_failed_total",
+            "counter",
+            "Pushes never acknowledged or impossible to send.",
+            push.failed as f64,
+        ),
+        (
+            "nacre_push_retransmits_total",
+            "counter",
+            "Retransmissions of unacknowledged pushes.",
+            push.retransmits as f64,
+        ),
+        (
+            "nacre_push_bad_packets_total",
+            "counter",
+            "Packets on the push socket that were not acks.",
+            push.bad_packets as f64,
+        ),
+        (
+            "nacre_push_unmatched_acks_total",
+            "counter",
+            "Acks that matched no pending push (late, duplicate or spoofed).",
+            push.unmatched_acks as f64,
+        ),
+        (
+            "nacre_push_zombies_dropped_total",
+            "counter",
+            "Subscribers dropped for not refreshing.",
+            push.zombies_dropped as f64,
+        ),
+        (
+            "nacre_process_resident_bytes",
+            "gauge",
+            "Resident memory of this process.",
+            sample.rss_bytes as f64,
+        ),
+        (
+            "nacre_system_load1",
+            "gauge",
+            "One-minute load average of the machine.",
+            sample.load,
+        ),
+    ];
+    let mut text = String::new();
+    for (name, kind, help, value) in figures {
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// `GET operator/servers`: the members of this node's cluster.

@@ -99,21 +99,23 @@ impl ServiceManager {
         service: ServiceKey,
         mut instance: Instance,
     ) -> Result<(), NamingError> {
-        let existing = self.registry.instance(&service, &instance.id);
-        if let Some(existing) = &existing {
-            if existing.ephemeral != instance.ephemeral {
+        match self.registry.instance_kind(&service, &instance.id) {
+            Some(ephemeral) if ephemeral != instance.ephemeral => {
                 return Err(NamingError::InvalidParam(format!(
                     "instance {}:{} is already registered as {} in cluster {}",
                     instance.id.ip,
                     instance.id.port,
-                    kind(existing.ephemeral),
+                    kind(ephemeral),
                     instance.id.cluster
                 )));
             }
-        } else if self.switches.with(|s| s.disable_add_ip) {
-            return Err(NamingError::InvalidParam(
-                "Adding new IP is disabled by the disableAddIP switch".into(),
-            ));
+            Some(_) => {}
+            None if self.switches.with(|s| s.disable_add_ip) => {
+                return Err(NamingError::InvalidParam(
+                    "Adding new IP is disabled by the disableAddIP switch".into(),
+                ));
+            }
+            None => {}
         }
         instance.last_beat = now_millis();
         if !instance.ephemeral {
@@ -151,8 +153,8 @@ impl ServiceManager {
     ) -> Result<(), NamingError> {
         let ephemeral = self
             .registry
-            .instance(&service, &id)
-            .map_or(ephemeral, |i| i.ephemeral);
+            .instance_kind(&service, &id)
+            .unwrap_or(ephemeral);
         self.consistency
             .remove(Key::Instance {
                 service,

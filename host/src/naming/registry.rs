@@ -20,10 +20,14 @@ use super::model::{
     Instance, InstanceId, META_BEAT_INTERVAL, Metadata, ServiceKey, ServiceMeta, metadata_millis,
 };
 
+/// The hasher of the registry's maps: fast, and seeded per process so clients
+/// cannot aim collisions at it.
+pub(crate) type FastHash = foldhash::fast::RandomState;
+
 /// All services of this node, in every namespace.
 #[derive(Default)]
 pub struct Registry {
-    services: DashMap<ServiceKey, Arc<Service>>,
+    services: DashMap<ServiceKey, Arc<Service>, FastHash>,
     /// Source of revisions: every change to any service takes the next one, so a
     /// revision never repeats, even for a service that was removed and re-created.
     revisions: AtomicU64,
@@ -45,7 +49,7 @@ pub(crate) struct ServiceState {
     /// implicit service (created by an ephemeral registration) may be cleaned up
     /// once it has been empty for a while.
     pub explicit: bool,
-    pub instances: HashMap<InstanceId, InstanceSlot>,
+    pub instances: HashMap<InstanceId, InstanceSlot, FastHash>,
     /// Wall-clock ms since which the service has had no instances.
     pub empty_since: Option<i64>,
     /// Set when the service is unlinked from the registry; a writer that still
@@ -289,6 +293,14 @@ impl Registry {
         })
     }
 
+    /// Whether the instance exists, and if so whether it is ephemeral (cheaper
+    /// than [`Registry::instance`]: nothing is cloned).
+    pub fn instance_kind(&self, service: &ServiceKey, id: &InstanceId) -> Option<bool> {
+        let service = self.service(service)?;
+        let state = service.read_state();
+        state.instances.get(id).map(|slot| slot.ephemeral)
+    }
+
     pub fn instance(&self, service: &ServiceKey, id: &InstanceId) -> Option<Instance> {
         let service = self.service(service)?;
         let state = service.read_state();
@@ -306,7 +318,7 @@ impl Service {
             state: RwLock::new(ServiceState {
                 meta: ServiceMeta::new(key.clone()),
                 explicit: false,
-                instances: HashMap::new(),
+                instances: HashMap::default(),
                 empty_since: Some(super::model::now_millis()),
                 removed: false,
             }),

@@ -26,7 +26,7 @@ use tokio::net::UdpSocket;
 use crate::config::PushConfig;
 use crate::naming::client_agent::{ClientAgent, ClientKind};
 use crate::naming::model::ServiceKey;
-use crate::naming::registry::Registry;
+use crate::naming::registry::{FastHash, Registry};
 use crate::switches::{SwitchValues, Switches};
 pub use subscribers::PushSubscriber;
 use subscribers::Subscribers;
@@ -84,7 +84,7 @@ struct Inner {
     /// Unacked pushes by (subscriber address, lastRefTime).
     pending: DashMap<(SocketAddr, u64), PendingPush>,
     /// Services with a push scheduled but not yet sent (the merge window).
-    scheduled: DashMap<ServiceKey, ()>,
+    scheduled: DashMap<ServiceKey, (), FastHash>,
     counters: PushCounters,
     /// Source of unique `lastRefTime`s. Starts at the wall clock in
     /// microseconds and counts up by one per push: unique, increasing, and
@@ -115,7 +115,7 @@ impl PushService {
                 config,
                 subscribers: Subscribers::default(),
                 pending: DashMap::new(),
-                scheduled: DashMap::new(),
+                scheduled: DashMap::default(),
                 counters: PushCounters::default(),
                 next_ref_time: AtomicU64::new(start),
             }),

@@ -12,6 +12,7 @@ use dashmap::DashMap;
 
 use crate::naming::client_agent::ClientAgent;
 use crate::naming::model::ServiceKey;
+use crate::naming::registry::FastHash;
 
 /// One client subscribed to one service.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ impl PushSubscriber {
 
 #[derive(Default)]
 pub struct Subscribers {
-    by_service: DashMap<ServiceKey, HashMap<SocketAddr, PushSubscriber>>,
+    by_service: DashMap<ServiceKey, HashMap<SocketAddr, PushSubscriber>, FastHash>,
 }
 
 impl Subscribers {
@@ -86,6 +87,11 @@ impl Subscribers {
             !subs.is_empty()
         });
         dropped
+    }
+
+    /// Whether anyone is subscribed to `service` (a cheap check before scheduling a push).
+    pub fn any(&self, service: &ServiceKey) -> bool {
+        self.by_service.get(service).is_some_and(|s| !s.is_empty())
     }
 
     pub fn count(&self) -> usize {
