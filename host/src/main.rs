@@ -7,6 +7,11 @@ use clap::{Parser, Subcommand};
 use nacre::{Config, Node};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc keeps the registry's many small allocations compact (less
+/// fragmentation, so less resident memory per instance) and fast.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "nacre",
