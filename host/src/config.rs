@@ -27,6 +27,7 @@ pub struct Config {
     pub health: HealthConfig,
     pub naming: NamingConfig,
     pub push: PushConfig,
+    pub plugins: PluginsConfig,
     pub persistent: PersistentConfig,
 }
 
@@ -88,6 +89,20 @@ pub struct PushConfig {
     pub max_retransmits: u32,
 }
 
+/// WebAssembly plugins.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Folder of plugin manifests (`*.toml`) and components; empty means no plugins.
+    pub dir: PathBuf,
+    /// How often the folder is checked for added, changed or removed plugins.
+    pub reload_interval_ms: u64,
+    /// Default deadline of one plugin call (a manifest may set its own).
+    pub timeout_ms: u64,
+    /// Default memory cap of a plugin (a manifest may set its own).
+    pub memory_mb: u64,
+}
+
 /// The standalone persistent store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -107,6 +122,7 @@ impl Default for Config {
             health: HealthConfig::default(),
             naming: NamingConfig::default(),
             push: PushConfig::default(),
+            plugins: PluginsConfig::default(),
             persistent: PersistentConfig::default(),
         }
     }
@@ -157,6 +173,17 @@ impl Default for PushConfig {
     }
 }
 
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dir: PathBuf::new(),
+            reload_interval_ms: 1_000,
+            timeout_ms: 100,
+            memory_mb: 64,
+        }
+    }
+}
+
 impl Default for PersistentConfig {
     fn default() -> Self {
         PersistentConfig { sync_writes: true }
@@ -200,6 +227,19 @@ impl Config {
         }
         if h.client_beat_interval_ms == 0 {
             bail!("health.client_beat_interval_ms must be greater than 0");
+        }
+        let p = &self.plugins;
+        if p.reload_interval_ms == 0 || p.timeout_ms == 0 || p.memory_mb == 0 {
+            bail!(
+                "plugins.reload_interval_ms, plugins.timeout_ms and plugins.memory_mb must be greater than 0"
+            );
+        }
+        if p.timeout_ms > crate::plugins::manifest::MAX_TIMEOUT_MS
+            || p.memory_mb > crate::plugins::manifest::MAX_MEMORY_MB
+        {
+            bail!(
+                "plugins.timeout_ms or plugins.memory_mb is above its maximum (see docs/CONFIG.md)"
+            );
         }
         if self.push.ack_timeout_ms == 0 {
             bail!("push.ack_timeout_ms must be greater than 0");

@@ -11,6 +11,7 @@
 //!   (Distro-style, in memory) and persistent data (write-ahead log on disk).
 //! - [`notifier`]: coalesced change events, delivered off the write path.
 //! - [`push`]: UDP push of changes to subscribed clients.
+//! - [`plugins`]: WebAssembly listeners, health policies and push filters.
 //! - [`health`]: the beat checker that turns silent instances unhealthy, then removes them.
 //!
 //! Around them: [`config`] (every knob), [`switches`] (runtime switches),
@@ -23,6 +24,7 @@ pub mod http;
 pub mod naming;
 pub mod node;
 pub mod notifier;
+pub mod plugins;
 pub mod push;
 pub mod shutdown;
 pub mod switches;

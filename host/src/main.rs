@@ -40,6 +40,9 @@ struct StartArgs {
     /// Directory for the node's files [default: ./data; env: NACRE_DATA_DIR]
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Folder of WebAssembly plugins (manifests and components), watched while running [env: NACRE_PLUGINS_DIR]
+    #[arg(long)]
+    plugins_dir: Option<PathBuf>,
     /// TOML file with any of the knobs in docs/CONFIG.md; NACRE_* variables and flags override it
     #[arg(long, env = "NACRE_CONFIG")]
     config: Option<PathBuf>,
@@ -62,6 +65,9 @@ fn start(args: StartArgs) -> anyhow::Result<()> {
     }
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
+    }
+    if let Some(dir) = args.plugins_dir {
+        config.plugins.dir = dir;
     }
     init_logging(&config.log_level);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

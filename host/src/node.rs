@@ -18,6 +18,8 @@ use crate::http::{self, ApiState, Shared};
 use crate::naming::manager::ServiceManager;
 use crate::naming::registry::Registry;
 use crate::notifier::{ChangeListener, Notifier};
+use crate::plugins::manifest::Limits;
+use crate::plugins::{PluginListener, Plugins};
 use crate::push::PushService;
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::switches::Switches;
@@ -54,9 +56,15 @@ impl Node {
             persistent,
         ));
         let switches = Arc::new(Switches::new(&config));
+        let plugins = load_plugins(&config, &registry)?;
         let naming = Arc::new(ServiceManager::new(
             Arc::clone(&consistency),
             Arc::clone(&switches),
+            plugins.clone(),
+            (
+                config.health.beat_timeout_ms,
+                config.health.delete_timeout_ms,
+            ),
         ));
 
         let listener = TcpListener::bind((config.bind, config.port))
@@ -70,19 +78,35 @@ impl Node {
             config.push.clone(),
             Arc::clone(&registry),
             Arc::clone(&switches),
+            plugins.clone(),
         )
         .await?;
         notifier.listen(Arc::new(push.clone()));
 
         let (trigger, shutdown) = shutdown::channel();
         let mut tasks = JoinSet::new();
-        tasks.spawn(notifier.run(Arc::clone(&registry), shutdown.clone()));
+        tasks.spawn(
+            notifier
+                .clone()
+                .run(Arc::clone(&registry), shutdown.clone()),
+        );
         tasks.spawn(push.clone().receive_acks(shutdown.clone()));
         tasks.spawn(push.clone().sweep_zombies(shutdown.clone()));
+        if let Some(plugins) = &plugins {
+            let listener = PluginListener::start(
+                Arc::clone(plugins),
+                Arc::clone(&registry),
+                shutdown.clone(),
+            )?;
+            notifier.listen(listener);
+            let every = Duration::from_millis(config.plugins.reload_interval_ms);
+            tasks.spawn(Arc::clone(plugins).watch(every, shutdown.clone()));
+        }
         let checker = BeatChecker::new(
             Arc::clone(&consistency),
             Arc::clone(&switches),
             config.health.clone(),
+            plugins.clone(),
         );
         tasks.spawn(checker.run(shutdown.clone()));
 
@@ -91,6 +115,7 @@ impl Node {
             limits: config.http.clone(),
             system: SystemStats::new(),
             push,
+            plugins,
             advertised,
         });
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -144,6 +169,27 @@ impl Node {
         }
         tracing::info!("node stopped");
     }
+}
+
+/// Loads the plugin folder, if one is configured.
+fn load_plugins(config: &Config, registry: &Arc<Registry>) -> anyhow::Result<Option<Arc<Plugins>>> {
+    let dir = &config.plugins.dir;
+    if dir.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the plugin folder {}", dir.display()))?;
+    let limits = Limits {
+        timeout_ms: config.plugins.timeout_ms,
+        memory_bytes: (config.plugins.memory_mb as usize) << 20,
+    };
+    let plugins = Arc::new(Plugins::new(
+        Arc::clone(registry),
+        Some(dir.clone()),
+        limits,
+    )?);
+    plugins.reload();
+    Ok(Some(plugins))
 }
 
 /// The IP to tell others: the bound one, or loopback when bound to all interfaces.

@@ -11,9 +11,11 @@ use std::time::Duration;
 use crate::config::HealthConfig;
 use crate::consistency::{ConsistencyService, Key, Record};
 use crate::naming::model::{
-    META_BEAT_TIMEOUT, META_DELETE_TIMEOUT, ServiceKey, metadata_millis, now_millis,
+    Instance, InstanceId, META_BEAT_TIMEOUT, META_DELETE_TIMEOUT, Metadata, ServiceKey,
+    metadata_millis, now_millis,
 };
 use crate::naming::registry::{InstanceSlot, Registry};
+use crate::plugins::{HealthVerdict, Plugins};
 use crate::shutdown::Shutdown;
 use crate::switches::Switches;
 
@@ -22,11 +24,14 @@ pub struct BeatChecker {
     consistency: Arc<ConsistencyService>,
     switches: Arc<Switches>,
     config: HealthConfig,
+    /// Health policies, consulted before the default rules.
+    plugins: Option<Arc<Plugins>>,
 }
 
 /// What the checker decided for one instance.
 #[derive(Debug, Clone, PartialEq)]
 enum Verdict {
+    Healthy,
     Unhealthy,
     Delete,
 }
@@ -36,12 +41,14 @@ impl BeatChecker {
         consistency: Arc<ConsistencyService>,
         switches: Arc<Switches>,
         config: HealthConfig,
+        plugins: Option<Arc<Plugins>>,
     ) -> Self {
         BeatChecker {
             registry: Arc::clone(consistency.registry()),
             consistency,
             switches,
             config,
+            plugins,
         }
     }
 
@@ -63,21 +70,42 @@ impl BeatChecker {
     async fn check_once(&self, now: i64) {
         let cutoff = now - self.config.empty_service_clean_ms as i64;
         for service in self.registry.services() {
+            let key = service.key();
+            let policy = self.plugins.as_ref().filter(|p| p.judges(key));
             let (verdicts, idle): (Vec<_>, bool) = {
                 let state = service.read_state();
-                let verdicts = state
-                    .instances
-                    .iter()
-                    .filter_map(|(id, slot)| self.judge(slot, now).map(|v| (id.clone(), v)))
-                    .collect();
                 let idle = !state.explicit
                     && state.instances.is_empty()
                     && state.empty_since.is_some_and(|t| t < cutoff);
+                let verdicts = match policy {
+                    // Plugins are called without the service's lock held (they may read the registry).
+                    Some(_) => Vec::new(),
+                    None => state
+                        .instances
+                        .iter()
+                        .filter_map(|(id, slot)| self.judge(slot, now).map(|v| (id.clone(), v)))
+                        .collect(),
+                };
                 (verdicts, idle)
             };
-            let key = service.key();
+            let verdicts = match policy {
+                Some(plugins) => service
+                    .instances()
+                    .iter()
+                    .filter(|i| i.ephemeral && !i.marked)
+                    .filter_map(|i| {
+                        self.policy_verdict(plugins, key, i, now)
+                            .map(|v| (i.id.clone(), v))
+                    })
+                    .collect(),
+                None => verdicts,
+            };
+            let recheck = policy.is_none();
             for (id, verdict) in verdicts {
-                if let Err(e) = self.enforce(key, id.clone(), verdict.clone(), now).await {
+                if let Err(e) = self
+                    .enforce(key, id.clone(), verdict.clone(), now, recheck)
+                    .await
+                {
                     tracing::warn!(service = %key, ip = %id.ip, port = id.port, ?verdict, error = %e, "beat check could not apply its verdict");
                 }
             }
@@ -92,43 +120,97 @@ impl BeatChecker {
         if !slot.ephemeral || slot.marked {
             return None;
         }
-        let silent = now - slot.last_beat.load(Ordering::Relaxed);
-        let delete_after = metadata_millis(&slot.metadata, META_DELETE_TIMEOUT)
-            .unwrap_or(self.config.delete_timeout_ms);
-        let unhealthy_after = metadata_millis(&slot.metadata, META_BEAT_TIMEOUT)
-            .unwrap_or(self.config.beat_timeout_ms);
+        let last_beat = slot.last_beat.load(Ordering::Relaxed);
+        self.default_verdict(last_beat, slot.healthy, &slot.metadata, now)
+    }
+
+    /// The instance's (unhealthy-after, delete-after) in ms: its own or the node's.
+    fn timeouts(&self, metadata: &Metadata) -> (u64, u64) {
+        (
+            metadata_millis(metadata, META_BEAT_TIMEOUT).unwrap_or(self.config.beat_timeout_ms),
+            metadata_millis(metadata, META_DELETE_TIMEOUT).unwrap_or(self.config.delete_timeout_ms),
+        )
+    }
+
+    /// The default beat rules.
+    fn default_verdict(
+        &self,
+        last_beat: i64,
+        healthy: bool,
+        metadata: &Metadata,
+        now: i64,
+    ) -> Option<Verdict> {
+        let silent = now - last_beat;
+        let (unhealthy_after, delete_after) = self.timeouts(metadata);
         if silent > delete_after as i64 {
             Some(Verdict::Delete)
-        } else if silent > unhealthy_after as i64 && slot.healthy {
+        } else if silent > unhealthy_after as i64 && healthy {
             Some(Verdict::Unhealthy)
         } else {
             None
         }
     }
 
-    async fn enforce(
+    /// A health policy's verdict, or the default rules' when it has no opinion.
+    fn policy_verdict(
         &self,
+        plugins: &Plugins,
         service: &ServiceKey,
-        id: crate::naming::model::InstanceId,
-        verdict: Verdict,
+        instance: &Instance,
         now: i64,
-    ) -> Result<(), crate::consistency::ConsistencyError> {
-        // Look again: a beat may have arrived since the scan.
-        let Some(mut instance) = self.registry.instance(service, &id) else {
-            return Ok(());
-        };
-        let service_state = self.registry.service(service);
-        let still = service_state.as_ref().and_then(|s| {
+    ) -> Option<Verdict> {
+        let timeouts = self.timeouts(&instance.metadata);
+        match plugins.judge(service, instance, false, &[], timeouts) {
+            Some(HealthVerdict::Healthy) => (!instance.healthy).then_some(Verdict::Healthy),
+            Some(HealthVerdict::Unhealthy) => instance.healthy.then_some(Verdict::Unhealthy),
+            Some(HealthVerdict::Delete) => Some(Verdict::Delete),
+            None => self.default_verdict(
+                instance.last_beat,
+                instance.healthy,
+                &instance.metadata,
+                now,
+            ),
+        }
+    }
+
+    /// Looks again under the lock: a beat may have arrived since the scan.
+    fn still(&self, service: &ServiceKey, id: &InstanceId, verdict: &Verdict, now: i64) -> bool {
+        self.registry.service(service).is_some_and(|s| {
             let state = s.read_state();
             state
                 .instances
-                .get(&id)
+                .get(id)
                 .and_then(|slot| self.judge(slot, now))
-        });
-        if still != Some(verdict.clone()) {
+                .as_ref()
+                == Some(verdict)
+        })
+    }
+
+    async fn enforce(
+        &self,
+        service: &ServiceKey,
+        id: InstanceId,
+        verdict: Verdict,
+        now: i64,
+        recheck: bool,
+    ) -> Result<(), crate::consistency::ConsistencyError> {
+        let Some(mut instance) = self.registry.instance(service, &id) else {
+            return Ok(());
+        };
+        if recheck && !self.still(service, &id, &verdict, now) {
             return Ok(());
         }
         match verdict {
+            Verdict::Healthy => {
+                tracing::info!(service = %service, ip = %id.ip, port = id.port, "instance healthy: health policy");
+                instance.healthy = true;
+                self.consistency
+                    .put(Record::Instance {
+                        service: service.clone(),
+                        instance,
+                    })
+                    .await
+            }
             Verdict::Unhealthy => {
                 tracing::info!(service = %service, ip = %id.ip, port = id.port, last_beat = instance.last_beat, "instance unhealthy: no beat within timeout");
                 instance.healthy = false;

@@ -12,9 +12,11 @@ use super::params::{Params, illegal};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::naming::client_agent::{ClientAgent, ClientKind};
-use crate::naming::list::ListRequest;
+use crate::naming::list::{self, ListRequest};
 use crate::naming::manager::{BeatInfo, InstancePatch};
+use crate::naming::model::now_millis;
 use crate::naming::model::{Instance, InstanceId};
+use crate::plugins::{FilterOutcome, SubscriberInfo};
 use crate::push::PushSubscriber;
 
 /// Reads the instance a register or update describes.
@@ -152,8 +154,41 @@ pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Respo
         grouped_dom: agent.kind == ClientKind::Java && agent.at_least("1.0.0"),
         env: params.or("env", ""),
     };
-    let body = state.naming.list(&service, &request);
+    let body = match filtered_list(&state, &params, &service, &request) {
+        Some(body) => body,
+        None => state.naming.list(&service, &request),
+    };
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The reply shaped by the push filters that apply to `service`, if any apply.
+/// A filter that answers "skip" leaves a list reply unfiltered: the client asked.
+fn filtered_list(
+    state: &ApiState,
+    params: &Params,
+    service: &crate::naming::model::ServiceKey,
+    request: &ListRequest<'_>,
+) -> Option<String> {
+    let plugins = state.plugins.as_ref().filter(|p| p.filters(service))?;
+    let found = state.naming.registry().service(service)?;
+    let instances = found.instances();
+    let ip = params
+        .get("clientIP")
+        .map(str::to_string)
+        .or(params.remote.map(|r| r.ip().to_string()));
+    let subscriber = SubscriberInfo {
+        address: format!("{}:{}", ip.unwrap_or_default(), params.or("udpPort", "0")),
+        client_agent: &params.user_agent,
+        namespace: &service.namespace,
+        clusters: request.clusters.to_vec(),
+        app: params.or("app", ""),
+    };
+    match plugins.filter(&subscriber, service, &instances) {
+        FilterOutcome::Send(list) => {
+            Some(list::render_instances(&found, &list, request, now_millis()))
+        }
+        FilterOutcome::Unchanged | FilterOutcome::Skip => None,
+    }
 }
 
 /// Makes the caller of `instance/list` a push subscriber when it gave a
@@ -186,6 +221,7 @@ fn subscribe(
         PushSubscriber {
             addr: SocketAddr::new(ip, udp_port),
             agent: agent.clone(),
+            user_agent: params.user_agent.clone(),
             clusters: clusters.to_string(),
             app: params.or("app", "").to_string(),
             last_refresh: std::time::Instant::now(),

@@ -20,6 +20,7 @@ pub use params::Params;
 
 use crate::config::HttpConfig;
 use crate::naming::manager::ServiceManager;
+use crate::plugins::Plugins;
 use crate::push::PushService;
 use crate::system_stats::SystemStats;
 
@@ -32,6 +33,7 @@ pub struct Shared {
     pub limits: HttpConfig,
     pub system: SystemStats,
     pub push: PushService,
+    pub plugins: Option<Arc<Plugins>>,
     /// The address this node tells others to reach it at.
     pub advertised: SocketAddr,
 }
@@ -91,6 +93,7 @@ pub fn router(state: ApiState) -> Router {
             get(operator::health_probe),
         )
         .route("/nacre/v1/metrics", get(operator::prometheus))
+        .route("/nacre/v1/plugins", get(operator::plugins))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -173,6 +173,16 @@ pub async fn push_state(State(state): State<ApiState>) -> Response {
     Json(state.push.state()).into_response()
 }
 
+/// `GET /nacre/v1/plugins`: each plugin's state, calls, failures and call times.
+pub async fn plugins(State(state): State<ApiState>) -> Response {
+    let statuses = state
+        .plugins
+        .as_ref()
+        .map(|p| p.statuses())
+        .unwrap_or_default();
+    Json(json!({ "plugins": statuses })).into_response()
+}
+
 /// `GET /nacos/v1/console/health/{liveness,readiness}`.
 pub async fn health_probe() -> &'static str {
     "OK"

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::model::{Metadata, ServiceKey};
-use super::registry::{Service, ServiceState};
+use super::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
+use super::registry::{InstanceSlot, Service, ServiceState};
 
 /// The cached rendering of one revision of a service.
 pub struct HostsView {
@@ -137,70 +137,149 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
 
-/// Renders the hosts of `state`, applying Nacos's rules: disabled instances are
-/// left out, and when the healthy share is at or below the protect threshold
-/// every instance is returned as healthy.
+/// One instance as the renderer needs it, borrowed from the registry or from a
+/// push filter's answer.
+struct HostRef<'a> {
+    id: &'a InstanceId,
+    weight: f64,
+    healthy: bool,
+    enabled: bool,
+    ephemeral: bool,
+    marked: bool,
+    metadata: &'a Metadata,
+}
+
+impl<'a> HostRef<'a> {
+    fn from_slot((id, slot): (&'a InstanceId, &'a InstanceSlot)) -> Self {
+        HostRef {
+            id,
+            weight: slot.weight,
+            healthy: slot.healthy,
+            enabled: slot.enabled,
+            ephemeral: slot.ephemeral,
+            marked: slot.marked,
+            metadata: &slot.metadata,
+        }
+    }
+
+    fn from_instance(i: &'a Instance) -> Self {
+        HostRef {
+            id: &i.id,
+            weight: i.weight,
+            healthy: i.healthy,
+            enabled: i.enabled,
+            ephemeral: i.ephemeral,
+            marked: i.marked,
+            metadata: &i.metadata,
+        }
+    }
+}
+
+/// Renders the hosts of `state`, sorted by (cluster, ip, port).
 fn build_view(
     key: &ServiceKey,
     state: &ServiceState,
     revision: u64,
     clusters: &[String],
 ) -> HostsView {
-    let mut selected: Vec<_> = state
+    let mut selected: Vec<HostRef<'_>> = state
         .instances
         .iter()
         .filter(|(id, _)| clusters.is_empty() || clusters.contains(&id.cluster))
+        .map(HostRef::from_slot)
         .collect();
-    selected.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    selected.sort_unstable_by(|a, b| a.id.cmp(b.id));
+    render_hosts(key, &state.meta, revision, &selected)
+}
 
+/// Renders `instances` in the order given (a push filter's answer), for one caller.
+pub fn render_instances(
+    service: &Service,
+    instances: &[Instance],
+    request: &ListRequest<'_>,
+    now: i64,
+) -> String {
+    let state = service.read_state();
+    let hosts: Vec<HostRef<'_>> = instances
+        .iter()
+        .filter(|i| request.clusters.is_empty() || request.clusters.contains(&i.id.cluster))
+        .map(HostRef::from_instance)
+        .collect();
+    let view = render_hosts(service.key(), &state.meta, service.revision(), &hosts);
+    drop(state);
+    let hosts = if request.healthy_only {
+        &view.healthy_hosts
+    } else {
+        &view.all_hosts
+    };
+    wrap(
+        service.key(),
+        request,
+        now,
+        hosts,
+        &view.checksum,
+        view.reach_protection_threshold,
+        &view.metadata_json,
+    )
+}
+
+/// Applies Nacos's rules: disabled instances are left out, and when the
+/// healthy share is at or below the protect threshold every instance is
+/// returned as healthy.
+fn render_hosts(
+    key: &ServiceKey,
+    meta: &ServiceMeta,
+    revision: u64,
+    selected: &[HostRef<'_>],
+) -> HostsView {
     let total = selected.len();
-    let healthy = selected.iter().filter(|(_, s)| s.healthy).count();
-    let protected = total > 0 && (healthy as f64 / total as f64) <= state.meta.protect_threshold;
+    let healthy = selected.iter().filter(|h| h.healthy).count();
+    let protected = total > 0 && (healthy as f64 / total as f64) <= meta.protect_threshold;
 
     let grouped = key.grouped_name();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let mut all = Vec::with_capacity(total);
     let mut healthy_only = Vec::with_capacity(healthy);
-    for (id, slot) in &selected {
-        let shown_healthy = protected || slot.healthy;
+    for host in selected {
+        let shown_healthy = protected || host.healthy;
         (
-            id,
-            slot.healthy,
-            slot.enabled,
-            slot.weight.to_bits(),
-            &slot.metadata,
+            host.id,
+            host.healthy,
+            host.enabled,
+            host.weight.to_bits(),
+            host.metadata,
         )
             .hash(&mut hasher);
-        if !slot.enabled {
+        if !host.enabled {
             continue;
         }
-        let host = HostJson {
-            ip: &id.ip,
-            port: id.port,
+        let json_host = HostJson {
+            ip: &host.id.ip,
+            port: host.id.port,
             valid: shown_healthy,
             healthy: shown_healthy,
-            marked: slot.marked,
-            instance_id: id.nacos_instance_id(key),
-            metadata: &slot.metadata,
-            enabled: slot.enabled,
-            weight: slot.weight,
-            cluster_name: &id.cluster,
+            marked: host.marked,
+            instance_id: host.id.nacos_instance_id(key),
+            metadata: host.metadata,
+            enabled: host.enabled,
+            weight: host.weight,
+            cluster_name: &host.id.cluster,
             service_name: &grouped,
-            ephemeral: slot.ephemeral,
+            ephemeral: host.ephemeral,
         };
-        let json = serde_json::to_string(&host).unwrap_or_default();
+        let json = serde_json::to_string(&json_host).unwrap_or_default();
         if shown_healthy {
             healthy_only.push(json.clone());
         }
         all.push(json);
     }
-    state.meta.protect_threshold.to_bits().hash(&mut hasher);
+    meta.protect_threshold.to_bits().hash(&mut hasher);
     HostsView {
         revision,
         all_hosts: format!("[{}]", all.join(",")),
         healthy_hosts: format!("[{}]", healthy_only.join(",")),
         checksum: format!("{:016x}", hasher.finish()),
         reach_protection_threshold: protected,
-        metadata_json: serde_json::to_string(&state.meta.metadata).unwrap_or_else(|_| "{}".into()),
+        metadata_json: serde_json::to_string(&meta.metadata).unwrap_or_else(|_| "{}".into()),
     }
 }

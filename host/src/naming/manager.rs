@@ -10,6 +10,7 @@ use super::list::{self, ListRequest};
 use super::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta, now_millis};
 use super::registry::Registry;
 use crate::consistency::{ConsistencyError, ConsistencyService, Key, Record};
+use crate::plugins::{HealthVerdict, Plugins};
 use crate::switches::Switches;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,14 +75,25 @@ pub struct ServiceManager {
     registry: Arc<Registry>,
     consistency: Arc<ConsistencyService>,
     switches: Arc<Switches>,
+    /// Health policies are consulted on each beat.
+    plugins: Option<Arc<Plugins>>,
+    /// The node's (beat, delete) timeouts in ms, told to health policies.
+    beat_timeouts: (u64, u64),
 }
 
 impl ServiceManager {
-    pub fn new(consistency: Arc<ConsistencyService>, switches: Arc<Switches>) -> Self {
+    pub fn new(
+        consistency: Arc<ConsistencyService>,
+        switches: Arc<Switches>,
+        plugins: Option<Arc<Plugins>>,
+        beat_timeouts: (u64, u64),
+    ) -> Self {
         ServiceManager {
             registry: Arc::clone(consistency.registry()),
             consistency,
             switches,
+            plugins,
+            beat_timeouts,
         }
     }
 
@@ -267,6 +279,7 @@ impl ServiceManager {
             light_beat_enabled: light,
         };
         let now = now_millis();
+        let beat_metadata = body.as_ref().map(|b| b.metadata.clone());
         let outcome = match self.registry.touch(&service, &id, now) {
             Some(outcome) => outcome,
             None => {
@@ -295,23 +308,50 @@ impl ServiceManager {
                 }
             }
         };
-        if !outcome.healthy
-            && !outcome.marked
-            && let Ok(mut instance) = self.require_instance(&service, &id)
-        {
-            instance.healthy = true;
-            tracing::info!(service = %service, ip = %id.ip, port = id.port, "instance healthy again: client beat ok");
-            self.consistency
-                .put(Record::Instance {
-                    service: service.clone(),
-                    instance,
-                })
-                .await?;
+        if !outcome.marked {
+            let verdict = self.beat_verdict(&service, &id, beat_metadata.as_ref());
+            let wanted = match verdict {
+                Some(HealthVerdict::Delete) => {
+                    tracing::info!(service = %service, ip = %id.ip, port = id.port, "health policy deleted the instance on its beat");
+                    self.deregister_instance(service, id, outcome.ephemeral)
+                        .await?;
+                    return Ok(reply);
+                }
+                Some(HealthVerdict::Unhealthy) => false,
+                Some(HealthVerdict::Healthy) | None => true,
+            };
+            if wanted != outcome.healthy
+                && let Ok(mut instance) = self.require_instance(&service, &id)
+            {
+                instance.healthy = wanted;
+                tracing::info!(service = %service, ip = %id.ip, port = id.port, healthy = wanted, "instance health changed on its beat");
+                self.consistency
+                    .put(Record::Instance {
+                        service: service.clone(),
+                        instance,
+                    })
+                    .await?;
+            }
         }
         if let Some(interval) = outcome.beat_interval {
             reply.client_beat_interval = interval;
         }
         Ok(reply)
+    }
+
+    /// What the health policies say about an instance that just beat, if any applies.
+    fn beat_verdict(
+        &self,
+        service: &ServiceKey,
+        id: &InstanceId,
+        beat_metadata: Option<&Metadata>,
+    ) -> Option<HealthVerdict> {
+        let plugins = self.plugins.as_ref()?;
+        let instance = self.registry.instance(service, id)?;
+        let beat_metadata: Vec<(String, String)> = beat_metadata
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        plugins.judge(service, &instance, true, &beat_metadata, self.beat_timeouts)
     }
 
     /// Renders `instance/list` for a service (an empty list if unknown).

@@ -27,6 +27,7 @@ use crate::config::PushConfig;
 use crate::naming::client_agent::{ClientAgent, ClientKind};
 use crate::naming::model::ServiceKey;
 use crate::naming::registry::{FastHash, Registry};
+use crate::plugins::Plugins;
 use crate::switches::{SwitchValues, Switches};
 pub use subscribers::PushSubscriber;
 use subscribers::Subscribers;
@@ -79,6 +80,7 @@ struct Inner {
     socket: Arc<UdpSocket>,
     registry: Arc<Registry>,
     switches: Arc<Switches>,
+    plugins: Option<Arc<Plugins>>,
     config: PushConfig,
     subscribers: Subscribers,
     /// Unacked pushes by (subscriber address, lastRefTime).
@@ -99,6 +101,7 @@ impl PushService {
         config: PushConfig,
         registry: Arc<Registry>,
         switches: Arc<Switches>,
+        plugins: Option<Arc<Plugins>>,
     ) -> anyhow::Result<PushService> {
         let socket = UdpSocket::bind((ip, config.udp_port))
             .await
@@ -112,6 +115,7 @@ impl PushService {
                 socket: Arc::new(socket),
                 registry,
                 switches,
+                plugins,
                 config,
                 subscribers: Subscribers::default(),
                 pending: DashMap::new(),

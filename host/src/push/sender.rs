@@ -15,7 +15,9 @@ use super::{PendingPush, PushService, PushSubscriber, packet};
 use crate::naming::client_agent::ClientKind;
 use crate::naming::list::{self, ListRequest};
 use crate::naming::model::{ServiceKey, now_millis};
+use crate::naming::registry::Service;
 use crate::notifier::{ChangeEvent, ChangeListener};
+use crate::plugins::{FilterOutcome, Plugins, SubscriberInfo};
 use crate::shutdown::Shutdown;
 
 impl ChangeListener for PushService {
@@ -40,6 +42,38 @@ impl ChangeListener for PushService {
     }
 }
 
+/// Encodes one push; `None` if it cannot be sent (too large, or encoding failed).
+fn encode(service: &ServiceKey, json: &str, last_ref_time: u64) -> Option<Arc<Vec<u8>>> {
+    match packet::encode_push(json, last_ref_time) {
+        Ok(d) if d.len() <= packet::MAX_DATAGRAM => Some(Arc::new(d)),
+        Ok(d) => {
+            tracing::warn!(%service, bytes = d.len(), "push too large for one datagram");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(%service, error = %e, "could not encode push");
+            None
+        }
+    }
+}
+
+/// Runs the push filters for one subscriber.
+fn filter_for(
+    plugins: &Plugins,
+    subscriber: &PushSubscriber,
+    service: &ServiceKey,
+    found: &Service,
+) -> FilterOutcome {
+    let info = SubscriberInfo {
+        address: subscriber.addr.to_string(),
+        client_agent: &subscriber.user_agent,
+        namespace: &service.namespace,
+        clusters: subscriber.cluster_list(),
+        app: &subscriber.app,
+    };
+    plugins.filter(&info, service, &found.instances())
+}
+
 /// What distinguishes one rendering of a list from another.
 #[derive(Hash, PartialEq, Eq)]
 struct Variant {
@@ -59,41 +93,53 @@ impl PushService {
         let cache_millis = self.inner.switches.with(|s| s.default_push_cache_millis);
         let found = self.inner.registry.service(service);
         let mut datagrams: HashMap<Variant, Option<Arc<Vec<u8>>>> = HashMap::new();
+        let filtered = self
+            .inner
+            .plugins
+            .as_ref()
+            .filter(|p| p.filters(service))
+            .zip(found.as_ref());
         for subscriber in subscribers {
-            let variant = Variant {
-                clusters: subscriber.clusters.clone(),
-                grouped_dom: subscriber.agent.kind == ClientKind::Java
-                    && subscriber.agent.at_least("1.0.0"),
+            let grouped_dom =
+                subscriber.agent.kind == ClientKind::Java && subscriber.agent.at_least("1.0.0");
+            let clusters = subscriber.cluster_list();
+            let request = ListRequest {
+                clusters: &clusters,
+                clusters_param: &subscriber.clusters,
+                healthy_only: false,
+                cache_millis,
+                grouped_dom,
+                env: "",
             };
-            let datagram = datagrams
-                .entry(variant)
-                .or_insert_with_key(|variant| {
-                    let clusters = subscriber.cluster_list();
-                    let request = ListRequest {
-                        clusters: &clusters,
-                        clusters_param: &variant.clusters,
-                        healthy_only: false,
-                        cache_millis,
-                        grouped_dom: variant.grouped_dom,
-                        env: "",
-                    };
-                    let json = match &found {
-                        Some(s) => list::render(s, &request, now_millis()),
-                        None => list::render_unknown(service, &request, now_millis()),
-                    };
-                    match packet::encode_push(&json, last_ref_time) {
-                        Ok(d) if d.len() <= packet::MAX_DATAGRAM => Some(Arc::new(d)),
-                        Ok(d) => {
-                            tracing::warn!(%service, bytes = d.len(), "push too large for one datagram");
-                            None
-                        }
-                        Err(e) => {
-                            tracing::warn!(%service, error = %e, "could not encode push");
-                            None
-                        }
-                    }
-                })
-                .clone();
+            let datagram = match filtered {
+                // A push filter decides per subscriber: no sharing of renderings.
+                Some((plugins, found)) => match filter_for(plugins, &subscriber, service, found) {
+                    FilterOutcome::Skip => continue,
+                    FilterOutcome::Send(list) => encode(
+                        service,
+                        &list::render_instances(found, &list, &request, now_millis()),
+                        last_ref_time,
+                    ),
+                    FilterOutcome::Unchanged => encode(
+                        service,
+                        &list::render(found, &request, now_millis()),
+                        last_ref_time,
+                    ),
+                },
+                None => datagrams
+                    .entry(Variant {
+                        clusters: subscriber.clusters.clone(),
+                        grouped_dom,
+                    })
+                    .or_insert_with(|| {
+                        let json = match &found {
+                            Some(s) => list::render(s, &request, now_millis()),
+                            None => list::render_unknown(service, &request, now_millis()),
+                        };
+                        encode(service, &json, last_ref_time)
+                    })
+                    .clone(),
+            };
             self.inner.counters.total.fetch_add(1, Ordering::Relaxed);
             match datagram {
                 Some(datagram) => {

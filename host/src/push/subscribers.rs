@@ -20,6 +20,8 @@ pub struct PushSubscriber {
     /// Where pushes go (and where acks must come from).
     pub addr: SocketAddr,
     pub agent: ClientAgent,
+    /// The User-Agent as the client sent it.
+    pub user_agent: String,
     /// The `clusters` parameter of its list request, as given.
     pub clusters: String,
     pub app: String,
@@ -107,6 +109,7 @@ mod tests {
         PushSubscriber {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             agent: ClientAgent::parse("Nacos-Java-Client:v1.4.1"),
+            user_agent: "Nacos-Java-Client:v1.4.1".into(),
             clusters: String::new(),
             app: String::new(),
             last_refresh: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),

@@ -1,0 +1,334 @@
+//! WebAssembly plugins loaded into a running node: their effect through the
+//! HTTP API, hot reload, and hostile plugins that must not cost a single
+//! failed client request.
+
+mod common;
+mod plugins_wat;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{TestNode, wait_until};
+use plugins_wat as wat;
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn start_with_plugins(dir: &Path) -> TestNode {
+    let dir = dir.to_path_buf();
+    TestNode::start_with(move |c| {
+        c.plugins.dir = dir;
+        c.plugins.reload_interval_ms = 100;
+        c.plugins.timeout_ms = 50;
+        c.health.check_period_ms = 50;
+    })
+    .await
+}
+
+async fn plugin_status(node: &TestNode, name: &str) -> Value {
+    let all = node
+        .http
+        .get(format!("{}/nacre/v1/plugins", node.base))
+        .send()
+        .await
+        .expect("sent")
+        .json::<Value>()
+        .await
+        .expect("JSON");
+    all["plugins"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == name).cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// Registers and lists in a loop for `duration`, asserting every request
+/// succeeds and every list shows what was registered. Returns how many rounds ran.
+async fn steady_traffic(node: &TestNode, service: &str, duration: Duration) -> usize {
+    let start = Instant::now();
+    let mut rounds = 0;
+    while start.elapsed() < duration && rounds < 2000 {
+        let port = (rounds % 60000 + 1) as u16;
+        node.register(service, "10.7.0.1", port, &[])
+            .await
+            .assert_ok();
+        let listed = node.list(service, &[]).await;
+        let hosts = listed["hosts"].as_array().map_or(0, Vec::len);
+        assert!(hosts >= 1, "round {rounds}: nothing listed");
+        rounds += 1;
+    }
+    rounds
+}
+
+#[tokio::test]
+async fn a_push_filter_changes_what_instance_list_returns() {
+    let dir = tempfile::tempdir().expect("dir");
+    wat::install(
+        dir.path(),
+        "keep-first",
+        "push-filter",
+        &wat::push_filter(wat::KEEP_FIRST),
+        "[applies_to]\nservices = [\"filtered*\"]",
+    );
+    let node = start_with_plugins(dir.path()).await;
+    for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+        node.register("filtered-a", ip, 80, &[]).await.assert_ok();
+        node.register("plain", ip, 80, &[]).await.assert_ok();
+    }
+    assert_eq!(node.listed("filtered-a", &[]).await, vec!["10.0.0.1:80"]);
+    assert_eq!(
+        node.listed("plain", &[]).await.len(),
+        3,
+        "a filter applies only to its services"
+    );
+    let status = plugin_status(&node, "keep-first").await;
+    assert_eq!(status["state"], "active");
+    assert_eq!(status["world"], "push-filter");
+    assert!(status["calls"].as_u64().unwrap_or(0) >= 1, "{status}");
+}
+
+#[tokio::test]
+async fn a_health_policy_decides_health_and_no_opinion_leaves_the_defaults() {
+    let dir = tempfile::tempdir().expect("dir");
+    wat::install(
+        dir.path(),
+        "always-sick",
+        "health-policy",
+        &wat::health_policy("", 1),
+        "[applies_to]\nservices = [\"sick*\"]",
+    );
+    wat::install(
+        dir.path(),
+        "no-opinion",
+        "health-policy",
+        &wat::health_policy("", 3),
+        "[applies_to]\nservices = [\"fine*\"]",
+    );
+    let node = start_with_plugins(dir.path()).await;
+    node.register("sick-a", "10.0.0.1", 1, &[])
+        .await
+        .assert_ok();
+    node.register("fine-a", "10.0.0.1", 1, &[])
+        .await
+        .assert_ok();
+    // Beating does not help: the policy says unhealthy.
+    wait_until(LIMIT, "policy marks the instance unhealthy", || async {
+        node.send(
+            "PUT",
+            "/instance/beat",
+            &[("serviceName", "sick-a"), ("ip", "10.0.0.1"), ("port", "1")],
+        )
+        .await
+        .assert_ok();
+        node.detail("sick-a", "10.0.0.1", 1).await.json()["healthy"] == false
+    })
+    .await;
+    wait_until(LIMIT, "the no-opinion policy was consulted", || async {
+        plugin_status(&node, "no-opinion").await["calls"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 3
+    })
+    .await;
+    assert_eq!(
+        node.detail("fine-a", "10.0.0.1", 1).await.json()["healthy"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn listeners_hear_changes() {
+    let dir = tempfile::tempdir().expect("dir");
+    wat::install(dir.path(), "quiet", "listener", &wat::listener(""), "");
+    let node = start_with_plugins(dir.path()).await;
+    node.register("svc", "10.0.0.1", 1, &[]).await.assert_ok();
+    wait_until(LIMIT, "listener called", || async {
+        let status = plugin_status(&node, "quiet").await;
+        status["calls"].as_u64().unwrap_or(0) >= 1 && status["failures"] == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn plugins_are_added_replaced_and_removed_while_serving() {
+    let dir = tempfile::tempdir().expect("dir");
+    let node = start_with_plugins(dir.path()).await;
+    for ip in ["10.0.0.1", "10.0.0.2"] {
+        node.register("hot", ip, 80, &[]).await.assert_ok();
+    }
+    let traffic = async {
+        let rounds = steady_traffic(&node, "hot-traffic", Duration::from_secs(4)).await;
+        assert!(rounds > 10);
+    };
+    let reloads = async {
+        wat::install(
+            dir.path(),
+            "hot-filter",
+            "push-filter",
+            &wat::push_filter(wat::KEEP_FIRST),
+            "[applies_to]\nservices = [\"hot\"]",
+        );
+        wait_until(LIMIT, "added plugin takes effect", || async {
+            node.listed("hot", &[]).await.len() == 1
+        })
+        .await;
+        // Replace: same manifest, a component that passes everything through (skip → unfiltered reply).
+        wat::install(
+            dir.path(),
+            "hot-filter",
+            "push-filter",
+            &wat::push_filter(wat::SKIP),
+            "[applies_to]\nservices = [\"hot\"]",
+        );
+        wait_until(LIMIT, "replaced plugin takes effect", || async {
+            node.listed("hot", &[]).await.len() == 2
+        })
+        .await;
+        std::fs::remove_file(dir.path().join("hot-filter.toml")).expect("removed");
+        wait_until(LIMIT, "removed plugin is gone", || async {
+            plugin_status(&node, "hot-filter").await.is_null()
+        })
+        .await;
+    };
+    tokio::join!(traffic, reloads);
+}
+
+/// Installs a hostile plugin, drives traffic that triggers it, and checks that
+/// no request failed and the plugin was cut off (failures counted, quarantined).
+async fn survives(name: &str, world: &str, wat_text: String, applies: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    wat::install(dir.path(), name, world, &wat_text, applies);
+    let node = start_with_plugins(dir.path()).await;
+    let rounds = steady_traffic(&node, "victim", Duration::from_secs(3)).await;
+    assert!(rounds >= 10, "only {rounds} rounds");
+    wait_until(
+        LIMIT,
+        "failures counted and the plugin quarantined",
+        || async {
+            let status = plugin_status(&node, name).await;
+            status["failures"].as_u64().unwrap_or(0) >= 3 && status["state"] == "quarantined"
+        },
+    )
+    .await;
+    // Still serving, with the default behaviour.
+    node.register("victim", "10.9.9.9", 9, &[])
+        .await
+        .assert_ok();
+    assert!(
+        node.listed("victim", &[])
+            .await
+            .contains(&"10.9.9.9:9".to_string())
+    );
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_cut_off_at_its_deadline() {
+    survives("spinner", "listener", wat::listener(wat::INFINITE_LOOP), "").await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_hits_its_cap() {
+    survives(
+        "bomb",
+        "listener",
+        wat::listener(wat::MEMORY_BOMB),
+        "[limits]\nmemory_mb = 8",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_trapping_listener_is_rebuilt_then_quarantined() {
+    survives("trapper", "listener", wat::listener(wat::TRAP), "").await;
+}
+
+#[tokio::test]
+async fn a_panicking_health_policy_falls_back_to_the_default_rules() {
+    // A Rust panic compiles to exactly this: an `unreachable` trap.
+    survives(
+        "panicker",
+        "health-policy",
+        wat::health_policy(wat::TRAP, 1),
+        "",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_huge_answer_is_refused_and_the_list_is_sent_unfiltered() {
+    let dir = tempfile::tempdir().expect("dir");
+    wat::install(
+        dir.path(),
+        "liar",
+        "push-filter",
+        &wat::push_filter(wat::HUGE_ANSWER),
+        "",
+    );
+    let node = start_with_plugins(dir.path()).await;
+    for ip in ["10.0.0.1", "10.0.0.2"] {
+        node.register("svc", ip, 80, &[]).await.assert_ok();
+    }
+    for _ in 0..5 {
+        assert_eq!(
+            node.listed("svc", &[]).await.len(),
+            2,
+            "fail open: the unfiltered list"
+        );
+    }
+    let status = plugin_status(&node, "liar").await;
+    assert!(status["failures"].as_u64().unwrap_or(0) >= 3, "{status}");
+}
+
+async fn refused_at_load(name: &str, world: &str, wasm: &[u8], expect: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join(format!("{name}.wasm")), wasm).expect("written");
+    wat::write_manifest(dir.path(), name, world, "");
+    let node = start_with_plugins(dir.path()).await;
+    let status = plugin_status(&node, name).await;
+    assert_eq!(status["state"], "failed", "{status}");
+    let error = status["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains(expect),
+        "error should mention {expect:?}: {error}"
+    );
+    steady_traffic(&node, "unaffected", Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn an_ungranted_capability_is_refused_at_load() {
+    let component = wat::listener("").replacen(
+        "(component",
+        "(component\n  (import \"wasi:http/outgoing-handler@0.2.0\" (instance (export \"handle\" (func))))",
+        1,
+    );
+    let wasm = ::wat::parse_str(&component).expect("valid WAT");
+    refused_at_load(
+        "phone-home",
+        "listener",
+        &wasm,
+        "grants no `http` capability",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_malformed_component_is_refused_at_load() {
+    refused_at_load(
+        "garbage",
+        "listener",
+        b"\0asm\x0d\0\x01\0 definitely not a component",
+        "not a valid WebAssembly component",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_manifest_naming_the_wrong_world_is_refused_at_load() {
+    let wasm = ::wat::parse_str(wat::listener("")).expect("valid WAT");
+    refused_at_load(
+        "confused",
+        "push-filter",
+        &wasm,
+        "does not export the `push-filter` world",
+    )
+    .await;
+}
