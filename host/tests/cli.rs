@@ -67,7 +67,14 @@ async fn help_explains_every_flag() {
     let out = nacre(&["start", "--help"]).output().await.expect("runs");
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--bind", "--port", "--data-dir", "--plugins-dir", "--config", "NACRE_"] {
+    for flag in [
+        "--bind",
+        "--port",
+        "--data-dir",
+        "--plugins-dir",
+        "--config",
+        "NACRE_",
+    ] {
         assert!(help.contains(flag), "start --help lacks {flag}:\n{help}");
     }
     let out = nacre(&["--help"]).output().await.expect("runs");
