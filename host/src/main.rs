@@ -27,6 +27,27 @@ struct Cli {
 enum Command {
     /// Run a registry node (standalone, with embedded defaults unless told otherwise).
     Start(StartArgs),
+    /// Work with WebAssembly plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Show the plugins of a running node: state, calls, failures, call times.
+    List {
+        /// Base URL of the node
+        #[arg(long, default_value = "http://127.0.0.1:8848")]
+        url: String,
+    },
+    /// Call one plugin once with a sample input, without a node; prints its answer and log lines.
+    Test {
+        /// The plugin's manifest (TOML)
+        manifest: PathBuf,
+        /// Sample input (JSON), shaped for the plugin's world (see docs/PLUGINS.md)
+        #[arg(long)]
+        event: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -52,6 +73,71 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Start(args) => start(args),
+        Command::Plugin(PluginCommand::List { url }) => plugin_list(&url),
+        Command::Plugin(PluginCommand::Test { manifest, event }) => plugin_test(&manifest, &event),
+    }
+}
+
+fn plugin_list(url: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let body: serde_json::Value = runtime.block_on(async {
+        let endpoint = format!("{}/nacre/v1/plugins", url.trim_end_matches('/'));
+        let reply = reqwest::get(&endpoint)
+            .await
+            .with_context(|| format!("asking {endpoint}"))?;
+        anyhow::ensure!(
+            reply.status().is_success(),
+            "{endpoint} answered {}",
+            reply.status()
+        );
+        reply.json().await.context("reading the plugin list")
+    })?;
+    let plugins = body["plugins"].as_array().cloned().unwrap_or_default();
+    if plugins.is_empty() {
+        println!("no plugins");
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<14} {:<12} {:>8} {:>8} {:>8} {:>8}",
+        "name", "world", "state", "calls", "failures", "p50 µs", "p99 µs"
+    );
+    for p in plugins {
+        println!(
+            "{:<24} {:<14} {:<12} {:>8} {:>8} {:>8} {:>8}",
+            p["name"].as_str().unwrap_or(""),
+            p["world"].as_str().unwrap_or(""),
+            p["state"].as_str().unwrap_or(""),
+            p["calls"],
+            p["failures"],
+            p["p50Us"],
+            p["p99Us"]
+        );
+        if let Some(error) = p["error"].as_str() {
+            println!("    error: {error}");
+        }
+    }
+    Ok(())
+}
+
+fn plugin_test(manifest: &std::path::Path, event: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(None, std::env::vars())?;
+    let limits = nacre::plugins::manifest::Limits {
+        timeout_ms: config.plugins.timeout_ms,
+        memory_bytes: (config.plugins.memory_mb as usize) << 20,
+    };
+    let outcome = nacre::plugins::tester::run(manifest, event, limits)?;
+    for line in &outcome.logs {
+        println!("log: {line}");
+    }
+    match (&outcome.result, &outcome.failure) {
+        (Some(result), _) => {
+            println!("result: {result}");
+            Ok(())
+        }
+        (None, failure) => anyhow::bail!(
+            "the plugin failed: {}",
+            failure.as_deref().unwrap_or("no answer")
+        ),
     }
 }
 

@@ -158,3 +158,56 @@ async fn a_bad_configuration_is_refused_with_the_knob_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("NACRE_HEALTH_DELETE_TIMEOUT_MS"));
 }
+
+mod plugins_wat;
+
+#[tokio::test]
+async fn plugin_test_runs_one_call_without_a_node() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    plugins_wat::install(
+        dir.path(),
+        "first",
+        "push-filter",
+        &plugins_wat::push_filter(plugins_wat::KEEP_FIRST),
+        "",
+    );
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"service": {"name": "orders"}, "subscriber": {"address": "10.0.0.9:5000"},
+            "instances": [{"ip": "10.0.0.1", "port": 80}, {"ip": "10.0.0.2", "port": 80, "weight": 3}]}"#,
+    )
+    .expect("event written");
+    let manifest = dir.path().join("first.toml").to_string_lossy().to_string();
+    let event_arg = event.to_string_lossy().to_string();
+    let out = nacre(&["plugin", "test", &manifest, "--event", &event_arg])
+        .output()
+        .await
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(r#""ip":"10.0.0.1""#) && !stdout.contains("10.0.0.2"),
+        "{stdout}"
+    );
+
+    plugins_wat::install(
+        dir.path(),
+        "broken",
+        "listener",
+        &plugins_wat::listener(plugins_wat::TRAP),
+        "",
+    );
+    let manifest = dir.path().join("broken.toml").to_string_lossy().to_string();
+    let out = nacre(&["plugin", "test", &manifest, "--event", &event_arg])
+        .output()
+        .await
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("trapped"), "{stderr}");
+}

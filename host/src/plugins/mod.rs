@@ -14,6 +14,7 @@
 pub mod bindings;
 pub mod manifest;
 pub mod runtime;
+pub mod tester;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,8 @@ pub struct PluginStatus {
     pub manifest: String,
     pub state: String,
     pub error: Option<String>,
+    /// Why the plugin's last failed call failed.
+    pub last_failure: Option<String>,
     pub calls: u64,
     pub failures: u64,
     pub skipped: u64,
@@ -274,6 +277,7 @@ impl Plugins {
                         (Some(_), None) => "active".into(),
                     },
                     error: loaded.error.clone(),
+                    last_failure: loaded.plugin.as_ref().and_then(|p| p.last_failure()),
                     calls: count(|p| p.stats.calls.load(Ordering::Relaxed)),
                     failures: count(|p| p.stats.failures.load(Ordering::Relaxed)),
                     skipped: count(|p| p.stats.skipped.load(Ordering::Relaxed)),

@@ -292,6 +292,8 @@ struct Live {
 /// Failure accounting for quarantine.
 #[derive(Default)]
 struct Supervision {
+    /// Why the last failed call failed.
+    last_failure: Option<String>,
     consecutive_failures: u32,
     quarantined_until: Option<Instant>,
     quarantines: u32,
@@ -368,6 +370,15 @@ impl Plugin {
             Some(until) if until > Instant::now() => PluginState::Quarantined,
             _ => PluginState::Active,
         }
+    }
+
+    /// Why the last failed call failed, if one did.
+    pub fn last_failure(&self) -> Option<String> {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_failure
+            .clone()
     }
 
     fn new_store(&self) -> Store<StoreState> {
@@ -453,6 +464,7 @@ impl Plugin {
         let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
         health.consecutive_failures += 1;
         let reason = describe_failure(error, self.manifest.limits);
+        health.last_failure = Some(reason.clone());
         if health.consecutive_failures >= QUARANTINE_AFTER {
             let backoff = FIRST_BACKOFF
                 .saturating_mul(1 << health.quarantines.min(6))
