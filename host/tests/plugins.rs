@@ -384,3 +384,20 @@ async fn a_push_filter_shapes_udp_pushes_too() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_wat_example_listener_loads_and_answers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/wat");
+    let text = std::fs::read_to_string(example.join("listener.wat")).expect("example present");
+    wat::install(dir.path(), "wat-listener", "listener", &text, "");
+    let node = start_with_plugins(dir.path()).await;
+    node.register("orders", "10.0.0.1", 8080, &[])
+        .await
+        .assert_ok();
+    wait_until(LIMIT, "the example listener is called", || async {
+        let status = plugin_status(&node, "wat-listener").await;
+        status["calls"].as_u64().unwrap_or(0) >= 1 && status["failures"] == 0
+    })
+    .await;
+}
