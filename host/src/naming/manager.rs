@@ -279,7 +279,12 @@ impl ServiceManager {
             light_beat_enabled: light,
         };
         let now = now_millis();
-        let beat_metadata = body.as_ref().map(|b| b.metadata.clone());
+        // Health policies see the beat's metadata; without them it is not needed.
+        let beat_metadata = self
+            .plugins
+            .as_ref()
+            .and(body.as_ref())
+            .map(|b| b.metadata.clone());
         let outcome = match self.registry.touch(&service, &id, now) {
             Some(outcome) => outcome,
             None => {
