@@ -1,4 +1,9 @@
 //! One keep-alive HTTP/1.1 connection per worker, reconnected after a failure.
+//!
+//! Each worker owns its connection (no pool), so N workers mean exactly N
+//! connections and the server sees the concurrency the command line asked
+//! for. A failed or timed-out request drops the connection, because its
+//! state is unknown (a half-read answer would poison the next request).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -42,9 +47,11 @@ impl Connection {
             let stream = TcpStream::connect(self.addr)
                 .await
                 .with_context(|| format!("connecting to {}", self.addr))?;
-            stream.set_nodelay(true)?;
-            let (sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            // Small request/answer pairs: don't let Nagle hold them back.
+            stream.set_nodelay(true).context("setting TCP_NODELAY")?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .context("HTTP/1.1 handshake")?;
             tokio::spawn(async move {
                 let _ = conn.await;
             });
@@ -87,7 +94,7 @@ impl Connection {
         let host = self.host.clone();
         let agent = self.user_agent;
         let sender = self.connect().await?;
-        sender.ready().await?;
+        sender.ready().await.context("connection closed")?;
         let mut request = Request::builder()
             .method(method)
             .uri(path_and_query)
@@ -102,9 +109,17 @@ impl Connection {
             }
             None => Full::new(Bytes::new()),
         };
-        let response = sender.send_request(request.body(body)?).await?;
+        let response = sender
+            .send_request(request.body(body)?)
+            .await
+            .context("sending the request")?;
         let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .context("reading the answer")?
+            .to_bytes();
         if !status.is_success() {
             bail!(
                 "HTTP {status}: {}",

@@ -1,6 +1,8 @@
 //! `load`: preload instances over services, then measure register, beat and
-//! list one after the other.
+//! list one after the other, each for the same duration over the same number
+//! of connections, so the figures of two servers can be set side by side.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,28 @@ use std::time::Duration;
 use anyhow::bail;
 
 use crate::stats::Summary;
-use crate::workload::{self, MakeRequest};
+use crate::workload::{self, MakeRequest, Plan};
+
+/// An operation `load` can measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Op {
+    /// `POST instance`: new instances into the preloaded services.
+    Register,
+    /// `PUT instance/beat`: Java-client beats of random preloaded instances.
+    Beat,
+    /// `GET instance/list` of random preloaded services.
+    List,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Register => "register",
+            Op::Beat => "beat",
+            Op::List => "list",
+        })
+    }
+}
 
 pub struct LoadArgs {
     pub addr: SocketAddr,
@@ -16,78 +39,139 @@ pub struct LoadArgs {
     pub duration: Duration,
     pub services: u64,
     pub instances: u64,
-    pub ops: Vec<String>,
+    pub ops: Vec<Op>,
     pub prefix: String,
+    /// Count bound of each measured operation.
+    pub max_requests: u64,
+    /// Time bound of the preload.
+    pub preload_timeout: Duration,
 }
 
-/// Registers `instances` instances spread over `services` services; fails on any error.
+/// Registers `instances` instances spread round-robin over `services`
+/// services, as fast as `connections` connections go, within `timeout`.
+/// Failures are counted in the summary, not fatal: the caller decides.
 pub async fn preload(
     addr: SocketAddr,
     connections: usize,
     services: u64,
     instances: u64,
     prefix: &str,
-) -> anyhow::Result<Summary> {
+    timeout: Duration,
+) -> Summary {
     let prefix = prefix.to_string();
-    let make: MakeRequest =
-        Arc::new(move |i| workload::register(&workload::service_name(&prefix, i % services), i));
-    let run = workload::run(
-        addr,
+    let make: MakeRequest = Arc::new(move |i, _| {
+        let service = workload::service_name(&prefix, workload::service_of(i, services));
+        workload::register(&service, i)
+    });
+    let plan = Plan {
         connections,
-        Duration::from_secs(3600),
-        instances,
-        make,
-    )
-    .await;
-    let summary = run.recorder.summary(run.elapsed);
-    if summary.errors > 0 || summary.ok != instances {
-        bail!(
-            "preload registered {} of {instances} ({} errors, first: {:?})",
-            summary.ok,
-            summary.errors,
-            summary.first_error
-        );
-    }
-    Ok(summary)
+        duration: timeout,
+        max: instances,
+        keep_samples: false,
+    };
+    let run = workload::run(addr, &plan, make).await;
+    run.recorder.summary(run.elapsed)
 }
 
-pub async fn run(args: &LoadArgs) -> anyhow::Result<Vec<(String, Summary)>> {
+/// The requests of one measured operation.
+fn requests(op: Op, args: &LoadArgs) -> MakeRequest {
+    let (services, instances, prefix) = (args.services, args.instances, args.prefix.clone());
+    match op {
+        // Indices past the preloaded ones: every registration is a new instance.
+        Op::Register => Arc::new(move |i, _| {
+            let n = instances + i;
+            let service = workload::service_name(&prefix, workload::service_of(n, services));
+            workload::register(&service, n)
+        }),
+        Op::Beat => Arc::new(move |_, rng| {
+            let n = rng.below(instances);
+            let service = workload::service_name(&prefix, workload::service_of(n, services));
+            workload::beat(&service, n)
+        }),
+        Op::List => Arc::new(move |_, rng| {
+            workload::list(&workload::service_name(&prefix, rng.below(services)))
+        }),
+    }
+}
+
+pub async fn run(args: &LoadArgs) -> anyhow::Result<Vec<(Op, Summary)>> {
     let preloaded = preload(
         args.addr,
         args.connections,
         args.services,
         args.instances,
         &args.prefix,
+        args.preload_timeout,
     )
-    .await?;
+    .await;
+    if preloaded.ok == 0 {
+        bail!(
+            "preload registered no instance ({} errors, first: {})",
+            preloaded.errors,
+            preloaded.first_error.as_deref().unwrap_or("none")
+        );
+    }
     eprintln!(
-        "preloaded {} instances over {} services at {:.0} req/s",
-        args.instances, args.services, preloaded.per_second
+        "preloaded {} of {} instances over {} services at {:.0} req/s ({} errors{})",
+        preloaded.ok,
+        args.instances,
+        args.services,
+        preloaded.per_second,
+        preloaded.errors,
+        preloaded
+            .first_error
+            .as_deref()
+            .map(|e| format!(", first: {e}"))
+            .unwrap_or_default()
     );
     let mut results = Vec::new();
-    for op in &args.ops {
-        let (services, instances, prefix) = (args.services, args.instances, args.prefix.clone());
-        let make: MakeRequest = match op.as_str() {
-            // New instances into the existing services.
-            "register" => Arc::new(move |i| {
-                let n = instances + i;
-                workload::register(&workload::service_name(&prefix, n % services), n)
-            }),
-            // Beats of preloaded instances, in a scattered order.
-            "beat" => Arc::new(move |i| {
-                let n = (i.wrapping_mul(104_729)) % instances;
-                workload::beat(&workload::service_name(&prefix, n % services), n)
-            }),
-            "list" => Arc::new(move |i| {
-                workload::list(&workload::service_name(
-                    &prefix,
-                    (i.wrapping_mul(7_919)) % services,
-                ))
-            }),
-            other => bail!("unknown operation {other:?} (register, beat, list)"),
+    for &op in &args.ops {
+        let plan = Plan {
+            connections: args.connections,
+            duration: args.duration,
+            max: args.max_requests,
+            keep_samples: false,
         };
-        let run = workload::run(args.addr, args.connections, args.duration, u64::MAX, make).await;
-        results.push((op.clone(), run.recorder.summary(run.elapsed)));
+        let run = workload::run(args.addr, &plan, requests(op, args)).await;
+        results.push((op, run.recorder.summary(run.elapsed)));
     }
     Ok(results)
+}
+
+/// The human table on stdout (first errors on stderr), and with `json` one
+/// JSON object per operation.
+pub fn print(results: &[(Op, Summary)], args: &LoadArgs, url: &str, json: bool) {
+    println!(
+        "{:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "op", "req/s", "ok", "mean µs", "p50 µs", "p99 µs", "max µs", "errors"
+    );
+    for (op, s) in results {
+        println!(
+            "{:<10} {:>10.0} {:>10} {:>10.0} {:>10} {:>10} {:>10} {:>8}",
+            op.to_string(),
+            s.per_second,
+            s.ok,
+            s.mean_us,
+            s.p50_us,
+            s.p99_us,
+            s.max_us,
+            s.errors
+        );
+        if let Some(e) = &s.first_error {
+            eprintln!("{op}: first error: {e}");
+        }
+    }
+    if json {
+        for (op, s) in results {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "op": op.to_string(), "per_second": s.per_second, "ok": s.ok, "errors": s.errors,
+                    "mean_us": s.mean_us, "p50_us": s.p50_us, "p99_us": s.p99_us, "max_us": s.max_us,
+                    "connections": args.connections, "duration_s": args.duration.as_secs_f64(),
+                    "services": args.services, "instances": args.instances, "url": url,
+                })
+            );
+        }
+    }
 }

@@ -1,7 +1,9 @@
-//! `nacre-bench`: a load generator for any Nacos-v1-compatible naming server.
+//! `nacre-bench`: a load generator for any Nacos-v1-compatible naming server
+//! (Nacre, rnacos, Nacos itself), so figures can be taken side by side.
 //!
 //! Every run is bounded in time and request count and talks only to the URL
-//! it is given.
+//! it is given. Failed requests are counted, never fatal: the worker
+//! reconnects and carries on, and the report says how many failed and why.
 
 mod client;
 mod load;
@@ -14,19 +16,20 @@ mod workload;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "nacre-bench",
+    version,
     about = "Load generator for Nacos-v1-compatible naming servers"
 )]
 struct Cli {
-    /// Base URL of the server, e.g. http://127.0.0.1:8848
+    /// Base URL of the server, e.g. http://127.0.0.1:8848 (every request goes there)
     #[arg(long, global = true, default_value = "http://127.0.0.1:8848")]
     url: String,
-    /// Print results as JSON lines too
+    /// Also print one JSON object per result on stdout
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -37,32 +40,51 @@ struct Cli {
 enum Command {
     /// Preload instances over services, then measure register, beat and list.
     Load {
+        /// Concurrent connections (one task each)
         #[arg(long, default_value_t = 64)]
         connections: usize,
         /// Seconds per operation
         #[arg(long, default_value_t = 10)]
         duration: u64,
+        /// Services to preload
         #[arg(long, default_value_t = 1000)]
         services: u64,
+        /// Instances to preload, spread round-robin over the services
         #[arg(long, default_value_t = 10000)]
         instances: u64,
         /// Operations to measure, in order
-        #[arg(long, value_delimiter = ',', default_value = "register,beat,list")]
-        ops: Vec<String>,
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "register,beat,list"
+        )]
+        ops: Vec<load::Op>,
         /// Prefix of the service names (use a fresh one per run against the same server)
         #[arg(long, default_value = "bench-svc")]
         prefix: String,
+        /// Most requests per operation (the count bound next to --duration)
+        #[arg(long, default_value_t = 10_000_000)]
+        max_requests: u64,
+        /// Most seconds the preload may take
+        #[arg(long, default_value_t = 600)]
+        preload_timeout: u64,
     },
     /// Register many instances into one service; compare first and last registrations.
     OneService {
+        /// Instances to register
         #[arg(long, default_value_t = 50000)]
         total: u64,
         #[arg(long, default_value_t = 16)]
         connections: usize,
+        /// Registrations in each of the first and last windows
         #[arg(long, default_value_t = 1000)]
         window: u64,
         #[arg(long, default_value = "bench-one")]
         service: String,
+        /// Most seconds the registrations may take
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
     },
     /// Change-to-receive latency of UDP pushes to many subscribers.
     Push {
@@ -81,7 +103,7 @@ enum Command {
     },
     /// Resident memory per registered instance of a server process.
     Memory {
-        /// Process id of the server
+        /// Process id of the server (its VmRSS is read from /proc/<pid>/status)
         #[arg(long)]
         pid: u32,
         #[arg(long, default_value_t = 100000)]
@@ -92,24 +114,62 @@ enum Command {
         connections: usize,
         #[arg(long, default_value = "bench-mem")]
         prefix: String,
+        /// Most seconds the registrations may take
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        /// Most seconds to wait for the server's RSS to stop moving
+        #[arg(long, default_value_t = 10)]
+        settle: u64,
     },
 }
 
+/// The socket address of an `http://host[:port][/]` base URL. Paths are
+/// refused rather than ignored: every request path is `/nacos/v1/ns/...`.
 fn resolve(url: &str) -> anyhow::Result<SocketAddr> {
-    let hostport = url
+    let rest = url
         .strip_prefix("http://")
-        .context("only http:// URLs are supported")?
-        .trim_end_matches('/');
-    hostport
+        .context("only http:// URLs are supported")?;
+    let hostport = rest.strip_suffix('/').unwrap_or(rest);
+    if hostport.contains('/') {
+        bail!("give the server's base URL without a path (requests go to /nacos/v1/ns/...)");
+    }
+    let with_port = if hostport
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| !p.ends_with(']'))
+    {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
+    with_port
         .to_socket_addrs()
-        .with_context(|| format!("resolving {hostport}"))?
+        .with_context(|| format!("resolving {with_port}"))?
         .next()
-        .context("no address")
+        .with_context(|| format!("{with_port} has no address"))
+}
+
+/// Refuses zero sizes up front (they would divide by zero or measure nothing).
+fn positive(values: &[(&str, u64)]) -> anyhow::Result<()> {
+    for (name, value) in values {
+        if *value == 0 {
+            bail!("--{name} must be positive");
+        }
+    }
+    Ok(())
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() {
+    // `{:#}` prints the error and its causes on one line; returning the error
+    // from main would print its Debug form, backtrace included when
+    // RUST_BACKTRACE is set.
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let addr = resolve(&cli.url)?;
     match cli.command {
         Command::Load {
@@ -119,7 +179,17 @@ async fn main() -> anyhow::Result<()> {
             instances,
             ops,
             prefix,
+            max_requests,
+            preload_timeout,
         } => {
+            positive(&[
+                ("connections", connections as u64),
+                ("duration", duration),
+                ("services", services),
+                ("instances", instances),
+                ("max-requests", max_requests),
+                ("preload-timeout", preload_timeout),
+            ])?;
             let args = load::LoadArgs {
                 addr,
                 connections,
@@ -128,53 +198,34 @@ async fn main() -> anyhow::Result<()> {
                 instances,
                 ops,
                 prefix,
+                max_requests,
+                preload_timeout: Duration::from_secs(preload_timeout),
             };
             let results = load::run(&args).await?;
-            println!(
-                "{:<10} {:>12} {:>10} {:>10} {:>10} {:>8}",
-                "op", "req/s", "p50 µs", "p99 µs", "max µs", "errors"
-            );
-            for (op, s) in &results {
-                println!(
-                    "{op:<10} {:>12.0} {:>10} {:>10} {:>10} {:>8}",
-                    s.per_second, s.p50_us, s.p99_us, s.max_us, s.errors
-                );
-                if let Some(e) = &s.first_error {
-                    eprintln!("{op}: first error: {e}");
-                }
-                if cli.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"op": op, "per_second": s.per_second, "p50_us": s.p50_us, "p99_us": s.p99_us,
-                            "max_us": s.max_us, "ok": s.ok, "errors": s.errors, "url": cli.url})
-                    );
-                }
-            }
+            load::print(&results, &args, &cli.url, cli.json);
         }
         Command::OneService {
             total,
             connections,
             window,
             service,
+            timeout,
         } => {
-            let r = one_service::run(addr, connections, total, window, &service).await?;
-            let ratio = r.last.mean_us / r.first.mean_us.max(1e-9);
-            println!(
-                "{} instances into one service at {:.0} req/s; first {window}: mean {:.0} µs p50 {} µs; last {window}: mean {:.0} µs p50 {} µs; last/first {ratio:.2}",
-                r.total,
-                r.per_second,
-                r.first.mean_us,
-                r.first.p50_us,
-                r.last.mean_us,
-                r.last.p50_us
-            );
-            if cli.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"total": r.total, "per_second": r.per_second, "first_mean_us": r.first.mean_us,
-                        "last_mean_us": r.last.mean_us, "ratio": ratio, "url": cli.url})
-                );
-            }
+            positive(&[
+                ("total", total),
+                ("connections", connections as u64),
+                ("timeout", timeout),
+            ])?;
+            let r = one_service::run(
+                addr,
+                connections,
+                total,
+                window,
+                &service,
+                Duration::from_secs(timeout),
+            )
+            .await?;
+            one_service::print(&r, window, &cli.url, cli.json);
         }
         Command::Push {
             subscribers,
@@ -218,23 +269,71 @@ async fn main() -> anyhow::Result<()> {
             services,
             connections,
             prefix,
+            timeout,
+            settle,
         } => {
-            let r = memory::run(addr, pid, connections, services, instances, &prefix).await?;
-            println!(
-                "{} instances: RSS {:.1} MiB -> {:.1} MiB, {:.0} bytes per instance",
-                r.instances,
-                r.rss_before as f64 / 1048576.0,
-                r.rss_after as f64 / 1048576.0,
-                r.bytes_per_instance
-            );
-            if cli.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"instances": r.instances, "rss_before": r.rss_before, "rss_after": r.rss_after,
-                        "bytes_per_instance": r.bytes_per_instance, "url": cli.url})
-                );
-            }
+            positive(&[
+                ("instances", instances),
+                ("services", services),
+                ("connections", connections as u64),
+                ("timeout", timeout),
+            ])?;
+            let args = memory::MemoryArgs {
+                addr,
+                pid,
+                connections,
+                services,
+                instances,
+                prefix,
+                timeout: Duration::from_secs(timeout),
+                settle: Duration::from_secs(settle),
+            };
+            let r = memory::run(&args).await?;
+            memory::print(&r, &cli.url, cli.json);
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_base_urls() {
+        let a = "127.0.0.1:8848".parse::<SocketAddr>().ok();
+        assert_eq!(resolve("http://127.0.0.1:8848").ok(), a);
+        assert_eq!(resolve("http://127.0.0.1:8848/").ok(), a);
+        assert_eq!(
+            resolve("http://127.0.0.1").ok(),
+            "127.0.0.1:80".parse().ok()
+        );
+        assert_eq!(resolve("http://[::1]:8848").ok(), "[::1]:8848".parse().ok());
+        assert!(resolve("https://127.0.0.1:8848").is_err());
+        assert!(resolve("http://127.0.0.1:8848/nacos").is_err());
+    }
+
+    #[test]
+    fn cli_accepts_url_before_or_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "nacre-bench",
+            "load",
+            "--url",
+            "http://127.0.0.1:1",
+            "--ops",
+            "beat,list",
+            "--json",
+        ]);
+        let cli = cli.ok();
+        assert!(
+            cli.as_ref()
+                .is_some_and(|c| c.url == "http://127.0.0.1:1" && c.json)
+        );
+        assert!(matches!(
+            cli.map(|c| c.command),
+            Some(Command::Load { ops, .. }) if ops == [load::Op::Beat, load::Op::List]
+        ));
+        assert!(Cli::try_parse_from(["nacre-bench", "load", "--ops", "nope"]).is_err());
+        assert!(Cli::try_parse_from(["nacre-bench", "--url", "http://h:1", "one-service"]).is_ok());
+    }
 }

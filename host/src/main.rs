@@ -47,6 +47,9 @@ enum PluginCommand {
         /// Sample input (JSON), shaped for the plugin's world (see docs/PLUGINS.md)
         #[arg(long)]
         event: PathBuf,
+        /// Call this many times and report the mean time per call and per instantiation
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
     },
 }
 
@@ -74,7 +77,11 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Start(args) => start(args),
         Command::Plugin(PluginCommand::List { url }) => plugin_list(&url),
-        Command::Plugin(PluginCommand::Test { manifest, event }) => plugin_test(&manifest, &event),
+        Command::Plugin(PluginCommand::Test {
+            manifest,
+            event,
+            repeat,
+        }) => plugin_test(&manifest, &event, repeat),
     }
 }
 
@@ -119,19 +126,29 @@ fn plugin_list(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn plugin_test(manifest: &std::path::Path, event: &std::path::Path) -> anyhow::Result<()> {
+fn plugin_test(
+    manifest: &std::path::Path,
+    event: &std::path::Path,
+    repeat: u32,
+) -> anyhow::Result<()> {
     let config = Config::load(None, std::env::vars())?;
     let limits = nacre::plugins::manifest::Limits {
         timeout_ms: config.plugins.timeout_ms,
         memory_bytes: (config.plugins.memory_mb as usize) << 20,
     };
-    let outcome = nacre::plugins::tester::run(manifest, event, limits)?;
+    let outcome = nacre::plugins::tester::run(manifest, event, limits, repeat)?;
     for line in &outcome.logs {
         println!("log: {line}");
     }
     match (&outcome.result, &outcome.failure) {
         (Some(result), _) => {
             println!("result: {result}");
+            if let Some(t) = &outcome.timing {
+                println!(
+                    "timing: {} calls, {} ns per call, {} ns per instantiation",
+                    t.calls, t.mean_call_ns, t.mean_instantiate_ns
+                );
+            }
             Ok(())
         }
         (None, failure) => anyhow::bail!(

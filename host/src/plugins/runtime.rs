@@ -372,6 +372,17 @@ impl Plugin {
         }
     }
 
+    /// Builds a fresh instance (as after a failure) and returns how long that took.
+    pub fn reinstantiate(&self) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let live = self
+            .instantiate()
+            .map_err(|e| wasm_error(e, &format!("instantiating plugin {}", self.manifest.name)))?;
+        let took = started.elapsed();
+        *self.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(live);
+        Ok(took)
+    }
+
     /// Why the last failed call failed, if one did.
     pub fn last_failure(&self) -> Option<String> {
         self.health

@@ -124,10 +124,27 @@ pub struct TestOutcome {
     pub result: Option<Value>,
     pub logs: Vec<String>,
     pub failure: Option<String>,
+    /// With `repeat > 1`: timings of the repeated calls.
+    pub timing: Option<Timing>,
 }
 
-/// Loads the plugin of `manifest` and calls it once with the sample in `event`.
-pub fn run(manifest: &Path, event: &Path, defaults: Limits) -> anyhow::Result<TestOutcome> {
+/// How long a plugin takes, measured by repeating the sample call.
+pub struct Timing {
+    pub calls: u32,
+    /// Mean wall time of one call, including building the call's arguments.
+    pub mean_call_ns: u64,
+    /// Mean time to instantiate the component afresh (as after a failure).
+    pub mean_instantiate_ns: u64,
+}
+
+/// Loads the plugin of `manifest` and calls it with the sample in `event`,
+/// `repeat` times (at least once); more than once also measures it.
+pub fn run(
+    manifest: &Path,
+    event: &Path,
+    defaults: Limits,
+    repeat: u32,
+) -> anyhow::Result<TestOutcome> {
     let text =
         std::fs::read_to_string(event).with_context(|| format!("reading {}", event.display()))?;
     let sample: Sample =
@@ -151,15 +168,41 @@ pub fn run(manifest: &Path, event: &Path, defaults: Limits) -> anyhow::Result<Te
     let plugins = Plugins::new(Arc::clone(&registry), None, defaults)?;
     let plugin = plugins.load_one(manifest, LogSink::Capture(Default::default()))?;
 
-    let result = match plugin.manifest.world {
-        World::Listener => {
-            let event = wit::ChangeEvent {
-                service: service_to_wit(&service),
-                kinds: wit::ChangeKinds::INSTANCES,
-                revision: sample.revision,
-                instances: instances.iter().map(instance_to_wit).collect(),
-            };
-            plugin
+    // The arguments of each world's call, built once.
+    let event = wit::ChangeEvent {
+        service: service_to_wit(&service),
+        kinds: wit::ChangeKinds::INSTANCES,
+        revision: sample.revision,
+        instances: instances.iter().map(instance_to_wit).collect(),
+    };
+    let context = sample.instance.map(|instance| wit::BeatContext {
+        service: service_to_wit(&service),
+        instance: instance_to_wit(&instance.into_instance()),
+        on_beat: sample.on_beat,
+        beat_metadata: sample.beat_metadata.into_iter().collect(),
+        now_millis: now_millis(),
+        beat_timeout_millis: sample.beat_timeout_millis.unwrap_or(15_000),
+        delete_timeout_millis: sample.delete_timeout_millis.unwrap_or(30_000),
+    });
+    let subscriber = sample.subscriber.unwrap_or(SubscriberJson {
+        address: "127.0.0.1:0".into(),
+        client_agent: String::new(),
+        clusters: Vec::new(),
+        app: String::new(),
+    });
+    let subscriber = wit::Subscriber {
+        address: subscriber.address,
+        client_agent: subscriber.client_agent,
+        namespace: service.namespace.clone(),
+        clusters: subscriber.clusters,
+        app: subscriber.app,
+    };
+    let offered: Vec<wit::Instance> = instances.iter().map(instance_to_wit).collect();
+    let wit_service = service_to_wit(&service);
+
+    let call_once = || -> anyhow::Result<Option<Value>> {
+        Ok(match plugin.manifest.world {
+            World::Listener => plugin
                 .call(|store, bound| match bound {
                     Bound::Listener(l) => l.call_on_change(store, &event),
                     _ => Err(wasmtime::Error::msg("not a listener")),
@@ -167,46 +210,21 @@ pub fn run(manifest: &Path, event: &Path, defaults: Limits) -> anyhow::Result<Te
                 .map(|r| match r {
                     Ok(()) => json!({"ok": null}),
                     Err(message) => json!({"error": message}),
-                })
-        }
-        World::HealthPolicy => {
-            let Some(instance) = sample.instance else {
-                bail!("a health-policy sample needs an `instance`");
-            };
-            let context = wit::BeatContext {
-                service: service_to_wit(&service),
-                instance: instance_to_wit(&instance.into_instance()),
-                on_beat: sample.on_beat,
-                beat_metadata: sample.beat_metadata.into_iter().collect(),
-                now_millis: now_millis(),
-                beat_timeout_millis: sample.beat_timeout_millis.unwrap_or(15_000),
-                delete_timeout_millis: sample.delete_timeout_millis.unwrap_or(30_000),
-            };
-            plugin
+                }),
+            World::HealthPolicy => {
+                let Some(context) = context.as_ref() else {
+                    bail!("a health-policy sample needs an `instance`");
+                };
+                plugin
+                    .call(|store, bound| match bound {
+                        Bound::HealthPolicy(h) => h.call_judge(store, context),
+                        _ => Err(wasmtime::Error::msg("not a health policy")),
+                    })
+                    .map(|verdict| json!({ "verdict": format!("{verdict:?}") }))
+            }
+            World::PushFilter => plugin
                 .call(|store, bound| match bound {
-                    Bound::HealthPolicy(h) => h.call_judge(store, &context),
-                    _ => Err(wasmtime::Error::msg("not a health policy")),
-                })
-                .map(|verdict| json!({ "verdict": format!("{verdict:?}") }))
-        }
-        World::PushFilter => {
-            let subscriber = sample.subscriber.unwrap_or(SubscriberJson {
-                address: "127.0.0.1:0".into(),
-                client_agent: String::new(),
-                clusters: Vec::new(),
-                app: String::new(),
-            });
-            let subscriber = wit::Subscriber {
-                address: subscriber.address,
-                client_agent: subscriber.client_agent,
-                namespace: service.namespace.clone(),
-                clusters: subscriber.clusters,
-                app: subscriber.app,
-            };
-            let offered: Vec<wit::Instance> = instances.iter().map(instance_to_wit).collect();
-            plugin
-                .call(|store, bound| match bound {
-                    Bound::PushFilter(f) => f.call_filter(store, &subscriber, &service_to_wit(&service), &offered),
+                    Bound::PushFilter(f) => f.call_filter(store, &subscriber, &wit_service, &offered),
                     _ => Err(wasmtime::Error::msg("not a push filter")),
                 })
                 .map(|answer| match answer {
@@ -217,8 +235,32 @@ pub fn run(manifest: &Path, event: &Path, defaults: Limits) -> anyhow::Result<Te
                             "healthy": i.healthy, "metadata": i.metadata.iter().cloned().collect::<BTreeMap<_, _>>(),
                         })).collect::<Vec<_>>()
                     }),
-                })
+                }),
+        })
+    };
+    let repeat = repeat.max(1);
+    let started = std::time::Instant::now();
+    let mut result = None;
+    for _ in 0..repeat {
+        result = call_once()?;
+        if result.is_none() {
+            break;
         }
+    }
+    let mean_call_ns = (started.elapsed().as_nanos() / u128::from(repeat)) as u64;
+    let timing = if repeat > 1 && result.is_some() {
+        let rounds = repeat.min(1000);
+        let mut total = std::time::Duration::ZERO;
+        for _ in 0..rounds {
+            total += plugin.reinstantiate()?;
+        }
+        Some(Timing {
+            calls: repeat,
+            mean_call_ns,
+            mean_instantiate_ns: (total.as_nanos() / u128::from(rounds)) as u64,
+        })
+    } else {
+        None
     };
     let logs = match &plugin.context().log {
         LogSink::Capture(lines) => lines.lock().map(|l| l.clone()).unwrap_or_default(),
@@ -233,5 +275,6 @@ pub fn run(manifest: &Path, event: &Path, defaults: Limits) -> anyhow::Result<Te
         result,
         logs,
         failure,
+        timing,
     })
 }
