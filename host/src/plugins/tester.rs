@@ -220,7 +220,15 @@ pub fn run(
                         Bound::HealthPolicy(h) => h.call_judge(store, context),
                         _ => Err(wasmtime::Error::msg("not a health policy")),
                     })
-                    .map(|verdict| json!({ "verdict": format!("{verdict:?}") }))
+                    .map(|verdict| {
+                        let verdict = match verdict {
+                            wit::HealthVerdict::Healthy => "healthy",
+                            wit::HealthVerdict::Unhealthy => "unhealthy",
+                            wit::HealthVerdict::Delete => "delete",
+                            wit::HealthVerdict::NoOpinion => "no-opinion",
+                        };
+                        json!({ "verdict": verdict })
+                    })
             }
             World::PushFilter => plugin
                 .call(|store, bound| match bound {
