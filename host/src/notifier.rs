@@ -64,6 +64,13 @@ pub struct ChangeEvent {
 /// keep it short, hand heavy work to a queue of your own.
 pub trait ChangeListener: Send + Sync + 'static {
     fn on_change(&self, event: &ChangeEvent);
+
+    /// Whether this listener cares about `service` now. Asked on the write
+    /// path before anything is queued, so keep it cheap: a change nobody
+    /// wants costs the writer nothing more.
+    fn wants(&self, _service: &ServiceKey) -> bool {
+        true
+    }
 }
 
 #[derive(Default)]
@@ -109,16 +116,16 @@ impl Notifier {
             .push(listener);
     }
 
-    /// Marks a service as changed. Cheap, never blocks on listeners; with no
-    /// listener registered it does nothing at all.
+    /// Marks a service as changed. Cheap, never blocks on listeners; when no
+    /// listener wants the service it does nothing at all.
     pub fn notify(&self, service: &ServiceKey, kinds: ChangeKinds) {
-        if self
+        let wanted = self
             .inner
             .listeners
             .read()
-            .map(|l| l.is_empty())
-            .unwrap_or(false)
-        {
+            .map(|l| l.iter().any(|listener| listener.wants(service)))
+            .unwrap_or(true);
+        if !wanted {
             return;
         }
         let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -219,6 +226,26 @@ mod tests {
         let notifier = Notifier::new();
         notifier.notify(&key("a"), ChangeKinds::INSTANCES);
         assert_eq!(notifier.pending(), 0);
+    }
+
+    struct WantsNothing;
+
+    impl ChangeListener for WantsNothing {
+        fn on_change(&self, _event: &ChangeEvent) {}
+        fn wants(&self, _service: &ServiceKey) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn changes_nobody_wants_are_not_queued() {
+        let notifier = Notifier::new();
+        notifier.listen(Arc::new(WantsNothing));
+        notifier.notify(&key("a"), ChangeKinds::INSTANCES);
+        assert_eq!(notifier.pending(), 0);
+        notifier.listen(Arc::new(Recorder(Mutex::new(Vec::new()))));
+        notifier.notify(&key("a"), ChangeKinds::INSTANCES);
+        assert_eq!(notifier.pending(), 1);
     }
 
     #[tokio::test]

@@ -288,11 +288,6 @@ impl Plugins {
             .collect()
     }
 
-    /// Whether any listener plugin is loaded (cheap check for the notifier).
-    fn has_listeners(&self) -> bool {
-        !self.current().listeners.is_empty()
-    }
-
     /// Delivers one change to every listener plugin that applies to its service.
     pub fn deliver(&self, event: &ChangeEvent) {
         let set = self.current();
@@ -543,9 +538,15 @@ impl PluginListener {
 }
 
 impl ChangeListener for PluginListener {
+    fn wants(&self, service: &ServiceKey) -> bool {
+        self.plugins
+            .current()
+            .listeners
+            .iter()
+            .any(|p| p.manifest.applies_to.matches(service))
+    }
+
     fn on_change(&self, event: &ChangeEvent) {
-        if self.plugins.has_listeners() {
-            self.queue.notify(&event.service, event.kinds);
-        }
+        self.queue.notify(&event.service, event.kinds);
     }
 }

@@ -21,6 +21,10 @@ use crate::plugins::{FilterOutcome, Plugins, SubscriberInfo};
 use crate::shutdown::Shutdown;
 
 impl ChangeListener for PushService {
+    fn wants(&self, service: &ServiceKey) -> bool {
+        self.inner.subscribers.any(service)
+    }
+
     fn on_change(&self, event: &ChangeEvent) {
         if self
             .inner
