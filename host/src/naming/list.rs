@@ -69,13 +69,18 @@ pub fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String 
             request.clusters,
         ))
     };
+    reply(service.key(), &view, request, now)
+}
+
+/// Wraps a rendered view into the reply for one caller.
+fn reply(key: &ServiceKey, view: &HostsView, request: &ListRequest<'_>, now: i64) -> String {
     let hosts = if request.healthy_only {
         &view.healthy_hosts
     } else {
         &view.all_hosts
     };
     wrap(
-        service.key(),
+        key,
         request,
         now,
         hosts,
@@ -207,20 +212,7 @@ pub fn render_instances(
         .collect();
     let view = render_hosts(service.key(), &state.meta, service.revision(), &hosts);
     drop(state);
-    let hosts = if request.healthy_only {
-        &view.healthy_hosts
-    } else {
-        &view.all_hosts
-    };
-    wrap(
-        service.key(),
-        request,
-        now,
-        hosts,
-        &view.checksum,
-        view.reach_protection_threshold,
-        &view.metadata_json,
-    )
+    reply(service.key(), &view, request, now)
 }
 
 /// Applies Nacos's rules: disabled instances are left out, and when the
