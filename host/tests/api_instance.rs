@@ -272,12 +272,7 @@ async fn update_replaces_fields_patch_changes_only_given_ones() {
             &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")],
         )
         .await;
-    assert_eq!(missing.status, 400);
-    assert!(
-        missing.text.contains("instance not exist"),
-        "{}",
-        missing.text
-    );
+    missing.assert_error(400, "instance not exist");
 }
 
 #[tokio::test]
@@ -374,12 +369,7 @@ async fn mixing_ephemeral_and_persistent_for_one_address_is_refused() {
     let reply = node
         .register("svc", "10.0.0.1", 1, &[("ephemeral", "false")])
         .await;
-    assert_eq!(reply.status, 400);
-    assert!(
-        reply.text.contains("already registered as ephemeral"),
-        "{}",
-        reply.text
-    );
+    reply.assert_error(400, "already registered as ephemeral");
 }
 
 #[tokio::test]

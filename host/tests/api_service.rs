@@ -22,8 +22,7 @@ async fn service_crud() {
     let again = node
         .send("POST", "/service", &[("serviceName", "catalog")])
         .await;
-    assert_eq!(again.status, 400);
-    assert!(again.text.contains("already exists"), "{}", again.text);
+    again.assert_error(400, "already exists");
 
     let detail = node.get("/service", &[("serviceName", "catalog")]).await;
     detail.assert_ok();
@@ -58,8 +57,7 @@ async fn service_crud() {
     let busy = node
         .send("DELETE", "/service", &[("serviceName", "catalog")])
         .await;
-    assert_eq!(busy.status, 400);
-    assert!(busy.text.contains("not empty"), "{}", busy.text);
+    busy.assert_error(400, "not empty");
     let detail = node
         .get("/service", &[("serviceName", "catalog")])
         .await
@@ -206,12 +204,7 @@ async fn switches_are_real_values_and_take_effect() {
             &[("entry", "noSuch"), ("value", "1")],
         )
         .await;
-    assert_eq!(unknown.status, 400);
-    assert!(
-        unknown.text.contains("update entry not found: noSuch"),
-        "{}",
-        unknown.text
-    );
+    unknown.assert_error(400, "update entry not found: noSuch");
     let bad = node
         .send(
             "PUT",

@@ -28,6 +28,16 @@ impl Reply {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
+    /// Asserts an error reply: this status, and a body that mentions `needle`.
+    pub fn assert_error(&self, status: u16, needle: &str) {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert!(
+            self.text.contains(needle),
+            "expected {needle:?} in: {}",
+            self.text
+        );
+    }
+
     pub fn assert_ok(&self) -> &Self {
         assert_eq!(self.status, 200, "body: {}", self.text);
         self
