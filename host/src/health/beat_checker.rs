@@ -194,12 +194,12 @@ impl BeatChecker {
         now: i64,
         recheck: bool,
     ) -> Result<(), crate::consistency::ConsistencyError> {
-        let Some(mut instance) = self.registry.instance(service, &id) else {
-            return Ok(());
-        };
         if recheck && !self.still(service, &id, &verdict, now) {
             return Ok(());
         }
+        let Some(mut instance) = self.registry.instance(service, &id) else {
+            return Ok(());
+        };
         match verdict {
             Verdict::Healthy => {
                 tracing::info!(service = %service, ip = %id.ip, port = id.port, "instance healthy: health policy");
