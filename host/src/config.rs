@@ -29,6 +29,7 @@ pub struct Config {
     pub push: PushConfig,
     pub plugins: PluginsConfig,
     pub persistent: PersistentConfig,
+    pub cluster: ClusterConfig,
 }
 
 /// Limits on what a client may send.
@@ -111,6 +112,40 @@ pub struct PersistentConfig {
     pub sync_writes: bool,
 }
 
+/// Cluster mode: membership, the cluster credential and Distro replication.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Every member's `ip:port`, this node's included; empty means standalone.
+    /// `ip:port@dial-ip:dial-port` reaches that member through another address
+    /// (a proxy or a NAT) while it keeps its identity (flag `--members`).
+    pub members: Vec<String>,
+    /// This node's own entry in `members`; empty means the bound address and port.
+    pub self_address: String,
+    /// Shared secret every internal request carries; required with members.
+    pub secret: String,
+    /// Allow a cluster without a secret (its internal API is then open to anyone).
+    pub insecure: bool,
+    /// How often each member probes the others.
+    pub probe_interval_ms: u64,
+    /// Consecutive failed probes after which a member counts as down.
+    pub down_after_failures: u32,
+    /// Deadline of one request to a peer (forward, sync, probe, snapshot).
+    pub request_timeout_ms: u64,
+    /// Changed keys are sent to each peer at least this often.
+    pub sync_period_ms: u64,
+    /// Most keys in one sync message.
+    pub sync_batch_size: usize,
+    /// Longest wait between retries of a failed sync.
+    pub sync_retry_max_ms: u64,
+    /// How often a node sends the checksums of the keys it is responsible for.
+    pub checksum_interval_ms: u64,
+    /// How long a starting node tries to load a snapshot from its peers.
+    pub snapshot_timeout_ms: u64,
+    /// Largest internal message accepted (sync batches, snapshots).
+    pub max_message_bytes: usize,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -124,6 +159,7 @@ impl Default for Config {
             push: PushConfig::default(),
             plugins: PluginsConfig::default(),
             persistent: PersistentConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -190,6 +226,26 @@ impl Default for PersistentConfig {
     }
 }
 
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            members: Vec::new(),
+            self_address: String::new(),
+            secret: String::new(),
+            insecure: false,
+            probe_interval_ms: 500,
+            down_after_failures: 2,
+            request_timeout_ms: 3_000,
+            sync_period_ms: 5,
+            sync_batch_size: 500,
+            sync_retry_max_ms: 2_000,
+            checksum_interval_ms: 5_000,
+            snapshot_timeout_ms: 10_000,
+            max_message_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
 const ENV_PREFIX: &str = "NACRE_";
 
 impl Config {
@@ -243,6 +299,25 @@ impl Config {
         }
         if self.push.ack_timeout_ms == 0 {
             bail!("push.ack_timeout_ms must be greater than 0");
+        }
+        let c = &self.cluster;
+        if c.probe_interval_ms == 0
+            || c.down_after_failures == 0
+            || c.request_timeout_ms == 0
+            || c.sync_period_ms == 0
+            || c.sync_batch_size == 0
+            || c.sync_retry_max_ms == 0
+            || c.checksum_interval_ms == 0
+            || c.max_message_bytes == 0
+        {
+            bail!("every cluster.* interval, timeout and size must be greater than 0");
+        }
+        if !c.members.is_empty() && c.secret.is_empty() && !c.insecure {
+            bail!(
+                "cluster.members is set but cluster.secret is empty: set a shared secret \
+                 (cluster.secret or NACRE_CLUSTER_SECRET), or set cluster.insecure = true to \
+                 run a cluster whose internal API anyone can call"
+            );
         }
         if self.http.max_body_bytes == 0 || self.http.max_query_bytes == 0 {
             bail!("http.max_body_bytes and http.max_query_bytes must be greater than 0");
@@ -342,6 +417,13 @@ fn parse_like(default: &toml::Value, raw: &str) -> anyhow::Result<toml::Value> {
         toml::Value::Boolean(_) => {
             toml::Value::Boolean(raw.parse().context("expected true or false")?)
         }
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
         _ => toml::Value::String(raw.to_string()),
     })
 }

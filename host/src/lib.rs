@@ -8,15 +8,18 @@
 //! - [`naming`]: the model (service → cluster → instance), Nacos's rules for
 //!   each operation, and the in-memory registry.
 //! - [`consistency`]: the `put / remove / get / listen` facade; ephemeral data
-//!   (Distro-style, in memory) and persistent data (write-ahead log on disk).
+//!   (in memory, replicated across a cluster by Distro) and persistent data
+//!   (write-ahead log on disk).
 //! - [`notifier`]: coalesced change events, delivered off the write path.
 //! - [`push`]: UDP push of changes to subscribed clients.
 //! - [`plugins`]: WebAssembly listeners, health policies and push filters.
 //! - [`health`]: the beat checker that turns silent instances unhealthy, then removes them.
 //!
-//! Around them: [`config`] (every knob), [`switches`] (runtime switches),
+//! Around them: [`cluster`] (members, their health, who is responsible for
+//! which service, the internal API's credential), [`config`] (every knob), [`switches`] (runtime switches),
 //! [`node`] (wires one node together), [`shutdown`], [`system_stats`].
 
+pub mod cluster;
 pub mod config;
 pub mod consistency;
 pub mod health;

@@ -67,6 +67,12 @@ struct StartArgs {
     /// Folder of WebAssembly plugins (manifests and components), watched while running [env: NACRE_PLUGINS_DIR]
     #[arg(long)]
     plugins_dir: Option<PathBuf>,
+    /// Cluster members, this node included: ip:port,ip:port,... [env: NACRE_CLUSTER_MEMBERS]
+    #[arg(long, value_delimiter = ',')]
+    members: Option<Vec<String>>,
+    /// Run a cluster without a secret (its internal API is open to anyone) [env: NACRE_CLUSTER_INSECURE]
+    #[arg(long)]
+    insecure_cluster: bool,
     /// TOML file with any of the knobs in docs/CONFIG.md; NACRE_* variables and flags override it
     #[arg(long, env = "NACRE_CONFIG")]
     config: Option<PathBuf>,
@@ -172,6 +178,13 @@ fn start(args: StartArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.plugins_dir {
         config.plugins.dir = dir;
     }
+    if let Some(members) = args.members {
+        config.cluster.members = members;
+    }
+    if args.insecure_cluster {
+        config.cluster.insecure = true;
+    }
+    config.validate()?;
     init_logging(&config.log_level);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

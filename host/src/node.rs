@@ -1,6 +1,6 @@
 //! Wiring one node: every part is built and connected explicitly here, in data
-//! flow order (registry → stores → consistency → naming → HTTP), and every
-//! background task gets the node's [`Shutdown`].
+//! flow order (membership → registry → stores → consistency → naming → HTTP),
+//! and every background task gets the node's [`Shutdown`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -11,7 +11,9 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::consistency::distro::{Distro, DistroSyncer};
 use crate::consistency::{ConsistencyService, EphemeralStore, PersistentStore};
 use crate::health::BeatChecker;
 use crate::http::{self, ApiState, Shared};
@@ -40,6 +42,17 @@ pub struct Node {
 impl Node {
     /// Builds the node from `config`, binds its port and starts serving.
     pub async fn start(config: Config) -> anyhow::Result<Node> {
+        let listener = TcpListener::bind((config.bind, config.port))
+            .await
+            .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let advertised = SocketAddr::new(advertised_ip(config.bind), addr.port());
+        let cluster = if config.cluster.members.is_empty() {
+            None
+        } else {
+            Some(Cluster::new(&config.cluster, addr).context("joining the cluster")?)
+        };
+
         let registry = Arc::new(Registry::new());
         let notifier = Notifier::new();
         let persistent = PersistentStore::open(
@@ -48,7 +61,17 @@ impl Node {
             notifier.clone(),
             config.persistent.sync_writes,
         )?;
-        let ephemeral = EphemeralStore::standalone(Arc::clone(&registry), notifier.clone());
+        let distro = cluster
+            .as_ref()
+            .map(|c| Distro::new(Arc::clone(c), Arc::clone(&registry), notifier.clone()));
+        let ephemeral = match &distro {
+            Some(distro) => EphemeralStore::clustered(
+                Arc::clone(&registry),
+                notifier.clone(),
+                Arc::clone(distro),
+            ),
+            None => EphemeralStore::standalone(Arc::clone(&registry), notifier.clone()),
+        };
         let consistency = Arc::new(ConsistencyService::new(
             Arc::clone(&registry),
             notifier.clone(),
@@ -66,12 +89,6 @@ impl Node {
                 config.health.delete_timeout_ms,
             ),
         ));
-
-        let listener = TcpListener::bind((config.bind, config.port))
-            .await
-            .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
-        let addr = listener.local_addr().context("reading the bound address")?;
-        let advertised = SocketAddr::new(advertised_ip(config.bind), addr.port());
 
         let push = PushService::bind(
             config.bind,
@@ -102,11 +119,20 @@ impl Node {
             let every = Duration::from_millis(config.plugins.reload_interval_ms);
             tasks.spawn(Arc::clone(plugins).watch(every, shutdown.clone()));
         }
+        if let (Some(cluster), Some(distro)) = (&cluster, &distro) {
+            tasks.spawn(Arc::clone(cluster).run_probes(shutdown.clone()));
+            DistroSyncer::spawn(distro, &mut tasks, &shutdown);
+            tasks.spawn(Arc::clone(distro).run_checksum_rounds(shutdown.clone()));
+            let loader = Arc::clone(distro);
+            let stop = shutdown.clone();
+            tasks.spawn(async move { loader.load_snapshot(stop).await });
+        }
         let checker = BeatChecker::new(
             Arc::clone(&consistency),
             Arc::clone(&switches),
             config.health.clone(),
             plugins.clone(),
+            cluster.clone(),
         );
         tasks.spawn(checker.run(shutdown.clone()));
 
@@ -117,6 +143,8 @@ impl Node {
             push,
             plugins,
             advertised,
+            cluster,
+            distro,
         });
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let listener = listener.tap_io(|tcp| {

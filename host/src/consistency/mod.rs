@@ -11,6 +11,7 @@
 //! Both end in [`apply`], which changes the registry and tells the notifier, so
 //! listeners see one stream of changes whatever the data's kind.
 
+pub mod distro;
 pub mod ephemeral;
 pub mod persistent;
 
@@ -85,6 +86,16 @@ impl Record {
 }
 
 impl Write {
+    /// The service the write is about.
+    pub fn service(&self) -> &ServiceKey {
+        match self {
+            Write::Put(Record::Instance { service, .. })
+            | Write::Remove(Key::Instance { service, .. }) => service,
+            Write::Put(Record::Service(meta)) => &meta.key,
+            Write::Remove(Key::Service(service)) => service,
+        }
+    }
+
     fn is_ephemeral(&self) -> bool {
         match self {
             Write::Put(record) => record.is_ephemeral(),

@@ -3,11 +3,18 @@
 //! instance turns unhealthy, past the delete timeout it is removed. Both are
 //! writes through the consistency facade, so they are change events like any
 //! other. Instances whose health an operator marked are left alone.
+//!
+//! In a cluster only the node responsible for a service judges its
+//! instances, and a node that has just become responsible (the view changed)
+//! grants every instance a full timeout from that moment: its beats went to
+//! the previous owner until now, so the last-beat times here may be stale
+//! (Nacos's mass false deletion, alibaba/nacos#1873).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::cluster::Cluster;
 use crate::config::HealthConfig;
 use crate::consistency::{ConsistencyService, Key, Record};
 use crate::naming::model::{
@@ -26,6 +33,8 @@ pub struct BeatChecker {
     config: HealthConfig,
     /// Health policies, consulted before the default rules.
     plugins: Option<Arc<Plugins>>,
+    /// In a cluster: who is responsible for which service.
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// What the checker decided for one instance.
@@ -42,6 +51,7 @@ impl BeatChecker {
         switches: Arc<Switches>,
         config: HealthConfig,
         plugins: Option<Arc<Plugins>>,
+        cluster: Option<Arc<Cluster>>,
     ) -> Self {
         BeatChecker {
             registry: Arc::clone(consistency.registry()),
@@ -49,6 +59,7 @@ impl BeatChecker {
             switches,
             config,
             plugins,
+            cluster,
         }
     }
 
@@ -69,8 +80,18 @@ impl BeatChecker {
     /// One pass over every service, judging beats against `now` (ms).
     async fn check_once(&self, now: i64) {
         let cutoff = now - self.config.empty_service_clean_ms as i64;
+        // In a cluster: the view decides what this node judges, and beats
+        // count from no earlier than the moment it took that view.
+        let view = self
+            .cluster
+            .as_ref()
+            .map(|c| (c.view(), c.me(), c.is_ready()));
+        let floor = view.as_ref().map_or(0, |(v, _, _)| v.changed_at);
         for service in self.registry.services() {
             let key = service.key();
+            let responsible = view
+                .as_ref()
+                .is_none_or(|(v, me, ready)| *ready && v.owner(key) == Some(*me));
             let policy = self.plugins.as_ref().filter(|p| p.judges(key));
             let (verdicts, idle): (Vec<_>, bool) = {
                 let state = service.read_state();
@@ -78,32 +99,35 @@ impl BeatChecker {
                     && state.instances.is_empty()
                     && state.empty_since.is_some_and(|t| t < cutoff);
                 let verdicts = match policy {
+                    _ if !responsible => Vec::new(),
                     // Plugins are called without the service's lock held (they may read the registry).
                     Some(_) => Vec::new(),
                     None => state
                         .instances
                         .iter()
-                        .filter_map(|(id, slot)| self.judge(slot, now).map(|v| (id.clone(), v)))
+                        .filter_map(|(id, slot)| {
+                            self.judge(slot, now, floor).map(|v| (id.clone(), v))
+                        })
                         .collect(),
                 };
                 (verdicts, idle)
             };
             let verdicts = match policy {
-                Some(plugins) => service
+                Some(plugins) if responsible => service
                     .instances()
                     .iter()
                     .filter(|i| i.ephemeral && !i.marked)
                     .filter_map(|i| {
-                        self.policy_verdict(plugins, key, i, now)
+                        self.policy_verdict(plugins, key, i, now, floor)
                             .map(|v| (i.id.clone(), v))
                     })
                     .collect(),
-                None => verdicts,
+                _ => verdicts,
             };
             let recheck = policy.is_none();
             for (id, verdict) in verdicts {
                 if let Err(e) = self
-                    .enforce(key, id.clone(), verdict.clone(), now, recheck)
+                    .enforce(key, id.clone(), verdict.clone(), (now, floor), recheck)
                     .await
                 {
                     tracing::warn!(service = %key, ip = %id.ip, port = id.port, ?verdict, error = %e, "beat check could not apply its verdict");
@@ -116,11 +140,11 @@ impl BeatChecker {
         }
     }
 
-    fn judge(&self, slot: &InstanceSlot, now: i64) -> Option<Verdict> {
+    fn judge(&self, slot: &InstanceSlot, now: i64, floor: i64) -> Option<Verdict> {
         if !slot.ephemeral || slot.marked {
             return None;
         }
-        let last_beat = slot.last_beat.load(Ordering::Relaxed);
+        let last_beat = slot.last_beat.load(Ordering::Relaxed).max(floor);
         self.default_verdict(last_beat, slot.healthy, &slot.metadata, now)
     }
 
@@ -158,6 +182,7 @@ impl BeatChecker {
         service: &ServiceKey,
         instance: &Instance,
         now: i64,
+        floor: i64,
     ) -> Option<Verdict> {
         let timeouts = self.timeouts(&instance.metadata);
         match plugins.judge(service, instance, false, &[], timeouts) {
@@ -165,7 +190,7 @@ impl BeatChecker {
             Some(HealthVerdict::Unhealthy) => instance.healthy.then_some(Verdict::Unhealthy),
             Some(HealthVerdict::Delete) => Some(Verdict::Delete),
             None => self.default_verdict(
-                instance.last_beat,
+                instance.last_beat.max(floor),
                 instance.healthy,
                 &instance.metadata,
                 now,
@@ -174,13 +199,19 @@ impl BeatChecker {
     }
 
     /// Looks again under the lock: a beat may have arrived since the scan.
-    fn still(&self, service: &ServiceKey, id: &InstanceId, verdict: &Verdict, now: i64) -> bool {
+    fn still(
+        &self,
+        service: &ServiceKey,
+        id: &InstanceId,
+        verdict: &Verdict,
+        (now, floor): (i64, i64),
+    ) -> bool {
         self.registry.service(service).is_some_and(|s| {
             let state = s.read_state();
             state
                 .instances
                 .get(id)
-                .and_then(|slot| self.judge(slot, now))
+                .and_then(|slot| self.judge(slot, now, floor))
                 .as_ref()
                 == Some(verdict)
         })
@@ -191,10 +222,10 @@ impl BeatChecker {
         service: &ServiceKey,
         id: InstanceId,
         verdict: Verdict,
-        now: i64,
+        clock: (i64, i64),
         recheck: bool,
     ) -> Result<(), crate::consistency::ConsistencyError> {
-        if recheck && !self.still(service, &id, &verdict, now) {
+        if recheck && !self.still(service, &id, &verdict, clock) {
             return Ok(());
         }
         let Some(mut instance) = self.registry.instance(service, &id) else {

@@ -19,6 +19,12 @@ pub enum ApiError {
     UriTooLong(usize),
     #[error("{0}")]
     Internal(String),
+    /// An internal route without the cluster credential.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The node cannot serve this now (not ready, owner unreachable).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -29,6 +35,8 @@ impl ApiError {
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

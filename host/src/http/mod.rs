@@ -2,7 +2,9 @@
 //! console health probes. Handlers are free functions on [`ApiState`], one
 //! file per resource, registered in [`router`].
 
+mod cluster;
 mod error;
+mod forward;
 mod instance;
 mod operator;
 mod params;
@@ -13,12 +15,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{StatusCode, Uri};
+use axum::middleware;
 use axum::routing::{get, put};
 
 pub use error::ApiError;
 pub use params::Params;
 
+use crate::cluster::Cluster;
 use crate::config::HttpConfig;
+use crate::consistency::distro::Distro;
 use crate::naming::manager::ServiceManager;
 use crate::plugins::Plugins;
 use crate::push::PushService;
@@ -36,6 +41,9 @@ pub struct Shared {
     pub plugins: Option<Arc<Plugins>>,
     /// The address this node tells others to reach it at.
     pub advertised: SocketAddr,
+    /// Membership and Distro, when the node is part of a cluster.
+    pub cluster: Option<Arc<Cluster>>,
+    pub distro: Option<Arc<Distro>>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -54,7 +62,8 @@ impl ApiState {
 const NS: &str = "/nacos/v1/ns";
 
 pub fn router(state: ApiState) -> Router {
-    let ns = Router::new()
+    // Writes to one instance: in a cluster, routed to the responsible node.
+    let instance_writes = Router::new()
         .route(
             "/instance",
             get(instance::detail)
@@ -63,10 +72,16 @@ pub fn router(state: ApiState) -> Router {
                 .patch(instance::patch)
                 .delete(instance::deregister),
         )
-        .route("/instance/list", get(instance::list))
         .route("/instance/beat", put(instance::beat))
-        .route("/instance/statuses", get(instance::statuses))
         .route("/health/instance", put(instance::mark_health))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            forward::route_to_owner,
+        ));
+    let ns = Router::new()
+        .merge(instance_writes)
+        .route("/instance/list", get(instance::list))
+        .route("/instance/statuses", get(instance::statuses))
         .route(
             "/service",
             get(service::detail)
@@ -90,10 +105,11 @@ pub fn router(state: ApiState) -> Router {
         )
         .route(
             "/nacos/v1/console/health/readiness",
-            get(operator::health_probe),
+            get(operator::readiness),
         )
         .route("/nacre/v1/metrics", get(operator::prometheus))
         .route("/nacre/v1/plugins", get(operator::plugins))
+        .merge(cluster::routes(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -148,22 +148,55 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
         .into_response()
 }
 
-/// `GET operator/servers`: the members of this node's cluster.
+/// `GET operator/servers`: the members of this node's cluster, as this node sees them.
 pub async fn servers(State(state): State<ApiState>) -> Response {
-    let address = state.advertised.to_string();
+    let Some(cluster) = &state.cluster else {
+        let address = state.advertised.to_string();
+        return Json(json!({
+            "servers": [{
+                "ip": state.advertised.ip().to_string(),
+                "port": state.advertised.port(),
+                "address": address,
+                "state": "UP",
+                "failAccessCnt": 0,
+                "extendInfo": {
+                    "site": "unknown",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "standalone": true,
+                },
+            }]
+        }))
+        .into_response();
+    };
+    let view = cluster.view();
+    let servers: Vec<_> = cluster
+        .report()
+        .into_iter()
+        .map(|m| {
+            json!({
+                "ip": m.address.ip().to_string(),
+                "port": m.address.port(),
+                "address": m.address.to_string(),
+                "state": m.state,
+                "failAccessCnt": m.failures,
+                "extendInfo": {
+                    "self": m.is_self,
+                    "inView": view.healthy.contains(&m.address),
+                    "lastRefTime": m.last_seen,
+                    "lastError": m.last_error,
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "standalone": false,
+                },
+            })
+        })
+        .collect();
+    let backlog = state.distro.as_ref().map_or(0, |d| d.syncer().backlog());
     Json(json!({
-        "servers": [{
-            "ip": state.advertised.ip().to_string(),
-            "port": state.advertised.port(),
-            "address": address,
-            "state": "UP",
-            "failAccessCnt": 0,
-            "extendInfo": {
-                "site": "unknown",
-                "version": env!("CARGO_PKG_VERSION"),
-                "standalone": true,
-            },
-        }]
+        "servers": servers,
+        "view": view.healthy.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "viewDigest": format!("{:016x}", view.digest),
+        "ready": cluster.is_ready(),
+        "syncBacklog": backlog,
     }))
     .into_response()
 }
@@ -186,4 +219,16 @@ pub async fn plugins(State(state): State<ApiState>) -> Response {
 /// `GET /nacos/v1/console/health/{liveness,readiness}`.
 pub async fn health_probe() -> &'static str {
     "OK"
+}
+
+/// `GET console/health/readiness`: 500 until a cluster node has loaded its snapshot.
+pub async fn readiness(State(state): State<ApiState>) -> Response {
+    match &state.cluster {
+        Some(cluster) if !cluster.is_ready() => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "server is STARTING now, please try again later!",
+        )
+            .into_response(),
+        _ => "OK".into_response(),
+    }
 }

@@ -45,11 +45,11 @@ impl FromRequest<ApiState> for Params {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        let is_form = is_form(
+            req.headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -84,6 +84,11 @@ impl FromRequest<ApiState> for Params {
     }
 }
 
+/// Whether a request's body is a form (Nacos clients send forms, or nothing).
+pub fn is_form(content_type: Option<&str>) -> bool {
+    content_type.is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"))
+}
+
 fn header_str(req: &Request, name: header::HeaderName) -> String {
     req.headers()
         .get(name)
@@ -93,6 +98,19 @@ fn header_str(req: &Request, name: header::HeaderName) -> String {
 }
 
 impl Params {
+    /// Parameters from a query string and a form body already read.
+    pub fn from_query_and_form(query: &str, form: &[u8]) -> Self {
+        let pairs = form_urlencoded::parse(query.as_bytes())
+            .chain(form_urlencoded::parse(form))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Params {
+            pairs,
+            user_agent: String::new(),
+            remote: None,
+        }
+    }
+
     /// Builds parameters directly (for tests and internal callers).
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
         Params {

@@ -52,6 +52,9 @@ pub(crate) struct ServiceState {
     pub instances: HashMap<InstanceId, InstanceSlot, FastHash>,
     /// Wall-clock ms since which the service has had no instances.
     pub empty_since: Option<i64>,
+    /// Version of the service's ephemeral instances as Distro replicates them:
+    /// a replica keeps only newer versions (see `consistency::distro`).
+    pub ephemeral_version: u64,
     /// Set when the service is unlinked from the registry; a writer that still
     /// holds the `Arc` must look the service up again.
     removed: bool,
@@ -307,6 +310,93 @@ impl Registry {
         state.instances.get(id).map(|slot| slot.to_instance(id))
     }
 
+    /// The ephemeral instances of a service (sorted) with their Distro version.
+    pub fn ephemeral_instances(&self, key: &ServiceKey) -> Option<(u64, Vec<Instance>)> {
+        let service = self.service(key)?;
+        let state = service.read_state();
+        let mut instances: Vec<Instance> = state
+            .instances
+            .iter()
+            .filter(|(_, slot)| slot.ephemeral)
+            .map(|(id, slot)| slot.to_instance(id))
+            .collect();
+        instances.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        Some((state.ephemeral_version, instances))
+    }
+
+    /// Raises the ephemeral version of a service after a local write: to
+    /// `floor` (a clock reading) or one past the current version, whichever is
+    /// larger. Returns the new version (0 if the service does not exist).
+    pub fn bump_ephemeral_version(&self, key: &ServiceKey, floor: u64) -> u64 {
+        let Some(service) = self.service(key) else {
+            return 0;
+        };
+        let mut state = service.write_state();
+        state.ephemeral_version = floor.max(state.ephemeral_version.saturating_add(1));
+        state.ephemeral_version
+    }
+
+    /// Replaces the ephemeral instances of a service with a replica's copy.
+    /// Unless `force`, a copy not newer than what is held is ignored. Beat
+    /// times never go backwards. Returns the new revision if anything visible
+    /// changed.
+    pub fn replace_ephemeral(
+        &self,
+        key: &ServiceKey,
+        version: u64,
+        instances: Vec<Instance>,
+        force: bool,
+    ) -> Option<u64> {
+        let create = !instances.is_empty();
+        self.write_service(key, create, |state| {
+            if !force && version <= state.ephemeral_version {
+                return false;
+            }
+            state.ephemeral_version = version;
+            let mut incoming: HashMap<InstanceId, InstanceSlot, FastHash> = instances
+                .into_iter()
+                .filter(|i| i.ephemeral)
+                .map(InstanceSlot::from_instance)
+                .collect();
+            let before = state.instances.len();
+            let mut changed = false;
+            state.instances.retain(|id, slot| {
+                if !slot.ephemeral {
+                    return true;
+                }
+                match incoming.remove(id) {
+                    Some(new) => {
+                        let newest = slot
+                            .last_beat
+                            .load(Ordering::Relaxed)
+                            .max(new.last_beat.load(Ordering::Relaxed));
+                        changed |= !slot.same_data(&new);
+                        *slot = new;
+                        slot.last_beat.store(newest, Ordering::Relaxed);
+                        true
+                    }
+                    None => {
+                        changed = true;
+                        false
+                    }
+                }
+            });
+            for (id, slot) in incoming {
+                state.meta.clusters.entry(id.cluster.clone()).or_default();
+                state.instances.insert(id, slot);
+                changed = true;
+            }
+            if state.instances.is_empty() {
+                if before > 0 {
+                    state.empty_since = Some(super::model::now_millis());
+                }
+            } else {
+                state.empty_since = None;
+            }
+            changed
+        })
+    }
+
     pub fn service_meta(&self, key: &ServiceKey) -> Option<ServiceMeta> {
         self.service(key).map(|s| s.read_state().meta.clone())
     }
@@ -320,6 +410,7 @@ impl Service {
                 explicit: false,
                 instances: HashMap::default(),
                 empty_since: Some(super::model::now_millis()),
+                ephemeral_version: 0,
                 removed: false,
             }),
             key,

@@ -1,0 +1,400 @@
+//! Cluster membership (Nacos's `ServerListManager`): the static member list,
+//! each peer's state as this node's probes see it, and the *view* — the sorted
+//! list of healthy members that decides which node is responsible for a
+//! service. Every node sorts the same way and hashes the same way, so nodes
+//! with the same view agree on every service's owner.
+//!
+//! - [`members`]: parsing the member list and finding this node in it.
+//! - [`peer`]: the authenticated client for the internal API.
+//! - [`auth`]: the cluster credential, checked on every internal route.
+
+pub mod auth;
+pub mod members;
+pub mod peer;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ClusterConfig;
+use crate::naming::model::{ServiceKey, now_millis};
+use crate::shutdown::Shutdown;
+
+pub use members::Member;
+pub use peer::{PeerClient, PeerError};
+
+/// The route every member probes on the others.
+pub const STATUS_PATH: &str = "/nacre/v1/cluster/status";
+
+/// A member's state as this node sees it (Nacos's `NodeState` names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MemberState {
+    /// Reachable, but still loading its snapshot: not responsible for anything yet.
+    Starting,
+    /// Reachable and ready.
+    Up,
+    /// Missed a probe or more, fewer than `down_after_failures`: still in the view.
+    Suspicious,
+    /// Unreachable: out of the view until a probe succeeds again.
+    Down,
+}
+
+/// What a member answers to a probe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub address: SocketAddr,
+    pub ready: bool,
+    /// The healthy members as that node sees them.
+    pub view: Vec<SocketAddr>,
+}
+
+/// The healthy members, sorted: what responsibility is computed from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    pub healthy: Vec<SocketAddr>,
+    /// A hash of `healthy`; two nodes with equal digests agree on every owner.
+    pub digest: u64,
+    /// Wall-clock ms at which this view replaced the previous one.
+    pub changed_at: i64,
+}
+
+impl View {
+    fn new(healthy: Vec<SocketAddr>) -> View {
+        let mut hash = Fnv::new();
+        for member in &healthy {
+            hash.write(member.to_string().as_bytes());
+            hash.write(b",");
+        }
+        View {
+            healthy,
+            digest: hash.finish(),
+            changed_at: now_millis(),
+        }
+    }
+
+    /// The member responsible for `service`: the service's stable hash over the
+    /// sorted healthy members (the seed's `DistroMapper#mapSrv`).
+    pub fn owner(&self, service: &ServiceKey) -> Option<SocketAddr> {
+        if self.healthy.is_empty() {
+            return None;
+        }
+        let index = service_hash(service) % self.healthy.len() as u64;
+        self.healthy.get(index as usize).copied()
+    }
+}
+
+/// A hash of a service's full name that every node computes the same way.
+pub fn service_hash(service: &ServiceKey) -> u64 {
+    let mut hash = Fnv::new();
+    hash.write(service.namespace.as_bytes());
+    hash.write(b"##");
+    hash.write(service.group.as_bytes());
+    hash.write(b"@@");
+    hash.write(service.name.as_bytes());
+    hash.finish()
+}
+
+/// 64-bit FNV-1a: tiny, stable across processes and versions, good enough to
+/// spread service names and to compare data (not an adversarial setting:
+/// only members exchange these values).
+#[derive(Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Fnv {
+    pub fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    pub fn write_u64(&mut self, value: u64) {
+        self.write(&value.to_le_bytes());
+    }
+
+    pub fn finish(self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv::new()
+    }
+}
+
+/// One peer as this node tracks it.
+#[derive(Clone, Debug)]
+struct PeerState {
+    state: MemberState,
+    failures: u32,
+    /// Wall-clock ms of the last successful probe.
+    last_seen: Option<i64>,
+    last_error: Option<String>,
+}
+
+/// This node's membership: who the members are, how they are, and the view.
+pub struct Cluster {
+    me: SocketAddr,
+    /// Every member, sorted by address (this node included).
+    members: Vec<Member>,
+    peers: Mutex<Vec<(SocketAddr, PeerState)>>,
+    view: RwLock<Arc<View>>,
+    ready: AtomicBool,
+    client: PeerClient,
+    config: ClusterConfig,
+}
+
+/// One row of `operator/servers`.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberReport {
+    pub address: SocketAddr,
+    pub state: MemberState,
+    pub is_self: bool,
+    pub failures: u32,
+    pub last_seen: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+impl Cluster {
+    /// Builds the membership from the configured list; `bound` is the address
+    /// the node listens on (used to find itself when `self_address` is empty).
+    pub fn new(config: &ClusterConfig, bound: SocketAddr) -> anyhow::Result<Arc<Cluster>> {
+        let members = members::parse_members(&config.members)?;
+        let me = members::find_self(&members, &config.self_address, bound)?;
+        let peers = members
+            .iter()
+            .filter(|m| m.address != me)
+            .map(|m| {
+                let state = PeerState {
+                    state: MemberState::Down,
+                    failures: 0,
+                    last_seen: None,
+                    last_error: Some("not probed yet".into()),
+                };
+                (m.address, state)
+            })
+            .collect();
+        let client = PeerClient::new(config)?;
+        if config.secret.is_empty() {
+            tracing::warn!(
+                "cluster.insecure is set: the internal API accepts requests without a credential"
+            );
+        }
+        Ok(Arc::new(Cluster {
+            me,
+            view: RwLock::new(Arc::new(View::new(vec![me]))),
+            members,
+            peers: Mutex::new(peers),
+            ready: AtomicBool::new(false),
+            client,
+            config: config.clone(),
+        }))
+    }
+
+    pub fn me(&self) -> SocketAddr {
+        self.me
+    }
+
+    pub fn client(&self) -> &PeerClient {
+        &self.client
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// Every member other than this node.
+    pub fn peers(&self) -> Vec<Member> {
+        self.members
+            .iter()
+            .filter(|m| m.address != self.me)
+            .cloned()
+            .collect()
+    }
+
+    pub fn member(&self, address: SocketAddr) -> Option<&Member> {
+        self.members.iter().find(|m| m.address == address)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks this node ready (its snapshot is loaded): it joins its own view.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+        self.recompute_view();
+    }
+
+    pub fn view(&self) -> Arc<View> {
+        Arc::clone(&self.view.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The member responsible for `service` in the current view.
+    pub fn owner(&self, service: &ServiceKey) -> SocketAddr {
+        self.view().owner(service).unwrap_or(self.me)
+    }
+
+    pub fn is_responsible(&self, service: &ServiceKey) -> bool {
+        self.owner(service) == self.me
+    }
+
+    /// This node's answer to a probe.
+    pub fn status(&self) -> MemberStatus {
+        MemberStatus {
+            address: self.me,
+            ready: self.is_ready(),
+            view: self.view().healthy.clone(),
+        }
+    }
+
+    /// Every member with its state, for `operator/servers`.
+    pub fn report(&self) -> Vec<MemberReport> {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        self.members
+            .iter()
+            .map(|m| match peers.iter().find(|(a, _)| *a == m.address) {
+                Some((_, p)) => MemberReport {
+                    address: m.address,
+                    state: p.state,
+                    is_self: false,
+                    failures: p.failures,
+                    last_seen: p.last_seen,
+                    last_error: p.last_error.clone(),
+                },
+                None => MemberReport {
+                    address: m.address,
+                    state: if self.is_ready() {
+                        MemberState::Up
+                    } else {
+                        MemberState::Starting
+                    },
+                    is_self: true,
+                    failures: 0,
+                    last_seen: Some(now_millis()),
+                    last_error: None,
+                },
+            })
+            .collect()
+    }
+
+    /// A request to `peer` failed at the transport level: take it out of the
+    /// view now rather than at the next probe, so a retry finds the new owner.
+    pub fn report_unreachable(&self, peer: SocketAddr, error: &str) {
+        let changed = self.update_peer(peer, |p| {
+            p.failures = p.failures.max(self.config.down_after_failures);
+            p.state = MemberState::Down;
+            p.last_error = Some(error.to_string());
+        });
+        if changed {
+            tracing::warn!(%peer, error, "peer unreachable; it leaves the view");
+        }
+    }
+
+    /// Applies `change` to a peer's state; returns whether the view changed.
+    fn update_peer(&self, peer: SocketAddr, change: impl FnOnce(&mut PeerState)) -> bool {
+        {
+            let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+            let Some((_, state)) = peers.iter_mut().find(|(a, _)| *a == peer) else {
+                return false;
+            };
+            change(state);
+        }
+        self.recompute_view()
+    }
+
+    /// Rebuilds the view from the peers' states; returns whether it changed.
+    fn recompute_view(&self) -> bool {
+        let mut healthy: Vec<SocketAddr> = {
+            let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+            peers
+                .iter()
+                .filter(|(_, p)| matches!(p.state, MemberState::Up | MemberState::Suspicious))
+                .map(|(a, _)| *a)
+                .collect()
+        };
+        if self.is_ready() || healthy.is_empty() {
+            // With nobody else healthy this node answers for everything, ready or not.
+            healthy.push(self.me);
+        }
+        healthy.sort_unstable();
+        let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+        if view.healthy == healthy {
+            return false;
+        }
+        let next = View::new(healthy);
+        tracing::info!(members = ?next.healthy, "cluster view changed");
+        *view = Arc::new(next);
+        true
+    }
+
+    /// Probes every peer each `probe_interval_ms` until shutdown.
+    pub async fn run_probes(self: Arc<Self>, mut shutdown: Shutdown) {
+        let mut tick = tokio::time::interval(Duration::from_millis(self.config.probe_interval_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.recv() => return,
+            }
+            let mut probes = tokio::task::JoinSet::new();
+            for peer in self.peers() {
+                let cluster = Arc::clone(&self);
+                probes.spawn(async move {
+                    let result = cluster.probe(&peer).await;
+                    cluster.record_probe(peer.address, result);
+                });
+            }
+            while probes.join_next().await.is_some() {}
+        }
+    }
+
+    async fn probe(&self, peer: &Member) -> Result<MemberStatus, PeerError> {
+        let body = self.client.get(peer, STATUS_PATH).await?;
+        let status: MemberStatus = rmp_serde::from_slice(&body)
+            .map_err(|e| PeerError::Protocol(format!("bad status reply: {e}")))?;
+        if status.address != peer.address {
+            return Err(PeerError::Protocol(format!(
+                "{} answered as {}",
+                peer.address, status.address
+            )));
+        }
+        Ok(status)
+    }
+
+    fn record_probe(&self, peer: SocketAddr, result: Result<MemberStatus, PeerError>) {
+        let down_after = self.config.down_after_failures;
+        self.update_peer(peer, |p| match result {
+            Ok(status) => {
+                p.failures = 0;
+                p.last_seen = Some(now_millis());
+                p.last_error = None;
+                p.state = if status.ready {
+                    MemberState::Up
+                } else {
+                    MemberState::Starting
+                };
+            }
+            Err(e) => {
+                p.failures = p.failures.saturating_add(1);
+                p.last_error = Some(e.to_string());
+                p.state = if p.failures >= down_after {
+                    MemberState::Down
+                } else if p.state == MemberState::Down {
+                    MemberState::Down
+                } else {
+                    MemberState::Suspicious
+                };
+            }
+        });
+    }
+}

@@ -1,0 +1,224 @@
+//! Distro: the AP store of ephemeral instances across a cluster (the seed's
+//! `DistroConsistencyServiceImpl`).
+//!
+//! - Every node holds every service's ephemeral instances in memory.
+//! - Each service has one *responsible* node ([`Cluster::owner`]); client
+//!   writes and beats for it are forwarded there (`http::forward`), so one
+//!   node decides each service's state and runs its beat checks.
+//! - The node that applies a write raises the service's *version* (a clock
+//!   reading, or one past the last version) and queues the service for every
+//!   peer ([`syncer::DistroSyncer`], the seed's `TaskDispatcher` + `DataSyncer`).
+//!   A peer keeps a copy only if it is newer than what it holds.
+//! - Each node periodically sends the checksums of the services it is
+//!   responsible for; a peer fetches what differs and drops what the owner no
+//!   longer has ([`repair`], the seed's `onReceiveChecksums`).
+//! - A starting node loads a full snapshot from a ready peer before it reports
+//!   ready or takes responsibility for anything ([`Distro::load_snapshot`]).
+//!
+//! The unit of replication is a [`ServiceDatum`]: all ephemeral instances of
+//! one service with the version they were written at.
+
+pub mod repair;
+pub mod syncer;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{Cluster, Fnv, PeerError};
+use crate::naming::model::{Instance, ServiceKey};
+use crate::naming::registry::Registry;
+use crate::notifier::{ChangeKinds, Notifier};
+use crate::shutdown::Shutdown;
+
+pub use syncer::DistroSyncer;
+
+/// Internal routes of Distro.
+pub const SYNC_PATH: &str = "/nacre/v1/distro/sync";
+pub const CHECKSUMS_PATH: &str = "/nacre/v1/distro/checksums";
+pub const DATA_PATH: &str = "/nacre/v1/distro/data";
+pub const SNAPSHOT_PATH: &str = "/nacre/v1/distro/snapshot";
+
+/// The ephemeral instances of one service at one version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceDatum {
+    pub service: ServiceKey,
+    pub version: u64,
+    pub instances: Vec<Instance>,
+}
+
+impl ServiceDatum {
+    /// A checksum of what clients can see (beat times left out), equal on
+    /// every node that holds the same instances.
+    pub fn checksum(&self) -> u64 {
+        checksum(&self.instances)
+    }
+}
+
+/// Checksum of a sorted instance list; beat times are not data.
+pub fn checksum(instances: &[Instance]) -> u64 {
+    let mut hash = Fnv::new();
+    for i in instances {
+        hash.write(i.id.cluster.as_bytes());
+        hash.write(b"\0");
+        hash.write(i.id.ip.as_bytes());
+        hash.write(b"\0");
+        hash.write_u64(u64::from(i.id.port));
+        hash.write_u64(i.weight.to_bits());
+        hash.write(&[
+            u8::from(i.healthy),
+            u8::from(i.enabled),
+            u8::from(i.ephemeral),
+            u8::from(i.marked),
+        ]);
+        for (k, v) in &i.metadata {
+            hash.write(k.as_bytes());
+            hash.write(b"=");
+            hash.write(v.as_bytes());
+            hash.write(b"\0");
+        }
+        hash.write(b"\n");
+    }
+    hash.finish()
+}
+
+/// Microseconds since the Unix epoch: the clock part of versions.
+pub fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// This node's side of Distro.
+pub struct Distro {
+    cluster: Arc<Cluster>,
+    registry: Arc<Registry>,
+    notifier: Notifier,
+    syncer: DistroSyncer,
+}
+
+impl Distro {
+    pub fn new(cluster: Arc<Cluster>, registry: Arc<Registry>, notifier: Notifier) -> Arc<Distro> {
+        let syncer = DistroSyncer::new(&cluster);
+        Arc::new(Distro {
+            cluster,
+            registry,
+            notifier,
+            syncer,
+        })
+    }
+
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    pub fn syncer(&self) -> &DistroSyncer {
+        &self.syncer
+    }
+
+    /// A local write changed `service`: give it a new version and queue it
+    /// for every peer.
+    pub fn changed(&self, service: &ServiceKey) {
+        self.registry.bump_ephemeral_version(service, now_micros());
+        self.syncer.queue(service);
+    }
+
+    /// The current datum of a service; a service this node does not have is
+    /// an empty datum at the current time (so a peer that still has it drops it).
+    pub fn datum(&self, service: &ServiceKey) -> ServiceDatum {
+        match self.registry.ephemeral_instances(service) {
+            Some((version, instances)) => ServiceDatum {
+                service: service.clone(),
+                version,
+                instances,
+            },
+            None => ServiceDatum {
+                service: service.clone(),
+                version: now_micros(),
+                instances: Vec::new(),
+            },
+        }
+    }
+
+    /// Applies a peer's copy: kept only if newer, unless `force` (repair from
+    /// the responsible node). Returns whether anything visible changed.
+    pub fn apply_remote(&self, datum: ServiceDatum, force: bool) -> bool {
+        let ServiceDatum {
+            service,
+            version,
+            instances,
+        } = datum;
+        let changed = self
+            .registry
+            .replace_ephemeral(&service, version, instances, force)
+            .is_some();
+        if changed {
+            self.notifier.notify(&service, ChangeKinds::INSTANCES);
+        }
+        changed
+    }
+
+    /// Every service with ephemeral instances (for snapshots).
+    pub fn snapshot(&self) -> Vec<ServiceDatum> {
+        self.registry
+            .services()
+            .into_iter()
+            .map(|s| self.datum(s.key()))
+            .filter(|d| !d.instances.is_empty())
+            .collect()
+    }
+
+    /// Loads a full snapshot from the first ready peer, then marks this node
+    /// ready. When no peer is ready (a cluster starting together) there is
+    /// nothing to load; the node is ready once every peer was asked. Gives up
+    /// waiting for a slow peer after `snapshot_timeout_ms`.
+    pub async fn load_snapshot(&self, mut shutdown: Shutdown) {
+        let deadline =
+            Instant::now() + Duration::from_millis(self.cluster.config().snapshot_timeout_ms);
+        let peers = self.cluster.peers();
+        'rounds: loop {
+            let mut all_answered = true;
+            for peer in &peers {
+                match self.cluster.client().get(peer, SNAPSHOT_PATH).await {
+                    Ok(body) => match rmp_serde::from_slice::<Vec<ServiceDatum>>(&body) {
+                        Ok(data) => {
+                            let services = data.len();
+                            for datum in data {
+                                self.apply_remote(datum, true);
+                            }
+                            tracing::info!(peer = %peer.address, services, "loaded snapshot");
+                            break 'rounds;
+                        }
+                        Err(e) => {
+                            tracing::warn!(peer = %peer.address, error = %e, "unreadable snapshot");
+                            all_answered = false;
+                        }
+                    },
+                    // Answered, but not ready itself: it has nothing to give.
+                    Err(PeerError::Refused { status, .. })
+                        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE => {}
+                    Err(PeerError::Unreachable(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(peer = %peer.address, error = %e, "snapshot refused");
+                        all_answered = false;
+                    }
+                }
+            }
+            if all_answered {
+                tracing::info!("no ready peer to load a snapshot from; starting empty");
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!("could not load a snapshot in time; starting with what is here");
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = shutdown.recv() => return,
+            }
+        }
+        self.cluster.set_ready();
+    }
+}

@@ -1,0 +1,140 @@
+//! The cluster-internal API: membership probes and Distro's sync, checksum,
+//! data and snapshot routes. MessagePack bodies; every route requires the
+//! cluster credential ([`require_credential`]), and a request without it
+//! gets 401 before any handler runs.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+
+use super::ApiState;
+use super::error::ApiError;
+use super::forward::credential_ok;
+use crate::cluster::STATUS_PATH;
+use crate::cluster::peer::MSGPACK;
+use crate::consistency::distro::repair::Checksums;
+use crate::consistency::distro::{
+    CHECKSUMS_PATH, DATA_PATH, Distro, SNAPSHOT_PATH, SYNC_PATH, ServiceDatum,
+};
+use crate::naming::model::ServiceKey;
+
+/// The internal routes, when the node is part of a cluster.
+pub fn routes(state: &ApiState) -> Router<ApiState> {
+    let max = state
+        .cluster
+        .as_ref()
+        .map_or(1024 * 1024, |c| c.config().max_message_bytes);
+    Router::new()
+        .route(STATUS_PATH, get(status))
+        .route(SYNC_PATH, post(sync))
+        .route(CHECKSUMS_PATH, post(checksums))
+        .route(DATA_PATH, post(data))
+        .route(SNAPSHOT_PATH, get(snapshot))
+        .layer(DefaultBodyLimit::max(max))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_credential,
+        ))
+}
+
+async fn require_credential(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(cluster) = &state.cluster else {
+        return ApiError::NotFound("this node is not part of a cluster".into()).into_response();
+    };
+    if !credential_ok(&cluster.config().secret, request.headers()) {
+        tracing::warn!(
+            path = request.uri().path(),
+            "internal request without a valid cluster credential"
+        );
+        return ApiError::Unauthorized("a valid cluster credential is required".into())
+            .into_response();
+    }
+    next.run(request).await
+}
+
+fn msgpack<T: Serialize>(value: &T) -> Response {
+    match rmp_serde::to_vec(value) {
+        Ok(body) => ([(header::CONTENT_TYPE, MSGPACK)], body).into_response(),
+        Err(e) => ApiError::Internal(format!("encoding a reply: {e}")).into_response(),
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    rmp_serde::from_slice(body).map_err(|e| ApiError::BadRequest(format!("malformed {what}: {e}")))
+}
+
+fn distro(state: &ApiState) -> Result<&Arc<Distro>, ApiError> {
+    state
+        .distro
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("this node is not part of a cluster".into()))
+}
+
+async fn status(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let distro = distro(&state)?;
+    Ok(msgpack(&distro.cluster().status()))
+}
+
+/// A peer's batch of changed services: each kept only if newer.
+async fn sync(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let distro = distro(&state)?;
+    let data: Vec<ServiceDatum> = decode(&body, "sync batch")?;
+    let mut applied = 0usize;
+    for datum in data {
+        if distro.apply_remote(datum, false) {
+            applied += 1;
+        }
+    }
+    Ok(msgpack(&applied))
+}
+
+/// A peer's checksums: repaired in the background, so the sender never waits
+/// on this node's fetches.
+async fn checksums(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let distro = Arc::clone(distro(&state)?);
+    let checksums: Checksums = decode(&body, "checksums")?;
+    if distro.cluster().member(checksums.from).is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "checksums from {}, which is not a member",
+            checksums.from
+        )));
+    }
+    tokio::spawn(async move {
+        let from = checksums.from;
+        if let Err(e) = distro.on_checksums(checksums).await {
+            tracing::warn!(%from, error = %e, "checksum repair failed");
+        }
+    });
+    Ok(msgpack(&true))
+}
+
+/// The current data of the services a peer asks for.
+async fn data(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let distro = distro(&state)?;
+    let keys: Vec<ServiceKey> = decode(&body, "service list")?;
+    let data: Vec<ServiceDatum> = keys.iter().map(|k| distro.datum(k)).collect();
+    Ok(msgpack(&data))
+}
+
+/// Everything this node holds, for a starting peer; 503 until this node is
+/// ready itself (it would hand out an incomplete copy).
+async fn snapshot(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let distro = distro(&state)?;
+    if !distro.cluster().is_ready() {
+        return Err(ApiError::Unavailable(
+            "this node is still loading its own snapshot".into(),
+        ));
+    }
+    Ok(msgpack(&distro.snapshot()))
+}
