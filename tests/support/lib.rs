@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: a node on 127.0.0.1 and a way to
 //! run a real client program against it with a time bound.
 
+pub mod cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

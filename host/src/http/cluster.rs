@@ -21,7 +21,7 @@ use crate::cluster::STATUS_PATH;
 use crate::cluster::peer::MSGPACK;
 use crate::consistency::distro::repair::Checksums;
 use crate::consistency::distro::{
-    CHECKSUMS_PATH, DATA_PATH, Distro, SNAPSHOT_PATH, SYNC_PATH, ServiceDatum,
+    CHECKSUMS_PATH, DATA_PATH, DIGEST_PATH, Distro, SNAPSHOT_PATH, SYNC_PATH, ServiceDatum,
 };
 use crate::naming::model::ServiceKey;
 
@@ -37,6 +37,7 @@ pub fn routes(state: &ApiState) -> Router<ApiState> {
         .route(CHECKSUMS_PATH, post(checksums))
         .route(DATA_PATH, post(data))
         .route(SNAPSHOT_PATH, get(snapshot))
+        .route(DIGEST_PATH, get(digest))
         .layer(DefaultBodyLimit::max(max))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -137,4 +138,21 @@ async fn snapshot(State(state): State<ApiState>) -> Result<Response, ApiError> {
         ));
     }
     Ok(msgpack(&distro.snapshot()))
+}
+
+/// The checksum of every service's ephemeral instances on this node (JSON):
+/// nodes that agree have equal digests. For operators and tests.
+async fn digest(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let distro = distro(&state)?;
+    let services: std::collections::BTreeMap<String, String> = distro
+        .snapshot()
+        .iter()
+        .map(|d| (d.service.to_string(), format!("{:016x}", d.checksum())))
+        .collect();
+    Ok(axum::Json(serde_json::json!({
+        "node": distro.cluster().me().to_string(),
+        "ready": distro.cluster().is_ready(),
+        "services": services,
+    }))
+    .into_response())
 }

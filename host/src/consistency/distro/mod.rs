@@ -39,6 +39,7 @@ pub const SYNC_PATH: &str = "/nacre/v1/distro/sync";
 pub const CHECKSUMS_PATH: &str = "/nacre/v1/distro/checksums";
 pub const DATA_PATH: &str = "/nacre/v1/distro/data";
 pub const SNAPSHOT_PATH: &str = "/nacre/v1/distro/snapshot";
+pub const DIGEST_PATH: &str = "/nacre/v1/distro/digest";
 
 /// The ephemeral instances of one service at one version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

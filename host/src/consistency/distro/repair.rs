@@ -104,10 +104,20 @@ impl Distro {
         if owner.address == self.cluster.me() {
             anyhow::bail!("checksums claiming to come from this node");
         }
+        // Changed here after the checksums were taken: leave it, newer data is
+        // on its way. Only recent versions count: one far beyond the owner's
+        // clock (skew, or a bad write) must not shield a copy from repair.
+        let horizon = checksums.taken_at.saturating_add(
+            self.cluster
+                .config()
+                .checksum_interval_ms
+                .saturating_mul(1_000),
+        );
+        let changed_since = |version: u64| version > checksums.taken_at && version <= horizon;
         let newer_here = |key: &ServiceKey| {
             self.registry
                 .ephemeral_instances(key)
-                .is_some_and(|(version, _)| version > checksums.taken_at)
+                .is_some_and(|(version, _)| changed_since(version))
         };
         let mut stale = Vec::new();
         let mut listed = HashSet::with_capacity(checksums.services.len());
@@ -144,7 +154,7 @@ impl Distro {
                 let Some((version, instances)) = self.registry.ephemeral_instances(key) else {
                     continue;
                 };
-                if instances.is_empty() || version > checksums.taken_at {
+                if instances.is_empty() || changed_since(version) {
                     continue;
                 }
                 let empty = ServiceDatum {

@@ -1,0 +1,628 @@
+//! Distro clusters of three `nacre` processes on loopback.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use nacre_e2e::cluster::{ClusterOptions, TestCluster, nacre_binary};
+use serde_json::Value;
+
+/// Cluster tests start several processes each; one at a time keeps their
+/// timing honest on a two-core machine.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn register(url: &str, service: &str, ip: &str, port: u16) -> anyhow::Result<()> {
+    let reply = http()
+        .post(format!("{url}/nacos/v1/ns/instance"))
+        .form(&[
+            ("serviceName", service),
+            ("ip", ip),
+            ("port", &port.to_string()),
+        ])
+        .send()
+        .await?;
+    let status = reply.status();
+    let body = reply.text().await?;
+    ensure!(
+        status == 200 && body == "ok",
+        "register {service} {ip}:{port} via {url}: {status} {body}"
+    );
+    Ok(())
+}
+
+/// A beat (light, as Nacos clients send after the first); returns the reply's code.
+async fn beat(url: &str, service: &str, ip: &str, port: u16) -> anyhow::Result<i64> {
+    let reply = http()
+        .put(format!("{url}/nacos/v1/ns/instance/beat"))
+        .form(&[
+            ("serviceName", service),
+            ("ip", ip),
+            ("port", &port.to_string()),
+        ])
+        .send()
+        .await?;
+    let status = reply.status();
+    let body: Value = reply.json().await.context("beat reply")?;
+    ensure!(status == 200, "beat {service} via {url}: {status} {body}");
+    body["code"].as_i64().context("beat reply without code")
+}
+
+/// The `ip:port`s an `instance/list` shows.
+async fn hosts(url: &str, service: &str) -> anyhow::Result<BTreeSet<String>> {
+    let reply: Value = http()
+        .get(format!("{url}/nacos/v1/ns/instance/list"))
+        .query(&[("serviceName", service)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(reply["hosts"]
+        .as_array()
+        .map(|hosts| {
+            hosts
+                .iter()
+                .map(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let start = Instant::now();
+    loop {
+        match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) if start.elapsed() > limit => {
+                return Err(e.context(format!("waiting for {what}")));
+            }
+            Err(_) => {}
+        }
+        if start.elapsed() > limit {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A write to any node is listed by all three, quickly.
+#[tokio::test]
+async fn a_write_to_any_node_is_listed_by_all() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = TestCluster::start(ClusterOptions::default()).await?;
+    for n in 0..30u16 {
+        let via = usize::from(n) % 3;
+        register(
+            &cluster.url(via, ""),
+            &format!("svc-{n}"),
+            "10.1.0.1",
+            8000 + n,
+        )
+        .await?;
+    }
+    for n in 0..30u16 {
+        let service = format!("svc-{n}");
+        let want = format!("10.1.0.1:{}", 8000 + n);
+        for i in 0..3 {
+            let url = cluster.url(i, "");
+            wait_for(
+                &format!("{service} on node {i}"),
+                Duration::from_secs(3),
+                || async { Ok(hosts(&url, &service).await?.contains(&want)) },
+            )
+            .await?;
+        }
+    }
+    // Every node's view of the data is the same.
+    let agreed = cluster.wait_same_data(Duration::from_secs(5)).await?;
+    ensure!(agreed.as_object().map(|o| o.len()) == Some(30), "{agreed}");
+    // And each member shows the others as up.
+    let servers = cluster.servers(0).await?;
+    let states: Vec<&str> = servers["servers"]
+        .as_array()
+        .context("servers")?
+        .iter()
+        .filter_map(|s| s["state"].as_str())
+        .collect();
+    ensure!(states == ["UP", "UP", "UP"], "{servers}");
+    Ok(())
+}
+
+/// kill -9 of one node: its services get new owners, registrations and beats
+/// through the survivors keep working without a failed request, and no
+/// instance that kept beating is deleted — while an instance that stopped
+/// beating, in the same services, is. Then the node restarts, loads a
+/// snapshot and all three agree.
+#[tokio::test]
+async fn a_killed_node_loses_nothing_that_keeps_beating_and_rejoins() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let env = [
+        ("NACRE_HEALTH_BEAT_TIMEOUT_MS", "1500"),
+        ("NACRE_HEALTH_DELETE_TIMEOUT_MS", "3000"),
+        ("NACRE_HEALTH_CHECK_PERIOD_MS", "200"),
+        ("NACRE_CLUSTER_CHECKSUM_INTERVAL_MS", "500"),
+    ];
+    let mut cluster = TestCluster::start(ClusterOptions {
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..ClusterOptions::default()
+    })
+    .await?;
+    let services: Vec<String> = (0..12).map(|n| format!("kept-{n}")).collect();
+    for (n, service) in services.iter().enumerate() {
+        let via = cluster.url(n % 3, "");
+        register(&via, service, "10.2.0.1", 9000).await?;
+        // The control: same service (same owner), never beats.
+        register(&via, service, "10.2.0.2", 9000).await?;
+    }
+    let survivors = [cluster.url(0, ""), cluster.url(1, "")];
+
+    // Beat every kept instance through the survivors, round-robin, while node 2 dies.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let beater = {
+        let services = services.clone();
+        let survivors = survivors.clone();
+        tokio::spawn(async move {
+            let mut failures = Vec::new();
+            let mut sent = 0u64;
+            let mut turn = 0usize;
+            while !*stop_rx.borrow() {
+                for service in &services {
+                    turn += 1;
+                    let url = &survivors[turn % 2];
+                    sent += 1;
+                    match beat(url, service, "10.2.0.1", 9000).await {
+                        Ok(10200) => {}
+                        Ok(code) => failures.push(format!("{service}: code {code}")),
+                        Err(e) => failures.push(format!("{service}: {e:#}")),
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            (sent, failures)
+        })
+    };
+    // Beat for longer than the delete timeout first: beats for the services
+    // node 2 is responsible for are forwarded to it, so the survivors' own
+    // last-beat times for those instances are older than the delete timeout
+    // when node 2 dies. Only the new owner's grace keeps them alive
+    // (alibaba/nacos#1873).
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    cluster.kill(2).await?;
+
+    // Registrations through the survivors keep working right away.
+    for n in 0..12u16 {
+        let service = format!("after-kill-{n}");
+        register(&survivors[usize::from(n) % 2], &service, "10.3.0.1", n + 1).await?;
+        let other = &survivors[(usize::from(n) + 1) % 2];
+        let want = format!("10.3.0.1:{}", n + 1);
+        wait_for(
+            &format!("{service} on the other survivor"),
+            Duration::from_secs(3),
+            || async { Ok(hosts(other, &service).await?.contains(&want)) },
+        )
+        .await?;
+    }
+    // The view drops the dead node.
+    let dead = cluster.addrs[2].to_string();
+    for i in 0..2 {
+        wait_for(
+            &format!("node {i} to drop node 2"),
+            Duration::from_secs(5),
+            || async {
+                let servers = cluster.servers(i).await?;
+                Ok(!servers["view"]
+                    .as_array()
+                    .is_some_and(|v| v.iter().any(|a| a == &Value::String(dead.clone()))))
+            },
+        )
+        .await?;
+    }
+    // Every control instance is deleted by its (possibly new) owner...
+    for service in &services {
+        let url = survivors[0].clone();
+        wait_for(
+            &format!("control instance of {service} to be deleted"),
+            Duration::from_secs(15),
+            || async { Ok(!hosts(&url, service).await?.contains("10.2.0.2:9000")) },
+        )
+        .await
+        .with_context(|| cluster.log_tail(0))?;
+    }
+    // ...while every instance that kept beating is still there, on both survivors.
+    for service in &services {
+        for url in &survivors {
+            let listed = hosts(url, service).await?;
+            ensure!(
+                listed.contains("10.2.0.1:9000"),
+                "{service} lost its beating instance on {url}: {listed:?}"
+            );
+        }
+    }
+    let _ = stop_tx.send(true);
+    let (sent, failures) = beater.await?;
+    ensure!(
+        failures.is_empty(),
+        "{} of {sent} beats failed: {failures:?}",
+        failures.len()
+    );
+
+    // The killed node comes back, loads a snapshot, and all three agree.
+    cluster.restart(2).await?;
+    cluster.wait_converged(Duration::from_secs(15)).await?;
+    let agreed = cluster.wait_same_data(Duration::from_secs(10)).await?;
+    for service in &services {
+        let key = format!("public##DEFAULT_GROUP@@{service}");
+        ensure!(agreed.get(&key).is_some(), "{key} missing from {agreed}");
+    }
+    for service in &services {
+        ensure!(
+            hosts(&cluster.url(2, ""), service)
+                .await?
+                .contains("10.2.0.1:9000")
+        );
+    }
+    Ok(())
+}
+
+/// A partition at the connection level isolates one node while writes go on
+/// on both sides; after the heal the checksum rounds bring every node to the
+/// same data, which holds every instance whose client kept beating.
+#[tokio::test]
+async fn a_partition_heals_to_the_same_data_everywhere() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let env = [
+        ("NACRE_HEALTH_BEAT_TIMEOUT_MS", "5000"),
+        ("NACRE_HEALTH_DELETE_TIMEOUT_MS", "10000"),
+        ("NACRE_HEALTH_CHECK_PERIOD_MS", "200"),
+        ("NACRE_CLUSTER_CHECKSUM_INTERVAL_MS", "300"),
+    ];
+    let cluster = TestCluster::start(ClusterOptions {
+        proxied: true,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..ClusterOptions::default()
+    })
+    .await?;
+    for n in 0..9u16 {
+        register(
+            &cluster.url(usize::from(n) % 3, ""),
+            &format!("before-{n}"),
+            "10.4.0.1",
+            n + 1,
+        )
+        .await?;
+    }
+    cluster.wait_same_data(Duration::from_secs(5)).await?;
+
+    cluster.isolate(2);
+    // Both sides notice: node 2 alone, nodes 0 and 1 together.
+    let lonely = cluster.addrs[2].to_string();
+    wait_for(
+        "node 2 to see itself alone",
+        Duration::from_secs(5),
+        || async {
+            let view = cluster.servers(2).await?["view"].clone();
+            Ok(view == serde_json::json!([lonely]))
+        },
+    )
+    .await?;
+    wait_for("node 0 to drop node 2", Duration::from_secs(5), || async {
+        Ok(cluster.servers(0).await?["view"].as_array().map(Vec::len) == Some(2))
+    })
+    .await?;
+    // Writes go on, on both sides.
+    let mut written = Vec::new();
+    for n in 0..6u16 {
+        let majority = format!("majority-{n}");
+        let minority = format!("minority-{n}");
+        register(
+            &cluster.url(usize::from(n) % 2, ""),
+            &majority,
+            "10.5.0.1",
+            n + 1,
+        )
+        .await?;
+        register(&cluster.url(2, ""), &minority, "10.6.0.1", n + 1).await?;
+        written.push((majority, "10.5.0.1", n + 1));
+        written.push((minority, "10.6.0.1", n + 1));
+    }
+    for (service, ip, port) in &written {
+        let node = if service.starts_with("majority") {
+            0
+        } else {
+            2
+        };
+        let (url, want) = (cluster.url(node, ""), format!("{ip}:{port}"));
+        wait_for(
+            &format!("{service} on node {node}"),
+            Duration::from_secs(3),
+            || async { Ok(hosts(&url, service).await?.contains(&want)) },
+        )
+        .await?;
+    }
+
+    cluster.reconnect(2);
+    cluster.wait_converged(Duration::from_secs(10)).await?;
+    // The clients keep beating the node they registered with, as real ones do:
+    // an owner that lacks their instance answers 20404 and they re-register.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        for (n, (service, ip, port)) in written.iter().enumerate() {
+            let via = if service.starts_with("majority") {
+                n % 2
+            } else {
+                2
+            };
+            let url = cluster.url(via, "");
+            if beat(&url, service, ip, *port).await? == 20404 {
+                register(&url, service, ip, *port).await?;
+            }
+        }
+        let mut complete = true;
+        for i in 0..3 {
+            for (service, ip, port) in &written {
+                if !hosts(&cluster.url(i, ""), service)
+                    .await?
+                    .contains(&format!("{ip}:{port}"))
+                {
+                    complete = false;
+                }
+            }
+        }
+        if complete {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "instances still missing after the heal"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let agreed = cluster.wait_same_data(Duration::from_secs(10)).await?;
+    ensure!(
+        agreed.as_object().is_some_and(|o| o.len() == 9 + 12),
+        "{agreed}"
+    );
+    Ok(())
+}
+
+/// Internal routes without the credential, or with a wrong one, get 401 and
+/// change nothing; a forged "forwarded" client request too.
+#[tokio::test]
+async fn internal_routes_require_the_cluster_credential() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = TestCluster::start(ClusterOptions::default()).await?;
+    use nacre::consistency::distro::ServiceDatum;
+    use nacre::naming::model::{Instance, InstanceId, ServiceKey};
+    let forged = vec![ServiceDatum {
+        service: ServiceKey::new("public", "DEFAULT_GROUP", "forged"),
+        version: u64::MAX,
+        instances: vec![Instance {
+            id: InstanceId::new("DEFAULT", "6.6.6.6", 666),
+            weight: 1.0,
+            healthy: true,
+            enabled: true,
+            ephemeral: true,
+            marked: false,
+            metadata: Default::default(),
+            last_beat: 0,
+        }],
+    }];
+    let body = rmp_serde::to_vec(&forged)?;
+    let almost = format!("{}x", cluster.secret);
+    for secret in [None, Some("wrong"), Some(""), Some(almost.as_str())] {
+        for (method, path) in [
+            ("POST", "/nacre/v1/distro/sync"),
+            ("POST", "/nacre/v1/distro/checksums"),
+            ("POST", "/nacre/v1/distro/data"),
+            ("GET", "/nacre/v1/distro/snapshot"),
+            ("GET", "/nacre/v1/distro/digest"),
+            ("GET", "/nacre/v1/cluster/status"),
+        ] {
+            let mut request = http().request(method.parse()?, cluster.url(0, path));
+            if method == "POST" {
+                request = request.body(body.clone());
+            }
+            if let Some(secret) = secret {
+                request = request.header("x-nacre-cluster-secret", secret);
+            }
+            let reply = request.send().await?;
+            ensure!(
+                reply.status() == 401,
+                "{method} {path} with {secret:?}: {}",
+                reply.status()
+            );
+        }
+        // A client pretending to be a member forwarding a write.
+        let mut request = http()
+            .post(cluster.url(0, "/nacos/v1/ns/instance"))
+            .header("x-nacre-forwarded", "1")
+            .form(&[
+                ("serviceName", "forged"),
+                ("ip", "6.6.6.6"),
+                ("port", "666"),
+            ]);
+        if let Some(secret) = secret {
+            request = request.header("x-nacre-cluster-secret", secret);
+        }
+        ensure!(request.send().await?.status() == 401);
+    }
+    for i in 0..3 {
+        ensure!(
+            hosts(&cluster.url(i, ""), "forged").await?.is_empty(),
+            "node {i} took forged data"
+        );
+    }
+    // With the secret the same sync is accepted (the routes work; only the credential was missing).
+    let reply = http()
+        .post(cluster.url(0, "/nacre/v1/distro/sync"))
+        .header("x-nacre-cluster-secret", &cluster.secret)
+        .body(body)
+        .send()
+        .await?;
+    ensure!(reply.status() == 200, "{}", reply.status());
+    ensure!(
+        hosts(&cluster.url(0, ""), "forged")
+            .await?
+            .contains("6.6.6.6:666")
+    );
+    Ok(())
+}
+
+/// A node with members and no secret refuses to start, unless told the
+/// cluster is insecure on purpose.
+#[tokio::test]
+async fn members_without_a_secret_refuse_to_start() -> anyhow::Result<()> {
+    let binary = nacre_binary()?;
+    let dir = tempfile::tempdir()?;
+    let port = nacre_e2e::cluster::free_port()?;
+    let members = format!("127.0.0.1:{port},127.0.0.1:1");
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new(&binary)
+            .args([
+                "start",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--members",
+                &members,
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("NACRE_CLUSTER_SECRET")
+            .output(),
+    )
+    .await??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "started without a secret");
+    ensure!(
+        stderr.contains("cluster.secret"),
+        "unclear refusal: {stderr}"
+    );
+
+    let mut insecure = tokio::process::Command::new(&binary)
+        .args([
+            "start",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--members",
+            &members,
+        ])
+        .arg("--insecure-cluster")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("NACRE_CLUSTER_SECRET")
+        .kill_on_drop(true)
+        .spawn()?;
+    let url = format!("http://127.0.0.1:{port}/nacos/v1/console/health/liveness");
+    wait_for(
+        "an insecure cluster node to start",
+        Duration::from_secs(10),
+        || async { Ok(reqwest::get(&url).await?.status() == 200) },
+    )
+    .await?;
+    insecure.start_kill()?;
+    Ok(())
+}
+
+/// What sync missed, the checksum rounds repair: a member holding a copy that
+/// differs from the owner's gets the owner's, and a service the owner does not
+/// have is dropped (the seed's `onReceiveChecksums`).
+#[tokio::test]
+async fn checksum_rounds_repair_what_sync_missed() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    use nacre::consistency::distro::ServiceDatum;
+    use nacre::naming::model::{Instance, InstanceId, ServiceKey};
+    let cluster = TestCluster::start(ClusterOptions {
+        env: vec![("NACRE_CLUSTER_CHECKSUM_INTERVAL_MS".into(), "300".into())],
+        ..ClusterOptions::default()
+    })
+    .await?;
+    let mut sorted = cluster.addrs.clone();
+    sorted.sort_unstable();
+    let owner_of = |name: &str| {
+        let key = ServiceKey::new("public", "DEFAULT_GROUP", name);
+        sorted[(nacre::cluster::service_hash(&key) % 3) as usize]
+    };
+    // Two services that node 0 is not responsible for.
+    let names: Vec<String> = (0..100)
+        .map(|n| format!("repaired-{n}"))
+        .filter(|name| owner_of(name) != cluster.addrs[0])
+        .take(2)
+        .collect();
+    let (real, ghost) = (&names[0], &names[1]);
+    register(&cluster.url(1, ""), real, "10.7.0.1", 1).await?;
+    let before = cluster.wait_same_data(Duration::from_secs(5)).await?;
+
+    // Node 0 gets copies no owner wrote, at versions far in the future.
+    let instance = |ip: &str| Instance {
+        id: InstanceId::new("DEFAULT", ip, 1),
+        weight: 1.0,
+        healthy: true,
+        enabled: true,
+        ephemeral: true,
+        marked: false,
+        metadata: Default::default(),
+        last_beat: 0,
+    };
+    let bad = vec![
+        ServiceDatum {
+            service: ServiceKey::new("public", "DEFAULT_GROUP", real.as_str()),
+            version: u64::MAX,
+            instances: vec![instance("10.7.0.66")],
+        },
+        ServiceDatum {
+            service: ServiceKey::new("public", "DEFAULT_GROUP", ghost.as_str()),
+            version: u64::MAX,
+            instances: vec![instance("10.7.0.99")],
+        },
+    ];
+    let reply = http()
+        .post(cluster.url(0, "/nacre/v1/distro/sync"))
+        .header("x-nacre-cluster-secret", &cluster.secret)
+        .body(rmp_serde::to_vec(&bad)?)
+        .send()
+        .await?;
+    ensure!(reply.status() == 200);
+    ensure!(
+        hosts(&cluster.url(0, ""), real)
+            .await?
+            .contains("10.7.0.66:1")
+    );
+    ensure!(
+        hosts(&cluster.url(0, ""), ghost)
+            .await?
+            .contains("10.7.0.99:1")
+    );
+
+    // Within a few checksum rounds node 0 holds the owners' data again.
+    let url = cluster.url(0, "");
+    wait_for("node 0 to be repaired", Duration::from_secs(5), || async {
+        Ok(
+            hosts(&url, real).await? == BTreeSet::from(["10.7.0.1:1".to_string()])
+                && hosts(&url, ghost).await?.is_empty(),
+        )
+    })
+    .await
+    .with_context(|| cluster.log_tail(0))?;
+    let after = cluster.wait_same_data(Duration::from_secs(5)).await?;
+    ensure!(after == before, "{after} != {before}");
+    Ok(())
+}
