@@ -3,6 +3,9 @@
 //
 // Env:
 //   NACOS_ADDR     host:port of the server (required)
+//   WRITE_ADDR     host:port the subscribe phase makes its changes through
+//                  (default NACOS_ADDR; another cluster member tests that a
+//                  change made on one node is pushed by another)
 //   MODE           "basic" (default) or "subscribe" (the subscribe phase only)
 //   SUBSCRIBE=1    run the subscribe phase after the basic one
 //   BEAT_PHASE_MS  length of the "beats keep alive" phase; 0 or unset skips it
@@ -24,6 +27,7 @@ const assert = require('assert');
 const { NacosNamingClient } = require('nacos-naming');
 
 const addr = process.env.NACOS_ADDR;
+const writeAddr = process.env.WRITE_ADDR || addr;
 const mode = process.env.MODE || 'basic';
 const runBasic = mode !== 'subscribe';
 const runSubscribe = mode === 'subscribe' || process.env.SUBSCRIBE === '1';
@@ -145,7 +149,7 @@ async function basic(client) {
 
 async function registerOverHttp(service, ip, port) {
   const form = new URLSearchParams({ serviceName: service, ip, port: String(port) });
-  const reply = await fetch(`http://${addr}/nacos/v1/ns/instance`, {
+  const reply = await fetch(`http://${writeAddr}/nacos/v1/ns/instance`, {
     method: 'POST', body: form, signal: AbortSignal.timeout(5000),
   });
   const text = await reply.text();
@@ -154,7 +158,7 @@ async function registerOverHttp(service, ip, port) {
 
 async function deregisterOverHttp(service, ip, port) {
   const query = new URLSearchParams({ serviceName: service, ip, port: String(port) });
-  const reply = await fetch(`http://${addr}/nacos/v1/ns/instance?${query}`, {
+  const reply = await fetch(`http://${writeAddr}/nacos/v1/ns/instance?${query}`, {
     method: 'DELETE', signal: AbortSignal.timeout(5000),
   });
   const text = await reply.text();
