@@ -133,6 +133,29 @@ async fn a_write_to_any_node_is_listed_by_all() -> anyhow::Result<()> {
         .filter_map(|s| s["state"].as_str())
         .collect();
     ensure!(states == ["UP", "UP", "UP"], "{servers}");
+    // The traffic shows in the metrics.
+    let metrics = reqwest::get(cluster.url(1, "/nacre/v1/metrics"))
+        .await?
+        .text()
+        .await?;
+    let figure = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    ensure!(
+        figure("nacre_cluster_view_members") == Some(3.0),
+        "{metrics}"
+    );
+    ensure!(
+        figure("nacre_distro_synced_services_total").is_some_and(|n| n > 0.0),
+        "{metrics}"
+    );
+    ensure!(
+        figure("nacre_distro_forwarded_total").is_some_and(|n| n > 0.0),
+        "{metrics}"
+    );
     Ok(())
 }
 
@@ -459,6 +482,20 @@ async fn internal_routes_require_the_cluster_credential() -> anyhow::Result<()> 
             request = request.header("x-nacre-cluster-secret", secret);
         }
         ensure!(request.send().await?.status() == 401);
+    }
+    // Even with the credential, a malformed message is refused and changes nothing.
+    for path in [
+        "/nacre/v1/distro/sync",
+        "/nacre/v1/distro/checksums",
+        "/nacre/v1/distro/data",
+    ] {
+        let reply = http()
+            .post(cluster.url(0, path))
+            .header("x-nacre-cluster-secret", &cluster.secret)
+            .body(&b"\xc1\xff not msgpack"[..])
+            .send()
+            .await?;
+        ensure!(reply.status() == 400, "{path}: {}", reply.status());
     }
     for i in 0..3 {
         ensure!(

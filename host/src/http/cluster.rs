@@ -21,7 +21,8 @@ use crate::cluster::STATUS_PATH;
 use crate::cluster::peer::MSGPACK;
 use crate::consistency::distro::repair::Checksums;
 use crate::consistency::distro::{
-    CHECKSUMS_PATH, DATA_PATH, DIGEST_PATH, Distro, SNAPSHOT_PATH, SYNC_PATH, ServiceDatum,
+    CHECKSUMS_PATH, DATA_PATH, DIGEST_PATH, Distro, DistroStats, SNAPSHOT_PATH, SYNC_PATH,
+    ServiceDatum,
 };
 use crate::naming::model::ServiceKey;
 
@@ -97,6 +98,7 @@ async fn sync(State(state): State<ApiState>, body: Bytes) -> Result<Response, Ap
             applied += 1;
         }
     }
+    DistroStats::add(&distro.stats.applied_from_peers, applied as u64);
     Ok(msgpack(&applied))
 }
 

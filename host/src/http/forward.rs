@@ -25,6 +25,7 @@ use super::params::{Params, is_form};
 use crate::cluster::PeerError;
 use crate::cluster::auth;
 use crate::cluster::peer::FORWARDED_HEADER;
+use crate::consistency::distro::DistroStats;
 
 /// Owners tried before the request fails (each failure shrinks the view).
 const ATTEMPTS: usize = 3;
@@ -89,7 +90,13 @@ pub async fn route_to_owner(
         super::NS,
         parts.uri.path_and_query().map_or("", |p| p.as_str())
     );
-    for _ in 0..ATTEMPTS {
+    let stats = state.distro.as_ref().map(|d| &d.stats);
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0
+            && let Some(stats) = stats
+        {
+            DistroStats::add(&stats.forward_retries, 1);
+        }
         let owner = cluster.owner(&service);
         if owner == cluster.me() {
             break;
@@ -97,6 +104,9 @@ pub async fn route_to_owner(
         let Some(member) = cluster.member(owner).cloned() else {
             break;
         };
+        if let Some(stats) = stats {
+            DistroStats::add(&stats.forwarded, 1);
+        }
         let sent = cluster
             .client()
             .forward(

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::ApiState;
 use super::error::ApiError;
 use super::params::Params;
+use crate::consistency::distro::DistroStats;
 
 /// `GET operator/switches`.
 pub async fn switches(State(state): State<ApiState>) -> Response {
@@ -52,7 +53,7 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
     let registry = state.naming.registry();
     let push = state.push.state();
     let sample = state.system.sample();
-    let figures: [(&str, &str, &str, f64); 13] = [
+    let mut figures: Vec<(&str, &str, &str, f64)> = vec![
         (
             "nacre_services",
             "gauge",
@@ -132,6 +133,78 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
             sample.load,
         ),
     ];
+    if let (Some(cluster), Some(distro)) = (&state.cluster, &state.distro) {
+        let s = &distro.stats;
+        let get = DistroStats::get;
+        figures.extend([
+            (
+                "nacre_cluster_ready",
+                "gauge",
+                "1 once this member has loaded its snapshot.",
+                f64::from(u8::from(cluster.is_ready())),
+            ),
+            (
+                "nacre_cluster_view_members",
+                "gauge",
+                "Healthy members in this node's view.",
+                cluster.view().healthy.len() as f64,
+            ),
+            (
+                "nacre_distro_sync_backlog",
+                "gauge",
+                "Services waiting to be sent to peers.",
+                distro.syncer().backlog() as f64,
+            ),
+            (
+                "nacre_distro_forwarded_total",
+                "counter",
+                "Client requests sent on to the responsible member.",
+                get(&s.forwarded) as f64,
+            ),
+            (
+                "nacre_distro_forward_retries_total",
+                "counter",
+                "Forwards retried after the owner was unreachable.",
+                get(&s.forward_retries) as f64,
+            ),
+            (
+                "nacre_distro_sync_batches_total",
+                "counter",
+                "Sync batches delivered to peers.",
+                get(&s.sync_batches) as f64,
+            ),
+            (
+                "nacre_distro_synced_services_total",
+                "counter",
+                "Services in delivered sync batches.",
+                get(&s.synced_services) as f64,
+            ),
+            (
+                "nacre_distro_sync_failures_total",
+                "counter",
+                "Sync batches that failed and were queued again.",
+                get(&s.sync_failures) as f64,
+            ),
+            (
+                "nacre_distro_applied_from_peers_total",
+                "counter",
+                "Newer services received from peers and applied.",
+                get(&s.applied_from_peers) as f64,
+            ),
+            (
+                "nacre_distro_repaired_fetched_total",
+                "counter",
+                "Services fetched from their owner by checksum repair.",
+                get(&s.repaired_fetched) as f64,
+            ),
+            (
+                "nacre_distro_repaired_dropped_total",
+                "counter",
+                "Services dropped by checksum repair.",
+                get(&s.repaired_dropped) as f64,
+            ),
+        ]);
+    }
     let mut text = String::new();
     for (name, kind, help, value) in figures {
         text.push_str(&format!(

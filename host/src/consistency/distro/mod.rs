@@ -22,6 +22,7 @@ pub mod repair;
 pub mod syncer;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -92,12 +93,42 @@ pub fn now_micros() -> u64 {
         .unwrap_or(0)
 }
 
+/// Counters of this node's Distro traffic (for metrics).
+#[derive(Default)]
+pub struct DistroStats {
+    /// Client requests sent on to the responsible node.
+    pub forwarded: AtomicU64,
+    /// Forwards that found the owner unreachable and were retried.
+    pub forward_retries: AtomicU64,
+    /// Sync batches delivered to peers, and the services in them.
+    pub sync_batches: AtomicU64,
+    pub synced_services: AtomicU64,
+    /// Sync batches that failed (and were queued again).
+    pub sync_failures: AtomicU64,
+    /// Services from peers' syncs that were newer and applied.
+    pub applied_from_peers: AtomicU64,
+    /// Services fetched or dropped by checksum repair.
+    pub repaired_fetched: AtomicU64,
+    pub repaired_dropped: AtomicU64,
+}
+
+impl DistroStats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
 /// This node's side of Distro.
 pub struct Distro {
     cluster: Arc<Cluster>,
     registry: Arc<Registry>,
     notifier: Notifier,
     syncer: DistroSyncer,
+    pub stats: DistroStats,
 }
 
 impl Distro {
@@ -108,6 +139,7 @@ impl Distro {
             registry,
             notifier,
             syncer,
+            stats: DistroStats::default(),
         })
     }
 

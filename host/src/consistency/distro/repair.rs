@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DATA_PATH, Distro, ServiceDatum, checksum, now_micros};
+use super::{DATA_PATH, Distro, DistroStats, ServiceDatum, checksum, now_micros};
 use crate::naming::model::ServiceKey;
 use crate::shutdown::Shutdown;
 
@@ -167,6 +167,8 @@ impl Distro {
                 }
             }
         }
+        DistroStats::add(&self.stats.repaired_fetched, fetched as u64);
+        DistroStats::add(&self.stats.repaired_dropped, dropped as u64);
         if fetched > 0 || dropped > 0 {
             tracing::info!(owner = %owner.address, fetched, dropped, "checksum round repaired services");
         }

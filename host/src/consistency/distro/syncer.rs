@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::{Distro, SYNC_PATH, ServiceDatum};
+use super::{Distro, DistroStats, SYNC_PATH, ServiceDatum};
 use crate::cluster::{Cluster, Member};
 use crate::naming::model::ServiceKey;
 use crate::naming::registry::FastHash;
@@ -134,8 +134,13 @@ async fn send_loop(distro: Arc<Distro>, queue: Arc<PeerQueue>, mut shutdown: Shu
             Err(e) => Err(format!("encoding a sync batch: {e}")),
         };
         match sent {
-            Ok(_) => retry = FIRST_RETRY,
+            Ok(_) => {
+                retry = FIRST_RETRY;
+                DistroStats::add(&distro.stats.sync_batches, 1);
+                DistroStats::add(&distro.stats.synced_services, batch.len() as u64);
+            }
             Err(error) => {
+                DistroStats::add(&distro.stats.sync_failures, 1);
                 tracing::debug!(peer = %queue.peer.address, services = batch.len(), %error, "sync failed; will retry");
                 queue
                     .pending
