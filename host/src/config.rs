@@ -30,6 +30,7 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub persistent: PersistentConfig,
     pub cluster: ClusterConfig,
+    pub raft: RaftConfig,
 }
 
 /// Limits on what a client may send.
@@ -146,13 +147,30 @@ pub struct ClusterConfig {
     pub max_message_bytes: usize,
 }
 
+/// Raft, the store of persistent data in a cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftConfig {
+    /// A persistent write not committed within this long fails (HTTP 500).
+    pub write_timeout_ms: u64,
+    /// The leader's heartbeat interval.
+    pub heartbeat_interval_ms: u64,
+    /// A follower that hears no leader for a random time in this range starts an election.
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// A snapshot is taken after this many log entries, and the log before it dropped.
+    pub snapshot_every_entries: u64,
+    /// Entries kept after a snapshot, so slow followers catch up from the log.
+    pub log_entries_kept_after_snapshot: u64,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             bind: IpAddr::from([0, 0, 0, 0]),
             port: 8848,
             data_dir: PathBuf::from("./data"),
-            log_level: "info".into(),
+            log_level: "info,openraft=warn".into(),
             http: HttpConfig::default(),
             health: HealthConfig::default(),
             naming: NamingConfig::default(),
@@ -160,6 +178,7 @@ impl Default for Config {
             plugins: PluginsConfig::default(),
             persistent: PersistentConfig::default(),
             cluster: ClusterConfig::default(),
+            raft: RaftConfig::default(),
         }
     }
 }
@@ -223,6 +242,19 @@ impl Default for PluginsConfig {
 impl Default for PersistentConfig {
     fn default() -> Self {
         PersistentConfig { sync_writes: true }
+    }
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        RaftConfig {
+            write_timeout_ms: 5_000,
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 1_000,
+            snapshot_every_entries: 10_000,
+            log_entries_kept_after_snapshot: 1_000,
+        }
     }
 }
 
@@ -311,6 +343,18 @@ impl Config {
             || c.max_message_bytes == 0
         {
             bail!("every cluster.* interval, timeout and size must be greater than 0");
+        }
+        let r = &self.raft;
+        if r.write_timeout_ms == 0
+            || r.heartbeat_interval_ms == 0
+            || r.snapshot_every_entries == 0
+            || r.election_timeout_min_ms <= r.heartbeat_interval_ms
+            || r.election_timeout_max_ms <= r.election_timeout_min_ms
+        {
+            bail!(
+                "raft: timeouts and sizes must be greater than 0, and \
+                 heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms"
+            );
         }
         if !c.members.is_empty() && c.secret.is_empty() && !c.insecure {
             bail!(

@@ -14,7 +14,9 @@ use tokio::task::JoinSet;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::consistency::distro::{Distro, DistroSyncer};
-use crate::consistency::{ConsistencyService, EphemeralStore, PersistentStore};
+use crate::consistency::{
+    ConsistencyService, EphemeralStore, PersistentBackend, PersistentStore, RaftStore,
+};
 use crate::health::BeatChecker;
 use crate::http::{self, ApiState, Shared};
 use crate::naming::manager::ServiceManager;
@@ -37,6 +39,7 @@ pub struct Node {
     consistency: Arc<ConsistencyService>,
     trigger: ShutdownTrigger,
     tasks: JoinSet<()>,
+    raft: Option<Arc<RaftStore>>,
 }
 
 impl Node {
@@ -55,12 +58,29 @@ impl Node {
 
         let registry = Arc::new(Registry::new());
         let notifier = Notifier::new();
-        let persistent = PersistentStore::open(
-            &config.data_dir,
-            Arc::clone(&registry),
-            notifier.clone(),
-            config.persistent.sync_writes,
-        )?;
+        // Persistent data: Raft in a cluster, the local log when standalone.
+        let raft = match &cluster {
+            Some(cluster) => Some(
+                RaftStore::open(
+                    Arc::clone(cluster),
+                    &config.raft,
+                    &config.data_dir,
+                    Arc::clone(&registry),
+                    notifier.clone(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let persistent = match &raft {
+            Some(raft) => PersistentBackend::Raft(Arc::clone(raft)),
+            None => PersistentBackend::Local(PersistentStore::open(
+                &config.data_dir,
+                Arc::clone(&registry),
+                notifier.clone(),
+                config.persistent.sync_writes,
+            )?),
+        };
         let distro = cluster
             .as_ref()
             .map(|c| Distro::new(Arc::clone(c), Arc::clone(&registry), notifier.clone()));
@@ -145,6 +165,7 @@ impl Node {
             advertised,
             cluster,
             distro,
+            raft: raft.clone(),
         });
         let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let listener = listener.tap_io(|tcp| {
@@ -167,6 +188,7 @@ impl Node {
             consistency,
             trigger,
             tasks,
+            raft,
         })
     }
 
@@ -194,6 +216,9 @@ impl Node {
         if drained.is_err() {
             tracing::warn!("tasks did not stop within {DRAIN_TIMEOUT:?}; aborting them");
             self.tasks.abort_all();
+        }
+        if let Some(raft) = &self.raft {
+            raft.shutdown().await;
         }
         tracing::info!("node stopped");
     }

@@ -218,7 +218,7 @@ impl TestCluster {
             .env("NACRE_CLUSTER_PROBE_INTERVAL_MS", "200")
             .env("NACRE_PERSISTENT_SYNC_WRITES", "false")
             .env("NACRE_PUSH_ENABLED", "false")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,openraft=warn")
             .current_dir(repo_root())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -6,7 +6,7 @@
 //!   service's responsible node and replicated by Distro.
 //! - Persistent instances and service definitions must survive restarts:
 //!   [`persistent`]. On a standalone node they go through a local write-ahead
-//!   log in the data directory; in a cluster, through Raft.
+//!   log in the data directory; in a cluster, through [`raft`].
 //!
 //! Both end in [`apply`], which changes the registry and tells the notifier, so
 //! listeners see one stream of changes whatever the data's kind.
@@ -14,6 +14,7 @@
 pub mod distro;
 pub mod ephemeral;
 pub mod persistent;
+pub mod raft;
 
 use std::sync::Arc;
 
@@ -25,6 +26,22 @@ use crate::notifier::{ChangeKinds, ChangeListener, Notifier};
 
 pub use ephemeral::EphemeralStore;
 pub use persistent::PersistentStore;
+pub use raft::RaftStore;
+
+/// Where persistent data goes: the local log (standalone) or Raft (cluster).
+pub enum PersistentBackend {
+    Local(PersistentStore),
+    Raft(Arc<RaftStore>),
+}
+
+impl PersistentBackend {
+    async fn write(&self, write: Write) -> Result<(), ConsistencyError> {
+        match self {
+            PersistentBackend::Local(store) => store.write(write).await,
+            PersistentBackend::Raft(raft) => raft.write(write).await,
+        }
+    }
+}
 
 /// A value stored through the facade. Its key is derived from it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -110,6 +127,8 @@ pub enum ConsistencyError {
     Storage(#[from] std::io::Error),
     #[error("the node is shutting down")]
     ShuttingDown,
+    #[error("{0}")]
+    NotCommitted(String),
 }
 
 /// Applies a write to the registry and queues the change for listeners.
@@ -140,12 +159,32 @@ pub fn apply(registry: &Registry, notifier: &Notifier, write: Write) -> Option<u
     revision
 }
 
+/// Every persistent record the registry holds: explicit service definitions
+/// and persistent instances (what a compaction or a Raft snapshot keeps).
+pub fn persistent_records(registry: &Registry) -> Vec<Record> {
+    let mut records = Vec::new();
+    for service in registry.services() {
+        let key = service.key();
+        let state = service.read_state();
+        if state.explicit {
+            records.push(Record::Service(state.meta.clone()));
+        }
+        for (id, slot) in state.instances.iter().filter(|(_, s)| !s.ephemeral) {
+            records.push(Record::Instance {
+                service: key.clone(),
+                instance: slot.to_instance(id),
+            });
+        }
+    }
+    records
+}
+
 /// The facade the naming layer writes through.
 pub struct ConsistencyService {
     registry: Arc<Registry>,
     notifier: Notifier,
     ephemeral: EphemeralStore,
-    persistent: PersistentStore,
+    persistent: PersistentBackend,
 }
 
 impl ConsistencyService {
@@ -153,7 +192,7 @@ impl ConsistencyService {
         registry: Arc<Registry>,
         notifier: Notifier,
         ephemeral: EphemeralStore,
-        persistent: PersistentStore,
+        persistent: PersistentBackend,
     ) -> Self {
         ConsistencyService {
             registry,

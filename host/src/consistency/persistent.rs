@@ -16,7 +16,7 @@ use std::io::{self, BufWriter, Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{ConsistencyError, Record, Write, apply};
+use super::{ConsistencyError, Write, apply};
 use crate::naming::registry::Registry;
 use crate::notifier::Notifier;
 
@@ -157,21 +157,8 @@ fn compact(path: &Path, registry: &Registry) -> io::Result<()> {
     let tmp: PathBuf = path.with_extension("log.tmp");
     {
         let mut out = BufWriter::new(File::create(&tmp)?);
-        for service in registry.services() {
-            let key = service.key().clone();
-            let state = service.read_state();
-            if state.explicit {
-                out.write_all(&encode_frame(&Write::Put(Record::Service(
-                    state.meta.clone(),
-                )))?)?;
-            }
-            for (id, slot) in state.instances.iter().filter(|(_, s)| !s.ephemeral) {
-                let record = Record::Instance {
-                    service: key.clone(),
-                    instance: slot.to_instance(id),
-                };
-                out.write_all(&encode_frame(&Write::Put(record))?)?;
-            }
+        for record in super::persistent_records(registry) {
+            out.write_all(&encode_frame(&Write::Put(record))?)?;
         }
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }
@@ -186,6 +173,7 @@ fn compact(path: &Path, registry: &Registry) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consistency::Record;
     use crate::naming::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
 
     fn persistent_instance(ip: &str) -> Record {

@@ -24,6 +24,7 @@ use crate::consistency::distro::{
     CHECKSUMS_PATH, DATA_PATH, DIGEST_PATH, Distro, DistroStats, SNAPSHOT_PATH, SYNC_PATH,
     ServiceDatum,
 };
+use crate::consistency::raft::{self, RaftCommand, RaftStore};
 use crate::naming::model::ServiceKey;
 
 /// The internal routes, when the node is part of a cluster.
@@ -39,6 +40,11 @@ pub fn routes(state: &ApiState) -> Router<ApiState> {
         .route(DATA_PATH, post(data))
         .route(SNAPSHOT_PATH, get(snapshot))
         .route(DIGEST_PATH, get(digest))
+        .route(raft::APPEND_PATH, post(raft_append))
+        .route(raft::VOTE_PATH, post(raft_vote))
+        .route(raft::SNAPSHOT_PATH, post(raft_snapshot))
+        .route(raft::WRITE_PATH, post(raft_write))
+        .route(raft::READ_INDEX_PATH, post(raft_read_index))
         .layer(DefaultBodyLimit::max(max))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -157,4 +163,45 @@ async fn digest(State(state): State<ApiState>) -> Result<Response, ApiError> {
         "services": services,
     }))
     .into_response())
+}
+
+fn raft_of(state: &ApiState) -> Result<&Arc<RaftStore>, ApiError> {
+    state
+        .raft
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("this node is not part of a cluster".into()))
+}
+
+/// openraft's AppendEntries from the leader.
+async fn raft_append(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let raft = raft_of(&state)?;
+    let request = decode(&body, "append-entries request")?;
+    Ok(msgpack(&raft.raft().append_entries(request).await))
+}
+
+/// openraft's RequestVote from a candidate.
+async fn raft_vote(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let raft = raft_of(&state)?;
+    let request = decode(&body, "vote request")?;
+    Ok(msgpack(&raft.raft().vote(request).await))
+}
+
+/// openraft's InstallSnapshot (one chunk) from the leader.
+async fn raft_snapshot(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let raft = raft_of(&state)?;
+    let request = decode(&body, "install-snapshot request")?;
+    Ok(msgpack(&raft.raft().install_snapshot(request).await))
+}
+
+/// A follower's write for this node (if leader) to propose and commit.
+async fn raft_write(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let raft = raft_of(&state)?;
+    let command: RaftCommand = decode(&body, "raft write")?;
+    Ok(msgpack(&raft.write_here(command).await))
+}
+
+/// A follower's request for a read index (this node confirms it still leads).
+async fn raft_read_index(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let raft = raft_of(&state)?;
+    Ok(msgpack(&raft.read_index_here().await))
 }

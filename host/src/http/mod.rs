@@ -23,6 +23,7 @@ pub use params::Params;
 
 use crate::cluster::Cluster;
 use crate::config::HttpConfig;
+use crate::consistency::RaftStore;
 use crate::consistency::distro::Distro;
 use crate::naming::manager::ServiceManager;
 use crate::plugins::Plugins;
@@ -44,6 +45,7 @@ pub struct Shared {
     /// Membership and Distro, when the node is part of a cluster.
     pub cluster: Option<Arc<Cluster>>,
     pub distro: Option<Arc<Distro>>,
+    pub raft: Option<Arc<RaftStore>>,
 }
 
 impl std::ops::Deref for ApiState {

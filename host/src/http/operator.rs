@@ -133,6 +133,54 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
             sample.load,
         ),
     ];
+    if let Some(raft) = &state.raft {
+        let status = raft.status().await;
+        let index = |i: Option<u64>| i.map_or(0.0, |i| i as f64);
+        figures.extend([
+            (
+                "nacre_raft_term",
+                "gauge",
+                "Current Raft term.",
+                status.term as f64,
+            ),
+            (
+                "nacre_raft_is_leader",
+                "gauge",
+                "1 if this member is the Raft leader.",
+                f64::from(u8::from(status.state == "LEADER")),
+            ),
+            (
+                "nacre_raft_has_leader",
+                "gauge",
+                "1 if this member knows a Raft leader.",
+                f64::from(u8::from(status.leader.is_some())),
+            ),
+            (
+                "nacre_raft_commit_index",
+                "gauge",
+                "Highest log index known committed.",
+                index(status.commit_index),
+            ),
+            (
+                "nacre_raft_last_applied",
+                "gauge",
+                "Highest log index applied to the registry.",
+                index(status.last_applied),
+            ),
+            (
+                "nacre_raft_last_log_index",
+                "gauge",
+                "Highest log index in this member's log.",
+                index(status.last_log_index),
+            ),
+            (
+                "nacre_raft_snapshot_index",
+                "gauge",
+                "Log index of the last snapshot.",
+                index(status.snapshot_index),
+            ),
+        ]);
+    }
     if let (Some(cluster), Some(distro)) = (&state.cluster, &state.distro) {
         let s = &distro.stats;
         let get = DistroStats::get;
@@ -264,7 +312,12 @@ pub async fn servers(State(state): State<ApiState>) -> Response {
         })
         .collect();
     let backlog = state.distro.as_ref().map_or(0, |d| d.syncer().backlog());
+    let raft = match &state.raft {
+        Some(raft) => Some(raft.status().await),
+        None => None,
+    };
     Json(json!({
+        "raft": raft,
         "servers": servers,
         "view": view.healthy.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "viewDigest": format!("{:016x}", view.digest),

@@ -1,0 +1,209 @@
+//! Raft's state machine: the persistent half of the registry.
+//!
+//! Applying a committed entry is [`consistency::apply`](super::super::apply),
+//! the same function every store ends in, so listeners, push and plugins see
+//! Raft's changes like any other. A snapshot is every persistent record (see
+//! [`persistent_records`]); it is kept in the same database as the log, and at
+//! start-up loaded into the registry before openraft replays the committed
+//! entries after it.
+
+use std::collections::HashSet;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    BasicNode, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership,
+};
+use redb::Database;
+use serde::{Deserialize, Serialize};
+
+use super::log_store::{blocking, decode, encode, read_meta, write_meta_bytes};
+use super::{RaftApplied, RaftTypes};
+use crate::consistency::{Key, Record, Write, apply, persistent_records};
+use crate::naming::registry::Registry;
+use crate::notifier::Notifier;
+
+type NodeId = u64;
+type StorageResult<T> = Result<T, StorageError<NodeId>>;
+
+const SNAPSHOT: &str = "snapshot";
+
+/// A snapshot as stored: its metadata and the MessagePack records.
+#[derive(Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta<NodeId, BasicNode>,
+    data: Vec<u8>,
+}
+
+pub struct StateMachine {
+    registry: Arc<Registry>,
+    notifier: Notifier,
+    db: Arc<Database>,
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+    snapshots_built: u64,
+}
+
+impl StateMachine {
+    /// Opens the state machine, loading the stored snapshot (if any) into the registry.
+    pub async fn open(
+        registry: Arc<Registry>,
+        notifier: Notifier,
+        db: Arc<Database>,
+    ) -> anyhow::Result<StateMachine> {
+        let stored: Option<StoredSnapshot> = blocking(&db, |db| read_meta(db, SNAPSHOT))
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the Raft snapshot: {e}"))?;
+        let mut machine = StateMachine {
+            registry,
+            notifier,
+            db,
+            last_applied: None,
+            membership: StoredMembership::default(),
+            snapshots_built: 0,
+        };
+        if let Some(stored) = stored {
+            let records: Vec<Record> = decode(&stored.data)
+                .map_err(|e| anyhow::anyhow!("decoding the Raft snapshot: {e}"))?;
+            let count = records.len();
+            machine.replace_all(records);
+            machine.last_applied = stored.meta.last_log_id;
+            machine.membership = stored.meta.last_membership;
+            tracing::info!(records = count, last_applied = ?machine.last_applied, "loaded Raft snapshot");
+        }
+        Ok(machine)
+    }
+
+    /// Makes the registry's persistent records exactly `records`.
+    fn replace_all(&self, records: Vec<Record>) {
+        let wanted: HashSet<Key> = records.iter().map(Record::key).collect();
+        for existing in persistent_records(&self.registry) {
+            let key = existing.key();
+            if !wanted.contains(&key) {
+                apply(&self.registry, &self.notifier, Write::Remove(key));
+            }
+        }
+        for record in records {
+            apply(&self.registry, &self.notifier, Write::Put(record));
+        }
+    }
+
+    fn snapshot_of(stored: StoredSnapshot) -> Snapshot<RaftTypes> {
+        Snapshot {
+            meta: stored.meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        }
+    }
+}
+
+/// Builds a snapshot from records captured when it was asked for, so the
+/// snapshot matches `last_applied` exactly.
+pub struct SnapshotBuilder {
+    db: Arc<Database>,
+    records: Vec<Record>,
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+    id: String,
+}
+
+impl RaftSnapshotBuilder<RaftTypes> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> StorageResult<Snapshot<RaftTypes>> {
+        let data = encode(&self.records).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let stored = StoredSnapshot {
+            meta: SnapshotMeta {
+                last_log_id: self.last_applied,
+                last_membership: self.membership.clone(),
+                snapshot_id: self.id.clone(),
+            },
+            data,
+        };
+        let bytes = encode(&stored).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        blocking(&self.db, move |db| write_meta_bytes(db, SNAPSHOT, &bytes))
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        tracing::info!(records = self.records.len(), last_applied = ?self.last_applied, "built Raft snapshot");
+        Ok(StateMachine::snapshot_of(stored))
+    }
+}
+
+impl RaftStateMachine<RaftTypes> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> StorageResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+        Ok((self.last_applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<RaftApplied>>
+    where
+        I: IntoIterator<Item = Entry<RaftTypes>> + openraft::OptionalSend,
+        I::IntoIter: openraft::OptionalSend,
+    {
+        let mut replies = Vec::new();
+        for entry in entries {
+            self.last_applied = Some(entry.log_id);
+            match entry.payload {
+                EntryPayload::Blank => {}
+                EntryPayload::Normal(command) => {
+                    apply(&self.registry, &self.notifier, command.write);
+                }
+                EntryPayload::Membership(membership) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), membership);
+                }
+            }
+            replies.push(RaftApplied {});
+        }
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.snapshots_built += 1;
+        let index = self.last_applied.map_or(0, |l| l.index);
+        SnapshotBuilder {
+            db: Arc::clone(&self.db),
+            records: persistent_records(&self.registry),
+            last_applied: self.last_applied,
+            membership: self.membership.clone(),
+            id: format!("{index}-{}", self.snapshots_built),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> StorageResult<()> {
+        let data = snapshot.into_inner();
+        let records: Vec<Record> =
+            decode(&data).map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        };
+        let bytes = encode(&stored)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        blocking(&self.db, move |db| write_meta_bytes(db, SNAPSHOT, &bytes))
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        let count = records.len();
+        self.replace_all(records);
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        tracing::info!(records = count, last_applied = ?self.last_applied, "installed Raft snapshot from the leader");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<RaftTypes>>> {
+        let stored: Option<StoredSnapshot> = blocking(&self.db, |db| read_meta(db, SNAPSHOT))
+            .await
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        Ok(stored.map(StateMachine::snapshot_of))
+    }
+}
