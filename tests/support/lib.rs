@@ -2,6 +2,7 @@
 //! run a real client program against it with a time bound.
 
 pub mod cluster;
+pub mod naming;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -65,7 +65,8 @@ openraft::declare_raft_types!(
 /// The leader's answer to a forwarded write.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ForwardedWrite {
-    Committed,
+    /// Committed at this log index.
+    Committed(u64),
     /// Not the leader (any more); the leader's id if known.
     NotLeader(Option<u64>),
     Failed(String),
@@ -214,7 +215,20 @@ impl RaftStore {
                 _ => self.write_here(command.clone()).await,
             };
             let retry = match attempt {
-                ForwardedWrite::Committed => return Ok(()),
+                ForwardedWrite::Committed(index) => {
+                    // Read-your-writes on this node: apply up to the entry before answering.
+                    // It is committed either way: a slow apply is logged, not failed.
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let applied = self
+                        .raft
+                        .wait(Some(left.max(Duration::from_millis(100))))
+                        .applied_index_at_least(Some(index), "the client's write")
+                        .await;
+                    if let Err(e) = applied {
+                        tracing::warn!(index, error = %e, "write committed but not yet applied here");
+                    }
+                    return Ok(());
+                }
                 ForwardedWrite::Failed(reason) => reason,
                 ForwardedWrite::NotLeader(_) => "no leader".to_string(),
             };
@@ -236,7 +250,7 @@ impl RaftStore {
         let remaining = self.write_timeout;
         match tokio::time::timeout(remaining, self.raft.client_write(command)).await {
             Err(_) => ForwardedWrite::Failed("commit timed out".into()),
-            Ok(Ok(_)) => ForwardedWrite::Committed,
+            Ok(Ok(reply)) => ForwardedWrite::Committed(reply.log_id.index),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                 ForwardedWrite::NotLeader(f.leader_id)
             }

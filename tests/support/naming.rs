@@ -1,0 +1,117 @@
+//! Small clients of the naming API for end-to-end tests, and a bounded wait.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use serde_json::Value;
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+pub async fn register(url: &str, service: &str, ip: &str, port: u16) -> anyhow::Result<()> {
+    let reply = http()
+        .post(format!("{url}/nacos/v1/ns/instance"))
+        .form(&[
+            ("serviceName", service),
+            ("ip", ip),
+            ("port", &port.to_string()),
+        ])
+        .send()
+        .await?;
+    let status = reply.status();
+    let body = reply.text().await?;
+    ensure!(
+        status == 200 && body == "ok",
+        "register {service} {ip}:{port} via {url}: {status} {body}"
+    );
+    Ok(())
+}
+
+/// A beat (light, as Nacos clients send after the first); returns the reply's code.
+pub async fn beat(url: &str, service: &str, ip: &str, port: u16) -> anyhow::Result<i64> {
+    let reply = http()
+        .put(format!("{url}/nacos/v1/ns/instance/beat"))
+        .form(&[
+            ("serviceName", service),
+            ("ip", ip),
+            ("port", &port.to_string()),
+        ])
+        .send()
+        .await?;
+    let status = reply.status();
+    let body: Value = reply.json().await.context("beat reply")?;
+    ensure!(status == 200, "beat {service} via {url}: {status} {body}");
+    body["code"].as_i64().context("beat reply without code")
+}
+
+/// The `ip:port`s an `instance/list` shows.
+pub async fn hosts(url: &str, service: &str) -> anyhow::Result<BTreeSet<String>> {
+    let reply: Value = http()
+        .get(format!("{url}/nacos/v1/ns/instance/list"))
+        .query(&[("serviceName", service)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(reply["hosts"]
+        .as_array()
+        .map(|hosts| {
+            hosts
+                .iter()
+                .map(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let start = Instant::now();
+    loop {
+        match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) if start.elapsed() > limit => {
+                return Err(e.context(format!("waiting for {what}")));
+            }
+            Err(_) => {}
+        }
+        if start.elapsed() > limit {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Sends an instance write (`method` POST, PUT or DELETE) with these form
+/// parameters; returns the status and body, whatever they are.
+pub async fn instance_write(
+    url: &str,
+    method: reqwest::Method,
+    params: &[(&str, &str)],
+) -> anyhow::Result<(u16, String)> {
+    let reply = http()
+        .request(method, format!("{url}/nacos/v1/ns/instance"))
+        .form(params)
+        .send()
+        .await?;
+    let status = reply.status().as_u16();
+    Ok((status, reply.text().await?))
+}
+
+/// The hosts of an `instance/list` reply, as JSON.
+pub async fn instances(url: &str, service: &str) -> anyhow::Result<Vec<Value>> {
+    let reply: Value = http()
+        .get(format!("{url}/nacos/v1/ns/instance/list"))
+        .query(&[("serviceName", service)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(reply["hosts"].as_array().cloned().unwrap_or_default())
+}
