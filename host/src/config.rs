@@ -59,6 +59,12 @@ pub struct HealthConfig {
     pub client_beat_interval_ms: u64,
     /// An implicitly created service with no instances for this long is removed.
     pub empty_service_clean_ms: u64,
+    /// Whether persistent instances are probed at all.
+    pub probe_enabled: bool,
+    /// How often persistent instances are probed (TCP connect, or HTTP per cluster).
+    pub probe_interval_ms: u64,
+    /// Deadline of one probe.
+    pub probe_timeout_ms: u64,
 }
 
 /// Defaults of the naming API.
@@ -201,6 +207,9 @@ impl Default for HealthConfig {
             check_period_ms: 5_000,
             client_beat_interval_ms: 5_000,
             empty_service_clean_ms: 60_000,
+            probe_enabled: true,
+            probe_interval_ms: 5_000,
+            probe_timeout_ms: 2_000,
         }
     }
 }
@@ -312,6 +321,9 @@ impl Config {
         }
         if h.beat_timeout_ms == 0 || h.delete_timeout_ms == 0 {
             bail!("health.beat_timeout_ms and health.delete_timeout_ms must be greater than 0");
+        }
+        if h.probe_interval_ms == 0 || h.probe_timeout_ms == 0 {
+            bail!("health.probe_interval_ms and health.probe_timeout_ms must be greater than 0");
         }
         if h.client_beat_interval_ms == 0 {
             bail!("health.client_beat_interval_ms must be greater than 0");

@@ -17,7 +17,7 @@ use crate::consistency::distro::{Distro, DistroSyncer};
 use crate::consistency::{
     ConsistencyService, EphemeralStore, PersistentBackend, PersistentStore, RaftStore,
 };
-use crate::health::BeatChecker;
+use crate::health::{BeatChecker, HealthProber};
 use crate::http::{self, ApiState, Shared};
 use crate::naming::manager::ServiceManager;
 use crate::naming::registry::Registry;
@@ -155,6 +155,15 @@ impl Node {
             cluster.clone(),
         );
         tasks.spawn(checker.run(shutdown.clone()));
+        if config.health.probe_enabled {
+            let prober = HealthProber::new(
+                Arc::clone(&consistency),
+                Arc::clone(&switches),
+                config.health.clone(),
+                cluster.clone(),
+            )?;
+            tasks.spawn(prober.run(shutdown.clone()));
+        }
 
         let state = ApiState::new(Shared {
             naming: Arc::clone(&naming),

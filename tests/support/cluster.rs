@@ -218,6 +218,9 @@ impl TestCluster {
             .env("NACRE_CLUSTER_PROBE_INTERVAL_MS", "200")
             .env("NACRE_PERSISTENT_SYNC_WRITES", "false")
             .env("NACRE_PUSH_ENABLED", "false")
+            // Instances in these tests sit at made-up addresses: probing them
+            // would send packets off the machine. Tests that probe turn it on.
+            .env("NACRE_HEALTH_PROBE_ENABLED", "false")
             .env("RUST_LOG", "info,openraft=warn")
             .current_dir(repo_root())
             .stdin(Stdio::null())

@@ -36,6 +36,9 @@ impl TestNode {
             ..Config::default()
         };
         config.persistent.sync_writes = false;
+        // Tests register persistent instances at made-up addresses; only tests
+        // that probe on purpose (with loopback listeners) turn probing on.
+        config.health.probe_enabled = false;
         tweak(&mut config);
         let node = Node::start(config).await?;
         Ok(TestNode { node, dir })

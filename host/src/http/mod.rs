@@ -92,6 +92,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(service::remove),
         )
         .route("/service/list", get(service::list))
+        .route("/cluster", put(service::update_cluster))
         .route(
             "/operator/switches",
             get(operator::switches).put(operator::update_switch),

@@ -9,7 +9,7 @@ use super::ApiState;
 use super::error::ApiError;
 use super::params::{Params, illegal};
 use crate::naming::manager::ServicePatch;
-use crate::naming::model::{DEFAULT_GROUP, ServiceMeta};
+use crate::naming::model::{DEFAULT_GROUP, HealthChecker, ServiceMeta};
 
 /// `protectThreshold` must be a number in [0, 1].
 fn protect_threshold(params: &Params) -> Result<Option<f64>, ApiError> {
@@ -86,7 +86,9 @@ pub async fn detail(State(state): State<ApiState>, params: Params) -> Result<Res
         .map(|(name, cluster)| {
             json!({
                 "name": name,
-                "healthChecker": { "type": "NONE" },
+                "healthChecker": checker_json(&cluster.health_checker),
+                "defaultCheckPort": cluster.check_port,
+                "useIPPort4Check": cluster.check_port == 0,
                 "metadata": cluster.metadata,
             })
         })
@@ -101,6 +103,91 @@ pub async fn detail(State(state): State<ApiState>, params: Params) -> Result<Res
         "clusters": clusters,
     }))
     .into_response())
+}
+
+/// `PUT cluster`: a cluster's health checker, check port and metadata.
+pub async fn update_cluster(
+    State(state): State<ApiState>,
+    params: Params,
+) -> Result<&'static str, ApiError> {
+    let key = params.service_key()?;
+    let cluster = params.cluster("clusterName")?;
+    let checker = params.get("healthChecker").map(parse_checker).transpose()?;
+    let metadata = params.metadata("metadata")?;
+    let use_instance_port = params.flag("useInstancePort4Check")?;
+    let check_port = params.port("checkPort")?;
+    state
+        .naming
+        .update_cluster(key, cluster, |c| {
+            if let Some(checker) = checker {
+                c.health_checker = checker;
+            }
+            if let Some(metadata) = metadata {
+                c.metadata = metadata;
+            }
+            match (use_instance_port, check_port) {
+                (Some(true), _) => c.check_port = 0,
+                (_, Some(port)) => c.check_port = port,
+                _ => {}
+            }
+        })
+        .await?;
+    Ok("ok")
+}
+
+/// Reads Nacos's `healthChecker` JSON: `{"type":"TCP"}`, `{"type":"NONE"}` or
+/// `{"type":"HTTP","path":"/health","expectedResponseCode":200}`.
+fn parse_checker(raw: &str) -> Result<HealthChecker, ApiError> {
+    let value: serde_json::Value = serde_json::from_str(raw)
+        .map_err(|e| illegal("healthChecker", &format!("malformed JSON: {e}")))?;
+    let kind = value["type"].as_str().unwrap_or("").to_ascii_uppercase();
+    match kind.as_str() {
+        "TCP" => Ok(HealthChecker::Tcp),
+        "NONE" => Ok(HealthChecker::None),
+        "HTTP" => {
+            let path = value["path"].as_str().unwrap_or("/").trim().to_string();
+            if !path.starts_with('/') || path.len() > 1024 || path.chars().any(char::is_whitespace)
+            {
+                return Err(illegal(
+                    "healthChecker",
+                    "path must start with / and hold no spaces",
+                ));
+            }
+            let code = match &value["expectedResponseCode"] {
+                serde_json::Value::Null => 200,
+                v => v
+                    .as_u64()
+                    .filter(|c| (100..=599).contains(c))
+                    .ok_or_else(|| {
+                        illegal(
+                            "healthChecker",
+                            "expectedResponseCode must be an HTTP status",
+                        )
+                    })? as u16,
+            };
+            Ok(HealthChecker::Http {
+                path,
+                expected_code: code,
+            })
+        }
+        other => Err(illegal(
+            "healthChecker",
+            &format!("unsupported type {other:?} (TCP, HTTP or NONE)"),
+        )),
+    }
+}
+
+fn checker_json(checker: &HealthChecker) -> serde_json::Value {
+    match checker {
+        HealthChecker::Tcp => json!({ "type": "TCP" }),
+        HealthChecker::None => json!({ "type": "NONE" }),
+        HealthChecker::Http {
+            path,
+            expected_code,
+        } => {
+            json!({ "type": "HTTP", "path": path, "headers": "", "expectedResponseCode": expected_code })
+        }
+    }
 }
 
 /// `GET service/list`: a page of service names of one group.

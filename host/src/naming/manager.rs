@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::list::{self, ListRequest};
-use super::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta, now_millis};
+use super::model::{
+    ClusterMeta, Instance, InstanceId, Metadata, ServiceKey, ServiceMeta, now_millis,
+};
 use super::registry::Registry;
 use crate::consistency::{ConsistencyError, ConsistencyService, Key, Record};
 use crate::plugins::{HealthVerdict, Plugins};
@@ -404,6 +406,22 @@ impl ServiceManager {
         if let Some(selector) = patch.selector {
             meta.selector = Some(selector);
         }
+        self.consistency.put(Record::Service(meta)).await?;
+        Ok(())
+    }
+
+    /// Changes one cluster's settings (`PUT cluster`): its health checker,
+    /// check port and metadata. The service must exist.
+    pub async fn update_cluster(
+        &self,
+        key: ServiceKey,
+        cluster: String,
+        change: impl FnOnce(&mut ClusterMeta),
+    ) -> Result<(), NamingError> {
+        let mut meta = self.registry.service_meta(&key).ok_or_else(|| {
+            NamingError::InvalidParam(format!("service {} not found!", key.grouped_name()))
+        })?;
+        change(meta.clusters.entry(cluster).or_default());
         self.consistency.put(Record::Service(meta)).await?;
         Ok(())
     }

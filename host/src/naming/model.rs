@@ -144,6 +144,24 @@ impl ServiceMeta {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterMeta {
     pub metadata: Metadata,
+    /// How the responsible node checks this cluster's persistent instances.
+    #[serde(default)]
+    pub health_checker: HealthChecker,
+    /// Port to check instead of each instance's own (0: the instance's port).
+    #[serde(default)]
+    pub check_port: u16,
+}
+
+/// The active health check of persistent instances (Nacos's `healthChecker`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum HealthChecker {
+    /// Healthy while a TCP connection to the instance succeeds (Nacos's default).
+    #[default]
+    Tcp,
+    /// Healthy while `GET http://ip:port{path}` answers `expected_code`.
+    Http { path: String, expected_code: u16 },
+    /// Not checked: health changes only by hand.
+    None,
 }
 
 /// Milliseconds since the Unix epoch, the time unit of beats and `lastRefTime`.

@@ -52,6 +52,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         ..Config::default()
     };
     config.persistent.sync_writes = false;
+    // Tests register persistent instances at made-up addresses; only tests
+    // that probe on purpose (with loopback listeners) turn probing on.
+    config.health.probe_enabled = false;
     config
 }
 

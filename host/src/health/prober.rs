@@ -1,0 +1,231 @@
+//! Active health checks of persistent instances (Nacos's `HealthCheckTask`
+//! with its TCP and HTTP processors). Persistent instances do not beat; the
+//! node responsible for a service probes them instead, every
+//! `probe_interval_ms`:
+//!
+//! - TCP (the default): healthy while a connection to `ip:port` opens within
+//!   `probe_timeout_ms`;
+//! - HTTP, when the instance's cluster says so (`PUT /nacos/v1/ns/cluster`
+//!   with a `healthChecker` of type HTTP): healthy while `GET path` answers
+//!   the expected status.
+//!
+//! An instance turns unhealthy after `checkTimes` failed probes in a row (a
+//! runtime switch, 3 by default) and healthy again after one success. Health
+//! changes are writes through the consistency facade (Raft in a cluster), so
+//! they reach every node and every listener. Marked instances are left alone.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use crate::cluster::Cluster;
+use crate::config::HealthConfig;
+use crate::consistency::{ConsistencyService, Record};
+use crate::naming::model::{HealthChecker, InstanceId, ServiceKey};
+use crate::naming::registry::{FastHash, Registry};
+use crate::shutdown::Shutdown;
+use crate::switches::Switches;
+
+/// Probes in flight at once, at most.
+const PARALLEL_PROBES: usize = 64;
+
+/// One instance to probe.
+struct Target {
+    service: ServiceKey,
+    id: InstanceId,
+    healthy: bool,
+    addr: SocketAddr,
+    checker: HealthChecker,
+}
+
+pub struct HealthProber {
+    registry: Arc<Registry>,
+    consistency: Arc<ConsistencyService>,
+    switches: Arc<Switches>,
+    config: HealthConfig,
+    cluster: Option<Arc<Cluster>>,
+    http: reqwest::Client,
+    /// Failed probes in a row, per instance.
+    failures: Mutex<HashMap<(ServiceKey, InstanceId), u32, FastHash>>,
+}
+
+impl HealthProber {
+    pub fn new(
+        consistency: Arc<ConsistencyService>,
+        switches: Arc<Switches>,
+        config: HealthConfig,
+        cluster: Option<Arc<Cluster>>,
+    ) -> anyhow::Result<Arc<HealthProber>> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.probe_timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()?;
+        Ok(Arc::new(HealthProber {
+            registry: Arc::clone(consistency.registry()),
+            consistency,
+            switches,
+            config,
+            cluster,
+            http,
+            failures: Mutex::new(HashMap::default()),
+        }))
+    }
+
+    pub async fn run(self: Arc<Self>, mut shutdown: Shutdown) {
+        let mut tick = tokio::time::interval(Duration::from_millis(self.config.probe_interval_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.recv() => return,
+            }
+            if self.switches.with(|s| s.health_check_enabled) {
+                self.probe_once().await;
+            }
+        }
+    }
+
+    /// Persistent, unmarked instances of the services this node is responsible for.
+    fn targets(&self) -> Vec<Target> {
+        let view = self
+            .cluster
+            .as_ref()
+            .map(|c| (c.view(), c.me(), c.is_ready()));
+        let mut targets = Vec::new();
+        for service in self.registry.services() {
+            let key = service.key();
+            let responsible = view
+                .as_ref()
+                .is_none_or(|(v, me, ready)| *ready && v.owner(key) == Some(*me));
+            if !responsible {
+                continue;
+            }
+            let state = service.read_state();
+            for (id, slot) in &state.instances {
+                if slot.ephemeral || slot.marked {
+                    continue;
+                }
+                let cluster = state.meta.clusters.get(&id.cluster);
+                let checker = cluster
+                    .map(|c| c.health_checker.clone())
+                    .unwrap_or_default();
+                if checker == HealthChecker::None {
+                    continue;
+                }
+                let port = cluster
+                    .map(|c| c.check_port)
+                    .filter(|p| *p != 0)
+                    .unwrap_or(id.port);
+                let Ok(ip) = id.ip.parse() else {
+                    continue;
+                };
+                targets.push(Target {
+                    service: key.clone(),
+                    id: id.clone(),
+                    healthy: slot.healthy,
+                    addr: SocketAddr::new(ip, port),
+                    checker,
+                });
+            }
+        }
+        targets
+    }
+
+    async fn probe_once(self: &Arc<Self>) {
+        let targets = self.targets();
+        self.forget_gone(&targets);
+        let mut probes = JoinSet::new();
+        for target in targets {
+            while probes.len() >= PARALLEL_PROBES {
+                probes.join_next().await;
+            }
+            let prober = Arc::clone(self);
+            probes.spawn(async move {
+                let ok = prober.probe(&target).await;
+                prober.record(target, ok).await;
+            });
+        }
+        while probes.join_next().await.is_some() {}
+    }
+
+    async fn probe(&self, target: &Target) -> bool {
+        let deadline = Duration::from_millis(self.config.probe_timeout_ms);
+        match &target.checker {
+            HealthChecker::Tcp | HealthChecker::None => {
+                matches!(
+                    tokio::time::timeout(deadline, tokio::net::TcpStream::connect(target.addr))
+                        .await,
+                    Ok(Ok(_))
+                )
+            }
+            HealthChecker::Http {
+                path,
+                expected_code,
+            } => {
+                let url = format!("http://{}{}", target.addr, path);
+                match self.http.get(&url).send().await {
+                    Ok(reply) => reply.status().as_u16() == *expected_code,
+                    Err(_) => false,
+                }
+            }
+        }
+    }
+
+    /// Counts the result and writes a health change when one is due.
+    async fn record(&self, target: Target, ok: bool) {
+        let check_times = self.switches.with(|s| s.check_times).max(1);
+        let failed_in_a_row = {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            let key = (target.service.clone(), target.id.clone());
+            if ok {
+                failures.remove(&key);
+                0
+            } else {
+                let count = failures.entry(key).or_insert(0);
+                *count = count.saturating_add(1);
+                *count
+            }
+        };
+        let wanted = if ok {
+            true
+        } else if failed_in_a_row >= check_times {
+            false
+        } else {
+            // Failing, but not yet often enough to count.
+            target.healthy
+        };
+        if wanted == target.healthy {
+            return;
+        }
+        let Some(mut instance) = self.registry.instance(&target.service, &target.id) else {
+            return;
+        };
+        if instance.marked || instance.healthy == wanted {
+            return;
+        }
+        instance.healthy = wanted;
+        tracing::info!(service = %target.service, ip = %target.id.ip, port = target.id.port, healthy = wanted, "probe changed a persistent instance's health");
+        let write = self.consistency.put(Record::Instance {
+            service: target.service.clone(),
+            instance,
+        });
+        if let Err(e) = write.await {
+            tracing::warn!(service = %target.service, error = %e, "could not record a probe's verdict");
+        }
+    }
+
+    /// Drops failure counts of instances no longer probed here.
+    fn forget_gone(&self, targets: &[Target]) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.is_empty() {
+            return;
+        }
+        let live: std::collections::HashSet<(&ServiceKey, &InstanceId)> =
+            targets.iter().map(|t| (&t.service, &t.id)).collect();
+        failures.retain(|(s, i), _| live.contains(&(s, i)));
+    }
+}
