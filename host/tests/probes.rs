@@ -4,7 +4,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{TestNode, wait_until};
@@ -50,16 +50,18 @@ async fn tcp_probes_follow_the_listener() {
     let node = probing_node().await;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    let probes = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&probes);
     let accepting = tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
             drop(socket);
         }
     });
     register_persistent(&node, "tcp-db", port).await;
     // Probed several times while listening: still healthy.
-    let probed_at = std::time::Instant::now();
-    wait_until(LIMIT, "a few probe rounds", || async {
-        probed_at.elapsed() > Duration::from_millis(500)
+    wait_until(LIMIT, "several probes", || async {
+        probes.load(Ordering::SeqCst) >= 4
     })
     .await;
     assert!(healthy(&node, "tcp-db", port).await);
@@ -87,11 +89,12 @@ async fn tcp_probes_follow_the_listener() {
 }
 
 /// A tiny HTTP server whose status the test sets.
-async fn http_server(status: Arc<AtomicU16>) -> u16 {
+async fn http_server(status: Arc<AtomicU16>, requests: Arc<AtomicUsize>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
+            requests.fetch_add(1, Ordering::SeqCst);
             let status = status.load(Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = [0u8; 1024];
@@ -118,7 +121,8 @@ async fn http_server(status: Arc<AtomicU16>) -> u16 {
 async fn http_probes_use_the_clusters_checker() {
     let node = probing_node().await;
     let status = Arc::new(AtomicU16::new(200));
-    let port = http_server(Arc::clone(&status)).await;
+    let requests = Arc::new(AtomicUsize::new(0));
+    let port = http_server(Arc::clone(&status), Arc::clone(&requests)).await;
     register_persistent(&node, "web", port).await;
     node.send(
         "PUT",
@@ -166,15 +170,24 @@ async fn http_probes_use_the_clusters_checker() {
     .await
     .assert_ok();
     status.store(503, Ordering::SeqCst);
+    // A probe may have been under way when the checker changed.
+    let settle = std::time::Instant::now();
+    wait_until(LIMIT, "in-flight probes to finish", || async {
+        settle.elapsed() > Duration::from_millis(200)
+    })
+    .await;
+    let before = requests.load(Ordering::SeqCst);
     let since = std::time::Instant::now();
     wait_until(LIMIT, "several probe intervals", || async {
         since.elapsed() > Duration::from_millis(600)
     })
     .await;
-    assert!(
-        healthy(&node, "web", port).await,
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        before,
         "a NONE checker must not probe"
     );
+    assert!(healthy(&node, "web", port).await);
 }
 
 /// Bad cluster settings are refused and change nothing.
