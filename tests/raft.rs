@@ -129,9 +129,31 @@ async fn a_persistent_write_on_any_node_reaches_all() -> anyhow::Result<()> {
     for i in 0..3 {
         wait_listed(&cluster, i, "db", &want).await?;
     }
-    let statuses: Vec<Value> = [0, 1, 2].iter().map(|_| Value::Null).collect();
+    // A linearizable read on any node sees a write made through another at once.
+    for n in 0..3u16 {
+        let (writer, reader) = (usize::from(n), usize::from(n + 1) % 3);
+        let port = 6000 + n;
+        let (status, _) = put_persistent(&cluster.url(writer, ""), "db", "10.8.0.2", port).await?;
+        ensure!(status == 200);
+        let reply: Value = nacre_e2e::naming::http()
+            .get(cluster.url(reader, "/nacos/v1/ns/instance/list"))
+            .query(&[("serviceName", "db"), ("linearizable", "true")])
+            .send()
+            .await?
+            .json()
+            .await?;
+        let listed = reply["hosts"].as_array().is_some_and(|hosts| {
+            hosts
+                .iter()
+                .any(|h| h["ip"] == "10.8.0.2" && h["port"] == port)
+        });
+        ensure!(
+            listed,
+            "linearizable read on node {reader} missed a write via node {writer}"
+        );
+    }
     let mut terms = BTreeSet::new();
-    for (i, _) in statuses.iter().enumerate() {
+    for i in 0..3 {
         let raft = raft_status(&cluster, i).await?;
         terms.insert(raft["term"].as_u64().unwrap_or(0));
         ensure!(
@@ -236,6 +258,23 @@ async fn a_cut_off_minority_cannot_commit_and_converges_after_the_heal() -> anyh
         "the refusal took {:?}",
         started.elapsed()
     );
+
+    // A plain read on the minority serves its local copy; a linearizable one
+    // cannot be confirmed and says so.
+    let read = |linearizable: &'static str| {
+        nacre_e2e::naming::http()
+            .get(cluster.url(minority, "/nacos/v1/ns/instance/list"))
+            .query(&[("serviceName", "split"), ("linearizable", linearizable)])
+            .send()
+    };
+    ensure!(read("false").await?.status() == 200);
+    let refused = read("true").await?;
+    ensure!(
+        refused.status() == 500,
+        "linearizable read on a minority: {}",
+        refused.status()
+    );
+    ensure!(read("maybe").await?.status() == 400);
 
     let (status, body) =
         put_persistent(&cluster.url(majority[0], ""), "split", "10.10.0.3", 3).await?;
@@ -451,7 +490,7 @@ async fn probe_verdicts_reach_every_node() -> anyhow::Result<()> {
         let url = format!("{}/nacos/v1/ns/instance", cluster.url(i, ""));
         let port = port.to_string();
         async move {
-            let reply: Value = nacre_e2e::naming::http()
+            let reply = nacre_e2e::naming::http()
                 .get(url)
                 .query(&[
                     ("serviceName", "probed"),
@@ -459,14 +498,21 @@ async fn probe_verdicts_reach_every_node() -> anyhow::Result<()> {
                     ("port", port.as_str()),
                 ])
                 .send()
-                .await?
-                .json()
                 .await?;
+            if reply.status() != 200 {
+                return Ok(None);
+            }
+            let reply: Value = reply.json().await?;
             Ok::<_, anyhow::Error>(reply["healthy"].as_bool())
         }
     };
     for i in 0..3 {
-        ensure!(health(i).await? == Some(true));
+        wait_for(
+            &format!("node {i} to have the instance, healthy"),
+            Duration::from_secs(5),
+            || async { Ok(health(i).await? == Some(true)) },
+        )
+        .await?;
     }
     accepting.abort();
     for i in 0..3 {

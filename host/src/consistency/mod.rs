@@ -220,6 +220,16 @@ impl ConsistencyService {
         }
     }
 
+    /// Makes the next local read linearizable for persistent data: in a
+    /// cluster, confirms the Raft leader and waits to apply up to its commit
+    /// index. A standalone node's reads always are.
+    pub async fn linearize(&self) -> Result<(), ConsistencyError> {
+        match &self.persistent {
+            PersistentBackend::Local(_) => Ok(()),
+            PersistentBackend::Raft(raft) => raft.linearize().await,
+        }
+    }
+
     pub fn get(&self, key: &Key) -> Option<Record> {
         match key {
             Key::Instance { service, id, .. } => {

@@ -19,6 +19,16 @@ use crate::naming::model::{Instance, InstanceId};
 use crate::plugins::{FilterOutcome, SubscriberInfo};
 use crate::push::PushSubscriber;
 
+/// With `linearizable=true` (a Nacre extension), a read first makes sure this
+/// node has applied every persistent write committed before the request
+/// (Raft's ReadIndex through the leader). Without it, reads are local.
+async fn leader_checked(state: &ApiState, params: &Params) -> Result<(), ApiError> {
+    if params.flag("linearizable")? == Some(true) {
+        state.naming.linearize().await?;
+    }
+    Ok(())
+}
+
 /// Reads the instance a register or update describes.
 fn instance_from(params: &Params, state: &ApiState) -> Result<Instance, ApiError> {
     let enabled = match params.flag("enabled")? {
@@ -106,6 +116,7 @@ pub async fn patch(
 pub async fn detail(State(state): State<ApiState>, params: Params) -> Result<Response, ApiError> {
     let service = params.service_key()?;
     let id = params.instance_id()?;
+    leader_checked(&state, &params).await?;
     let instance = state.naming.instance(&service, &id)?;
     Ok(Json(json!({
         "service": service.grouped_name(),
@@ -137,6 +148,7 @@ pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Respo
         super::params::check_cluster("clusters", cluster)?;
     }
     let healthy_only = params.flag("healthyOnly")?.unwrap_or(false);
+    leader_checked(&state, &params).await?;
     let agent = ClientAgent::parse(&params.user_agent);
     let subscribed = subscribe(&state, &params, &service, &agent, clusters_param)?;
     let cache_millis = state.naming.switches().with(|s| {

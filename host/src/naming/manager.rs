@@ -99,6 +99,12 @@ impl ServiceManager {
         }
     }
 
+    /// Waits until a read here sees every persistent write committed before now.
+    pub async fn linearize(&self) -> Result<(), NamingError> {
+        self.consistency.linearize().await?;
+        Ok(())
+    }
+
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
