@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use nacre_e2e::cluster::{ClusterOptions, TestCluster, nacre_binary};
 use nacre_e2e::naming::{beat, hosts, http, register, wait_for};
 use serde_json::Value;

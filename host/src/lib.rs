@@ -9,11 +9,12 @@
 //!   each operation, and the in-memory registry.
 //! - [`consistency`]: the `put / remove / get / listen` facade; ephemeral data
 //!   (in memory, replicated across a cluster by Distro) and persistent data
-//!   (write-ahead log on disk).
+//!   (a write-ahead log on disk, or Raft in a cluster).
 //! - [`notifier`]: coalesced change events, delivered off the write path.
 //! - [`push`]: UDP push of changes to subscribed clients.
 //! - [`plugins`]: WebAssembly listeners, health policies and push filters.
-//! - [`health`]: the beat checker that turns silent instances unhealthy, then removes them.
+//! - [`health`]: the beat checker that turns silent instances unhealthy, then
+//!   removes them; the prober that checks persistent instances by TCP or HTTP.
 //!
 //! Around them: [`cluster`] (members, their health, who is responsible for
 //! which service, the internal API's credential), [`config`] (every knob), [`switches`] (runtime switches),

@@ -387,9 +387,8 @@ impl Cluster {
             Err(e) => {
                 p.failures = p.failures.saturating_add(1);
                 p.last_error = Some(e.to_string());
-                p.state = if p.failures >= down_after {
-                    MemberState::Down
-                } else if p.state == MemberState::Down {
+                // A down member stays down until a probe succeeds.
+                p.state = if p.failures >= down_after || p.state == MemberState::Down {
                     MemberState::Down
                 } else {
                     MemberState::Suspicious

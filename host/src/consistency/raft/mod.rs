@@ -333,7 +333,7 @@ impl RaftStore {
 
     pub async fn status(&self) -> RaftStatus {
         let metrics = self.raft.metrics().borrow().clone();
-        let committed = log_store::blocking(&self.db, |db| log_store::read_committed(db))
+        let committed = log_store::blocking(&self.db, log_store::read_committed)
             .await
             .ok()
             .flatten();
