@@ -171,7 +171,16 @@ async fn a_persistent_write_on_any_node_reaches_all() -> anyhow::Result<()> {
 #[tokio::test]
 async fn leader_loss_and_full_restart_lose_no_acknowledged_write() -> anyhow::Result<()> {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let mut cluster = TestCluster::start(options(&[], false)).await?;
+    // Snapshots every few entries: the log is compacted during the test, the
+    // killed leader catches up from a snapshot, and the restart loads one.
+    let mut cluster = TestCluster::start(options(
+        &[
+            ("NACRE_RAFT_SNAPSHOT_EVERY_ENTRIES", "4"),
+            ("NACRE_RAFT_LOG_ENTRIES_KEPT_AFTER_SNAPSHOT", "1"),
+        ],
+        false,
+    ))
+    .await?;
     let leader = wait_leader(&cluster, Duration::from_secs(10)).await?;
     let mut acked = BTreeSet::new();
     for n in 0..5u16 {
@@ -220,6 +229,11 @@ async fn leader_loss_and_full_restart_lose_no_acknowledged_write() -> anyhow::Re
         wait_listed(&cluster, i, "kept", &acked)
             .await
             .with_context(|| cluster.log_tail(i))?;
+        let raft = raft_status(&cluster, i).await?;
+        ensure!(
+            raft["snapshotIndex"].as_u64().is_some_and(|s| s > 0),
+            "no snapshot on node {i}: {raft}"
+        );
     }
     Ok(())
 }
