@@ -151,6 +151,9 @@ pub struct ClusterConfig {
     pub snapshot_timeout_ms: u64,
     /// Largest internal message accepted (sync batches, snapshots).
     pub max_message_bytes: usize,
+    /// Client requests being forwarded to their owners at once, at most;
+    /// beyond it a request gets 503 at once instead of queueing.
+    pub max_forwards_in_flight: usize,
 }
 
 /// Raft, the store of persistent data in a cluster.
@@ -283,6 +286,7 @@ impl Default for ClusterConfig {
             checksum_interval_ms: 5_000,
             snapshot_timeout_ms: 10_000,
             max_message_bytes: 64 * 1024 * 1024,
+            max_forwards_in_flight: 4096,
         }
     }
 }
@@ -353,6 +357,7 @@ impl Config {
             || c.sync_retry_max_ms == 0
             || c.checksum_interval_ms == 0
             || c.max_message_bytes == 0
+            || c.max_forwards_in_flight == 0
         {
             bail!("every cluster.* interval, timeout and size must be greater than 0");
         }

@@ -90,6 +90,21 @@ pub async fn route_to_owner(
         super::NS,
         parts.uri.path_and_query().map_or("", |p| p.as_str())
     );
+    if cluster.owner(&service) == cluster.me() {
+        return next.run(Request::from_parts(parts, Body::from(body))).await;
+    }
+    // A slow owner must not pile up requests here without bound (Nacos's
+    // whole cluster once stalled on forwarded beats, alibaba/nacos#6967).
+    let _slot = match state.distro.as_ref().map(|d| d.forward_slots.try_acquire()) {
+        Some(Err(_)) => {
+            return ApiError::Unavailable(
+                "too many requests are being forwarded to other members; try again".into(),
+            )
+            .into_response();
+        }
+        Some(Ok(slot)) => Some(slot),
+        None => None,
+    };
     let stats = state.distro.as_ref().map(|d| &d.stats);
     for attempt in 0..ATTEMPTS {
         if attempt > 0

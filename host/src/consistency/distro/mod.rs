@@ -129,17 +129,21 @@ pub struct Distro {
     notifier: Notifier,
     syncer: DistroSyncer,
     pub stats: DistroStats,
+    /// Bounds the client requests being forwarded at once (`http::forward`).
+    pub forward_slots: tokio::sync::Semaphore,
 }
 
 impl Distro {
     pub fn new(cluster: Arc<Cluster>, registry: Arc<Registry>, notifier: Notifier) -> Arc<Distro> {
         let syncer = DistroSyncer::new(&cluster);
+        let forward_slots = tokio::sync::Semaphore::new(cluster.config().max_forwards_in_flight);
         Arc::new(Distro {
             cluster,
             registry,
             notifier,
             syncer,
             stats: DistroStats::default(),
+            forward_slots,
         })
     }
 
