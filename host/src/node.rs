@@ -171,6 +171,9 @@ impl Node {
     }
 }
 
+/// Compiled plugins are cached here, under the data directory.
+pub const PLUGIN_CACHE_DIR: &str = "plugin-cache";
+
 /// Loads the plugin folder, if one is configured.
 fn load_plugins(config: &Config, registry: &Arc<Registry>) -> anyhow::Result<Option<Arc<Plugins>>> {
     let dir = &config.plugins.dir;
@@ -187,6 +190,7 @@ fn load_plugins(config: &Config, registry: &Arc<Registry>) -> anyhow::Result<Opt
         Arc::clone(registry),
         Some(dir.clone()),
         limits,
+        Some(config.data_dir.join(PLUGIN_CACHE_DIR)),
     )?);
     plugins.reload();
     Ok(Some(plugins))

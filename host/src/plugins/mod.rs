@@ -4,6 +4,8 @@
 //! - [`manifest`]: a plugin's TOML manifest (world, scope, config, limits, capabilities).
 //! - [`bindings`]: the host side of the `nacre:plugin` WIT worlds.
 //! - [`runtime`]: engine, deadlines, memory caps, store rebuilds, quarantine.
+//! - [`outbound_http`]: `wasi:http` for plugins granted it: allow-list, deadline.
+//! - [`artifact_cache`]: compiled components kept on disk between loads.
 //!
 //! This file holds [`Plugins`], the set of loaded plugins and the three ways
 //! the node consults them: listeners hear every coalesced change, health
@@ -11,8 +13,10 @@
 //! The set is replaced whole when the plugin folder changes, so a call in
 //! flight keeps the plugin it started with.
 
+pub mod artifact_cache;
 pub mod bindings;
 pub mod manifest;
+pub mod outbound_http;
 pub mod runtime;
 pub mod tester;
 
@@ -68,6 +72,8 @@ pub struct PluginStatus {
     pub manifest: String,
     pub state: String,
     pub error: Option<String>,
+    /// `compiled` at load, or `cached` (read from the compiled-plugin cache).
+    pub artifact: Option<artifact_cache::Artifact>,
     /// Why the plugin's last failed call failed.
     pub last_failure: Option<String>,
     pub calls: u64,
@@ -131,13 +137,15 @@ pub struct Plugins {
 }
 
 impl Plugins {
+    /// `cache_dir`: where compiled components are kept between loads (none: always compile).
     pub fn new(
         registry: Arc<Registry>,
         dir: Option<PathBuf>,
         defaults: Limits,
+        cache_dir: Option<PathBuf>,
     ) -> anyhow::Result<Plugins> {
         Ok(Plugins {
-            engine: PluginEngine::new()?,
+            engine: PluginEngine::new(cache_dir)?,
             registry,
             dir,
             defaults,
@@ -277,6 +285,7 @@ impl Plugins {
                         (Some(_), None) => "active".into(),
                     },
                     error: loaded.error.clone(),
+                    artifact: loaded.plugin.as_ref().map(|p| p.artifact),
                     last_failure: loaded.plugin.as_ref().and_then(|p| p.last_failure()),
                     calls: count(|p| p.stats.calls.load(Ordering::Relaxed)),
                     failures: count(|p| p.stats.failures.load(Ordering::Relaxed)),

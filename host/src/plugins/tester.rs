@@ -165,7 +165,8 @@ pub fn run(
     for instance in &instances {
         registry.apply_put_instance(&service, instance.clone());
     }
-    let plugins = Plugins::new(Arc::clone(&registry), None, defaults)?;
+    // No cache: an author's test loop rebuilds the component every time.
+    let plugins = Plugins::new(Arc::clone(&registry), None, defaults, None)?;
     let plugin = plugins.load_one(manifest, LogSink::Capture(Default::default()))?;
 
     // The arguments of each world's call, built once.
