@@ -344,11 +344,6 @@ async fn a_webhook_to_a_server_that_never_answers_is_cut_off_at_its_deadline() {
     let receiver = Receiver::start().await;
 
     let plugins = tempfile::tempdir().expect("dir");
-    let slow = plugins.path().join("slow");
-    let good = plugins.path().join("good");
-    for dir in [&slow, &good] {
-        std::fs::create_dir_all(dir).expect("dir");
-    }
     // Two listeners for every service, delivered one after the other on the
     // listener thread: the one stuck on the silent server must not hold up the other.
     install(

@@ -315,8 +315,8 @@ impl Plugins {
                 _ => Ok(Ok(())),
             });
             if let Some(Err(message)) = answer {
-                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(plugin = plugin.name(), service = %event.service, error = %message, "listener returned an error");
+                plugin.record_failed_answer(format!("returned an error: {message}"));
             }
         }
     }
@@ -414,8 +414,8 @@ impl Plugins {
                 Some(wit::FilterResult::Send(list)) => match validate_filtered(offered, list) {
                     Ok(list) => current = Some(list),
                     Err(reason) => {
-                        plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(plugin = plugin.name(), %service, %reason, "push filter answer refused");
+                        plugin.record_failed_answer(format!("answer refused: {reason}"));
                     }
                 },
                 None => {}

@@ -159,9 +159,16 @@ async fn send_before(
             Err(_) => Err(Error::ConnectionReadTimeout),
         }
     });
-    let response = timeout_at(deadline, sender.send_request(request))
-        .await
-        .map_err(|_| Error::ConnectionReadTimeout)??;
+    let response = match timeout_at(deadline, sender.send_request(request)).await {
+        Ok(Ok(response)) => response,
+        // The connection task ends at the deadline too and may get there
+        // first: then the send fails as "connection closed", a timeout really.
+        Ok(Err(_)) if tokio::time::Instant::now() >= deadline => {
+            return Err(Error::ConnectionReadTimeout);
+        }
+        Ok(Err(e)) => return Err(Error::from(e)),
+        Err(_) => return Err(Error::ConnectionReadTimeout),
+    };
     let response = response.map(|body| {
         BodyBefore {
             body,

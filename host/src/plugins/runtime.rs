@@ -436,6 +436,16 @@ impl Plugin {
         Ok(took)
     }
 
+    /// Counts an answer that was itself a failure (a listener's error, a push
+    /// filter answer the host refused), keeping its reason for the status.
+    pub fn record_failed_answer(&self, reason: String) {
+        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_failure = Some(reason);
+    }
+
     /// Why the last failed call failed, if one did.
     pub fn last_failure(&self) -> Option<String> {
         self.health

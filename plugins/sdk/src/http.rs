@@ -123,8 +123,25 @@ pub fn post(url: &str, content_type: &str, body: &[u8]) -> Result<u16, HttpError
     // body as the connection takes it, so writing it before `handle` could
     // wait on a reader that does not exist yet.
     let response = outgoing_handler::handle(request, None).map_err(error_code)?;
+    // When the node refuses or gives up on the request it drops the body, so
+    // writing fails too; the response says why, so it is looked at first.
+    let body_written = write_body(outgoing_body, body);
+    response.subscribe().block();
+    let status = match response.get() {
+        Some(Ok(Ok(response))) => response.status(),
+        Some(Ok(Err(code))) => return Err(error_code(code)),
+        Some(Err(())) => return Err(failed("the response was already taken")),
+        None => return Err(failed("no response after waiting for one")),
+    };
+    body_written?;
+    Ok(status)
+}
+
+fn write_body(outgoing_body: OutgoingBody, body: &[u8]) -> Result<(), HttpError> {
     {
-        let stream = outgoing_body.write().map_err(|()| failed("body stream"))?;
+        let stream = outgoing_body
+            .write()
+            .map_err(|()| HttpError::Failed("body stream".into()))?;
         // `blocking-write-and-flush` takes at most 4096 bytes per call.
         for chunk in body.chunks(4096) {
             stream
@@ -132,15 +149,7 @@ pub fn post(url: &str, content_type: &str, body: &[u8]) -> Result<u16, HttpError
                 .map_err(|e| HttpError::Failed(format!("writing the body: {e:?}")))?;
         }
     }
-    OutgoingBody::finish(outgoing_body, None).map_err(error_code)?;
-
-    response.subscribe().block();
-    match response.get() {
-        Some(Ok(Ok(response))) => Ok(response.status()),
-        Some(Ok(Err(code))) => Err(error_code(code)),
-        Some(Err(())) => Err(failed("the response was already taken")),
-        None => Err(failed("no response after waiting for one")),
-    }
+    OutgoingBody::finish(outgoing_body, None).map_err(error_code)
 }
 
 fn error_code(code: ErrorCode) -> HttpError {
