@@ -24,5 +24,8 @@ fi
 
 ./scripts/build-plugins.sh
 
+echo "== unit tests of the guest SDK and the shipped plugins (natively)"
+(cd plugins && cargo test --target "$(rustc -vV | sed -n 's/^host: //p')" --quiet)
+
 echo "== cargo test --workspace"
 cargo test --workspace "$@"

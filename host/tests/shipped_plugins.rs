@@ -89,9 +89,14 @@ async fn zone_affinity_sends_each_client_the_instances_of_its_zone() {
         ("10.0.0.4", "zone-c", "0"),
     ] {
         let metadata = zone(z);
-        node.register("zoned", ip, 80, &[("metadata", &metadata), ("weight", weight)])
-            .await
-            .assert_ok();
+        node.register(
+            "zoned",
+            ip,
+            80,
+            &[("metadata", &metadata), ("weight", weight)],
+        )
+        .await
+        .assert_ok();
         node.register("plain", ip, 80, &[("metadata", &metadata)])
             .await
             .assert_ok();
@@ -258,9 +263,14 @@ async fn webhook_posts_change_events_to_an_allowed_server() {
         &webhook_manifest(receiver.port, &allowed, "hooked*"),
     );
     let node = TestNode::start_with(with_plugins(plugins.path())).await;
-    node.register("hooked", "10.0.0.1", 8080, &[("metadata", r#"{"zone":"a"}"#)])
-        .await
-        .assert_ok();
+    node.register(
+        "hooked",
+        "10.0.0.1",
+        8080,
+        &[("metadata", r#"{"zone":"a"}"#)],
+    )
+    .await
+    .assert_ok();
     let mut event = Value::Null;
     wait_until(LIMIT, "the receiver gets the event", || {
         event = receiver.got("hooked").unwrap_or(Value::Null);
@@ -367,7 +377,9 @@ async fn a_webhook_to_a_server_that_never_answers_is_cut_off_at_its_deadline() {
 
     for (i, service) in ["slow-1", "slow-2"].iter().enumerate() {
         let started = Instant::now();
-        node.register(service, "10.0.0.1", 80, &[]).await.assert_ok();
+        node.register(service, "10.0.0.1", 80, &[])
+            .await
+            .assert_ok();
         wait_until(LIMIT, "the good webhook still gets events", || {
             let done = receiver.got(service).is_some();
             async move { done }
@@ -399,12 +411,22 @@ async fn load_zone_affinity(data: tempfile::TempDir, plugins: &Path) -> (Value, 
     let status = plugin_status(&node, "zone-affinity").await;
     assert_eq!(status["state"], "active", "{status}");
     // The loaded component works, whichever way it was loaded.
-    node.register("zoned", "10.0.0.1", 80, &[("metadata", r#"{"zone":"zone-a"}"#)])
-        .await
-        .assert_ok();
-    node.register("zoned", "10.0.0.2", 80, &[("metadata", r#"{"zone":"zone-b"}"#)])
-        .await
-        .assert_ok();
+    node.register(
+        "zoned",
+        "10.0.0.1",
+        80,
+        &[("metadata", r#"{"zone":"zone-a"}"#)],
+    )
+    .await
+    .assert_ok();
+    node.register(
+        "zoned",
+        "10.0.0.2",
+        80,
+        &[("metadata", r#"{"zone":"zone-b"}"#)],
+    )
+    .await
+    .assert_ok();
     assert_eq!(
         node.listed("zoned", &[("clientIP", "10.1.0.1")]).await,
         vec!["10.0.0.1:80"]
@@ -446,7 +468,10 @@ async fn compiled_plugins_are_cached_and_a_corrupt_cache_file_is_ignored() {
     let written = std::fs::read(&files[0]).expect("read");
 
     let (status, data) = load_zone_affinity(data, plugins.path()).await;
-    assert_eq!(status["artifact"], "cached", "second load reuses the artifact: {status}");
+    assert_eq!(
+        status["artifact"], "cached",
+        "second load reuses the artifact: {status}"
+    );
 
     // Flip bytes in the middle of the artifact: ignored, compiled again, rewritten.
     let mut corrupt = written.clone();
@@ -456,8 +481,15 @@ async fn compiled_plugins_are_cached_and_a_corrupt_cache_file_is_ignored() {
     }
     std::fs::write(&files[0], &corrupt).expect("corrupted");
     let (status, data) = load_zone_affinity(data, plugins.path()).await;
-    assert_eq!(status["artifact"], "compiled", "a corrupt file is not trusted: {status}");
-    assert_ne!(std::fs::read(&files[0]).expect("read"), corrupt, "rewritten");
+    assert_eq!(
+        status["artifact"], "compiled",
+        "a corrupt file is not trusted: {status}"
+    );
+    assert_ne!(
+        std::fs::read(&files[0]).expect("read"),
+        corrupt,
+        "rewritten"
+    );
 
     // A foreign file (not ours at all) under the right name: ignored too.
     std::fs::write(&files[0], b"\x7fELF not a nacre artifact").expect("written");

@@ -29,8 +29,16 @@ pub struct PolicyConfig {
     pub load_key: String,
     /// Above this load a beat makes its instance unhealthy; `None`: never.
     pub max_load: Option<f64>,
-    /// (service name or `None` for all, unhealthy after, deleted after), in ms.
-    pub timeouts: Vec<(Option<String>, Option<u64>, Option<u64>)>,
+    /// Configured timeouts, per service and for all services.
+    pub timeouts: Vec<Timeouts>,
+}
+
+/// The timeouts configured for one service, or for all (`service: None`), in ms.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Timeouts {
+    pub service: Option<String>,
+    pub unhealthy_after: Option<u64>,
+    pub delete_after: Option<u64>,
 }
 
 const BEAT_TIMEOUT: &str = "beat_timeout_ms";
@@ -61,9 +69,9 @@ impl PolicyConfig {
                     let millis: u64 = config::parse_value(key, value)?;
                     let slot = config.slot(service);
                     if kind == BEAT_TIMEOUT {
-                        slot.1 = Some(millis);
+                        slot.unhealthy_after = Some(millis);
                     } else {
-                        slot.2 = Some(millis);
+                        slot.delete_after = Some(millis);
                     }
                 }
                 _ => return Err(format!("config {key}: unknown setting")),
@@ -72,11 +80,14 @@ impl PolicyConfig {
         Ok(config)
     }
 
-    fn slot(&mut self, service: Option<String>) -> &mut (Option<String>, Option<u64>, Option<u64>) {
-        let at = match self.timeouts.iter().position(|t| t.0 == service) {
+    fn slot(&mut self, service: Option<String>) -> &mut Timeouts {
+        let at = match self.timeouts.iter().position(|t| t.service == service) {
             Some(at) => at,
             None => {
-                self.timeouts.push((service, None, None));
+                self.timeouts.push(Timeouts {
+                    service,
+                    ..Timeouts::default()
+                });
                 self.timeouts.len() - 1
             }
         };
@@ -87,17 +98,18 @@ impl PolicyConfig {
     /// service's own entries win over the plugin-wide ones, and the node's
     /// timeouts fill in what neither sets.
     pub fn timeouts_for(&self, service: &str, node: (u64, u64)) -> Option<(u64, u64)> {
-        let own = self.timeouts.iter().find(|t| t.0.as_deref() == Some(service));
-        let all = self.timeouts.iter().find(|t| t.0.is_none());
+        let own = self
+            .timeouts
+            .iter()
+            .find(|t| t.service.as_deref() == Some(service));
+        let all = self.timeouts.iter().find(|t| t.service.is_none());
         if own.is_none() && all.is_none() {
             return None;
         }
-        let pick = |f: fn(&(Option<String>, Option<u64>, Option<u64>)) -> Option<u64>| {
-            own.and_then(f).or_else(|| all.and_then(f))
-        };
+        let pick = |f: fn(&Timeouts) -> Option<u64>| own.and_then(f).or_else(|| all.and_then(f));
         Some((
-            pick(|t| t.1).unwrap_or(node.0),
-            pick(|t| t.2).unwrap_or(node.1),
+            pick(|t| t.unhealthy_after).unwrap_or(node.0),
+            pick(|t| t.delete_after).unwrap_or(node.1),
         ))
     }
 
@@ -118,8 +130,7 @@ impl PolicyConfig {
             return HealthVerdict::NoOpinion;
         }
         let node = (context.beat_timeout_millis, context.delete_timeout_millis);
-        let Some((unhealthy_after, delete_after)) =
-            self.timeouts_for(&context.service.name, node)
+        let Some((unhealthy_after, delete_after)) = self.timeouts_for(&context.service.name, node)
         else {
             return HealthVerdict::NoOpinion;
         };
@@ -142,7 +153,10 @@ fn policy_config() -> &'static Result<PolicyConfig, String> {
     CONFIG.get_or_init(|| {
         let parsed = PolicyConfig::from_entries(&config::all());
         if let Err(e) = &parsed {
-            host::error("bad configuration; leaving health to the default rules", &[("error", e)]);
+            host::error(
+                "bad configuration; leaving health to the default rules",
+                &[("error", e)],
+            );
         }
         parsed
     })
@@ -167,7 +181,10 @@ mod tests {
     use nacre_plugin_sdk::{Instance, ServiceKey};
 
     fn entries(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn context(service: &str, silent: i64, healthy: bool, beat: Option<&str>) -> BeatContext {
@@ -190,7 +207,9 @@ mod tests {
                 last_beat_millis: 1_000_000 - silent,
             },
             on_beat: beat.is_some(),
-            beat_metadata: beat.map(|l| vec![("load".into(), l.into())]).unwrap_or_default(),
+            beat_metadata: beat
+                .map(|l| vec![("load".into(), l.into())])
+                .unwrap_or_default(),
             now_millis: 1_000_000,
             beat_timeout_millis: 15_000,
             delete_timeout_millis: 30_000,
@@ -204,24 +223,52 @@ mod tests {
             ("delete_timeout_ms.orders", "1000"),
         ]))
         .unwrap();
-        assert_eq!(config.judge(&context("orders", 100, true, None)), HealthVerdict::Healthy);
-        assert_eq!(config.judge(&context("orders", 500, true, None)), HealthVerdict::Unhealthy);
-        assert_eq!(config.judge(&context("orders", 1500, false, None)), HealthVerdict::Delete);
-        assert_eq!(config.judge(&context("users", 500, true, None)), HealthVerdict::NoOpinion);
+        assert_eq!(
+            config.judge(&context("orders", 100, true, None)),
+            HealthVerdict::Healthy
+        );
+        assert_eq!(
+            config.judge(&context("orders", 500, true, None)),
+            HealthVerdict::Unhealthy
+        );
+        assert_eq!(
+            config.judge(&context("orders", 1500, false, None)),
+            HealthVerdict::Delete
+        );
+        assert_eq!(
+            config.judge(&context("users", 500, true, None)),
+            HealthVerdict::NoOpinion
+        );
     }
 
     #[test]
     fn overload_in_a_beat_makes_an_instance_unhealthy() {
         let config = PolicyConfig::from_entries(&entries(&[("max_load", "0.8")])).unwrap();
-        assert_eq!(config.judge(&context("x", 0, true, Some("0.95"))), HealthVerdict::Unhealthy);
-        assert_eq!(config.judge(&context("x", 0, false, Some("0.2"))), HealthVerdict::NoOpinion);
-        assert_eq!(config.judge(&context("x", 0, true, None)), HealthVerdict::NoOpinion);
+        assert_eq!(
+            config.judge(&context("x", 0, true, Some("0.95"))),
+            HealthVerdict::Unhealthy
+        );
+        assert_eq!(
+            config.judge(&context("x", 0, false, Some("0.2"))),
+            HealthVerdict::NoOpinion
+        );
+        assert_eq!(
+            config.judge(&context("x", 0, true, None)),
+            HealthVerdict::NoOpinion
+        );
     }
 
     #[test]
     fn bad_settings_are_refused() {
-        for bad in [("max_load", "high"), ("beat_timeout_ms", "-1"), ("surprise", "1")] {
-            assert!(PolicyConfig::from_entries(&entries(&[bad])).is_err(), "{bad:?}");
+        for bad in [
+            ("max_load", "high"),
+            ("beat_timeout_ms", "-1"),
+            ("surprise", "1"),
+        ] {
+            assert!(
+                PolicyConfig::from_entries(&entries(&[bad])).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

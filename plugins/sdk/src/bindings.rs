@@ -9,7 +9,7 @@
 //! wit-bindgen declares a world's exports only where its export macro is
 //! invoked, so the unused worlds add nothing to a plugin's component.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::too_many_arguments)] // generated code
 
 pub mod listener {
     wit_bindgen::generate!({

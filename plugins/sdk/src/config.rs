@@ -27,9 +27,7 @@ where
     T: FromStr,
     T::Err: std::fmt::Display,
 {
-    get(key)
-        .map(|text| parse_value(key, &text))
-        .transpose()
+    get(key).map(|text| parse_value(key, &text)).transpose()
 }
 
 /// Parses one configuration value, with the key in the error.

@@ -171,7 +171,10 @@ mod tests {
         let url = Url::parse("http://example.com").unwrap();
         assert_eq!(url.authority, "example.com:80");
         assert_eq!(url.path_with_query, "/");
-        assert_eq!(Url::parse("http://[::1]:81/").unwrap().authority, "[::1]:81");
+        assert_eq!(
+            Url::parse("http://[::1]:81/").unwrap().authority,
+            "[::1]:81"
+        );
         for bad in [
             "https://example.com/",
             "http://",

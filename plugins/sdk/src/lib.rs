@@ -71,8 +71,11 @@ pub trait PushFilter {
     /// Returns the instances to send (a subset of `instances`, possibly
     /// reordered and re-weighted; the node refuses anything else) or
     /// [`FilterResult::Skip`].
-    fn filter(subscriber: Subscriber, service: ServiceKey, instances: Vec<Instance>)
-    -> FilterResult;
+    fn filter(
+        subscriber: Subscriber,
+        service: ServiceKey,
+        instances: Vec<Instance>,
+    ) -> FilterResult;
 }
 
 /// Exports a [`Listener`] implementation as the plugin's `listener` world.

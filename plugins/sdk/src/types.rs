@@ -36,7 +36,8 @@ impl BeatContext {
 
     /// Milliseconds since the instance's last beat (or registration).
     pub fn silent_millis(&self) -> i64 {
-        self.now_millis.saturating_sub(self.instance.last_beat_millis)
+        self.now_millis
+            .saturating_sub(self.instance.last_beat_millis)
     }
 }
 

@@ -83,3 +83,44 @@ impl Listener for Webhook {
 }
 
 nacre_plugin_sdk::export_listener!(Webhook);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nacre_plugin_sdk::ServiceKey;
+
+    #[test]
+    fn an_event_becomes_the_documented_json() {
+        let event = ChangeEvent {
+            service: ServiceKey {
+                namespace: "public".into(),
+                group: "DEFAULT_GROUP".into(),
+                name: "orders".into(),
+            },
+            kinds: ChangeKinds::INSTANCES | ChangeKinds::SERVICE,
+            revision: 42,
+            instances: vec![Instance {
+                ip: "10.0.0.1".into(),
+                port: 8080,
+                cluster: "DEFAULT".into(),
+                weight: 1.0,
+                healthy: true,
+                enabled: true,
+                ephemeral: true,
+                marked: false,
+                metadata: vec![("zone".into(), "a".into())],
+                last_beat_millis: 0,
+            }],
+        };
+        assert_eq!(
+            event_json(&event),
+            json!({
+                "service": {"namespace": "public", "group": "DEFAULT_GROUP", "name": "orders"},
+                "kinds": ["instances", "service"],
+                "revision": 42,
+                "instances": [{"ip": "10.0.0.1", "port": 8080, "clusterName": "DEFAULT", "weight": 1.0,
+                               "healthy": true, "enabled": true, "ephemeral": true, "metadata": {"zone": "a"}}],
+            })
+        );
+    }
+}

@@ -44,7 +44,7 @@ impl ZoneConfig {
             Some(text) => config::pairs("client_zones", &text)?,
             None => Vec::new(),
         };
-        client_zones.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        client_zones.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         Ok(ZoneConfig {
             zone_key,
             client_zones,
@@ -84,7 +84,11 @@ fn zone_config() -> &'static Result<ZoneConfig, String> {
 pub struct ZoneAffinity;
 
 impl PushFilter for ZoneAffinity {
-    fn filter(subscriber: Subscriber, _service: ServiceKey, instances: Vec<Instance>) -> FilterResult {
+    fn filter(
+        subscriber: Subscriber,
+        _service: ServiceKey,
+        instances: Vec<Instance>,
+    ) -> FilterResult {
         let Ok(config) = zone_config() else {
             return FilterResult::Send(instances);
         };
@@ -122,8 +126,7 @@ mod tests {
 
     #[test]
     fn longest_prefix_names_the_clients_zone() {
-        let config =
-            ZoneConfig::from_entries(None, Some("10.=wide, 10.1.=zone-a".into())).unwrap();
+        let config = ZoneConfig::from_entries(None, Some("10.=wide, 10.1.=zone-a".into())).unwrap();
         assert_eq!(config.zone_of_client("10.1.0.7"), Some("zone-a"));
         assert_eq!(config.zone_of_client("10.2.0.7"), Some("wide"));
         assert_eq!(config.zone_of_client("192.168.0.1"), None);
