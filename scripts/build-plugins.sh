@@ -35,6 +35,7 @@ build_rust_plugins() {
   local plugin
   for plugin in zone-affinity metadata-health webhook; do
     install_plugin "$plugin" "$built/${plugin//-/_}.wasm" "plugins/$plugin/$plugin.toml"
+    cp "plugins/$plugin/event.json" "$out/$plugin/"   # a sample for `nacre plugin test`
   done
 }
 # ---------------------------------------------------------------------------
