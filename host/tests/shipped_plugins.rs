@@ -495,6 +495,14 @@ async fn compiled_plugins_are_cached_and_a_corrupt_cache_file_is_ignored() {
     std::fs::write(&files[0], b"\x7fELF not a nacre artifact").expect("written");
     let (status, data) = load_zone_affinity(data, plugins.path()).await;
     assert_eq!(status["artifact"], "compiled", "{status}");
-    let (status, _data) = load_zone_affinity(data, plugins.path()).await;
+    let (status, data) = load_zone_affinity(data, plugins.path()).await;
     assert_eq!(status["artifact"], "cached", "{status}");
+
+    // Artifacts of plugins no longer loaded are removed.
+    std::fs::remove_file(plugins.path().join("zone-affinity.toml")).expect("removed");
+    let mut config = test_config(data.path());
+    with_plugins(plugins.path())(&mut config);
+    let node = TestNode::start_in(data, config).await;
+    assert!(plugin_status(&node, "zone-affinity").await.is_null());
+    assert_eq!(cache_files(node.dir.path()), Vec::<PathBuf>::new());
 }

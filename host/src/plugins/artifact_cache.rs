@@ -10,6 +10,7 @@
 //! the file rewritten. Files are written to a temporary name and renamed, so a
 //! reader never sees half a file.
 
+use std::collections::HashSet;
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,23 +54,45 @@ impl ArtifactCache {
             .join(format!("{wasm_key}-{}.cwasm", self.engine_key))
     }
 
-    /// The component of `wasm`: from the cache when a sound artifact is there,
-    /// else compiled (with `compile`) and written to the cache.
+    /// The component whose artifact belongs in `path` (from [`Self::path_for`]):
+    /// from the cache when a sound artifact is there, else compiled (with
+    /// `compile`) and written to the cache.
     pub fn load_or_compile(
         &self,
         engine: &Engine,
-        wasm: &[u8],
+        path: &Path,
         compile: impl FnOnce() -> anyhow::Result<Component>,
     ) -> anyhow::Result<(Component, Artifact)> {
-        let path = self.path_for(wasm);
-        if let Some(component) = self.read(engine, &path) {
+        if let Some(component) = self.read(engine, path) {
             return Ok((component, Artifact::Cached));
         }
         let component = compile()?;
-        if let Err(e) = self.write(&path, &component) {
+        if let Err(e) = self.write(path, &component) {
             tracing::warn!(path = %path.display(), error = %format!("{e:#}"), "cannot cache a compiled plugin");
         }
         Ok((component, Artifact::Compiled))
+    }
+
+    /// Deletes the artifacts not in `keep` (those of plugins no longer
+    /// loaded, old versions, other engine configurations): the cache holds
+    /// what the node runs, not every version it ever compiled.
+    pub fn prune(&self, keep: &HashSet<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            let artifact = path.extension().is_some_and(|e| e == "cwasm");
+            if artifact && !keep.contains(&path) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::debug!(path = %path.display(), "removed an unused compiled plugin")
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot remove an unused compiled plugin")
+                    }
+                }
+            }
+        }
     }
 
     fn read(&self, engine: &Engine, path: &Path) -> Option<Component> {

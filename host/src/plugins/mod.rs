@@ -22,7 +22,7 @@ pub mod tester;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -134,6 +134,8 @@ pub struct Plugins {
     set: RwLock<Arc<PluginSet>>,
     /// Serialises reloads.
     reloading: Mutex<()>,
+    /// Whether unused compiled artifacts have been pruned since the node started.
+    cache_pruned: AtomicBool,
 }
 
 impl Plugins {
@@ -151,6 +153,7 @@ impl Plugins {
             defaults,
             set: RwLock::new(Arc::new(PluginSet::default())),
             reloading: Mutex::new(()),
+            cache_pruned: AtomicBool::new(false),
         })
     }
 
@@ -232,9 +235,16 @@ impl Plugins {
             };
             next.insert(path, loaded);
         }
-        if changed {
+        // Prune on the first reload too: the folder may have lost plugins while the node was down.
+        let first = !self.cache_pruned.swap(true, Ordering::Relaxed);
+        if changed || first {
+            let keep = next
+                .values()
+                .filter_map(|l| l.plugin.as_ref().and_then(|p| p.cache_file.clone()))
+                .collect();
             *self.set.write().unwrap_or_else(|e| e.into_inner()) =
                 Arc::new(PluginSet::from_loaded(next));
+            self.engine.prune_cache(&keep);
         }
         changed
     }

@@ -5,6 +5,7 @@
 //! - refuses any authority (`host:port`) not in the plugin's allow-list: the
 //!   guest sees `error-code.HTTP-request-denied`, the node logs a warning;
 //! - speaks plain HTTP/1.1 only (no TLS stack in the node for now);
+//! - allows at most [`MAX_REQUESTS_PER_CALL`] requests per plugin call;
 //! - ends the whole exchange — connect, request, response head and every read
 //!   of the response body — at the deadline of the plugin call it belongs to.
 //!
@@ -36,6 +37,9 @@ use tokio::time::{Sleep, sleep_until, timeout_at};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+/// Requests one plugin call may send; more fail with `HTTP-request-denied`.
+pub const MAX_REQUESTS_PER_CALL: u32 = 8;
+
 /// The future `send_request` hands back to wasmtime-wasi-http.
 type Sending = Box<
     dyn Future<
@@ -55,8 +59,10 @@ pub struct OutboundHttp {
     plugin: String,
     /// `host:port` entries from the manifest.
     allowed: Arc<[String]>,
-    /// When the current call's deadline passes; set before every call.
-    pub deadline: Instant,
+    /// When the current call's deadline passes.
+    deadline: Instant,
+    /// Requests sent in the current call.
+    requests: u32,
 }
 
 impl OutboundHttp {
@@ -65,7 +71,14 @@ impl OutboundHttp {
             plugin: plugin.to_string(),
             allowed,
             deadline: Instant::now(),
+            requests: 0,
         }
+    }
+
+    /// Called before every plugin call: its deadline, and a fresh request count.
+    pub fn start_call(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        self.requests = 0;
     }
 
     /// Whether `authority` (always with a port) is in the allow-list.
@@ -112,6 +125,11 @@ impl WasiHttpHooks for OutboundHttp {
             );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         };
+        self.requests += 1;
+        if self.requests > MAX_REQUESTS_PER_CALL {
+            tracing::warn!(plugin = %self.plugin, uri = %request.uri(), "outbound HTTP refused: more than {MAX_REQUESTS_PER_CALL} requests in one call");
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
         // Guest-supplied timeouts are ignored: the call's deadline bounds everything.
         let deadline = tokio::time::Instant::from_std(self.deadline);
         Box::new(send_before(request, authority, deadline))
@@ -227,5 +245,47 @@ mod tests {
         assert!(!allowed("http://127.0.0.1/x"), "port 80 is not 9000");
         assert!(!allowed("http://localhost:9000/x"));
         assert!(!allowed("/no-authority"));
+    }
+
+    fn request(uri: &str) -> http::Request<WasiBody> {
+        let body = http_body_util::Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        http::Request::post(uri).body(body).expect("request")
+    }
+
+    #[tokio::test]
+    async fn refusals_reach_the_guest_as_request_denied() {
+        let mut hooks = OutboundHttp::new("p", Arc::from(vec!["127.0.0.1:9".to_string()]));
+        hooks.start_call(Instant::now() + std::time::Duration::from_secs(1));
+        let refused = hooks.send_request(
+            request("http://10.0.0.1:9/"),
+            None,
+            Box::new(async { Ok(()) }),
+        );
+        assert!(matches!(
+            Pin::from(refused).await,
+            Err(Error::HttpRequestDenied)
+        ));
+        // The allowed destination, up to the per-call cap (the futures are never polled: no I/O).
+        for _ in 0..MAX_REQUESTS_PER_CALL {
+            let _unsent = hooks.send_request(
+                request("http://127.0.0.1:9/"),
+                None,
+                Box::new(async { Ok(()) }),
+            );
+        }
+        let over = hooks.send_request(
+            request("http://127.0.0.1:9/"),
+            None,
+            Box::new(async { Ok(()) }),
+        );
+        assert!(matches!(
+            Pin::from(over).await,
+            Err(Error::HttpRequestDenied)
+        ));
+        // The next call starts a fresh count.
+        hooks.start_call(Instant::now());
+        assert_eq!(hooks.requests, 0);
     }
 }

@@ -98,6 +98,13 @@ impl PluginEngine {
         })
     }
 
+    /// Deletes cached artifacts other than those in `keep`.
+    pub fn prune_cache(&self, keep: &std::collections::HashSet<std::path::PathBuf>) {
+        if let Some(cache) = &self.cache {
+            cache.prune(keep);
+        }
+    }
+
     /// Compiles and links a plugin, checking it exports its manifest's world.
     pub fn load(
         &self,
@@ -116,9 +123,10 @@ impl PluginEngine {
                 )
             })
         };
-        let (component, artifact) = match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, bytes, compile)?,
-            None => (compile()?, Artifact::Compiled),
+        let cache_file = self.cache.as_ref().map(|cache| cache.path_for(bytes));
+        let (component, artifact) = match (&self.cache, &cache_file) {
+            (Some(cache), Some(path)) => cache.load_or_compile(&self.engine, path, compile)?,
+            _ => (compile()?, Artifact::Compiled),
         };
         // Only a plugin granted outbound HTTP gets wasi:http linked; any other
         // plugin importing it is refused here (see `import_error`).
@@ -145,6 +153,7 @@ impl PluginEngine {
             engine: self.engine.clone(),
             http_allowed: Arc::from(manifest.capabilities.http.clone()),
             artifact,
+            cache_file,
             manifest,
             exports: world,
             live: Mutex::new(None),
@@ -393,6 +402,8 @@ pub struct Plugin {
     http_allowed: Arc<[String]>,
     /// Whether the component was compiled at load or read from the cache.
     pub artifact: Artifact,
+    /// The component's file in the compiled-plugin cache, if the node keeps one.
+    pub cache_file: Option<std::path::PathBuf>,
     exports: Exports,
     live: Mutex<Option<Live>>,
     health: Mutex<Supervision>,
@@ -513,8 +524,10 @@ impl Plugin {
                 return Err(wasmtime::Error::msg("no live instance"));
             };
             store.set_epoch_deadline(self.deadline_ticks());
-            store.data_mut().outbound.deadline =
-                started + Duration::from_millis(self.manifest.limits.timeout_ms);
+            store
+                .data_mut()
+                .outbound
+                .start_call(started + Duration::from_millis(self.manifest.limits.timeout_ms));
             f(store, bound)
         };
         let result = if self.http_allowed.is_empty() {
