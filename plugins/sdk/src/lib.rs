@@ -1,4 +1,4 @@
-//! Write [Nacre](https://github.com/) plugins in Rust.
+//! Write Nacre plugins in Rust.
 //!
 //! A Nacre plugin is a WebAssembly component that exports one of three worlds
 //! of `nacre:plugin@0.1.0` (`wit/nacre-plugin-0.1.0/plugin.wit`). With this
