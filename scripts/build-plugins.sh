@@ -37,6 +37,9 @@ build_rust_plugins() {
     install_plugin "$plugin" "$built/${plugin//-/_}.wasm" "plugins/$plugin/$plugin.toml"
     cp "plugins/$plugin/event.json" "$out/$plugin/"   # a sample for `nacre plugin test`
   done
+  # Hostile guests for the host's tests only, kept apart from what ships.
+  mkdir -p "$out/test-guests"
+  cp "$built/blocker.wasm" "$out/test-guests/"
 }
 # ---------------------------------------------------------------------------
 

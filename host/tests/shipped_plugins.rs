@@ -402,6 +402,48 @@ async fn a_webhook_to_a_server_that_never_answers_is_cut_off_at_its_deadline() {
     );
 }
 
+#[tokio::test]
+async fn a_plugin_that_blocks_in_wasi_is_cut_off_and_no_request_fails() {
+    let blocker =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/test-guests/blocker.wasm");
+    assert!(
+        blocker.is_file(),
+        "{} is missing: run scripts/build-plugins.sh",
+        blocker.display()
+    );
+    for mode in ["sleep", "print"] {
+        let plugins = tempfile::tempdir().expect("dir");
+        std::fs::copy(&blocker, plugins.path().join("blocker.wasm")).expect("copied");
+        let manifest = format!(
+            "name = \"blocker\"\nworld = \"push-filter\"\nwasm = \"blocker.wasm\"\n[config]\nmode = \"{mode}\"\n"
+        );
+        std::fs::write(plugins.path().join("blocker.toml"), manifest).expect("written");
+        let node = TestNode::start_with(with_plugins(plugins.path())).await;
+        for port in 1..=10 {
+            node.register("victim", "10.0.0.1", port, &[])
+                .await
+                .assert_ok();
+            assert_eq!(
+                node.listed("victim", &[]).await.len(),
+                usize::from(port),
+                "{mode}: fail open, the unfiltered list"
+            );
+        }
+        let status = plugin_status(&node, "blocker").await;
+        assert!(
+            status["failures"].as_u64().unwrap_or(0) >= 3,
+            "{mode}: {status}"
+        );
+        assert_eq!(status["state"], "quarantined", "{mode}: {status}");
+        assert!(
+            status["lastFailure"]
+                .as_str()
+                .is_some_and(|f| f.contains("blocking WASI call")),
+            "{mode}: {status}"
+        );
+    }
+}
+
 /// Starts a node on `data` (kept across restarts) with `plugins`, and returns
 /// what `GET /nacre/v1/plugins` says about zone-affinity once it is loaded.
 async fn load_zone_affinity(data: tempfile::TempDir, plugins: &Path) -> (Value, tempfile::TempDir) {

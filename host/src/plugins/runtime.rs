@@ -531,7 +531,7 @@ impl Plugin {
             f(store, bound)
         };
         let result = if self.http_allowed.is_empty() {
-            run(&mut live)
+            catch_host_panic(|| run(&mut live))
         } else {
             // wasi:http waits for I/O in wasmtime-wasi's `in_tokio`, which
             // blocks on a Tokio runtime and must not run on a thread that is
@@ -545,7 +545,7 @@ impl Plugin {
             std::thread::scope(|scope| {
                 std::thread::Builder::new()
                     .name(format!("plugin-http-{}", self.manifest.name))
-                    .spawn_scoped(scope, move || run(live))
+                    .spawn_scoped(scope, move || catch_host_panic(|| run(live)))
                     .map_err(|e| wasmtime::Error::msg(format!("starting the call's thread: {e}")))
                     .and_then(|thread| {
                         thread.join().unwrap_or_else(|_| {
@@ -592,6 +592,37 @@ impl Plugin {
             tracing::warn!(plugin = %self.manifest.name, %reason, "plugin call failed; its store will be rebuilt");
         }
     }
+}
+
+/// Runs one plugin call, turning a panic inside a host function into a failed
+/// call. wasmtime unwinds a host panic through the guest's frames and resumes
+/// it at the call site; the store is dropped afterwards like after a trap.
+///
+/// The panic that does happen: a plugin without the `http` grant runs on the
+/// caller's thread, which drives the node's Tokio runtime, and a WASI call that
+/// blocks (sleeping, `poll`, writing to or dropping a stdout/stderr stream —
+/// which Rust's `println!` and panic messages do) reaches wasmtime-wasi's
+/// `in_tokio`, which panics inside a runtime. Letting such calls block would
+/// hold an async worker beyond the deadline (epoch interruption cannot reach
+/// a host call), so refusing them is the intended outcome; this turns the
+/// refusal into a plugin failure instead of a failed request.
+fn catch_host_panic<R>(call: impl FnOnce() -> wasmtime::Result<R>) -> wasmtime::Result<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(wasmtime::Error::msg(
+            if message.contains("Cannot start a runtime from within a runtime") {
+                "made a blocking WASI call (sleep, poll, stdout/stderr), which plugins may not: \
+                 log with the host interface instead"
+                    .to_string()
+            } else {
+                format!("a host function panicked: {message}")
+            },
+        ))
+    })
 }
 
 /// Says in words why a call failed.
