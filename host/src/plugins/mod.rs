@@ -208,11 +208,13 @@ impl Plugins {
                 continue;
             }
             changed = true;
+            let loading = std::time::Instant::now();
             let loaded = match Manifest::load(&path, self.defaults)
                 .and_then(|m| self.load_manifest(m, LogSink::Tracing))
             {
                 Ok(plugin) => {
-                    tracing::info!(plugin = plugin.name(), world = %plugin.manifest.world, manifest = %path.display(), "plugin loaded");
+                    let took = loading.elapsed();
+                    tracing::info!(plugin = plugin.name(), world = %plugin.manifest.world, artifact = ?plugin.artifact, ?took, manifest = %path.display(), "plugin loaded");
                     Loaded {
                         signature,
                         plugin: Some(Arc::new(plugin)),
