@@ -1,6 +1,6 @@
 //! Wiring one node: every part is built and connected explicitly here, in data
 //! flow order (registry → stores → consistency → naming → HTTP), and every
-//! background task gets the node's [`Shutdown`].
+//! background task gets the node's [`Shutdown`](crate::shutdown::Shutdown).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

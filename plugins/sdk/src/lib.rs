@@ -31,7 +31,7 @@
 //!   small helpers such as [`Instance::meta`].
 //! - [`host`]: what the node offers every plugin: logging, the clock, the
 //!   plugin's own config ([`config`] parses it) and read-only registry queries.
-//! - [`http`] (feature `http`): outbound HTTP through `wasi:http`, for plugins
+//! - `http` (feature `http`): outbound HTTP through `wasi:http`, for plugins
 //!   whose manifest grants the `http` capability.
 //! - [`bindings`]: the raw `wit-bindgen` output, should you need it.
 
