@@ -354,25 +354,23 @@ async fn a_webhook_to_a_server_that_never_answers_is_cut_off_at_its_deadline() {
     let receiver = Receiver::start().await;
 
     let plugins = tempfile::tempdir().expect("dir");
-    // Two listeners for every service, delivered one after the other on the
-    // listener thread: the one stuck on the silent server must not hold up the other.
+    // Two listeners for every service, called one after the other on the
+    // listener thread in manifest order: `silent` (to the silent server) before
+    // `webhook` (to the receiver). The stuck call must not hold up the other.
     install(
         plugins.path(),
         "webhook",
         "listener",
-        &format!(
-            "[applies_to]\nservices = [\"*\"]\n[config]\nurl = \"http://127.0.0.1:{silent_port}/events\"\n[limits]\ntimeout_ms = 300\n[capabilities]\nhttp = [\"127.0.0.1:{silent_port}\"]"
-        ),
-    );
-    let good_manifest = format!(
-        "name = \"webhook-good\"\nworld = \"listener\"\nwasm = \"webhook.wasm\"\n{}",
-        webhook_manifest(
+        &webhook_manifest(
             receiver.port,
             &format!("[capabilities]\nhttp = [\"127.0.0.1:{}\"]", receiver.port),
-            "*"
-        )
+            "*",
+        ),
     );
-    std::fs::write(plugins.path().join("webhook-good.toml"), good_manifest).expect("written");
+    let silent_manifest = format!(
+        "name = \"silent\"\nworld = \"listener\"\nwasm = \"webhook.wasm\"\n[config]\nurl = \"http://127.0.0.1:{silent_port}/events\"\n[limits]\ntimeout_ms = 300\n[capabilities]\nhttp = [\"127.0.0.1:{silent_port}\"]\n"
+    );
+    std::fs::write(plugins.path().join("silent.toml"), silent_manifest).expect("written");
     let node = TestNode::start_with(with_plugins(plugins.path())).await;
 
     for (i, service) in ["slow-1", "slow-2"].iter().enumerate() {
@@ -392,7 +390,7 @@ async fn a_webhook_to_a_server_that_never_answers_is_cut_off_at_its_deadline() {
             started.elapsed()
         );
     }
-    let status = plugin_status(&node, "webhook").await;
+    let status = plugin_status(&node, "silent").await;
     assert!(status["failures"].as_u64().unwrap_or(0) >= 1, "{status}");
     assert!(
         status["lastFailure"]
