@@ -537,9 +537,9 @@ impl Plugin {
             // blocks on a Tokio runtime and must not run on a thread that is
             // already inside one (the listener thread and the API's workers
             // are). A scoped thread of its own has no runtime: the waits run
-            // on wasmtime-wasi's ambient one. It costs a thread start per call
-            // (tens of µs), only for plugins granted HTTP, whose calls wait on
-            // a network anyway. Every wait is bounded by the call's deadline
+            // on wasmtime-wasi's ambient one. It costs a thread start per call,
+            // only for plugins granted HTTP, whose calls wait on a network
+            // anyway (docs/BENCHMARKS.md has the measured cost). Every wait is bounded by the call's deadline
             // (see `outbound_http`), so the join is too.
             let live = &mut *live;
             std::thread::scope(|scope| {
