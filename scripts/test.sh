@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. First installs, idempotently, what the end-to-end
-# tests drive: the Nacos Node.js client (npm nacos-naming) and the Nacos Python
-# SDK (nacos-sdk-python, in a venv under target/). Then runs every test of the
-# workspace.
+# Runs the whole test suite. First builds the plugins the tests load
+# (scripts/build-plugins.sh, into target/plugins/) and installs, idempotently,
+# what the end-to-end tests drive: the Nacos Node.js client (npm nacos-naming)
+# and the Nacos Python SDK (nacos-sdk-python, in a venv under target/). Then
+# runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,11 @@ if [ -f tests/compat/python/requirements.txt ]; then
     cp tests/compat/python/requirements.txt "$venv/requirements.txt"
   fi
 fi
+
+./scripts/build-plugins.sh
+
+echo "== unit tests of the guest SDK and the shipped plugins (natively)"
+(cd plugins && cargo test --target "$(rustc -vV | sed -n 's/^host: //p')" --quiet)
 
 echo "== cargo test --workspace"
 cargo test --workspace "$@"

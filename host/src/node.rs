@@ -1,6 +1,6 @@
 //! Wiring one node: every part is built and connected explicitly here, in data
 //! flow order (membership → registry → stores → consistency → naming → HTTP),
-//! and every background task gets the node's [`Shutdown`].
+//! and every background task gets the node's [`Shutdown`](crate::shutdown::Shutdown).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -233,6 +233,9 @@ impl Node {
     }
 }
 
+/// Compiled plugins are cached here, under the data directory.
+pub const PLUGIN_CACHE_DIR: &str = "plugin-cache";
+
 /// Loads the plugin folder, if one is configured.
 fn load_plugins(config: &Config, registry: &Arc<Registry>) -> anyhow::Result<Option<Arc<Plugins>>> {
     let dir = &config.plugins.dir;
@@ -249,6 +252,7 @@ fn load_plugins(config: &Config, registry: &Arc<Registry>) -> anyhow::Result<Opt
         Arc::clone(registry),
         Some(dir.clone()),
         limits,
+        Some(config.data_dir.join(PLUGIN_CACHE_DIR)),
     )?);
     plugins.reload();
     Ok(Some(plugins))

@@ -4,6 +4,8 @@
 //! - [`manifest`]: a plugin's TOML manifest (world, scope, config, limits, capabilities).
 //! - [`bindings`]: the host side of the `nacre:plugin` WIT worlds.
 //! - [`runtime`]: engine, deadlines, memory caps, store rebuilds, quarantine.
+//! - [`outbound_http`]: `wasi:http` for plugins granted it: allow-list, deadline.
+//! - [`artifact_cache`]: compiled components kept on disk between loads.
 //!
 //! This file holds [`Plugins`], the set of loaded plugins and the three ways
 //! the node consults them: listeners hear every coalesced change, health
@@ -11,14 +13,16 @@
 //! The set is replaced whole when the plugin folder changes, so a call in
 //! flight keeps the plugin it started with.
 
+pub mod artifact_cache;
 pub mod bindings;
 pub mod manifest;
+pub mod outbound_http;
 pub mod runtime;
 pub mod tester;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -68,6 +72,8 @@ pub struct PluginStatus {
     pub manifest: String,
     pub state: String,
     pub error: Option<String>,
+    /// `compiled` at load, or `cached` (read from the compiled-plugin cache).
+    pub artifact: Option<artifact_cache::Artifact>,
     /// Why the plugin's last failed call failed.
     pub last_failure: Option<String>,
     pub calls: u64,
@@ -128,21 +134,26 @@ pub struct Plugins {
     set: RwLock<Arc<PluginSet>>,
     /// Serialises reloads.
     reloading: Mutex<()>,
+    /// Whether unused compiled artifacts have been pruned since the node started.
+    cache_pruned: AtomicBool,
 }
 
 impl Plugins {
+    /// `cache_dir`: where compiled components are kept between loads (none: always compile).
     pub fn new(
         registry: Arc<Registry>,
         dir: Option<PathBuf>,
         defaults: Limits,
+        cache_dir: Option<PathBuf>,
     ) -> anyhow::Result<Plugins> {
         Ok(Plugins {
-            engine: PluginEngine::new()?,
+            engine: PluginEngine::new(cache_dir)?,
             registry,
             dir,
             defaults,
             set: RwLock::new(Arc::new(PluginSet::default())),
             reloading: Mutex::new(()),
+            cache_pruned: AtomicBool::new(false),
         })
     }
 
@@ -197,11 +208,13 @@ impl Plugins {
                 continue;
             }
             changed = true;
+            let loading = std::time::Instant::now();
             let loaded = match Manifest::load(&path, self.defaults)
                 .and_then(|m| self.load_manifest(m, LogSink::Tracing))
             {
                 Ok(plugin) => {
-                    tracing::info!(plugin = plugin.name(), world = %plugin.manifest.world, manifest = %path.display(), "plugin loaded");
+                    let took = loading.elapsed();
+                    tracing::info!(plugin = plugin.name(), world = %plugin.manifest.world, artifact = ?plugin.artifact, ?took, manifest = %path.display(), "plugin loaded");
                     Loaded {
                         signature,
                         plugin: Some(Arc::new(plugin)),
@@ -224,9 +237,16 @@ impl Plugins {
             };
             next.insert(path, loaded);
         }
-        if changed {
+        // Prune on the first reload too: the folder may have lost plugins while the node was down.
+        let first = !self.cache_pruned.swap(true, Ordering::Relaxed);
+        if changed || first {
+            let keep = next
+                .values()
+                .filter_map(|l| l.plugin.as_ref().and_then(|p| p.cache_file.clone()))
+                .collect();
             *self.set.write().unwrap_or_else(|e| e.into_inner()) =
                 Arc::new(PluginSet::from_loaded(next));
+            self.engine.prune_cache(&keep);
         }
         changed
     }
@@ -277,6 +297,7 @@ impl Plugins {
                         (Some(_), None) => "active".into(),
                     },
                     error: loaded.error.clone(),
+                    artifact: loaded.plugin.as_ref().map(|p| p.artifact),
                     last_failure: loaded.plugin.as_ref().and_then(|p| p.last_failure()),
                     calls: count(|p| p.stats.calls.load(Ordering::Relaxed)),
                     failures: count(|p| p.stats.failures.load(Ordering::Relaxed)),
@@ -306,8 +327,8 @@ impl Plugins {
                 _ => Ok(Ok(())),
             });
             if let Some(Err(message)) = answer {
-                plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(plugin = plugin.name(), service = %event.service, error = %message, "listener returned an error");
+                plugin.record_failed_answer(format!("returned an error: {message}"));
             }
         }
     }
@@ -405,8 +426,8 @@ impl Plugins {
                 Some(wit::FilterResult::Send(list)) => match validate_filtered(offered, list) {
                     Ok(list) => current = Some(list),
                     Err(reason) => {
-                        plugin.stats.failures.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(plugin = plugin.name(), %service, %reason, "push filter answer refused");
+                        plugin.record_failed_answer(format!("answer refused: {reason}"));
                     }
                 },
                 None => {}

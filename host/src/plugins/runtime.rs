@@ -1,7 +1,9 @@
 //! The WebAssembly runtime under the plugins: one [`Engine`] (component model,
-//! pooling allocator, epoch interruption), one [`Linker`] with the host
-//! interface and a WASI that reaches nothing, and per plugin a pre-linked
-//! component whose store is rebuilt after any failure.
+//! pooling allocator, epoch interruption), two [`Linker`]s — the host
+//! interface and a WASI that reaches nothing, and the same plus `wasi:http`
+//! for plugins whose manifest grants outbound HTTP — and per plugin a
+//! pre-linked component whose store is rebuilt after any failure. Compiled
+//! components are cached on disk ([`ArtifactCache`]).
 //!
 //! Every call gets a deadline (epoch ticks) and a memory cap (`StoreLimits`);
 //! a trap, timeout or exhausted memory drops the store, counts a failure, and
@@ -18,9 +20,12 @@ use wasmtime::{
     StoreLimitsBuilder,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::artifact_cache::{Artifact, ArtifactCache};
 use super::bindings::{health_policy, listener, push_filter, wit, wit_host};
 use super::manifest::{Limits, MAX_MEMORY_MB, Manifest, World};
+use super::outbound_http::OutboundHttp;
 use crate::naming::model::now_millis;
 use crate::naming::registry::Registry;
 
@@ -35,15 +40,20 @@ const TIMING_WINDOW: usize = 1024;
 /// Log lines longer than this are cut.
 const MAX_LOG_BYTES: usize = 4096;
 
-/// The shared engine and linker.
+/// The shared engine and linkers.
 #[derive(Clone)]
 pub struct PluginEngine {
     engine: Engine,
+    /// For plugins without capabilities: the host interface and a WASI that reaches nothing.
     linker: Arc<Linker<StoreState>>,
+    /// For plugins granted outbound HTTP: the above and `wasi:http`.
+    http_linker: Arc<Linker<StoreState>>,
+    cache: Option<Arc<ArtifactCache>>,
 }
 
 impl PluginEngine {
-    pub fn new() -> anyhow::Result<PluginEngine> {
+    /// `cache_dir`: where compiled components are kept between loads (none: always compile).
+    pub fn new(cache_dir: Option<std::path::PathBuf>) -> anyhow::Result<PluginEngine> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
@@ -62,15 +72,10 @@ impl PluginEngine {
         let engine =
             Engine::new(&config).map_err(|e| wasm_error(e, "creating the WebAssembly engine"))?;
 
-        let mut linker = Linker::<StoreState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| wasm_error(e, "linking WASI"))?;
-        // The three worlds import the same interfaces: linking one links them all.
-        listener::Listener::add_to_linker::<StoreState, wasmtime::component::HasSelf<StoreState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(|e| wasm_error(e, "linking the host interface"))?;
+        let linker = base_linker(&engine)?;
+        let mut http_linker = base_linker(&engine)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut http_linker)
+            .map_err(|e| wasm_error(e, "linking wasi:http"))?;
 
         // The epoch ticker lives as long as the engine does.
         let weak = engine.weak();
@@ -84,10 +89,20 @@ impl PluginEngine {
                 }
             })
             .map_err(|e| anyhow::anyhow!("starting the epoch ticker: {e}"))?;
+        let cache = cache_dir.map(|dir| Arc::new(ArtifactCache::new(dir, &engine)));
         Ok(PluginEngine {
             engine,
             linker: Arc::new(linker),
+            http_linker: Arc::new(http_linker),
+            cache,
         })
+    }
+
+    /// Deletes cached artifacts other than those in `keep`.
+    pub fn prune_cache(&self, keep: &std::collections::HashSet<std::path::PathBuf>) {
+        if let Some(cache) = &self.cache {
+            cache.prune(keep);
+        }
     }
 
     /// Compiles and links a plugin, checking it exports its manifest's world.
@@ -97,17 +112,30 @@ impl PluginEngine {
         bytes: &[u8],
         ctx: Arc<PluginContext>,
     ) -> anyhow::Result<Plugin> {
-        let component = Component::new(&self.engine, bytes).map_err(|e| {
-            wasm_error(
-                e,
-                &format!(
-                    "{} is not a valid WebAssembly component",
-                    manifest.wasm.display()
-                ),
-            )
-        })?;
-        let pre = self
-            .linker
+        let compile = || {
+            Component::new(&self.engine, bytes).map_err(|e| {
+                wasm_error(
+                    e,
+                    &format!(
+                        "{} is not a valid WebAssembly component",
+                        manifest.wasm.display()
+                    ),
+                )
+            })
+        };
+        let cache_file = self.cache.as_ref().map(|cache| cache.path_for(bytes));
+        let (component, artifact) = match (&self.cache, &cache_file) {
+            (Some(cache), Some(path)) => cache.load_or_compile(&self.engine, path, compile)?,
+            _ => (compile()?, Artifact::Compiled),
+        };
+        // Only a plugin granted outbound HTTP gets wasi:http linked; any other
+        // plugin importing it is refused here (see `import_error`).
+        let linker = if manifest.capabilities.http.is_empty() {
+            &self.linker
+        } else {
+            &self.http_linker
+        };
+        let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| import_error(&manifest, e))?;
         let world = match manifest.world {
@@ -123,6 +151,9 @@ impl PluginEngine {
         };
         let plugin = Plugin {
             engine: self.engine.clone(),
+            http_allowed: Arc::from(manifest.capabilities.http.clone()),
+            artifact,
+            cache_file,
             manifest,
             exports: world,
             live: Mutex::new(None),
@@ -136,6 +167,20 @@ impl PluginEngine {
         })?;
         Ok(plugin)
     }
+}
+
+/// A linker with the host interface and a WASI that reaches nothing.
+fn base_linker(engine: &Engine) -> anyhow::Result<Linker<StoreState>> {
+    let mut linker = Linker::<StoreState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(|e| wasm_error(e, "linking WASI"))?;
+    // The three worlds import the same interfaces: linking one links them all.
+    listener::Listener::add_to_linker::<StoreState, wasmtime::component::HasSelf<StoreState>>(
+        &mut linker,
+        |s| s,
+    )
+    .map_err(|e| wasm_error(e, "linking the host interface"))?;
+    Ok(linker)
 }
 
 /// A wasmtime error as an `anyhow` one, with context.
@@ -188,6 +233,19 @@ pub struct StoreState {
     table: ResourceTable,
     limits: StoreLimits,
     ctx: Arc<PluginContext>,
+    /// Used only when `wasi:http` is linked (the manifest grants `http`).
+    http: WasiHttpCtx,
+    outbound: OutboundHttp,
+}
+
+impl WasiHttpView for StoreState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
 }
 
 impl WasiView for StoreState {
@@ -340,6 +398,12 @@ impl CallStats {
 pub struct Plugin {
     engine: Engine,
     pub manifest: Manifest,
+    /// The manifest's `http` allow-list; empty: no outbound HTTP.
+    http_allowed: Arc<[String]>,
+    /// Whether the component was compiled at load or read from the cache.
+    pub artifact: Artifact,
+    /// The component's file in the compiled-plugin cache, if the node keeps one.
+    pub cache_file: Option<std::path::PathBuf>,
     exports: Exports,
     live: Mutex<Option<Live>>,
     health: Mutex<Supervision>,
@@ -383,6 +447,16 @@ impl Plugin {
         Ok(took)
     }
 
+    /// Counts an answer that was itself a failure (a listener's error, a push
+    /// filter answer the host refused), keeping its reason for the status.
+    pub fn record_failed_answer(&self, reason: String) {
+        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_failure = Some(reason);
+    }
+
     /// Why the last failed call failed, if one did.
     pub fn last_failure(&self) -> Option<String> {
         self.health
@@ -403,6 +477,8 @@ impl Plugin {
                 .trap_on_grow_failure(true)
                 .build(),
             ctx: Arc::clone(&self.ctx),
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHttp::new(&self.manifest.name, Arc::clone(&self.http_allowed)),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -429,9 +505,9 @@ impl Plugin {
     /// Runs one call under the plugin's limits. `None` means the plugin did not
     /// answer (quarantined, trapped, timed out, out of memory): the caller
     /// applies the default behaviour.
-    pub fn call<R>(
+    pub fn call<R: Send>(
         &self,
-        f: impl FnOnce(&mut Store<StoreState>, &Bound) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<StoreState>, &Bound) -> wasmtime::Result<R> + Send,
     ) -> Option<R> {
         if self.state() == PluginState::Quarantined {
             self.stats.skipped.fetch_add(1, Ordering::Relaxed);
@@ -440,7 +516,7 @@ impl Plugin {
         let started = Instant::now();
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        let result = (|| {
+        let run = |live: &mut Option<Live>| {
             if live.is_none() {
                 *live = Some(self.instantiate()?);
             }
@@ -448,8 +524,36 @@ impl Plugin {
                 return Err(wasmtime::Error::msg("no live instance"));
             };
             store.set_epoch_deadline(self.deadline_ticks());
+            store
+                .data_mut()
+                .outbound
+                .start_call(started + Duration::from_millis(self.manifest.limits.timeout_ms));
             f(store, bound)
-        })();
+        };
+        let result = if self.http_allowed.is_empty() {
+            catch_host_panic(|| run(&mut live))
+        } else {
+            // wasi:http waits for I/O in wasmtime-wasi's `in_tokio`, which
+            // blocks on a Tokio runtime and must not run on a thread that is
+            // already inside one (the listener thread and the API's workers
+            // are). A scoped thread of its own has no runtime: the waits run
+            // on wasmtime-wasi's ambient one. It costs a thread start per call,
+            // only for plugins granted HTTP, whose calls wait on a network
+            // anyway (docs/BENCHMARKS.md has the measured cost). Every wait is bounded by the call's deadline
+            // (see `outbound_http`), so the join is too.
+            let live = &mut *live;
+            std::thread::scope(|scope| {
+                std::thread::Builder::new()
+                    .name(format!("plugin-http-{}", self.manifest.name))
+                    .spawn_scoped(scope, move || catch_host_panic(|| run(live)))
+                    .map_err(|e| wasmtime::Error::msg(format!("starting the call's thread: {e}")))
+                    .and_then(|thread| {
+                        thread.join().unwrap_or_else(|_| {
+                            Err(wasmtime::Error::msg("the call's thread panicked"))
+                        })
+                    })
+            })
+        };
         match result {
             Ok(value) => {
                 drop(live);
@@ -488,6 +592,37 @@ impl Plugin {
             tracing::warn!(plugin = %self.manifest.name, %reason, "plugin call failed; its store will be rebuilt");
         }
     }
+}
+
+/// Runs one plugin call, turning a panic inside a host function into a failed
+/// call. wasmtime unwinds a host panic through the guest's frames and resumes
+/// it at the call site; the store is dropped afterwards like after a trap.
+///
+/// The panic that does happen: a plugin without the `http` grant runs on the
+/// caller's thread, which drives the node's Tokio runtime, and a WASI call that
+/// blocks (sleeping, `poll`, writing to or dropping a stdout/stderr stream —
+/// which Rust's `println!` and panic messages do) reaches wasmtime-wasi's
+/// `in_tokio`, which panics inside a runtime. Letting such calls block would
+/// hold an async worker beyond the deadline (epoch interruption cannot reach
+/// a host call), so refusing them is the intended outcome; this turns the
+/// refusal into a plugin failure instead of a failed request.
+fn catch_host_panic<R>(call: impl FnOnce() -> wasmtime::Result<R>) -> wasmtime::Result<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(wasmtime::Error::msg(
+            if message.contains("Cannot start a runtime from within a runtime") {
+                "made a blocking WASI call (sleep, poll, stdout/stderr), which plugins may not: \
+                 log with the host interface instead"
+                    .to_string()
+            } else {
+                format!("a host function panicked: {message}")
+            },
+        ))
+    })
 }
 
 /// Says in words why a call failed.

@@ -165,7 +165,8 @@ pub fn run(
     for instance in &instances {
         registry.apply_put_instance(&service, instance.clone());
     }
-    let plugins = Plugins::new(Arc::clone(&registry), None, defaults)?;
+    // No cache: an author's test loop rebuilds the component every time.
+    let plugins = Plugins::new(Arc::clone(&registry), None, defaults, None)?;
     let plugin = plugins.load_one(manifest, LogSink::Capture(Default::default()))?;
 
     // The arguments of each world's call, built once.
@@ -247,14 +248,24 @@ pub fn run(
         })
     };
     let repeat = repeat.max(1);
+    // Calls run inside a Tokio runtime, as in the node (on the listener thread
+    // or an API worker), so that a plugin that blocks in WASI fails here the
+    // way it fails there.
+    let like_the_node = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a Tokio runtime")?;
     let started = std::time::Instant::now();
-    let mut result = None;
-    for _ in 0..repeat {
-        result = call_once()?;
-        if result.is_none() {
-            break;
+    let result = like_the_node.block_on(async {
+        let mut result = None;
+        for _ in 0..repeat {
+            result = call_once()?;
+            if result.is_none() {
+                break;
+            }
         }
-    }
+        anyhow::Ok(result)
+    })?;
     let mean_call_ns = (started.elapsed().as_nanos() / u128::from(repeat)) as u64;
     let timing = if repeat > 1 && result.is_some() {
         let rounds = repeat.min(1000);
