@@ -109,6 +109,8 @@ pub struct PluginsConfig {
     pub timeout_ms: u64,
     /// Default memory cap of a plugin (a manifest may set its own).
     pub memory_mb: u64,
+    /// Changes to one service within this window reach listener plugins as one event.
+    pub listener_window_ms: u64,
 }
 
 /// The standalone persistent store.
@@ -247,6 +249,7 @@ impl Default for PluginsConfig {
             reload_interval_ms: 1_000,
             timeout_ms: 100,
             memory_mb: 64,
+            listener_window_ms: 50,
         }
     }
 }

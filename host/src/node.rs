@@ -133,6 +133,7 @@ impl Node {
             let listener = PluginListener::start(
                 Arc::clone(plugins),
                 Arc::clone(&registry),
+                Duration::from_millis(config.plugins.listener_window_ms),
                 shutdown.clone(),
             )?;
             notifier.listen(listener);

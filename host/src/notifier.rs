@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -157,7 +158,19 @@ impl Notifier {
     }
 
     /// Delivers pending events until shutdown.
-    pub async fn run(self, registry: Arc<Registry>, mut shutdown: Shutdown) {
+    pub async fn run(self, registry: Arc<Registry>, shutdown: Shutdown) {
+        self.run_batched(registry, Duration::ZERO, shutdown).await;
+    }
+
+    /// Like [`Notifier::run`], but after being woken waits `window` before
+    /// delivering, so that changes to one service within the window reach the
+    /// listeners as one event (with the final state).
+    pub async fn run_batched(
+        self,
+        registry: Arc<Registry>,
+        window: Duration,
+        mut shutdown: Shutdown,
+    ) {
         loop {
             while let Some((service, kinds)) = self.pop() {
                 let revision = registry.service(&service).map_or(0, |s| s.revision());
@@ -179,6 +192,12 @@ impl Notifier {
             tokio::select! {
                 _ = self.inner.wake.notified() => {}
                 _ = shutdown.recv() => return,
+            }
+            if !window.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(window) => {}
+                    _ = shutdown.recv() => return,
+                }
             }
         }
     }

@@ -534,9 +534,13 @@ pub struct PluginListener {
 
 impl PluginListener {
     /// Starts the delivery thread; it stops with `shutdown`.
+    /// Changes to one service within `window` reach the listeners once, with
+    /// the final state: under a write burst a listener is called per service
+    /// per window, not per write.
     pub fn start(
         plugins: Arc<Plugins>,
         registry: Arc<Registry>,
+        window: Duration,
         shutdown: Shutdown,
     ) -> anyhow::Result<Arc<PluginListener>> {
         let queue = Notifier::new();
@@ -553,7 +557,7 @@ impl PluginListener {
             .build()?;
         std::thread::Builder::new()
             .name("plugin-listeners".into())
-            .spawn(move || runtime.block_on(runner.run(registry, shutdown)))?;
+            .spawn(move || runtime.block_on(runner.run_batched(registry, window, shutdown)))?;
         Ok(Arc::new(PluginListener { plugins, queue }))
     }
 }
