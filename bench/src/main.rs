@@ -9,6 +9,7 @@ mod client;
 mod load;
 mod memory;
 mod one_service;
+mod persistent;
 mod push;
 mod stats;
 mod workload;
@@ -120,6 +121,30 @@ enum Command {
         /// Most seconds to wait for the server's RSS to stop moving
         #[arg(long, default_value_t = 10)]
         settle: u64,
+    },
+    /// Persistent (Raft) writes on a cluster: latency, throughput, and the
+    /// time from killing the leader to the next committed write.
+    Persistent {
+        /// Every member's base URL, comma-separated (overrides --url)
+        #[arg(long, value_delimiter = ',')]
+        members: Vec<String>,
+        /// Writes, one at a time, for the latency figures
+        #[arg(long, default_value_t = 500)]
+        samples: u64,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds of the throughput run
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Most writes of the throughput run
+        #[arg(long, default_value_t = 1_000_000)]
+        max_writes: u64,
+        /// The members' process ids, in the order of --members: kill -9 the
+        /// leader and time the next committed write (skipped without them)
+        #[arg(long, value_delimiter = ',')]
+        pids: Vec<u32>,
+        #[arg(long, default_value = "bench-raft")]
+        service: String,
     },
 }
 
@@ -290,6 +315,79 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let r = memory::run(&args).await?;
             memory::print(&r, &cli.url, cli.json);
+        }
+        Command::Persistent {
+            members,
+            samples,
+            connections,
+            duration,
+            max_writes,
+            pids,
+            service,
+        } => {
+            positive(&[
+                ("samples", samples),
+                ("connections", connections as u64),
+                ("duration", duration),
+                ("max-writes", max_writes),
+            ])?;
+            let addrs: Vec<SocketAddr> = if members.is_empty() {
+                vec![addr]
+            } else {
+                members
+                    .iter()
+                    .map(|m| resolve(m))
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let latency = persistent::latency(&addrs, samples, &service).await;
+            let throughput = persistent::throughput(
+                &addrs,
+                connections,
+                Duration::from_secs(duration),
+                max_writes,
+                &service,
+            )
+            .await;
+            println!(
+                "persistent writes on {} members: one at a time p50 {} µs, p99 {} µs ({} ok, {} failed); {} writers: {:.0} writes/s, p50 {} µs, p99 {} µs ({} failed)",
+                addrs.len(),
+                latency.p50_us,
+                latency.p99_us,
+                latency.ok,
+                latency.errors,
+                connections,
+                throughput.per_second,
+                throughput.p50_us,
+                throughput.p99_us,
+                throughput.errors
+            );
+            let failover = if pids.is_empty() {
+                None
+            } else {
+                let f =
+                    persistent::failover(&addrs, &pids, &service, Duration::from_secs(30)).await?;
+                println!(
+                    "killed leader {}: next write committed {} ms after the kill ({} writes failed meanwhile)",
+                    f.killed,
+                    f.first_commit.as_millis(),
+                    f.failed_writes
+                );
+                Some(f)
+            };
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "members": addrs.len(),
+                        "latency_p50_us": latency.p50_us, "latency_p99_us": latency.p99_us,
+                        "latency_errors": latency.errors,
+                        "connections": connections, "per_second": throughput.per_second,
+                        "throughput_p50_us": throughput.p50_us, "throughput_p99_us": throughput.p99_us,
+                        "throughput_errors": throughput.errors,
+                        "failover_ms": failover.as_ref().map(|f| f.first_commit.as_millis() as u64),
+                    })
+                );
+            }
         }
     }
     Ok(())

@@ -111,6 +111,9 @@ pub struct PluginsConfig {
     pub memory_mb: u64,
     /// Changes to one service within this window reach listener plugins as one event.
     pub listener_window_ms: u64,
+    /// Most of one core's time spent calling listener plugins (percent); under
+    /// load, events wait and coalesce instead.
+    pub listener_cpu_percent: u32,
 }
 
 /// The standalone persistent store.
@@ -250,6 +253,7 @@ impl Default for PluginsConfig {
             timeout_ms: 100,
             memory_mb: 64,
             listener_window_ms: 50,
+            listener_cpu_percent: 10,
         }
     }
 }
@@ -340,6 +344,9 @@ impl Config {
             bail!(
                 "plugins.reload_interval_ms, plugins.timeout_ms and plugins.memory_mb must be greater than 0"
             );
+        }
+        if !(1..=100).contains(&p.listener_cpu_percent) {
+            bail!("plugins.listener_cpu_percent must be between 1 and 100");
         }
         if p.timeout_ms > crate::plugins::manifest::MAX_TIMEOUT_MS
             || p.memory_mb > crate::plugins::manifest::MAX_MEMORY_MB

@@ -21,7 +21,7 @@ use crate::health::{BeatChecker, HealthProber};
 use crate::http::{self, ApiState, Shared};
 use crate::naming::manager::ServiceManager;
 use crate::naming::registry::Registry;
-use crate::notifier::{ChangeListener, Notifier};
+use crate::notifier::{ChangeListener, Notifier, Pace};
 use crate::plugins::manifest::Limits;
 use crate::plugins::{PluginListener, Plugins};
 use crate::push::PushService;
@@ -133,7 +133,10 @@ impl Node {
             let listener = PluginListener::start(
                 Arc::clone(plugins),
                 Arc::clone(&registry),
-                Duration::from_millis(config.plugins.listener_window_ms),
+                Pace {
+                    window: Duration::from_millis(config.plugins.listener_window_ms),
+                    busy_share: f64::from(config.plugins.listener_cpu_percent) / 100.0,
+                },
                 shutdown.clone(),
             )?;
             notifier.listen(listener);

@@ -159,20 +159,23 @@ impl Notifier {
 
     /// Delivers pending events until shutdown.
     pub async fn run(self, registry: Arc<Registry>, shutdown: Shutdown) {
-        self.run_batched(registry, Duration::ZERO, shutdown).await;
+        self.run_paced(registry, Pace::EAGER, shutdown).await;
     }
 
-    /// Like [`Notifier::run`], but after being woken waits `window` before
-    /// delivering, so that changes to one service within the window reach the
-    /// listeners as one event (with the final state).
-    pub async fn run_batched(
-        self,
-        registry: Arc<Registry>,
-        window: Duration,
-        mut shutdown: Shutdown,
-    ) {
+    /// Like [`Notifier::run`], paced: after a delivery round it rests at least
+    /// `pace.window` (changes to one service within it are delivered once,
+    /// with the final state) and long enough that delivering takes at most
+    /// `pace.busy_share` of the time. A slow listener then costs the node a
+    /// bounded share of one core; under load its events are coalesced more,
+    /// never queued without bound (at most one pending entry per service).
+    pub async fn run_paced(self, registry: Arc<Registry>, pace: Pace, mut shutdown: Shutdown) {
         loop {
-            while let Some((service, kinds)) = self.pop() {
+            let started = std::time::Instant::now();
+            // Deliver what is pending now; what arrives meanwhile waits for the next round.
+            for _ in 0..self.pending() {
+                let Some((service, kinds)) = self.pop() else {
+                    break;
+                };
                 let revision = registry.service(&service).map_or(0, |s| s.revision());
                 let event = ChangeEvent {
                     service,
@@ -189,17 +192,44 @@ impl Notifier {
                     listener.on_change(&event);
                 }
             }
-            tokio::select! {
-                _ = self.inner.wake.notified() => {}
-                _ = shutdown.recv() => return,
-            }
-            if !window.is_zero() {
+            let rest = pace.rest_after(started.elapsed());
+            if self.pending() == 0 {
                 tokio::select! {
-                    _ = tokio::time::sleep(window) => {}
+                    _ = self.inner.wake.notified() => {}
+                    _ = shutdown.recv() => return,
+                }
+            }
+            if !rest.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(rest) => {}
                     _ = shutdown.recv() => return,
                 }
             }
         }
+    }
+}
+
+/// How a notifier paces its deliveries.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pace {
+    /// Least rest between delivery rounds.
+    pub window: Duration,
+    /// Largest share of the time spent delivering, in (0, 1].
+    pub busy_share: f64,
+}
+
+impl Pace {
+    /// Deliver as soon as anything is pending.
+    pub const EAGER: Pace = Pace {
+        window: Duration::ZERO,
+        busy_share: 1.0,
+    };
+
+    /// The rest after a round that was busy for `busy`.
+    pub fn rest_after(&self, busy: Duration) -> Duration {
+        let share = self.busy_share.clamp(0.01, 1.0);
+        let keep_share = busy.mul_f64(1.0 / share - 1.0);
+        keep_share.max(self.window)
     }
 }
 
@@ -221,6 +251,25 @@ mod tests {
 
     fn key(name: &str) -> ServiceKey {
         ServiceKey::new("public", "DEFAULT_GROUP", name)
+    }
+
+    #[test]
+    fn pace_rests_for_the_window_and_keeps_the_busy_share() {
+        let pace = Pace {
+            window: Duration::from_millis(50),
+            busy_share: 0.1,
+        };
+        // A short round rests the window; a long one nine times its length.
+        assert_eq!(
+            pace.rest_after(Duration::from_millis(1)),
+            Duration::from_millis(50)
+        );
+        let rest = pace.rest_after(Duration::from_millis(100));
+        assert!((rest.as_secs_f64() - 0.9).abs() < 1e-6, "{rest:?}");
+        assert_eq!(
+            Pace::EAGER.rest_after(Duration::from_secs(1)),
+            Duration::ZERO
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ use runtime::{Bound, LogSink, Plugin, PluginContext, PluginEngine, PluginState};
 
 use crate::naming::model::{Instance, ServiceKey};
 use crate::naming::registry::Registry;
-use crate::notifier::{ChangeEvent, ChangeListener, Notifier};
+use crate::notifier::{ChangeEvent, ChangeListener, Notifier, Pace};
 use crate::shutdown::Shutdown;
 
 /// A health policy's verdict, in the registry's terms.
@@ -534,13 +534,14 @@ pub struct PluginListener {
 
 impl PluginListener {
     /// Starts the delivery thread; it stops with `shutdown`.
-    /// Changes to one service within `window` reach the listeners once, with
-    /// the final state: under a write burst a listener is called per service
-    /// per window, not per write.
+    /// Listeners are called at `pace` (see [`Pace`]): changes to one service
+    /// within the window reach them once, with the final state, and calling
+    /// them takes at most the pace's share of one core, so a busy node keeps
+    /// its throughput and its listeners see coalesced events.
     pub fn start(
         plugins: Arc<Plugins>,
         registry: Arc<Registry>,
-        window: Duration,
+        pace: Pace,
         shutdown: Shutdown,
     ) -> anyhow::Result<Arc<PluginListener>> {
         let queue = Notifier::new();
@@ -557,7 +558,7 @@ impl PluginListener {
             .build()?;
         std::thread::Builder::new()
             .name("plugin-listeners".into())
-            .spawn(move || runtime.block_on(runner.run_batched(registry, window, shutdown)))?;
+            .spawn(move || runtime.block_on(runner.run_paced(registry, pace, shutdown)))?;
         Ok(Arc::new(PluginListener { plugins, queue }))
     }
 }
