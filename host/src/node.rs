@@ -130,16 +130,16 @@ impl Node {
         tasks.spawn(push.clone().receive_acks(shutdown.clone()));
         tasks.spawn(push.clone().sweep_zombies(shutdown.clone()));
         if let Some(plugins) = &plugins {
-            let listener = PluginListener::start(
+            PluginListener::start(
                 Arc::clone(plugins),
                 Arc::clone(&registry),
+                &notifier,
                 Pace {
                     window: Duration::from_millis(config.plugins.listener_window_ms),
                     busy_share: f64::from(config.plugins.listener_cpu_percent) / 100.0,
                 },
                 shutdown.clone(),
             )?;
-            notifier.listen(listener);
             let every = Duration::from_millis(config.plugins.reload_interval_ms);
             tasks.spawn(Arc::clone(plugins).watch(every, shutdown.clone()));
         }

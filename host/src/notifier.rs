@@ -90,6 +90,8 @@ struct Inner {
     pending: Mutex<Pending>,
     wake: Notify,
     listeners: RwLock<Vec<Arc<dyn ChangeListener>>>,
+    /// Notifiers of their own pace that hear every change as it is made.
+    relays: RwLock<Vec<Notifier>>,
 }
 
 impl Default for Notifier {
@@ -105,6 +107,7 @@ impl Notifier {
                 pending: Mutex::new(Pending::default()),
                 wake: Notify::new(),
                 listeners: RwLock::new(Vec::new()),
+                relays: RwLock::new(Vec::new()),
             }),
         }
     }
@@ -117,9 +120,30 @@ impl Notifier {
             .push(listener);
     }
 
+    /// Passes every change, as it is made, to `downstream`: a notifier with
+    /// its own listeners and its own pace (see [`Notifier::run_paced`]). The
+    /// change skips this notifier's queue, so a writer pays for one queue
+    /// entry, not two, and nothing here waits for the downstream's rounds.
+    pub fn relay_to(&self, downstream: Notifier) {
+        self.inner
+            .relays
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(downstream);
+    }
+
     /// Marks a service as changed. Cheap, never blocks on listeners; when no
     /// listener wants the service it does nothing at all.
     pub fn notify(&self, service: &ServiceKey, kinds: ChangeKinds) {
+        for relay in self
+            .inner
+            .relays
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            relay.notify(service, kinds);
+        }
         let wanted = self
             .inner
             .listeners
@@ -314,6 +338,22 @@ mod tests {
         notifier.listen(Arc::new(Recorder(Mutex::new(Vec::new()))));
         notifier.notify(&key("a"), ChangeKinds::INSTANCES);
         assert_eq!(notifier.pending(), 1);
+    }
+
+    #[test]
+    fn a_relay_hears_each_change_without_queuing_it_upstream() {
+        let upstream = Notifier::new();
+        upstream.listen(Arc::new(WantsNothing));
+        let relay = Notifier::new();
+        relay.listen(Arc::new(Recorder(Mutex::new(Vec::new()))));
+        upstream.relay_to(relay.clone());
+        upstream.notify(&key("a"), ChangeKinds::INSTANCES);
+        upstream.notify(&key("a"), ChangeKinds::SERVICE);
+        assert_eq!(upstream.pending(), 0);
+        assert_eq!(relay.pending(), 1);
+        let (service, kinds) = relay.pop().expect("a is pending on the relay");
+        assert_eq!(service, key("a"));
+        assert!(kinds.instances && kinds.service);
     }
 
     #[tokio::test]

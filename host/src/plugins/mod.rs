@@ -525,15 +525,13 @@ fn signature_of(manifest: &Path, defaults: Limits) -> Signature {
 }
 
 /// Hands change events to listener plugins on a thread of their own, through
-/// a second coalescing notifier: a slow plugin delays only other plugins, and a
-/// burst of changes to one service is one call with the final state.
-pub struct PluginListener {
-    plugins: Arc<Plugins>,
-    queue: Notifier,
-}
+/// a notifier of their own that hears each change as it is made (a relay):
+/// a slow plugin delays only other plugins, and a burst of changes to one
+/// service is one call with the final state.
+pub struct PluginListener;
 
 impl PluginListener {
-    /// Starts the delivery thread; it stops with `shutdown`.
+    /// Starts the delivery thread, fed by `notifier`; it stops with `shutdown`.
     /// Listeners are called at `pace` (see [`Pace`]): changes to one service
     /// within the window reach them once, with the final state, and calling
     /// them takes at most the pace's share of one core, so a busy node keeps
@@ -541,17 +539,12 @@ impl PluginListener {
     pub fn start(
         plugins: Arc<Plugins>,
         registry: Arc<Registry>,
+        notifier: &Notifier,
         pace: Pace,
         shutdown: Shutdown,
-    ) -> anyhow::Result<Arc<PluginListener>> {
+    ) -> anyhow::Result<()> {
         let queue = Notifier::new();
-        struct Deliver(Arc<Plugins>);
-        impl ChangeListener for Deliver {
-            fn on_change(&self, event: &ChangeEvent) {
-                self.0.deliver(event);
-            }
-        }
-        queue.listen(Arc::new(Deliver(Arc::clone(&plugins))));
+        queue.listen(Arc::new(Deliver(plugins)));
         let runner = queue.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -559,13 +552,18 @@ impl PluginListener {
         std::thread::Builder::new()
             .name("plugin-listeners".into())
             .spawn(move || runtime.block_on(runner.run_paced(registry, pace, shutdown)))?;
-        Ok(Arc::new(PluginListener { plugins, queue }))
+        notifier.relay_to(queue);
+        Ok(())
     }
 }
 
-impl ChangeListener for PluginListener {
+/// The listener plugins, as one listener of the plugin thread's notifier.
+struct Deliver(Arc<Plugins>);
+
+impl ChangeListener for Deliver {
+    /// Asked on the write path: only services some listener plugin applies to are queued.
     fn wants(&self, service: &ServiceKey) -> bool {
-        self.plugins
+        self.0
             .current()
             .listeners
             .iter()
@@ -573,6 +571,6 @@ impl ChangeListener for PluginListener {
     }
 
     fn on_change(&self, event: &ChangeEvent) {
-        self.queue.notify(&event.service, event.kinds);
+        self.0.deliver(event);
     }
 }
