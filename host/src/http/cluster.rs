@@ -19,12 +19,13 @@ use super::error::ApiError;
 use super::forward::credential_ok;
 use crate::cluster::STATUS_PATH;
 use crate::cluster::peer::MSGPACK;
+use crate::consistency::Write;
 use crate::consistency::distro::repair::Checksums;
 use crate::consistency::distro::{
     CHECKSUMS_PATH, DATA_PATH, DIGEST_PATH, Distro, DistroStats, SNAPSHOT_PATH, SYNC_PATH,
     ServiceDatum,
 };
-use crate::consistency::raft::{self, RaftCommand, RaftStore};
+use crate::consistency::raft::{self, RaftStore};
 use crate::naming::model::ServiceKey;
 
 /// The internal routes, when the node is part of a cluster.
@@ -196,8 +197,8 @@ async fn raft_snapshot(State(state): State<ApiState>, body: Bytes) -> Result<Res
 /// A follower's write for this node (if leader) to propose and commit.
 async fn raft_write(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
     let raft = raft_of(&state)?;
-    let command: RaftCommand = decode(&body, "raft write")?;
-    Ok(msgpack(&raft.write_here(command).await))
+    let write: Write = decode(&body, "raft write")?;
+    Ok(msgpack(&raft.write_here(write).await))
 }
 
 /// A follower's request for a read index (this node confirms it still leads).

@@ -14,7 +14,7 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
     AnyError, Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote,
 };
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -81,7 +81,17 @@ pub(super) fn write_meta<T: Serialize>(
 
 /// Writes one already encoded `meta` value durably.
 pub(super) fn write_meta_bytes(db: &Database, key: &str, bytes: &[u8]) -> Result<(), AnyError> {
-    let txn = db.begin_write().map_err(db_error)?;
+    write_meta_with(db, key, bytes, Durability::Immediate)
+}
+
+fn write_meta_with(
+    db: &Database,
+    key: &str,
+    bytes: &[u8],
+    durability: Durability,
+) -> Result<(), AnyError> {
+    let mut txn = db.begin_write().map_err(db_error)?;
+    txn.set_durability(durability);
     {
         let mut table = txn.open_table(META).map_err(db_error)?;
         table.insert(key, bytes).map_err(db_error)?;
@@ -173,10 +183,15 @@ impl RaftLogStorage<RaftTypes> for LogStore {
             .map_err(|e| StorageIOError::read_vote(&e).into())
     }
 
+    /// The committed index is a hint for a faster restart (openraft does not
+    /// need it), so it costs no disk sync of its own: it reaches the disk
+    /// with the next log append, which is synced.
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
-        blocking(&self.db, move |db| write_meta(db, COMMITTED, &committed))
-            .await
-            .map_err(|e| StorageIOError::write(&e).into())
+        blocking(&self.db, move |db| {
+            write_meta_with(db, COMMITTED, &encode(&committed)?, Durability::None)
+        })
+        .await
+        .map_err(|e| StorageIOError::write(&e).into())
     }
 
     async fn read_committed(&mut self) -> StorageResult<Option<LogId<NodeId>>> {

@@ -14,11 +14,17 @@
 //! - Reads come from the local state machine (see docs/DESIGN-RAFT.md for
 //!   what that guarantees); [`RaftStore::linearize`] gives a leader-checked read.
 //!
+//! - Writes that reach the leader while an entry is being committed go into
+//!   the next entry together ([`proposer`]): one round of disk syncs per
+//!   batch, not per write.
+//!
 //! Files: [`log_store`] (log and vote in redb), [`state_machine`] (applying
-//! entries to the registry, snapshots), [`network`] (RPCs between members).
+//! entries to the registry, snapshots), [`network`] (RPCs between members),
+//! [`proposer`] (group commit on the leader).
 
 pub mod log_store;
 pub mod network;
+pub mod proposer;
 pub mod state_machine;
 
 use std::collections::BTreeMap;
@@ -28,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::RaftError;
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +43,7 @@ use crate::cluster::{Cluster, Member};
 use crate::config::RaftConfig;
 use crate::naming::registry::Registry;
 use crate::notifier::Notifier;
+use proposer::Proposer;
 
 pub use network::{APPEND_PATH, SNAPSHOT_PATH, VOTE_PATH};
 
@@ -45,10 +52,11 @@ pub const WRITE_PATH: &str = "/nacre/v1/raft/write";
 /// Where a follower asks the leader for a read index.
 pub const READ_INDEX_PATH: &str = "/nacre/v1/raft/read-index";
 
-/// One entry of the replicated log: a write to persistent data.
+/// One entry of the replicated log: writes to persistent data, committed
+/// together and applied in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RaftCommand {
-    pub write: Write,
+    pub writes: Vec<Write>,
 }
 
 /// What applying an entry answers (nothing: the write either applied or not).
@@ -63,7 +71,7 @@ openraft::declare_raft_types!(
 );
 
 /// The leader's answer to a forwarded write.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum ForwardedWrite {
     /// Committed at this log index.
     Committed(u64),
@@ -135,6 +143,7 @@ pub struct RaftStore {
     id: u64,
     members: Arc<RaftMembers>,
     cluster: Arc<Cluster>,
+    proposer: Proposer,
     write_timeout: Duration,
 }
 
@@ -190,13 +199,15 @@ impl RaftStore {
                 Err(e) => tracing::info!(node_id = id, error = %e, "Raft cluster already formed"),
             }
         }
+        let write_timeout = Duration::from_millis(config.write_timeout_ms);
         Ok(Arc::new(RaftStore {
+            proposer: Proposer::start(raft.clone(), write_timeout),
             raft,
             db,
             id,
             members,
             cluster,
-            write_timeout: Duration::from_millis(config.write_timeout_ms),
+            write_timeout,
         }))
     }
 
@@ -208,11 +219,10 @@ impl RaftStore {
     /// most `write_timeout_ms`.
     pub async fn write(&self, write: Write) -> Result<(), ConsistencyError> {
         let deadline = Instant::now() + self.write_timeout;
-        let command = RaftCommand { write };
         loop {
             let attempt = match self.leader_id() {
-                Some(leader) if leader != self.id => self.write_through(leader, &command).await,
-                _ => self.write_here(command.clone()).await,
+                Some(leader) if leader != self.id => self.write_through(leader, &write).await,
+                _ => self.write_here(write.clone()).await,
             };
             let retry = match attempt {
                 ForwardedWrite::Committed(index) => {
@@ -245,24 +255,17 @@ impl RaftStore {
         }
     }
 
-    /// Proposes on this node; answers `NotLeader` if it is not the leader.
-    pub async fn write_here(&self, command: RaftCommand) -> ForwardedWrite {
-        let remaining = self.write_timeout;
-        match tokio::time::timeout(remaining, self.raft.client_write(command)).await {
-            Err(_) => ForwardedWrite::Failed("commit timed out".into()),
-            Ok(Ok(reply)) => ForwardedWrite::Committed(reply.log_id.index),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
-                ForwardedWrite::NotLeader(f.leader_id)
-            }
-            Ok(Err(e)) => ForwardedWrite::Failed(e.to_string()),
-        }
+    /// Proposes on this node (batched with other writes, see [`proposer`]);
+    /// answers `NotLeader` if it is not the leader.
+    pub async fn write_here(&self, write: Write) -> ForwardedWrite {
+        self.proposer.propose(write).await
     }
 
-    async fn write_through(&self, leader: u64, command: &RaftCommand) -> ForwardedWrite {
+    async fn write_through(&self, leader: u64, write: &Write) -> ForwardedWrite {
         let Some(member) = self.members.member(leader) else {
             return ForwardedWrite::Failed(format!("leader {leader} is not a member"));
         };
-        let body = match rmp_serde::to_vec(command) {
+        let body = match rmp_serde::to_vec(write) {
             Ok(body) => body,
             Err(e) => return ForwardedWrite::Failed(format!("encoding the write: {e}")),
         };

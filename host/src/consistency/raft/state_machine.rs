@@ -148,7 +148,9 @@ impl RaftStateMachine<RaftTypes> for StateMachine {
             match entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(command) => {
-                    apply(&self.registry, &self.notifier, command.write);
+                    for write in command.writes {
+                        apply(&self.registry, &self.notifier, write);
+                    }
                 }
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
