@@ -34,7 +34,8 @@ impl fmt::Display for Op {
 }
 
 pub struct LoadArgs {
-    pub addr: SocketAddr,
+    /// Where the connections go, round-robin (the members of a cluster).
+    pub addrs: Vec<SocketAddr>,
     pub connections: usize,
     pub duration: Duration,
     pub services: u64,
@@ -51,7 +52,7 @@ pub struct LoadArgs {
 /// services, as fast as `connections` connections go, within `timeout`.
 /// Failures are counted in the summary, not fatal: the caller decides.
 pub async fn preload(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     connections: usize,
     services: u64,
     instances: u64,
@@ -69,7 +70,7 @@ pub async fn preload(
         max: instances,
         keep_samples: false,
     };
-    let run = workload::run(addr, &plan, make).await;
+    let run = workload::run(addrs, &plan, make).await;
     run.recorder.summary(run.elapsed)
 }
 
@@ -96,7 +97,7 @@ fn requests(op: Op, args: &LoadArgs) -> MakeRequest {
 
 pub async fn run(args: &LoadArgs) -> anyhow::Result<Vec<(Op, Summary)>> {
     let preloaded = preload(
-        args.addr,
+        &args.addrs,
         args.connections,
         args.services,
         args.instances,
@@ -132,7 +133,7 @@ pub async fn run(args: &LoadArgs) -> anyhow::Result<Vec<(Op, Summary)>> {
             max: args.max_requests,
             keep_samples: false,
         };
-        let run = workload::run(args.addr, &plan, requests(op, args)).await;
+        let run = workload::run(&args.addrs, &plan, requests(op, args)).await;
         results.push((op, run.recorder.summary(run.elapsed)));
     }
     Ok(results)

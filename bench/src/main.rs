@@ -6,6 +6,7 @@
 //! reconnects and carries on, and the report says how many failed and why.
 
 mod client;
+mod convergence;
 mod load;
 mod memory;
 mod one_service;
@@ -27,7 +28,9 @@ use clap::{Parser, Subcommand};
     about = "Load generator for Nacos-v1-compatible naming servers"
 )]
 struct Cli {
-    /// Base URL of the server, e.g. http://127.0.0.1:8848 (every request goes there)
+    /// Base URL of the server, e.g. http://127.0.0.1:8848. Several, comma-separated, are the
+    /// members of a cluster: `load` spreads its connections over them, `convergence` writes on
+    /// one and reads on another; other commands use the first
     #[arg(long, global = true, default_value = "http://127.0.0.1:8848")]
     url: String,
     /// Also print one JSON object per result on stdout
@@ -122,6 +125,21 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         settle: u64,
     },
+    /// Time from a write on one member until another member lists it (give
+    /// the members as --url a,b,c).
+    Convergence {
+        /// Writes to time (one at a time)
+        #[arg(long, default_value_t = 1000)]
+        samples: u64,
+        /// Most milliseconds one write may take to show up on the other member
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+        /// Most seconds the whole run may take
+        #[arg(long, default_value_t = 120)]
+        max_seconds: u64,
+        #[arg(long, default_value = "bench-convergence")]
+        service: String,
+    },
     /// Persistent (Raft) writes on a cluster: latency, throughput, and the
     /// time from killing the leader to the next committed write.
     Persistent {
@@ -195,7 +213,12 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let addr = resolve(&cli.url)?;
+    let addrs: Vec<SocketAddr> = cli
+        .url
+        .split(',')
+        .map(resolve)
+        .collect::<anyhow::Result<_>>()?;
+    let addr = addrs[0];
     match cli.command {
         Command::Load {
             connections,
@@ -216,7 +239,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ("preload-timeout", preload_timeout),
             ])?;
             let args = load::LoadArgs {
-                addr,
+                addrs: addrs.clone(),
                 connections,
                 duration: Duration::from_secs(duration),
                 services,
@@ -315,6 +338,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let r = memory::run(&args).await?;
             memory::print(&r, &cli.url, cli.json);
+        }
+        Command::Convergence {
+            samples,
+            timeout_ms,
+            max_seconds,
+            service,
+        } => {
+            positive(&[
+                ("samples", samples),
+                ("timeout-ms", timeout_ms),
+                ("max-seconds", max_seconds),
+            ])?;
+            let args = convergence::ConvergenceArgs {
+                addrs: addrs.clone(),
+                samples,
+                timeout: Duration::from_millis(timeout_ms),
+                total: Duration::from_secs(max_seconds),
+                service,
+            };
+            let s = convergence::run(&args).await?;
+            println!(
+                "write on one member until listed on the next: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} ok, {} failed)",
+                f64::from(s.p50_us) / 1000.0,
+                f64::from(s.p99_us) / 1000.0,
+                f64::from(s.max_us) / 1000.0,
+                s.ok,
+                s.errors
+            );
+            if let Some(e) = &s.first_error {
+                eprintln!("first error: {e}");
+            }
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"op": "convergence", "ok": s.ok, "errors": s.errors,
+                        "p50_us": s.p50_us, "p99_us": s.p99_us, "max_us": s.max_us, "url": cli.url})
+                );
+            }
         }
         Command::Persistent {
             members,

@@ -102,7 +102,7 @@ fn sample_services(services: u64) -> Vec<u64> {
 pub async fn run(args: &MemoryArgs) -> anyhow::Result<MemoryResult> {
     let rss_before = rss_bytes(args.pid)?;
     let loaded = load::preload(
-        args.addr,
+        &[args.addr],
         args.connections,
         args.services,
         args.instances,

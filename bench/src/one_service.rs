@@ -88,7 +88,7 @@ pub async fn run(
         max: total,
         keep_samples: true,
     };
-    let run = workload::run(addr, &plan, make).await;
+    let run = workload::run(&[addr], &plan, make).await;
     let first = window(&run.samples, 0..window_size);
     let last = window(&run.samples, total - window_size..total);
     if first.ok == 0 || last.ok == 0 {

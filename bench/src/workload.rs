@@ -141,9 +141,10 @@ pub struct RunResult {
 
 /// Sends requests `0..plan.max` (or until `plan.duration` passes) over
 /// `plan.connections` connections, each a task with its own keep-alive
-/// connection. Indices come from one shared counter, so together the workers
-/// send each index once, in roughly ascending order.
-pub async fn run(addr: SocketAddr, plan: &Plan, make: MakeRequest) -> RunResult {
+/// connection, spread round-robin over `addrs` (several members of a
+/// cluster, or one server). Indices come from one shared counter, so together
+/// the workers send each index once, in roughly ascending order.
+pub async fn run(addrs: &[SocketAddr], plan: &Plan, make: MakeRequest) -> RunResult {
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + plan.duration;
@@ -151,6 +152,7 @@ pub async fn run(addr: SocketAddr, plan: &Plan, make: MakeRequest) -> RunResult 
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..plan.connections.max(1) {
         let (next, make) = (Arc::clone(&next), Arc::clone(&make));
+        let addr = addrs[worker % addrs.len()];
         workers.spawn(async move {
             let mut conn = Connection::new(addr);
             let mut rng = Rng::from_clock(worker as u64);
