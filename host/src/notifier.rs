@@ -195,6 +195,7 @@ impl Notifier {
     pub async fn run_paced(self, registry: Arc<Registry>, pace: Pace, mut shutdown: Shutdown) {
         loop {
             let started = std::time::Instant::now();
+            let cpu_before = thread_cpu_time();
             // Deliver what is pending now; what arrives meanwhile waits for the next round.
             for _ in 0..self.pending() {
                 let Some((service, kinds)) = self.pop() else {
@@ -216,7 +217,15 @@ impl Notifier {
                     listener.on_change(&event);
                 }
             }
-            let rest = pace.rest_after(started.elapsed());
+            // CPU time of this round on this thread (the plugin listeners
+            // have a thread of their own): a listener waiting on its webhook
+            // costs no CPU and is not paced for it. Wall time where the
+            // kernel does not say.
+            let busy = match (cpu_before, thread_cpu_time()) {
+                (Some(before), Some(after)) => after.saturating_sub(before),
+                _ => started.elapsed(),
+            };
+            let rest = pace.rest_after(busy);
             if self.pending() == 0 {
                 tokio::select! {
                     _ = self.inner.wake.notified() => {}
@@ -233,12 +242,20 @@ impl Notifier {
     }
 }
 
+/// CPU time the calling thread has used (Linux: `/proc/thread-self/schedstat`,
+/// nanoseconds on the CPU); `None` where that is not available.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
 /// How a notifier paces its deliveries.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pace {
     /// Least rest between delivery rounds.
     pub window: Duration,
-    /// Largest share of the time spent delivering, in (0, 1].
+    /// Largest share of one core's CPU time spent delivering, in (0, 1].
     pub busy_share: f64,
 }
 
@@ -249,7 +266,7 @@ impl Pace {
         busy_share: 1.0,
     };
 
-    /// The rest after a round that was busy for `busy`.
+    /// The rest after a round that used `busy` of CPU time.
     pub fn rest_after(&self, busy: Duration) -> Duration {
         let share = self.busy_share.clamp(0.01, 1.0);
         let keep_share = busy.mul_f64(1.0 / share - 1.0);
@@ -293,6 +310,31 @@ mod tests {
         assert_eq!(
             Pace::EAGER.rest_after(Duration::from_secs(1)),
             Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn thread_cpu_time_counts_work_not_waiting() {
+        let Some(before) = thread_cpu_time() else {
+            return; // not Linux: the notifier falls back to wall time
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let slept = thread_cpu_time().expect("still readable");
+        let mut x = 0u64;
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let spun = thread_cpu_time().expect("still readable");
+        assert!(
+            slept - before < Duration::from_millis(25),
+            "sleeping counted {:?}",
+            slept - before
+        );
+        assert!(
+            spun - slept >= Duration::from_millis(10),
+            "spinning counted {:?}",
+            spun - slept
         );
     }
 
