@@ -347,22 +347,24 @@ async fn a_partition_heals_to_the_same_data_everywhere() -> anyhow::Result<()> {
 async fn internal_routes_require_the_cluster_credential() -> anyhow::Result<()> {
     let _serial = ONE_AT_A_TIME.lock().await;
     let cluster = TestCluster::start(ClusterOptions::default()).await?;
-    use nacre::consistency::distro::ServiceDatum;
+    use nacre::consistency::distro::{ServiceDatum, ServiceDelta, SyncItem, SyncReply};
     use nacre::naming::model::{Instance, InstanceId, ServiceKey};
-    let forged = vec![ServiceDatum {
-        service: ServiceKey::new("public", "DEFAULT_GROUP", "forged"),
-        version: u64::MAX,
-        instances: vec![Instance {
-            id: InstanceId::new("DEFAULT", "6.6.6.6", 666),
-            weight: 1.0,
-            healthy: true,
-            enabled: true,
-            ephemeral: true,
-            marked: false,
-            metadata: Default::default(),
-            last_beat: 0,
-        }],
-    }];
+    let instance = |ip: &str| Instance {
+        id: InstanceId::new("DEFAULT", ip, 666),
+        weight: 1.0,
+        healthy: true,
+        enabled: true,
+        ephemeral: true,
+        marked: false,
+        metadata: Default::default(),
+        last_beat: 0,
+    };
+    let forged_key = ServiceKey::new("public", "DEFAULT_GROUP", "forged");
+    let forged = vec![SyncItem::Whole(ServiceDatum {
+        service: forged_key.clone(),
+        version: u64::MAX - 1,
+        instances: vec![instance("6.6.6.6")],
+    })];
     let body = rmp_serde::to_vec(&forged)?;
     let almost = format!("{}x", cluster.secret);
     for secret in [None, Some("wrong"), Some(""), Some(almost.as_str())] {
@@ -435,6 +437,45 @@ async fn internal_routes_require_the_cluster_credential() -> anyhow::Result<()> 
             .await?
             .contains("6.6.6.6:666")
     );
+
+    // A delta is applied only onto the version it was computed from; one
+    // from another base is named in the reply (to be sent whole) and changes nothing.
+    let delta = |base: u64, ip: &str| {
+        vec![SyncItem::Delta(ServiceDelta {
+            service: forged_key.clone(),
+            base,
+            version: u64::MAX,
+            upserts: vec![instance(ip)],
+            removed: vec![instance("6.6.6.6").id],
+        })]
+    };
+    for (base, ip, applies) in [(12_345, "7.7.7.7", false), (u64::MAX - 1, "8.8.8.8", true)] {
+        let reply = http()
+            .post(cluster.url(0, "/nacre/v1/distro/sync"))
+            .header("x-nacre-cluster-secret", &cluster.secret)
+            .body(rmp_serde::to_vec(&delta(base, ip))?)
+            .send()
+            .await?;
+        ensure!(reply.status() == 200, "{}", reply.status());
+        let reply: SyncReply = rmp_serde::from_slice(&reply.bytes().await?)?;
+        let listed = hosts(&cluster.url(0, ""), "forged").await?;
+        if applies {
+            ensure!(reply.applied == 1 && reply.stale.is_empty(), "{reply:?}");
+            ensure!(
+                listed == BTreeSet::from(["8.8.8.8:666".to_string()]),
+                "{listed:?}"
+            );
+        } else {
+            ensure!(
+                reply.applied == 0 && reply.stale == [forged_key.clone()],
+                "{reply:?}"
+            );
+            ensure!(
+                listed == BTreeSet::from(["6.6.6.6:666".to_string()]),
+                "{listed:?}"
+            );
+        }
+    }
     Ok(())
 }
 
@@ -504,7 +545,7 @@ async fn members_without_a_secret_refuse_to_start() -> anyhow::Result<()> {
 #[tokio::test]
 async fn checksum_rounds_repair_what_sync_missed() -> anyhow::Result<()> {
     let _serial = ONE_AT_A_TIME.lock().await;
-    use nacre::consistency::distro::ServiceDatum;
+    use nacre::consistency::distro::{ServiceDatum, SyncItem};
     use nacre::naming::model::{Instance, InstanceId, ServiceKey};
     let cluster = TestCluster::start(ClusterOptions {
         env: vec![("NACRE_CLUSTER_CHECKSUM_INTERVAL_MS".into(), "300".into())],
@@ -539,16 +580,16 @@ async fn checksum_rounds_repair_what_sync_missed() -> anyhow::Result<()> {
         last_beat: 0,
     };
     let bad = vec![
-        ServiceDatum {
+        SyncItem::Whole(ServiceDatum {
             service: ServiceKey::new("public", "DEFAULT_GROUP", real.as_str()),
             version: u64::MAX,
             instances: vec![instance("10.7.0.66")],
-        },
-        ServiceDatum {
+        }),
+        SyncItem::Whole(ServiceDatum {
             service: ServiceKey::new("public", "DEFAULT_GROUP", ghost.as_str()),
             version: u64::MAX,
             instances: vec![instance("10.7.0.99")],
-        },
+        }),
     ];
     let reply = http()
         .post(cluster.url(0, "/nacre/v1/distro/sync"))

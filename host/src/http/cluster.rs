@@ -23,10 +23,11 @@ use crate::consistency::Write;
 use crate::consistency::distro::repair::Checksums;
 use crate::consistency::distro::{
     CHECKSUMS_PATH, DATA_PATH, DIGEST_PATH, Distro, DistroStats, SNAPSHOT_PATH, SYNC_PATH,
-    ServiceDatum,
+    ServiceDatum, SyncItem, SyncReply,
 };
 use crate::consistency::raft::{self, RaftStore};
 use crate::naming::model::ServiceKey;
+use crate::naming::registry::DeltaOutcome;
 
 /// The internal routes, when the node is part of a cluster.
 pub fn routes(state: &ApiState) -> Router<ApiState> {
@@ -95,18 +96,22 @@ async fn status(State(state): State<ApiState>) -> Result<Response, ApiError> {
     Ok(msgpack(&distro.cluster().status()))
 }
 
-/// A peer's batch of changed services: each kept only if newer.
+/// A peer's batch of changed services: whole services kept only if newer,
+/// deltas applied only onto their base; the others are named in the reply.
 async fn sync(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
     let distro = distro(&state)?;
-    let data: Vec<ServiceDatum> = decode(&body, "sync batch")?;
-    let mut applied = 0usize;
-    for datum in data {
-        if distro.apply_remote(datum, false) {
-            applied += 1;
+    let items: Vec<SyncItem> = decode(&body, "sync batch")?;
+    let mut reply = SyncReply::default();
+    for item in items {
+        let service = item.service().clone();
+        match distro.apply_sync_item(item) {
+            DeltaOutcome::Applied { changed: true } => reply.applied += 1,
+            DeltaOutcome::Applied { changed: false } => {}
+            DeltaOutcome::Stale => reply.stale.push(service),
         }
     }
-    DistroStats::add(&distro.stats.applied_from_peers, applied as u64);
-    Ok(msgpack(&applied))
+    DistroStats::add(&distro.stats.applied_from_peers, reply.applied as u64);
+    Ok(msgpack(&reply))
 }
 
 /// A peer's checksums: repaired in the background, so the sender never waits

@@ -228,6 +228,18 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
                 get(&s.synced_services) as f64,
             ),
             (
+                "nacre_distro_synced_deltas_total",
+                "counter",
+                "Services in delivered sync batches sent as deltas (changed instances only).",
+                get(&s.synced_deltas) as f64,
+            ),
+            (
+                "nacre_distro_stale_deltas_total",
+                "counter",
+                "Deltas a peer could not apply (it lacked their base), sent again whole.",
+                get(&s.stale_deltas) as f64,
+            ),
+            (
                 "nacre_distro_sync_failures_total",
                 "counter",
                 "Sync batches that failed and were queued again.",

@@ -110,6 +110,15 @@ impl InstanceSlot {
     }
 }
 
+/// What became of a Distro delta ([`Registry::apply_ephemeral_delta`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaOutcome {
+    /// Applied; `changed` when anything a client can see changed.
+    Applied { changed: bool },
+    /// This node does not hold the delta's base version: nothing applied.
+    Stale,
+}
+
 /// What a beat found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BeatOutcome {
@@ -322,6 +331,85 @@ impl Registry {
             .collect();
         instances.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         Some((state.ephemeral_version, instances))
+    }
+
+    /// The current state of some ephemeral instances of a service, for a
+    /// Distro delta: the version, the listed ids that exist (as instances) and
+    /// the listed ids that are gone. `None` if the service does not exist.
+    pub fn ephemeral_changes<'a>(
+        &self,
+        key: &ServiceKey,
+        ids: impl IntoIterator<Item = &'a InstanceId>,
+    ) -> Option<(u64, Vec<Instance>, Vec<InstanceId>)> {
+        let service = self.service(key)?;
+        let state = service.read_state();
+        let mut present = Vec::new();
+        let mut gone = Vec::new();
+        for id in ids {
+            match state.instances.get(id) {
+                Some(slot) if slot.ephemeral => present.push(slot.to_instance(id)),
+                _ => gone.push(id.clone()),
+            }
+        }
+        Some((state.ephemeral_version, present, gone))
+    }
+
+    /// Applies a Distro delta: `upserts` and `removed` take the service from
+    /// version `base` to `version`. Applied only when this node holds exactly
+    /// `base` (otherwise the delta would apply to data it was not computed
+    /// from): returns [`DeltaOutcome::Stale`] and changes nothing, and the
+    /// sender sends the whole service instead.
+    pub fn apply_ephemeral_delta(
+        &self,
+        key: &ServiceKey,
+        base: u64,
+        version: u64,
+        upserts: Vec<Instance>,
+        removed: &[InstanceId],
+    ) -> DeltaOutcome {
+        let mut outcome = DeltaOutcome::Stale;
+        self.write_service(key, false, |state| {
+            if state.ephemeral_version != base || version < base {
+                return false;
+            }
+            state.ephemeral_version = version;
+            let mut changed = false;
+            for id in removed {
+                if state.instances.get(id).is_some_and(|slot| slot.ephemeral) {
+                    state.instances.remove(id);
+                    changed = true;
+                }
+            }
+            for instance in upserts.into_iter().filter(|i| i.ephemeral) {
+                let (id, new) = InstanceSlot::from_instance(instance);
+                match state.instances.get_mut(&id) {
+                    Some(slot) => {
+                        let newest = slot
+                            .last_beat
+                            .load(Ordering::Relaxed)
+                            .max(new.last_beat.load(Ordering::Relaxed));
+                        changed |= !slot.same_data(&new);
+                        *slot = new;
+                        slot.last_beat.store(newest, Ordering::Relaxed);
+                    }
+                    None => {
+                        state.meta.clusters.entry(id.cluster.clone()).or_default();
+                        state.instances.insert(id, new);
+                        changed = true;
+                    }
+                }
+            }
+            if state.instances.is_empty() {
+                if changed && state.empty_since.is_none() {
+                    state.empty_since = Some(super::model::now_millis());
+                }
+            } else {
+                state.empty_since = None;
+            }
+            outcome = DeltaOutcome::Applied { changed };
+            changed
+        });
+        outcome
     }
 
     /// Raises the ephemeral version of a service after a local write: to
@@ -551,5 +639,44 @@ mod tests {
 
         registry.apply_put_service(ServiceMeta::new(key()));
         assert!(!registry.remove_if_idle(&key(), i64::MAX));
+    }
+
+    #[test]
+    fn a_delta_applies_only_onto_its_base() {
+        let registry = Registry::new();
+        let a = instance("1.1.1.1", 80);
+        let b = instance("2.2.2.2", 80);
+        registry.replace_ephemeral(&key(), 10, vec![a.clone(), b.clone()], false);
+
+        // Computed from another version: nothing changes.
+        let mut heavier = a.clone();
+        heavier.weight = 5.0;
+        let stale =
+            registry.apply_ephemeral_delta(&key(), 9, 11, vec![heavier.clone()], &[b.id.clone()]);
+        assert_eq!(stale, DeltaOutcome::Stale);
+        assert_eq!(
+            registry
+                .ephemeral_instances(&key())
+                .map(|(v, i)| (v, i.len())),
+            Some((10, 2))
+        );
+
+        // Onto its base: upserts and removals land, the version moves.
+        let applied =
+            registry.apply_ephemeral_delta(&key(), 10, 11, vec![heavier.clone()], &[b.id.clone()]);
+        assert_eq!(applied, DeltaOutcome::Applied { changed: true });
+        let (version, instances) = registry.ephemeral_instances(&key()).unwrap_or_default();
+        assert_eq!(version, 11);
+        assert_eq!(instances, vec![heavier.clone()]);
+
+        // What the sender reads for the same ids is the same delta.
+        let changes = registry.ephemeral_changes(&key(), [&a.id, &b.id]);
+        assert_eq!(changes, Some((11, vec![heavier], vec![b.id.clone()])));
+
+        // A service this node does not hold cannot take a delta.
+        let other = ServiceKey::new("public", "DEFAULT_GROUP", "absent");
+        let absent = registry.apply_ephemeral_delta(&other, 0, 1, vec![a], &[]);
+        assert_eq!(absent, DeltaOutcome::Stale);
+        assert!(registry.service(&other).is_none());
     }
 }

@@ -6,9 +6,11 @@
 //!   writes and beats for it are forwarded there (`http::forward`), so one
 //!   node decides each service's state and runs its beat checks.
 //! - The node that applies a write raises the service's *version* (a clock
-//!   reading, or one past the last version) and queues the service for every
-//!   peer ([`syncer::DistroSyncer`], the seed's `TaskDispatcher` + `DataSyncer`).
-//!   A peer keeps a copy only if it is newer than what it holds.
+//!   reading, or one past the last version) and queues the changed instance
+//!   for every peer ([`syncer::DistroSyncer`], the seed's `TaskDispatcher` +
+//!   `DataSyncer`). A peer keeps a whole copy only if it is newer than what it
+//!   holds, and a delta (the changed instances) only if it holds exactly the
+//!   version the delta starts from; otherwise it asks for the whole service.
 //! - Each node periodically sends the checksums of the services it is
 //!   responsible for; a peer fetches what differs and drops what the owner no
 //!   longer has ([`repair`], the seed's `onReceiveChecksums`).
@@ -16,7 +18,9 @@
 //!   ready or takes responsibility for anything ([`Distro::load_snapshot`]).
 //!
 //! The unit of replication is a [`ServiceDatum`]: all ephemeral instances of
-//! one service with the version they were written at.
+//! one service with the version they were written at, or a [`ServiceDelta`]
+//! between two versions (Nacos 1.x always sends the whole service; with a few
+//! hundred instances per service that is most of a cluster's sync work).
 
 pub mod repair;
 pub mod syncer;
@@ -28,8 +32,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::{Cluster, Fnv, PeerError};
-use crate::naming::model::{Instance, ServiceKey};
-use crate::naming::registry::Registry;
+use crate::naming::model::{Instance, InstanceId, ServiceKey};
+use crate::naming::registry::{DeltaOutcome, Registry};
 use crate::notifier::{ChangeKinds, Notifier};
 use crate::shutdown::Shutdown;
 
@@ -56,6 +60,50 @@ impl ServiceDatum {
     pub fn checksum(&self) -> u64 {
         checksum(&self.instances)
     }
+}
+
+/// The changes that take one service from version `base` to `version`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceDelta {
+    pub service: ServiceKey,
+    pub base: u64,
+    pub version: u64,
+    /// Instances added or changed, as they are at `version`.
+    pub upserts: Vec<Instance>,
+    pub removed: Vec<InstanceId>,
+}
+
+/// One entry of a sync batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SyncItem {
+    Whole(ServiceDatum),
+    Delta(ServiceDelta),
+}
+
+impl SyncItem {
+    pub fn service(&self) -> &ServiceKey {
+        match self {
+            SyncItem::Whole(datum) => &datum.service,
+            SyncItem::Delta(delta) => &delta.service,
+        }
+    }
+
+    pub fn version(&self) -> u64 {
+        match self {
+            SyncItem::Whole(datum) => datum.version,
+            SyncItem::Delta(delta) => delta.version,
+        }
+    }
+}
+
+/// A peer's answer to a sync batch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncReply {
+    /// Entries that changed something on the peer.
+    pub applied: usize,
+    /// Deltas the peer could not apply (it does not hold their base): send
+    /// these services whole.
+    pub stale: Vec<ServiceKey>,
 }
 
 /// Checksum of a sorted instance list; beat times are not data.
@@ -100,9 +148,13 @@ pub struct DistroStats {
     pub forwarded: AtomicU64,
     /// Forwards that found the owner unreachable and were retried.
     pub forward_retries: AtomicU64,
-    /// Sync batches delivered to peers, and the services in them.
+    /// Sync batches delivered to peers, the services in them, and how many
+    /// of those went as deltas.
     pub sync_batches: AtomicU64,
     pub synced_services: AtomicU64,
+    pub synced_deltas: AtomicU64,
+    /// Deltas a peer could not apply (sent again whole).
+    pub stale_deltas: AtomicU64,
     /// Sync batches that failed (and were queued again).
     pub sync_failures: AtomicU64,
     /// Services from peers' syncs that were newer and applied.
@@ -155,11 +207,11 @@ impl Distro {
         &self.syncer
     }
 
-    /// A local write changed `service`: give it a new version and queue it
-    /// for every peer.
-    pub fn changed(&self, service: &ServiceKey) {
+    /// A local write changed instance `id` of `service`: give the service a
+    /// new version and queue the change for every peer.
+    pub fn changed(&self, service: &ServiceKey, id: &InstanceId) {
         self.registry.bump_ephemeral_version(service, now_micros());
-        self.syncer.queue(service);
+        self.syncer.queue(service, id);
     }
 
     /// The current datum of a service; a service this node does not have is
@@ -195,6 +247,29 @@ impl Distro {
             self.notifier.notify(&service, ChangeKinds::INSTANCES);
         }
         changed
+    }
+
+    /// Applies one entry of a peer's sync batch (a whole service only if
+    /// newer, a delta only onto its base).
+    pub fn apply_sync_item(&self, item: SyncItem) -> DeltaOutcome {
+        let delta = match item {
+            SyncItem::Whole(datum) => {
+                let changed = self.apply_remote(datum, false);
+                return DeltaOutcome::Applied { changed };
+            }
+            SyncItem::Delta(delta) => delta,
+        };
+        let outcome = self.registry.apply_ephemeral_delta(
+            &delta.service,
+            delta.base,
+            delta.version,
+            delta.upserts,
+            &delta.removed,
+        );
+        if outcome == (DeltaOutcome::Applied { changed: true }) {
+            self.notifier.notify(&delta.service, ChangeKinds::INSTANCES);
+        }
+        outcome
     }
 
     /// Every service with ephemeral instances (for snapshots).
