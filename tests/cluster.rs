@@ -40,6 +40,45 @@ async fn a_write_to_any_node_is_listed_by_all() -> anyhow::Result<()> {
             .await?;
         }
     }
+    // A second instance in each service, through another node: the owner
+    // sends peers only what changed (a delta onto what they hold).
+    for n in 0..30u16 {
+        let via = (usize::from(n) + 1) % 3;
+        register(&cluster.url(via, ""), &format!("svc-{n}"), "10.1.0.2", 9000).await?;
+    }
+    for n in 0..30u16 {
+        let service = format!("svc-{n}");
+        let want = BTreeSet::from([format!("10.1.0.1:{}", 8000 + n), "10.1.0.2:9000".into()]);
+        for i in 0..3 {
+            let url = cluster.url(i, "");
+            wait_for(
+                &format!("both instances of {service} on node {i}"),
+                Duration::from_secs(3),
+                || async { Ok(hosts(&url, &service).await? == want) },
+            )
+            .await?;
+        }
+    }
+    // A request the owner refuses comes back to the client as the owner said
+    // it, through whichever node it was sent to.
+    for i in 0..3 {
+        let reply = http()
+            .post(cluster.url(i, "/nacos/v1/ns/instance"))
+            .form(&[
+                ("serviceName", "svc-1"),
+                ("ip", "10.1.0.3"),
+                ("port", "1"),
+                ("weight", "heavy"),
+            ])
+            .send()
+            .await?;
+        let status = reply.status();
+        let body = reply.text().await?;
+        ensure!(
+            status == 400 && body.contains("weight"),
+            "via node {i}: {status} {body}"
+        );
+    }
     // Every node's view of the data is the same.
     let agreed = cluster.wait_same_data(Duration::from_secs(5)).await?;
     ensure!(agreed.as_object().map(|o| o.len()) == Some(30), "{agreed}");
@@ -73,6 +112,11 @@ async fn a_write_to_any_node_is_listed_by_all() -> anyhow::Result<()> {
     );
     ensure!(
         figure("nacre_distro_forwarded_total").is_some_and(|n| n > 0.0),
+        "{metrics}"
+    );
+    // Node 1 owns about a third of the services, each changed twice.
+    ensure!(
+        figure("nacre_distro_synced_deltas_total").is_some_and(|n| n > 0.0),
         "{metrics}"
     );
     Ok(())
@@ -370,6 +414,7 @@ async fn internal_routes_require_the_cluster_credential() -> anyhow::Result<()> 
     for secret in [None, Some("wrong"), Some(""), Some(almost.as_str())] {
         for (method, path) in [
             ("POST", "/nacre/v1/distro/sync"),
+            ("POST", "/nacre/v1/distro/forward"),
             ("POST", "/nacre/v1/distro/checksums"),
             ("POST", "/nacre/v1/distro/data"),
             ("GET", "/nacre/v1/distro/snapshot"),
@@ -407,6 +452,7 @@ async fn internal_routes_require_the_cluster_credential() -> anyhow::Result<()> 
     // Even with the credential, a malformed message is refused and changes nothing.
     for path in [
         "/nacre/v1/distro/sync",
+        "/nacre/v1/distro/forward",
         "/nacre/v1/distro/checksums",
         "/nacre/v1/distro/data",
     ] {

@@ -146,6 +146,9 @@ impl Node {
         if let (Some(cluster), Some(distro)) = (&cluster, &distro) {
             tasks.spawn(Arc::clone(cluster).run_probes(shutdown.clone()));
             DistroSyncer::spawn(distro, &mut tasks, &shutdown);
+            distro
+                .forwarder()
+                .spawn(distro.cluster(), &mut tasks, &shutdown);
             tasks.spawn(Arc::clone(distro).run_checksum_rounds(shutdown.clone()));
             let loader = Arc::clone(distro);
             let stop = shutdown.clone();

@@ -151,14 +151,16 @@ async fn every_example_listens_in_a_running_node() {
     wait_until(LOAD_LIMIT, "the three examples are active", || async {
         let plugins = plugins(&node).await;
         LANGUAGES.iter().all(|language| {
-            plugins.iter().any(|p| {
-                p["name"] == format!("{language}-listener") && p["state"] == "active"
-            })
+            plugins
+                .iter()
+                .any(|p| p["name"] == format!("{language}-listener") && p["state"] == "active")
         })
     })
     .await;
 
-    node.register("orders", "10.0.0.1", 8080, &[]).await.assert_ok();
+    node.register("orders", "10.0.0.1", 8080, &[])
+        .await
+        .assert_ok();
     wait_until(
         Duration::from_secs(20),
         "each example is called once at least",
@@ -172,18 +174,22 @@ async fn every_example_listens_in_a_running_node() {
     )
     .await;
     // Each logged what it saw: one instance, healthy, below `min_healthy` 2.
-    wait_until(Duration::from_secs(5), "each example's log lines", || async {
-        let text = logs.text();
-        LANGUAGES.iter().all(|language| {
-            text.lines().any(|line| {
-                line.contains(&format!("plugin=\"{language}-listener\""))
-                    && line.contains("orders: 1 of 1 instances healthy")
-            }) && text.lines().any(|line| {
-                line.contains(&format!("plugin=\"{language}-listener\""))
-                    && line.contains("WARN")
-                    && line.contains("orders has fewer than 2 healthy instances")
+    wait_until(
+        Duration::from_secs(5),
+        "each example's log lines",
+        || async {
+            let text = logs.text();
+            LANGUAGES.iter().all(|language| {
+                text.lines().any(|line| {
+                    line.contains(&format!("plugin=\"{language}-listener\""))
+                        && line.contains("orders: 1 of 1 instances healthy")
+                }) && text.lines().any(|line| {
+                    line.contains(&format!("plugin=\"{language}-listener\""))
+                        && line.contains("WARN")
+                        && line.contains("orders has fewer than 2 healthy instances")
+                })
             })
-        })
-    })
+        },
+    )
     .await;
 }

@@ -15,7 +15,7 @@ use crate::config::ClusterConfig;
 /// MessagePack bodies on the internal API.
 pub const MSGPACK: &str = "application/msgpack";
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum PeerError {
     /// No answer: connection refused or reset, or the deadline passed.
     #[error("unreachable: {0}")]
@@ -26,6 +26,16 @@ pub enum PeerError {
     /// The peer answered something this node cannot read.
     #[error("protocol error: {0}")]
     Protocol(String),
+}
+
+/// A client's request as a member passes it on to the responsible member.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ForwardedRequest {
+    pub method: String,
+    /// Path (under the naming API) and query, as the client sent them.
+    pub path_and_query: String,
+    pub content_type: Option<String>,
+    pub body: Bytes,
 }
 
 /// A peer's full answer to a forwarded client request.
@@ -101,19 +111,18 @@ impl PeerClient {
     pub async fn forward(
         &self,
         peer: &Member,
-        method: Method,
-        path_and_query: &str,
-        content_type: Option<&str>,
-        body: Bytes,
+        forwarded: ForwardedRequest,
     ) -> Result<Forwarded, PeerError> {
-        let url = format!("http://{}{path_and_query}", peer.dial);
+        let url = format!("http://{}{}", peer.dial, forwarded.path_and_query);
+        let method = Method::from_bytes(forwarded.method.as_bytes())
+            .map_err(|e| PeerError::Protocol(format!("method {}: {e}", forwarded.method)))?;
         let mut request = self
             .http
             .request(method, url)
             .header(SECRET_HEADER, &self.secret)
             .header(FORWARDED_HEADER, "1")
-            .body(body);
-        if let Some(content_type) = content_type {
+            .body(forwarded.body);
+        if let Some(content_type) = forwarded.content_type {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }
         let reply = request.send().await.map_err(transport_error)?;

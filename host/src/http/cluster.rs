@@ -3,23 +3,28 @@
 //! cluster credential ([`require_credential`]), and a request without it
 //! gets 401 before any handler runs.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
+use http_body_util::BodyExt;
 use serde::Serialize;
+use tower::ServiceExt;
 
 use super::ApiState;
 use super::error::ApiError;
 use super::forward::credential_ok;
 use crate::cluster::STATUS_PATH;
+use crate::cluster::peer::ForwardedRequest;
 use crate::cluster::peer::MSGPACK;
 use crate::consistency::Write;
+use crate::consistency::distro::forwarder::{FORWARD_PATH, ForwardedReply};
 use crate::consistency::distro::repair::Checksums;
 use crate::consistency::distro::{
     CHECKSUMS_PATH, DATA_PATH, DIGEST_PATH, Distro, DistroStats, SNAPSHOT_PATH, SYNC_PATH,
@@ -38,6 +43,7 @@ pub fn routes(state: &ApiState) -> Router<ApiState> {
     Router::new()
         .route(STATUS_PATH, get(status))
         .route(SYNC_PATH, post(sync))
+        .route(FORWARD_PATH, post(forwarded_writes))
         .route(CHECKSUMS_PATH, post(checksums))
         .route(DATA_PATH, post(data))
         .route(SNAPSHOT_PATH, get(snapshot))
@@ -112,6 +118,76 @@ async fn sync(State(state): State<ApiState>, body: Bytes) -> Result<Response, Ap
     }
     DistroStats::add(&distro.stats.applied_from_peers, reply.applied as u64);
     Ok(msgpack(&reply))
+}
+
+/// Client writes a peer forwarded because this node is responsible for their
+/// services: each runs through the instance routes as if the client had sent
+/// it here, and every answer goes back, in order.
+async fn forwarded_writes(
+    State(state): State<ApiState>,
+    connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let requests: Vec<ForwardedRequest> = decode(&body, "forwarded requests")?;
+    let app = Router::new()
+        .nest(super::NS, super::instance_write_routes())
+        .with_state(state.clone());
+    let limit = state.limits.max_body_bytes.max(64 * 1024);
+    let mut answers = Vec::with_capacity(requests.len());
+    // One after the other, in the order the clients' requests arrived there.
+    for forwarded in requests {
+        let response = {
+            let mut request = match Request::builder()
+                .method(forwarded.method.as_str())
+                .uri(forwarded.path_and_query.as_str())
+                .body(Body::from(forwarded.body))
+            {
+                Ok(request) => request,
+                Err(e) => {
+                    answers.push(
+                        reply_of(
+                            ApiError::BadRequest(format!("malformed forwarded request: {e}"))
+                                .into_response(),
+                            limit,
+                        )
+                        .await,
+                    );
+                    continue;
+                }
+            };
+            if let Some(content_type) = forwarded.content_type.and_then(|v| v.parse().ok()) {
+                request
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, content_type);
+            }
+            if let Some(Extension(connect_info)) = connect_info {
+                request.extensions_mut().insert(connect_info);
+            }
+            match app.clone().oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        };
+        answers.push(reply_of(response, limit).await);
+    }
+    Ok(msgpack(&answers))
+}
+
+async fn reply_of(response: Response, limit: usize) -> ForwardedReply {
+    let (parts, body) = response.into_parts();
+    let body = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => Bytes::from(format!("caused: unreadable answer: {e};")),
+    };
+    ForwardedReply {
+        status: parts.status.as_u16(),
+        content_type: parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body,
+    }
 }
 
 /// A peer's checksums: repaired in the background, so the sender never waits

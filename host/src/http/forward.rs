@@ -24,7 +24,7 @@ use super::error::ApiError;
 use super::params::{Params, is_form};
 use crate::cluster::PeerError;
 use crate::cluster::auth;
-use crate::cluster::peer::FORWARDED_HEADER;
+use crate::cluster::peer::{FORWARDED_HEADER, ForwardedRequest};
 use crate::consistency::distro::DistroStats;
 
 /// Owners tried before the request fails (each failure shrinks the view).
@@ -122,16 +122,16 @@ pub async fn route_to_owner(
         if let Some(stats) = stats {
             DistroStats::add(&stats.forwarded, 1);
         }
-        let sent = cluster
-            .client()
-            .forward(
-                &member,
-                parts.method.clone(),
-                &path_and_query,
-                content_type.as_deref(),
-                body.clone(),
-            )
-            .await;
+        let request = ForwardedRequest {
+            method: parts.method.to_string(),
+            path_and_query: path_and_query.clone(),
+            content_type: content_type.clone(),
+            body: body.clone(),
+        };
+        let sent = match &state.distro {
+            Some(distro) => distro.forwarder().forward(&cluster, &member, request).await,
+            None => cluster.client().forward(&member, request).await,
+        };
         match sent {
             Ok(reply) => {
                 let mut response = (reply.status, reply.body).into_response();

@@ -63,9 +63,11 @@ impl ApiState {
 
 const NS: &str = "/nacos/v1/ns";
 
-pub fn router(state: ApiState) -> Router {
-    // Writes to one instance: in a cluster, routed to the responsible node.
-    let instance_writes = Router::new()
+/// Writes to one instance (and the instance detail, which shares its path).
+/// In a cluster they are routed to the responsible node (`forward`), which
+/// runs them through these same routes.
+fn instance_write_routes() -> Router<ApiState> {
+    Router::new()
         .route(
             "/instance",
             get(instance::detail)
@@ -76,10 +78,13 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/instance/beat", put(instance::beat))
         .route("/health/instance", put(instance::mark_health))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            forward::route_to_owner,
-        ));
+}
+
+pub fn router(state: ApiState) -> Router {
+    let instance_writes = instance_write_routes().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        forward::route_to_owner,
+    ));
     let ns = Router::new()
         .merge(instance_writes)
         .route("/instance/list", get(instance::list))

@@ -22,6 +22,7 @@
 //! between two versions (Nacos 1.x always sends the whole service; with a few
 //! hundred instances per service that is most of a cluster's sync work).
 
+pub mod forwarder;
 pub mod repair;
 pub mod syncer;
 
@@ -37,6 +38,7 @@ use crate::naming::registry::{DeltaOutcome, Registry};
 use crate::notifier::{ChangeKinds, Notifier};
 use crate::shutdown::Shutdown;
 
+pub use forwarder::Forwarder;
 pub use syncer::DistroSyncer;
 
 /// Internal routes of Distro.
@@ -180,6 +182,7 @@ pub struct Distro {
     registry: Arc<Registry>,
     notifier: Notifier,
     syncer: DistroSyncer,
+    forwarder: Forwarder,
     pub stats: DistroStats,
     /// Bounds the client requests being forwarded at once (`http::forward`).
     pub forward_slots: tokio::sync::Semaphore,
@@ -188,12 +191,14 @@ pub struct Distro {
 impl Distro {
     pub fn new(cluster: Arc<Cluster>, registry: Arc<Registry>, notifier: Notifier) -> Arc<Distro> {
         let syncer = DistroSyncer::new(&cluster);
+        let forwarder = Forwarder::new(&cluster);
         let forward_slots = tokio::sync::Semaphore::new(cluster.config().max_forwards_in_flight);
         Arc::new(Distro {
             cluster,
             registry,
             notifier,
             syncer,
+            forwarder,
             stats: DistroStats::default(),
             forward_slots,
         })
@@ -205,6 +210,10 @@ impl Distro {
 
     pub fn syncer(&self) -> &DistroSyncer {
         &self.syncer
+    }
+
+    pub fn forwarder(&self) -> &Forwarder {
+        &self.forwarder
     }
 
     /// A local write changed instance `id` of `service`: give the service a

@@ -1,0 +1,201 @@
+//! Client writes on their way to the responsible member, batched per peer.
+//!
+//! `http::forward` decides that a request belongs to another member; this
+//! sends it there. Under load most writes land on a member that is not
+//! responsible (two thirds of them in a three-node cluster), and one HTTP
+//! exchange per forwarded write would cost more than the write itself. So
+//! each peer has a queue: requests that arrive while earlier ones are on the
+//! wire go together in one message to [`FORWARD_PATH`], where the owner runs
+//! each through its own instance routes, as if the client had called it, and
+//! answers every one. A lone request goes at once, alone.
+//!
+//! At most [`IN_FLIGHT`] batches are on the wire to one peer; a failure of the
+//! batch is the failure of each request in it (the caller retries against
+//! the next owner, see `http::forward`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::cluster::peer::{Forwarded, ForwardedRequest};
+use crate::cluster::{Cluster, Member, PeerError};
+use crate::shutdown::Shutdown;
+
+/// Internal route that takes a batch of forwarded client requests.
+pub const FORWARD_PATH: &str = "/nacre/v1/distro/forward";
+
+/// Requests in one batch, at most.
+const MAX_BATCH: usize = 256;
+/// Batches on the wire to one peer at once.
+const IN_FLIGHT: usize = 4;
+
+/// The responsible member's answer to one forwarded request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ForwardedReply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+struct Waiting {
+    request: ForwardedRequest,
+    answer: oneshot::Sender<Result<Forwarded, PeerError>>,
+}
+
+/// One queue per peer; see the module documentation.
+pub struct Forwarder {
+    queues: HashMap<SocketAddr, mpsc::Sender<Waiting>>,
+    receivers: std::sync::Mutex<Vec<(Member, mpsc::Receiver<Waiting>)>>,
+    /// A batch's size limit in bytes (half the internal message limit).
+    max_batch_bytes: usize,
+}
+
+impl Forwarder {
+    pub fn new(cluster: &Cluster) -> Forwarder {
+        let mut queues = HashMap::new();
+        let mut receivers = Vec::new();
+        for peer in cluster.peers() {
+            let (tx, rx) = mpsc::channel(MAX_BATCH * IN_FLIGHT);
+            queues.insert(peer.address, tx);
+            receivers.push((peer, rx));
+        }
+        Forwarder {
+            queues,
+            receivers: std::sync::Mutex::new(receivers),
+            max_batch_bytes: cluster.config().max_message_bytes / 2,
+        }
+    }
+
+    /// Starts one batching task per peer.
+    pub fn spawn(
+        &self,
+        cluster: &Arc<Cluster>,
+        tasks: &mut tokio::task::JoinSet<()>,
+        shutdown: &Shutdown,
+    ) {
+        let receivers =
+            std::mem::take(&mut *self.receivers.lock().unwrap_or_else(|e| e.into_inner()));
+        for (peer, rx) in receivers {
+            tasks.spawn(batch_loop(
+                Arc::clone(cluster),
+                peer,
+                rx,
+                self.max_batch_bytes,
+                shutdown.clone(),
+            ));
+        }
+    }
+
+    /// Sends a client's request to `peer` and returns its answer.
+    pub async fn forward(
+        &self,
+        cluster: &Cluster,
+        peer: &Member,
+        request: ForwardedRequest,
+    ) -> Result<Forwarded, PeerError> {
+        let queue = self.queues.get(&peer.address);
+        if request.body.len() > self.max_batch_bytes || queue.is_none() {
+            return cluster.client().forward(peer, request).await;
+        }
+        let (answer, answered) = oneshot::channel();
+        if let Some(queue) = queue {
+            queue
+                .send(Waiting { request, answer })
+                .await
+                .map_err(|_| PeerError::Unreachable("this node is shutting down".into()))?;
+        }
+        answered
+            .await
+            .map_err(|_| PeerError::Unreachable("this node is shutting down".into()))?
+    }
+}
+
+async fn batch_loop(
+    cluster: Arc<Cluster>,
+    peer: Member,
+    mut queue: mpsc::Receiver<Waiting>,
+    max_bytes: usize,
+    mut shutdown: Shutdown,
+) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    loop {
+        let first = tokio::select! {
+            next = queue.recv() => match next {
+                Some(first) => first,
+                None => return,
+            },
+            _ = shutdown.recv() => return,
+        };
+        // Wait for a free slot before gathering: what arrives meanwhile joins.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let mut bytes = first.request.body.len();
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH && bytes < max_bytes {
+            match queue.try_recv() {
+                Ok(next) => {
+                    bytes += next.request.body.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let cluster = Arc::clone(&cluster);
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            send_batch(&cluster, &peer, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn send_batch(cluster: &Cluster, peer: &Member, batch: Vec<Waiting>) {
+    let (requests, answers): (Vec<ForwardedRequest>, Vec<_>) =
+        batch.into_iter().map(|w| (w.request, w.answer)).unzip();
+    let replies = match rmp_serde::to_vec(&requests) {
+        Ok(body) => match cluster.client().post(peer, FORWARD_PATH, body).await {
+            Ok(reply) => rmp_serde::from_slice::<Vec<ForwardedReply>>(&reply)
+                .map_err(|e| PeerError::Protocol(format!("unreadable forward reply: {e}")))
+                .and_then(|replies| {
+                    if replies.len() == answers.len() {
+                        Ok(replies)
+                    } else {
+                        Err(PeerError::Protocol(format!(
+                            "{} answers to {} forwarded requests",
+                            replies.len(),
+                            answers.len()
+                        )))
+                    }
+                }),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(PeerError::Protocol(format!(
+            "encoding forwarded requests: {e}"
+        ))),
+    };
+    match replies {
+        Ok(replies) => {
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                let forwarded = reqwest::StatusCode::from_u16(reply.status)
+                    .map(|status| Forwarded {
+                        status,
+                        content_type: reply.content_type,
+                        body: reply.body,
+                    })
+                    .map_err(|_| PeerError::Protocol(format!("status {}", reply.status)));
+                // The client may have gone; nobody to tell then.
+                let _ = answer.send(forwarded);
+            }
+        }
+        Err(error) => {
+            for answer in answers {
+                let _ = answer.send(Err(error.clone()));
+            }
+        }
+    }
+}
