@@ -55,15 +55,24 @@ start_rnacos() { # DIR: node 1 initializes the cluster, 2 and 3 join it (Raft on
     # Bounded wait for this node's HTTP API before the next one joins.
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/nacos/v1/ns/service/list?pageNo=1&pageSize=1" > /dev/null && break; sleep 0.1; done
   done
-  # Joined when a write on node 1 is listed on node 3 (bounded).
+  # Joined when a write on node 1 is listed on node 3 (bounded). Some starts
+  # never get there: each node then runs alone, fast and not replicating, and
+  # the round's figures say so ("replicating":false).
   curl -sf -X POST "http://127.0.0.1:${RNACOS_PORTS[0]}/nacos/v1/ns/instance?serviceName=probe&ip=10.255.0.1&port=1" > /dev/null
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:${RNACOS_PORTS[2]}/nacos/v1/ns/instance/list?serviceName=probe" | grep -q 10.255.0.1 && break; sleep 0.1; done
+  REPLICATING=false
+  for _ in $(seq 100); do
+    if curl -sf "http://127.0.0.1:${RNACOS_PORTS[2]}/nacos/v1/ns/instance/list?serviceName=probe" | grep -q 10.255.0.1; then
+      REPLICATING=true; break
+    fi
+    sleep 0.1
+  done
 }
 
-measure() { # LABEL URLS
+measure() { # LABEL URLS [EXTRA JSON FIELDS]
+  local fields="\"server\":\"$1\",${3:-}"
   "$BENCH" --url "$2" --json load --connections "$CONNECTIONS" --duration "$DURATION" --ops register \
-    --instances 3000 --services 300 | grep '^{' | sed "s/^{/{\"server\":\"$1\",/"
-  "$BENCH" --url "$2" --json convergence --samples "$SAMPLES" | grep '^{' | sed "s/^{/{\"server\":\"$1\",/"
+    --instances 3000 --services 300 | grep '^{' | sed "s/^{/{$fields/"
+  "$BENCH" --url "$2" --json convergence --samples "$SAMPLES" | grep '^{' | sed "s/^{/{$fields/"
 }
 
 OUT=$WORK/out.jsonl
@@ -71,9 +80,10 @@ for round in $(seq "$ROUNDS"); do
   for server in $( [ $((round % 2)) = 1 ] && echo "nacre rnacos" || echo "rnacos nacre"); do
     dir=$WORK/r$round; mkdir -p "$dir"
     if [ "$server" = nacre ]; then
-      start_nacre "$dir"; measure nacre "$(urls "${NACRE_PORTS[@]}")" | tee -a "$OUT"
+      start_nacre "$dir"; sleep 2 # let the members' views settle
+      measure nacre "$(urls "${NACRE_PORTS[@]}")" | tee -a "$OUT"
     else
-      start_rnacos "$dir"; measure rnacos "$(urls "${RNACOS_PORTS[@]}")" | tee -a "$OUT"
+      start_rnacos "$dir"; measure rnacos "$(urls "${RNACOS_PORTS[@]}")" "\"replicating\":$REPLICATING," | tee -a "$OUT"
     fi
     stop
   done
@@ -81,10 +91,14 @@ done
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-def med(server, op, key):
-    return statistics.median(r[key] for r in rows if r["server"] == server and r["op"] == op)
+def med(server, op, key, only=lambda r: True):
+    picked = [r[key] for r in rows if r["server"] == server and r["op"] == op and only(r)]
+    return statistics.median(picked) if picked else float("nan")
 n, r = med("nacre", "register", "per_second"), med("rnacos", "register", "per_second")
 print(f"register req/s over 3 members (median): nacre {n:,.0f}, rnacos {r:,.0f}, ratio {n / r:.2f}x")
+joined = lambda row: row.get("replicating", True)
+rj = med("rnacos", "register", "per_second", joined)
+print(f"  rnacos rounds whose members replicated: median {rj:,.0f}, ratio {n / rj:.2f}x")
 for s in ("nacre", "rnacos"):
     print(f"convergence {s} (median of rounds): p50 {med(s, 'convergence', 'p50_us') / 1000:.2f} ms, "
           f"p99 {med(s, 'convergence', 'p99_us') / 1000:.2f} ms, max {med(s, 'convergence', 'max_us') / 1000:.2f} ms")
