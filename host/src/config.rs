@@ -253,7 +253,7 @@ impl Default for PluginsConfig {
             timeout_ms: 100,
             memory_mb: 64,
             listener_window_ms: 50,
-            listener_cpu_percent: 5,
+            listener_cpu_percent: 3,
         }
     }
 }
