@@ -651,8 +651,13 @@ mod tests {
         // Computed from another version: nothing changes.
         let mut heavier = a.clone();
         heavier.weight = 5.0;
-        let stale =
-            registry.apply_ephemeral_delta(&key(), 9, 11, vec![heavier.clone()], &[b.id.clone()]);
+        let stale = registry.apply_ephemeral_delta(
+            &key(),
+            9,
+            11,
+            vec![heavier.clone()],
+            std::slice::from_ref(&b.id),
+        );
         assert_eq!(stale, DeltaOutcome::Stale);
         assert_eq!(
             registry
@@ -662,8 +667,13 @@ mod tests {
         );
 
         // Onto its base: upserts and removals land, the version moves.
-        let applied =
-            registry.apply_ephemeral_delta(&key(), 10, 11, vec![heavier.clone()], &[b.id.clone()]);
+        let applied = registry.apply_ephemeral_delta(
+            &key(),
+            10,
+            11,
+            vec![heavier.clone()],
+            std::slice::from_ref(&b.id),
+        );
         assert_eq!(applied, DeltaOutcome::Applied { changed: true });
         let (version, instances) = registry.ephemeral_instances(&key()).unwrap_or_default();
         assert_eq!(version, 11);
