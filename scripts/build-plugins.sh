@@ -78,12 +78,14 @@ install_c_tools() {
   fi
 }
 
-# componentize-js, from the example's own package-lock.json.
+# componentize-js (and preview2-shim, which it loads at run time), from the
+# example's own package-lock.json; installed again when the lock changes.
 install_javascript_tools() {
   local dir=examples/javascript
-  if [ ! -x "$dir/node_modules/.bin/componentize-js" ]; then
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.nacre-installed-lock"; then
     log "installing componentize-js (npm, into $dir/node_modules)"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$dir/node_modules/.nacre-installed-lock"
   fi
 }
 
