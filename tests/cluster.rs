@@ -12,6 +12,20 @@ use serde_json::Value;
 /// timing honest on a two-core machine.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A healthy ephemeral instance in cluster DEFAULT, as peers send them.
+fn ephemeral_instance(ip: &str, port: u16) -> nacre::naming::model::Instance {
+    nacre::naming::model::Instance {
+        id: nacre::naming::model::InstanceId::new("DEFAULT", ip, port),
+        weight: 1.0,
+        healthy: true,
+        enabled: true,
+        ephemeral: true,
+        marked: false,
+        metadata: Default::default(),
+        last_beat: 0,
+    }
+}
+
 /// A write to any node is listed by all three, quickly.
 #[tokio::test]
 async fn a_write_to_any_node_is_listed_by_all() -> anyhow::Result<()> {
@@ -392,17 +406,8 @@ async fn internal_routes_require_the_cluster_credential() -> anyhow::Result<()> 
     let _serial = ONE_AT_A_TIME.lock().await;
     let cluster = TestCluster::start(ClusterOptions::default()).await?;
     use nacre::consistency::distro::{ServiceDatum, ServiceDelta, SyncItem, SyncReply};
-    use nacre::naming::model::{Instance, InstanceId, ServiceKey};
-    let instance = |ip: &str| Instance {
-        id: InstanceId::new("DEFAULT", ip, 666),
-        weight: 1.0,
-        healthy: true,
-        enabled: true,
-        ephemeral: true,
-        marked: false,
-        metadata: Default::default(),
-        last_beat: 0,
-    };
+    use nacre::naming::model::ServiceKey;
+    let instance = |ip: &str| ephemeral_instance(ip, 666);
     let forged_key = ServiceKey::new("public", "DEFAULT_GROUP", "forged");
     let forged = vec![SyncItem::Whole(ServiceDatum {
         service: forged_key.clone(),
@@ -525,6 +530,87 @@ async fn internal_routes_require_the_cluster_credential() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The owner's side of forwarding: a batch of forwarded client requests is
+/// answered request by request, in order, a malformed one included; and a
+/// request too big to share a batch message is forwarded on its own.
+#[tokio::test]
+async fn forwarded_writes_are_answered_one_by_one() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    use nacre::cluster::peer::{Forwarded, ForwardedRequest};
+    // Internal messages of at most 64 KiB: a batch of forwards at most half.
+    let cluster = TestCluster::start(ClusterOptions {
+        env: vec![("NACRE_CLUSTER_MAX_MESSAGE_BYTES".into(), "65536".into())],
+        ..ClusterOptions::default()
+    })
+    .await?;
+    let name = (0..100)
+        .map(|n| format!("direct-{n}"))
+        .find(|name| cluster.owner_of(name) == 0)
+        .context("a service node 0 is responsible for")?;
+    let request = |method: &str, path: String| ForwardedRequest {
+        method: method.into(),
+        path_and_query: path,
+        content_type: None,
+        body: Default::default(),
+    };
+    let batch = vec![
+        request(
+            "POST",
+            format!("/nacos/v1/ns/instance?serviceName={name}&ip=10.9.0.1&port=1"),
+        ),
+        request("NOT A METHOD", "/nacos/v1/ns/instance".into()),
+        request(
+            "POST",
+            format!("/nacos/v1/ns/instance?serviceName={name}&ip=10.9.0.2&port=99999"),
+        ),
+    ];
+    let reply = http()
+        .post(cluster.url(0, "/nacre/v1/distro/forward"))
+        .header("x-nacre-cluster-secret", &cluster.secret)
+        .body(rmp_serde::to_vec(&batch)?)
+        .send()
+        .await?;
+    ensure!(reply.status() == 200, "{}", reply.status());
+    let answers: Vec<Forwarded> = rmp_serde::from_slice(&reply.bytes().await?)?;
+    let seen: Vec<(u16, String)> = answers
+        .iter()
+        .map(|a| (a.status, String::from_utf8_lossy(&a.body).into_owned()))
+        .collect();
+    ensure!(seen.len() == 3, "{seen:?}");
+    ensure!(seen[0] == (200, "ok".to_string()), "{seen:?}");
+    ensure!(
+        seen[1].0 == 400 && seen[1].1.contains("malformed"),
+        "{seen:?}"
+    );
+    ensure!(seen[2].0 == 400 && seen[2].1.contains("port"), "{seen:?}");
+    ensure!(hosts(&cluster.url(0, ""), &name).await? == BTreeSet::from(["10.9.0.1:1".into()]));
+
+    // Metadata larger than a whole internal message: it cannot go in a batch
+    // (the owner would refuse the message), so it goes alone, as the client
+    // sent it. (Peers will not get it either, by the same limit.)
+    let via = 1; // node 0 is the owner
+    let metadata = format!(r#"{{"blob":"{}"}}"#, "x".repeat(70_000));
+    let reply = http()
+        .post(cluster.url(via, "/nacos/v1/ns/instance"))
+        .form(&[
+            ("serviceName", name.as_str()),
+            ("ip", "10.9.0.3"),
+            ("port", "1"),
+            ("metadata", metadata.as_str()),
+        ])
+        .send()
+        .await?;
+    let status = reply.status();
+    let body = reply.text().await?;
+    ensure!(status == 200 && body == "ok", "{status} {body}");
+    ensure!(
+        hosts(&cluster.url(0, ""), &name)
+            .await?
+            .contains("10.9.0.3:1")
+    );
+    Ok(())
+}
+
 /// A node with members and no secret refuses to start, unless told the
 /// cluster is insecure on purpose.
 #[tokio::test]
@@ -592,22 +678,16 @@ async fn members_without_a_secret_refuse_to_start() -> anyhow::Result<()> {
 async fn checksum_rounds_repair_what_sync_missed() -> anyhow::Result<()> {
     let _serial = ONE_AT_A_TIME.lock().await;
     use nacre::consistency::distro::{ServiceDatum, SyncItem};
-    use nacre::naming::model::{Instance, InstanceId, ServiceKey};
+    use nacre::naming::model::ServiceKey;
     let cluster = TestCluster::start(ClusterOptions {
         env: vec![("NACRE_CLUSTER_CHECKSUM_INTERVAL_MS".into(), "300".into())],
         ..ClusterOptions::default()
     })
     .await?;
-    let mut sorted = cluster.addrs.clone();
-    sorted.sort_unstable();
-    let owner_of = |name: &str| {
-        let key = ServiceKey::new("public", "DEFAULT_GROUP", name);
-        sorted[(nacre::cluster::service_hash(&key) % 3) as usize]
-    };
     // Two services that node 0 is not responsible for.
     let names: Vec<String> = (0..100)
         .map(|n| format!("repaired-{n}"))
-        .filter(|name| owner_of(name) != cluster.addrs[0])
+        .filter(|name| cluster.owner_of(name) != 0)
         .take(2)
         .collect();
     let (real, ghost) = (&names[0], &names[1]);
@@ -615,16 +695,7 @@ async fn checksum_rounds_repair_what_sync_missed() -> anyhow::Result<()> {
     let before = cluster.wait_same_data(Duration::from_secs(5)).await?;
 
     // Node 0 gets copies no owner wrote, at versions far in the future.
-    let instance = |ip: &str| Instance {
-        id: InstanceId::new("DEFAULT", ip, 1),
-        weight: 1.0,
-        healthy: true,
-        enabled: true,
-        ephemeral: true,
-        marked: false,
-        metadata: Default::default(),
-        last_beat: 0,
-    };
+    let instance = |ip: &str| ephemeral_instance(ip, 1);
     let bad = vec![
         SyncItem::Whole(ServiceDatum {
             service: ServiceKey::new("public", "DEFAULT_GROUP", real.as_str()),

@@ -148,6 +148,16 @@ pub struct TestCluster {
 }
 
 impl TestCluster {
+    /// Which node (its index in `addrs`) is responsible for service `name`
+    /// of the default namespace and group while every member is up.
+    pub fn owner_of(&self, name: &str) -> usize {
+        let key = nacre::naming::model::ServiceKey::new("public", "DEFAULT_GROUP", name);
+        let mut view = self.addrs.clone();
+        view.sort_unstable();
+        let owner = view[(nacre::cluster::service_hash(&key) % view.len() as u64) as usize];
+        self.addrs.iter().position(|a| *a == owner).unwrap_or(0)
+    }
+
     /// Starts every node and waits until each is ready and sees all the others.
     pub async fn start(options: ClusterOptions) -> anyhow::Result<TestCluster> {
         let binary = nacre_binary()?;

@@ -38,9 +38,12 @@ pub struct ForwardedRequest {
     pub body: Bytes,
 }
 
-/// A peer's full answer to a forwarded client request.
+/// A peer's full answer to a forwarded client request (also on the wire, in
+/// a batch: `consistency::distro::forwarder`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Forwarded {
-    pub status: StatusCode,
+    /// The HTTP status, as a number.
+    pub status: u16,
     pub content_type: Option<String>,
     pub body: Bytes,
 }
@@ -126,7 +129,7 @@ impl PeerClient {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }
         let reply = request.send().await.map_err(transport_error)?;
-        let status = reply.status();
+        let status = reply.status().as_u16();
         let content_type = reply
             .headers()
             .get(reqwest::header::CONTENT_TYPE)

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::distro::Distro;
-use super::{ConsistencyError, Key, Record, Write, apply};
+use super::{ConsistencyError, Write, apply};
 use crate::naming::registry::Registry;
 use crate::notifier::Notifier;
 
@@ -40,14 +40,10 @@ impl EphemeralStore {
             apply(&self.registry, &self.notifier, write);
             return Ok(());
         };
-        let changed = match &write {
-            Write::Put(Record::Instance { service, instance }) => {
-                Some((service.clone(), instance.id.clone()))
-            }
-            Write::Remove(Key::Instance { service, id, .. }) => Some((service.clone(), id.clone())),
-            // Service definitions are persistent data: they go through Raft.
-            Write::Put(Record::Service(_)) | Write::Remove(Key::Service(_)) => None,
-        };
+        // Service definitions are persistent data: they go through Raft.
+        let changed = write
+            .instance()
+            .map(|(service, id)| (service.clone(), id.clone()));
         if apply(&self.registry, &self.notifier, write).is_some()
             && let Some((service, id)) = changed
         {

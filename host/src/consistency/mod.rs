@@ -113,6 +113,16 @@ impl Write {
         }
     }
 
+    /// The service and instance the write is about, unless it is about a
+    /// service definition.
+    pub fn instance(&self) -> Option<(&ServiceKey, &InstanceId)> {
+        match self {
+            Write::Put(Record::Instance { service, instance }) => Some((service, &instance.id)),
+            Write::Remove(Key::Instance { service, id, .. }) => Some((service, id)),
+            Write::Put(Record::Service(_)) | Write::Remove(Key::Service(_)) => None,
+        }
+    }
+
     fn is_ephemeral(&self) -> bool {
         match self {
             Write::Put(record) => record.is_ephemeral(),

@@ -21,10 +21,9 @@ use super::ApiState;
 use super::error::ApiError;
 use super::forward::credential_ok;
 use crate::cluster::STATUS_PATH;
-use crate::cluster::peer::ForwardedRequest;
-use crate::cluster::peer::MSGPACK;
+use crate::cluster::peer::{Forwarded, ForwardedRequest, MSGPACK};
 use crate::consistency::Write;
-use crate::consistency::distro::forwarder::{FORWARD_PATH, ForwardedReply};
+use crate::consistency::distro::forwarder::FORWARD_PATH;
 use crate::consistency::distro::repair::Checksums;
 use crate::consistency::distro::{
     CHECKSUMS_PATH, DATA_PATH, DIGEST_PATH, Distro, DistroStats, SNAPSHOT_PATH, SYNC_PATH,
@@ -32,7 +31,6 @@ use crate::consistency::distro::{
 };
 use crate::consistency::raft::{self, RaftStore};
 use crate::naming::model::ServiceKey;
-use crate::naming::registry::DeltaOutcome;
 
 /// The internal routes, when the node is part of a cluster.
 pub fn routes(state: &ApiState) -> Router<ApiState> {
@@ -40,10 +38,18 @@ pub fn routes(state: &ApiState) -> Router<ApiState> {
         .cluster
         .as_ref()
         .map_or(1024 * 1024, |c| c.config().max_message_bytes);
+    // What a forwarded client request runs through here: the instance routes,
+    // without the forwarding in front of them.
+    let instance_writes = Router::new()
+        .nest(super::NS, super::instance_write_routes())
+        .with_state(state.clone());
     Router::new()
         .route(STATUS_PATH, get(status))
         .route(SYNC_PATH, post(sync))
-        .route(FORWARD_PATH, post(forwarded_writes))
+        .route(
+            FORWARD_PATH,
+            post(forwarded_writes).layer(Extension(InstanceWrites(instance_writes))),
+        )
         .route(CHECKSUMS_PATH, post(checksums))
         .route(DATA_PATH, post(data))
         .route(SNAPSHOT_PATH, get(snapshot))
@@ -109,77 +115,70 @@ async fn sync(State(state): State<ApiState>, body: Bytes) -> Result<Response, Ap
     let items: Vec<SyncItem> = decode(&body, "sync batch")?;
     let mut reply = SyncReply::default();
     for item in items {
-        let service = item.service().clone();
         match distro.apply_sync_item(item) {
-            DeltaOutcome::Applied { changed: true } => reply.applied += 1,
-            DeltaOutcome::Applied { changed: false } => {}
-            DeltaOutcome::Stale => reply.stale.push(service),
+            Ok(changed) => reply.applied += usize::from(changed),
+            Err(service) => reply.stale.push(service),
         }
     }
     DistroStats::add(&distro.stats.applied_from_peers, reply.applied as u64);
     Ok(msgpack(&reply))
 }
 
+/// The instance routes, as the handler of forwarded writes calls them.
+#[derive(Clone)]
+struct InstanceWrites(Router);
+
 /// Client writes a peer forwarded because this node is responsible for their
 /// services: each runs through the instance routes as if the client had sent
-/// it here, and every answer goes back, in order.
+/// it here, one after the other, and every answer goes back, in order.
 async fn forwarded_writes(
     State(state): State<ApiState>,
+    Extension(InstanceWrites(app)): Extension<InstanceWrites>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let requests: Vec<ForwardedRequest> = decode(&body, "forwarded requests")?;
-    let app = Router::new()
-        .nest(super::NS, super::instance_write_routes())
-        .with_state(state.clone());
     let limit = state.limits.max_body_bytes.max(64 * 1024);
     let mut answers = Vec::with_capacity(requests.len());
-    // One after the other, in the order the clients' requests arrived there.
     for forwarded in requests {
-        let response = {
-            let mut request = match Request::builder()
-                .method(forwarded.method.as_str())
-                .uri(forwarded.path_and_query.as_str())
-                .body(Body::from(forwarded.body))
-            {
-                Ok(request) => request,
-                Err(e) => {
-                    answers.push(
-                        reply_of(
-                            ApiError::BadRequest(format!("malformed forwarded request: {e}"))
-                                .into_response(),
-                            limit,
-                        )
-                        .await,
-                    );
-                    continue;
-                }
-            };
-            if let Some(content_type) = forwarded.content_type.and_then(|v| v.parse().ok()) {
-                request
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, content_type);
-            }
-            if let Some(Extension(connect_info)) = connect_info {
-                request.extensions_mut().insert(connect_info);
-            }
-            match app.clone().oneshot(request).await {
+        let response = match client_request(forwarded, connect_info.as_ref()) {
+            Ok(request) => match app.clone().oneshot(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
+            },
+            Err(e) => {
+                ApiError::BadRequest(format!("malformed forwarded request: {e}")).into_response()
             }
         };
-        answers.push(reply_of(response, limit).await);
+        answers.push(forwarded_answer(response, limit).await);
     }
     Ok(msgpack(&answers))
 }
 
-async fn reply_of(response: Response, limit: usize) -> ForwardedReply {
+/// A forwarded request as the client sent it to the forwarding member.
+fn client_request(
+    forwarded: ForwardedRequest,
+    connect_info: Option<&Extension<ConnectInfo<SocketAddr>>>,
+) -> Result<Request, axum::http::Error> {
+    let mut request = Request::builder()
+        .method(forwarded.method.as_str())
+        .uri(forwarded.path_and_query.as_str());
+    if let Some(content_type) = &forwarded.content_type {
+        request = request.header(header::CONTENT_TYPE, content_type);
+    }
+    if let Some(Extension(connect_info)) = connect_info {
+        request = request.extension(*connect_info);
+    }
+    request.body(Body::from(forwarded.body))
+}
+
+async fn forwarded_answer(response: Response, limit: usize) -> Forwarded {
     let (parts, body) = response.into_parts();
     let body = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => Bytes::from(format!("caused: unreadable answer: {e};")),
     };
-    ForwardedReply {
+    Forwarded {
         status: parts.status.as_u16(),
         content_type: parts
             .headers

@@ -14,7 +14,7 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
@@ -24,7 +24,7 @@ use super::error::ApiError;
 use super::params::{Params, is_form};
 use crate::cluster::PeerError;
 use crate::cluster::auth;
-use crate::cluster::peer::{FORWARDED_HEADER, ForwardedRequest};
+use crate::cluster::peer::{FORWARDED_HEADER, Forwarded, ForwardedRequest};
 use crate::consistency::distro::DistroStats;
 
 /// Owners tried before the request fails (each failure shrinks the view).
@@ -35,7 +35,8 @@ pub async fn route_to_owner(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(cluster) = state.cluster.clone() else {
+    // A node is in a cluster with both, or standalone with neither.
+    let (Some(cluster), Some(distro)) = (state.cluster.clone(), state.distro.clone()) else {
         return next.run(request).await;
     };
     if request.method() == Method::GET {
@@ -95,22 +96,15 @@ pub async fn route_to_owner(
     }
     // A slow owner must not pile up requests here without bound (Nacos's
     // whole cluster once stalled on forwarded beats, alibaba/nacos#6967).
-    let _slot = match state.distro.as_ref().map(|d| d.forward_slots.try_acquire()) {
-        Some(Err(_)) => {
-            return ApiError::Unavailable(
-                "too many requests are being forwarded to other members; try again".into(),
-            )
-            .into_response();
-        }
-        Some(Ok(slot)) => Some(slot),
-        None => None,
+    let Ok(_slot) = distro.forward_slots.try_acquire() else {
+        return ApiError::Unavailable(
+            "too many requests are being forwarded to other members; try again".into(),
+        )
+        .into_response();
     };
-    let stats = state.distro.as_ref().map(|d| &d.stats);
     for attempt in 0..ATTEMPTS {
-        if attempt > 0
-            && let Some(stats) = stats
-        {
-            DistroStats::add(&stats.forward_retries, 1);
+        if attempt > 0 {
+            DistroStats::add(&distro.stats.forward_retries, 1);
         }
         let owner = cluster.owner(&service);
         if owner == cluster.me() {
@@ -119,27 +113,15 @@ pub async fn route_to_owner(
         let Some(member) = cluster.member(owner).cloned() else {
             break;
         };
-        if let Some(stats) = stats {
-            DistroStats::add(&stats.forwarded, 1);
-        }
+        DistroStats::add(&distro.stats.forwarded, 1);
         let request = ForwardedRequest {
             method: parts.method.to_string(),
             path_and_query: path_and_query.clone(),
             content_type: content_type.clone(),
             body: body.clone(),
         };
-        let sent = match &state.distro {
-            Some(distro) => distro.forwarder().forward(&cluster, &member, request).await,
-            None => cluster.client().forward(&member, request).await,
-        };
-        match sent {
-            Ok(reply) => {
-                let mut response = (reply.status, reply.body).into_response();
-                if let Some(ct) = reply.content_type.and_then(|ct| ct.parse().ok()) {
-                    response.headers_mut().insert(header::CONTENT_TYPE, ct);
-                }
-                return response;
-            }
+        match distro.forwarder().forward(&cluster, &member, request).await {
+            Ok(reply) => return response_of(reply),
             Err(PeerError::Unreachable(error)) => cluster.report_unreachable(owner, &error),
             Err(e) => {
                 tracing::warn!(%owner, error = %e, "forwarding to the responsible node failed");
@@ -157,6 +139,22 @@ pub async fn route_to_owner(
         "no reachable node is responsible for {service}; try again"
     ))
     .into_response()
+}
+
+/// The client's answer: the responsible node's, as it gave it.
+fn response_of(reply: Forwarded) -> Response {
+    let Ok(status) = StatusCode::from_u16(reply.status) else {
+        return ApiError::Unavailable(format!(
+            "the responsible node answered with status {}",
+            reply.status
+        ))
+        .into_response();
+    };
+    let mut response = (status, reply.body).into_response();
+    if let Some(ct) = reply.content_type.and_then(|ct| ct.parse().ok()) {
+        response.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    response
 }
 
 /// Whether a request carries the cluster credential.

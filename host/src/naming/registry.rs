@@ -60,6 +60,37 @@ pub(crate) struct ServiceState {
     removed: bool,
 }
 
+impl ServiceState {
+    /// Inserts an instance, or updates the one with its id (its beat time never
+    /// goes back). Returns whether anything a client can see changed.
+    fn upsert(&mut self, instance: Instance) -> bool {
+        if !self.meta.clusters.contains_key(&instance.id.cluster) {
+            self.meta
+                .clusters
+                .insert(instance.id.cluster.clone(), Default::default());
+        }
+        let (id, new) = InstanceSlot::from_instance(instance);
+        match self.instances.get_mut(&id) {
+            Some(slot) => slot.replace_with(new),
+            None => {
+                self.instances.insert(id, new);
+                self.track_emptiness();
+                true
+            }
+        }
+    }
+
+    /// Keeps `empty_since` true to the instances: set when the last one goes,
+    /// cleared when one arrives.
+    fn track_emptiness(&mut self) {
+        match (self.instances.is_empty(), self.empty_since) {
+            (true, None) => self.empty_since = Some(super::model::now_millis()),
+            (false, Some(_)) => self.empty_since = None,
+            _ => {}
+        }
+    }
+}
+
 /// An instance as stored: the id is the map key, the last beat is atomic so a
 /// beat only needs the read lock.
 pub(crate) struct InstanceSlot {
@@ -97,6 +128,19 @@ impl InstanceSlot {
             metadata: self.metadata.clone(),
             last_beat: self.last_beat.load(Ordering::Relaxed),
         }
+    }
+
+    /// Takes `new`'s data, keeping the later of the two beat times. Returns
+    /// whether anything a client can see changed.
+    fn replace_with(&mut self, new: InstanceSlot) -> bool {
+        let newest = self
+            .last_beat
+            .load(Ordering::Relaxed)
+            .max(new.last_beat.load(Ordering::Relaxed));
+        let changed = !self.same_data(&new);
+        *self = new;
+        self.last_beat.store(newest, Ordering::Relaxed);
+        changed
     }
 
     /// Whether the replicated data differs (the beat time is not data).
@@ -214,31 +258,7 @@ impl Registry {
     /// client can see changed (a repeated identical registration only refreshes
     /// the beat time and returns `None`).
     pub fn apply_put_instance(&self, service: &ServiceKey, instance: Instance) -> Option<u64> {
-        self.write_service(service, true, |state| {
-            state
-                .meta
-                .clusters
-                .entry(instance.id.cluster.clone())
-                .or_default();
-            let (id, slot) = InstanceSlot::from_instance(instance);
-            match state.instances.get_mut(&id) {
-                Some(existing) => {
-                    let newest = existing
-                        .last_beat
-                        .load(Ordering::Relaxed)
-                        .max(slot.last_beat.load(Ordering::Relaxed));
-                    let changed = !existing.same_data(&slot);
-                    slot.last_beat.store(newest, Ordering::Relaxed);
-                    *existing = slot;
-                    changed
-                }
-                None => {
-                    state.instances.insert(id, slot);
-                    state.empty_since = None;
-                    true
-                }
-            }
-        })
+        self.write_service(service, true, |state| state.upsert(instance))
     }
 
     /// Removes an instance; returns the new revision if it existed.
@@ -247,9 +267,7 @@ impl Registry {
             if state.instances.remove(id).is_none() {
                 return false;
             }
-            if state.instances.is_empty() {
-                state.empty_since = Some(super::model::now_millis());
-            }
+            state.track_emptiness();
             true
         })
     }
@@ -381,31 +399,9 @@ impl Registry {
                 }
             }
             for instance in upserts.into_iter().filter(|i| i.ephemeral) {
-                let (id, new) = InstanceSlot::from_instance(instance);
-                match state.instances.get_mut(&id) {
-                    Some(slot) => {
-                        let newest = slot
-                            .last_beat
-                            .load(Ordering::Relaxed)
-                            .max(new.last_beat.load(Ordering::Relaxed));
-                        changed |= !slot.same_data(&new);
-                        *slot = new;
-                        slot.last_beat.store(newest, Ordering::Relaxed);
-                    }
-                    None => {
-                        state.meta.clusters.entry(id.cluster.clone()).or_default();
-                        state.instances.insert(id, new);
-                        changed = true;
-                    }
-                }
+                changed |= state.upsert(instance);
             }
-            if state.instances.is_empty() {
-                if changed && state.empty_since.is_none() {
-                    state.empty_since = Some(super::model::now_millis());
-                }
-            } else {
-                state.empty_since = None;
-            }
+            state.track_emptiness();
             outcome = DeltaOutcome::Applied { changed };
             changed
         });
@@ -446,7 +442,6 @@ impl Registry {
                 .filter(|i| i.ephemeral)
                 .map(InstanceSlot::from_instance)
                 .collect();
-            let before = state.instances.len();
             let mut changed = false;
             state.instances.retain(|id, slot| {
                 if !slot.ephemeral {
@@ -454,13 +449,7 @@ impl Registry {
                 }
                 match incoming.remove(id) {
                     Some(new) => {
-                        let newest = slot
-                            .last_beat
-                            .load(Ordering::Relaxed)
-                            .max(new.last_beat.load(Ordering::Relaxed));
-                        changed |= !slot.same_data(&new);
-                        *slot = new;
-                        slot.last_beat.store(newest, Ordering::Relaxed);
+                        changed |= slot.replace_with(new);
                         true
                     }
                     None => {
@@ -474,13 +463,7 @@ impl Registry {
                 state.instances.insert(id, slot);
                 changed = true;
             }
-            if state.instances.is_empty() {
-                if before > 0 {
-                    state.empty_since = Some(super::model::now_millis());
-                }
-            } else {
-                state.empty_since = None;
-            }
+            state.track_emptiness();
             changed
         })
     }

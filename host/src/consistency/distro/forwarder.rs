@@ -19,8 +19,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cluster::peer::{Forwarded, ForwardedRequest};
@@ -32,14 +30,6 @@ pub const FORWARD_PATH: &str = "/nacre/v1/distro/forward";
 
 /// Requests in one batch, at most.
 const MAX_BATCH: usize = 256;
-
-/// The responsible member's answer to one forwarded request.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ForwardedReply {
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub body: Bytes,
-}
 
 struct Waiting {
     request: ForwardedRequest,
@@ -97,21 +87,22 @@ impl Forwarder {
         peer: &Member,
         request: ForwardedRequest,
     ) -> Result<Forwarded, PeerError> {
-        let queue = self.queues.get(&peer.address);
-        if request.body.len() > self.max_batch_bytes || queue.is_none() {
+        let batched = self.queues.get(&peer.address);
+        let Some(queue) = batched.filter(|_| request.body.len() <= self.max_batch_bytes) else {
+            // Too big to share a message: on its own.
             return cluster.client().forward(peer, request).await;
-        }
+        };
         let (answer, answered) = oneshot::channel();
-        if let Some(queue) = queue {
-            queue
-                .send(Waiting { request, answer })
-                .await
-                .map_err(|_| PeerError::Unreachable("this node is shutting down".into()))?;
-        }
-        answered
+        queue
+            .send(Waiting { request, answer })
             .await
-            .map_err(|_| PeerError::Unreachable("this node is shutting down".into()))?
+            .map_err(|_| shutting_down())?;
+        answered.await.map_err(|_| shutting_down())?
     }
+}
+
+fn shutting_down() -> PeerError {
+    PeerError::Unreachable("this node is shutting down".into())
 }
 
 async fn batch_loop(
@@ -148,39 +139,11 @@ async fn batch_loop(
 async fn send_batch(cluster: &Cluster, peer: &Member, batch: Vec<Waiting>) {
     let (requests, answers): (Vec<ForwardedRequest>, Vec<_>) =
         batch.into_iter().map(|w| (w.request, w.answer)).unzip();
-    let replies = match rmp_serde::to_vec(&requests) {
-        Ok(body) => match cluster.client().post(peer, FORWARD_PATH, body).await {
-            Ok(reply) => rmp_serde::from_slice::<Vec<ForwardedReply>>(&reply)
-                .map_err(|e| PeerError::Protocol(format!("unreadable forward reply: {e}")))
-                .and_then(|replies| {
-                    if replies.len() == answers.len() {
-                        Ok(replies)
-                    } else {
-                        Err(PeerError::Protocol(format!(
-                            "{} answers to {} forwarded requests",
-                            replies.len(),
-                            answers.len()
-                        )))
-                    }
-                }),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(PeerError::Protocol(format!(
-            "encoding forwarded requests: {e}"
-        ))),
-    };
-    match replies {
+    // The client may have gone meanwhile: nobody to tell then.
+    match exchange(cluster, peer, &requests).await {
         Ok(replies) => {
             for (reply, answer) in replies.into_iter().zip(answers) {
-                let forwarded = reqwest::StatusCode::from_u16(reply.status)
-                    .map(|status| Forwarded {
-                        status,
-                        content_type: reply.content_type,
-                        body: reply.body,
-                    })
-                    .map_err(|_| PeerError::Protocol(format!("status {}", reply.status)));
-                // The client may have gone; nobody to tell then.
-                let _ = answer.send(forwarded);
+                let _ = answer.send(Ok(reply));
             }
         }
         Err(error) => {
@@ -189,4 +152,25 @@ async fn send_batch(cluster: &Cluster, peer: &Member, batch: Vec<Waiting>) {
             }
         }
     }
+}
+
+/// One batch to the peer and its answers, one per request, in order.
+async fn exchange(
+    cluster: &Cluster,
+    peer: &Member,
+    requests: &[ForwardedRequest],
+) -> Result<Vec<Forwarded>, PeerError> {
+    let body = rmp_serde::to_vec(requests)
+        .map_err(|e| PeerError::Protocol(format!("encoding forwarded requests: {e}")))?;
+    let reply = cluster.client().post(peer, FORWARD_PATH, body).await?;
+    let replies: Vec<Forwarded> = rmp_serde::from_slice(&reply)
+        .map_err(|e| PeerError::Protocol(format!("unreadable forward reply: {e}")))?;
+    if replies.len() != requests.len() {
+        return Err(PeerError::Protocol(format!(
+            "{} answers to {} forwarded requests",
+            replies.len(),
+            requests.len()
+        )));
+    }
+    Ok(replies)
 }

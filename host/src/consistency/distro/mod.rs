@@ -258,14 +258,13 @@ impl Distro {
         changed
     }
 
-    /// Applies one entry of a peer's sync batch (a whole service only if
-    /// newer, a delta only onto its base).
-    pub fn apply_sync_item(&self, item: SyncItem) -> DeltaOutcome {
+    /// Applies one entry of a peer's sync batch: a whole service only if
+    /// newer, a delta only onto its base. Returns whether anything visible
+    /// changed; a delta this node cannot apply is `Err` with its service, to
+    /// be asked for whole.
+    pub fn apply_sync_item(&self, item: SyncItem) -> Result<bool, ServiceKey> {
         let delta = match item {
-            SyncItem::Whole(datum) => {
-                let changed = self.apply_remote(datum, false);
-                return DeltaOutcome::Applied { changed };
-            }
+            SyncItem::Whole(datum) => return Ok(self.apply_remote(datum, false)),
             SyncItem::Delta(delta) => delta,
         };
         let outcome = self.registry.apply_ephemeral_delta(
@@ -275,10 +274,15 @@ impl Distro {
             delta.upserts,
             &delta.removed,
         );
-        if outcome == (DeltaOutcome::Applied { changed: true }) {
-            self.notifier.notify(&delta.service, ChangeKinds::INSTANCES);
+        match outcome {
+            DeltaOutcome::Applied { changed } => {
+                if changed {
+                    self.notifier.notify(&delta.service, ChangeKinds::INSTANCES);
+                }
+                Ok(changed)
+            }
+            DeltaOutcome::Stale => Err(delta.service),
         }
-        outcome
     }
 
     /// Every service with ephemeral instances (for snapshots).

@@ -251,23 +251,15 @@ fn record_delivery(
     let mut deltas = 0;
     for item in items {
         let service = item.service();
-        if stale.contains(service) {
+        let gone = matches!(item, SyncItem::Whole(datum) if datum.instances.is_empty());
+        // No base for the next delta: the peer lacked this one's, or the
+        // service is gone from here.
+        if stale.contains(service) || gone {
             delivered.remove(service);
             continue;
         }
-        match item {
-            // A service gone from here needs no base any more.
-            SyncItem::Whole(datum) if datum.instances.is_empty() => {
-                delivered.remove(service);
-            }
-            SyncItem::Whole(_) => {
-                delivered.insert(service.clone(), item.version());
-            }
-            SyncItem::Delta(_) => {
-                deltas += 1;
-                delivered.insert(service.clone(), item.version());
-            }
-        }
+        deltas += u64::from(matches!(item, SyncItem::Delta(_)));
+        delivered.insert(service.clone(), item.version());
     }
     DistroStats::add(&distro.stats.sync_batches, 1);
     DistroStats::add(&distro.stats.synced_services, items.len() as u64);
