@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{TestNode, wait_until};
-use serde_json::Value;
 
 const NACRE: &str = env!("CARGO_BIN_EXE_nacre");
 const LANGUAGES: [&str; 3] = ["c", "python", "javascript"];
@@ -111,36 +110,16 @@ impl Write for CapturedLogs {
     }
 }
 
-async fn plugins(node: &TestNode) -> Vec<Value> {
-    let all: Value = node
-        .http
-        .get(format!("{}/nacre/v1/plugins", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("JSON");
-    all["plugins"].as_array().cloned().unwrap_or_default()
-}
-
 #[tokio::test]
 async fn every_example_listens_in_a_running_node() {
     let logs = CapturedLogs::install();
     let plugin_dir = tempfile::tempdir().expect("dir");
     for language in LANGUAGES {
-        let from = built(language);
-        for file in [
-            format!("{language}_listener.wasm"),
-            "listener.toml".to_string(),
-        ] {
-            let to = if file.ends_with(".toml") {
-                format!("{language}-listener.toml")
-            } else {
-                file.clone()
-            };
-            std::fs::copy(from.join(&file), plugin_dir.path().join(to)).expect("copied");
-        }
+        let (from, to) = (built(language), plugin_dir.path());
+        let wasm = format!("{language}_listener.wasm");
+        std::fs::copy(from.join(&wasm), to.join(&wasm)).expect("component copied");
+        let manifest = format!("{language}-listener.toml");
+        std::fs::copy(from.join("listener.toml"), to.join(manifest)).expect("manifest copied");
     }
     let dir = plugin_dir.path().to_path_buf();
     let node = TestNode::start_with(move |c| {
@@ -149,7 +128,7 @@ async fn every_example_listens_in_a_running_node() {
     })
     .await;
     wait_until(LOAD_LIMIT, "the three examples are active", || async {
-        let plugins = plugins(&node).await;
+        let plugins = node.plugins().await;
         LANGUAGES.iter().all(|language| {
             plugins
                 .iter()
@@ -165,7 +144,7 @@ async fn every_example_listens_in_a_running_node() {
         Duration::from_secs(20),
         "each example is called once at least",
         || async {
-            let plugins = plugins(&node).await;
+            let plugins = node.plugins().await;
             plugins.len() == 3
                 && plugins
                     .iter()

@@ -25,22 +25,6 @@ async fn start_with_plugins(dir: &Path) -> TestNode {
     .await
 }
 
-async fn plugin_status(node: &TestNode, name: &str) -> Value {
-    let all = node
-        .http
-        .get(format!("{}/nacre/v1/plugins", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .json::<Value>()
-        .await
-        .expect("JSON");
-    all["plugins"]
-        .as_array()
-        .and_then(|p| p.iter().find(|p| p["name"] == name).cloned())
-        .unwrap_or(Value::Null)
-}
-
 /// Registers and lists in a loop for `duration`, asserting every request
 /// succeeds and every list shows what was registered. Returns how many rounds ran.
 async fn steady_traffic(node: &TestNode, service: &str, duration: Duration) -> usize {
@@ -80,7 +64,7 @@ async fn a_push_filter_changes_what_instance_list_returns() {
         3,
         "a filter applies only to its services"
     );
-    let status = plugin_status(&node, "keep-first").await;
+    let status = node.plugin("keep-first").await;
     assert_eq!(status["state"], "active");
     assert_eq!(status["world"], "push-filter");
     assert!(status["calls"].as_u64().unwrap_or(0) >= 1, "{status}");
@@ -123,7 +107,7 @@ async fn a_health_policy_decides_health_and_no_opinion_leaves_the_defaults() {
     })
     .await;
     wait_until(LIMIT, "the no-opinion policy was consulted", || async {
-        plugin_status(&node, "no-opinion").await["calls"]
+        node.plugin("no-opinion").await["calls"]
             .as_u64()
             .unwrap_or(0)
             >= 3
@@ -142,7 +126,7 @@ async fn listeners_hear_changes() {
     let node = start_with_plugins(dir.path()).await;
     node.register("svc", "10.0.0.1", 1, &[]).await.assert_ok();
     wait_until(LIMIT, "listener called", || async {
-        let status = plugin_status(&node, "quiet").await;
+        let status = node.plugin("quiet").await;
         status["calls"].as_u64().unwrap_or(0) >= 1 && status["failures"] == 0
     })
     .await;
@@ -185,7 +169,7 @@ async fn plugins_are_added_replaced_and_removed_while_serving() {
         .await;
         std::fs::remove_file(dir.path().join("hot-filter.toml")).expect("removed");
         wait_until(LIMIT, "removed plugin is gone", || async {
-            plugin_status(&node, "hot-filter").await.is_null()
+            node.plugin("hot-filter").await.is_null()
         })
         .await;
     };
@@ -204,7 +188,7 @@ async fn survives(name: &str, world: &str, wat_text: String, applies: &str) {
         LIMIT,
         "failures counted and the plugin quarantined",
         || async {
-            let status = plugin_status(&node, name).await;
+            let status = node.plugin(name).await;
             status["failures"].as_u64().unwrap_or(0) >= 3 && status["state"] == "quarantined"
         },
     )
@@ -274,7 +258,7 @@ async fn a_huge_answer_is_refused_and_the_list_is_sent_unfiltered() {
             "fail open: the unfiltered list"
         );
     }
-    let status = plugin_status(&node, "liar").await;
+    let status = node.plugin("liar").await;
     assert!(status["failures"].as_u64().unwrap_or(0) >= 3, "{status}");
 }
 
@@ -283,7 +267,7 @@ async fn refused_at_load(name: &str, world: &str, wasm: &[u8], expect: &str) {
     std::fs::write(dir.path().join(format!("{name}.wasm")), wasm).expect("written");
     wat::write_manifest(dir.path(), name, world, "");
     let node = start_with_plugins(dir.path()).await;
-    let status = plugin_status(&node, name).await;
+    let status = node.plugin(name).await;
     assert_eq!(status["state"], "failed", "{status}");
     let error = status["error"].as_str().unwrap_or("");
     assert!(
@@ -396,7 +380,7 @@ async fn the_wat_example_listener_loads_and_answers() {
         .await
         .assert_ok();
     wait_until(LIMIT, "the example listener is called", || async {
-        let status = plugin_status(&node, "wat-listener").await;
+        let status = node.plugin("wat-listener").await;
         status["calls"].as_u64().unwrap_or(0) >= 1 && status["failures"] == 0
     })
     .await;

@@ -54,22 +54,6 @@ fn with_plugins(dir: &Path) -> impl FnOnce(&mut nacre::Config) + use<> {
     }
 }
 
-async fn plugin_status(node: &TestNode, name: &str) -> Value {
-    let all: Value = node
-        .http
-        .get(format!("{}/nacre/v1/plugins", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("JSON");
-    all["plugins"]
-        .as_array()
-        .and_then(|p| p.iter().find(|p| p["name"] == name).cloned())
-        .unwrap_or(Value::Null)
-}
-
 #[tokio::test]
 async fn zone_affinity_sends_each_client_the_instances_of_its_zone() {
     let plugins = tempfile::tempdir().expect("dir");
@@ -125,7 +109,7 @@ async fn zone_affinity_sends_each_client_the_instances_of_its_zone() {
         all,
         "the filter applies only to its services"
     );
-    let status = plugin_status(&node, "zone-affinity").await;
+    let status = node.plugin("zone-affinity").await;
     assert_eq!(status["failures"], 0, "{status}");
 }
 
@@ -200,7 +184,7 @@ async fn metadata_health_applies_per_service_timeouts_and_reported_overload() {
         healthy(&node, "meta-load", "10.0.0.2").await
     })
     .await;
-    let status = plugin_status(&node, "metadata-health").await;
+    let status = node.plugin("metadata-health").await;
     assert_eq!(status["failures"], 0, "{status}");
 }
 
@@ -284,7 +268,7 @@ async fn webhook_posts_change_events_to_an_allowed_server() {
     assert_eq!(event["instances"][0]["ip"], "10.0.0.1", "{event}");
     assert_eq!(event["instances"][0]["port"], 8080, "{event}");
     assert_eq!(event["instances"][0]["metadata"]["zone"], "a", "{event}");
-    let status = plugin_status(&node, "webhook").await;
+    let status = node.plugin("webhook").await;
     assert_eq!(status["failures"], 0, "{status}");
 }
 
@@ -310,7 +294,7 @@ async fn webhook_to_a_server_outside_its_allow_list_is_refused_and_the_node_serv
         assert_eq!(node.listed("refused", &[]).await.len(), usize::from(port));
     }
     wait_until(LIMIT, "the refused calls are counted", || async {
-        let status = plugin_status(&node, "webhook").await;
+        let status = node.plugin("webhook").await;
         status["failures"].as_u64().unwrap_or(0) >= 1
             && status["lastFailure"]
                 .as_str()
@@ -330,7 +314,7 @@ async fn webhook_without_the_http_grant_is_refused_at_load() {
         &webhook_manifest(9, "", "*"),
     );
     let node = TestNode::start_with(with_plugins(plugins.path())).await;
-    let status = plugin_status(&node, "webhook").await;
+    let status = node.plugin("webhook").await;
     assert_eq!(status["state"], "failed", "{status}");
     let error = status["error"].as_str().unwrap_or("");
     assert!(error.contains("grants no `http` capability"), "{error}");
@@ -390,7 +374,7 @@ async fn a_webhook_to_a_server_that_never_answers_is_cut_off_at_its_deadline() {
             started.elapsed()
         );
     }
-    let status = plugin_status(&node, "silent").await;
+    let status = node.plugin("silent").await;
     assert!(status["failures"].as_u64().unwrap_or(0) >= 1, "{status}");
     assert!(
         status["lastFailure"]
@@ -427,7 +411,7 @@ async fn a_plugin_that_blocks_in_wasi_is_cut_off_and_no_request_fails() {
                 "{mode}: fail open, the unfiltered list"
             );
         }
-        let status = plugin_status(&node, "blocker").await;
+        let status = node.plugin("blocker").await;
         assert!(
             status["failures"].as_u64().unwrap_or(0) >= 3,
             "{mode}: {status}"
@@ -448,7 +432,7 @@ async fn load_zone_affinity(data: tempfile::TempDir, plugins: &Path) -> (Value, 
     let mut config = test_config(data.path());
     with_plugins(plugins)(&mut config);
     let mut node = TestNode::start_in(data, config).await;
-    let status = plugin_status(&node, "zone-affinity").await;
+    let status = node.plugin("zone-affinity").await;
     assert_eq!(status["state"], "active", "{status}");
     // The loaded component works, whichever way it was loaded.
     node.register(
@@ -543,6 +527,6 @@ async fn compiled_plugins_are_cached_and_a_corrupt_cache_file_is_ignored() {
     let mut config = test_config(data.path());
     with_plugins(plugins.path())(&mut config);
     let node = TestNode::start_in(data, config).await;
-    assert!(plugin_status(&node, "zone-affinity").await.is_null());
+    assert!(node.plugin("zone-affinity").await.is_null());
     assert_eq!(cache_files(node.dir.path()), Vec::<PathBuf>::new());
 }

@@ -149,6 +149,29 @@ impl TestNode {
         hosts
     }
 
+    /// Every plugin's entry in `GET /nacre/v1/plugins`.
+    pub async fn plugins(&self) -> Vec<Value> {
+        let all: Value = self
+            .http
+            .get(format!("{}/nacre/v1/plugins", self.base))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("JSON");
+        all["plugins"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// One plugin's entry in `GET /nacre/v1/plugins` (null when not loaded).
+    pub async fn plugin(&self, name: &str) -> Value {
+        self.plugins()
+            .await
+            .into_iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or(Value::Null)
+    }
+
     pub async fn detail(&self, service: &str, ip: &str, port: u16) -> Reply {
         let port = port.to_string();
         self.get(
