@@ -112,12 +112,9 @@ build_examples() {
     componentize app -o "$scratch/python/python_listener.wasm" >/dev/null)
   install_example python "$scratch/python/python_listener.wasm"
 
-  log "building examples/javascript (componentize-js)"
-  mkdir -p "$scratch/javascript"
-  (cd examples/javascript && node_modules/.bin/componentize-js --wit "$root/$wit" \
-    --world-name listener -d http fetch-event \
-    -o "$scratch/javascript/javascript_listener.wasm" listener.js >/dev/null)
-  install_example javascript "$scratch/javascript/javascript_listener.wasm"
+  log "building examples/javascript (componentize-js, its package.json's build script)"
+  (cd examples/javascript && npm run --silent build >/dev/null)
+  install_example javascript examples/javascript/javascript_listener.wasm
 
   log "building examples/wat"
   mkdir -p "$scratch/wat"
