@@ -142,9 +142,12 @@ pub struct ClusterConfig {
     pub probe_interval_ms: u64,
     /// Consecutive failed probes after which a member counts as down.
     pub down_after_failures: u32,
-    /// Deadline of one request to a peer (forward, sync, probe, snapshot).
+    /// Deadline of one request to a peer (sync, probe, checksums); also how
+    /// long a client's write may take to reach its responsible member,
+    /// retries included, before it is answered 503.
     pub request_timeout_ms: u64,
-    /// Changed keys are sent to each peer at least this often.
+    /// How long changes gather before a batch goes to a peer that was idle
+    /// (0: at once; changes made while a batch is in flight always go together).
     pub sync_period_ms: u64,
     /// Most keys in one sync message.
     pub sync_batch_size: usize,
@@ -152,8 +155,13 @@ pub struct ClusterConfig {
     pub sync_retry_max_ms: u64,
     /// How often a node sends the checksums of the keys it is responsible for.
     pub checksum_interval_ms: u64,
-    /// How long a starting node tries to load a snapshot from its peers.
+    /// Deadline of loading one member's records when this node starts or
+    /// rejoins (it stays unready and tries again after a failure).
     pub snapshot_timeout_ms: u64,
+    /// How long a deleted ephemeral instance's tombstone is kept: a partition
+    /// that lasts longer may bring the instance back for up to one delete
+    /// timeout after it heals.
+    pub tombstone_ttl_ms: u64,
     /// Largest internal message accepted (sync batches, snapshots).
     pub max_message_bytes: usize,
     /// Client requests being forwarded to their owners at once, at most;
@@ -287,11 +295,12 @@ impl Default for ClusterConfig {
             probe_interval_ms: 500,
             down_after_failures: 2,
             request_timeout_ms: 3_000,
-            sync_period_ms: 5,
+            sync_period_ms: 0,
             sync_batch_size: 500,
             sync_retry_max_ms: 2_000,
             checksum_interval_ms: 5_000,
             snapshot_timeout_ms: 10_000,
+            tombstone_ttl_ms: 300_000,
             max_message_bytes: 64 * 1024 * 1024,
             max_forwards_in_flight: 4096,
         }
@@ -362,10 +371,11 @@ impl Config {
         if c.probe_interval_ms == 0
             || c.down_after_failures == 0
             || c.request_timeout_ms == 0
-            || c.sync_period_ms == 0
             || c.sync_batch_size == 0
             || c.sync_retry_max_ms == 0
             || c.checksum_interval_ms == 0
+            || c.snapshot_timeout_ms == 0
+            || c.tombstone_ttl_ms == 0
             || c.max_message_bytes == 0
             || c.max_forwards_in_flight == 0
         {

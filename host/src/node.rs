@@ -1,6 +1,7 @@
 //! Wiring one node: every part is built and connected explicitly here, in data
-//! flow order (membership → registry → stores → consistency → naming → HTTP),
-//! and every background task gets the node's [`Shutdown`](crate::shutdown::Shutdown).
+//! flow order (membership → registry → stores → consistency → naming → front
+//! doors), and every background task runs in the node's [`JoinSet`] with the
+//! node's [`Shutdown`], so [`Node::shutdown`] drains them all.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -19,13 +20,14 @@ use crate::consistency::{
 };
 use crate::health::{BeatChecker, HealthProber};
 use crate::http::{self, ApiState, Shared};
-use crate::naming::manager::ServiceManager;
-use crate::naming::registry::Registry;
+use crate::naming::ServiceManager;
 use crate::notifier::{ChangeListener, Notifier, Pace};
 use crate::plugins::manifest::Limits;
 use crate::plugins::{PluginListener, Plugins};
 use crate::push::PushService;
-use crate::shutdown::{self, ShutdownTrigger};
+use crate::registry::Registry;
+use crate::registry::model::BeatTimeouts;
+use crate::shutdown::{self, Shutdown, ShutdownTrigger};
 use crate::switches::Switches;
 use crate::system_stats::SystemStats;
 
@@ -39,6 +41,24 @@ pub struct Node {
     consistency: Arc<ConsistencyService>,
     trigger: ShutdownTrigger,
     tasks: JoinSet<()>,
+    /// The plugin listeners' thread, joined at shutdown.
+    listener_thread: Option<std::thread::JoinHandle<()>>,
+    raft: Option<Arc<RaftStore>>,
+}
+
+/// What [`Node::shutdown`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Background tasks that did not stop within the drain timeout and were aborted.
+    pub aborted: usize,
+}
+
+/// The stores and what they share, as [`Node::start`] builds them.
+struct Stores {
+    registry: Arc<Registry>,
+    notifier: Notifier,
+    consistency: Arc<ConsistencyService>,
+    distro: Option<Arc<Distro>>,
     raft: Option<Arc<RaftStore>>,
 }
 
@@ -55,122 +75,58 @@ impl Node {
         } else {
             Some(Cluster::new(&config.cluster, addr).context("joining the cluster")?)
         };
-
-        let registry = Arc::new(Registry::new());
-        let notifier = Notifier::new();
-        // Persistent data: Raft in a cluster, the local log when standalone.
-        let raft = match &cluster {
-            Some(cluster) => Some(
-                RaftStore::open(
-                    Arc::clone(cluster),
-                    &config.raft,
-                    &config.data_dir,
-                    Arc::clone(&registry),
-                    notifier.clone(),
-                )
-                .await?,
-            ),
-            None => None,
-        };
-        let persistent = match &raft {
-            Some(raft) => PersistentBackend::Raft(Arc::clone(raft)),
-            None => PersistentBackend::Local(PersistentStore::open(
-                &config.data_dir,
-                Arc::clone(&registry),
-                notifier.clone(),
-                config.persistent.sync_writes,
-            )?),
-        };
-        let distro = cluster
-            .as_ref()
-            .map(|c| Distro::new(Arc::clone(c), Arc::clone(&registry), notifier.clone()));
-        let ephemeral = match &distro {
-            Some(distro) => EphemeralStore::clustered(
-                Arc::clone(&registry),
-                notifier.clone(),
-                Arc::clone(distro),
-            ),
-            None => EphemeralStore::standalone(Arc::clone(&registry), notifier.clone()),
-        };
-        let consistency = Arc::new(ConsistencyService::new(
-            Arc::clone(&registry),
-            notifier.clone(),
-            ephemeral,
-            persistent,
-        ));
-        let switches = Arc::new(Switches::new(&config));
-        let plugins = load_plugins(&config, &registry)?;
-        let naming = Arc::new(ServiceManager::new(
-            Arc::clone(&consistency),
-            Arc::clone(&switches),
-            plugins.clone(),
-            (
-                config.health.beat_timeout_ms,
-                config.health.delete_timeout_ms,
-            ),
-        ));
-
-        let push = PushService::bind(
-            config.bind,
-            config.push.clone(),
-            Arc::clone(&registry),
-            Arc::clone(&switches),
-            plugins.clone(),
-        )
-        .await?;
-        notifier.listen(Arc::new(push.clone()));
-
         let (trigger, shutdown) = shutdown::channel();
         let mut tasks = JoinSet::new();
-        tasks.spawn(
-            notifier
-                .clone()
-                .run(Arc::clone(&registry), shutdown.clone()),
-        );
-        tasks.spawn(push.clone().receive_acks(shutdown.clone()));
-        tasks.spawn(push.clone().sweep_zombies(shutdown.clone()));
-        if let Some(plugins) = &plugins {
-            PluginListener::start(
-                Arc::clone(plugins),
-                Arc::clone(&registry),
-                &notifier,
-                Pace {
-                    window: Duration::from_millis(config.plugins.listener_window_ms),
-                    busy_share: f64::from(config.plugins.listener_cpu_percent) / 100.0,
-                },
-                shutdown.clone(),
-            )?;
-            let every = Duration::from_millis(config.plugins.reload_interval_ms);
-            tasks.spawn(Arc::clone(plugins).watch(every, shutdown.clone()));
-        }
-        if let (Some(cluster), Some(distro)) = (&cluster, &distro) {
-            tasks.spawn(Arc::clone(cluster).run_probes(shutdown.clone()));
-            DistroSyncer::spawn(distro, &mut tasks, &shutdown);
-            distro
-                .forwarder()
-                .spawn(distro.cluster(), &mut tasks, &shutdown);
-            tasks.spawn(Arc::clone(distro).run_checksum_rounds(shutdown.clone()));
-            let loader = Arc::clone(distro);
-            let stop = shutdown.clone();
-            tasks.spawn(async move { loader.load_snapshot(stop).await });
-        }
-        let checker = BeatChecker::new(
-            Arc::clone(&consistency),
+
+        let stores = open_stores(&config, cluster.as_ref(), &mut tasks, &shutdown).await?;
+        let switches = Arc::new(Switches::new(&config));
+        let plugins = load_plugins(&config, &stores.registry)?;
+        let naming = Arc::new(ServiceManager::new(
+            Arc::clone(&stores.consistency),
             Arc::clone(&switches),
-            config.health.clone(),
             plugins.clone(),
-            cluster.clone(),
-        );
-        tasks.spawn(checker.run(shutdown.clone()));
-        if config.health.probe_enabled {
-            let prober = HealthProber::new(
-                Arc::clone(&consistency),
+            BeatTimeouts {
+                unhealthy_after_ms: config.health.beat_timeout_ms,
+                delete_after_ms: config.health.delete_timeout_ms,
+            },
+            Duration::from_millis(config.raft.write_timeout_ms),
+        ));
+        let push = PushService::start(
+            config.bind,
+            config.push.clone(),
+            (
+                Arc::clone(&stores.registry),
                 Arc::clone(&switches),
-                config.health.clone(),
-                cluster.clone(),
-            )?;
-            tasks.spawn(prober.run(shutdown.clone()));
+                plugins.clone(),
+            ),
+            (&mut tasks, &shutdown),
+        )
+        .await?;
+        stores.notifier.listen(Arc::new(push.clone()));
+        tasks.spawn(
+            stores
+                .notifier
+                .clone()
+                .run(Arc::clone(&stores.registry), shutdown.clone()),
+        );
+        let listener_thread = match &plugins {
+            Some(plugins) => Some(start_plugins(
+                &config, plugins, &stores, &mut tasks, &shutdown,
+            )?),
+            None => None,
+        };
+        if let (Some(cluster), Some(distro)) = (&cluster, &stores.distro) {
+            start_cluster(cluster, distro, &mut tasks, &shutdown);
         }
+        start_health(
+            &config,
+            &stores,
+            &switches,
+            &plugins,
+            cluster.as_ref(),
+            &mut tasks,
+            &shutdown,
+        )?;
 
         let state = ApiState::new(Shared {
             naming: Arc::clone(&naming),
@@ -180,31 +136,19 @@ impl Node {
             plugins,
             advertised,
             cluster,
-            distro,
-            raft: raft.clone(),
+            distro: stores.distro.clone(),
+            raft: stores.raft.clone(),
         });
-        let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let mut stop = shutdown.clone();
-        tasks.spawn(async move {
-            let serve =
-                axum::serve(listener, app).with_graceful_shutdown(async move { stop.recv().await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        });
+        serve_http(listener, state, &mut tasks, shutdown);
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "node started");
         Ok(Node {
             addr,
             naming,
-            consistency,
+            consistency: stores.consistency,
             trigger,
             tasks,
-            raft,
+            listener_thread,
+            raft: stores.raft,
         })
     }
 
@@ -222,22 +166,180 @@ impl Node {
         self.consistency.listen(listener);
     }
 
-    /// Stops accepting work, lets in-flight requests and tasks finish (bounded).
-    pub async fn shutdown(mut self) {
+    /// Stops accepting work, lets in-flight requests and every task finish
+    /// (bounded by a drain timeout, then the rest is aborted), joins the
+    /// plugin thread and shuts Raft down.
+    pub async fn shutdown(mut self) -> ShutdownReport {
         self.trigger.trigger();
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
             while self.tasks.join_next().await.is_some() {}
         })
         .await;
+        let aborted = self.tasks.len();
         if drained.is_err() {
-            tracing::warn!("tasks did not stop within {DRAIN_TIMEOUT:?}; aborting them");
+            tracing::warn!(
+                aborted,
+                "tasks did not stop within {DRAIN_TIMEOUT:?}; aborting them"
+            );
             self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+        if let Some(thread) = self.listener_thread.take() {
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::warn!("the plugin listener thread ended abnormally");
+            }
         }
         if let Some(raft) = &self.raft {
             raft.shutdown().await;
         }
         tracing::info!("node stopped");
+        ShutdownReport { aborted }
     }
+}
+
+/// The registry and the stores: Distro and Raft in a cluster, memory and the
+/// local log when standalone.
+async fn open_stores(
+    config: &Config,
+    cluster: Option<&Arc<Cluster>>,
+    tasks: &mut JoinSet<()>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Stores> {
+    let registry = Arc::new(match cluster {
+        Some(_) => Registry::replicated(),
+        None => Registry::new(),
+    });
+    let notifier = Notifier::new();
+    let raft = match cluster {
+        Some(cluster) => Some(
+            RaftStore::open(
+                Arc::clone(cluster),
+                &config.raft,
+                &config.data_dir,
+                (Arc::clone(&registry), notifier.clone()),
+                (tasks, shutdown),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let persistent = match &raft {
+        Some(raft) => PersistentBackend::Raft(Arc::clone(raft)),
+        None => PersistentBackend::Local(PersistentStore::open(
+            &config.data_dir,
+            Arc::clone(&registry),
+            notifier.clone(),
+            config.persistent.sync_writes,
+        )?),
+    };
+    let distro =
+        cluster.map(|c| Distro::new(Arc::clone(c), Arc::clone(&registry), notifier.clone()));
+    let ephemeral = match &distro {
+        Some(distro) => {
+            EphemeralStore::clustered(Arc::clone(&registry), notifier.clone(), Arc::clone(distro))
+        }
+        None => EphemeralStore::standalone(Arc::clone(&registry), notifier.clone()),
+    };
+    let consistency = Arc::new(ConsistencyService::new(
+        Arc::clone(&registry),
+        notifier.clone(),
+        ephemeral,
+        persistent,
+    ));
+    Ok(Stores {
+        registry,
+        notifier,
+        consistency,
+        distro,
+        raft,
+    })
+}
+
+/// Listener plugins on their thread, and the plugin folder's watcher.
+fn start_plugins(
+    config: &Config,
+    plugins: &Arc<Plugins>,
+    stores: &Stores,
+    tasks: &mut JoinSet<()>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let thread = PluginListener::start(
+        Arc::clone(plugins),
+        Arc::clone(&stores.registry),
+        &stores.notifier,
+        Pace {
+            window: Duration::from_millis(config.plugins.listener_window_ms),
+            busy_share: f64::from(config.plugins.listener_cpu_percent) / 100.0,
+        },
+        shutdown.clone(),
+    )?;
+    let every = Duration::from_millis(config.plugins.reload_interval_ms);
+    tasks.spawn(Arc::clone(plugins).watch(every, shutdown.clone()));
+    Ok(thread)
+}
+
+/// Membership probes and Distro: loading, sync, forwarding, repair, tombstones.
+fn start_cluster(
+    cluster: &Arc<Cluster>,
+    distro: &Arc<Distro>,
+    tasks: &mut JoinSet<()>,
+    shutdown: &Shutdown,
+) {
+    tasks.spawn(Arc::clone(cluster).run_probes(shutdown.clone()));
+    tasks.spawn(Arc::clone(distro).keep_loaded(shutdown.clone()));
+    DistroSyncer::spawn(distro, tasks, shutdown);
+    distro.forwarder().spawn(cluster, tasks, shutdown);
+    tasks.spawn(Arc::clone(distro).run_checksum_rounds(shutdown.clone()));
+    tasks.spawn(Arc::clone(distro).run_repairs(shutdown.clone()));
+    tasks.spawn(Arc::clone(distro).forget_old_tombstones(shutdown.clone()));
+}
+
+/// The beat checker, and the prober of persistent instances.
+fn start_health(
+    config: &Config,
+    stores: &Stores,
+    switches: &Arc<Switches>,
+    plugins: &Option<Arc<Plugins>>,
+    cluster: Option<&Arc<Cluster>>,
+    tasks: &mut JoinSet<()>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let checker = BeatChecker::new(
+        Arc::clone(&stores.consistency),
+        Arc::clone(switches),
+        config.health.clone(),
+        plugins.clone(),
+        cluster.cloned(),
+    );
+    tasks.spawn(checker.run(shutdown.clone()));
+    if config.health.probe_enabled {
+        let prober = HealthProber::new(
+            Arc::clone(&stores.consistency),
+            Arc::clone(switches),
+            config.health.clone(),
+            cluster.cloned(),
+        )?;
+        tasks.spawn(prober.run(shutdown.clone()));
+    }
+    Ok(())
+}
+
+/// The HTTP front door: the v1 API and the internal routes.
+fn serve_http(listener: TcpListener, state: ApiState, tasks: &mut JoinSet<()>, mut stop: Shutdown) {
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    tasks.spawn(async move {
+        let serve =
+            axum::serve(listener, app).with_graceful_shutdown(async move { stop.recv().await });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
 }
 
 /// Compiled plugins are cached here, under the data directory.

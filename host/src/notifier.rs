@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::naming::model::ServiceKey;
-use crate::naming::registry::{FastHash, Registry};
+use crate::registry::model::ServiceKey;
+use crate::registry::{FastHash, Registry};
 use crate::shutdown::Shutdown;
 
 /// What kinds of change a coalesced event carries.

@@ -151,8 +151,15 @@ impl TestCluster {
     /// Which node (its index in `addrs`) is responsible for service `name`
     /// of the default namespace and group while every member is up.
     pub fn owner_of(&self, name: &str) -> usize {
-        let key = nacre::naming::model::ServiceKey::new("public", "DEFAULT_GROUP", name);
-        let mut view = self.addrs.clone();
+        let all: Vec<usize> = (0..self.addrs.len()).collect();
+        self.owner_among(name, &all)
+    }
+
+    /// Which node is responsible for service `name` while exactly the nodes
+    /// `members` (indexes) are ready.
+    pub fn owner_among(&self, name: &str, members: &[usize]) -> usize {
+        let key = nacre::registry::model::ServiceKey::new("public", "DEFAULT_GROUP", name);
+        let mut view: Vec<SocketAddr> = members.iter().map(|i| self.addrs[*i]).collect();
         view.sort_unstable();
         let owner = view[(nacre::cluster::service_hash(&key) % view.len() as u64) as usize];
         self.addrs.iter().position(|a| *a == owner).unwrap_or(0)
@@ -284,6 +291,14 @@ impl TestCluster {
         self.for_links_of(i, LinkProxy::heal);
     }
 
+    /// Cuts (or with `cut` false, heals) the one direction of link in which
+    /// node `from` reaches node `to`.
+    pub fn cut_link(&self, from: usize, to: usize, cut: bool) {
+        if let Some(link) = &self.links[from][to] {
+            if cut { link.cut() } else { link.heal() }
+        }
+    }
+
     fn for_links_of(&self, i: usize, action: impl Fn(&LinkProxy)) {
         for (a, row) in self.links.iter().enumerate() {
             for (b, link) in row.iter().enumerate() {
@@ -308,7 +323,7 @@ impl TestCluster {
     pub async fn digest(&self, i: usize) -> anyhow::Result<serde_json::Value> {
         let reply = reqwest::Client::new()
             .get(self.url(i, "/nacre/v1/distro/digest"))
-            .header("x-nacre-cluster-secret", &self.secret)
+            .header(nacre::wire::SECRET_HEADER, &self.secret)
             .send()
             .await?;
         anyhow::ensure!(reply.status() == 200, "digest: {}", reply.status());

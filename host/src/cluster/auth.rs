@@ -1,10 +1,7 @@
 //! The cluster credential: a shared secret every internal request carries in
-//! [`SECRET_HEADER`], compared in constant time. Nacos 1.x trusted any request
-//! whose User-Agent said "Nacos-Server" (CVE-2021-29441); here the only way
-//! into the internal API is the secret.
-
-/// The header that carries the cluster secret.
-pub const SECRET_HEADER: &str = "x-nacre-cluster-secret";
+//! [`crate::wire::SECRET_HEADER`], compared in constant time. Nacos 1.x
+//! trusted any request whose User-Agent said "Nacos-Server" (CVE-2021-29441);
+//! here the only way into the internal API is the secret.
 
 /// Whether `presented` is the cluster's `secret`. An empty configured secret
 /// (an explicitly insecure cluster) accepts anything.

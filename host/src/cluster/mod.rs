@@ -1,8 +1,22 @@
 //! Cluster membership (Nacos's `ServerListManager`): the static member list,
-//! each peer's state as this node's probes see it, and the *view* — the sorted
-//! list of healthy members that decides which node is responsible for a
-//! service. Every node sorts the same way and hashes the same way, so nodes
-//! with the same view agree on every service's owner.
+//! each peer's state as this node's probes see it, this node's readiness,
+//! and the *view* — the sorted list of ready members that decides which node
+//! is responsible for a service. Every node sorts the same way and hashes the
+//! same way, so nodes with the same view agree on every service's owner.
+//!
+//! A member is *ready* when it has loaded its data (`Distro`'s snapshot) and
+//! reaches a majority of the members. A member that is not ready is in no
+//! view, responsible for nothing, and answers clients 503 (Nacos 1.x does the
+//! same on a node without a Raft leader: `TrafficReviseFilter`), so a
+//! restarting member never answers from an empty registry and a member cut
+//! off from the others never answers from a stale one. A member that loses
+//! its majority must load its data again before it is ready again.
+//!
+//! Members *agree* when every member of this node's view reports the same
+//! view. Only then are beat timeouts judged (`health::beat_checker`): while
+//! views differ, two members may each think they are responsible and each
+//! see only part of the beats (the mass false deletions of
+//! alibaba/nacos#1873).
 //!
 //! - [`members`]: parsing the member list and finding this node in it.
 //! - [`peer`]: the authenticated client for the internal API.
@@ -13,27 +27,27 @@ pub mod members;
 pub mod peer;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::now_millis;
 use crate::config::ClusterConfig;
-use crate::naming::model::{ServiceKey, now_millis};
+use crate::registry::model::ServiceKey;
 use crate::shutdown::Shutdown;
+use crate::wire::{MemberStatus, StatusRequest};
 
 pub use members::Member;
 pub use peer::{PeerClient, PeerError};
-
-/// The route every member probes on the others.
-pub const STATUS_PATH: &str = "/nacre/v1/cluster/status";
 
 /// A member's state as this node sees it (Nacos's `NodeState` names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MemberState {
-    /// Reachable, but still loading its snapshot: not responsible for anything yet.
+    /// Reachable, but not ready (loading its data, or cut off from a
+    /// majority): responsible for nothing.
     Starting,
     /// Reachable and ready.
     Up,
@@ -43,16 +57,7 @@ pub enum MemberState {
     Down,
 }
 
-/// What a member answers to a probe.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MemberStatus {
-    pub address: SocketAddr,
-    pub ready: bool,
-    /// The healthy members as that node sees them.
-    pub view: Vec<SocketAddr>,
-}
-
-/// The healthy members, sorted: what responsibility is computed from.
+/// The ready members, sorted: what responsibility is computed from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct View {
     pub healthy: Vec<SocketAddr>,
@@ -64,20 +69,26 @@ pub struct View {
 
 impl View {
     fn new(healthy: Vec<SocketAddr>) -> View {
-        let mut hash = Fnv::new();
-        for member in &healthy {
-            hash.write(member.to_string().as_bytes());
-            hash.write(b",");
-        }
         View {
+            digest: View::digest_of(&healthy),
             healthy,
-            digest: hash.finish(),
             changed_at: now_millis(),
         }
     }
 
+    /// The digest of a sorted member list.
+    pub fn digest_of(members: &[SocketAddr]) -> u64 {
+        let mut hash = Fnv::new();
+        for member in members {
+            hash.write(member.to_string().as_bytes());
+            hash.write(b",");
+        }
+        hash.finish()
+    }
+
     /// The member responsible for `service`: the service's stable hash over the
-    /// sorted healthy members (the seed's `DistroMapper#mapSrv`).
+    /// sorted ready members (the seed's `DistroMapper#mapSrv`); `None` when
+    /// no member is ready.
     pub fn owner(&self, service: &ServiceKey) -> Option<SocketAddr> {
         if self.healthy.is_empty() {
             return None;
@@ -136,9 +147,13 @@ impl Default for Fnv {
 struct PeerState {
     state: MemberState,
     failures: u32,
+    /// Whether it has been probed at all since this node started.
+    probed: bool,
     /// Wall-clock ms of the last successful probe.
     last_seen: Option<i64>,
     last_error: Option<String>,
+    /// The digest of the view it reported last.
+    view_digest: Option<u64>,
 }
 
 /// This node's membership: who the members are, how they are, and the view.
@@ -148,7 +163,12 @@ pub struct Cluster {
     members: Vec<Member>,
     peers: Mutex<Vec<(SocketAddr, PeerState)>>,
     view: RwLock<Arc<View>>,
+    /// This node's data is loaded (since it last had a majority).
+    loaded: AtomicBool,
     ready: AtomicBool,
+    /// Wall-clock ms since which every member of the view reports the same
+    /// view; 0 while they do not.
+    agreed_since: AtomicI64,
     client: PeerClient,
     config: ClusterConfig,
 }
@@ -177,8 +197,10 @@ impl Cluster {
                 let state = PeerState {
                     state: MemberState::Down,
                     failures: 0,
+                    probed: false,
                     last_seen: None,
                     last_error: Some("not probed yet".into()),
+                    view_digest: None,
                 };
                 (m.address, state)
             })
@@ -191,10 +213,12 @@ impl Cluster {
         }
         Ok(Arc::new(Cluster {
             me,
-            view: RwLock::new(Arc::new(View::new(vec![me]))),
+            view: RwLock::new(Arc::new(View::new(Vec::new()))),
             members,
             peers: Mutex::new(peers),
+            loaded: AtomicBool::new(false),
             ready: AtomicBool::new(false),
+            agreed_since: AtomicI64::new(0),
             client,
             config: config.clone(),
         }))
@@ -202,6 +226,15 @@ impl Cluster {
 
     pub fn me(&self) -> SocketAddr {
         self.me
+    }
+
+    /// This member's index (from 1) in the sorted member list: the same on
+    /// every member, so it names the writer in versions and Raft.
+    pub fn index_of(&self, address: SocketAddr) -> Option<u16> {
+        self.members
+            .iter()
+            .position(|m| m.address == address)
+            .map(|i| i as u16 + 1)
     }
 
     pub fn client(&self) -> &PeerClient {
@@ -225,13 +258,31 @@ impl Cluster {
         self.members.iter().find(|m| m.address == address)
     }
 
+    /// Whether this node is ready: data loaded and a majority reachable.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Marks this node ready (its snapshot is loaded): it joins its own view.
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Release);
+    /// Whether every peer has been probed once and a majority of the members
+    /// (this node included) answered: the precondition for loading data.
+    pub fn reaches_majority(&self) -> bool {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let probed = peers.iter().all(|(_, p)| p.probed);
+        let reachable = 1 + peers
+            .iter()
+            .filter(|(_, p)| p.state != MemberState::Down)
+            .count();
+        probed && reachable * 2 > self.members.len()
+    }
+
+    /// Whether this node's data is loaded (since it last reached a majority).
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// Marks this node's data as loaded: it is ready while it reaches a majority.
+    pub fn set_loaded(&self) {
+        self.loaded.store(true, Ordering::Release);
         self.recompute_view();
     }
 
@@ -239,13 +290,22 @@ impl Cluster {
         Arc::clone(&self.view.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// The member responsible for `service` in the current view.
-    pub fn owner(&self, service: &ServiceKey) -> SocketAddr {
-        self.view().owner(service).unwrap_or(self.me)
+    /// The member responsible for `service` in the current view, if any
+    /// member is ready.
+    pub fn owner(&self, service: &ServiceKey) -> Option<SocketAddr> {
+        self.view().owner(service)
     }
 
     pub fn is_responsible(&self, service: &ServiceKey) -> bool {
-        self.owner(service) == self.me
+        self.owner(service) == Some(self.me)
+    }
+
+    /// Since when (wall-clock ms) this node may judge beat timeouts: while it
+    /// is ready and every member of its view agrees on the view, from the
+    /// later of the view's change and the agreement; `None` otherwise.
+    pub fn judging_since(&self) -> Option<i64> {
+        let since = self.agreed_since.load(Ordering::Acquire);
+        (since > 0 && self.is_ready()).then(|| since.max(self.view().changed_at))
     }
 
     /// This node's answer to a probe.
@@ -312,8 +372,17 @@ impl Cluster {
         self.recompute_view()
     }
 
-    /// Rebuilds the view from the peers' states; returns whether it changed.
+    /// Recomputes readiness and the view from the peers' states; returns
+    /// whether the view changed.
     fn recompute_view(&self) -> bool {
+        let majority = self.reaches_majority();
+        if !majority && self.loaded.swap(false, Ordering::AcqRel) {
+            tracing::warn!("cut off from a majority of the members: not ready until it reloads");
+        }
+        let ready = majority && self.is_loaded();
+        if self.ready.swap(ready, Ordering::AcqRel) != ready {
+            tracing::info!(ready, "readiness changed");
+        }
         let mut healthy: Vec<SocketAddr> = {
             let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
             peers
@@ -322,8 +391,7 @@ impl Cluster {
                 .map(|(a, _)| *a)
                 .collect()
         };
-        if self.is_ready() || healthy.is_empty() {
-            // With nobody else healthy this node answers for everything, ready or not.
+        if ready {
             healthy.push(self.me);
         }
         healthy.sort_unstable();
@@ -334,7 +402,28 @@ impl Cluster {
         let next = View::new(healthy);
         tracing::info!(members = ?next.healthy, "cluster view changed");
         *view = Arc::new(next);
+        self.agreed_since.store(0, Ordering::Release);
         true
+    }
+
+    /// Notes whether every member of the view reported this node's view.
+    fn recompute_agreement(&self) {
+        let view = self.view();
+        let agreed = self.is_ready() && {
+            let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+            peers
+                .iter()
+                .filter(|(a, _)| view.healthy.contains(a))
+                .all(|(_, p)| p.view_digest == Some(view.digest))
+        };
+        let since = self.agreed_since.load(Ordering::Acquire);
+        if agreed && since == 0 {
+            self.agreed_since.store(now_millis(), Ordering::Release);
+            tracing::debug!(members = ?view.healthy, "the members agree on the view");
+        } else if !agreed && since != 0 {
+            self.agreed_since.store(0, Ordering::Release);
+            tracing::info!("the members disagree on the view: beat timeouts wait");
+        }
     }
 
     /// Probes every peer each `probe_interval_ms` until shutdown.
@@ -355,13 +444,13 @@ impl Cluster {
                 });
             }
             while probes.join_next().await.is_some() {}
+            self.recompute_view();
+            self.recompute_agreement();
         }
     }
 
     async fn probe(&self, peer: &Member) -> Result<MemberStatus, PeerError> {
-        let body = self.client.get(peer, STATUS_PATH).await?;
-        let status: MemberStatus = rmp_serde::from_slice(&body)
-            .map_err(|e| PeerError::Protocol(format!("bad status reply: {e}")))?;
+        let status = self.client.call(peer, &StatusRequest {}).await?;
         if status.address != peer.address {
             return Err(PeerError::Protocol(format!(
                 "{} answered as {}",
@@ -373,26 +462,31 @@ impl Cluster {
 
     fn record_probe(&self, peer: SocketAddr, result: Result<MemberStatus, PeerError>) {
         let down_after = self.config.down_after_failures;
-        self.update_peer(peer, |p| match result {
-            Ok(status) => {
-                p.failures = 0;
-                p.last_seen = Some(now_millis());
-                p.last_error = None;
-                p.state = if status.ready {
-                    MemberState::Up
-                } else {
-                    MemberState::Starting
-                };
-            }
-            Err(e) => {
-                p.failures = p.failures.saturating_add(1);
-                p.last_error = Some(e.to_string());
-                // A down member stays down until a probe succeeds.
-                p.state = if p.failures >= down_after || p.state == MemberState::Down {
-                    MemberState::Down
-                } else {
-                    MemberState::Suspicious
-                };
+        self.update_peer(peer, |p| {
+            p.probed = true;
+            match result {
+                Ok(status) => {
+                    p.failures = 0;
+                    p.last_seen = Some(now_millis());
+                    p.last_error = None;
+                    p.view_digest = Some(View::digest_of(&status.view));
+                    p.state = if status.ready {
+                        MemberState::Up
+                    } else {
+                        MemberState::Starting
+                    };
+                }
+                Err(e) => {
+                    p.failures = p.failures.saturating_add(1);
+                    p.last_error = Some(e.to_string());
+                    p.view_digest = None;
+                    // A down member stays down until a probe succeeds.
+                    p.state = if p.failures >= down_after || p.state == MemberState::Down {
+                        MemberState::Down
+                    } else {
+                        MemberState::Suspicious
+                    };
+                }
             }
         });
     }

@@ -1,19 +1,19 @@
-//! The client for the internal API: every request carries the cluster secret,
-//! has a deadline, and reports whether a failure was the peer being
-//! unreachable (take it out of the view) or the peer refusing (it answered).
+//! The client for the internal API: one typed [`PeerClient::call`] for every
+//! message of [`crate::wire`]. Every request carries the cluster secret and
+//! the protocol version, has a deadline, and a failure says whether the peer
+//! was unreachable (take it out of the view) or answered with a refusal.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 
-use super::auth::SECRET_HEADER;
 use super::members::Member;
 use crate::config::ClusterConfig;
-
-/// MessagePack bodies on the internal API.
-pub const MSGPACK: &str = "application/msgpack";
+use crate::wire::{
+    self, FORWARDED_HEADER, Forwarded, ForwardedRequest, MSGPACK, PROTOCOL_HEADER,
+    PROTOCOL_VERSION, Rpc, SECRET_HEADER,
+};
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum PeerError {
@@ -28,37 +28,18 @@ pub enum PeerError {
     Protocol(String),
 }
 
-/// A client's request as a member passes it on to the responsible member.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct ForwardedRequest {
-    pub method: String,
-    /// Path (under the naming API) and query, as the client sent them.
-    pub path_and_query: String,
-    pub content_type: Option<String>,
-    pub body: Bytes,
-}
-
-/// A peer's full answer to a forwarded client request (also on the wire, in
-/// a batch: `consistency::distro::forwarder`).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct Forwarded {
-    /// The HTTP status, as a number.
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub body: Bytes,
-}
-
 #[derive(Clone)]
 pub struct PeerClient {
     http: reqwest::Client,
     secret: String,
+    timeout: Duration,
 }
 
 impl PeerClient {
     pub fn new(config: &ClusterConfig) -> anyhow::Result<PeerClient> {
+        let timeout = Duration::from_millis(config.request_timeout_ms);
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.request_timeout_ms))
-            .connect_timeout(Duration::from_millis(config.request_timeout_ms.min(1_000)))
+            .connect_timeout(timeout.min(Duration::from_secs(1)))
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .no_proxy()
@@ -67,36 +48,37 @@ impl PeerClient {
         Ok(PeerClient {
             http,
             secret: config.secret.clone(),
+            timeout,
         })
     }
 
-    pub async fn get(&self, peer: &Member, path: &str) -> Result<Bytes, PeerError> {
-        self.send(peer, Method::GET, path, None).await
+    /// Sends `request` to `peer` and decodes its answer, within the
+    /// configured request timeout.
+    pub async fn call<R: Rpc>(&self, peer: &Member, request: &R) -> Result<R::Reply, PeerError> {
+        self.call_within(peer, request, self.timeout).await
     }
 
-    /// POSTs a MessagePack body; returns the reply's body.
-    pub async fn post(&self, peer: &Member, path: &str, body: Vec<u8>) -> Result<Bytes, PeerError> {
-        self.send(peer, Method::POST, path, Some(body)).await
-    }
-
-    async fn send(
+    /// [`PeerClient::call`] with its own deadline (at most the configured
+    /// timeout), for callers that answer a client by a deadline of its own.
+    pub async fn call_within<R: Rpc>(
         &self,
         peer: &Member,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<Bytes, PeerError> {
-        let url = format!("http://{}{path}", peer.dial);
-        let mut request = self
+        request: &R,
+        timeout: Duration,
+    ) -> Result<R::Reply, PeerError> {
+        let body = wire::encode(request)
+            .map_err(|e| PeerError::Protocol(format!("encoding {}: {e}", R::PATH)))?;
+        let reply = self
             .http
-            .request(method, url)
-            .header(SECRET_HEADER, &self.secret);
-        if let Some(body) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, MSGPACK)
-                .body(body);
-        }
-        let reply = request.send().await.map_err(transport_error)?;
+            .request(Method::POST, format!("http://{}{}", peer.dial, R::PATH))
+            .timeout(timeout.min(self.timeout))
+            .header(SECRET_HEADER, &self.secret)
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
+            .header(reqwest::header::CONTENT_TYPE, MSGPACK)
+            .body(body)
+            .send()
+            .await
+            .map_err(transport_error)?;
         let status = reply.status();
         let body = reply.bytes().await.map_err(transport_error)?;
         if !status.is_success() {
@@ -105,16 +87,19 @@ impl PeerClient {
                 body: String::from_utf8_lossy(&body).chars().take(200).collect(),
             });
         }
-        Ok(body)
+        wire::decode(&body)
+            .map_err(|e| PeerError::Protocol(format!("unreadable answer to {}: {e}", R::PATH)))
     }
 
-    /// Sends a client's request on to the responsible peer, marked as
+    /// Sends one client request on to the responsible peer, marked as
     /// forwarded so that the peer handles it itself; returns the peer's answer
-    /// whatever its status.
+    /// whatever its status. (Requests too big to share a batch go this way;
+    /// others go in a [`wire::ForwardBatch`].)
     pub async fn forward(
         &self,
         peer: &Member,
         forwarded: ForwardedRequest,
+        timeout: Duration,
     ) -> Result<Forwarded, PeerError> {
         let url = format!("http://{}{}", peer.dial, forwarded.path_and_query);
         let method = Method::from_bytes(forwarded.method.as_bytes())
@@ -122,7 +107,9 @@ impl PeerClient {
         let mut request = self
             .http
             .request(method, url)
+            .timeout(timeout.min(self.timeout))
             .header(SECRET_HEADER, &self.secret)
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
             .header(FORWARDED_HEADER, "1")
             .body(forwarded.body);
         if let Some(content_type) = forwarded.content_type {
@@ -140,12 +127,10 @@ impl PeerClient {
             status,
             content_type,
             body,
+            records: None,
         })
     }
 }
-
-/// Marks a client request that a member forwarded to the responsible node.
-pub const FORWARDED_HEADER: &str = "x-nacre-forwarded";
 
 fn transport_error(e: reqwest::Error) -> PeerError {
     PeerError::Unreachable(format!("{e:#}"))

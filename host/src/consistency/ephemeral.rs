@@ -1,16 +1,20 @@
-//! Ephemeral data: instances that live on beats and in memory only.
+//! Ephemeral data: instances that live on beats (or a connection) and in
+//! memory only.
 //!
-//! A standalone node applies every write at once. In a cluster the write has
-//! already been routed to the service's responsible node (`http::forward`);
-//! the node that applies it hands the service to Distro, which replicates it
-//! to every peer (see [`super::distro`]).
+//! A write applies at once, with a version later than anything this node
+//! knows of the instance (see [`crate::registry::replica`]). In a cluster the
+//! write has already been routed to the service's responsible member
+//! (`http::forward`), and the changed instance is queued for every peer
+//! ([`super::distro`]).
 
 use std::sync::Arc;
 
+use super::Write;
 use super::distro::Distro;
-use super::{ConsistencyError, Write, apply};
-use crate::naming::registry::Registry;
-use crate::notifier::Notifier;
+use crate::clock;
+use crate::notifier::{ChangeKinds, Notifier};
+use crate::registry::model::Stamp;
+use crate::registry::{Key, Record, Registry};
 
 pub struct EphemeralStore {
     registry: Arc<Registry>,
@@ -35,20 +39,34 @@ impl EphemeralStore {
         }
     }
 
-    pub async fn write(&self, write: Write) -> Result<(), ConsistencyError> {
-        let Some(distro) = &self.distro else {
-            apply(&self.registry, &self.notifier, write);
-            return Ok(());
+    /// Applies an ephemeral write here (and queues it for the peers).
+    pub fn write(&self, write: Write) {
+        let stamp = match &self.distro {
+            Some(distro) => distro.stamp(),
+            None => Stamp {
+                millis: clock::now_millis(),
+                micros: clock::now_micros(),
+                node: 0,
+            },
         };
-        // Service definitions are persistent data: they go through Raft.
-        let changed = write
-            .instance()
-            .map(|(service, id)| (service.clone(), id.clone()));
-        if apply(&self.registry, &self.notifier, write).is_some()
-            && let Some((service, id)) = changed
-        {
+        let (service, id, written) = match write {
+            Write::Put(Record::Instance { service, instance }) => {
+                let id = instance.id.clone();
+                let written = self.registry.put_ephemeral(&service, instance, stamp);
+                (service, id, written)
+            }
+            Write::Remove(Key::Instance { service, id, .. }) => {
+                let written = self.registry.remove_ephemeral(&service, &id, stamp);
+                (service, id, written)
+            }
+            // Service definitions are persistent data: they never come here.
+            Write::Put(Record::Service(_)) | Write::Remove(Key::Service(_)) => return,
+        };
+        if written.revision.is_some() {
+            self.notifier.notify(&service, ChangeKinds::INSTANCES);
+        }
+        if let (Some(distro), true) = (&self.distro, written.replicate) {
             distro.changed(&service, &id);
         }
-        Ok(())
     }
 }

@@ -1,15 +1,17 @@
 //! The consistency facade: one `put / remove / get / listen` surface over two
 //! kinds of data (Nacos's `DelegateConsistencyService`).
 //!
-//! - Ephemeral instances live on beats and in memory only: [`ephemeral`]. On a
-//!   standalone node a write applies at once; in a cluster it is routed to the
-//!   service's responsible node and replicated by Distro.
+//! - Ephemeral instances live on beats (or a connection) and in memory only:
+//!   [`ephemeral`]. On a standalone node a write applies at once; in a
+//!   cluster it was routed to the service's responsible member and is
+//!   replicated by [`distro`].
 //! - Persistent instances and service definitions must survive restarts:
 //!   [`persistent`]. On a standalone node they go through a local write-ahead
 //!   log in the data directory; in a cluster, through [`raft`].
 //!
-//! Both end in [`apply`], which changes the registry and tells the notifier, so
-//! listeners see one stream of changes whatever the data's kind.
+//! Every write carries the client's [`Deadline`]: a write that cannot be made
+//! durable by then fails (retryably, 503) instead of keeping the client
+//! waiting, however long it queued or was forwarded before.
 
 pub mod distro;
 pub mod ephemeral;
@@ -18,15 +20,19 @@ pub mod raft;
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
-use crate::naming::model::{Instance, InstanceId, ServiceKey, ServiceMeta};
-use crate::naming::registry::Registry;
+use crate::clock::now_millis;
 use crate::notifier::{ChangeKinds, ChangeListener, Notifier};
+use crate::registry::Registry;
+pub use crate::registry::{Key, Record, Write};
 
 pub use ephemeral::EphemeralStore;
 pub use persistent::PersistentStore;
 pub use raft::RaftStore;
+
+/// When the client stops waiting for a write: every store answers by then.
+pub type Deadline = Instant;
 
 /// Where persistent data goes: the local log (standalone) or Raft (cluster).
 pub enum PersistentBackend {
@@ -35,127 +41,67 @@ pub enum PersistentBackend {
 }
 
 impl PersistentBackend {
-    async fn write(&self, write: Write) -> Result<(), ConsistencyError> {
+    async fn write(&self, write: Write, deadline: Deadline) -> Result<(), ConsistencyError> {
         match self {
             PersistentBackend::Local(store) => store.write(write).await,
-            PersistentBackend::Raft(raft) => raft.write(write).await,
+            PersistentBackend::Raft(raft) => raft.write(write, deadline).await,
         }
     }
 }
 
-/// A value stored through the facade. Its key is derived from it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Record {
-    Instance {
-        service: ServiceKey,
-        instance: Instance,
-    },
-    Service(ServiceMeta),
-}
-
-/// Addresses one stored value.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Key {
-    Instance {
-        service: ServiceKey,
-        id: InstanceId,
-        ephemeral: bool,
-    },
-    Service(ServiceKey),
-}
-
-/// One write, as stores log, replicate and apply it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Write {
-    Put(Record),
-    Remove(Key),
-}
-
-impl Record {
-    pub fn key(&self) -> Key {
-        match self {
-            Record::Instance { service, instance } => Key::Instance {
-                service: service.clone(),
-                id: instance.id.clone(),
-                ephemeral: instance.ephemeral,
-            },
-            Record::Service(meta) => Key::Service(meta.key.clone()),
-        }
-    }
-}
-
-impl Key {
-    pub fn is_ephemeral(&self) -> bool {
-        matches!(
-            self,
-            Key::Instance {
-                ephemeral: true,
-                ..
-            }
-        )
-    }
-}
-
-impl Record {
-    pub fn is_ephemeral(&self) -> bool {
-        matches!(self, Record::Instance { instance, .. } if instance.ephemeral)
-    }
-}
-
-impl Write {
-    /// The service the write is about.
-    pub fn service(&self) -> &ServiceKey {
-        match self {
-            Write::Put(Record::Instance { service, .. })
-            | Write::Remove(Key::Instance { service, .. }) => service,
-            Write::Put(Record::Service(meta)) => &meta.key,
-            Write::Remove(Key::Service(service)) => service,
-        }
-    }
-
-    /// The service and instance the write is about, unless it is about a
-    /// service definition.
-    pub fn instance(&self) -> Option<(&ServiceKey, &InstanceId)> {
-        match self {
-            Write::Put(Record::Instance { service, instance }) => Some((service, &instance.id)),
-            Write::Remove(Key::Instance { service, id, .. }) => Some((service, id)),
-            Write::Put(Record::Service(_)) | Write::Remove(Key::Service(_)) => None,
-        }
-    }
-
-    fn is_ephemeral(&self) -> bool {
-        match self {
-            Write::Put(record) => record.is_ephemeral(),
-            Write::Remove(key) => key.is_ephemeral(),
-        }
-    }
-}
-
+/// Why a write or a linearizable read failed. [`ConsistencyError::retryable`]
+/// tells the front doors which ones the client should simply try again (503).
 #[derive(Debug, thiserror::Error)]
 pub enum ConsistencyError {
     #[error("persistent store failed: {0}")]
     Storage(#[from] std::io::Error),
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// No Raft leader is known (an election is on, or this member is cut off).
+    #[error("no Raft leader is reachable ({0}); try again")]
+    NoLeader(String),
+    /// Not committed by the client's deadline; it may still commit later.
+    #[error("write not committed within {0} ms; it may still be applied later")]
+    Timeout(u64),
+    /// A linearizable read could not catch up with the leader in time.
+    #[error("this node could not catch up for a linearizable read: {0}")]
+    Lagging(String),
+    /// The leader refused or failed the write.
     #[error("{0}")]
-    NotCommitted(String),
+    Failed(String),
 }
 
-/// Applies a write to the registry and queues the change for listeners.
-/// Returns the new revision if anything visible changed.
+impl ConsistencyError {
+    /// Whether the client should try again (HTTP 503) rather than treat the
+    /// request as failed (HTTP 500).
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            ConsistencyError::ShuttingDown
+                | ConsistencyError::NoLeader(_)
+                | ConsistencyError::Timeout(_)
+                | ConsistencyError::Lagging(_)
+        )
+    }
+}
+
+/// Applies a write decided by a persistent store (the local log or Raft) to
+/// the registry and queues the change for listeners. Returns the new
+/// revision if anything visible changed.
 pub fn apply(registry: &Registry, notifier: &Notifier, write: Write) -> Option<u64> {
+    let now = now_millis();
     let (service, kinds, revision) = match write {
         Write::Put(Record::Instance { service, instance }) => {
-            let revision = registry.apply_put_instance(&service, instance);
+            let revision = registry.apply_put_instance(&service, instance, now);
             (service, ChangeKinds::INSTANCES, revision)
         }
         Write::Put(Record::Service(meta)) => {
             let service = meta.key.clone();
-            let revision = registry.apply_put_service(meta);
+            let revision = registry.apply_put_service(meta, now);
             (service, ChangeKinds::SERVICE, revision)
         }
         Write::Remove(Key::Instance { service, id, .. }) => {
-            let revision = registry.apply_remove_instance(&service, &id);
+            let revision = registry.apply_remove_instance(&service, &id, now);
             (service, ChangeKinds::INSTANCES, revision)
         }
         Write::Remove(Key::Service(service)) => {
@@ -212,31 +158,33 @@ impl ConsistencyService {
         }
     }
 
-    /// Stores a record; returns once it is as durable as its kind requires.
-    pub async fn put(&self, record: Record) -> Result<(), ConsistencyError> {
-        self.write(Write::Put(record)).await
+    /// Stores a record; returns once it is as durable as its kind requires,
+    /// or fails by `deadline`.
+    pub async fn put(&self, record: Record, deadline: Deadline) -> Result<(), ConsistencyError> {
+        self.write(Write::Put(record), deadline).await
     }
 
     /// Removes what `key` addresses; removing something absent is not an error.
-    pub async fn remove(&self, key: Key) -> Result<(), ConsistencyError> {
-        self.write(Write::Remove(key)).await
+    pub async fn remove(&self, key: Key, deadline: Deadline) -> Result<(), ConsistencyError> {
+        self.write(Write::Remove(key), deadline).await
     }
 
-    async fn write(&self, write: Write) -> Result<(), ConsistencyError> {
+    async fn write(&self, write: Write, deadline: Deadline) -> Result<(), ConsistencyError> {
         if write.is_ephemeral() {
-            self.ephemeral.write(write).await
+            self.ephemeral.write(write);
+            Ok(())
         } else {
-            self.persistent.write(write).await
+            self.persistent.write(write, deadline).await
         }
     }
 
     /// Makes the next local read linearizable for persistent data: in a
     /// cluster, confirms the Raft leader and waits to apply up to its commit
-    /// index. A standalone node's reads always are.
-    pub async fn linearize(&self) -> Result<(), ConsistencyError> {
+    /// index, by `deadline`. A standalone node's reads always are.
+    pub async fn linearize(&self, deadline: Deadline) -> Result<(), ConsistencyError> {
         match &self.persistent {
             PersistentBackend::Local(_) => Ok(()),
-            PersistentBackend::Raft(raft) => raft.linearize().await,
+            PersistentBackend::Raft(raft) => raft.linearize(deadline).await,
         }
     }
 

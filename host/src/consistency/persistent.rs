@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::{ConsistencyError, Write, apply};
-use crate::naming::registry::Registry;
 use crate::notifier::Notifier;
+use crate::registry::Registry;
 
 const LOG_FILE: &str = "persistent.log";
 /// A frame larger than this is corruption, not data.
@@ -174,7 +174,7 @@ fn compact(path: &Path, registry: &Registry) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::consistency::Record;
-    use crate::naming::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
+    use crate::registry::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
 
     fn persistent_instance(ip: &str) -> Record {
         Record::Instance {
@@ -188,6 +188,8 @@ mod tests {
                 marked: false,
                 metadata: Metadata::new(),
                 last_beat: 1,
+                version: Default::default(),
+                lease: Default::default(),
             },
         }
     }

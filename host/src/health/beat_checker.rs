@@ -4,25 +4,25 @@
 //! writes through the consistency facade, so they are change events like any
 //! other. Instances whose health an operator marked are left alone.
 //!
-//! In a cluster only the node responsible for a service judges its
-//! instances, and a node that has just become responsible (the view changed)
-//! grants every instance a full timeout from that moment: its beats went to
-//! the previous owner until now, so the last-beat times here may be stale
-//! (Nacos's mass false deletion, alibaba/nacos#1873).
+//! In a cluster only the member responsible for a service judges its
+//! instances, and only while every member of its view agrees on the view
+//! ([`Cluster::judging_since`]): while views differ, two members may both
+//! think they are responsible and each see only part of the beats. A member
+//! that has just become responsible (or regained agreement) grants every
+//! instance a full timeout from that moment: its beats went elsewhere until
+//! now, so the last-beat times here may be stale (Nacos's mass false
+//! deletion, alibaba/nacos#1873).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::clock::now_millis;
 use crate::cluster::Cluster;
 use crate::config::HealthConfig;
-use crate::consistency::{ConsistencyService, Key, Record};
-use crate::naming::model::{
-    Instance, InstanceId, META_BEAT_TIMEOUT, META_DELETE_TIMEOUT, Metadata, ServiceKey,
-    metadata_millis, now_millis,
-};
-use crate::naming::registry::{InstanceSlot, Registry};
+use crate::consistency::{ConsistencyService, Deadline, Key, Record};
 use crate::plugins::{HealthVerdict, Plugins};
+use crate::registry::model::{BeatTimeouts, Instance, InstanceId, Lease, Metadata, ServiceKey};
+use crate::registry::{InstanceSlot, Registry};
 use crate::shutdown::Shutdown;
 use crate::switches::Switches;
 
@@ -78,20 +78,24 @@ impl BeatChecker {
     }
 
     /// One pass over every service, judging beats against `now` (ms).
-    async fn check_once(&self, now: i64) {
+    pub(crate) async fn check_once(&self, now: i64) {
         let cutoff = now - self.config.empty_service_clean_ms as i64;
-        // In a cluster: the view decides what this node judges, and beats
-        // count from no earlier than the moment it took that view.
-        let view = self
-            .cluster
-            .as_ref()
-            .map(|c| (c.view(), c.me(), c.is_ready()));
-        let floor = view.as_ref().map_or(0, |(v, _, _)| v.changed_at);
+        // In a cluster: the agreed view decides what this node judges, and
+        // beats count from no earlier than the moment it was agreed.
+        let (judging, floor) = match &self.cluster {
+            None => (true, 0),
+            Some(cluster) => match cluster.judging_since() {
+                Some(since) => (true, since),
+                None => (false, 0),
+            },
+        };
+        let view = self.cluster.as_ref().map(|c| (c.view(), c.me()));
         for service in self.registry.services() {
             let key = service.key();
-            let responsible = view
-                .as_ref()
-                .is_none_or(|(v, me, ready)| *ready && v.owner(key) == Some(*me));
+            let responsible = judging
+                && view
+                    .as_ref()
+                    .is_none_or(|(v, me)| v.owner(key) == Some(*me));
             let policy = self.plugins.as_ref().filter(|p| p.judges(key));
             let (verdicts, idle): (Vec<_>, bool) = {
                 let state = service.read_state();
@@ -116,7 +120,7 @@ impl BeatChecker {
                 Some(plugins) if responsible => service
                     .instances()
                     .iter()
-                    .filter(|i| i.ephemeral && !i.marked)
+                    .filter(|i| i.ephemeral && !i.marked && i.lease == Lease::Beat)
                     .filter_map(|i| {
                         self.policy_verdict(plugins, key, i, now, floor)
                             .map(|v| (i.id.clone(), v))
@@ -141,19 +145,21 @@ impl BeatChecker {
     }
 
     fn judge(&self, slot: &InstanceSlot, now: i64, floor: i64) -> Option<Verdict> {
-        if !slot.ephemeral || slot.marked {
+        // Persistent instances are the prober's; a connection's live with it.
+        if !slot.ephemeral || slot.marked || slot.lease != Lease::Beat {
             return None;
         }
-        let last_beat = slot.last_beat.load(Ordering::Relaxed).max(floor);
+        let last_beat = slot.last_beat().max(floor);
         self.default_verdict(last_beat, slot.healthy, &slot.metadata, now)
     }
 
-    /// The instance's (unhealthy-after, delete-after) in ms: its own or the node's.
-    fn timeouts(&self, metadata: &Metadata) -> (u64, u64) {
-        (
-            metadata_millis(metadata, META_BEAT_TIMEOUT).unwrap_or(self.config.beat_timeout_ms),
-            metadata_millis(metadata, META_DELETE_TIMEOUT).unwrap_or(self.config.delete_timeout_ms),
-        )
+    /// The instance's timeouts: its own or the node's.
+    fn timeouts(&self, metadata: &Metadata) -> BeatTimeouts {
+        BeatTimeouts {
+            unhealthy_after_ms: self.config.beat_timeout_ms,
+            delete_after_ms: self.config.delete_timeout_ms,
+        }
+        .for_instance(metadata)
     }
 
     /// The default beat rules.
@@ -165,10 +171,10 @@ impl BeatChecker {
         now: i64,
     ) -> Option<Verdict> {
         let silent = now - last_beat;
-        let (unhealthy_after, delete_after) = self.timeouts(metadata);
-        if silent > delete_after as i64 {
+        let timeouts = self.timeouts(metadata);
+        if silent > timeouts.delete_after_ms as i64 {
             Some(Verdict::Delete)
-        } else if silent > unhealthy_after as i64 && healthy {
+        } else if silent > timeouts.unhealthy_after_ms as i64 && healthy {
             Some(Verdict::Unhealthy)
         } else {
             None
@@ -185,6 +191,7 @@ impl BeatChecker {
         floor: i64,
     ) -> Option<Verdict> {
         let timeouts = self.timeouts(&instance.metadata);
+        let timeouts = (timeouts.unhealthy_after_ms, timeouts.delete_after_ms);
         match plugins.judge(service, instance, false, &[], timeouts) {
             Some(HealthVerdict::Healthy) => (!instance.healthy).then_some(Verdict::Healthy),
             Some(HealthVerdict::Unhealthy) => instance.healthy.then_some(Verdict::Unhealthy),
@@ -231,37 +238,41 @@ impl BeatChecker {
         let Some(mut instance) = self.registry.instance(service, &id) else {
             return Ok(());
         };
+        let deadline =
+            Deadline::now() + std::time::Duration::from_millis(self.config.check_period_ms);
         match verdict {
             Verdict::Healthy => {
                 tracing::info!(service = %service, ip = %id.ip, port = id.port, "instance healthy: health policy");
                 instance.healthy = true;
-                self.consistency
-                    .put(Record::Instance {
-                        service: service.clone(),
-                        instance,
-                    })
-                    .await
+                self.put(service, instance, deadline).await
             }
             Verdict::Unhealthy => {
                 tracing::info!(service = %service, ip = %id.ip, port = id.port, last_beat = instance.last_beat, "instance unhealthy: no beat within timeout");
                 instance.healthy = false;
-                self.consistency
-                    .put(Record::Instance {
-                        service: service.clone(),
-                        instance,
-                    })
-                    .await
+                self.put(service, instance, deadline).await
             }
             Verdict::Delete => {
                 tracing::info!(service = %service, ip = %id.ip, port = id.port, last_beat = instance.last_beat, "instance deleted: no beat within delete timeout");
-                self.consistency
-                    .remove(Key::Instance {
-                        service: service.clone(),
-                        id,
-                        ephemeral: true,
-                    })
-                    .await
+                let key = Key::Instance {
+                    service: service.clone(),
+                    id,
+                    ephemeral: true,
+                };
+                self.consistency.remove(key, deadline).await
             }
         }
+    }
+
+    async fn put(
+        &self,
+        service: &ServiceKey,
+        instance: Instance,
+        deadline: Deadline,
+    ) -> Result<(), crate::consistency::ConsistencyError> {
+        let record = Record::Instance {
+            service: service.clone(),
+            instance,
+        };
+        self.consistency.put(record, deadline).await
     }
 }

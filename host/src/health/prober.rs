@@ -24,8 +24,8 @@ use tokio::task::JoinSet;
 use crate::cluster::Cluster;
 use crate::config::HealthConfig;
 use crate::consistency::{ConsistencyService, Record};
-use crate::naming::model::{HealthChecker, InstanceId, ServiceKey};
-use crate::naming::registry::{FastHash, Registry};
+use crate::registry::model::{HealthChecker, InstanceId, ServiceKey};
+use crate::registry::{FastHash, Registry};
 use crate::shutdown::Shutdown;
 use crate::switches::Switches;
 
@@ -209,10 +209,13 @@ impl HealthProber {
         }
         instance.healthy = wanted;
         tracing::info!(service = %target.service, ip = %target.id.ip, port = target.id.port, healthy = wanted, "probe changed a persistent instance's health");
-        let write = self.consistency.put(Record::Instance {
+        let record = Record::Instance {
             service: target.service.clone(),
             instance,
-        });
+        };
+        let deadline = crate::consistency::Deadline::now()
+            + Duration::from_millis(self.config.probe_interval_ms);
+        let write = self.consistency.put(record, deadline);
         if let Err(e) = write.await {
             tracing::warn!(service = %target.service, error = %e, "could not record a probe's verdict");
         }

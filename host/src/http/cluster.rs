@@ -1,8 +1,10 @@
-//! The cluster-internal API: membership probes and Distro's sync, checksum,
-//! data and snapshot routes. MessagePack bodies; every route requires the
-//! cluster credential ([`require_credential`]), and a request without it
-//! gets 401 before any handler runs.
+//! The cluster-internal API: one route per message of [`crate::wire`], each a
+//! handler that takes the decoded request and returns its reply. Every route
+//! requires the cluster credential and this node's protocol version
+//! ([`require_member`]): a request without them is refused before any
+//! handler runs.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -14,23 +16,23 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use http_body_util::BodyExt;
-use serde::Serialize;
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use tower::ServiceExt;
 
 use super::ApiState;
 use super::error::ApiError;
 use super::forward::credential_ok;
-use crate::cluster::STATUS_PATH;
-use crate::cluster::peer::{Forwarded, ForwardedRequest, MSGPACK};
-use crate::consistency::Write;
-use crate::consistency::distro::forwarder::FORWARD_PATH;
-use crate::consistency::distro::repair::Checksums;
-use crate::consistency::distro::{
-    CHECKSUMS_PATH, DATA_PATH, DIGEST_PATH, Distro, DistroStats, SNAPSHOT_PATH, SYNC_PATH,
-    ServiceDatum, SyncItem, SyncReply,
+use super::params::{Params, is_form};
+use crate::consistency::RaftStore;
+use crate::consistency::distro::{Distro, DistroStats};
+use crate::wire::{
+    self, Checksums, FetchRecords, ForwardBatch, ForwardReplies, Forwarded, ForwardedRequest,
+    MSGPACK, PROTOCOL_HEADER, PROTOCOL_VERSION, ProposeWrite, RaftTypes, ReadIndexRequest, Records,
+    Rpc, SnapshotRequest, StatusRequest, SyncBatch, SyncReply,
 };
-use crate::consistency::raft::{self, RaftStore};
-use crate::naming::model::ServiceKey;
+
+/// Where operators and tests read each service's checksum on this node (JSON).
+pub const DIGEST_PATH: &str = "/nacre/v1/distro/digest";
 
 /// The internal routes, when the node is part of a cluster.
 pub fn routes(state: &ApiState) -> Router<ApiState> {
@@ -43,34 +45,64 @@ pub fn routes(state: &ApiState) -> Router<ApiState> {
     let instance_writes = Router::new()
         .nest(super::NS, super::instance_write_routes())
         .with_state(state.clone());
-    Router::new()
-        .route(STATUS_PATH, get(status))
-        .route(SYNC_PATH, post(sync))
+    let router = Router::new().route(DIGEST_PATH, get(digest));
+    let router = rpc(router, |state, _: StatusRequest| async move {
+        Ok(distro(&state)?.cluster().status())
+    });
+    let router = rpc(router, sync);
+    let router = rpc(router, checksums);
+    let router = rpc(router, fetch);
+    let router = rpc(router, snapshot);
+    let router = rpc(
+        router,
+        |state, r: AppendEntriesRequest<RaftTypes>| async move {
+            Ok(raft_of(&state)?.raft().append_entries(r).await)
+        },
+    );
+    let router = rpc(router, |state, r: VoteRequest<u64>| async move {
+        Ok(raft_of(&state)?.raft().vote(r).await)
+    });
+    let router = rpc(
+        router,
+        |state, r: InstallSnapshotRequest<RaftTypes>| async move {
+            Ok(raft_of(&state)?.raft().install_snapshot(r).await)
+        },
+    );
+    let router = rpc(router, propose);
+    let router = rpc(router, read_index);
+    router
         .route(
-            FORWARD_PATH,
+            ForwardBatch::PATH,
             post(forwarded_writes).layer(Extension(InstanceWrites(instance_writes))),
         )
-        .route(CHECKSUMS_PATH, post(checksums))
-        .route(DATA_PATH, post(data))
-        .route(SNAPSHOT_PATH, get(snapshot))
-        .route(DIGEST_PATH, get(digest))
-        .route(raft::APPEND_PATH, post(raft_append))
-        .route(raft::VOTE_PATH, post(raft_vote))
-        .route(raft::SNAPSHOT_PATH, post(raft_snapshot))
-        .route(raft::WRITE_PATH, post(raft_write))
-        .route(raft::READ_INDEX_PATH, post(raft_read_index))
         .layer(DefaultBodyLimit::max(max))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            require_credential,
+            require_member,
         ))
 }
 
-async fn require_credential(
-    State(state): State<ApiState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Registers the handler of one message: the body is decoded as `R`, the
+/// handler's reply encoded back.
+fn rpc<R, F, Fut>(router: Router<ApiState>, handler: F) -> Router<ApiState>
+where
+    R: Rpc,
+    F: Fn(ApiState, R) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<R::Reply, ApiError>> + Send + 'static,
+{
+    router.route(
+        R::PATH,
+        post(
+            move |State(state): State<ApiState>, body: Bytes| async move {
+                let request: R = decode(&body)?;
+                let reply = handler(state, request).await?;
+                Ok::<Response, ApiError>(msgpack(&reply))
+            },
+        ),
+    )
+}
+
+async fn require_member(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     let Some(cluster) = &state.cluster else {
         return ApiError::NotFound("this node is not part of a cluster".into()).into_response();
     };
@@ -82,18 +114,30 @@ async fn require_credential(
         return ApiError::Unauthorized("a valid cluster credential is required".into())
             .into_response();
     }
+    let version = request
+        .headers()
+        .get(PROTOCOL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    if request.uri().path() != DIGEST_PATH && version != Some(PROTOCOL_VERSION) {
+        return ApiError::Conflict(format!(
+            "this member speaks internal protocol {PROTOCOL_VERSION}, the request {}: run the same Nacre version on every member",
+            version.map_or_else(|| "none".to_string(), |v| v.to_string())
+        ))
+        .into_response();
+    }
     next.run(request).await
 }
 
-fn msgpack<T: Serialize>(value: &T) -> Response {
-    match rmp_serde::to_vec(value) {
+fn msgpack<T: serde::Serialize>(value: &T) -> Response {
+    match wire::encode(value) {
         Ok(body) => ([(header::CONTENT_TYPE, MSGPACK)], body).into_response(),
         Err(e) => ApiError::Internal(format!("encoding a reply: {e}")).into_response(),
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    rmp_serde::from_slice(body).map_err(|e| ApiError::BadRequest(format!("malformed {what}: {e}")))
+fn decode<T: Rpc>(body: &[u8]) -> Result<T, ApiError> {
+    wire::decode(body).map_err(|e| ApiError::BadRequest(format!("malformed {}: {e}", T::PATH)))
 }
 
 fn distro(state: &ApiState) -> Result<&Arc<Distro>, ApiError> {
@@ -103,25 +147,100 @@ fn distro(state: &ApiState) -> Result<&Arc<Distro>, ApiError> {
         .ok_or_else(|| ApiError::NotFound("this node is not part of a cluster".into()))
 }
 
-async fn status(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    let distro = distro(&state)?;
-    Ok(msgpack(&distro.cluster().status()))
+fn raft_of(state: &ApiState) -> Result<&Arc<RaftStore>, ApiError> {
+    state
+        .raft
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("this node is not part of a cluster".into()))
 }
 
-/// A peer's batch of changed services: whole services kept only if newer,
-/// deltas applied only onto their base; the others are named in the reply.
-async fn sync(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+/// A peer's changed records: merged instance by instance.
+async fn sync(state: ApiState, batch: SyncBatch) -> Result<SyncReply, ApiError> {
     let distro = distro(&state)?;
-    let items: Vec<SyncItem> = decode(&body, "sync batch")?;
-    let mut reply = SyncReply::default();
-    for item in items {
-        match distro.apply_sync_item(item) {
-            Ok(changed) => reply.applied += usize::from(changed),
-            Err(service) => reply.stale.push(service),
-        }
+    let applied = batch
+        .services
+        .into_iter()
+        .map(|records| distro.merge(records))
+        .filter(|changed| *changed)
+        .count();
+    DistroStats::add(&distro.stats.applied_from_peers, applied as u64);
+    Ok(SyncReply { applied })
+}
+
+/// A peer's checksums: queued for this node's repair task, so the sender
+/// never waits on this node's fetches. Answers whether they were queued (a
+/// full queue drops them: the next round brings fresh ones).
+async fn checksums(state: ApiState, checksums: Checksums) -> Result<bool, ApiError> {
+    let distro = distro(&state)?;
+    if distro.cluster().member(checksums.from).is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "checksums from {}, which is not a member",
+            checksums.from
+        )));
     }
-    DistroStats::add(&distro.stats.applied_from_peers, reply.applied as u64);
-    Ok(msgpack(&reply))
+    Ok(distro.queue_repair(checksums))
+}
+
+/// This node's records of the services a peer asks for.
+async fn fetch(state: ApiState, request: FetchRecords) -> Result<Records, ApiError> {
+    let distro = distro(&state)?;
+    Ok(Records {
+        services: request.services.iter().map(|k| distro.records(k)).collect(),
+    })
+}
+
+/// Everything this node holds, for a loading peer; 503 until this node is
+/// ready itself (it would hand out an incomplete copy).
+async fn snapshot(state: ApiState, _: SnapshotRequest) -> Result<Records, ApiError> {
+    let distro = distro(&state)?;
+    if !distro.cluster().is_ready() {
+        return Err(ApiError::Unavailable(
+            "this node is not ready itself".into(),
+        ));
+    }
+    Ok(Records {
+        services: distro.snapshot(),
+    })
+}
+
+/// A follower's write for this node (if leader) to propose and commit.
+async fn propose(state: ApiState, request: ProposeWrite) -> Result<wire::ForwardedWrite, ApiError> {
+    let deadline = deadline_in(request.deadline_ms);
+    Ok(raft_of(&state)?.write_here(request.write, deadline).await)
+}
+
+/// A follower's request for a read index (this node confirms it still leads).
+async fn read_index(
+    state: ApiState,
+    request: ReadIndexRequest,
+) -> Result<wire::ReadIndex, ApiError> {
+    let deadline = deadline_in(request.deadline_ms);
+    Ok(raft_of(&state)?.read_index_here(deadline).await)
+}
+
+/// The deadline a peer passed on: what is left of its client's wait.
+fn deadline_in(ms: u64) -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_millis(ms)
+}
+
+/// The checksum of every service's ephemeral instances on this node (JSON):
+/// members that agree have equal digests. For operators and tests.
+async fn digest(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let distro = distro(&state)?;
+    let registry = state.naming.registry();
+    let services: std::collections::BTreeMap<String, String> = registry
+        .services()
+        .iter()
+        .map(|s| (s.key(), registry.ephemeral_checksum(s.key())))
+        .filter(|(_, sum)| *sum != 0)
+        .map(|(key, sum)| (key.to_string(), format!("{sum:016x}")))
+        .collect();
+    Ok(axum::Json(serde_json::json!({
+        "node": distro.cluster().me().to_string(),
+        "ready": distro.cluster().is_ready(),
+        "services": services,
+    }))
+    .into_response())
 }
 
 /// The instance routes, as the handler of forwarded writes calls them.
@@ -130,17 +249,24 @@ struct InstanceWrites(Router);
 
 /// Client writes a peer forwarded because this node is responsible for their
 /// services: each runs through the instance routes as if the client had sent
-/// it here, one after the other, and every answer goes back, in order.
+/// it here, one after the other, and every answer goes back, in order, with
+/// the written instance's record.
 async fn forwarded_writes(
     State(state): State<ApiState>,
     Extension(InstanceWrites(app)): Extension<InstanceWrites>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let requests: Vec<ForwardedRequest> = decode(&body, "forwarded requests")?;
+    let batch: ForwardBatch = decode(&body)?;
+    if !distro(&state)?.cluster().is_ready() {
+        return Err(ApiError::Unavailable(
+            "this member is not ready: it is responsible for nothing".into(),
+        ));
+    }
     let limit = state.limits.max_body_bytes.max(64 * 1024);
-    let mut answers = Vec::with_capacity(requests.len());
-    for forwarded in requests {
+    let mut replies = Vec::with_capacity(batch.requests.len());
+    for forwarded in batch.requests {
+        let written = written_instance(&forwarded);
         let response = match client_request(forwarded, connect_info.as_ref()) {
             Ok(request) => match app.clone().oneshot(request).await {
                 Ok(response) => response,
@@ -150,9 +276,37 @@ async fn forwarded_writes(
                 ApiError::BadRequest(format!("malformed forwarded request: {e}")).into_response()
             }
         };
-        answers.push(forwarded_answer(response, limit).await);
+        let mut reply = forwarded_answer(response, limit).await;
+        if let Some((service, id)) = written {
+            let ids = std::iter::once(id).collect();
+            reply.records = state
+                .naming
+                .registry()
+                .ephemeral_records(&service, Some(&ids));
+        }
+        replies.push(reply);
     }
-    Ok(msgpack(&answers))
+    Ok(msgpack(&ForwardReplies { replies }))
+}
+
+/// The instance a forwarded write addresses, if its parameters name one.
+fn written_instance(
+    forwarded: &ForwardedRequest,
+) -> Option<(
+    crate::registry::model::ServiceKey,
+    crate::registry::model::InstanceId,
+)> {
+    let query = forwarded
+        .path_and_query
+        .split_once('?')
+        .map_or("", |(_, q)| q);
+    let form: &[u8] = if is_form(forwarded.content_type.as_deref()) {
+        &forwarded.body
+    } else {
+        &[]
+    };
+    let params = Params::from_query_and_form(query, form);
+    Some((params.service_key().ok()?, params.instance_id().ok()?))
 }
 
 /// A forwarded request as the client sent it to the forwarding member.
@@ -186,103 +340,6 @@ async fn forwarded_answer(response: Response, limit: usize) -> Forwarded {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
         body,
+        records: None,
     }
-}
-
-/// A peer's checksums: repaired in the background, so the sender never waits
-/// on this node's fetches.
-async fn checksums(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
-    let distro = Arc::clone(distro(&state)?);
-    let checksums: Checksums = decode(&body, "checksums")?;
-    if distro.cluster().member(checksums.from).is_none() {
-        return Err(ApiError::BadRequest(format!(
-            "checksums from {}, which is not a member",
-            checksums.from
-        )));
-    }
-    tokio::spawn(async move {
-        let from = checksums.from;
-        if let Err(e) = distro.on_checksums(checksums).await {
-            tracing::warn!(%from, error = %e, "checksum repair failed");
-        }
-    });
-    Ok(msgpack(&true))
-}
-
-/// The current data of the services a peer asks for.
-async fn data(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
-    let distro = distro(&state)?;
-    let keys: Vec<ServiceKey> = decode(&body, "service list")?;
-    let data: Vec<ServiceDatum> = keys.iter().map(|k| distro.datum(k)).collect();
-    Ok(msgpack(&data))
-}
-
-/// Everything this node holds, for a starting peer; 503 until this node is
-/// ready itself (it would hand out an incomplete copy).
-async fn snapshot(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    let distro = distro(&state)?;
-    if !distro.cluster().is_ready() {
-        return Err(ApiError::Unavailable(
-            "this node is still loading its own snapshot".into(),
-        ));
-    }
-    Ok(msgpack(&distro.snapshot()))
-}
-
-/// The checksum of every service's ephemeral instances on this node (JSON):
-/// nodes that agree have equal digests. For operators and tests.
-async fn digest(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    let distro = distro(&state)?;
-    let services: std::collections::BTreeMap<String, String> = distro
-        .snapshot()
-        .iter()
-        .map(|d| (d.service.to_string(), format!("{:016x}", d.checksum())))
-        .collect();
-    Ok(axum::Json(serde_json::json!({
-        "node": distro.cluster().me().to_string(),
-        "ready": distro.cluster().is_ready(),
-        "services": services,
-    }))
-    .into_response())
-}
-
-fn raft_of(state: &ApiState) -> Result<&Arc<RaftStore>, ApiError> {
-    state
-        .raft
-        .as_ref()
-        .ok_or_else(|| ApiError::NotFound("this node is not part of a cluster".into()))
-}
-
-/// openraft's AppendEntries from the leader.
-async fn raft_append(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
-    let raft = raft_of(&state)?;
-    let request = decode(&body, "append-entries request")?;
-    Ok(msgpack(&raft.raft().append_entries(request).await))
-}
-
-/// openraft's RequestVote from a candidate.
-async fn raft_vote(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
-    let raft = raft_of(&state)?;
-    let request = decode(&body, "vote request")?;
-    Ok(msgpack(&raft.raft().vote(request).await))
-}
-
-/// openraft's InstallSnapshot (one chunk) from the leader.
-async fn raft_snapshot(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
-    let raft = raft_of(&state)?;
-    let request = decode(&body, "install-snapshot request")?;
-    Ok(msgpack(&raft.raft().install_snapshot(request).await))
-}
-
-/// A follower's write for this node (if leader) to propose and commit.
-async fn raft_write(State(state): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
-    let raft = raft_of(&state)?;
-    let write: Write = decode(&body, "raft write")?;
-    Ok(msgpack(&raft.write_here(write).await))
-}
-
-/// A follower's request for a read index (this node confirms it still leads).
-async fn raft_read_index(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    let raft = raft_of(&state)?;
-    Ok(msgpack(&raft.read_index_here().await))
 }

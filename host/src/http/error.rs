@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::naming::manager::NamingError;
+use crate::naming::NamingError;
 use crate::switches::SwitchError;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +22,13 @@ pub enum ApiError {
     /// An internal route without the cluster credential.
     #[error("{0}")]
     Unauthorized(String),
-    /// The node cannot serve this now (not ready, owner unreachable).
+    /// The node cannot serve this now (not ready, owner unreachable); the
+    /// client should try again, here or on another member.
     #[error("{0}")]
     Unavailable(String),
+    /// A member of another version of the internal protocol.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl ApiError {
@@ -37,6 +41,7 @@ impl ApiError {
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
         }
     }
 }
@@ -46,6 +51,7 @@ impl From<NamingError> for ApiError {
         match e {
             NamingError::InvalidParam(m) => ApiError::BadRequest(m),
             NamingError::NotFound(m) => ApiError::NotFound(m),
+            NamingError::Consistency(e) if e.retryable() => ApiError::Unavailable(e.to_string()),
             NamingError::Consistency(e) => ApiError::Internal(e.to_string()),
         }
     }
@@ -60,8 +66,12 @@ impl From<SwitchError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                tracing::debug!(error = %self, "request refused for now")
+            }
+            s if s.is_server_error() => tracing::error!(error = %self, "request failed"),
+            _ => {}
         }
         (status, format!("caused: {self};")).into_response()
     }

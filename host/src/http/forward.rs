@@ -10,7 +10,14 @@
 //!
 //! When the owner cannot be reached it leaves this node's view at once and
 //! the request is tried again against the new owner (possibly this node), so
-//! a dead member costs a client one slow request, not a lost write.
+//! a dead member costs a client one slow request, not a lost write. All
+//! attempts together end by the client's deadline (`request_timeout_ms`).
+//!
+//! The owner's answer carries the written instance's record, which this node
+//! merges before it answers the client: an acknowledged forwarded write is
+//! on two members even if the owner dies before its own sync leaves.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -19,13 +26,15 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
 
+use tokio::time::Instant;
+
 use super::ApiState;
 use super::error::ApiError;
 use super::params::{Params, is_form};
 use crate::cluster::PeerError;
 use crate::cluster::auth;
-use crate::cluster::peer::{FORWARDED_HEADER, Forwarded, ForwardedRequest};
-use crate::consistency::distro::DistroStats;
+use crate::consistency::distro::{Distro, DistroStats};
+use crate::wire::{FORWARDED_HEADER, Forwarded, ForwardedRequest, SECRET_HEADER};
 
 /// Owners tried before the request fails (each failure shrinks the view).
 const ATTEMPTS: usize = 3;
@@ -91,9 +100,10 @@ pub async fn route_to_owner(
         super::NS,
         parts.uri.path_and_query().map_or("", |p| p.as_str())
     );
-    if cluster.owner(&service) == cluster.me() {
+    if cluster.is_responsible(&service) {
         return next.run(Request::from_parts(parts, Body::from(body))).await;
     }
+    let deadline = Instant::now() + Duration::from_millis(cluster.config().request_timeout_ms);
     // A slow owner must not pile up requests here without bound (Nacos's
     // whole cluster once stalled on forwarded beats, alibaba/nacos#6967).
     let Ok(_slot) = distro.forward_slots.try_acquire() else {
@@ -106,13 +116,19 @@ pub async fn route_to_owner(
         if attempt > 0 {
             DistroStats::add(&distro.stats.forward_retries, 1);
         }
-        let owner = cluster.owner(&service);
+        let Some(owner) = cluster.owner(&service) else {
+            break;
+        };
         if owner == cluster.me() {
             break;
         }
         let Some(member) = cluster.member(owner).cloned() else {
             break;
         };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
         DistroStats::add(&distro.stats.forwarded, 1);
         let request = ForwardedRequest {
             method: parts.method.to_string(),
@@ -120,8 +136,12 @@ pub async fn route_to_owner(
             content_type: content_type.clone(),
             body: body.clone(),
         };
-        match distro.forwarder().forward(&cluster, &member, request).await {
-            Ok(reply) => return response_of(reply),
+        match distro
+            .forwarder()
+            .forward(&cluster, &member, request, left)
+            .await
+        {
+            Ok(reply) => return response_of(&distro, reply),
             Err(PeerError::Unreachable(error)) => cluster.report_unreachable(owner, &error),
             Err(e) => {
                 tracing::warn!(%owner, error = %e, "forwarding to the responsible node failed");
@@ -132,7 +152,7 @@ pub async fn route_to_owner(
             }
         }
     }
-    if cluster.owner(&service) == cluster.me() {
+    if cluster.is_responsible(&service) {
         return next.run(Request::from_parts(parts, Body::from(body))).await;
     }
     ApiError::Unavailable(format!(
@@ -141,8 +161,12 @@ pub async fn route_to_owner(
     .into_response()
 }
 
-/// The client's answer: the responsible node's, as it gave it.
-fn response_of(reply: Forwarded) -> Response {
+/// The client's answer: the responsible node's, as it gave it, once the
+/// written record it carries is merged here.
+fn response_of(distro: &Distro, mut reply: Forwarded) -> Response {
+    if let Some(records) = reply.records.take() {
+        distro.merge(records);
+    }
     let Ok(status) = StatusCode::from_u16(reply.status) else {
         return ApiError::Unavailable(format!(
             "the responsible node answered with status {}",
@@ -159,8 +183,5 @@ fn response_of(reply: Forwarded) -> Response {
 
 /// Whether a request carries the cluster credential.
 pub fn credential_ok(secret: &str, headers: &HeaderMap) -> bool {
-    auth::accepts(
-        secret,
-        headers.get(auth::SECRET_HEADER).map(|v| v.as_bytes()),
-    )
+    auth::accepts(secret, headers.get(SECRET_HEADER).map(|v| v.as_bytes()))
 }

@@ -11,13 +11,13 @@ use super::error::ApiError;
 use super::params::{Params, illegal};
 use std::net::{IpAddr, SocketAddr};
 
+use crate::clock::now_millis;
 use crate::naming::client_agent::{ClientAgent, ClientKind};
 use crate::naming::list::{self, ListRequest};
-use crate::naming::manager::{BeatInfo, InstancePatch};
-use crate::naming::model::now_millis;
-use crate::naming::model::{Instance, InstanceId};
+use crate::naming::{BeatInfo, InstancePatch};
 use crate::plugins::{FilterOutcome, SubscriberInfo};
 use crate::push::PushSubscriber;
+use crate::registry::model::{Instance, InstanceId};
 
 /// With `linearizable=true` (a Nacre extension), a read first makes sure this
 /// node has applied every persistent write committed before the request
@@ -48,6 +48,8 @@ fn instance_from(params: &Params, state: &ApiState) -> Result<Instance, ApiError
         marked: false,
         metadata: params.metadata("metadata")?.unwrap_or_default(),
         last_beat: 0,
+        version: Default::default(),
+        lease: Default::default(),
     })
 }
 
@@ -178,7 +180,7 @@ pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Respo
 fn filtered_list(
     state: &ApiState,
     params: &Params,
-    service: &crate::naming::model::ServiceKey,
+    service: &crate::registry::model::ServiceKey,
     request: &ListRequest<'_>,
 ) -> Option<String> {
     let plugins = state.plugins.as_ref().filter(|p| p.filters(service))?;
@@ -209,7 +211,7 @@ fn filtered_list(
 fn subscribe(
     state: &ApiState,
     params: &Params,
-    service: &crate::naming::model::ServiceKey,
+    service: &crate::registry::model::ServiceKey,
     agent: &ClientAgent,
     clusters: &str,
 ) -> Result<bool, ApiError> {

@@ -8,6 +8,7 @@ mod forward;
 mod instance;
 mod operator;
 mod params;
+mod ready;
 mod service;
 
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ use crate::cluster::Cluster;
 use crate::config::HttpConfig;
 use crate::consistency::RaftStore;
 use crate::consistency::distro::Distro;
-use crate::naming::manager::ServiceManager;
+use crate::naming::ServiceManager;
 use crate::plugins::Plugins;
 use crate::push::PushService;
 use crate::system_stats::SystemStats;
@@ -104,7 +105,11 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/operator/metrics", get(operator::metrics))
         .route("/operator/servers", get(operator::servers))
-        .route("/operator/push/state", get(operator::push_state));
+        .route("/operator/push/state", get(operator::push_state))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            ready::only_when_ready,
+        ));
     Router::new()
         .nest(NS, ns)
         .route(

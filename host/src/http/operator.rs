@@ -228,18 +228,6 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
                 get(&s.synced_services) as f64,
             ),
             (
-                "nacre_distro_synced_deltas_total",
-                "counter",
-                "Services in delivered sync batches sent as deltas (changed instances only).",
-                get(&s.synced_deltas) as f64,
-            ),
-            (
-                "nacre_distro_stale_deltas_total",
-                "counter",
-                "Deltas a peer could not apply (it lacked their base), sent again whole.",
-                get(&s.stale_deltas) as f64,
-            ),
-            (
                 "nacre_distro_sync_failures_total",
                 "counter",
                 "Sync batches that failed and were queued again.",
@@ -248,7 +236,7 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
             (
                 "nacre_distro_applied_from_peers_total",
                 "counter",
-                "Newer services received from peers and applied.",
+                "Services received from peers in which something visible changed.",
                 get(&s.applied_from_peers) as f64,
             ),
             (
@@ -258,10 +246,22 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
                 get(&s.repaired_fetched) as f64,
             ),
             (
-                "nacre_distro_repaired_dropped_total",
+                "nacre_distro_repaired_returned_total",
                 "counter",
-                "Services dropped by checksum repair.",
-                get(&s.repaired_dropped) as f64,
+                "Services whose newer records checksum repair sent back to their owner.",
+                get(&s.repaired_returned) as f64,
+            ),
+            (
+                "nacre_distro_tombstones_forgotten_total",
+                "counter",
+                "Tombstones of deleted instances forgotten after cluster.tombstone_ttl_ms.",
+                get(&s.tombstones_forgotten) as f64,
+            ),
+            (
+                "nacre_distro_loads_total",
+                "counter",
+                "Times this node loaded its peers' records to become ready.",
+                get(&s.loads) as f64,
             ),
         ]);
     }

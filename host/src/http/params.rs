@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Limited};
 
 use super::ApiState;
 use super::error::ApiError;
-use crate::naming::model::{
+use crate::registry::model::{
     DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, GROUP_SEPARATOR, InstanceId, MAX_WEIGHT,
     MIN_WEIGHT, Metadata, ServiceKey,
 };

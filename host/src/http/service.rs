@@ -8,8 +8,8 @@ use serde_json::json;
 use super::ApiState;
 use super::error::ApiError;
 use super::params::{Params, illegal};
-use crate::naming::manager::ServicePatch;
-use crate::naming::model::{DEFAULT_GROUP, HealthChecker, ServiceMeta};
+use crate::naming::ServicePatch;
+use crate::registry::model::{DEFAULT_GROUP, HealthChecker, ServiceMeta};
 
 /// `protectThreshold` must be a number in [0, 1].
 fn protect_threshold(params: &Params) -> Result<Option<f64>, ApiError> {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
-use super::registry::{InstanceSlot, Service, ServiceState};
+use crate::registry::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
+use crate::registry::{InstanceSlot, Service, ServiceState};
 
 /// The cached rendering of one revision of a service.
 pub struct HostsView {
@@ -59,7 +59,7 @@ struct HostJson<'a> {
 /// Renders the reply for a service that exists.
 pub fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String {
     let view = if request.clusters.is_empty() {
-        service.hosts_view(|state| build_view(service.key(), state, service.revision(), &[]))
+        service.cached_view(|state, revision| build_view(service.key(), state, revision, &[]))
     } else {
         let state = service.read_state();
         Arc::new(build_view(

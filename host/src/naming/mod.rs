@@ -1,13 +1,95 @@
-//! Naming: the registry's model and the operations clients perform on it.
+//! Naming: the rules clients meet, whatever door they come in by (v1 HTTP
+//! today; v2 gRPC and the console call the same operations). Nacos's
+//! `ServiceManager` and `InstanceOperator`: each operation reads the
+//! registry and writes through the consistency facade, under the client's
+//! deadline.
 //!
-//! - [`model`]: services, clusters, instances and their keys.
-//! - [`registry`]: the live, in-memory state, written only by the consistency stores.
-//! - [`manager`]: Nacos's rules for register, update, beat, list, service CRUD.
-//! - [`list`]: rendering (and caching) `instance/list` replies.
+//! - [`instances`]: register, deregister, update, patch, mark health, detail.
+//! - [`beat`]: a v1 client's beat, and what health policies say on it.
+//! - [`services`]: service definitions and their clusters.
+//! - [`list`]: what a client sees of a service (`instance/list` and pushes).
 //! - [`client_agent`]: which Nacos client is calling.
 
+pub mod beat;
 pub mod client_agent;
+pub mod instances;
 pub mod list;
-pub mod manager;
-pub mod model;
-pub mod registry;
+pub mod services;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::consistency::{ConsistencyError, ConsistencyService, Deadline};
+use crate::plugins::Plugins;
+use crate::registry::Registry;
+use crate::registry::model::BeatTimeouts;
+use crate::switches::Switches;
+
+pub use beat::{BEAT_OK, BEAT_UNKNOWN_INSTANCE, BeatInfo, BeatReply};
+pub use instances::InstancePatch;
+pub use services::ServicePatch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NamingError {
+    /// The request cannot be served as asked (HTTP 400).
+    #[error("{0}")]
+    InvalidParam(String),
+    /// What the request names does not exist (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The store could not take the write (HTTP 503 when the client should
+    /// retry, else 500).
+    #[error(transparent)]
+    Consistency(#[from] ConsistencyError),
+}
+
+/// The naming operations of one node.
+pub struct ServiceManager {
+    registry: Arc<Registry>,
+    consistency: Arc<ConsistencyService>,
+    switches: Arc<Switches>,
+    /// Health policies are consulted on each beat.
+    plugins: Option<Arc<Plugins>>,
+    /// The node's beat timeouts, told to health policies.
+    beat_timeouts: BeatTimeouts,
+    /// How long a client waits for a persistent write (`raft.write_timeout_ms`).
+    write_timeout: Duration,
+}
+
+impl ServiceManager {
+    pub fn new(
+        consistency: Arc<ConsistencyService>,
+        switches: Arc<Switches>,
+        plugins: Option<Arc<Plugins>>,
+        beat_timeouts: BeatTimeouts,
+        write_timeout: Duration,
+    ) -> Self {
+        ServiceManager {
+            registry: Arc::clone(consistency.registry()),
+            consistency,
+            switches,
+            plugins,
+            beat_timeouts,
+            write_timeout,
+        }
+    }
+
+    /// The deadline of a client request arriving now.
+    pub fn deadline(&self) -> Deadline {
+        Deadline::now() + self.write_timeout
+    }
+
+    /// Waits until a read here sees every persistent write committed before now.
+    pub async fn linearize(&self) -> Result<(), NamingError> {
+        self.consistency.linearize(self.deadline()).await?;
+        Ok(())
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub fn switches(&self) -> &Arc<Switches> {
+        &self.switches
+    }
+}

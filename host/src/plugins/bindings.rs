@@ -3,7 +3,7 @@
 //! registry's. The shared `types` and `host` interfaces are generated once
 //! (with the listener world) and reused by the other two.
 
-use crate::naming::model::{Instance, InstanceId, ServiceKey};
+use crate::registry::model::{Instance, InstanceId, ServiceKey};
 
 pub mod listener {
     wasmtime::component::bindgen!({
@@ -78,5 +78,7 @@ pub fn instance_from_wit(instance: wit::Instance) -> Instance {
         marked: instance.marked,
         metadata: instance.metadata.into_iter().collect(),
         last_beat: instance.last_beat_millis,
+        version: Default::default(),
+        lease: Default::default(),
     }
 }

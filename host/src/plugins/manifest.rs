@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::naming::model::ServiceKey;
+use crate::registry::model::ServiceKey;
 
 /// The plugin worlds of `nacre:plugin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]

@@ -32,9 +32,9 @@ use bindings::{instance_from_wit, instance_to_wit, service_to_wit, wit};
 use manifest::{Limits, Manifest, World};
 use runtime::{Bound, LogSink, Plugin, PluginContext, PluginEngine, PluginState};
 
-use crate::naming::model::{Instance, ServiceKey};
-use crate::naming::registry::Registry;
 use crate::notifier::{ChangeEvent, ChangeListener, Notifier, Pace};
+use crate::registry::Registry;
+use crate::registry::model::{Instance, ServiceKey};
 use crate::shutdown::Shutdown;
 
 /// A health policy's verdict, in the registry's terms.
@@ -354,7 +354,7 @@ impl Plugins {
             instance: instance_to_wit(instance),
             on_beat,
             beat_metadata: beat_metadata.to_vec(),
-            now_millis: crate::naming::model::now_millis(),
+            now_millis: crate::clock::now_millis(),
             beat_timeout_millis: timeouts.0,
             delete_timeout_millis: timeouts.1,
         };
@@ -463,7 +463,7 @@ fn validate_filtered(
                     )
                 })?;
             if !instance.weight.is_finite()
-                || !(0.0..=crate::naming::model::MAX_WEIGHT).contains(&instance.weight)
+                || !(0.0..=crate::registry::model::MAX_WEIGHT).contains(&instance.weight)
             {
                 return Err(format!(
                     "returned weight {} for {}:{}",
@@ -531,7 +531,8 @@ fn signature_of(manifest: &Path, defaults: Limits) -> Signature {
 pub struct PluginListener;
 
 impl PluginListener {
-    /// Starts the delivery thread, fed by `notifier`; it stops with `shutdown`.
+    /// Starts the delivery thread, fed by `notifier`; it stops with
+    /// `shutdown`, and the node joins the returned handle.
     /// Listeners are called at `pace` (see [`Pace`]): changes to one service
     /// within the window reach them once, with the final state, and calling
     /// them takes at most the pace's share of one core, so a busy node keeps
@@ -542,18 +543,18 @@ impl PluginListener {
         notifier: &Notifier,
         pace: Pace,
         shutdown: Shutdown,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<std::thread::JoinHandle<()>> {
         let queue = Notifier::new();
         queue.listen(Arc::new(Deliver(plugins)));
         let runner = queue.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()?;
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("plugin-listeners".into())
             .spawn(move || runtime.block_on(runner.run_paced(registry, pace, shutdown)))?;
         notifier.relay_to(queue);
-        Ok(())
+        Ok(thread)
     }
 }
 

@@ -26,8 +26,8 @@ use super::artifact_cache::{Artifact, ArtifactCache};
 use super::bindings::{health_policy, listener, push_filter, wit, wit_host};
 use super::manifest::{Limits, MAX_MEMORY_MB, Manifest, World};
 use super::outbound_http::OutboundHttp;
-use crate::naming::model::now_millis;
-use crate::naming::registry::Registry;
+use crate::clock::now_millis;
+use crate::registry::Registry;
 
 /// How often the engine's epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(1);

@@ -23,10 +23,11 @@ use super::Plugins;
 use super::bindings::{instance_to_wit, service_to_wit, wit};
 use super::manifest::{Limits, World};
 use super::runtime::{Bound, LogSink};
-use crate::naming::model::{
-    DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, Instance, InstanceId, ServiceKey, now_millis,
+use crate::clock::now_millis;
+use crate::registry::Registry;
+use crate::registry::model::{
+    DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, Instance, InstanceId, ServiceKey,
 };
-use crate::naming::registry::Registry;
 
 #[derive(Deserialize)]
 struct ServiceJson {
@@ -83,6 +84,8 @@ impl InstanceJson {
             marked: false,
             metadata: self.metadata,
             last_beat: now_millis(),
+            version: Default::default(),
+            lease: Default::default(),
         }
     }
 }
@@ -163,7 +166,7 @@ pub fn run(
     // The plugin's registry queries see the sample's instances.
     let registry = Arc::new(Registry::new());
     for instance in &instances {
-        registry.apply_put_instance(&service, instance.clone());
+        registry.apply_put_instance(&service, instance.clone(), now_millis());
     }
     // No cache: an author's test loop rebuilds the component every time.
     let plugins = Plugins::new(Arc::clone(&registry), None, defaults, None)?;

@@ -25,9 +25,9 @@ use tokio::net::UdpSocket;
 
 use crate::config::PushConfig;
 use crate::naming::client_agent::{ClientAgent, ClientKind};
-use crate::naming::model::ServiceKey;
-use crate::naming::registry::{FastHash, Registry};
 use crate::plugins::Plugins;
+use crate::registry::model::ServiceKey;
+use crate::registry::{FastHash, Registry};
 use crate::switches::{SwitchValues, Switches};
 pub use subscribers::PushSubscriber;
 use subscribers::Subscribers;
@@ -36,6 +36,7 @@ use subscribers::Subscribers;
 struct PendingPush {
     datagram: Arc<Vec<u8>>,
     first_sent: Instant,
+    last_sent: Instant,
     retries: u32,
 }
 
@@ -87,6 +88,8 @@ struct Inner {
     pending: DashMap<(SocketAddr, u64), PendingPush>,
     /// Services with a push scheduled but not yet sent (the merge window).
     scheduled: DashMap<ServiceKey, (), FastHash>,
+    /// Scheduled pushes and when they fall due, for [`PushService::run_pushes`].
+    due: tokio::sync::mpsc::UnboundedSender<(ServiceKey, tokio::time::Instant)>,
     counters: PushCounters,
     /// Source of unique `lastRefTime`s. Starts at the wall clock in
     /// microseconds and counts up by one per push: unique, increasing, and
@@ -95,13 +98,13 @@ struct Inner {
 }
 
 impl PushService {
-    /// Binds the push socket.
-    pub async fn bind(
+    /// Binds the push socket and starts the push tasks (acks, pushes,
+    /// retransmits, zombie sweeps) in `tasks`, all ending at `shutdown`.
+    pub async fn start(
         ip: IpAddr,
         config: PushConfig,
-        registry: Arc<Registry>,
-        switches: Arc<Switches>,
-        plugins: Option<Arc<Plugins>>,
+        (registry, switches, plugins): (Arc<Registry>, Arc<Switches>, Option<Arc<Plugins>>),
+        (tasks, shutdown): (&mut tokio::task::JoinSet<()>, &crate::shutdown::Shutdown),
     ) -> anyhow::Result<PushService> {
         let socket = UdpSocket::bind((ip, config.udp_port))
             .await
@@ -110,8 +113,10 @@ impl PushService {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
             .unwrap_or(1);
-        Ok(PushService {
+        let (due, scheduled_pushes) = tokio::sync::mpsc::unbounded_channel();
+        let push = PushService {
             inner: Arc::new(Inner {
+                due,
                 socket: Arc::new(socket),
                 registry,
                 switches,
@@ -123,7 +128,12 @@ impl PushService {
                 counters: PushCounters::default(),
                 next_ref_time: AtomicU64::new(start),
             }),
-        })
+        };
+        tasks.spawn(push.clone().receive_acks(shutdown.clone()));
+        tasks.spawn(push.clone().run_pushes(scheduled_pushes, shutdown.clone()));
+        tasks.spawn(push.clone().run_retransmits(shutdown.clone()));
+        tasks.spawn(push.clone().sweep_zombies(shutdown.clone()));
+        Ok(push)
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {

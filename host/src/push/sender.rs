@@ -1,10 +1,13 @@
-//! From change events to datagrams.
+//! From change events to datagrams, on two long-lived tasks (so shutdown
+//! drains them, and a flood of changes never spawns a task per push):
 //!
-//! A change schedules one push of its service after the merge window; more
-//! changes to that service inside the window ride along, so a burst becomes one
-//! push carrying the final state. Each subscriber gets the list as it would get
-//! it from `instance/list` (its clusters, the push cache time as `cacheMillis`).
-//! A push is retransmitted every ack timeout until acked or out of retries.
+//! - [`PushService::run_pushes`]: a change schedules one push of its service
+//!   after the merge window; more changes to that service inside the window
+//!   ride along, so a burst becomes one push carrying the final state. Each
+//!   subscriber gets the list as it would get it from `instance/list` (its
+//!   clusters, the push cache time as `cacheMillis`).
+//! - [`PushService::run_retransmits`]: an unacked push is sent again every
+//!   ack timeout until acked or out of retries.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,12 +15,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{PendingPush, PushService, PushSubscriber, packet};
+use crate::clock::now_millis;
 use crate::naming::client_agent::ClientKind;
 use crate::naming::list::{self, ListRequest};
-use crate::naming::model::{ServiceKey, now_millis};
-use crate::naming::registry::Service;
 use crate::notifier::{ChangeEvent, ChangeListener};
 use crate::plugins::{FilterOutcome, Plugins, SubscriberInfo};
+use crate::registry::Service;
+use crate::registry::model::ServiceKey;
 use crate::shutdown::Shutdown;
 
 impl ChangeListener for PushService {
@@ -34,15 +38,12 @@ impl ChangeListener for PushService {
         {
             return; // a push of this service is already waiting in its window
         }
-        let push = self.clone();
-        let service = event.service.clone();
         let window = Duration::from_millis(self.inner.config.merge_window_ms);
-        tokio::spawn(async move {
-            tokio::time::sleep(window).await;
-            // Unschedule before reading the state: a change from now on gets a push of its own.
-            push.inner.scheduled.remove(&service);
-            push.push_service(&service).await;
-        });
+        // Unbounded, but never longer than the services with a push scheduled.
+        let _ = self
+            .inner
+            .due
+            .send((event.service.clone(), tokio::time::Instant::now() + window));
     }
 }
 
@@ -86,6 +87,32 @@ struct Variant {
 }
 
 impl PushService {
+    /// Sends each scheduled push when its merge window ends, until shutdown.
+    /// (Windows are all the same length, so pushes fall due in the order
+    /// they were scheduled.)
+    pub async fn run_pushes(
+        self,
+        mut due: tokio::sync::mpsc::UnboundedReceiver<(ServiceKey, tokio::time::Instant)>,
+        mut shutdown: Shutdown,
+    ) {
+        loop {
+            let (service, at) = tokio::select! {
+                next = due.recv() => match next {
+                    Some(next) => next,
+                    None => return,
+                },
+                _ = shutdown.recv() => return,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = shutdown.recv() => return,
+            }
+            // Unschedule before reading the state: a change from now on gets a push of its own.
+            self.inner.scheduled.remove(&service);
+            self.push_service(&service).await;
+        }
+    }
+
     /// Pushes the current state of `service` to each live subscriber.
     pub async fn push_service(&self, service: &ServiceKey) {
         let (subscribers, zombies) = self.inner.subscribers.live(service, self.zombie_ttl());
@@ -157,53 +184,64 @@ impl PushService {
         }
     }
 
-    /// Sends one push and keeps it until acked, retransmitting on a timer.
+    /// Sends one push and keeps it until acked (see [`PushService::run_retransmits`]).
     async fn send_tracked(
         &self,
         subscriber: &PushSubscriber,
         datagram: Arc<Vec<u8>>,
         last_ref_time: u64,
     ) {
+        let now = Instant::now();
         let key = (subscriber.addr, last_ref_time);
         self.inner.pending.insert(
             key,
             PendingPush {
                 datagram: Arc::clone(&datagram),
-                first_sent: Instant::now(),
+                first_sent: now,
+                last_sent: now,
                 retries: 0,
             },
         );
         if let Err(e) = self.inner.socket.send_to(&datagram, subscriber.addr).await {
             tracing::debug!(addr = %subscriber.addr, error = %e, "push send failed");
         }
-        let push = self.clone();
-        tokio::spawn(async move { push.retransmit_until_acked(key).await });
     }
 
-    async fn retransmit_until_acked(&self, key: (std::net::SocketAddr, u64)) {
-        let timeout = Duration::from_millis(self.inner.config.ack_timeout_ms);
+    /// Sends every push unacked for an ack timeout again, until its retries
+    /// run out (then it counts as failed); until shutdown.
+    pub async fn run_retransmits(self, mut shutdown: Shutdown) {
+        let timeout = Duration::from_millis(self.inner.config.ack_timeout_ms.max(1));
+        let mut tick = tokio::time::interval((timeout / 4).max(Duration::from_millis(5)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::time::sleep(timeout).await;
-            let datagram = {
-                let Some(mut pending) = self.inner.pending.get_mut(&key) else {
-                    return; // acked
-                };
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.recv() => return,
+            }
+            let now = Instant::now();
+            let mut resend = Vec::new();
+            self.inner.pending.retain(|key, pending| {
+                if now.duration_since(pending.last_sent) < timeout {
+                    return true;
+                }
                 if pending.retries >= self.inner.config.max_retransmits {
-                    drop(pending);
-                    self.inner.pending.remove(&key);
                     self.inner.counters.failed.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(addr = %key.0, last_ref_time = key.1, "push unacked after all retries");
-                    return;
+                    return false;
                 }
                 pending.retries += 1;
-                Arc::clone(&pending.datagram)
-            };
-            self.inner
-                .counters
-                .retransmits
-                .fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = self.inner.socket.send_to(&datagram, key.0).await {
-                tracing::debug!(addr = %key.0, error = %e, "push retransmit failed");
+                pending.last_sent = now;
+                resend.push((key.0, Arc::clone(&pending.datagram)));
+                true
+            });
+            for (addr, datagram) in resend {
+                self.inner
+                    .counters
+                    .retransmits
+                    .fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = self.inner.socket.send_to(&datagram, addr).await {
+                    tracing::debug!(%addr, error = %e, "push retransmit failed");
+                }
             }
         }
     }

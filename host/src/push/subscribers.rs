@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 
 use crate::naming::client_agent::ClientAgent;
-use crate::naming::model::ServiceKey;
-use crate::naming::registry::FastHash;
+use crate::registry::FastHash;
+use crate::registry::model::ServiceKey;
 
 /// One client subscribed to one service.
 #[derive(Debug, Clone)]

@@ -1,62 +1,50 @@
 //! The checksum round (the seed's `DataSyncer` timer + `onReceiveChecksums`):
-//! every `checksum_interval_ms` each node tells its peers the checksum of
-//! every service it is responsible for. A peer fetches the services whose
-//! checksum differs and drops the ones the owner no longer has.
-//!
-//! Two guards keep repair from doing harm:
-//! - a service changed on the peer after the checksums were taken (its
-//!   version is newer than `taken_at`) is left alone: newer data is already
-//!   on its way;
-//! - services are only dropped when both nodes have the same view, so they
-//!   agree that the sender really is the owner.
+//! every `checksum_interval_ms` each ready member tells its peers the
+//! checksum of every service it is responsible for. A peer whose checksum
+//! differs — or that holds instances of a service of that owner the owner
+//! did not list — fetches the owner's records (tombstones included) and
+//! merges them, then sends back whatever it holds that is newer than the
+//! owner's copy. Both directions merge per instance, so repair only ever
+//! moves a member towards the newest version of each instance: it cannot
+//! delete what a member knows to be newer, and it carries an acknowledged
+//! write to a new owner that never got it (its old owner died before its
+//! sync left, but the member that forwarded the client's request holds it).
 
-use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use super::{DATA_PATH, Distro, DistroStats, ServiceDatum, checksum, now_micros};
-use crate::naming::model::ServiceKey;
+use super::{Distro, DistroStats};
+use crate::cluster::MemberState;
+use crate::registry::model::{InstanceId, ServiceKey, Version};
+use crate::registry::{FastHash, ServiceRecords, Tombstone};
 use crate::shutdown::Shutdown;
-
-/// One node's checksums of the services it is responsible for.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Checksums {
-    pub from: SocketAddr,
-    /// The sender's view digest when it took the checksums.
-    pub view_digest: u64,
-    /// Clock reading (µs) when the checksums were taken.
-    pub taken_at: u64,
-    pub services: Vec<(ServiceKey, u64)>,
-}
+use crate::wire::{Checksums, FetchRecords, SyncBatch};
 
 impl Distro {
     /// The checksums of every service this node is responsible for.
     pub fn checksums(&self) -> Checksums {
         let view = self.cluster.view();
         let me = self.cluster.me();
-        let taken_at = now_micros();
         let services = self
             .registry
             .services()
             .into_iter()
             .filter(|s| view.owner(s.key()) == Some(me))
             .filter_map(|s| {
-                let (_, instances) = self.registry.ephemeral_instances(s.key())?;
-                (!instances.is_empty()).then(|| (s.key().clone(), checksum(&instances)))
+                let sum = self.registry.ephemeral_checksum(s.key());
+                (sum != 0).then(|| (s.key().clone(), sum))
             })
             .collect();
         Checksums {
             from: me,
             view_digest: view.digest,
-            taken_at,
             services,
         }
     }
 
-    /// Sends this node's checksums to every healthy peer each interval.
+    /// Sends this node's checksums to every reachable peer each interval,
+    /// while it is ready.
     pub async fn run_checksum_rounds(self: Arc<Self>, mut shutdown: Shutdown) {
         let every = Duration::from_millis(self.cluster.config().checksum_interval_ms);
         let mut tick = tokio::time::interval(every);
@@ -71,32 +59,22 @@ impl Distro {
                 continue;
             }
             let checksums = self.checksums();
-            let body = match rmp_serde::to_vec(&checksums) {
-                Ok(body) => body,
-                Err(e) => {
-                    tracing::error!(error = %e, "encoding checksums");
+            for member in self.cluster.report() {
+                if member.is_self || member.state == MemberState::Down {
                     continue;
                 }
-            };
-            let view = self.cluster.view();
-            for peer in self.cluster.peers() {
-                if !view.healthy.contains(&peer.address) {
+                let Some(peer) = self.cluster.member(member.address) else {
                     continue;
-                }
-                let result = self
-                    .cluster
-                    .client()
-                    .post(&peer, super::CHECKSUMS_PATH, body.clone())
-                    .await;
-                if let Err(e) = result {
+                };
+                if let Err(e) = self.cluster.client().call(peer, &checksums).await {
                     tracing::debug!(peer = %peer.address, error = %e, "checksums not delivered");
                 }
             }
         }
     }
 
-    /// Acts on a peer's checksums: fetches what differs, drops what the owner
-    /// no longer has. Returns (fetched, dropped) counts.
+    /// Acts on a peer's checksums: fetches and merges what differs, sends
+    /// back what is newer here. Returns (fetched, returned) service counts.
     pub async fn on_checksums(&self, checksums: Checksums) -> anyhow::Result<(usize, usize)> {
         let Some(owner) = self.cluster.member(checksums.from).cloned() else {
             anyhow::bail!("checksums from {} which is not a member", checksums.from);
@@ -104,74 +82,98 @@ impl Distro {
         if owner.address == self.cluster.me() {
             anyhow::bail!("checksums claiming to come from this node");
         }
-        // Changed here after the checksums were taken: leave it, newer data is
-        // on its way. Only recent versions count: one far beyond the owner's
-        // clock (skew, or a bad write) must not shield a copy from repair.
-        let horizon = checksums.taken_at.saturating_add(
-            self.cluster
-                .config()
-                .checksum_interval_ms
-                .saturating_mul(1_000),
-        );
-        let changed_since = |version: u64| version > checksums.taken_at && version <= horizon;
-        let newer_here = |key: &ServiceKey| {
-            self.registry
-                .ephemeral_instances(key)
-                .is_some_and(|(version, _)| changed_since(version))
-        };
-        let mut stale = Vec::new();
-        let mut listed = HashSet::with_capacity(checksums.services.len());
-        for (key, sum) in &checksums.services {
-            listed.insert(key);
-            let here = self
-                .registry
-                .ephemeral_instances(key)
-                .map(|(_, instances)| checksum(&instances));
-            if here != Some(*sum) && !newer_here(key) {
-                stale.push(key.clone());
-            }
-        }
-        let mut fetched = 0;
-        for chunk in stale.chunks(self.cluster.config().sync_batch_size) {
-            let body = rmp_serde::to_vec(chunk)?;
-            let reply = self.cluster.client().post(&owner, DATA_PATH, body).await?;
-            let data: Vec<ServiceDatum> = rmp_serde::from_slice(&reply)?;
-            for datum in data {
-                if chunk.contains(&datum.service) && !newer_here(&datum.service) {
-                    self.apply_remote(datum, true);
-                    fetched += 1;
+        let differing = self.differing(&checksums);
+        let (mut fetched, mut returned) = (0, 0);
+        for chunk in differing.chunks(self.cluster.config().sync_batch_size.max(1)) {
+            let request = FetchRecords {
+                services: chunk.to_vec(),
+            };
+            let theirs = self.cluster.client().call(&owner, &request).await?;
+            let mut newer_here = Vec::new();
+            for records in theirs.services {
+                if !chunk.contains(&records.service) {
+                    continue;
+                }
+                self.merge(records.clone());
+                fetched += 1;
+                if let Some(newer) = self.newer_than(&records) {
+                    newer_here.push(newer);
                 }
             }
+            if !newer_here.is_empty() {
+                returned += newer_here.len();
+                let batch = SyncBatch {
+                    services: newer_here,
+                };
+                self.cluster.client().call(&owner, &batch).await?;
+            }
         }
-        let mut dropped = 0;
+        DistroStats::add(&self.stats.repaired_fetched, fetched as u64);
+        DistroStats::add(&self.stats.repaired_returned, returned as u64);
+        if returned > 0 {
+            tracing::info!(owner = %owner.address, fetched, returned, "checksum round: sent the owner records it lacked");
+        }
+        Ok((fetched, returned))
+    }
+
+    /// The services to compare with the owner: those whose checksum differs,
+    /// and — when both nodes have the same view, so agree who the owner is —
+    /// those this node holds instances of that the owner did not list.
+    fn differing(&self, checksums: &Checksums) -> Vec<ServiceKey> {
+        let listed: HashSet<&ServiceKey> = checksums.services.iter().map(|(k, _)| k).collect();
+        let mut differing: Vec<ServiceKey> = checksums
+            .services
+            .iter()
+            .filter(|(key, sum)| self.registry.ephemeral_checksum(key) != *sum)
+            .map(|(key, _)| key.clone())
+            .collect();
         let view = self.cluster.view();
         if view.digest == checksums.view_digest {
             for service in self.registry.services() {
                 let key = service.key();
-                if listed.contains(key) || view.owner(key) != Some(owner.address) {
-                    continue;
-                }
-                let Some((version, instances)) = self.registry.ephemeral_instances(key) else {
-                    continue;
-                };
-                if instances.is_empty() || changed_since(version) {
-                    continue;
-                }
-                let empty = ServiceDatum {
-                    service: key.clone(),
-                    version,
-                    instances: Vec::new(),
-                };
-                if self.apply_remote(empty, true) {
-                    dropped += 1;
+                if !listed.contains(key)
+                    && view.owner(key) == Some(checksums.from)
+                    && self.registry.ephemeral_checksum(key) != 0
+                {
+                    differing.push(key.clone());
                 }
             }
         }
-        DistroStats::add(&self.stats.repaired_fetched, fetched as u64);
-        DistroStats::add(&self.stats.repaired_dropped, dropped as u64);
-        if fetched > 0 || dropped > 0 {
-            tracing::info!(owner = %owner.address, fetched, dropped, "checksum round repaired services");
-        }
-        Ok((fetched, dropped))
+        differing
+    }
+
+    /// What this node holds of a service that is newer than `theirs`:
+    /// instances they lack or hold older, tombstones of instances they still
+    /// hold older. `None` if nothing.
+    fn newer_than(&self, theirs: &ServiceRecords) -> Option<ServiceRecords> {
+        let mine = self.registry.ephemeral_records(&theirs.service, None)?;
+        let known: HashMap<&InstanceId, Version, FastHash> = theirs
+            .instances
+            .iter()
+            .map(|i| (&i.id, i.version))
+            .chain(theirs.tombstones.iter().map(|t| (&t.id, t.version)))
+            .fold(HashMap::default(), |mut known, (id, version)| {
+                let at = known.entry(id).or_insert(version);
+                *at = (*at).max(version);
+                known
+            });
+        let newer = |id: &InstanceId, version: Version| {
+            known.get(id).is_none_or(|theirs| *theirs < version)
+        };
+        let instances: Vec<_> = mine
+            .instances
+            .into_iter()
+            .filter(|i| newer(&i.id, i.version))
+            .collect();
+        let tombstones: Vec<Tombstone> = mine
+            .tombstones
+            .into_iter()
+            .filter(|t| known.contains_key(&t.id) && newer(&t.id, t.version))
+            .collect();
+        (!instances.is_empty() || !tombstones.is_empty()).then(|| ServiceRecords {
+            service: theirs.service.clone(),
+            instances,
+            tombstones,
+        })
     }
 }

@@ -1,15 +1,15 @@
 //! The sync dispatcher (the seed's `TaskDispatcher` + `DataSyncer`): changed
-//! services are queued per peer, and one task per peer sends them in batches.
+//! instances are queued per peer, and one task per peer sends them.
 //!
 //! - A service waiting in a peer's queue is never queued twice; with it wait
-//!   the ids of its changed instances. What is sent is read *at send time*,
-//!   so a burst of changes to one service goes out once, in its final state.
-//! - Each peer's task remembers the version it last delivered of each service.
-//!   From there, only the changed instances go out (a [`ServiceDelta`]); a
-//!   service never delivered, with many changes, or that the peer reports it
-//!   cannot apply the delta to, goes out whole.
-//! - A service that changes again while its batch is in flight is queued once
-//!   more, so the peer always ends with the newest version.
+//!   the ids of its changed instances (or "all of them" past
+//!   [`MAX_LISTED`]). What is sent is read *at send time*: a burst of changes
+//!   to one instance goes out once, in its final state, with its version.
+//! - A batch leaves as soon as the task is idle: the first change after a
+//!   quiet spell is on the wire at once, and changes made while a batch is in
+//!   flight go together in the next one (after `sync_period_ms`, if set).
+//! - Receivers merge per instance, so any batch applies whatever the peer
+//!   holds; nothing is ever "stale".
 //! - A failed batch goes back into the queue and is retried with doubling
 //!   waits (up to `sync_retry_max_ms`); one peer being down never holds up the
 //!   others.
@@ -20,31 +20,32 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::{Distro, DistroStats, SYNC_PATH, ServiceDelta, SyncItem, SyncReply};
+use super::{Distro, DistroStats};
 use crate::cluster::{Cluster, Member};
-use crate::naming::model::{InstanceId, ServiceKey};
-use crate::naming::registry::FastHash;
+use crate::registry::FastHash;
+use crate::registry::model::{InstanceId, ServiceKey};
 use crate::shutdown::Shutdown;
+use crate::wire::SyncBatch;
 
 /// First wait after a failed sync.
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 
-/// More changed instances than this in one service, and the whole service is
-/// sent instead (cheaper to build and to apply than a long delta).
-const MAX_DELTA_INSTANCES: usize = 64;
+/// More changed instances than this in one service, and all its records are
+/// sent instead of a list (cheaper to track and to read).
+const MAX_LISTED: usize = 64;
 
 /// What changed in one service since it was last sent to a peer.
 #[derive(Debug)]
 enum Changes {
-    Whole,
+    All,
     Instances(HashSet<InstanceId, FastHash>),
 }
 
 impl Changes {
     fn add(&mut self, id: &InstanceId) {
         if let Changes::Instances(ids) = self {
-            if ids.len() >= MAX_DELTA_INSTANCES {
-                *self = Changes::Whole;
+            if ids.len() >= MAX_LISTED {
+                *self = Changes::All;
             } else {
                 ids.insert(id.clone());
             }
@@ -53,12 +54,8 @@ impl Changes {
 
     fn merge(&mut self, other: Changes) {
         match other {
-            Changes::Whole => *self = Changes::Whole,
-            Changes::Instances(ids) => {
-                for id in &ids {
-                    self.add(id);
-                }
-            }
+            Changes::All => *self = Changes::All,
+            Changes::Instances(ids) => ids.iter().for_each(|id| self.add(id)),
         }
     }
 }
@@ -71,14 +68,27 @@ struct PeerQueue {
 }
 
 impl PeerQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ServiceKey, Changes, FastHash>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn put_back(&self, service: ServiceKey, changes: Changes) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pending = self.lock();
         match pending.get_mut(&service) {
             Some(waiting) => waiting.merge(changes),
             None => {
                 pending.insert(service, changes);
             }
         }
+    }
+
+    /// Takes up to `max` waiting services.
+    fn take(&self, max: usize) -> Vec<(ServiceKey, Changes)> {
+        let mut pending = self.lock();
+        let keys: Vec<ServiceKey> = pending.keys().take(max).cloned().collect();
+        keys.into_iter()
+            .filter_map(|key| pending.remove_entry(&key))
+            .collect()
     }
 }
 
@@ -105,7 +115,7 @@ impl DistroSyncer {
     /// Queues the change of instance `id` of `service` for every peer.
     pub fn queue(&self, service: &ServiceKey, id: &InstanceId) {
         for queue in &self.queues {
-            let mut pending = queue.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = queue.lock();
             match pending.get_mut(service) {
                 Some(changes) => changes.add(id),
                 None => {
@@ -120,10 +130,7 @@ impl DistroSyncer {
 
     /// Services waiting to be sent, over all peers (a metric).
     pub fn backlog(&self) -> usize {
-        self.queues
-            .iter()
-            .map(|q| q.pending.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
+        self.queues.iter().map(|q| q.lock().len()).sum()
     }
 
     /// Starts one sending task per peer.
@@ -138,68 +145,45 @@ impl DistroSyncer {
     }
 }
 
-/// What one peer's task knows: the version of each service the peer last
-/// accepted from this node (the base of the next delta).
-type Delivered = HashMap<ServiceKey, u64, FastHash>;
-
 async fn send_loop(distro: Arc<Distro>, queue: Arc<PeerQueue>, mut shutdown: Shutdown) {
     let config = distro.cluster.config().clone();
-    let period = Duration::from_millis(config.sync_period_ms);
+    let gather = Duration::from_millis(config.sync_period_ms);
     let retry_max = Duration::from_millis(config.sync_retry_max_ms);
     let mut retry = FIRST_RETRY;
-    let mut delivered = Delivered::default();
     loop {
-        let empty = queue
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty();
-        if empty {
+        if queue.lock().is_empty() {
             tokio::select! {
                 _ = queue.wake.notified() => {}
                 _ = shutdown.recv() => return,
             }
-            // Let a burst gather for one period, then send it as one batch.
-            tokio::select! {
-                _ = tokio::time::sleep(period) => {}
-                _ = shutdown.recv() => return,
+            if !gather.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(gather) => {}
+                    _ = shutdown.recv() => return,
+                }
             }
         }
-        let batch: Vec<(ServiceKey, Changes)> = {
-            let mut pending = queue.pending.lock().unwrap_or_else(|e| e.into_inner());
-            let keys: Vec<ServiceKey> = pending
-                .keys()
-                .take(config.sync_batch_size)
-                .cloned()
-                .collect();
-            keys.into_iter()
-                .filter_map(|key| pending.remove_entry(&key))
-                .collect()
-        };
+        let batch = queue.take(config.sync_batch_size);
         if batch.is_empty() {
             continue;
         }
-        let items: Vec<SyncItem> = batch
-            .iter()
-            .map(|(service, changes)| sync_item(&distro, &delivered, service, changes))
-            .collect();
-        let sent = match rmp_serde::to_vec(&items) {
-            Ok(body) => distro
-                .cluster
-                .client()
-                .post(&queue.peer, SYNC_PATH, body)
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|reply| {
-                    rmp_serde::from_slice::<SyncReply>(&reply)
-                        .map_err(|e| format!("unreadable sync reply: {e}"))
-                }),
-            Err(e) => Err(format!("encoding a sync batch: {e}")),
+        let message = SyncBatch {
+            services: batch
+                .iter()
+                .filter_map(|(service, changes)| {
+                    let ids = match changes {
+                        Changes::All => None,
+                        Changes::Instances(ids) => Some(ids),
+                    };
+                    distro.registry.ephemeral_records(service, ids)
+                })
+                .collect(),
         };
-        match sent {
-            Ok(reply) => {
+        match distro.cluster.client().call(&queue.peer, &message).await {
+            Ok(_) => {
                 retry = FIRST_RETRY;
-                record_delivery(&distro, &queue, &mut delivered, &items, reply);
+                DistroStats::add(&distro.stats.sync_batches, 1);
+                DistroStats::add(&distro.stats.synced_services, batch.len() as u64);
             }
             Err(error) => {
                 DistroStats::add(&distro.stats.sync_failures, 1);
@@ -214,58 +198,5 @@ async fn send_loop(distro: Arc<Distro>, queue: Arc<PeerQueue>, mut shutdown: Shu
                 retry = (retry * 2).min(retry_max);
             }
         }
-    }
-}
-
-/// What to send a peer for one queued service: the changed instances when the
-/// peer holds a version this node delivered, else the whole service.
-fn sync_item(
-    distro: &Distro,
-    delivered: &Delivered,
-    service: &ServiceKey,
-    changes: &Changes,
-) -> SyncItem {
-    if let (Changes::Instances(ids), Some(&base)) = (changes, delivered.get(service))
-        && let Some((version, upserts, removed)) = distro.registry.ephemeral_changes(service, ids)
-    {
-        return SyncItem::Delta(ServiceDelta {
-            service: service.clone(),
-            base,
-            version,
-            upserts,
-            removed,
-        });
-    }
-    SyncItem::Whole(distro.datum(service))
-}
-
-/// Notes what the peer now holds, and queues whole what it could not apply.
-fn record_delivery(
-    distro: &Distro,
-    queue: &PeerQueue,
-    delivered: &mut Delivered,
-    items: &[SyncItem],
-    reply: SyncReply,
-) {
-    let stale: HashSet<ServiceKey, FastHash> = reply.stale.into_iter().collect();
-    let mut deltas = 0;
-    for item in items {
-        let service = item.service();
-        let gone = matches!(item, SyncItem::Whole(datum) if datum.instances.is_empty());
-        // No base for the next delta: the peer lacked this one's, or the
-        // service is gone from here.
-        if stale.contains(service) || gone {
-            delivered.remove(service);
-            continue;
-        }
-        deltas += u64::from(matches!(item, SyncItem::Delta(_)));
-        delivered.insert(service.clone(), item.version());
-    }
-    DistroStats::add(&distro.stats.sync_batches, 1);
-    DistroStats::add(&distro.stats.synced_services, items.len() as u64);
-    DistroStats::add(&distro.stats.synced_deltas, deltas);
-    DistroStats::add(&distro.stats.stale_deltas, stale.len() as u64);
-    for service in stale {
-        queue.put_back(service, Changes::Whole);
     }
 }

@@ -18,7 +18,7 @@ use redb::{Database, Durability, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::RaftTypes;
+use crate::wire::RaftTypes;
 
 pub(super) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");

@@ -8,9 +8,11 @@
 //! - A fresh cluster bootstraps itself: every member initializes with the
 //!   full member list (openraft accepts the same initial config on several
 //!   nodes).
-//! - A write on a follower goes to the leader (`/nacre/v1/raft/write`); the
+//! - A write on a follower goes to the leader ([`ProposeWrite`]); the
 //!   client's request returns after the entry is committed — on a majority's
-//!   disks — or fails after `raft.write_timeout_ms` with a clear error.
+//!   disks — or fails by the client's deadline (`raft.write_timeout_ms` from
+//!   the moment its request arrived, queueing and forwarding included) with
+//!   a retryable error.
 //! - Reads come from the local state machine (see docs/DESIGN-RAFT.md for
 //!   what that guarantees); [`RaftStore::linearize`] gives a leader-checked read.
 //!
@@ -28,66 +30,24 @@ pub mod proposer;
 pub mod state_machine;
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use openraft::error::RaftError;
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use tokio::time::Instant;
 
-use super::{ConsistencyError, Write};
+use super::{ConsistencyError, Deadline, Write};
 use crate::cluster::{Cluster, Member};
 use crate::config::RaftConfig;
-use crate::naming::registry::Registry;
 use crate::notifier::Notifier;
+use crate::registry::Registry;
+use crate::shutdown::Shutdown;
+use crate::wire::{ForwardedWrite, ProposeWrite, RaftTypes, ReadIndex, ReadIndexRequest};
 use proposer::Proposer;
-
-pub use network::{APPEND_PATH, SNAPSHOT_PATH, VOTE_PATH};
-
-/// Where a follower sends a write for the leader to propose.
-pub const WRITE_PATH: &str = "/nacre/v1/raft/write";
-/// Where a follower asks the leader for a read index.
-pub const READ_INDEX_PATH: &str = "/nacre/v1/raft/read-index";
-
-/// One entry of the replicated log: writes to persistent data, committed
-/// together and applied in order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RaftCommand {
-    pub writes: Vec<Write>,
-}
-
-/// What applying an entry answers (nothing: the write either applied or not).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RaftApplied {}
-
-openraft::declare_raft_types!(
-    /// Nacre's Raft: log entries are [`RaftCommand`]s, nodes are `ip:port`.
-    pub RaftTypes:
-        D = RaftCommand,
-        R = RaftApplied,
-);
-
-/// The leader's answer to a forwarded write.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum ForwardedWrite {
-    /// Committed at this log index.
-    Committed(u64),
-    /// Not the leader (any more); the leader's id if known.
-    NotLeader(Option<u64>),
-    Failed(String),
-}
-
-/// The leader's answer to a read-index request: the log index a linearizable
-/// read must have applied.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum ReadIndex {
-    Index(u64),
-    NotLeader(Option<u64>),
-    Failed(String),
-}
 
 /// Node ids and the members they stand for.
 pub struct RaftMembers {
@@ -154,8 +114,8 @@ impl RaftStore {
         cluster: Arc<Cluster>,
         config: &RaftConfig,
         data_dir: &Path,
-        registry: Arc<Registry>,
-        notifier: Notifier,
+        (registry, notifier): (Arc<Registry>, Notifier),
+        (tasks, shutdown): (&mut tokio::task::JoinSet<()>, &Shutdown),
     ) -> anyhow::Result<Arc<RaftStore>> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
@@ -201,7 +161,7 @@ impl RaftStore {
         }
         let write_timeout = Duration::from_millis(config.write_timeout_ms);
         Ok(Arc::new(RaftStore {
-            proposer: Proposer::start(raft.clone(), write_timeout),
+            proposer: Proposer::start(raft.clone(), tasks, shutdown.clone()),
             raft,
             db,
             id,
@@ -215,73 +175,94 @@ impl RaftStore {
         &self.raft
     }
 
-    /// Proposes `write` (through the leader) and waits for its commit, at
-    /// most `write_timeout_ms`.
-    pub async fn write(&self, write: Write) -> Result<(), ConsistencyError> {
-        let deadline = Instant::now() + self.write_timeout;
+    /// Proposes `write` (through the leader) and waits for its commit, until
+    /// `deadline`.
+    pub async fn write(&self, write: Write, deadline: Deadline) -> Result<(), ConsistencyError> {
         loop {
             let attempt = match self.leader_id() {
-                Some(leader) if leader != self.id => self.write_through(leader, &write).await,
-                _ => self.write_here(write.clone()).await,
+                Some(leader) if leader != self.id => {
+                    self.write_through(leader, &write, deadline).await
+                }
+                _ => self.write_here(write.clone(), deadline).await,
             };
-            let retry = match attempt {
+            let reason = match attempt {
                 ForwardedWrite::Committed(index) => {
-                    // Read-your-writes on this node: apply up to the entry before answering.
-                    // It is committed either way: a slow apply is logged, not failed.
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let applied = self
-                        .raft
-                        .wait(Some(left.max(Duration::from_millis(100))))
-                        .applied_index_at_least(Some(index), "the client's write")
-                        .await;
-                    if let Err(e) = applied {
-                        tracing::warn!(index, error = %e, "write committed but not yet applied here");
-                    }
+                    self.await_applied(index, deadline).await;
                     return Ok(());
                 }
+                ForwardedWrite::TimedOut => return Err(self.timed_out()),
                 ForwardedWrite::Failed(reason) => reason,
                 ForwardedWrite::NotLeader(_) => "no leader".to_string(),
             };
-            if Instant::now() >= deadline {
-                return Err(ConsistencyError::NotCommitted(format!(
-                    "write not committed within {} ms ({retry}); it may still be applied later",
-                    self.write_timeout.as_millis()
-                )));
-            }
             // No leader yet (an election is on) or the leader moved: try again shortly.
-            let wait =
-                Duration::from_millis(50).min(deadline.saturating_duration_since(Instant::now()));
-            tokio::time::sleep(wait).await;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ConsistencyError::NoLeader(reason));
+            }
+            tokio::time::sleep(Duration::from_millis(50).min(left)).await;
+        }
+    }
+
+    fn timed_out(&self) -> ConsistencyError {
+        ConsistencyError::Timeout(self.write_timeout.as_millis() as u64)
+    }
+
+    /// Read-your-writes on this node: waits (until `deadline`, at least a
+    /// moment) to apply up to `index` before answering. The entry is committed
+    /// either way: a slow apply is logged, not failed.
+    async fn await_applied(&self, index: u64, deadline: Deadline) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let applied = self
+            .raft
+            .wait(Some(left.max(Duration::from_millis(100))))
+            .applied_index_at_least(Some(index), "the client's write")
+            .await;
+        if let Err(e) = applied {
+            tracing::warn!(index, error = %e, "write committed but not yet applied here");
         }
     }
 
     /// Proposes on this node (batched with other writes, see [`proposer`]);
-    /// answers `NotLeader` if it is not the leader.
-    pub async fn write_here(&self, write: Write) -> ForwardedWrite {
-        self.proposer.propose(write).await
+    /// answers `NotLeader` if it is not the leader, `TimedOut` at `deadline`.
+    pub async fn write_here(&self, write: Write, deadline: Deadline) -> ForwardedWrite {
+        self.proposer.propose(write, deadline).await
     }
 
-    async fn write_through(&self, leader: u64, write: &Write) -> ForwardedWrite {
+    async fn write_through(
+        &self,
+        leader: u64,
+        write: &Write,
+        deadline: Deadline,
+    ) -> ForwardedWrite {
         let Some(member) = self.members.member(leader) else {
             return ForwardedWrite::Failed(format!("leader {leader} is not a member"));
         };
-        let body = match rmp_serde::to_vec(write) {
-            Ok(body) => body,
-            Err(e) => return ForwardedWrite::Failed(format!("encoding the write: {e}")),
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return ForwardedWrite::TimedOut;
+        }
+        let request = ProposeWrite {
+            write: write.clone(),
+            deadline_ms: left.as_millis() as u64,
         };
-        match self.cluster.client().post(member, WRITE_PATH, body).await {
-            Ok(reply) => rmp_serde::from_slice(&reply).unwrap_or_else(|e| {
-                ForwardedWrite::Failed(format!("bad reply from the leader: {e}"))
-            }),
+        match self
+            .cluster
+            .client()
+            .call_within(member, &request, left)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(_) if Instant::now() >= deadline => ForwardedWrite::TimedOut,
             Err(e) => ForwardedWrite::Failed(format!("leader {} unreachable: {e}", member.address)),
         }
     }
 
-    /// The leader's read index: confirms leadership with a quorum and returns
-    /// the log index a linearizable read must have applied.
-    pub async fn read_index_here(&self) -> ReadIndex {
-        match tokio::time::timeout(self.write_timeout, self.raft.ensure_linearizable()).await {
-            Err(_) => ReadIndex::Failed("leadership not confirmed in time".into()),
+    /// The leader's read index: confirms leadership with a quorum (by
+    /// `deadline`) and returns the log index a linearizable read must have
+    /// applied.
+    pub async fn read_index_here(&self, deadline: Deadline) -> ReadIndex {
+        match tokio::time::timeout_at(deadline, self.raft.ensure_linearizable()).await {
+            Err(_) => ReadIndex::TimedOut,
             Ok(Ok(log_id)) => ReadIndex::Index(log_id.map_or(0, |l| l.index)),
             Ok(Err(RaftError::APIError(openraft::error::CheckIsLeaderError::ForwardToLeader(
                 f,
@@ -291,43 +272,50 @@ impl RaftStore {
     }
 
     /// Waits until this node has applied everything committed before the call
-    /// (a leader-checked read: ReadIndex through the leader).
-    pub async fn linearize(&self) -> Result<(), ConsistencyError> {
+    /// (a leader-checked read: ReadIndex through the leader), by `deadline`.
+    pub async fn linearize(&self, deadline: Deadline) -> Result<(), ConsistencyError> {
         let index = match self.leader_id() {
-            Some(leader) if leader != self.id => {
-                let Some(member) = self.members.member(leader) else {
-                    return Err(ConsistencyError::NotCommitted("unknown leader".into()));
-                };
-                match self
-                    .cluster
-                    .client()
-                    .post(member, READ_INDEX_PATH, Vec::new())
-                    .await
-                {
-                    Ok(reply) => rmp_serde::from_slice(&reply).unwrap_or_else(|e| {
-                        ReadIndex::Failed(format!("bad reply from the leader: {e}"))
-                    }),
-                    Err(e) => ReadIndex::Failed(format!("leader unreachable: {e}")),
-                }
-            }
-            Some(_) => self.read_index_here().await,
+            Some(leader) if leader != self.id => self.read_index_through(leader, deadline).await,
+            Some(_) => self.read_index_here(deadline).await,
             None => ReadIndex::NotLeader(None),
         };
         let index = match index {
             ReadIndex::Index(index) => index,
             ReadIndex::NotLeader(_) => {
-                return Err(ConsistencyError::NotCommitted(
-                    "no Raft leader to confirm the read".into(),
+                return Err(ConsistencyError::NoLeader(
+                    "no leader to confirm the read".into(),
                 ));
             }
-            ReadIndex::Failed(reason) => return Err(ConsistencyError::NotCommitted(reason)),
+            ReadIndex::TimedOut => return Err(self.timed_out()),
+            ReadIndex::Failed(reason) => return Err(ConsistencyError::NoLeader(reason)),
         };
+        let left = deadline.saturating_duration_since(Instant::now());
         self.raft
-            .wait(Some(self.write_timeout))
+            .wait(Some(left))
             .applied_index_at_least(Some(index), "linearizable read")
             .await
             .map(|_| ())
-            .map_err(|e| ConsistencyError::NotCommitted(format!("catching up for the read: {e}")))
+            .map_err(|e| ConsistencyError::Lagging(e.to_string()))
+    }
+
+    async fn read_index_through(&self, leader: u64, deadline: Deadline) -> ReadIndex {
+        let Some(member) = self.members.member(leader) else {
+            return ReadIndex::Failed(format!("leader {leader} is not a member"));
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let request = ReadIndexRequest {
+            deadline_ms: left.as_millis() as u64,
+        };
+        match self
+            .cluster
+            .client()
+            .call_within(member, &request, left)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(_) if Instant::now() >= deadline => ReadIndex::TimedOut,
+            Err(e) => ReadIndex::Failed(format!("leader unreachable: {e}")),
+        }
     }
 
     pub fn leader_id(&self) -> Option<u64> {

@@ -1,6 +1,6 @@
-//! Raft's messages between members: openraft's RPCs as MessagePack over the
-//! cluster-internal API (`/nacre/v1/raft/*`), with the cluster credential
-//! like every internal route.
+//! Raft's messages between members: openraft's RPCs sent with the cluster's
+//! typed call ([`crate::wire`] names their routes), within openraft's own
+//! deadline for each.
 
 use std::sync::Arc;
 
@@ -13,15 +13,10 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::{AnyError, BasicNode};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use super::{RaftMembers, RaftTypes};
+use super::RaftMembers;
 use crate::cluster::{Member, PeerClient, PeerError};
-
-pub const APPEND_PATH: &str = "/nacre/v1/raft/append";
-pub const VOTE_PATH: &str = "/nacre/v1/raft/vote";
-pub const SNAPSHOT_PATH: &str = "/nacre/v1/raft/snapshot";
+use crate::wire::{RaftTypes, Rpc};
 
 type NodeId = u64;
 
@@ -50,41 +45,37 @@ pub struct PeerLink {
 }
 
 impl PeerLink {
-    async fn call<Req, Resp, E>(
+    /// Sends one RPC; a peer that does not answer is `Unreachable` (openraft
+    /// backs off), one that answers with an error is that error.
+    async fn call<R, Resp, E>(
         &self,
-        path: &str,
-        request: &Req,
+        request: &R,
         option: &RPCOption,
     ) -> Result<Resp, RPCError<NodeId, BasicNode, E>>
     where
-        Req: Serialize,
-        Resp: DeserializeOwned,
-        E: std::error::Error + DeserializeOwned,
+        R: Rpc<Reply = Result<Resp, E>>,
+        E: std::error::Error,
     {
+        let unreachable = |e: &dyn std::fmt::Display| {
+            RPCError::Unreachable(Unreachable::new(&AnyError::error(e.to_string())))
+        };
         let Some(member) = &self.member else {
-            return Err(RPCError::Unreachable(Unreachable::new(&AnyError::error(
-                format!("node {} is not a member", self.target),
-            ))));
+            return Err(unreachable(&format!(
+                "node {} is not a member",
+                self.target
+            )));
         };
-        let body =
-            rmp_serde::to_vec(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let sent =
-            tokio::time::timeout(option.hard_ttl(), self.client.post(member, path, body)).await;
-        let reply = match sent {
-            Err(_) => {
-                return Err(RPCError::Unreachable(Unreachable::new(&AnyError::error(
-                    "timed out",
-                ))));
+        match self
+            .client
+            .call_within(member, request, option.hard_ttl())
+            .await
+        {
+            Ok(answer) => {
+                answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
-            Ok(Err(PeerError::Unreachable(e))) => {
-                return Err(RPCError::Unreachable(Unreachable::new(&AnyError::error(e))));
-            }
-            Ok(Err(e)) => return Err(RPCError::Network(NetworkError::new(&e))),
-            Ok(Ok(reply)) => reply,
-        };
-        let answer: Result<Resp, E> =
-            rmp_serde::from_slice(&reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            Err(PeerError::Unreachable(e)) => Err(unreachable(&e)),
+            Err(e) => Err(RPCError::Network(NetworkError::new(&e))),
+        }
     }
 }
 
@@ -94,7 +85,7 @@ impl RaftNetwork<RaftTypes> for PeerLink {
         rpc: AppendEntriesRequest<RaftTypes>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.call(APPEND_PATH, &rpc, &option).await
+        self.call(&rpc, &option).await
     }
 
     async fn install_snapshot(
@@ -105,7 +96,7 @@ impl RaftNetwork<RaftTypes> for PeerLink {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        self.call(SNAPSHOT_PATH, &rpc, &option).await
+        self.call(&rpc, &option).await
     }
 
     async fn vote(
@@ -113,6 +104,6 @@ impl RaftNetwork<RaftTypes> for PeerLink {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.call(VOTE_PATH, &rpc, &option).await
+        self.call(&rpc, &option).await
     }
 }

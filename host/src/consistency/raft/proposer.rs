@@ -7,15 +7,20 @@
 //! in flight and batches whatever queued meanwhile, so a burst of N writes
 //! costs about one round of syncs instead of N, and a lone write is proposed
 //! at once, as before.
-
-use std::time::Duration;
+//!
+//! Each write keeps its client's deadline through the queue: one whose
+//! deadline passed while it waited is not proposed at all, a batch is given
+//! until the latest deadline among its writes, and each writer stops waiting
+//! at its own deadline (the entry may still commit afterwards).
 
 use openraft::Raft;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
-use super::{ForwardedWrite, RaftCommand, RaftTypes};
-use crate::consistency::Write;
+use crate::consistency::{Deadline, Write};
+use crate::shutdown::Shutdown;
+use crate::wire::{ForwardedWrite, RaftCommand, RaftTypes};
 
 /// Most writes in one log entry.
 pub const MAX_BATCH: usize = 256;
@@ -24,7 +29,11 @@ pub const MAX_BATCH: usize = 256;
 /// instead of queueing without bound.
 const MAX_QUEUED: usize = 16 * MAX_BATCH;
 
-type Proposal = (Write, oneshot::Sender<ForwardedWrite>);
+struct Proposal {
+    write: Write,
+    deadline: Deadline,
+    reply: oneshot::Sender<ForwardedWrite>,
+}
 
 /// Hands writes to the proposing task; cheap to clone.
 #[derive(Clone)]
@@ -33,17 +42,28 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the proposing task; it ends when the last `Proposer` is dropped.
-    pub fn start(raft: Raft<RaftTypes>, commit_timeout: Duration) -> Proposer {
+    /// Starts the proposing task in `tasks`; it ends at shutdown, after
+    /// answering every write it holds.
+    pub fn start(
+        raft: Raft<RaftTypes>,
+        tasks: &mut tokio::task::JoinSet<()>,
+        shutdown: Shutdown,
+    ) -> Proposer {
         let (queue, proposals) = mpsc::channel(MAX_QUEUED);
-        tokio::spawn(propose_batches(raft, proposals, commit_timeout));
+        tasks.spawn(propose_batches(raft, proposals, shutdown));
         Proposer { queue }
     }
 
-    /// Proposes `write` in the next entry and waits for that entry's commit.
-    pub async fn propose(&self, write: Write) -> ForwardedWrite {
+    /// Proposes `write` in the next entry and waits for that entry's commit,
+    /// until `deadline`.
+    pub async fn propose(&self, write: Write, deadline: Deadline) -> ForwardedWrite {
         let (reply, answer) = oneshot::channel();
-        match self.queue.try_send((write, reply)) {
+        let proposal = Proposal {
+            write,
+            deadline,
+            reply,
+        };
+        match self.queue.try_send(proposal) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 return ForwardedWrite::Failed(format!(
@@ -54,33 +74,64 @@ impl Proposer {
                 return ForwardedWrite::Failed("Raft is shutting down".into());
             }
         }
-        answer
-            .await
-            .unwrap_or_else(|_| ForwardedWrite::Failed("Raft is shutting down".into()))
+        match tokio::time::timeout_at(deadline, answer).await {
+            Err(_) => ForwardedWrite::TimedOut,
+            Ok(answer) => {
+                answer.unwrap_or_else(|_| ForwardedWrite::Failed("Raft is shutting down".into()))
+            }
+        }
     }
 }
 
 async fn propose_batches(
     raft: Raft<RaftTypes>,
     mut proposals: mpsc::Receiver<Proposal>,
-    commit_timeout: Duration,
+    mut shutdown: Shutdown,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while proposals.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (writes, replies): (Vec<Write>, Vec<_>) = batch.drain(..).unzip();
+    loop {
+        let received = tokio::select! {
+            received = proposals.recv_many(&mut batch, MAX_BATCH) => received,
+            _ = shutdown.recv() => 0,
+        };
+        if received == 0 {
+            break;
+        }
+        let now = Instant::now();
+        let (live, expired): (Vec<Proposal>, Vec<Proposal>) =
+            batch.drain(..).partition(|p| p.deadline > now);
+        for proposal in expired {
+            let _ = proposal.reply.send(ForwardedWrite::TimedOut);
+        }
+        let Some(deadline) = live.iter().map(|p| p.deadline).max() else {
+            continue;
+        };
+        let (writes, replies): (Vec<Write>, Vec<_>) =
+            live.into_iter().map(|p| (p.write, p.reply)).unzip();
         let count = writes.len();
-        let outcome = commit(&raft, RaftCommand { writes }, commit_timeout).await;
+        let outcome = commit(&raft, RaftCommand { writes }, deadline).await;
         tracing::trace!(writes = count, ?outcome, "proposed a batch");
         for reply in replies {
             // A writer that gave up no longer listens; nothing to tell it.
             let _ = reply.send(outcome.clone());
         }
     }
+    // Shutting down: whoever still waits is told so, nobody waits for nothing.
+    proposals.close();
+    while let Some(proposal) = proposals.recv().await {
+        let _ = proposal
+            .reply
+            .send(ForwardedWrite::Failed("Raft is shutting down".into()));
+    }
 }
 
-async fn commit(raft: &Raft<RaftTypes>, command: RaftCommand, timeout: Duration) -> ForwardedWrite {
-    match tokio::time::timeout(timeout, raft.client_write(command)).await {
-        Err(_) => ForwardedWrite::Failed("commit timed out".into()),
+async fn commit(
+    raft: &Raft<RaftTypes>,
+    command: RaftCommand,
+    deadline: Deadline,
+) -> ForwardedWrite {
+    match tokio::time::timeout_at(deadline, raft.client_write(command)).await {
+        Err(_) => ForwardedWrite::TimedOut,
         Ok(Ok(reply)) => ForwardedWrite::Committed(reply.log_id.index),
         Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
             ForwardedWrite::NotLeader(f.leader_id)

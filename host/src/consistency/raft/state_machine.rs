@@ -20,10 +20,10 @@ use redb::Database;
 use serde::{Deserialize, Serialize};
 
 use super::log_store::{blocking, decode, encode, read_meta, write_meta_bytes};
-use super::{RaftApplied, RaftTypes};
 use crate::consistency::{Key, Record, Write, apply, persistent_records};
-use crate::naming::registry::Registry;
 use crate::notifier::Notifier;
+use crate::registry::Registry;
+use crate::wire::{RaftApplied, RaftTypes};
 
 type NodeId = u64;
 type StorageResult<T> = Result<T, StorageError<NodeId>>;

@@ -1,10 +1,11 @@
 //! The naming model: namespace → `group@@service` → cluster → instance.
 //!
 //! These are the values the registry stores and replicates. They carry no
-//! locks or caches; [`super::registry`] owns the live state built from them.
+//! locks or caches; [`super::Registry`] owns the live state built from them.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +28,7 @@ pub const META_BEAT_INTERVAL: &str = "preserved.heart.beat.interval";
 pub type Metadata = BTreeMap<String, String>;
 
 /// Names one service: the namespace it lives in, its group and its name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ServiceKey {
     pub namespace: String,
     pub group: String,
@@ -104,6 +105,91 @@ pub struct Instance {
     /// Wall-clock ms of the last beat (or registration). The registry keeps the
     /// newest value it has seen, so a write carrying an older time never rewinds it.
     pub last_beat: i64,
+    /// Orders the writes of an ephemeral instance across a cluster: a replica
+    /// keeps the higher version (see [`Version`]). Persistent instances are
+    /// ordered by their log instead and keep [`Version::ZERO`].
+    #[serde(default)]
+    pub version: Version,
+    /// What keeps an ephemeral instance alive.
+    #[serde(default)]
+    pub lease: Lease,
+}
+
+/// What keeps an ephemeral instance alive, and so who may expire it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Lease {
+    /// Nacos 1.x: the client beats; the node responsible for the service
+    /// expires the instance when the beats stop.
+    #[default]
+    Beat,
+    /// Nacos 2.x: a client connection to `node`; the instance lives as long
+    /// as the connection (and is that node's to delete).
+    Connection {
+        node: SocketAddr,
+        connection: String,
+    },
+}
+
+/// The version of one write of an ephemeral instance: the writer's clock in
+/// microseconds in the high bits, the writer's node index in the low
+/// [`Version::NODE_BITS`] bits, so two members never make the same version
+/// and every member orders two writes the same way. A new write is always
+/// later than the version it replaces, even when the writer's clock is behind.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Version(pub u64);
+
+impl Version {
+    /// The version of nothing: older than every write.
+    pub const ZERO: Version = Version(0);
+    /// Bits for the writer's node index (up to 1,024 members).
+    pub const NODE_BITS: u32 = 10;
+
+    /// The clock part, in microseconds since the Unix epoch.
+    pub fn micros(self) -> u64 {
+        self.0 >> Self::NODE_BITS
+    }
+
+    /// The version a write by `stamp`'s node takes over `current`: the
+    /// writer's clock, or one microsecond past `current` if that is later.
+    pub fn after(current: Version, stamp: Stamp) -> Version {
+        let micros = stamp.micros.max(current.micros() + 1);
+        let node = u64::from(stamp.node) & ((1 << Self::NODE_BITS) - 1);
+        Version((micros << Self::NODE_BITS) | node)
+    }
+}
+
+/// When and where a write happens: what the registry needs to date it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp {
+    /// Wall clock, ms since the Unix epoch (beats, emptiness, tombstone age).
+    pub millis: i64,
+    /// Wall clock, µs since the Unix epoch (the clock part of versions).
+    pub micros: u64,
+    /// The writing member's index (0 on a standalone node).
+    pub node: u16,
+}
+
+/// When a silent ephemeral instance turns unhealthy and when it is deleted
+/// (ms after its last beat): the node's defaults (15 s and 30 s, as Nacos),
+/// or the instance's own through `preserved.*` metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BeatTimeouts {
+    pub unhealthy_after_ms: u64,
+    pub delete_after_ms: u64,
+}
+
+impl BeatTimeouts {
+    /// The timeouts of an instance with `metadata`, these being the defaults.
+    pub fn for_instance(self, metadata: &Metadata) -> BeatTimeouts {
+        BeatTimeouts {
+            unhealthy_after_ms: metadata_millis(metadata, META_BEAT_TIMEOUT)
+                .unwrap_or(self.unhealthy_after_ms),
+            delete_after_ms: metadata_millis(metadata, META_DELETE_TIMEOUT)
+                .unwrap_or(self.delete_after_ms),
+        }
+    }
 }
 
 /// Reads a per-instance timing override (ms) from an instance's metadata.
@@ -164,14 +250,6 @@ pub enum HealthChecker {
     None,
 }
 
-/// Milliseconds since the Unix epoch, the time unit of beats and `lastRefTime`.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +263,23 @@ mod tests {
             "10.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@orders"
         );
         assert_eq!(service.grouped_name(), "DEFAULT_GROUP@@orders");
+    }
+
+    #[test]
+    fn versions_order_writes_across_nodes_and_slow_clocks() {
+        let at = |micros, node| Stamp {
+            millis: 0,
+            micros,
+            node,
+        };
+        let first = Version::after(Version::ZERO, at(1_000, 3));
+        assert_eq!((first.micros(), first.0 & 1023), (1_000, 3));
+        // Another node at the same microsecond writes a different, later version.
+        let second = Version::after(first, at(1_000, 1));
+        assert!(second > first);
+        // A writer whose clock is behind still writes a later version.
+        let third = Version::after(second, at(10, 2));
+        assert!(third > second && third.micros() == 1_002);
     }
 
     #[test]

@@ -1,0 +1,191 @@
+//! Instance operations (Nacos's `InstanceController` rules): register,
+//! deregister, update, patch, mark health, detail.
+
+use super::{NamingError, ServiceManager};
+use crate::clock::now_millis;
+use crate::consistency::{Deadline, Key, Record};
+use crate::registry::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
+
+/// Fields a `PATCH instance` may change; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct InstancePatch {
+    pub weight: Option<f64>,
+    pub enabled: Option<bool>,
+    pub metadata: Option<Metadata>,
+}
+
+impl ServiceManager {
+    /// Registers (or re-registers) an instance.
+    pub async fn register_instance(
+        &self,
+        service: ServiceKey,
+        instance: Instance,
+    ) -> Result<(), NamingError> {
+        self.register_by(service, instance, self.deadline()).await
+    }
+
+    pub(super) async fn register_by(
+        &self,
+        service: ServiceKey,
+        mut instance: Instance,
+        deadline: Deadline,
+    ) -> Result<(), NamingError> {
+        match self.registry.instance_kind(&service, &instance.id) {
+            Some(ephemeral) if ephemeral != instance.ephemeral => {
+                return Err(NamingError::InvalidParam(format!(
+                    "instance {}:{} is already registered as {} in cluster {}",
+                    instance.id.ip,
+                    instance.id.port,
+                    kind(ephemeral),
+                    instance.id.cluster
+                )));
+            }
+            Some(_) => {}
+            None if self.switches.with(|s| s.disable_add_ip) => {
+                return Err(NamingError::InvalidParam(
+                    "Adding new IP is disabled by the disableAddIP switch".into(),
+                ));
+            }
+            None => {}
+        }
+        instance.last_beat = now_millis();
+        if !instance.ephemeral {
+            self.ensure_persistent_service(&service, deadline).await?;
+        }
+        self.consistency
+            .put(Record::Instance { service, instance }, deadline)
+            .await?;
+        Ok(())
+    }
+
+    /// A persistent instance needs a persistent service definition, so that the
+    /// service survives a restart together with it.
+    async fn ensure_persistent_service(
+        &self,
+        key: &ServiceKey,
+        deadline: Deadline,
+    ) -> Result<(), NamingError> {
+        if !self.registry.is_explicit(key) {
+            let meta = self
+                .registry
+                .service_meta(key)
+                .unwrap_or_else(|| ServiceMeta::new(key.clone()));
+            self.consistency
+                .put(Record::Service(meta), deadline)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes an instance; an unknown instance or service is not an error (as Nacos).
+    pub async fn deregister_instance(
+        &self,
+        service: ServiceKey,
+        id: InstanceId,
+        ephemeral: bool,
+    ) -> Result<(), NamingError> {
+        let ephemeral = self
+            .registry
+            .instance_kind(&service, &id)
+            .unwrap_or(ephemeral);
+        let key = Key::Instance {
+            service,
+            id,
+            ephemeral,
+        };
+        self.consistency.remove(key, self.deadline()).await?;
+        Ok(())
+    }
+
+    /// Replaces an existing instance's fields (`PUT instance`).
+    pub async fn update_instance(
+        &self,
+        service: ServiceKey,
+        mut instance: Instance,
+    ) -> Result<(), NamingError> {
+        let existing = self.require_instance(&service, &instance.id)?;
+        instance.ephemeral = existing.ephemeral;
+        instance.marked = existing.marked;
+        instance.healthy = existing.healthy;
+        instance.last_beat = existing.last_beat;
+        instance.lease = existing.lease;
+        self.put(service, instance).await
+    }
+
+    /// Changes only the given fields of an existing instance (`PATCH instance`).
+    pub async fn patch_instance(
+        &self,
+        service: ServiceKey,
+        id: InstanceId,
+        patch: InstancePatch,
+    ) -> Result<(), NamingError> {
+        let mut instance = self.require_instance(&service, &id)?;
+        if let Some(weight) = patch.weight {
+            instance.weight = weight;
+        }
+        if let Some(enabled) = patch.enabled {
+            instance.enabled = enabled;
+        }
+        if let Some(metadata) = patch.metadata {
+            instance.metadata = metadata;
+        }
+        self.put(service, instance).await
+    }
+
+    /// Sets an instance's health by hand; the beat checker leaves it alone afterwards.
+    pub async fn mark_health(
+        &self,
+        service: ServiceKey,
+        id: InstanceId,
+        healthy: bool,
+    ) -> Result<(), NamingError> {
+        let mut instance = self.require_instance(&service, &id)?;
+        instance.healthy = healthy;
+        instance.marked = true;
+        self.put(service, instance).await
+    }
+
+    /// Stores an instance as it now is.
+    pub(super) async fn put(
+        &self,
+        service: ServiceKey,
+        instance: Instance,
+    ) -> Result<(), NamingError> {
+        self.consistency
+            .put(Record::Instance { service, instance }, self.deadline())
+            .await?;
+        Ok(())
+    }
+
+    pub fn instance(&self, service: &ServiceKey, id: &InstanceId) -> Result<Instance, NamingError> {
+        if self.registry.service(service).is_none() {
+            return Err(NamingError::NotFound(format!(
+                "no service {} found!",
+                service.grouped_name()
+            )));
+        }
+        self.registry
+            .instance(service, id)
+            .ok_or_else(|| NamingError::NotFound("no matched ip found!".into()))
+    }
+
+    pub(super) fn require_instance(
+        &self,
+        service: &ServiceKey,
+        id: &InstanceId,
+    ) -> Result<Instance, NamingError> {
+        self.registry.instance(service, id).ok_or_else(|| {
+            NamingError::InvalidParam(format!(
+                "instance not exist: {}:{} in cluster {} of service {}",
+                id.ip,
+                id.port,
+                id.cluster,
+                service.grouped_name()
+            ))
+        })
+    }
+}
+
+fn kind(ephemeral: bool) -> &'static str {
+    if ephemeral { "ephemeral" } else { "persistent" }
+}

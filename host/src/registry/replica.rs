@@ -1,0 +1,354 @@
+//! Ephemeral instances as replicas: versioned writes, tombstones and the
+//! per-instance merge that Distro's sync, repair and snapshots end in.
+//!
+//! Every ephemeral write takes a [`Version`] later than anything this node
+//! knows of that instance (its live copy or its tombstone). A deletion leaves
+//! a tombstone with its version. A copy from a peer is merged instance by
+//! instance: it wins only where it is newer. So:
+//! - a whole-service copy never deletes an instance: absence proves nothing,
+//!   only a newer tombstone does;
+//! - an older copy never brings back an instance deleted later (the
+//!   tombstone is newer), and a later registration wins over an older
+//!   deletion;
+//! - merging is idempotent and order-free: members that saw the same writes
+//!   hold the same data, whatever order the messages came in.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{Instance, InstanceId, ServiceKey, Stamp, Version};
+use super::{FastHash, Registry};
+
+/// A deleted ephemeral instance as replicated: its id and the version of the
+/// deletion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub id: InstanceId,
+    pub version: Version,
+}
+
+/// Some or all of one service's ephemeral records: live instances and
+/// tombstones. What Distro sends, fetches and loads.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRecords {
+    pub service: ServiceKey,
+    pub instances: Vec<Instance>,
+    pub tombstones: Vec<Tombstone>,
+}
+
+/// What an ephemeral write did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// The service's new revision, if anything a client can see changed.
+    pub revision: Option<u64>,
+    /// Whether the replicated record changed (a new version to send peers).
+    pub replicate: bool,
+}
+
+impl Registry {
+    /// Writes an ephemeral instance on this node: it takes a version later
+    /// than anything known of it. A write identical to what is stored (same
+    /// data and lease) only refreshes the beat time and makes no version.
+    pub fn put_ephemeral(
+        &self,
+        service: &ServiceKey,
+        mut instance: Instance,
+        at: Stamp,
+    ) -> Written {
+        let mut replicate = false;
+        let revision = self.write_service(service, true, at.millis, |state| {
+            if let Some(slot) = state.instances.get(&instance.id) {
+                if !slot.ephemeral {
+                    return false;
+                }
+                if slot.holds(&instance) {
+                    slot.last_beat
+                        .fetch_max(instance.last_beat, std::sync::atomic::Ordering::Relaxed);
+                    return false;
+                }
+            }
+            instance.version = Version::after(state.known_version(&instance.id), at);
+            replicate = true;
+            state.upsert(instance, at.millis)
+        });
+        Written {
+            revision,
+            replicate,
+        }
+    }
+
+    /// Deletes an ephemeral instance on this node, leaving a tombstone later
+    /// than anything known of it — also when this node never had it, so a
+    /// registration still on its way from another member cannot outlive the
+    /// deletion the client was told of.
+    pub fn remove_ephemeral(&self, service: &ServiceKey, id: &InstanceId, at: Stamp) -> Written {
+        if !self.keeps_tombstones {
+            return Written {
+                revision: self.apply_remove_instance(service, id, at.millis),
+                replicate: false,
+            };
+        }
+        let mut replicate = false;
+        let revision = self.write_service(service, true, at.millis, |state| {
+            if state.instances.get(id).is_some_and(|slot| !slot.ephemeral) {
+                return false;
+            }
+            let version = Version::after(state.known_version(id), at);
+            state.tombstones.insert(id.clone(), (version, at.millis));
+            replicate = true;
+            state.take(id, at.millis).is_some()
+        });
+        Written {
+            revision,
+            replicate,
+        }
+    }
+
+    /// Merges a peer's records of one service, instance by instance: each
+    /// record and tombstone wins only over older versions. Returns the new
+    /// revision if anything a client can see changed.
+    pub fn merge_ephemeral(&self, records: ServiceRecords, now: i64) -> Option<u64> {
+        let ServiceRecords {
+            service,
+            instances,
+            tombstones,
+        } = records;
+        if instances.is_empty() && tombstones.is_empty() {
+            return None;
+        }
+        self.write_service(&service, true, now, |state| {
+            let mut changed = false;
+            for tombstone in tombstones {
+                if tombstone.version <= state.known_version(&tombstone.id)
+                    || state
+                        .instances
+                        .get(&tombstone.id)
+                        .is_some_and(|slot| !slot.ephemeral)
+                {
+                    continue;
+                }
+                state
+                    .tombstones
+                    .insert(tombstone.id.clone(), (tombstone.version, now));
+                changed |= state.take(&tombstone.id, now).is_some();
+            }
+            for instance in instances.into_iter().filter(|i| i.ephemeral) {
+                let persistent_here = state
+                    .instances
+                    .get(&instance.id)
+                    .is_some_and(|slot| !slot.ephemeral);
+                if persistent_here || instance.version <= state.known_version(&instance.id) {
+                    continue;
+                }
+                changed |= state.upsert(instance, now);
+            }
+            changed
+        })
+    }
+
+    /// This node's records of a service's ephemeral instances: all of them
+    /// with every tombstone (`ids` = `None`), or just those named (an id with
+    /// neither a copy nor a tombstone here is left out). `None` if the
+    /// service does not exist here.
+    pub fn ephemeral_records(
+        &self,
+        service: &ServiceKey,
+        ids: Option<&HashSet<InstanceId, FastHash>>,
+    ) -> Option<ServiceRecords> {
+        let found = self.service(service)?;
+        let state = found.read_state();
+        let mut records = ServiceRecords {
+            service: service.clone(),
+            ..ServiceRecords::default()
+        };
+        let wanted = |id: &InstanceId| ids.is_none_or(|ids| ids.contains(id));
+        for (id, slot) in &state.instances {
+            if slot.ephemeral && wanted(id) {
+                records.instances.push(slot.to_instance(id));
+            }
+        }
+        for (id, (version, _)) in &state.tombstones {
+            if wanted(id) {
+                records.tombstones.push(Tombstone {
+                    id: id.clone(),
+                    version: *version,
+                });
+            }
+        }
+        records.instances.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        records.tombstones.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        Some(records)
+    }
+
+    /// A checksum of a service's live ephemeral instances and their versions,
+    /// equal on members that hold the same writes; 0 for none. Order-free, so
+    /// nothing is sorted or copied.
+    pub fn ephemeral_checksum(&self, service: &ServiceKey) -> u64 {
+        let Some(found) = self.service(service) else {
+            return 0;
+        };
+        let state = found.read_state();
+        state
+            .instances
+            .iter()
+            .filter(|(_, slot)| slot.ephemeral)
+            .fold(0, |sum, (id, slot)| {
+                sum ^ record_hash(service, id, slot.version)
+            })
+    }
+
+    /// Forgets tombstones written before `before` (wall-clock ms); an implicit
+    /// service left with neither instances nor tombstones becomes idle.
+    /// Returns how many were forgotten.
+    pub fn forget_tombstones(&self, before: i64) -> usize {
+        let mut forgotten = 0;
+        for service in self.services() {
+            let mut state = service.write_state();
+            let held = state.tombstones.len();
+            state.tombstones.retain(|_, (_, at)| *at >= before);
+            forgotten += held - state.tombstones.len();
+        }
+        forgotten
+    }
+}
+
+/// FNV-1a of one record's identity and version.
+fn record_hash(service: &ServiceKey, id: &InstanceId, version: Version) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut write = |bytes: &[u8]| {
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    write(service.name.as_bytes());
+    write(b"\0");
+    write(id.cluster.as_bytes());
+    write(b"\0");
+    write(id.ip.as_bytes());
+    write(&id.port.to_le_bytes());
+    write(&version.0.to_le_bytes());
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::model::{Lease, Metadata};
+
+    fn key() -> ServiceKey {
+        ServiceKey::new("public", "DEFAULT_GROUP", "svc")
+    }
+
+    fn instance(ip: &str) -> Instance {
+        Instance {
+            id: InstanceId::new("DEFAULT", ip, 80),
+            weight: 1.0,
+            healthy: true,
+            enabled: true,
+            ephemeral: true,
+            marked: false,
+            metadata: Metadata::new(),
+            last_beat: 100,
+            version: Version::ZERO,
+            lease: Lease::Beat,
+        }
+    }
+
+    fn at(micros: u64, node: u16) -> Stamp {
+        Stamp {
+            millis: (micros / 1000) as i64,
+            micros,
+            node,
+        }
+    }
+
+    fn records(registry: &Registry) -> ServiceRecords {
+        registry.ephemeral_records(&key(), None).unwrap_or_default()
+    }
+
+    fn listed(registry: &Registry) -> Vec<String> {
+        registry
+            .service(&key())
+            .map(|s| s.instances().into_iter().map(|i| i.id.ip).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_whole_copy_never_deletes_and_an_older_copy_never_resurrects() {
+        // Member A holds a and b; B registers c (newer) and deregisters b (newer).
+        let a = Registry::replicated();
+        a.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
+        a.put_ephemeral(&key(), instance("2.2.2.2"), at(1_001, 1));
+        let b = Registry::replicated();
+        b.merge_ephemeral(records(&a), 0);
+        b.put_ephemeral(&key(), instance("3.3.3.3"), at(2_000, 2));
+        b.remove_ephemeral(&key(), &instance("2.2.2.2").id, at(2_001, 2));
+
+        // A's older whole copy reaches B: nothing of B's is lost or undone.
+        b.merge_ephemeral(records(&a), 0);
+        assert_eq!(listed(&b), ["1.1.1.1", "3.3.3.3"]);
+        // B's copy reaches A: the deletion and the registration apply.
+        a.merge_ephemeral(records(&b), 0);
+        assert_eq!(listed(&a), ["1.1.1.1", "3.3.3.3"]);
+        assert_eq!(a.ephemeral_checksum(&key()), b.ephemeral_checksum(&key()));
+
+        // A registration later than the deletion wins over it.
+        a.put_ephemeral(&key(), instance("2.2.2.2"), at(3_000, 1));
+        b.merge_ephemeral(records(&a), 0);
+        assert_eq!(listed(&b), ["1.1.1.1", "2.2.2.2", "3.3.3.3"]);
+    }
+
+    #[test]
+    fn a_deletion_of_an_instance_never_seen_outlives_its_late_registration() {
+        let owner = Registry::replicated();
+        let removed = owner.remove_ephemeral(&key(), &instance("1.1.1.1").id, at(5_000, 1));
+        assert!(removed.replicate && removed.revision.is_none());
+        // The service exists only for its tombstone: clients do not see it.
+        assert_eq!(
+            owner.service_names("public", "DEFAULT_GROUP"),
+            Vec::<String>::new()
+        );
+
+        let elsewhere = Registry::replicated();
+        elsewhere.put_ephemeral(&key(), instance("1.1.1.1"), at(4_000, 2));
+        owner.merge_ephemeral(records(&elsewhere), 0);
+        assert!(listed(&owner).is_empty());
+        elsewhere.merge_ephemeral(records(&owner), 0);
+        assert!(listed(&elsewhere).is_empty());
+    }
+
+    #[test]
+    fn an_identical_write_makes_no_version_and_merges_are_idempotent() {
+        let registry = Registry::replicated();
+        let first = registry.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
+        assert!(first.replicate && first.revision.is_some());
+        let again = registry.put_ephemeral(&key(), instance("1.1.1.1"), at(2_000, 1));
+        assert_eq!(again, Written::default());
+        let copy = Registry::replicated();
+        assert!(copy.merge_ephemeral(records(&registry), 0).is_some());
+        assert!(copy.merge_ephemeral(records(&registry), 0).is_none());
+    }
+
+    #[test]
+    fn a_standalone_registry_keeps_no_tombstones() {
+        let registry = Registry::new();
+        registry.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 0));
+        registry.remove_ephemeral(&key(), &instance("1.1.1.1").id, at(2_000, 0));
+        assert!(records(&registry).tombstones.is_empty());
+        let absent = ServiceKey::new("public", "DEFAULT_GROUP", "absent");
+        registry.remove_ephemeral(&absent, &instance("1.1.1.1").id, at(3_000, 0));
+        assert!(registry.service(&absent).is_none());
+    }
+
+    #[test]
+    fn old_tombstones_are_forgotten() {
+        let registry = Registry::replicated();
+        registry.remove_ephemeral(&key(), &instance("1.1.1.1").id, at(1_000_000, 1));
+        assert_eq!(records(&registry).tombstones.len(), 1);
+        assert_eq!(registry.forget_tombstones(999), 0);
+        assert_eq!(registry.forget_tombstones(1_001), 1);
+        assert!(records(&registry).tombstones.is_empty());
+    }
+}

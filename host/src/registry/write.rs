@@ -1,0 +1,94 @@
+//! A write as the stores log, replicate and apply it: a [`Record`] put or a
+//! [`Key`] removed. The standalone log and the Raft log store these, so
+//! their encoding is part of the on-disk format: add fields only at the end,
+//! with `#[serde(default)]`.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{Instance, InstanceId, ServiceKey, ServiceMeta};
+
+/// A value stored through the consistency facade. Its key is derived from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    Instance {
+        service: ServiceKey,
+        instance: Instance,
+    },
+    Service(ServiceMeta),
+}
+
+/// Addresses one stored value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Key {
+    Instance {
+        service: ServiceKey,
+        id: InstanceId,
+        ephemeral: bool,
+    },
+    Service(ServiceKey),
+}
+
+/// One write.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Write {
+    Put(Record),
+    Remove(Key),
+}
+
+impl Record {
+    pub fn key(&self) -> Key {
+        match self {
+            Record::Instance { service, instance } => Key::Instance {
+                service: service.clone(),
+                id: instance.id.clone(),
+                ephemeral: instance.ephemeral,
+            },
+            Record::Service(meta) => Key::Service(meta.key.clone()),
+        }
+    }
+
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self, Record::Instance { instance, .. } if instance.ephemeral)
+    }
+}
+
+impl Key {
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(
+            self,
+            Key::Instance {
+                ephemeral: true,
+                ..
+            }
+        )
+    }
+}
+
+impl Write {
+    /// The service the write is about.
+    pub fn service(&self) -> &ServiceKey {
+        match self {
+            Write::Put(Record::Instance { service, .. })
+            | Write::Remove(Key::Instance { service, .. }) => service,
+            Write::Put(Record::Service(meta)) => &meta.key,
+            Write::Remove(Key::Service(service)) => service,
+        }
+    }
+
+    /// The service and instance the write is about, unless it is about a
+    /// service definition.
+    pub fn instance(&self) -> Option<(&ServiceKey, &InstanceId)> {
+        match self {
+            Write::Put(Record::Instance { service, instance }) => Some((service, &instance.id)),
+            Write::Remove(Key::Instance { service, id, .. }) => Some((service, id)),
+            Write::Put(Record::Service(_)) | Write::Remove(Key::Service(_)) => None,
+        }
+    }
+
+    pub fn is_ephemeral(&self) -> bool {
+        match self {
+            Write::Put(record) => record.is_ephemeral(),
+            Write::Remove(key) => key.is_ephemeral(),
+        }
+    }
+}

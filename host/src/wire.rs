@@ -1,0 +1,240 @@
+//! Every message members send each other, in one place.
+//!
+//! Each request type implements [`Rpc`]: the route it goes to and the type of
+//! its answer. [`crate::cluster::PeerClient::call`] sends one and decodes the
+//! answer; the internal routes (`http::cluster`) decode it and encode the
+//! answer. Bodies are MessagePack (`rmp-serde`); every request carries the
+//! cluster credential and [`PROTOCOL_HEADER`], and a member refuses a
+//! request of another protocol version with 409 instead of misreading it.
+//!
+//! This module depends only on the registry's data types and openraft's, so
+//! what travels between members is visible at a glance. Any change to a
+//! message bumps [`PROTOCOL_VERSION`] (members of one cluster run one
+//! version); the types that are also stored on disk ([`RaftCommand`] and the
+//! registry's `Write`) change only by fields added at the end with
+//! `#[serde(default)]`.
+
+use std::io::Cursor;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::registry::model::ServiceKey;
+use crate::registry::{ServiceRecords, Write};
+
+/// The version of this protocol; members of different versions refuse each other.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The header carrying [`PROTOCOL_VERSION`] on every internal request.
+pub const PROTOCOL_HEADER: &str = "x-nacre-protocol";
+/// The header carrying the cluster secret on every internal request.
+pub const SECRET_HEADER: &str = "x-nacre-cluster-secret";
+/// Marks a client request that a member forwarded to the responsible node.
+pub const FORWARDED_HEADER: &str = "x-nacre-forwarded";
+/// MessagePack bodies on the internal API.
+pub const MSGPACK: &str = "application/msgpack";
+
+/// A request one member sends another.
+pub trait Rpc: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The internal route it is posted to.
+    const PATH: &'static str;
+    /// What the receiving member answers.
+    type Reply: Serialize + DeserializeOwned + Send + 'static;
+}
+
+macro_rules! rpc {
+    ($request:ty => $reply:ty, $path:literal) => {
+        impl Rpc for $request {
+            const PATH: &'static str = $path;
+            type Reply = $reply;
+        }
+    };
+}
+
+// ---- membership --------------------------------------------------------
+
+/// A probe: how is the member?
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct StatusRequest {}
+
+/// A member's answer to a probe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub address: SocketAddr,
+    /// Whether it has loaded its data and sees a majority of the members:
+    /// only ready members are responsible for anything.
+    pub ready: bool,
+    /// The ready members as that node sees them (its view), sorted.
+    pub view: Vec<SocketAddr>,
+}
+rpc!(StatusRequest => MemberStatus, "/nacre/v1/cluster/status");
+
+// ---- Distro ------------------------------------------------------------
+
+/// Changed ephemeral records, pushed to every peer by the member that wrote
+/// them. The receiver merges them instance by instance (newer versions win).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SyncBatch {
+    pub services: Vec<ServiceRecords>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncReply {
+    /// Services in which something a client can see changed.
+    pub applied: usize,
+}
+rpc!(SyncBatch => SyncReply, "/nacre/v1/distro/sync");
+
+/// A member's checksums of the services it is responsible for, so peers can
+/// repair what sync missed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Checksums {
+    pub from: SocketAddr,
+    /// The sender's view digest when it took the checksums.
+    pub view_digest: u64,
+    /// Services with live ephemeral instances and their checksums
+    /// (`Registry::ephemeral_checksum`).
+    pub services: Vec<(ServiceKey, u64)>,
+}
+rpc!(Checksums => bool, "/nacre/v1/distro/checksums");
+
+/// Asks a member for all its records (tombstones included) of some services.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FetchRecords {
+    pub services: Vec<ServiceKey>,
+}
+
+/// Records of several services.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Records {
+    pub services: Vec<ServiceRecords>,
+}
+rpc!(FetchRecords => Records, "/nacre/v1/distro/data");
+
+/// Asks a ready member for every ephemeral record it holds (a starting or
+/// rejoining member loads these before it is ready).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SnapshotRequest {}
+rpc!(SnapshotRequest => Records, "/nacre/v1/distro/snapshot");
+
+/// A client's request as a member passes it on to the responsible member.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ForwardedRequest {
+    pub method: String,
+    /// Path (under the naming API) and query, as the client sent them.
+    pub path_and_query: String,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+/// The responsible member's full answer to a forwarded client request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Forwarded {
+    /// The HTTP status, as a number.
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+    /// The written instance's record as the responsible member now holds it
+    /// (a copy or a tombstone): the forwarding member merges it before it
+    /// answers the client, so an acknowledged write is on two members even
+    /// if the responsible one dies before its sync leaves.
+    #[serde(default)]
+    pub records: Option<ServiceRecords>,
+}
+
+/// Client writes for services the receiver is responsible for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ForwardBatch {
+    pub requests: Vec<ForwardedRequest>,
+}
+
+/// One answer per forwarded request, in order.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ForwardReplies {
+    pub replies: Vec<Forwarded>,
+}
+rpc!(ForwardBatch => ForwardReplies, "/nacre/v1/distro/forward");
+
+// ---- Raft --------------------------------------------------------------
+
+/// One entry of the replicated log: writes to persistent data, committed
+/// together and applied in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RaftCommand {
+    pub writes: Vec<Write>,
+}
+
+/// What applying an entry answers (nothing: the write either applied or not).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RaftApplied {}
+
+openraft::declare_raft_types!(
+    /// Nacre's Raft: log entries are [`RaftCommand`]s, nodes are `ip:port`.
+    pub RaftTypes:
+        D = RaftCommand,
+        R = RaftApplied,
+);
+
+rpc!(AppendEntriesRequest<RaftTypes> => Result<AppendEntriesResponse<u64>, RaftError<u64>>,
+    "/nacre/v1/raft/append");
+rpc!(VoteRequest<u64> => Result<VoteResponse<u64>, RaftError<u64>>, "/nacre/v1/raft/vote");
+rpc!(InstallSnapshotRequest<RaftTypes>
+    => Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>,
+    "/nacre/v1/raft/snapshot");
+
+/// A follower's write for the leader to propose, with what is left of the
+/// client's deadline.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProposeWrite {
+    pub write: Write,
+    /// Milliseconds the client still waits; the leader gives up after them.
+    pub deadline_ms: u64,
+}
+
+/// The leader's answer to a forwarded write.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ForwardedWrite {
+    /// Committed at this log index.
+    Committed(u64),
+    /// Not the leader (any more); the leader's id if known.
+    NotLeader(Option<u64>),
+    /// Not committed within the client's deadline; it may still commit.
+    TimedOut,
+    Failed(String),
+}
+rpc!(ProposeWrite => ForwardedWrite, "/nacre/v1/raft/write");
+
+/// A follower asks the leader for a read index.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ReadIndexRequest {
+    /// Milliseconds the client still waits.
+    pub deadline_ms: u64,
+}
+
+/// The leader's answer to a read-index request: the log index a
+/// linearizable read must have applied.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ReadIndex {
+    Index(u64),
+    NotLeader(Option<u64>),
+    TimedOut,
+    Failed(String),
+}
+rpc!(ReadIndexRequest => ReadIndex, "/nacre/v1/raft/read-index");
+
+/// Encodes a message: MessagePack with fields in order (compact; a field
+/// added at the end with `#[serde(default)]` still reads older messages).
+pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+    rmp_serde::to_vec(message)
+}
+
+/// Decodes a message.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, rmp_serde::decode::Error> {
+    rmp_serde::from_slice(bytes)
+}
