@@ -40,6 +40,7 @@ mod report;
 mod rng;
 mod run;
 mod settings;
+mod window;
 
 use anyhow::ensure;
 

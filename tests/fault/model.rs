@@ -85,10 +85,11 @@ impl Timeline {
             .find(|(_, p)| p.span.since <= start && end <= p.span.until)
     }
 
-    pub fn absence_at(&self, start: At, end: At) -> Option<&Span> {
+    pub fn absence_at(&self, start: At, end: At) -> Option<(usize, &Span)> {
         self.absent
             .iter()
-            .find(|s| s.since <= start && end <= s.until)
+            .enumerate()
+            .find(|(_, s)| s.since <= start && end <= s.until)
     }
 
     /// The presence every member must list after recovery, if any: still

@@ -107,13 +107,19 @@ fn window(run: &SeedRun, out: &mut String) {
         .iter()
         .filter(|w| w.lost)
         .map(|w| {
+            let what = if w.registration { "registration" } else { "deregistration" };
             let how = if w.killed { "killed" } else { "cut off" };
-            format!("{} (node {} {how} {:.1} ms after the ack)", w.key, w.member, w.before_ms)
+            let when = if w.before_ms >= 0.0 {
+                format!("{:.1} ms before node {} was {how}", w.before_ms, w.member)
+            } else {
+                format!("{:.1} ms after node {} was {how}, before it noticed", -w.before_ms, w.member)
+            };
+            format!("{what} of {} acknowledged {when}", w.key)
         })
         .collect();
     let _ = writeln!(
         out,
-        "   AP window (≤{AP_WINDOW_MS} ms before the owner was killed, or cut off before it noticed): {} writes acknowledged by the owner itself, {} lost{}",
+        "   AP window ({AP_WINDOW_MS} ms): {} writes acknowledged inside it, {} lost{}",
         writes.len(),
         lost.len(),
         if lost.is_empty() { String::new() } else { format!(": {}", lost.join("; ")) }
