@@ -41,7 +41,13 @@ impl Api {
         self.urls.len()
     }
 
-    pub async fn register(&self, client: &Arc<str>, member: usize, key: &InstanceKey, ephemeral: bool) -> Answer {
+    pub async fn register(
+        &self,
+        client: &Arc<str>,
+        member: usize,
+        key: &InstanceKey,
+        ephemeral: bool,
+    ) -> Answer {
         let port = key.port.to_string();
         let form = [
             ("serviceName", &*key.service),
@@ -49,12 +55,28 @@ impl Api {
             ("port", &port),
             ("ephemeral", if ephemeral { "true" } else { "false" }),
         ];
-        let op = Op::Register { key: key.clone(), ephemeral };
-        self.call(client, member, op, Method::POST, "/nacos/v1/ns/instance", &form)
-            .await
+        let op = Op::Register {
+            key: key.clone(),
+            ephemeral,
+        };
+        self.call(
+            client,
+            member,
+            op,
+            Method::POST,
+            "/nacos/v1/ns/instance",
+            &form,
+        )
+        .await
     }
 
-    pub async fn deregister(&self, client: &Arc<str>, member: usize, key: &InstanceKey, ephemeral: bool) -> Answer {
+    pub async fn deregister(
+        &self,
+        client: &Arc<str>,
+        member: usize,
+        key: &InstanceKey,
+        ephemeral: bool,
+    ) -> Answer {
         let port = key.port.to_string();
         let form = [
             ("serviceName", &*key.service),
@@ -62,14 +84,30 @@ impl Api {
             ("port", &port),
             ("ephemeral", if ephemeral { "true" } else { "false" }),
         ];
-        let op = Op::Deregister { key: key.clone(), ephemeral };
-        self.call(client, member, op, Method::DELETE, "/nacos/v1/ns/instance", &form)
-            .await
+        let op = Op::Deregister {
+            key: key.clone(),
+            ephemeral,
+        };
+        self.call(
+            client,
+            member,
+            op,
+            Method::DELETE,
+            "/nacos/v1/ns/instance",
+            &form,
+        )
+        .await
     }
 
     /// A beat: light (ip and port only) or with the instance in its body, as
     /// the Java client's `BeatInfo`.
-    pub async fn beat(&self, client: &Arc<str>, member: usize, key: &InstanceKey, body: bool) -> Answer {
+    pub async fn beat(
+        &self,
+        client: &Arc<str>,
+        member: usize,
+        key: &InstanceKey,
+        body: bool,
+    ) -> Answer {
         let port = key.port.to_string();
         let info = json!({
             "ip": IP,
@@ -87,16 +125,42 @@ impl Api {
         if body {
             form.push(("beat", &info));
         }
-        let op = Op::Beat { key: key.clone(), body };
-        self.call(client, member, op, Method::PUT, "/nacos/v1/ns/instance/beat", &form)
-            .await
+        let op = Op::Beat {
+            key: key.clone(),
+            body,
+        };
+        self.call(
+            client,
+            member,
+            op,
+            Method::PUT,
+            "/nacos/v1/ns/instance/beat",
+            &form,
+        )
+        .await
     }
 
-    pub async fn list(&self, client: &Arc<str>, member: usize, service: &Arc<str>, final_round: bool) -> Answer {
-        let op = Op::List { service: Arc::clone(service), final_round };
+    pub async fn list(
+        &self,
+        client: &Arc<str>,
+        member: usize,
+        service: &Arc<str>,
+        final_round: bool,
+    ) -> Answer {
+        let op = Op::List {
+            service: Arc::clone(service),
+            final_round,
+        };
         let query = [("serviceName", &**service)];
-        self.call(client, member, op, Method::GET, "/nacos/v1/ns/instance/list", &query)
-            .await
+        self.call(
+            client,
+            member,
+            op,
+            Method::GET,
+            "/nacos/v1/ns/instance/list",
+            &query,
+        )
+        .await
     }
 
     /// Sends one request (form-encoded, or as the query of a GET), records it.

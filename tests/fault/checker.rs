@@ -10,8 +10,8 @@ use std::sync::Arc;
 use crate::history::{Answer, At, Event, Fault, InstanceKey, Op, Record};
 use crate::model::{Presence, Timeline};
 use crate::settings::{
-    CLIENT_TIMEOUT_MS, GONE_WITHIN_MS, LISTED_WITHIN_MS, RAFT_WRITE_TIMEOUT_MS,
-    REQUEST_TIMEOUT_MS, SLACK_MS,
+    CLIENT_TIMEOUT_MS, GONE_WITHIN_MS, LISTED_WITHIN_MS, RAFT_WRITE_TIMEOUT_MS, REQUEST_TIMEOUT_MS,
+    SLACK_MS,
 };
 use crate::window::{self, Excuses, Expectation, WindowWrite};
 
@@ -131,7 +131,10 @@ fn last_alive(p: &Presence, before: At, persistent: bool) -> String {
 fn lists(cx: &Context<'_>, excuses: &Excuses, failures: &mut Vec<Failure>, lost: &mut Lost) {
     let mut by_service: BTreeMap<&str, Vec<(&InstanceKey, &Timeline)>> = BTreeMap::new();
     for (key, timeline) in cx.timelines {
-        by_service.entry(&key.service).or_default().push((key, timeline));
+        by_service
+            .entry(&key.service)
+            .or_default()
+            .push((key, timeline));
     }
     for list in cx.records {
         let Op::List {
@@ -225,7 +228,10 @@ fn undone(
         key: Some(key.clone()),
         member: Some(list.member),
         at: list.start,
-        what: format!("{list} lists it; deregistered by: {}", cx.records[gone.cause]),
+        what: format!(
+            "{list} lists it; deregistered by: {}",
+            cx.records[gone.cause]
+        ),
     });
 }
 
@@ -353,7 +359,10 @@ fn deadlines(cx: &Context<'_>, failures: &mut Vec<Failure>) {
             }
             Answer::Refused | Answer::Broken(_) => continue,
             _ if r.latency_ms() > bound as f64 => {
-                format!("{r}: answered after {:.0} ms (bound {bound} ms)", r.latency_ms())
+                format!(
+                    "{r}: answered after {:.0} ms (bound {bound} ms)",
+                    r.latency_ms()
+                )
             }
             _ => continue,
         };

@@ -86,7 +86,13 @@ impl Load {
     }
 
     /// Starts one ephemeral client for a new instance of `service`.
-    pub fn ephemeral(&mut self, service: &Arc<str>, style: BeatStyle, start: Start, may_go_silent: bool) {
+    pub fn ephemeral(
+        &mut self,
+        service: &Arc<str>,
+        style: BeatStyle,
+        start: Start,
+        may_go_silent: bool,
+    ) {
         self.add_service(service);
         self.next_port += 1;
         let key = InstanceKey {
@@ -137,8 +143,7 @@ impl Load {
             rng,
             stop: self.stop.clone(),
         };
-        self.tasks
-            .spawn(lister(client, Arc::clone(&self.services)));
+        self.tasks.spawn(lister(client, Arc::clone(&self.services)));
     }
 
     /// Binds `count` loopback listeners that accept and close connections:

@@ -53,13 +53,25 @@ impl fmt::Display for InstanceKey {
 /// What a client asked.
 #[derive(Clone, Debug)]
 pub enum Op {
-    Register { key: InstanceKey, ephemeral: bool },
-    Deregister { key: InstanceKey, ephemeral: bool },
+    Register {
+        key: InstanceKey,
+        ephemeral: bool,
+    },
+    Deregister {
+        key: InstanceKey,
+        ephemeral: bool,
+    },
     /// `body`: a beat carrying the instance (which re-registers it when it is
     /// gone) rather than a light beat (answered 20404 then).
-    Beat { key: InstanceKey, body: bool },
+    Beat {
+        key: InstanceKey,
+        body: bool,
+    },
     /// `final_round`: a list of the recovery check, after every client stopped.
-    List { service: Arc<str>, final_round: bool },
+    List {
+        service: Arc<str>,
+        final_round: bool,
+    },
 }
 
 impl Op {
@@ -115,7 +127,10 @@ pub enum Answer {
     Beat(i64),
     /// HTTP 200 to a list: the ports of the hosts at 127.0.0.1, and any host
     /// elsewhere as `ip:port` (nobody registers one).
-    Listed { ports: Vec<u16>, strangers: Vec<String> },
+    Listed {
+        ports: Vec<u16>,
+        strangers: Vec<String>,
+    },
     /// Any other HTTP answer.
     Status(u16, String),
     /// The connection was refused: the request never reached a node.
@@ -140,7 +155,8 @@ impl Answer {
 
     /// A write's outcome is unknown: it may have been applied, now or later.
     pub fn uncertain(&self) -> bool {
-        !self.not_applied() && !matches!(self, Answer::Done | Answer::Beat(_) | Answer::Listed { .. })
+        !self.not_applied()
+            && !matches!(self, Answer::Done | Answer::Beat(_) | Answer::Listed { .. })
     }
 }
 
@@ -210,6 +226,9 @@ pub enum Fault {
     RestartAll,
     /// Every running member ready, with the same view (and a Raft leader).
     Converged,
+    /// Every member's Raft state machine applied what the leader had
+    /// committed when the cluster converged.
+    RaftCaughtUp,
     /// A phase of the schedule, for the reader.
     Note(String),
 }
@@ -278,7 +297,11 @@ impl History {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         records.sort_by_key(|r| (r.start, r.end));
-        let events = self.events.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let events = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         (records, events)
     }
 }

@@ -42,7 +42,12 @@ mod run;
 mod settings;
 mod window;
 
+use std::time::Duration;
+
 use anyhow::ensure;
+
+/// A seed takes 20-30 s; one that takes this long is wedged somewhere.
+const SEED_LIMIT: Duration = Duration::from_secs(150);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn acknowledged_writes_survive_seeded_faults() -> anyhow::Result<()> {
@@ -50,17 +55,21 @@ async fn acknowledged_writes_survive_seeded_faults() -> anyhow::Result<()> {
     eprintln!("fault injection: seeds {seeds:?}");
     let mut failed = Vec::new();
     for seed in seeds {
-        let run = run::run_seed(seed).await;
+        let run = tokio::time::timeout(SEED_LIMIT, run::run_seed(seed)).await;
         match run {
-            Ok(run) => {
+            Err(_) => {
+                eprintln!("== seed {seed} did not finish within {SEED_LIMIT:?}");
+                failed.push(seed);
+            }
+            Ok(Err(e)) => {
+                eprintln!("== seed {seed} could not run: {e:#}");
+                failed.push(seed);
+            }
+            Ok(Ok(run)) => {
                 eprintln!("{}", report::render(&run));
                 if !run.verdict.failures.is_empty() {
                     failed.push(seed);
                 }
-            }
-            Err(e) => {
-                eprintln!("== seed {seed} could not run: {e:#}");
-                failed.push(seed);
             }
         }
     }

@@ -108,6 +108,13 @@ impl Timeline {
     }
 }
 
+/// Every member down at once: ephemeral data does not survive it.
+#[derive(Clone, Copy)]
+struct Wipe {
+    from: At,
+    until: At,
+}
+
 enum State {
     Nothing,
     Present(Presence),
@@ -117,11 +124,23 @@ enum State {
 /// Builds every instance's timeline from the records (sorted by start) and
 /// the nemesis's events.
 pub fn timelines(records: &[Record], events: &[Event]) -> BTreeMap<InstanceKey, Timeline> {
-    let wipes: Vec<At> = events
-        .iter()
-        .filter(|e| e.fault == Fault::KillAll)
-        .map(|e| e.at)
-        .collect();
+    // Every member killed: from the first kill until all were started again,
+    // whatever a member acknowledged dies with it.
+    let mut wipes: Vec<Wipe> = Vec::new();
+    for event in events {
+        match event.fault {
+            Fault::KillAll => wipes.push(Wipe {
+                from: event.at,
+                until: At::NEVER,
+            }),
+            Fault::RestartAll => {
+                if let Some(wipe) = wipes.last_mut() {
+                    wipe.until = event.at;
+                }
+            }
+            _ => {}
+        }
+    }
     let mut by_instance: BTreeMap<InstanceKey, Vec<usize>> = BTreeMap::new();
     for (i, record) in records.iter().enumerate() {
         if let Some(key) = record.op.instance() {
@@ -138,7 +157,7 @@ pub fn timelines(records: &[Record], events: &[Event]) -> BTreeMap<InstanceKey, 
 }
 
 /// Runs one instance's requests through the rules above.
-fn follow(records: &[Record], indexes: &[usize], wipes: &[At]) -> Timeline {
+fn follow(records: &[Record], indexes: &[usize], wipes: &[Wipe]) -> Timeline {
     let persistent = indexes.first().is_some_and(|i| records[*i].op.persistent());
     let mut timeline = Timeline {
         persistent,
@@ -152,15 +171,17 @@ fn follow(records: &[Record], indexes: &[usize], wipes: &[At]) -> Timeline {
         if matches!(r.op, Op::Register { .. } | Op::Beat { body: true, .. }) {
             timeline.attempts.push(r.start);
         }
-        // Every member killed at once before this request: ephemeral data is gone.
-        while let Some((&wipe, rest)) = wipes.split_first() {
-            if wipe > r.start {
+        // Every member was killed (and started again) before this request:
+        // what they held is gone, including what they acknowledged while
+        // the kills went on.
+        while let Some((wipe, rest)) = wipes.split_first() {
+            if wipe.until > r.start {
                 break;
             }
             wipes = rest;
             state = match state {
                 State::Present(p) => {
-                    close_presence(&mut timeline, p, wipe);
+                    close_presence(&mut timeline, p, wipe.from);
                     State::Nothing
                 }
                 other => other,
@@ -213,7 +234,7 @@ fn follow(records: &[Record], indexes: &[usize], wipes: &[At]) -> Timeline {
     match state {
         State::Present(p) => {
             // A wipe after the instance's last request ends it too.
-            let until = wipes.first().copied().unwrap_or(At::NEVER);
+            let until = wipes.first().map_or(At::NEVER, |w| w.from);
             close_presence(&mut timeline, p, until)
         }
         State::Absent(span) => timeline.absent.push(span),

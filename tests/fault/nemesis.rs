@@ -97,7 +97,12 @@ impl Nemesis<'_> {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 
-    async fn kill_and_restart(&mut self, member: usize, low_ms: u64, high_ms: u64) -> anyhow::Result<()> {
+    async fn kill_and_restart(
+        &mut self,
+        member: usize,
+        low_ms: u64,
+        high_ms: u64,
+    ) -> anyhow::Result<()> {
         self.history.event(Fault::Kill(member));
         self.cluster.kill(member).await?;
         self.hold(low_ms, high_ms).await;
@@ -113,7 +118,8 @@ impl Nemesis<'_> {
         let noticed = self.noticed_cut(member).await;
         // Hold the partition for a while after it was noticed (or given up on).
         let held = cut_at.elapsed().as_millis() as u64;
-        self.hold(1_500u64.saturating_sub(held), 3_000u64.saturating_sub(held)).await;
+        self.hold(1_500u64.saturating_sub(held), 3_000u64.saturating_sub(held))
+            .await;
         self.history.event(Fault::Heal(member));
         self.cluster.reconnect(member);
         noticed?;
@@ -138,8 +144,16 @@ impl Nemesis<'_> {
     }
 
     async fn owner_kill_mid_burst(&mut self, load: &mut Load) -> anyhow::Result<()> {
-        let service: Arc<str> = Arc::from(format!("burst-{}", self.rng.below(1_000_000)));
-        let owner = self.cluster.owner_of(&service);
+        // The member to kill is the seed's choice; the service is the first
+        // name that member is responsible for (ports, hence owners, differ
+        // from run to run).
+        let owner = self.rng.index(3);
+        let tag = self.rng.below(1_000_000);
+        let service: Arc<str> = (0..1_000)
+            .map(|n| format!("burst-{tag}-{n}"))
+            .find(|name| self.cluster.owner_of(name) == owner)
+            .map(Arc::from)
+            .context("no service name maps to the member to kill")?;
         load.add_service(&service);
         for n in 0..BURST {
             let style = [BeatStyle::Light, BeatStyle::Body, BeatStyle::Java][self.rng.index(3)];
@@ -160,7 +174,9 @@ impl Nemesis<'_> {
         }) < acked_before_kill
         {
             if started.elapsed() > Duration::from_secs(10) {
-                bail!("the burst on {service} got fewer than {acked_before_kill} registrations acknowledged in 10 s");
+                bail!(
+                    "the burst on {service} got fewer than {acked_before_kill} registrations acknowledged in 10 s"
+                );
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
@@ -198,14 +214,51 @@ impl Nemesis<'_> {
             .filter(|m| self.cluster.is_running(*m))
     }
 
-    /// Waits until every member is ready with the full view and a Raft leader.
+    /// Waits until every member is ready with the full view and a Raft
+    /// leader; then, for the record, until every member's Raft state machine
+    /// has applied what the leader had committed at that moment.
     pub async fn converge(&self) -> anyhow::Result<()> {
         self.cluster
             .wait_converged(RECOVERY_LIMIT)
             .await
-            .with_context(|| format!("{}\n{}\n{}", self.cluster.log_tail(0), self.cluster.log_tail(1), self.cluster.log_tail(2)))?;
-        self.leader().await?;
+            .with_context(|| {
+                format!(
+                    "{}\n{}\n{}",
+                    self.cluster.log_tail(0),
+                    self.cluster.log_tail(1),
+                    self.cluster.log_tail(2)
+                )
+            })?;
+        let leader = self.leader().await?;
         self.history.event(Fault::Converged);
-        Ok(())
+        self.raft_caught_up(leader).await
+    }
+
+    async fn raft_caught_up(&self, leader: usize) -> anyhow::Result<()> {
+        let raft = |servers: &serde_json::Value, field: &str| servers["raft"][field].as_u64();
+        let servers = self.cluster.servers(leader).await?;
+        let committed = raft(&servers, "commitIndex").unwrap_or(0);
+        let started = Instant::now();
+        'wait: loop {
+            if started.elapsed() > RECOVERY_LIMIT {
+                bail!(
+                    "members had not applied the leader's commit index {committed} within {RECOVERY_LIMIT:?}"
+                );
+            }
+            for member in 0..3 {
+                let applied = self
+                    .cluster
+                    .servers(member)
+                    .await
+                    .ok()
+                    .and_then(|s| raft(&s, "lastApplied"));
+                if applied.is_none_or(|a| a < committed) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue 'wait;
+                }
+            }
+            self.history.event(Fault::RaftCaughtUp);
+            return Ok(());
+        }
     }
 }

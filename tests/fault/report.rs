@@ -16,7 +16,11 @@ const GROUPS_SHOWN: usize = 6;
 
 pub fn render(run: &SeedRun) -> String {
     let mut out = String::new();
-    let status = if run.verdict.failures.is_empty() { "passed" } else { "FAILED" };
+    let status = if run.verdict.failures.is_empty() {
+        "passed"
+    } else {
+        "FAILED"
+    };
     let _ = writeln!(
         out,
         "== seed {} {status} in {:.1} s (replay: NACRE_FAULT_SEED={})",
@@ -38,6 +42,7 @@ pub fn render(run: &SeedRun) -> String {
 fn schedule(run: &SeedRun, out: &mut String) {
     let mut line = String::from("   schedule:");
     let mut since: Option<(At, &str)> = None;
+    let mut ready: Option<At> = None;
     for event in &run.events {
         let text = match &event.fault {
             Fault::Note(note) => format!(" | {note} at {:.1}s", event.at.0 as f64 / 1e6),
@@ -51,9 +56,18 @@ fn schedule(run: &SeedRun, out: &mut String) {
             Fault::Heal(m) => format!(" heal {m}"),
             Fault::KillAll => " kill all".into(),
             Fault::RestartAll => " restart all".into(),
-            Fault::Converged => match since {
-                Some((at, what)) => format!(" (converged {:.0}ms after {what})", event.at.ms_after(at)),
-                None => " (converged)".into(),
+            Fault::Converged => {
+                ready = Some(event.at);
+                match since {
+                    Some((at, what)) => {
+                        format!(" (ready {:.0}ms after {what}", event.at.ms_after(at))
+                    }
+                    None => " (ready".into(),
+                }
+            }
+            Fault::RaftCaughtUp => match ready {
+                Some(at) => format!(", Raft applied {:.0}ms later)", event.at.ms_after(at)),
+                None => ")".into(),
             },
         };
         since = match &event.fault {
@@ -73,10 +87,18 @@ fn traffic(run: &SeedRun, out: &mut String) {
     let mut slowest: BTreeMap<&str, f64> = BTreeMap::new();
     for r in &run.records {
         let kind = match &r.op {
-            Op::Register { ephemeral: true, .. } => "ephemeral registers",
-            Op::Register { ephemeral: false, .. } => "persistent registers",
-            Op::Deregister { ephemeral: true, .. } => "ephemeral deregisters",
-            Op::Deregister { ephemeral: false, .. } => "persistent deregisters",
+            Op::Register {
+                ephemeral: true, ..
+            } => "ephemeral registers",
+            Op::Register {
+                ephemeral: false, ..
+            } => "persistent registers",
+            Op::Deregister {
+                ephemeral: true, ..
+            } => "ephemeral deregisters",
+            Op::Deregister {
+                ephemeral: false, ..
+            } => "persistent deregisters",
             Op::Beat { .. } => "beats",
             Op::List { .. } => "lists",
         };
@@ -87,7 +109,10 @@ fn traffic(run: &SeedRun, out: &mut String) {
             _ => 3,
         };
         counts.entry(kind).or_default()[slot] += 1;
-        if !matches!(r.answer, Answer::Refused | Answer::TimedOut | Answer::Broken(_)) {
+        if !matches!(
+            r.answer,
+            Answer::Refused | Answer::TimedOut | Answer::Broken(_)
+        ) {
             let max = slowest.entry(kind).or_default();
             *max = max.max(r.latency_ms());
         }
@@ -107,12 +132,19 @@ fn window(run: &SeedRun, out: &mut String) {
         .iter()
         .filter(|w| w.lost)
         .map(|w| {
-            let what = if w.registration { "registration" } else { "deregistration" };
+            let what = if w.registration {
+                "registration"
+            } else {
+                "deregistration"
+            };
             let how = if w.killed { "killed" } else { "cut off" };
             let when = if w.before_ms >= 0.0 {
                 format!("{:.1} ms before node {} was {how}", w.before_ms, w.member)
             } else {
-                format!("{:.1} ms after node {} was {how}, before it noticed", -w.before_ms, w.member)
+                format!(
+                    "{:.1} ms after node {} was {how}, before it noticed",
+                    -w.before_ms, w.member
+                )
             };
             format!("{what} of {} acknowledged {when}", w.key)
         })
@@ -122,7 +154,11 @@ fn window(run: &SeedRun, out: &mut String) {
         "   AP window ({AP_WINDOW_MS} ms): {} writes acknowledged inside it, {} lost{}",
         writes.len(),
         lost.len(),
-        if lost.is_empty() { String::new() } else { format!(": {}", lost.join("; ")) }
+        if lost.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", lost.join("; "))
+        }
     );
 }
 
@@ -143,7 +179,11 @@ fn failures(failures: &[Failure], out: &mut String) {
     }
     for (check, groups) in by_check {
         let total: usize = groups.values().map(Vec::len).sum();
-        let _ = writeln!(out, "   check {check}: {total} failures in {} groups", groups.len());
+        let _ = writeln!(
+            out,
+            "   check {check}: {total} failures in {} groups",
+            groups.len()
+        );
         for (group, list) in groups.iter().take(GROUPS_SHOWN) {
             let first = list[0];
             let members: std::collections::BTreeSet<usize> =
@@ -158,7 +198,11 @@ fn failures(failures: &[Failure], out: &mut String) {
             );
         }
         if groups.len() > GROUPS_SHOWN {
-            let _ = writeln!(out, "     ... and {} more groups", groups.len() - GROUPS_SHOWN);
+            let _ = writeln!(
+                out,
+                "     ... and {} more groups",
+                groups.len() - GROUPS_SHOWN
+            );
         }
     }
 }

@@ -63,5 +63,8 @@ fn a_seed_always_gives_the_same_numbers() {
     assert_eq!(rng.next_u64(), 0x910a_2dec_8902_5cc1);
     let a: Vec<u64> = (0..5).map(|_| Rng::new(7).fork(3).next_u64()).collect();
     assert!(a.windows(2).all(|w| w[0] == w[1]));
-    assert_ne!(Rng::new(7).fork(3).next_u64(), Rng::new(7).fork(4).next_u64());
+    assert_ne!(
+        Rng::new(7).fork(3).next_u64(),
+        Rng::new(7).fork(4).next_u64()
+    );
 }

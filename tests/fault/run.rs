@@ -11,7 +11,9 @@ use nacre_e2e::cluster::{ClusterOptions, TestCluster};
 use crate::api::Api;
 use crate::checker::{self, Check, Failure, Verdict};
 use crate::clients::{BeatStyle, Load, Start};
-use crate::history::{Answer, At, Event, Fault, History, InstanceKey, Op, Record, event_json, record_json};
+use crate::history::{
+    Answer, At, Event, Fault, History, InstanceKey, Op, Record, event_json, record_json,
+};
 use crate::model::{self, Timeline};
 use crate::nemesis::{self, Nemesis};
 use crate::rng::Rng;
@@ -96,7 +98,14 @@ pub async fn run_seed(seed: u64) -> anyhow::Result<SeedRun> {
         stopped,
     });
     verdict.failures.extend(findings);
-    let saved = save(seed, &records, &events, &cluster, !verdict.failures.is_empty()).ok();
+    let saved = save(
+        seed,
+        &records,
+        &events,
+        &cluster,
+        !verdict.failures.is_empty(),
+    )
+    .ok();
     Ok(SeedRun {
         seed,
         took: took.elapsed(),
@@ -146,7 +155,13 @@ async fn warm_up(history: &History) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let registered = history.count(|r| {
-            matches!(r.op, Op::Register { ephemeral: true, .. }) && matches!(r.answer, Answer::Done)
+            matches!(
+                r.op,
+                Op::Register {
+                    ephemeral: true,
+                    ..
+                }
+            ) && matches!(r.answer, Answer::Done)
         });
         if registered >= want {
             return Ok(());
@@ -167,7 +182,10 @@ async fn recovery_round(api: &Api, history: &History, stopped: At) {
     let timelines = model::timelines(&records, &events);
     let mut services: BTreeMap<Arc<str>, Vec<(&InstanceKey, &Timeline)>> = BTreeMap::new();
     for (key, timeline) in &timelines {
-        services.entry(Arc::clone(&key.service)).or_default().push((key, timeline));
+        services
+            .entry(Arc::clone(&key.service))
+            .or_default()
+            .push((key, timeline));
     }
     let client: Arc<str> = Arc::from("recovery");
     let started = Instant::now();

@@ -5,7 +5,7 @@
 use anyhow::Context;
 
 /// Seeds CI runs when no seed is asked for: fixed, so a CI failure replays.
-pub const CI_SEEDS: [u64; 3] = [1, 2, 3];
+pub const CI_SEEDS: [u64; 4] = [1, 2, 3, 4];
 
 /// No beat for this long: unhealthy (`health.beat_timeout_ms`).
 pub const BEAT_TIMEOUT_MS: u64 = 3_000;
@@ -53,19 +53,37 @@ pub const PROBE_INTERVAL_MS: u64 = 200;
 pub fn node_env() -> Vec<(String, String)> {
     [
         ("NACRE_HEALTH_BEAT_TIMEOUT_MS", BEAT_TIMEOUT_MS.to_string()),
-        ("NACRE_HEALTH_DELETE_TIMEOUT_MS", DELETE_TIMEOUT_MS.to_string()),
+        (
+            "NACRE_HEALTH_DELETE_TIMEOUT_MS",
+            DELETE_TIMEOUT_MS.to_string(),
+        ),
         ("NACRE_HEALTH_CHECK_PERIOD_MS", "200".into()),
-        ("NACRE_HEALTH_CLIENT_BEAT_INTERVAL_MS", BEAT_PERIOD_MS.to_string()),
+        (
+            "NACRE_HEALTH_CLIENT_BEAT_INTERVAL_MS",
+            BEAT_PERIOD_MS.to_string(),
+        ),
         // Persistent instances sit at loopback ports the suite listens on.
         ("NACRE_HEALTH_PROBE_ENABLED", "true".into()),
-        ("NACRE_HEALTH_PROBE_INTERVAL_MS", PROBE_INTERVAL_MS.to_string()),
+        (
+            "NACRE_HEALTH_PROBE_INTERVAL_MS",
+            PROBE_INTERVAL_MS.to_string(),
+        ),
         ("NACRE_HEALTH_PROBE_TIMEOUT_MS", "500".into()),
-        ("NACRE_CLUSTER_PROBE_INTERVAL_MS", PROBE_INTERVAL_MS.to_string()),
-        ("NACRE_CLUSTER_REQUEST_TIMEOUT_MS", REQUEST_TIMEOUT_MS.to_string()),
+        (
+            "NACRE_CLUSTER_PROBE_INTERVAL_MS",
+            PROBE_INTERVAL_MS.to_string(),
+        ),
+        (
+            "NACRE_CLUSTER_REQUEST_TIMEOUT_MS",
+            REQUEST_TIMEOUT_MS.to_string(),
+        ),
         ("NACRE_CLUSTER_CHECKSUM_INTERVAL_MS", "500".into()),
         ("NACRE_CLUSTER_SNAPSHOT_TIMEOUT_MS", "2000".into()),
         ("NACRE_CLUSTER_SYNC_RETRY_MAX_MS", "500".into()),
-        ("NACRE_RAFT_WRITE_TIMEOUT_MS", RAFT_WRITE_TIMEOUT_MS.to_string()),
+        (
+            "NACRE_RAFT_WRITE_TIMEOUT_MS",
+            RAFT_WRITE_TIMEOUT_MS.to_string(),
+        ),
         ("NACRE_RAFT_HEARTBEAT_INTERVAL_MS", "50".into()),
         ("NACRE_RAFT_ELECTION_TIMEOUT_MIN_MS", "300".into()),
         ("NACRE_RAFT_ELECTION_TIMEOUT_MAX_MS", "600".into()),

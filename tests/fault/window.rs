@@ -77,7 +77,9 @@ pub fn outages(events: &[Event]) -> Vec<Outage> {
             Fault::Isolate(member) => {
                 let noticed = events[i..]
                     .iter()
-                    .find(|e| matches!(e.fault, Fault::NoticedCut(m) | Fault::Heal(m) if m == member))
+                    .find(
+                        |e| matches!(e.fault, Fault::NoticedCut(m) | Fault::Heal(m) if m == member),
+                    )
                     .map_or(At::NEVER, |e| e.at);
                 outages.push(Outage {
                     member,
@@ -93,7 +95,12 @@ pub fn outages(events: &[Event]) -> Vec<Outage> {
 }
 
 /// The outage whose window `cause` (an acknowledged ephemeral write) fell in.
-fn window_of<'a>(cx: &Context<'_>, outages: &'a [Outage], key: &InstanceKey, cause: &Record) -> Option<&'a Outage> {
+fn window_of<'a>(
+    cx: &Context<'_>,
+    outages: &'a [Outage],
+    key: &InstanceKey,
+    cause: &Record,
+) -> Option<&'a Outage> {
     outages.iter().find(|o| {
         o.member == cause.member
             && cause.end <= o.noticed
@@ -143,7 +150,11 @@ pub fn excused(excuses: &Excuses, key: &InstanceKey, expectation: Expectation, a
 }
 
 /// The measurement: every write in the window, and whether it was lost.
-pub fn measure(cx: &Context<'_>, excuses: &Excuses, lost: &BTreeMap<(InstanceKey, Expectation), ()>) -> Vec<WindowWrite> {
+pub fn measure(
+    cx: &Context<'_>,
+    excuses: &Excuses,
+    lost: &BTreeMap<(InstanceKey, Expectation), ()>,
+) -> Vec<WindowWrite> {
     excuses
         .iter()
         .map(|((key, expectation), e)| WindowWrite {
