@@ -39,6 +39,7 @@ mod nemesis;
 mod report;
 mod rng;
 mod run;
+mod selftest;
 mod settings;
 mod window;
 
