@@ -14,6 +14,13 @@ use crate::settings::CLIENT_TIMEOUT_MS;
 /// Every instance the suite registers is at this address.
 pub const IP: &str = "127.0.0.1";
 
+/// What an instance write does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Register,
+    Deregister,
+}
+
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
@@ -41,12 +48,14 @@ impl Api {
         self.urls.len()
     }
 
-    pub async fn register(
+    /// `POST instance` (register) or `DELETE instance` (deregister).
+    pub async fn write(
         &self,
         client: &Arc<str>,
         member: usize,
         key: &InstanceKey,
         ephemeral: bool,
+        change: Change,
     ) -> Answer {
         let port = key.port.to_string();
         let form = [
@@ -55,48 +64,13 @@ impl Api {
             ("port", &port),
             ("ephemeral", if ephemeral { "true" } else { "false" }),
         ];
-        let op = Op::Register {
-            key: key.clone(),
-            ephemeral,
+        let key = key.clone();
+        let (op, method) = match change {
+            Change::Register => (Op::Register { key, ephemeral }, Method::POST),
+            Change::Deregister => (Op::Deregister { key, ephemeral }, Method::DELETE),
         };
-        self.call(
-            client,
-            member,
-            op,
-            Method::POST,
-            "/nacos/v1/ns/instance",
-            &form,
-        )
-        .await
-    }
-
-    pub async fn deregister(
-        &self,
-        client: &Arc<str>,
-        member: usize,
-        key: &InstanceKey,
-        ephemeral: bool,
-    ) -> Answer {
-        let port = key.port.to_string();
-        let form = [
-            ("serviceName", &*key.service),
-            ("ip", IP),
-            ("port", &port),
-            ("ephemeral", if ephemeral { "true" } else { "false" }),
-        ];
-        let op = Op::Deregister {
-            key: key.clone(),
-            ephemeral,
-        };
-        self.call(
-            client,
-            member,
-            op,
-            Method::DELETE,
-            "/nacos/v1/ns/instance",
-            &form,
-        )
-        .await
+        self.call(client, member, op, method, "/nacos/v1/ns/instance", &form)
+            .await
     }
 
     /// A beat: light (ip and port only) or with the instance in its body, as

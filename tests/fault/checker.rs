@@ -75,13 +75,22 @@ type Lost = BTreeMap<(InstanceKey, Expectation), ()>;
 
 pub fn check(cx: &Context<'_>) -> Verdict {
     let outages = window::outages(cx.events);
-    let excuses = window::excuses(cx, &outages);
-    let mut failures = Vec::new();
-    let mut lost = Lost::new();
-    beats(cx, &excuses, &mut failures, &mut lost);
-    lists(cx, &excuses, &mut failures, &mut lost);
-    recovery(cx, &mut failures);
-    deadlines(cx, &mut failures);
+    let mut judge = Judge {
+        cx,
+        excuses: window::excuses(cx, &outages),
+        failures: Vec::new(),
+        lost: Lost::new(),
+    };
+    judge.beats();
+    judge.lists();
+    judge.recovery();
+    judge.deadlines();
+    let Judge {
+        excuses,
+        mut failures,
+        lost,
+        ..
+    } = judge;
     failures.sort_by_key(|f| (f.check, f.at));
     Verdict {
         window: window::measure(cx, &excuses, &lost),
@@ -89,30 +98,177 @@ pub fn check(cx: &Context<'_>) -> Verdict {
     }
 }
 
-/// Check 1 during the run: a light beat answered 20404 for an instance that
-/// was registered, acknowledged, and kept alive.
-fn beats(cx: &Context<'_>, excuses: &Excuses, failures: &mut Vec<Failure>, lost: &mut Lost) {
-    for (key, timeline) in cx.timelines {
-        for &(record, presence) in &timeline.losses {
-            let beat = &cx.records[record];
-            let expectation = Expectation::Present(presence);
-            if window::excused(excuses, key, expectation, beat.start) {
-                lost.insert((key.clone(), expectation), ());
-                continue;
+/// The checker's state while it reads the history.
+struct Judge<'a> {
+    cx: &'a Context<'a>,
+    excuses: Excuses,
+    failures: Vec<Failure>,
+    lost: Lost,
+}
+
+impl Judge<'_> {
+    /// Records that `expectation` of `key` did not hold in `seen` (a request
+    /// answered by `seen.member`): the window's loss if it is excused, else a
+    /// failure of `check`.
+    fn broken(
+        &mut self,
+        check: Check,
+        key: &InstanceKey,
+        expectation: Expectation,
+        seen: &Record,
+        what: impl FnOnce() -> String,
+    ) {
+        if window::excused(&self.excuses, key, expectation, seen.start) {
+            self.lost.insert((key.clone(), expectation), ());
+            return;
+        }
+        self.failures.push(Failure {
+            check,
+            key: Some(key.clone()),
+            member: Some(seen.member),
+            at: seen.start,
+            what: what(),
+        });
+    }
+
+    /// Check 1 during the run: a light beat answered 20404 for an instance
+    /// that was registered, acknowledged, and kept alive.
+    fn beats(&mut self) {
+        let cx = self.cx;
+        for (key, timeline) in cx.timelines {
+            for &(record, presence) in &timeline.losses {
+                let beat = &cx.records[record];
+                let p = &timeline.present[presence];
+                self.broken(
+                    Check::Lost,
+                    key,
+                    Expectation::Present(presence),
+                    beat,
+                    || {
+                        format!(
+                            "{beat}; registered by: {}; last proof of life: {}",
+                            cx.records[p.span.cause],
+                            last_alive(p, beat.start, false)
+                        )
+                    },
+                );
             }
-            let p = &timeline.present[presence];
-            failures.push(Failure {
-                check: Check::Lost,
-                key: Some(key.clone()),
-                member: Some(beat.member),
-                at: beat.start,
-                what: format!(
-                    "{beat}; registered by: {}; last proof of life: {}",
-                    cx.records[p.span.cause],
-                    last_alive(p, beat.start, false)
-                ),
+        }
+    }
+
+    /// Checks 2, 3 and 5 on every list.
+    fn lists(&mut self) {
+        let cx = self.cx;
+        let mut by_service: BTreeMap<&str, Vec<(&InstanceKey, &Timeline)>> = BTreeMap::new();
+        for (key, timeline) in cx.timelines {
+            by_service
+                .entry(&key.service)
+                .or_default()
+                .push((key, timeline));
+        }
+        for list in cx.records {
+            let Op::List {
+                service,
+                final_round,
+            } = &list.op
+            else {
+                continue;
+            };
+            let (ports, strangers) = match &list.answer {
+                Answer::Listed { ports, strangers } => (ports, strangers),
+                other => {
+                    if let Some(what) = bad_list_answer(cx, list, other) {
+                        self.failures.push(Failure {
+                            check: Check::Missing,
+                            key: None,
+                            member: Some(list.member),
+                            at: list.start,
+                            what,
+                        });
+                    }
+                    continue;
+                }
+            };
+            let instances = by_service.get(&service[..]).map_or(&[][..], Vec::as_slice);
+            self.phantoms(list, service, ports, strangers, instances);
+            for (key, timeline) in instances {
+                let listed = ports.binary_search(&key.port).is_ok();
+                if listed {
+                    self.undone(list, key, timeline);
+                } else if !final_round {
+                    self.missing(list, key, timeline);
+                }
+            }
+        }
+    }
+
+    /// Check 5: every listed host was registered (attempted) by someone
+    /// before the list ended.
+    fn phantoms(
+        &mut self,
+        list: &Record,
+        service: &str,
+        ports: &[u16],
+        strangers: &[String],
+        instances: &[(&InstanceKey, &Timeline)],
+    ) {
+        let mut nobodys: Vec<String> = strangers.to_vec();
+        for port in ports {
+            let written = instances
+                .iter()
+                .find(|(k, _)| k.port == *port)
+                .is_some_and(|(_, t)| t.attempts.iter().any(|a| *a < list.end));
+            if !written {
+                nobodys.push(format!("127.0.0.1:{port}"));
+            }
+        }
+        for host in nobodys {
+            self.failures.push(Failure {
+                check: Check::Phantom,
+                key: None,
+                member: Some(list.member),
+                at: list.start,
+                what: format!("{list} lists {service} {host}, which nobody registered before"),
             });
         }
+    }
+
+    /// Check 2: a listed instance must not be in an absence that began
+    /// [`GONE_WITHIN_MS`] before the list.
+    fn undone(&mut self, list: &Record, key: &InstanceKey, timeline: &Timeline) {
+        let since = list.start.minus_ms(GONE_WITHIN_MS);
+        let Some((index, gone)) = timeline.absence_at(since, list.end) else {
+            return;
+        };
+        let cause = &self.cx.records[gone.cause];
+        self.broken(Check::Undone, key, Expectation::Absent(index), list, || {
+            format!("{list} lists it; deregistered by: {cause}")
+        });
+    }
+
+    /// Check 3: a live instance, acknowledged [`LISTED_WITHIN_MS`] before
+    /// the list, must be in it.
+    fn missing(&mut self, list: &Record, key: &InstanceKey, timeline: &Timeline) {
+        let since = list.start.minus_ms(LISTED_WITHIN_MS);
+        let Some((index, presence)) = timeline.presence_at(since, list.end) else {
+            return;
+        };
+        if !presence.alive_at(list.start, timeline.persistent) {
+            return;
+        }
+        let cause = &self.cx.records[presence.span.cause];
+        self.broken(
+            Check::Missing,
+            key,
+            Expectation::Present(index),
+            list,
+            || {
+                format!(
+                    "{list} misses it; registered by: {cause}; last proof of life: {}",
+                    last_alive(presence, list.start, timeline.persistent)
+                )
+            },
+        );
     }
 }
 
@@ -125,151 +281,6 @@ fn last_alive(p: &Presence, before: At, persistent: bool) -> String {
         .rev()
         .find(|(_, end)| *end <= before)
         .map_or("none".into(), |(start, _)| start.to_string())
-}
-
-/// Checks 2, 3 and 5 on every list.
-fn lists(cx: &Context<'_>, excuses: &Excuses, failures: &mut Vec<Failure>, lost: &mut Lost) {
-    let mut by_service: BTreeMap<&str, Vec<(&InstanceKey, &Timeline)>> = BTreeMap::new();
-    for (key, timeline) in cx.timelines {
-        by_service
-            .entry(&key.service)
-            .or_default()
-            .push((key, timeline));
-    }
-    for list in cx.records {
-        let Op::List {
-            service,
-            final_round,
-        } = &list.op
-        else {
-            continue;
-        };
-        let (ports, strangers) = match &list.answer {
-            Answer::Listed { ports, strangers } => (ports, strangers),
-            other => {
-                if let Some(what) = bad_list_answer(cx, list, other) {
-                    failures.push(Failure {
-                        check: Check::Missing,
-                        key: None,
-                        member: Some(list.member),
-                        at: list.start,
-                        what,
-                    });
-                }
-                continue;
-            }
-        };
-        let instances = by_service.get(&**service).map_or(&[][..], Vec::as_slice);
-        phantoms(list, service, ports, strangers, instances, failures);
-        for (key, timeline) in instances {
-            let listed = ports.binary_search(&key.port).is_ok();
-            if listed {
-                undone(cx, excuses, list, key, timeline, failures, lost);
-            } else if !final_round {
-                missing(cx, excuses, list, key, timeline, failures, lost);
-            }
-        }
-    }
-}
-
-/// Check 5: every listed host was registered (attempted) by someone before
-/// the list ended.
-fn phantoms(
-    list: &Record,
-    service: &str,
-    ports: &[u16],
-    strangers: &[String],
-    instances: &[(&InstanceKey, &Timeline)],
-    failures: &mut Vec<Failure>,
-) {
-    let mut nobodys: Vec<String> = strangers.to_vec();
-    for port in ports {
-        let written = instances
-            .iter()
-            .find(|(k, _)| k.port == *port)
-            .is_some_and(|(_, t)| t.attempts.iter().any(|a| *a < list.end));
-        if !written {
-            nobodys.push(format!("127.0.0.1:{port}"));
-        }
-    }
-    for host in nobodys {
-        failures.push(Failure {
-            check: Check::Phantom,
-            key: None,
-            member: Some(list.member),
-            at: list.start,
-            what: format!("{list} lists {service} {host}, which nobody registered before"),
-        });
-    }
-}
-
-/// Check 2: a listed instance must not be in an absence that began
-/// [`GONE_WITHIN_MS`] before the list.
-fn undone(
-    cx: &Context<'_>,
-    excuses: &Excuses,
-    list: &Record,
-    key: &InstanceKey,
-    timeline: &Timeline,
-    failures: &mut Vec<Failure>,
-    lost: &mut Lost,
-) {
-    let Some((index, gone)) = timeline.absence_at(list.start.minus_ms(GONE_WITHIN_MS), list.end)
-    else {
-        return;
-    };
-    let expectation = Expectation::Absent(index);
-    if window::excused(excuses, key, expectation, list.start) {
-        lost.insert((key.clone(), expectation), ());
-        return;
-    }
-    failures.push(Failure {
-        check: Check::Undone,
-        key: Some(key.clone()),
-        member: Some(list.member),
-        at: list.start,
-        what: format!(
-            "{list} lists it; deregistered by: {}",
-            cx.records[gone.cause]
-        ),
-    });
-}
-
-/// Check 3: a live instance, acknowledged [`LISTED_WITHIN_MS`] before the
-/// list, must be in it.
-fn missing(
-    cx: &Context<'_>,
-    excuses: &Excuses,
-    list: &Record,
-    key: &InstanceKey,
-    timeline: &Timeline,
-    failures: &mut Vec<Failure>,
-    lost: &mut Lost,
-) {
-    let Some((index, presence)) =
-        timeline.presence_at(list.start.minus_ms(LISTED_WITHIN_MS), list.end)
-    else {
-        return;
-    };
-    if !presence.alive_at(list.start, timeline.persistent) {
-        return;
-    }
-    let expectation = Expectation::Present(index);
-    if window::excused(excuses, key, expectation, list.start) {
-        lost.insert((key.clone(), expectation), ());
-        return;
-    }
-    failures.push(Failure {
-        check: Check::Missing,
-        key: Some(key.clone()),
-        member: Some(list.member),
-        at: list.start,
-        what: format!(
-            "{list} misses it; registered by: {}; last proof of life: {}",
-            cx.records[presence.span.cause],
-            last_alive(presence, list.start, timeline.persistent)
-        ),
-    });
 }
 
 /// A list must be answered 200 by a ready member or 503 by one that is not.
@@ -308,70 +319,74 @@ fn killed_during(events: &[Event], r: &Record) -> bool {
     down_since.is_some_and(|since| since <= r.end.plus_ms(50))
 }
 
-/// Check 1 after recovery: every member's last list of the recovery round
-/// holds every instance still registered (and, if ephemeral, beating) when
-/// the clients stopped. (Check 2 judges the same lists in [`lists`].)
-fn recovery(cx: &Context<'_>, failures: &mut Vec<Failure>) {
-    let mut last: BTreeMap<(usize, &str), &Record> = BTreeMap::new();
-    for r in cx.records {
-        if let Op::List {
-            service,
-            final_round: true,
-        } = &r.op
-        {
-            last.insert((r.member, service), r);
+impl Judge<'_> {
+    /// Check 1 after recovery: every member's last list of the recovery round
+    /// holds every instance still registered (and, if ephemeral, beating) when
+    /// the clients stopped. (Check 2 judges the same lists in [`lists`].)
+    fn recovery(&mut self) {
+        let cx = self.cx;
+        let mut last: BTreeMap<(usize, &str), &Record> = BTreeMap::new();
+        for r in cx.records {
+            if let Op::List {
+                service,
+                final_round: true,
+            } = &r.op
+            {
+                last.insert((r.member, service), r);
+            }
         }
-    }
-    for (key, timeline) in cx.timelines {
-        let Some(presence) = timeline.present_at_end(cx.stopped) else {
-            continue;
-        };
-        for ((member, _), list) in last.iter().filter(|((_, s), _)| *s == &*key.service) {
-            let listed = matches!(&list.answer, Answer::Listed { ports, .. } if ports.binary_search(&key.port).is_ok());
-            if !listed {
-                failures.push(Failure {
-                    check: Check::Lost,
-                    key: Some(key.clone()),
-                    member: Some(*member),
-                    at: list.start,
-                    what: format!(
-                        "missing after recovery: the last {list}; registered by: {}",
-                        cx.records[presence.span.cause]
-                    ),
-                });
+        for (key, timeline) in cx.timelines {
+            let Some(presence) = timeline.present_at_end(cx.stopped) else {
+                continue;
+            };
+            for ((member, _), list) in last.iter().filter(|((_, s), _)| *s == &*key.service) {
+                let listed = matches!(&list.answer, Answer::Listed { ports, .. } if ports.binary_search(&key.port).is_ok());
+                if !listed {
+                    self.failures.push(Failure {
+                        check: Check::Lost,
+                        key: Some(key.clone()),
+                        member: Some(*member),
+                        at: list.start,
+                        what: format!(
+                            "missing after recovery: the last {list}; registered by: {}",
+                            cx.records[presence.span.cause]
+                        ),
+                    });
+                }
             }
         }
     }
-}
 
-/// Check 4: every write answered, and within its deadline.
-fn deadlines(cx: &Context<'_>, failures: &mut Vec<Failure>) {
-    for r in cx.records.iter().filter(|r| r.op.is_write()) {
-        let bound = if r.op.persistent() {
-            RAFT_WRITE_TIMEOUT_MS + SLACK_MS
-        } else {
-            REQUEST_TIMEOUT_MS + SLACK_MS
-        };
-        let what = match &r.answer {
-            Answer::TimedOut => format!("{r}: no answer within {CLIENT_TIMEOUT_MS} ms"),
-            Answer::Broken(_) if !killed_during(cx.events, r) => {
-                format!("{r}: the connection broke, and the member was not killed")
-            }
-            Answer::Refused | Answer::Broken(_) => continue,
-            _ if r.latency_ms() > bound as f64 => {
-                format!(
-                    "{r}: answered after {:.0} ms (bound {bound} ms)",
-                    r.latency_ms()
-                )
-            }
-            _ => continue,
-        };
-        failures.push(Failure {
-            check: Check::Late,
-            key: r.op.instance().cloned(),
-            member: Some(r.member),
-            at: r.start,
-            what,
-        });
+    /// Check 4: every write answered, and within its deadline.
+    fn deadlines(&mut self) {
+        let cx = self.cx;
+        for r in cx.records.iter().filter(|r| r.op.is_write()) {
+            let bound = if r.op.persistent() {
+                RAFT_WRITE_TIMEOUT_MS + SLACK_MS
+            } else {
+                REQUEST_TIMEOUT_MS + SLACK_MS
+            };
+            let what = match &r.answer {
+                Answer::TimedOut => format!("{r}: no answer within {CLIENT_TIMEOUT_MS} ms"),
+                Answer::Broken(_) if !killed_during(cx.events, r) => {
+                    format!("{r}: the connection broke, and the member was not killed")
+                }
+                Answer::Refused | Answer::Broken(_) => continue,
+                _ if r.latency_ms() > bound as f64 => {
+                    format!(
+                        "{r}: answered after {:.0} ms (bound {bound} ms)",
+                        r.latency_ms()
+                    )
+                }
+                _ => continue,
+            };
+            self.failures.push(Failure {
+                check: Check::Late,
+                key: r.op.instance().cloned(),
+                member: Some(r.member),
+                at: r.start,
+                what,
+            });
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::api::Api;
+use crate::api::{Api, Change};
 use crate::history::{Answer, InstanceKey};
 use crate::rng::Rng;
 use crate::settings::BEAT_PERIOD_MS;
@@ -72,10 +72,17 @@ impl Load {
         }
     }
 
-    fn client_rng(&mut self) -> (Arc<str>, Rng, u64) {
+    /// A new client: its name (`c<n>`, as the history shows it) and its
+    /// own random choices.
+    fn client(&mut self) -> Client {
         self.next_client += 1;
         let n = self.next_client;
-        (Arc::from(format!("c{n}")), self.rng.fork(n), n)
+        Client {
+            api: self.api.clone(),
+            name: Arc::from(format!("c{n}")),
+            rng: self.rng.fork(n),
+            stop: self.stop.clone(),
+        }
     }
 
     pub fn add_service(&self, service: &Arc<str>) {
@@ -99,13 +106,7 @@ impl Load {
             service: Arc::clone(service),
             port: self.next_port,
         };
-        let (name, rng, _) = self.client_rng();
-        let client = Client {
-            api: self.api.clone(),
-            name,
-            rng,
-            stop: self.stop.clone(),
-        };
+        let client = self.client();
         self.tasks
             .spawn(ephemeral_client(client, key, style, start, may_go_silent));
     }
@@ -124,25 +125,13 @@ impl Load {
                 })
             })
             .collect();
-        let (name, rng, _) = self.client_rng();
-        let client = Client {
-            api: self.api.clone(),
-            name,
-            rng,
-            stop: self.stop.clone(),
-        };
+        let client = self.client();
         self.tasks.spawn(persistent_writer(client, keys));
     }
 
     /// Starts a client listing random services through random members.
     pub fn lister(&mut self) {
-        let (name, rng, _) = self.client_rng();
-        let client = Client {
-            api: self.api.clone(),
-            name,
-            rng,
-            stop: self.stop.clone(),
-        };
+        let client = self.client();
         self.tasks.spawn(lister(client, Arc::clone(&self.services)));
     }
 
@@ -215,6 +204,67 @@ fn settled(answer: &Answer) -> bool {
         || matches!(answer, Answer::Status(status, _) if (400..500).contains(status))
 }
 
+/// What one logical request came to after trying up to [`TRIES`] members.
+struct Tried {
+    /// The answer that settled it, if one did.
+    settled: Option<Answer>,
+    /// Whether some member's answer left the outcome unknown.
+    uncertain: bool,
+}
+
+/// One logical request of a client.
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    Write {
+        key: &'a InstanceKey,
+        ephemeral: bool,
+        change: Change,
+    },
+    Beat {
+        key: &'a InstanceKey,
+        body: bool,
+    },
+}
+
+impl Client {
+    /// Sends one logical request to members (`first` first) until one
+    /// settles it; counts every request sent in `ops`.
+    async fn attempt(
+        &mut self,
+        first: Option<usize>,
+        ops: &mut usize,
+        request: Request<'_>,
+    ) -> Tried {
+        let mut uncertain = false;
+        for member in self.members(first) {
+            *ops += 1;
+            let answer = match request {
+                Request::Write {
+                    key,
+                    ephemeral,
+                    change,
+                } => {
+                    self.api
+                        .write(&self.name, member, key, ephemeral, change)
+                        .await
+                }
+                Request::Beat { key, body } => self.api.beat(&self.name, member, key, body).await,
+            };
+            if settled(&answer) {
+                return Tried {
+                    settled: Some(answer),
+                    uncertain,
+                };
+            }
+            uncertain |= answer.uncertain();
+        }
+        Tried {
+            settled: None,
+            uncertain,
+        }
+    }
+}
+
 async fn ephemeral_client(
     mut c: Client,
     key: InstanceKey,
@@ -230,30 +280,27 @@ async fn ephemeral_client(
     let mut first = start.first_via;
     let mut beats_since_register = 0u64;
     let mut ops = 0;
+    let write = |change| Request::Write {
+        key: &key,
+        ephemeral: true,
+        change,
+    };
     while !c.stopped() && ops < MAX_OPS {
         if silent_after.is_some_and(|n| ops as u64 >= n) {
             return; // the client is gone: its instance expires
         }
         if !registered {
-            for member in c.members(first.take()) {
-                ops += 1;
-                let answer = c.api.register(&c.name, member, &key, true).await;
-                if settled(&answer) {
-                    registered = matches!(answer, Answer::Done);
-                    beats_since_register = 0;
-                    break;
-                }
+            let tried = c
+                .attempt(first.take(), &mut ops, write(Change::Register))
+                .await;
+            if let Some(answer) = tried.settled {
+                registered = matches!(answer, Answer::Done);
+                beats_since_register = 0;
             }
         } else if c.rng.percent(3) {
-            for member in c.members(None) {
-                ops += 1;
-                let answer = c.api.deregister(&c.name, member, &key, true).await;
-                if settled(&answer) {
-                    registered = !matches!(answer, Answer::Done);
-                    break;
-                }
-            }
-            if !registered {
+            let tried = c.attempt(None, &mut ops, write(Change::Deregister)).await;
+            if let Some(Answer::Done) = tried.settled {
+                registered = false;
                 let away = c.rng.between(300, 1_500);
                 if !c.pause(away).await {
                     return;
@@ -266,16 +313,12 @@ async fn ephemeral_client(
                 BeatStyle::Body => true,
                 BeatStyle::Java => beats_since_register == 0,
             };
-            for member in c.members(None) {
-                ops += 1;
-                let answer = c.api.beat(&c.name, member, &key, body).await;
-                if settled(&answer) {
-                    // 20404: the member does not know the instance; a Nacos
-                    // client registers it again.
-                    registered = !matches!(answer, Answer::Beat(20404));
-                    beats_since_register += 1;
-                    break;
-                }
+            let beat = Request::Beat { key: &key, body };
+            if let Some(answer) = c.attempt(None, &mut ops, beat).await.settled {
+                // 20404: the member does not know the instance; a Nacos
+                // client registers it again.
+                registered = !matches!(answer, Answer::Beat(20404));
+                beats_since_register += 1;
             }
         }
         let jitter = c.rng.between(0, 100);
@@ -286,28 +329,27 @@ async fn ephemeral_client(
 }
 
 async fn persistent_writer(mut c: Client, keys: Vec<InstanceKey>) {
-    // Per instance: Some(registered?) once an answer settled it.
+    // Per instance: Some(registered?) while the answers tell.
     let mut known: Vec<Option<bool>> = vec![Some(false); keys.len()];
     let mut ops = 0;
     while !c.stopped() && ops < MAX_OPS {
         let i = c.rng.index(keys.len());
-        let deregister = known[i] == Some(true) && c.rng.percent(35);
-        for member in c.members(None) {
-            ops += 1;
-            let answer = if deregister {
-                c.api.deregister(&c.name, member, &keys[i], false).await
-            } else {
-                c.api.register(&c.name, member, &keys[i], false).await
-            };
-            known[i] = match &answer {
-                Answer::Done => Some(!deregister),
-                a if a.not_applied() => known[i],
-                _ => None,
-            };
-            if settled(&answer) {
-                break;
-            }
-        }
+        let change = if known[i] == Some(true) && c.rng.percent(35) {
+            Change::Deregister
+        } else {
+            Change::Register
+        };
+        let write = Request::Write {
+            key: &keys[i],
+            ephemeral: false,
+            change,
+        };
+        let tried = c.attempt(None, &mut ops, write).await;
+        known[i] = match tried.settled {
+            Some(Answer::Done) => Some(change == Change::Register),
+            _ if tried.uncertain => None,
+            _ => known[i],
+        };
         let wait = c.rng.between(80, 250);
         if !c.pause(wait).await {
             return;

@@ -235,38 +235,31 @@ fn a_host_nobody_registered_fails_check_5() {
     assert_eq!(checks(&v), [(Check::Phantom, Some(1))]);
 }
 
+/// Instance 1 registered through `acked_by` at 1000 ms, beating; `acked_by`
+/// killed at `killed_at`; member 1 lists the service without it at 3000 ms.
+fn killed_after_registering(acked_by: usize, killed_at: u64) -> Verdict {
+    Story::default()
+        .register(1, acked_by, 1_000)
+        .beats(1, 1_500, 4_000)
+        .event(killed_at, Fault::Kill(acked_by))
+        .list(1, 3_000, &[], false)
+        .verdict(4_000)
+}
+
 #[test]
 fn a_write_lost_in_the_ap_window_is_measured_not_failed() {
     // Acknowledged by the owner (member 0) 48 ms before it was killed.
-    let mut story = Story::default();
-    story
-        .register(1, 0, 1_000)
-        .beats(1, 1_500, 4_000)
-        .event(1_050, Fault::Kill(0));
-    story.list(1, 3_000, &[], false);
-    let v = story.verdict(4_000);
+    let v = killed_after_registering(0, 1_050);
     assert_eq!(checks(&v), []);
     assert_eq!(v.window.len(), 1);
     assert!(v.window[0].lost && v.window[0].killed);
-
     // 198 ms before the kill: outside the window, a failure.
-    let mut story = Story::default();
-    story
-        .register(1, 0, 1_000)
-        .beats(1, 1_500, 4_000)
-        .event(1_200, Fault::Kill(0));
-    story.list(1, 3_000, &[], false);
-    assert_eq!(checks(&story.verdict(4_000)), [(Check::Missing, Some(1))]);
-
+    let v = killed_after_registering(0, 1_200);
+    assert_eq!(checks(&v), [(Check::Missing, Some(1))]);
     // Acknowledged by a member that is not the owner: it forwarded, so the
     // owner had it; losing it is a failure.
-    let mut story = Story::default();
-    story
-        .register(1, 2, 1_000)
-        .beats(1, 1_500, 4_000)
-        .event(1_050, Fault::Kill(2));
-    story.list(1, 3_000, &[], false);
-    assert_eq!(checks(&story.verdict(4_000)), [(Check::Missing, Some(1))]);
+    let v = killed_after_registering(2, 1_050);
+    assert_eq!(checks(&v), [(Check::Missing, Some(1))]);
 }
 
 #[test]
