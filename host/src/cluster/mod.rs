@@ -89,7 +89,7 @@ impl View {
     /// The member responsible for `service`: the service's stable hash over the
     /// sorted ready members (the seed's `DistroMapper#mapSrv`); `None` when
     /// no member is ready.
-    pub fn owner(&self, service: &ServiceKey) -> Option<SocketAddr> {
+    pub fn responsible(&self, service: &ServiceKey) -> Option<SocketAddr> {
         if self.healthy.is_empty() {
             return None;
         }
@@ -291,13 +291,16 @@ impl Cluster {
     }
 
     /// The member responsible for `service` in the current view, if any
-    /// member is ready.
-    pub fn owner(&self, service: &ServiceKey) -> Option<SocketAddr> {
-        self.view().owner(service)
+    /// member is ready. (Nacre says "responsible" for the member that decides
+    /// a service's v1 instances, as Distro does, and keeps "owner" for the
+    /// member holding a v2 instance's connection.)
+    pub fn responsible(&self, service: &ServiceKey) -> Option<SocketAddr> {
+        self.view().responsible(service)
     }
 
+    /// Whether this member is responsible for `service` now.
     pub fn is_responsible(&self, service: &ServiceKey) -> bool {
-        self.owner(service) == Some(self.me)
+        self.responsible(service) == Some(self.me)
     }
 
     /// Since when (wall-clock ms) this node may judge beat timeouts: while it

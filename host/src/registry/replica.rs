@@ -13,7 +13,7 @@
 //! - merging is idempotent and order-free: members that saw the same writes
 //!   hold the same data, whatever order the messages came in.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,38 @@ pub struct ServiceRecords {
     pub service: ServiceKey,
     pub instances: Vec<Instance>,
     pub tombstones: Vec<Tombstone>,
+}
+
+impl ServiceRecords {
+    /// What of these records is newer than `theirs` (another member's records
+    /// of the same service): instances they lack or hold older, tombstones of
+    /// instances they still hold older. `None` if nothing.
+    pub fn newer_than(self, theirs: &ServiceRecords) -> Option<ServiceRecords> {
+        let mut known: HashMap<&InstanceId, Version, FastHash> = HashMap::default();
+        let versions = theirs.instances.iter().map(|i| (&i.id, i.version));
+        let deletions = theirs.tombstones.iter().map(|t| (&t.id, t.version));
+        for (id, version) in versions.chain(deletions) {
+            let at = known.entry(id).or_insert(version);
+            *at = (*at).max(version);
+        }
+        let newer = |id: &InstanceId, version: Version| known.get(id).is_none_or(|v| *v < version);
+        let instances: Vec<Instance> = self
+            .instances
+            .into_iter()
+            .filter(|i| newer(&i.id, i.version))
+            .collect();
+        let tombstones: Vec<Tombstone> = self
+            .tombstones
+            .into_iter()
+            .filter(|t| known.contains_key(&t.id) && newer(&t.id, t.version))
+            .collect();
+        let newer = !instances.is_empty() || !tombstones.is_empty();
+        newer.then_some(ServiceRecords {
+            service: self.service,
+            instances,
+            tombstones,
+        })
+    }
 }
 
 /// What an ephemeral write did.
@@ -340,6 +372,44 @@ mod tests {
         let absent = ServiceKey::new("public", "DEFAULT_GROUP", "absent");
         registry.remove_ephemeral(&absent, &instance("1.1.1.1").id, at(3_000, 0));
         assert!(registry.service(&absent).is_none());
+    }
+
+    #[test]
+    fn what_is_newer_here_goes_back_and_nothing_else() {
+        let theirs = Registry::replicated();
+        theirs.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
+        theirs.put_ephemeral(&key(), instance("2.2.2.2"), at(1_000, 1));
+        let mine = Registry::replicated();
+        mine.merge_ephemeral(records(&theirs), 0);
+        // Nothing newer here yet.
+        assert_eq!(records(&mine).newer_than(&records(&theirs)), None);
+        // A newer copy of 1, a deletion of 2, and 3 they never had.
+        mine.put_ephemeral(&key(), instance("3.3.3.3"), at(2_000, 2));
+        let mut heavier = instance("1.1.1.1");
+        heavier.weight = 3.0;
+        mine.put_ephemeral(&key(), heavier, at(2_001, 2));
+        mine.remove_ephemeral(&key(), &instance("2.2.2.2").id, at(2_002, 2));
+        // A tombstone of something they do not know is not news to them.
+        mine.remove_ephemeral(&key(), &instance("9.9.9.9").id, at(2_003, 2));
+        let newer = records(&mine)
+            .newer_than(&records(&theirs))
+            .unwrap_or_default();
+        let ips = |list: Vec<InstanceId>| list.into_iter().map(|id| id.ip).collect::<Vec<_>>();
+        assert_eq!(
+            ips(newer.instances.iter().map(|i| i.id.clone()).collect()),
+            ["1.1.1.1", "3.3.3.3"]
+        );
+        assert_eq!(
+            ips(newer.tombstones.iter().map(|t| t.id.clone()).collect()),
+            ["2.2.2.2"]
+        );
+        // Sent back and merged there, the two agree.
+        theirs.merge_ephemeral(newer, 0);
+        assert_eq!(
+            theirs.ephemeral_checksum(&key()),
+            mine.ephemeral_checksum(&key())
+        );
+        assert_eq!(records(&mine).newer_than(&records(&theirs)), None);
     }
 
     #[test]
