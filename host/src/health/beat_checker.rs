@@ -403,6 +403,7 @@ mod tests {
         register(&checker, "3.3.3.3", 0, |i| {
             i.lease = Lease::Connection {
                 node: "127.0.0.1:8848".parse().expect("an address"),
+                incarnation: 1,
                 connection: "c1".into(),
             }
         })

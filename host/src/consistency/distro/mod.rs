@@ -20,8 +20,12 @@
 //! - A member is ready only once it has loaded every ready peer's records
 //!   and reaches a majority of the members ([`readiness`]); until then it is
 //!   in no view and answers clients 503.
+//! - Instances of Nacos 2.x client connections are written by the member
+//!   holding the connection, whatever the service, and forgotten by the
+//!   others when that member is gone ([`leases`]).
 
 pub mod forwarder;
+pub mod leases;
 pub mod readiness;
 pub mod repair;
 pub mod syncer;
@@ -33,7 +37,7 @@ use std::time::Duration;
 use crate::clock::{self, now_millis};
 use crate::cluster::Cluster;
 use crate::notifier::{ChangeKinds, Notifier};
-use crate::registry::model::{InstanceId, ServiceKey, Stamp};
+use crate::registry::model::{InstanceId, Lease, ServiceKey, Stamp};
 use crate::registry::{Registry, ServiceRecords};
 use crate::shutdown::Shutdown;
 use crate::wire::Checksums;
@@ -146,12 +150,29 @@ impl Distro {
         let service = records.service.clone();
         let changed = self
             .registry
-            .merge_ephemeral(records, now_millis())
+            .merge_ephemeral(records, now_millis(), |lease| self.lease_may_live(lease))
             .is_some();
         if changed {
             self.notifier.notify(&service, ChangeKinds::INSTANCES);
         }
         changed
+    }
+
+    /// Whether an instance with this lease may be alive: beats are judged by
+    /// the beat checker; a connection lives while its node (in that
+    /// incarnation) has not been out of this node's view for longer than
+    /// `lease_grace_ms`.
+    pub fn lease_may_live(&self, lease: &Lease) -> bool {
+        match lease {
+            Lease::Beat => true,
+            Lease::Connection {
+                node, incarnation, ..
+            } => self.cluster.lease_may_live(
+                *node,
+                *incarnation,
+                self.cluster.config().lease_grace_ms as i64,
+            ),
+        }
     }
 
     /// This node's records (live instances and tombstones) of a service;
