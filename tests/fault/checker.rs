@@ -108,8 +108,9 @@ struct Judge<'a> {
 
 impl Judge<'_> {
     /// Records that `expectation` of `key` did not hold in `seen` (a request
-    /// answered by `seen.member`): the window's loss if it is excused, else a
-    /// failure of `check`.
+    /// answered by `seen.member`): a failure of `check`, unless it is a loss
+    /// in the documented window (then only measured); a loss in a cut's
+    /// window is measured and fails, labelled.
     fn broken(
         &mut self,
         check: Check,
@@ -118,16 +119,20 @@ impl Judge<'_> {
         seen: &Record,
         what: impl FnOnce() -> String,
     ) {
-        if window::excused(&self.excuses, key, expectation, seen.start) {
+        let mut what = what();
+        if let Some(excuse) = window::window(&self.excuses, key, expectation, seen.start) {
             self.lost.insert((key.clone(), expectation), ());
-            return;
+            if excuse.excuses() {
+                return;
+            }
+            what = format!("{what}; {}", excuse.describe(self.cx.records));
         }
         self.failures.push(Failure {
             check,
             key: Some(key.clone()),
             member: Some(seen.member),
             at: seen.start,
-            what: what(),
+            what,
         });
     }
 
@@ -279,8 +284,10 @@ fn last_alive(p: &Presence, before: At, persistent: bool) -> String {
     p.alive
         .iter()
         .rev()
-        .find(|(_, end)| *end <= before)
-        .map_or("none".into(), |(start, _)| start.to_string())
+        .find(|p| p.end <= before)
+        .map_or("none".into(), |p| {
+            format!("{} via node {}", p.start, p.member)
+        })
 }
 
 /// A list must be answered 200 by a ready member or 503 by one that is not.

@@ -31,12 +31,31 @@ pub struct Span {
     pub cause: usize,
 }
 
+/// An acknowledged register or beat: the instance was alive on the
+/// member that answered, between `start` and `end`.
+#[derive(Clone, Copy, Debug)]
+pub struct Proof {
+    pub start: At,
+    pub end: At,
+    pub member: usize,
+}
+
+impl Proof {
+    fn of(r: &Record) -> Proof {
+        Proof {
+            start: r.start,
+            end: r.end,
+            member: r.member,
+        }
+    }
+}
+
 /// A span in which the instance is registered, with its proofs of life.
 #[derive(Clone, Debug)]
 pub struct Presence {
     pub span: Span,
-    /// `(start, end)` of each acknowledged register or beat in it, by start.
-    pub alive: Vec<(At, At)>,
+    /// Every proof of life in it, by start.
+    pub alive: Vec<Proof>,
 }
 
 impl Presence {
@@ -50,16 +69,17 @@ impl Presence {
                 .alive
                 .iter()
                 .rev()
-                .find(|(_, end)| *end <= at)
-                .is_some_and(|(start, _)| at.ms_after(*start) <= BEAT_TIMEOUT_MS as f64)
+                .find(|p| p.end <= at)
+                .is_some_and(|p| at.ms_after(p.start) <= BEAT_TIMEOUT_MS as f64)
     }
 
-    /// The end of the first proof of life that started at or after `at`.
-    pub fn next_alive_after(&self, at: At) -> Option<At> {
+    /// The end of the first proof of life that started at or after `at` and
+    /// that `counts`.
+    pub fn next_alive_after(&self, at: At, counts: impl Fn(&Proof) -> bool) -> Option<At> {
         self.alive
             .iter()
-            .find(|(start, _)| *start >= at)
-            .map(|(_, end)| *end)
+            .find(|p| p.start >= at && counts(p))
+            .map(|p| p.end)
     }
 }
 
@@ -216,7 +236,7 @@ fn follow(records: &[Record], indexes: &[usize], wipes: &[Wipe]) -> Timeline {
             (Op::Beat { body: false, .. }, State::Absent(span)) => State::Absent(span),
             (_, State::Present(mut p)) => {
                 if acked {
-                    p.alive.push((r.start, r.end));
+                    p.alive.push(Proof::of(r));
                 }
                 State::Present(p)
             }
@@ -258,7 +278,7 @@ fn presence_after(r: &Record, i: usize, acked: bool, settled_from: At) -> State 
                 until: At::NEVER,
                 cause: i,
             },
-            alive: vec![(r.start, r.end)],
+            alive: vec![Proof::of(r)],
         })
     } else {
         State::Nothing

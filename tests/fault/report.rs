@@ -149,10 +149,11 @@ fn window(run: &SeedRun, out: &mut String) {
             format!("{what} of {} acknowledged {when}", w.key)
         })
         .collect();
+    let killed = writes.iter().filter(|w| w.killed).count();
     let _ = writeln!(
         out,
-        "   AP window ({AP_WINDOW_MS} ms): {} writes acknowledged inside it, {} lost{}",
-        writes.len(),
+        "   AP window ({AP_WINDOW_MS} ms; losses after kills excused, after cuts failures): {killed} writes acknowledged by the owner just before it was killed, {} by a member around its cut; {} lost{}",
+        writes.len() - killed,
         lost.len(),
         if lost.is_empty() {
             String::new()

@@ -263,6 +263,25 @@ fn a_write_lost_in_the_ap_window_is_measured_not_failed() {
 }
 
 #[test]
+fn a_write_lost_in_a_cut_window_is_measured_and_fails() {
+    // Acknowledged by member 2 after it was cut off, before it noticed.
+    let v = Story::default()
+        .event(900, Fault::Isolate(2))
+        .event(1_200, Fault::NoticedCut(2))
+        .register(1, 2, 1_000)
+        .beats(1, 1_500, 4_000)
+        .list(1, 3_000, &[], false)
+        .verdict(4_000);
+    assert_eq!(checks(&v), [(Check::Missing, Some(1))]);
+    assert!(
+        v.failures[0].what.contains("cut off, before it noticed"),
+        "{}",
+        v.failures[0].what
+    );
+    assert!(v.window.len() == 1 && v.window[0].lost && !v.window[0].killed);
+}
+
+#[test]
 fn an_instance_missing_after_recovery_fails_check_1() {
     let v = Story::default()
         .register(1, 0, 0)

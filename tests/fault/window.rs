@@ -1,26 +1,27 @@
-//! The window an AP registry cannot close, measured rather than failed: a
-//! write acknowledged by a member that answered from its own registry, just
-//! before that member was killed — or after it was cut off and before it
-//! noticed — may exist nowhere else, because its sync never left.
+//! The window an AP registry cannot close: a write acknowledged by a member
+//! that answered from its own registry may exist nowhere else until its sync
+//! leaves. Two kinds of write are in a window:
 //!
-//! - A kill: the write was acknowledged by the killed member, which was the
+//! - kill: acknowledged by the member that was killed, which was the
 //!   service's responsible member (all members are up and agree before the
-//!   nemesis kills), at most [`AP_WINDOW_MS`] before the kill.
-//! - A cut: the write was acknowledged by the cut-off member between
-//!   [`AP_WINDOW_MS`] before the cut and the moment it reported itself not
-//!   ready. Its view shrinks as its forwards fail, so in that window it may
+//!   nemesis kills), at most [`AP_WINDOW_MS`] before the kill. Its loss is
+//!   the documented window (docs/CLUSTER.md): measured, not a failure;
+//! - cut: acknowledged by a member between [`AP_WINDOW_MS`] before it was
+//!   cut off and the moment it reported itself not ready. Its sync could not
+//!   leave either (and its view shrinks as its forwards fail, so it may
 //!   answer for services it is not responsible for in the full view: no
-//!   owner condition.
+//!   owner condition). Nothing documents this window, so its losses *are*
+//!   failures; the checker labels them, so they are told apart from the rest.
 //!
-//! A presence (or absence) started by such a write is *excused*: a beat that
-//! finds the instance gone, or a list that misses it (shows it), from the
-//! outage on until the client proved it alive again (registered it again),
-//! counts as the window's loss, not as a failure.
+//! A beat that finds such an instance gone, or a list that misses it (or,
+//! for a deregistration, shows it), from the outage on until the client
+//! proved it alive again, is the window's loss.
 
 use std::collections::BTreeMap;
 
 use crate::checker::Context;
 use crate::history::{At, Event, Fault, InstanceKey, Record};
+use crate::model::Proof;
 use crate::settings::{AP_WINDOW_MS, LISTED_WITHIN_MS};
 
 /// A member out of reach: killed, or cut off until it noticed.
@@ -116,8 +117,11 @@ pub fn excuses(cx: &Context<'_>, outages: &[Outage]) -> Excuses {
         for (index, presence) in timeline.present.iter().enumerate() {
             let cause = &cx.records[presence.span.cause];
             if let Some(outage) = window_of(cx, outages, key, cause) {
+                // What the member out of reach answered before it noticed
+                // proves nothing to the others.
+                let proves = |p: &Proof| p.member != outage.member || p.start >= outage.noticed;
                 let until = presence
-                    .next_alive_after(outage.from)
+                    .next_alive_after(outage.from, proves)
                     .map_or(At::NEVER, |end| end.plus_ms(LISTED_WITHIN_MS));
                 let excuse = Excuse {
                     outage: outage.clone(),
@@ -142,11 +146,33 @@ pub fn excuses(cx: &Context<'_>, outages: &[Outage]) -> Excuses {
     excuses
 }
 
-/// Whether an observation at `at` of `expectation` failing is the window's.
-pub fn excused(excuses: &Excuses, key: &InstanceKey, expectation: Expectation, at: At) -> bool {
+/// The window an observation at `at` of `expectation` failing falls in, if any.
+pub fn window<'a>(
+    excuses: &'a Excuses,
+    key: &InstanceKey,
+    expectation: Expectation,
+    at: At,
+) -> Option<&'a Excuse> {
     excuses
         .get(&(key.clone(), expectation))
-        .is_some_and(|e| at >= e.outage.from && at < e.until)
+        .filter(|e| at >= e.outage.from && at < e.until)
+}
+
+impl Excuse {
+    /// Whether a loss in this window is the documented one (a kill).
+    pub fn excuses(&self) -> bool {
+        self.outage.killed
+    }
+
+    /// How the write stands to its window, for a failure's text.
+    pub fn describe(&self, records: &[Record]) -> String {
+        let after = records[self.cause].end.ms_after(self.outage.from);
+        format!(
+            "it was acknowledged by node {} itself {after:.1} ms after node {} was cut off, \
+             before it noticed (its sync could not leave)",
+            self.outage.member, self.outage.member
+        )
+    }
 }
 
 /// The measurement: every write in the window, and whether it was lost.
