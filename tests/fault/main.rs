@@ -22,8 +22,10 @@
 //! 5. nothing listed that nobody wrote.
 //!
 //! The one loss an AP registry cannot prevent — a write acknowledged by the
-//! responsible member itself just before it was killed or cut off, before
-//! its sync left — is measured (count, ms) and not counted.
+//! responsible member itself just before it was killed, before its sync
+//! left — is measured (count, ms) and not counted; losses of writes a member
+//! acknowledged around its being cut off are measured and counted
+//! ([`window`]).
 //!
 //! `cargo test -p nacre-e2e --test fault` runs the CI seeds;
 //! `NACRE_FAULT_SEED=<n>` replays one seed (the same schedule and client

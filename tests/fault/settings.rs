@@ -38,8 +38,9 @@ pub const GONE_WITHIN_MS: u64 = 1_500;
 pub const LATE_EFFECT_MS: u64 = REQUEST_TIMEOUT_MS;
 /// The window an AP registry cannot close: a write acknowledged by the
 /// responsible member itself at most this long before that member was killed
-/// (or cut off, until it noticed) may be lost with it — its sync had not left.
-/// Such losses are measured and reported, not failures.
+/// may be lost with it — its sync had not left. Such losses are measured, not
+/// failures. Writes a member acknowledged from this long before it was cut
+/// off until it noticed are measured too, but their losses fail.
 pub const AP_WINDOW_MS: u64 = 100;
 
 /// Beats every this long (clients are told 5 s by default; a short period
