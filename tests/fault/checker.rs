@@ -295,8 +295,18 @@ fn bad_list_answer(cx: &Context<'_>, list: &Record, answer: &Answer) -> Option<S
     match answer {
         Answer::Status(503, _) | Answer::Refused => None,
         Answer::Broken(_) if killed_during(cx.events, list) => None,
+        Answer::TimedOut if stalled_during(cx.events, list) => None,
         _ => Some(format!("{list}: a list must be answered 200 or 503")),
     }
+}
+
+/// Whether the test process stalled while the request was in flight: its
+/// time is then the harness's, not the node's.
+pub fn stalled_during(events: &[Event], r: &Record) -> bool {
+    events.iter().any(|e| match e.fault {
+        Fault::Stalled { from } => from < r.end && e.at > r.start,
+        _ => false,
+    })
 }
 
 /// Whether the member a request went to was down (killed, not yet
@@ -368,6 +378,9 @@ impl Judge<'_> {
     fn deadlines(&mut self) {
         let cx = self.cx;
         for r in cx.records.iter().filter(|r| r.op.is_write()) {
+            if stalled_during(cx.events, r) {
+                continue;
+            }
             let bound = if r.op.persistent() {
                 RAFT_WRITE_TIMEOUT_MS + SLACK_MS
             } else {

@@ -229,6 +229,12 @@ pub enum Fault {
     /// Every member's Raft state machine applied what the leader had
     /// committed when the cluster converged.
     RaftCaughtUp,
+    /// The test process itself did not run from `from` until this event
+    /// (a loaded machine): its clients, and the proxies that carry every
+    /// member link, stood still.
+    Stalled {
+        from: At,
+    },
     /// A phase of the schedule, for the reader.
     Note(String),
 }

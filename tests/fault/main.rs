@@ -43,6 +43,7 @@ mod rng;
 mod run;
 mod selftest;
 mod settings;
+mod watchdog;
 mod window;
 
 use std::time::Duration;

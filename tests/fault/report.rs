@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::checker::{Check, Failure};
+use crate::checker::{Check, Failure, stalled_during};
 use crate::history::{Answer, At, Fault, Op};
 use crate::run::SeedRun;
 use crate::settings::AP_WINDOW_MS;
@@ -54,6 +54,9 @@ fn schedule(run: &SeedRun, out: &mut String) {
                 None => format!(" ({m} noticed)"),
             },
             Fault::Heal(m) => format!(" heal {m}"),
+            Fault::Stalled { from } => {
+                format!(" [test process stalled {:.0}ms]", event.at.ms_after(*from))
+            }
             Fault::KillAll => " kill all".into(),
             Fault::RestartAll => " restart all".into(),
             Fault::Converged => {
@@ -85,6 +88,7 @@ fn schedule(run: &SeedRun, out: &mut String) {
 fn traffic(run: &SeedRun, out: &mut String) {
     let mut counts: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
     let mut slowest: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut stalled = 0;
     for r in &run.records {
         let kind = match &r.op {
             Op::Register {
@@ -109,7 +113,9 @@ fn traffic(run: &SeedRun, out: &mut String) {
             _ => 3,
         };
         counts.entry(kind).or_default()[slot] += 1;
-        if !matches!(
+        if stalled_during(&run.events, r) {
+            stalled += 1;
+        } else if !matches!(
             r.answer,
             Answer::Refused | Answer::TimedOut | Answer::Broken(_)
         ) {
@@ -122,6 +128,12 @@ fn traffic(run: &SeedRun, out: &mut String) {
             out,
             "   {kind}: {ok} ok, {code} other beat codes, {refused} refused/not ready, {unknown} uncertain; slowest answer {:.0} ms",
             slowest.get(kind).copied().unwrap_or(0.0)
+        );
+    }
+    if stalled > 0 {
+        let _ = writeln!(
+            out,
+            "   {stalled} requests spanned a stall of the test process: their times are not judged"
         );
     }
 }

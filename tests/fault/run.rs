@@ -18,6 +18,7 @@ use crate::model::{self, Timeline};
 use crate::nemesis::{self, Nemesis};
 use crate::rng::Rng;
 use crate::settings::node_env;
+use crate::watchdog;
 
 /// Ephemeral services, and clients (instances) in each.
 const EPHEMERAL_SERVICES: usize = 6;
@@ -52,6 +53,7 @@ pub async fn run_seed(seed: u64) -> anyhow::Result<SeedRun> {
     })
     .await?;
     let history = History::new();
+    let watchdog = watchdog::watch(history.clone());
     let urls = (0..3).map(|i| cluster.url(i, "")).collect();
     let api = Api::new(urls, history.clone())?;
     let mut load = Load::new(api.clone(), rng.fork(1));
@@ -83,6 +85,7 @@ pub async fn run_seed(seed: u64) -> anyhow::Result<SeedRun> {
     history.event(Fault::Note("clients stopped".into()));
     load.stop().await;
     recovery_round(&api, &history, stopped).await;
+    watchdog.abort();
 
     let (records, events) = history.snapshot();
     let timelines = model::timelines(&records, &events);

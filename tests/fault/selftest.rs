@@ -230,6 +230,19 @@ fn slow_unanswered_or_broken_writes_fail_check_4() {
 }
 
 #[test]
+fn no_time_is_judged_across_a_stall_of_the_test_process() {
+    let mut story = Story::default();
+    let persistent = Op::Register {
+        key: key(7),
+        ephemeral: false,
+    };
+    story.add(0, persistent.clone(), (0, 5_000), Answer::TimedOut);
+    story.event(4_000, Fault::Stalled { from: ms(1_000) });
+    story.add(0, persistent, (6_000, 9_000), Answer::Done);
+    assert_eq!(checks(&story.verdict(10_000)), [(Check::Late, Some(0))]);
+}
+
+#[test]
 fn a_host_nobody_registered_fails_check_5() {
     let v = Story::default().list(1, 100, &[9], false).verdict(1_000);
     assert_eq!(checks(&v), [(Check::Phantom, Some(1))]);
