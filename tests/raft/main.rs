@@ -1,0 +1,109 @@
+//! Raft: persistent instances on a three-process cluster.
+
+mod history;
+mod minority;
+mod probes;
+mod restart;
+mod writes;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use nacre_e2e::cluster::{ClusterOptions, TestCluster};
+use nacre_e2e::naming::{hosts, instance_write, instances, wait_for};
+use reqwest::Method;
+use serde_json::Value;
+
+/// One cluster test at a time (several processes each, two cores).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn options(extra: &[(&str, &str)], proxied: bool) -> ClusterOptions {
+    let mut env: Vec<(String, String)> = vec![
+        ("NACRE_RAFT_HEARTBEAT_INTERVAL_MS".into(), "50".into()),
+        ("NACRE_RAFT_ELECTION_TIMEOUT_MIN_MS".into(), "300".into()),
+        ("NACRE_RAFT_ELECTION_TIMEOUT_MAX_MS".into(), "600".into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    ClusterOptions {
+        proxied,
+        env,
+        ..ClusterOptions::default()
+    }
+}
+
+/// Registers a persistent instance; returns the status and body.
+async fn put_persistent(
+    url: &str,
+    service: &str,
+    ip: &str,
+    port: u16,
+) -> anyhow::Result<(u16, String)> {
+    let port = port.to_string();
+    instance_write(
+        url,
+        Method::POST,
+        &[
+            ("serviceName", service),
+            ("ip", ip),
+            ("port", &port),
+            ("ephemeral", "false"),
+        ],
+    )
+    .await
+}
+
+/// The Raft part of node `i`'s `operator/servers`.
+async fn raft_status(cluster: &TestCluster, i: usize) -> anyhow::Result<Value> {
+    Ok(cluster.servers(i).await?["raft"].clone())
+}
+
+/// Waits until every running node names the same leader; returns its index.
+async fn wait_leader(cluster: &TestCluster, limit: Duration) -> anyhow::Result<usize> {
+    let start = Instant::now();
+    loop {
+        let mut leaders = BTreeSet::new();
+        let mut all = true;
+        for i in 0..cluster.addrs.len() {
+            if !cluster.is_running(i) {
+                continue;
+            }
+            match raft_status(cluster, i)
+                .await
+                .ok()
+                .and_then(|r| r["leader"].as_str().map(String::from))
+            {
+                Some(leader) => {
+                    leaders.insert(leader);
+                }
+                None => all = false,
+            }
+        }
+        if all && leaders.len() == 1 {
+            let leader = leaders.into_iter().next().unwrap_or_default();
+            if let Some(index) = cluster.addrs.iter().position(|a| a.to_string() == leader)
+                && cluster.is_running(index)
+            {
+                return Ok(index);
+            }
+        }
+        ensure!(start.elapsed() < limit, "no agreed leader within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits until node `i` lists exactly `want` for `service`.
+async fn wait_listed(
+    cluster: &TestCluster,
+    i: usize,
+    service: &str,
+    want: &BTreeSet<String>,
+) -> anyhow::Result<()> {
+    let url = cluster.url(i, "");
+    wait_for(
+        &format!("node {i} to list {want:?} for {service}"),
+        Duration::from_secs(10),
+        || async { Ok(&hosts(&url, service).await? == want) },
+    )
+    .await
+}
