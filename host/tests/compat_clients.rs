@@ -248,8 +248,9 @@ async fn every_address_form_clients_send_is_stored_as_given() {
 }
 
 /// The prober probes every address form it stores (before, a bracketed
-/// address or a host name was skipped and stayed healthy for ever): nothing
-/// listens at these, so they turn unhealthy.
+/// address or a host name was skipped, and kept whatever health it had):
+/// a host name whose address listens turns healthy, forms where nothing
+/// listens turn unhealthy.
 #[tokio::test]
 async fn the_prober_probes_every_address_form() {
     let node = TestNode::start_with(|c| {
@@ -258,27 +259,40 @@ async fn the_prober_probes_every_address_form() {
         c.health.probe_timeout_ms = 500;
     })
     .await;
-    let port = {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let live = listener.local_addr().expect("addr").port();
+    let dead = {
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        listener.local_addr().expect("addr").port()
+        closed.local_addr().expect("addr").port()
     };
+    node.register(
+        "probed",
+        "localhost",
+        live,
+        &[("ephemeral", "false"), ("healthy", "false")],
+    )
+    .await
+    .assert_ok();
     for ip in ["[::1]", "localhost"] {
-        node.register("probed", ip, port, &[("ephemeral", "false")])
+        node.register("probed", ip, dead, &[("ephemeral", "false")])
             .await
             .assert_ok();
     }
-    common::wait_until(std::time::Duration::from_secs(10), "both probed", || async {
-        let mut unhealthy = 0;
-        for ip in ["[::1]", "localhost"] {
-            if node.detail("probed", ip, port).await.json()["healthy"] == false {
-                unhealthy += 1;
-            }
-        }
-        unhealthy == 2
+    let health = |ip: &'static str, port: u16| {
+        let node = &node;
+        async move { node.detail("probed", ip, port).await.json()["healthy"] == true }
+    };
+    common::wait_until(std::time::Duration::from_secs(10), "every form probed", || async {
+        health("localhost", live).await
+            && !health("localhost", dead).await
+            && !health("[::1]", dead).await
     })
     .await;
+    drop(listener);
 }
 
 /// Parameter aliases Nacos reads: `cluster` when `clusterName` is blank

@@ -158,14 +158,16 @@ impl HealthProber {
 
     async fn probe(&self, target: &Target) -> bool {
         let deadline = Duration::from_millis(self.config.probe_timeout_ms);
-        let Ok(Some(addr)) = tokio::time::timeout(deadline, resolve(&target.host, target.port)).await
-        else {
-            return false;
+        let addrs = match tokio::time::timeout(deadline, resolve(&target.host, target.port)).await {
+            Ok(addrs) if !addrs.is_empty() => addrs,
+            _ => return false,
         };
         match &target.checker {
+            // Healthy if any of its addresses accepts (tried in order).
             HealthChecker::Tcp | HealthChecker::None => {
                 matches!(
-                    tokio::time::timeout(deadline, tokio::net::TcpStream::connect(addr)).await,
+                    tokio::time::timeout(deadline, tokio::net::TcpStream::connect(&addrs[..]))
+                        .await,
                     Ok(Ok(_))
                 )
             }
@@ -173,7 +175,7 @@ impl HealthProber {
                 path,
                 expected_code,
             } => {
-                let url = format!("http://{addr}{path}");
+                let url = format!("http://{}{path}", addrs[0]);
                 match self.http.get(&url).send().await {
                     Ok(reply) => reply.status().as_u16() == *expected_code,
                     Err(_) => false,
@@ -242,15 +244,18 @@ impl HealthProber {
 
 /// Where to probe an instance registered at `host`: an IP address (also in
 /// brackets, `[::1]`), or what the system resolver makes of the rest (an
-/// IPv6 address with a zone, `fe80::1%eth0`, or a host name), as Nacos's
-/// checkers do with `new InetSocketAddress(ip, port)`.
-async fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+/// IPv6 address with a zone, `fe80::1%eth0`, or a host name, which may have
+/// several addresses). Empty when it resolves to nothing.
+async fn resolve(host: &str, port: u16) -> Vec<SocketAddr> {
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Some(SocketAddr::new(ip, port));
+        return vec![SocketAddr::new(ip, port)];
     }
-    tokio::net::lookup_host((host, port)).await.ok()?.next()
+    match tokio::net::lookup_host((host, port)).await {
+        Ok(addrs) => addrs.collect(),
+        Err(_) => Vec::new(),
+    }
 }
