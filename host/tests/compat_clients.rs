@@ -44,10 +44,18 @@ async fn put_instance_registers_unless_the_client_is_java_from_1_0() {
             .await
             .assert_ok();
         let detail = node.detail("svc", &ip, 8080).await;
-        assert_eq!(detail.status, 200, "{agent:?} did not register: {}", detail.text);
+        assert_eq!(
+            detail.status, 200,
+            "{agent:?} did not register: {}",
+            detail.text
+        );
         assert_eq!(detail.json()["weight"], 2.0);
     }
-    for agent in [JAVA_14, "Nacos-Java-Client:v1.0.0", "Nacos-Java-Client:v2.0.3"] {
+    for agent in [
+        JAVA_14,
+        "Nacos-Java-Client:v1.0.0",
+        "Nacos-Java-Client:v2.0.3",
+    ] {
         node.send_as(agent, "PUT", "/instance", &put_params("svc", "10.9.9.9"))
             .await
             .assert_error(400, "instance not exist");
@@ -99,7 +107,11 @@ async fn client_version_stands_in_for_a_missing_user_agent() {
         .send()
         .await
         .expect("sent");
-    assert_eq!(reply.status(), 400, "Client-Version was not read as the agent");
+    assert_eq!(
+        reply.status(),
+        400,
+        "Client-Version was not read as the agent"
+    );
 }
 
 async fn list_as(node: &TestNode, agent: &str, service: &str) -> Value {
@@ -117,7 +129,9 @@ async fn list_as(node: &TestNode, agent: &str, service: &str) -> Value {
 #[tokio::test]
 async fn names_are_grouped_only_for_java_clients_from_1_0() {
     let node = TestNode::start().await;
-    node.register("orders", "10.0.0.1", 1, &[]).await.assert_ok();
+    node.register("orders", "10.0.0.1", 1, &[])
+        .await
+        .assert_ok();
     let java = list_as(&node, JAVA_14, "orders").await;
     assert_eq!(java["dom"], "DEFAULT_GROUP@@orders");
     assert_eq!(java["hosts"][0]["serviceName"], "DEFAULT_GROUP@@orders");
@@ -148,12 +162,21 @@ async fn names_are_grouped_only_for_java_clients_from_1_0() {
 async fn pushes_name_the_service_as_the_subscriber_expects() {
     let node = TestNode::start().await;
     let go = Subscriber::new().await;
-    let listed = go.subscribe(&node, "orders", "Nacos-Go-Client:v1.0.1").await;
+    let listed = go
+        .subscribe(&node, "orders", "Nacos-Go-Client:v1.0.1")
+        .await;
     assert_eq!(listed["cacheMillis"], 10000, "Go clients take pushes");
     let sdk = Subscriber::new().await;
-    let listed = sdk.subscribe(&node, "orders", "Nacos-SDK-Java:v1.4.1").await;
-    assert_eq!(listed["cacheMillis"], 3000, "the Java SDK agent takes no pushes");
-    node.register("orders", "10.0.0.1", 1, &[]).await.assert_ok();
+    let listed = sdk
+        .subscribe(&node, "orders", "Nacos-SDK-Java:v1.4.1")
+        .await;
+    assert_eq!(
+        listed["cacheMillis"], 3000,
+        "the Java SDK agent takes no pushes"
+    );
+    node.register("orders", "10.0.0.1", 1, &[])
+        .await
+        .assert_ok();
     let (push, _) = go.recv_until(|p| !p.hosts().is_empty()).await;
     assert_eq!(push.data["dom"], "orders");
     assert_eq!(push.data["hosts"][0]["serviceName"], "orders");
@@ -236,7 +259,11 @@ async fn every_address_form_clients_send_is_stored_as_given() {
         .send(
             "PUT",
             "/instance/beat",
-            &[("serviceName", "v6"), ("ip", "fe80::1%eth0"), ("port", "8080")],
+            &[
+                ("serviceName", "v6"),
+                ("ip", "fe80::1%eth0"),
+                ("port", "8080"),
+            ],
         )
         .await;
     assert_eq!(beat.json()["code"], 10200);
@@ -286,11 +313,15 @@ async fn the_prober_probes_every_address_form() {
         let node = &node;
         async move { node.detail("probed", ip, port).await.json()["healthy"] == true }
     };
-    common::wait_until(std::time::Duration::from_secs(10), "every form probed", || async {
-        health("localhost", live).await
-            && !health("localhost", dead).await
-            && !health("[::1]", dead).await
-    })
+    common::wait_until(
+        std::time::Duration::from_secs(10),
+        "every form probed",
+        || async {
+            health("localhost", live).await
+                && !health("localhost", dead).await
+                && !health("[::1]", dead).await
+        },
+    )
     .await;
     drop(listener);
 }
@@ -349,8 +380,14 @@ async fn names_that_would_make_ids_ambiguous_are_refused() {
     for (params, param) in [
         (vec![("serviceName", "a#b")], "serviceName"),
         (vec![("serviceName", "g#1@@b")], "groupName"),
-        (vec![("serviceName", "b"), ("groupName", "g#1")], "groupName"),
-        (vec![("serviceName", "b"), ("groupName", "x@@y")], "groupName"),
+        (
+            vec![("serviceName", "b"), ("groupName", "g#1")],
+            "groupName",
+        ),
+        (
+            vec![("serviceName", "b"), ("groupName", "x@@y")],
+            "groupName",
+        ),
     ] {
         let mut params = params;
         params.extend([("ip", "10.0.0.1"), ("port", "1")]);

@@ -33,7 +33,11 @@ async fn light_beat(node: &TestNode, service: &str, ip: &str, port: u16) -> serd
         .send(
             "PUT",
             "/instance/beat",
-            &[("serviceName", service), ("ip", ip), ("port", port.as_str())],
+            &[
+                ("serviceName", service),
+                ("ip", ip),
+                ("port", port.as_str()),
+            ],
         )
         .await;
     reply.assert_ok();
@@ -42,9 +46,10 @@ async fn light_beat(node: &TestNode, service: &str, ip: &str, port: u16) -> serd
 
 /// Whether the push lists `port` on 127.0.0.1 as healthy (`None`: not listed).
 fn pushed_health(push: &common::udp::Push, port: u16) -> Option<bool> {
-    push.data["hosts"].as_array()?.iter().find_map(|h| {
-        (h["ip"] == "127.0.0.1" && h["port"] == port).then(|| h["healthy"] == true)
-    })
+    push.data["hosts"]
+        .as_array()?
+        .iter()
+        .find_map(|h| (h["ip"] == "127.0.0.1" && h["port"] == port).then(|| h["healthy"] == true))
 }
 
 /// The report: a persistent instance the prober found dead, then
@@ -77,7 +82,10 @@ async fn beats_do_not_heal_a_persistent_instance_the_prober_failed() {
     for _ in 0..3 {
         let reply = light_beat(&node, "db", "127.0.0.1", dead).await;
         assert_eq!(reply["code"], 10200, "{reply}");
-        assert!(!healthy(&node, "db", "127.0.0.1", dead).await, "a beat healed it");
+        assert!(
+            !healthy(&node, "db", "127.0.0.1", dead).await,
+            "a beat healed it"
+        );
     }
     // A beat with a body (the Java client's first beats) does not either.
     let body = json!({"ip": "127.0.0.1", "port": dead, "serviceName": "DEFAULT_GROUP@@db",
@@ -146,7 +154,9 @@ async fn health_policies_are_not_asked_about_persistent_instances_on_their_beats
         "the policy was asked about a persistent instance"
     );
     // An ephemeral instance's beat does reach the policy.
-    node.register("db-1", "10.0.0.2", 5432, &[]).await.assert_ok();
+    node.register("db-1", "10.0.0.2", 5432, &[])
+        .await
+        .assert_ok();
     light_beat(&node, "db-1", "10.0.0.2", 5432).await;
     assert!(node.plugin("always-well").await["calls"].as_u64() >= Some(1));
 }
@@ -176,7 +186,10 @@ async fn re_registering_keeps_the_health_its_checker_decided() {
     .await
     .assert_ok();
     let detail = node.detail("db", "10.0.0.1", 5432).await.json();
-    assert_eq!((detail["healthy"].clone(), detail["weight"].clone()), (json!(false), json!(3.0)));
+    assert_eq!(
+        (detail["healthy"].clone(), detail["weight"].clone()),
+        (json!(false), json!(3.0))
+    );
     node.send_as(
         "Nacos-Python-Client:v1.0.0",
         "PUT",

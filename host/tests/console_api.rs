@@ -24,7 +24,9 @@ fn page<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
 #[tokio::test]
 async fn service_list_of_every_group() {
     let node = TestNode::start().await;
-    node.register("orders", "10.0.0.1", 1, &[]).await.assert_ok();
+    node.register("orders", "10.0.0.1", 1, &[])
+        .await
+        .assert_ok();
     node.register("users", "10.0.0.1", 1, &[("groupName", "g2")])
         .await
         .assert_ok();
@@ -34,7 +36,9 @@ async fn service_list_of_every_group() {
     node.register("other-ns", "10.0.0.1", 1, &[("namespaceId", "dev")])
         .await
         .assert_ok();
-    let all = node.get("/service/list", &page(&[("groupName", "*")])).await;
+    let all = node
+        .get("/service/list", &page(&[("groupName", "*")]))
+        .await;
     assert_eq!(
         all.json(),
         json!({"count": 3, "doms": ["DEFAULT_GROUP@@orders", "g2@@audit", "g2@@users"]})
@@ -46,7 +50,9 @@ async fn service_list_of_every_group() {
         )
         .await;
     assert_eq!(second.json(), json!({"count": 3, "doms": ["g2@@users"]}));
-    let g2 = node.get("/service/list", &page(&[("groupName", "g2")])).await;
+    let g2 = node
+        .get("/service/list", &page(&[("groupName", "g2")]))
+        .await;
     assert_eq!(g2.json(), json!({"count": 2, "doms": ["audit", "users"]}));
 }
 
@@ -69,9 +75,7 @@ async fn service_list_by_metadata_selector() {
     )
     .await
     .assert_ok();
-    let select = |expression: &str| {
-        json!({"type": "label", "expression": expression}).to_string()
-    };
+    let select = |expression: &str| json!({"type": "label", "expression": expression}).to_string();
     let by_instance = select("INSTANCE.metadata.zone = 'z1'");
     let reply = node
         .get("/service/list", &page(&[("selector", &by_instance)]))
@@ -83,7 +87,9 @@ async fn service_list_by_metadata_selector() {
         .await;
     assert_eq!(reply.json(), json!({"count": 1, "doms": ["c"]}));
     let none = r#"{"type":"none"}"#;
-    let reply = node.get("/service/list", &page(&[("selector", none)])).await;
+    let reply = node
+        .get("/service/list", &page(&[("selector", none)]))
+        .await;
     assert_eq!(reply.json()["count"], 3);
     let no_condition = select("zone");
     for bad in ["{", r#"{"type":"regex"}"#, no_condition.as_str()] {
@@ -104,7 +110,11 @@ async fn catalog(node: &TestNode, extra: &[(&'static str, &'static str)]) -> Val
 #[tokio::test]
 async fn catalog_services_rows_counts_and_filters() {
     let node = TestNode::start().await;
-    for (ip, healthy) in [("10.0.0.1", "true"), ("10.0.0.2", "false"), ("10.0.0.3", "false")] {
+    for (ip, healthy) in [
+        ("10.0.0.1", "true"),
+        ("10.0.0.2", "false"),
+        ("10.0.0.3", "false"),
+    ] {
         node.register("Orders-API", ip, 1, &[("healthy", healthy)])
             .await
             .assert_ok();
@@ -139,13 +149,25 @@ async fn catalog_services_rows_counts_and_filters() {
     // Literal, case-insensitive search (Nacos: a case-sensitive regex).
     let found = catalog(&node, &[("serviceNameParam", "orders")]).await;
     assert_eq!(found["count"], 1);
-    assert_eq!(catalog(&node, &[("serviceNameParam", "ord.rs")]).await["count"], 0);
-    assert_eq!(catalog(&node, &[("groupNameParam", "g2")]).await["count"], 1);
+    assert_eq!(
+        catalog(&node, &[("serviceNameParam", "ord.rs")]).await["count"],
+        0
+    );
+    assert_eq!(
+        catalog(&node, &[("groupNameParam", "g2")]).await["count"],
+        1
+    );
     // hasIpCount leaves out services without instances.
     assert_eq!(catalog(&node, &[("hasIpCount", "true")]).await["count"], 2);
     // instance keeps services holding an ip (or ip:port) (1.4 only).
-    assert_eq!(catalog(&node, &[("instance", "10.0.0.4")]).await["count"], 1);
-    assert_eq!(catalog(&node, &[("instance", "10.0.0.1:1")]).await["count"], 2);
+    assert_eq!(
+        catalog(&node, &[("instance", "10.0.0.4")]).await["count"],
+        1
+    );
+    assert_eq!(
+        catalog(&node, &[("instance", "10.0.0.1:1")]).await["count"],
+        2
+    );
     assert_eq!(
         catalog(&node, &[("serviceNameParam", "nothing")]).await,
         json!({"serviceList": [], "count": 0})
@@ -182,7 +204,11 @@ async fn catalog_pages_are_stable_and_complete() {
     let detailed = node
         .get(
             "/catalog/services",
-            &[("pageNo", "3"), ("pageSize", "10"), ("withInstances", "true")],
+            &[
+                ("pageNo", "3"),
+                ("pageSize", "10"),
+                ("withInstances", "true"),
+            ],
         )
         .await
         .json();
@@ -218,7 +244,9 @@ async fn catalog_services_with_instances() {
 #[tokio::test]
 async fn catalog_service_detail() {
     let node = TestNode::start().await;
-    node.register("orders", "10.0.0.1", 1, &[]).await.assert_ok();
+    node.register("orders", "10.0.0.1", 1, &[])
+        .await
+        .assert_ok();
     node.send(
         "PUT",
         "/cluster",
@@ -280,7 +308,10 @@ async fn catalog_instances_of_a_cluster() {
     let instance = &first["list"][0];
     assert_eq!(instance["ip"], "10.0.0.1");
     assert_eq!(instance["enabled"], false);
-    assert_eq!(instance["instanceId"], "10.0.0.1#1#DEFAULT#DEFAULT_GROUP@@orders");
+    assert_eq!(
+        instance["instanceId"],
+        "10.0.0.1#1#DEFAULT#DEFAULT_GROUP@@orders"
+    );
     assert_eq!(instance["serviceName"], "DEFAULT_GROUP@@orders");
     assert_eq!(instance["instanceHeartBeatTimeOut"], 15000);
     assert_eq!(instance["ipDeleteTimeout"], 30000);
@@ -288,7 +319,9 @@ async fn catalog_instances_of_a_cluster() {
     let second = node.get("/catalog/instances", &query("2")).await.json();
     assert_eq!(second["list"][0]["healthy"], false);
     assert_eq!(
-        node.send("POST", "/catalog/instances", &query("3")).await.json(),
+        node.send("POST", "/catalog/instances", &query("3"))
+            .await
+            .json(),
         json!({"list": [], "count": 2})
     );
     let mut unknown = query("1");
@@ -301,7 +334,10 @@ async fn catalog_instances_of_a_cluster() {
         .await
         .assert_error(404, "is not found!");
     for missing in ["clusterName", "pageNo", "pageSize"] {
-        let params: Vec<_> = query("1").into_iter().filter(|(k, _)| *k != missing).collect();
+        let params: Vec<_> = query("1")
+            .into_iter()
+            .filter(|(k, _)| *k != missing)
+            .collect();
         node.get("/catalog/instances", &params)
             .await
             .assert_error(400, &format!("Param '{missing}' is required."));
@@ -317,7 +353,8 @@ async fn subscribers_of_a_service() {
     let java = Subscriber::new().await;
     java.subscribe(&node, "orders", JAVA).await;
     let go = Subscriber::new().await;
-    go.subscribe(&node, "orders-v2", "Nacos-Go-Client:v1.0.1").await;
+    go.subscribe(&node, "orders-v2", "Nacos-Go-Client:v1.0.1")
+        .await;
     let other = Subscriber::new().await;
     other.subscribe(&node, "users", JAVA).await;
     // Python clients take no pushes, so they are no subscribers.
@@ -339,11 +376,19 @@ async fn subscribers_of_a_service() {
                "ip": "127.0.0.1", "port": port, "namespaceId": "public",
                "serviceName": "DEFAULT_GROUP@@orders", "cluster": ""})
     );
-    assert_eq!(reply["subscribers"][1]["serviceName"], "DEFAULT_GROUP@@orders-v2");
+    assert_eq!(
+        reply["subscribers"][1]["serviceName"],
+        "DEFAULT_GROUP@@orders-v2"
+    );
     let paged = node
         .get(
             "/service/subscribers",
-            &[("serviceName", "orders"), ("pageNo", "2"), ("pageSize", "1"), ("aggregation", "false")],
+            &[
+                ("serviceName", "orders"),
+                ("pageNo", "2"),
+                ("pageSize", "1"),
+                ("aggregation", "false"),
+            ],
         )
         .await
         .json();
@@ -375,22 +420,37 @@ async fn detail_metadata(node: &TestNode, ip: &str) -> Value {
 #[tokio::test]
 async fn metadata_batch_merges_and_removes_keys() {
     let node = TestNode::start().await;
-    node.register("orders", "10.0.0.1", 8080, &[("metadata", "a=1"), ("weight", "3")])
-        .await
-        .assert_ok();
+    node.register(
+        "orders",
+        "10.0.0.1",
+        8080,
+        &[("metadata", "a=1"), ("weight", "3")],
+    )
+    .await
+    .assert_ok();
     node.register("orders", "10.0.0.2", 8080, &[("metadata", "a=1")])
         .await
         .assert_ok();
-    node.register("orders", "10.0.0.3", 8080, &[("ephemeral", "false"), ("healthy", "false")])
-        .await
-        .assert_ok();
+    node.register(
+        "orders",
+        "10.0.0.3",
+        8080,
+        &[("ephemeral", "false"), ("healthy", "false")],
+    )
+    .await
+    .assert_ok();
 
-    let named = json!([{"ip": "10.0.0.1", "port": 8080}, {"ip": "10.0.0.3", "port": 8080}]).to_string();
+    let named =
+        json!([{"ip": "10.0.0.1", "port": 8080}, {"ip": "10.0.0.3", "port": 8080}]).to_string();
     let reply = node
         .send(
             "PUT",
             "/instance/metadata/batch",
-            &[("serviceName", "orders"), ("instances", &named), ("metadata", r#"{"b":"2","a":"9"}"#)],
+            &[
+                ("serviceName", "orders"),
+                ("instances", &named),
+                ("metadata", r#"{"b":"2","a":"9"}"#),
+            ],
         )
         .await;
     reply.assert_ok();
@@ -399,15 +459,25 @@ async fn metadata_batch_merges_and_removes_keys() {
         reply.json(),
         json!({"updated": ["10.0.0.1:8080:unknown:DEFAULT:ephemeral"]})
     );
-    assert_eq!(detail_metadata(&node, "10.0.0.1").await, json!({"a": "9", "b": "2"}));
+    assert_eq!(
+        detail_metadata(&node, "10.0.0.1").await,
+        json!({"a": "9", "b": "2"})
+    );
     assert_eq!(detail_metadata(&node, "10.0.0.2").await, json!({"a": "1"}));
-    assert_eq!(node.detail("orders", "10.0.0.1", 8080).await.json()["weight"], 3.0);
+    assert_eq!(
+        node.detail("orders", "10.0.0.1", 8080).await.json()["weight"],
+        3.0
+    );
 
     let reply = node
         .send(
             "PUT",
             "/instance/metadata/batch",
-            &[("serviceName", "orders"), ("consistencyType", "persist"), ("metadata", "tier=db")],
+            &[
+                ("serviceName", "orders"),
+                ("consistencyType", "persist"),
+                ("metadata", "tier=db"),
+            ],
         )
         .await;
     assert_eq!(
@@ -416,13 +486,20 @@ async fn metadata_batch_merges_and_removes_keys() {
     );
     let persistent = node.detail("orders", "10.0.0.3", 8080).await.json();
     assert_eq!(persistent["metadata"], json!({"tier": "db"}));
-    assert_eq!(persistent["healthy"], false, "a metadata batch changed health");
+    assert_eq!(
+        persistent["healthy"], false,
+        "a metadata batch changed health"
+    );
 
     let reply = node
         .send(
             "DELETE",
             "/instance/metadata/batch",
-            &[("serviceName", "orders"), ("consistencyType", "ephemeral"), ("metadata", r#"{"a":""}"#)],
+            &[
+                ("serviceName", "orders"),
+                ("consistencyType", "ephemeral"),
+                ("metadata", r#"{"a":""}"#),
+            ],
         )
         .await;
     assert_eq!(reply.json()["updated"].as_array().map(Vec::len), Some(2));
@@ -434,7 +511,11 @@ async fn metadata_batch_merges_and_removes_keys() {
         .send(
             "PUT",
             "/instance/metadata/batch",
-            &[("serviceName", "ghost"), ("consistencyType", "ephemeral"), ("metadata", "a=1")],
+            &[
+                ("serviceName", "ghost"),
+                ("consistencyType", "ephemeral"),
+                ("metadata", "a=1"),
+            ],
         )
         .await;
     assert_eq!(reply.json(), json!({"updated": []}));
@@ -444,20 +525,45 @@ async fn metadata_batch_merges_and_removes_keys() {
 #[tokio::test]
 async fn malformed_metadata_batches_are_refused() {
     let node = TestNode::start().await;
-    node.register("orders", "10.0.0.1", 8080, &[]).await.assert_ok();
+    node.register("orders", "10.0.0.1", 8080, &[])
+        .await
+        .assert_ok();
     let svc = ("serviceName", "orders");
     let cases: [(Vec<(&str, &str)>, &str); 6] = [
         (vec![svc, ("consistencyType", "ephemeral")], "metadata"),
         (vec![svc, ("metadata", "a=1")], "instances"),
-        (vec![svc, ("metadata", "a=1"), ("consistencyType", "both")], "consistencyType"),
-        (vec![svc, ("metadata", "a=1"), ("instances", "{")], "instances"),
-        (vec![svc, ("metadata", "a=1"), ("instances", r#"[{"ip":"10.0.0.1"}]"#)], "instances"),
-        (vec![svc, ("metadata", "a=1"), ("instances", r#"[{"ip":"1 2","port":1}]"#)], "instances.ip"),
+        (
+            vec![svc, ("metadata", "a=1"), ("consistencyType", "both")],
+            "consistencyType",
+        ),
+        (
+            vec![svc, ("metadata", "a=1"), ("instances", "{")],
+            "instances",
+        ),
+        (
+            vec![
+                svc,
+                ("metadata", "a=1"),
+                ("instances", r#"[{"ip":"10.0.0.1"}]"#),
+            ],
+            "instances",
+        ),
+        (
+            vec![
+                svc,
+                ("metadata", "a=1"),
+                ("instances", r#"[{"ip":"1 2","port":1}]"#),
+            ],
+            "instances.ip",
+        ),
     ];
     for (params, param) in cases {
         node.send("PUT", "/instance/metadata/batch", &params)
             .await
             .assert_error(400, param);
     }
-    assert_eq!(node.detail("orders", "10.0.0.1", 8080).await.json()["metadata"], json!({}));
+    assert_eq!(
+        node.detail("orders", "10.0.0.1", 8080).await.json()["metadata"],
+        json!({})
+    );
 }

@@ -14,37 +14,127 @@ use serde_json::json;
 /// `ServiceController`, `CatalogController`, `ClusterController`,
 /// `HealthController`, `OperatorController` under `/operator` and `/ops`,
 /// `ApiController`).
-const SERVED: &[(&str, &str, &[(&str, &str)])] = &[
-    ("POST", "/instance", &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")]),
-    ("PUT", "/instance", &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")]),
-    ("PATCH", "/instance", &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")]),
-    ("GET", "/instance", &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")]),
+/// Form or query parameters.
+type Pairs = &'static [(&'static str, &'static str)];
+
+const SERVED: &[(&str, &str, Pairs)] = &[
+    (
+        "POST",
+        "/instance",
+        &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")],
+    ),
+    (
+        "PUT",
+        "/instance",
+        &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")],
+    ),
+    (
+        "PATCH",
+        "/instance",
+        &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")],
+    ),
+    (
+        "GET",
+        "/instance",
+        &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")],
+    ),
     ("GET", "/instance/list", &[("serviceName", "svc")]),
-    ("PUT", "/instance/beat", &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")]),
-    ("GET", "/instance/statuses", &[("key", "public##DEFAULT_GROUP@@svc")]),
-    ("POST", "/instance/statuses", &[("key", "public##DEFAULT_GROUP@@svc")]),
-    ("PUT", "/instance/metadata/batch", &[("serviceName", "svc"), ("consistencyType", "ephemeral"), ("metadata", "a=1")]),
-    ("DELETE", "/instance/metadata/batch", &[("serviceName", "svc"), ("consistencyType", "ephemeral"), ("metadata", "a=1")]),
+    (
+        "PUT",
+        "/instance/beat",
+        &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")],
+    ),
+    (
+        "GET",
+        "/instance/statuses",
+        &[("key", "public##DEFAULT_GROUP@@svc")],
+    ),
+    (
+        "POST",
+        "/instance/statuses",
+        &[("key", "public##DEFAULT_GROUP@@svc")],
+    ),
+    (
+        "PUT",
+        "/instance/metadata/batch",
+        &[
+            ("serviceName", "svc"),
+            ("consistencyType", "ephemeral"),
+            ("metadata", "a=1"),
+        ],
+    ),
+    (
+        "DELETE",
+        "/instance/metadata/batch",
+        &[
+            ("serviceName", "svc"),
+            ("consistencyType", "ephemeral"),
+            ("metadata", "a=1"),
+        ],
+    ),
     ("POST", "/service", &[("serviceName", "made")]),
-    ("PUT", "/service", &[("serviceName", "made"), ("protectThreshold", "0.1")]),
+    (
+        "PUT",
+        "/service",
+        &[("serviceName", "made"), ("protectThreshold", "0.1")],
+    ),
     ("GET", "/service", &[("serviceName", "made")]),
     ("DELETE", "/service", &[("serviceName", "made")]),
-    ("GET", "/service/list", &[("pageNo", "1"), ("pageSize", "10")]),
+    (
+        "GET",
+        "/service/list",
+        &[("pageNo", "1"), ("pageSize", "10")],
+    ),
     ("GET", "/service/names", &[]),
     ("POST", "/service/names", &[("expr", "sv")]),
     ("PUT", "/service/checksum", &[("serviceName", "svc")]),
     ("GET", "/service/subscribers", &[("serviceName", "svc")]),
-    ("PUT", "/cluster", &[("serviceName", "svc"), ("clusterName", "DEFAULT"), ("checkPort", "80"),
-        ("useInstancePort4Check", "true"), ("healthChecker", r#"{"type":"TCP"}"#)]),
-    ("GET", "/catalog/services", &[("pageNo", "1"), ("pageSize", "10")]),
+    (
+        "PUT",
+        "/cluster",
+        &[
+            ("serviceName", "svc"),
+            ("clusterName", "DEFAULT"),
+            ("checkPort", "80"),
+            ("useInstancePort4Check", "true"),
+            ("healthChecker", r#"{"type":"TCP"}"#),
+        ],
+    ),
+    (
+        "GET",
+        "/catalog/services",
+        &[("pageNo", "1"), ("pageSize", "10")],
+    ),
     ("GET", "/catalog/service", &[("serviceName", "svc")]),
-    ("GET", "/catalog/instances", &[("serviceName", "svc"), ("clusterName", "DEFAULT"), ("pageNo", "1"), ("pageSize", "10")]),
-    ("POST", "/catalog/instances", &[("serviceName", "svc"), ("clusterName", "DEFAULT"), ("pageNo", "1"), ("pageSize", "10")]),
+    (
+        "GET",
+        "/catalog/instances",
+        &[
+            ("serviceName", "svc"),
+            ("clusterName", "DEFAULT"),
+            ("pageNo", "1"),
+            ("pageSize", "10"),
+        ],
+    ),
+    (
+        "POST",
+        "/catalog/instances",
+        &[
+            ("serviceName", "svc"),
+            ("clusterName", "DEFAULT"),
+            ("pageNo", "1"),
+            ("pageSize", "10"),
+        ],
+    ),
     ("GET", "/catalog/rt/service", &[("serviceName", "svc")]),
     ("GET", "/health/server", &[]),
     ("GET", "/health/checkers", &[]),
     ("GET", "/operator/switches", &[]),
-    ("PUT", "/operator/switches", &[("entry", "pushEnabled"), ("value", "true")]),
+    (
+        "PUT",
+        "/operator/switches",
+        &[("entry", "pushEnabled"), ("value", "true")],
+    ),
     ("GET", "/operator/metrics", &[]),
     ("GET", "/operator/servers", &[]),
     ("GET", "/operator/push/state", &[]),
@@ -55,9 +145,17 @@ const SERVED: &[(&str, &str, &[(&str, &str)])] = &[
     ("GET", "/ops/servers", &[]),
     ("GET", "/ops/push/state", &[]),
     ("GET", "/api/srvIPXT", &[("dom", "svc")]),
-    ("PUT", "/api/clientBeat", &[("dom", "svc"), ("ip", "10.0.0.9"), ("port", "1")]),
+    (
+        "PUT",
+        "/api/clientBeat",
+        &[("dom", "svc"), ("ip", "10.0.0.9"), ("port", "1")],
+    ),
     ("GET", "/api/allDomNames", &[]),
-    ("DELETE", "/instance", &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")]),
+    (
+        "DELETE",
+        "/instance",
+        &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")],
+    ),
 ];
 
 #[tokio::test]
@@ -76,7 +174,12 @@ async fn every_nacos_1_4_naming_route_is_served() {
             .send(
                 "PUT",
                 path,
-                &[("serviceName", "svc"), ("ip", "10.0.0.1"), ("port", "1"), ("healthy", "true")],
+                &[
+                    ("serviceName", "svc"),
+                    ("ip", "10.0.0.1"),
+                    ("port", "1"),
+                    ("healthy", "true"),
+                ],
             )
             .await;
         assert_eq!(reply.status, 200, "PUT {path}: {}", reply.text);
@@ -103,7 +206,9 @@ async fn nacos_internal_routes_answer_501_with_the_reason() {
         let reply = node.send(method, path, &[]).await;
         reply.assert_error(501, "is not served by Nacre");
     }
-    node.get("/raftt/leader", &[]).await.assert_error(404, "no such API");
+    node.get("/raftt/leader", &[])
+        .await
+        .assert_error(404, "no such API");
 }
 
 /// `api/srvIPXT` and `api/clientBeat` name the service `dom`, in the
@@ -111,7 +216,9 @@ async fn nacos_internal_routes_answer_501_with_the_reason() {
 #[tokio::test]
 async fn the_oldest_routes_read_dom() {
     let node = TestNode::start().await;
-    node.register("legacy", "10.0.0.1", 1, &[]).await.assert_ok();
+    node.register("legacy", "10.0.0.1", 1, &[])
+        .await
+        .assert_ok();
     let list = node.get("/api/srvIPXT", &[("dom", "legacy")]).await.json();
     assert_eq!(list["name"], "DEFAULT_GROUP@@legacy");
     assert_eq!(list["hosts"][0]["ip"], "10.0.0.1");
@@ -141,14 +248,18 @@ async fn the_oldest_routes_read_dom() {
 #[tokio::test]
 async fn small_routes_answer_in_nacos_shapes() {
     let node = TestNode::start().await;
-    node.register("orders", "10.0.0.1", 1, &[]).await.assert_ok();
+    node.register("orders", "10.0.0.1", 1, &[])
+        .await
+        .assert_ok();
     node.register("users", "10.0.0.1", 1, &[("namespaceId", "dev")])
         .await
         .assert_ok();
     let server = node.get("/health/server", &[]).await.json();
     let msg = server["msg"].as_str().unwrap_or("");
     assert!(
-        msg.starts_with("Hello! I am Nacos-Naming and healthy! total services: raft 2, local port:"),
+        msg.starts_with(
+            "Hello! I am Nacos-Naming and healthy! total services: raft 2, local port:"
+        ),
         "{msg}"
     );
     let checkers = node.get("/health/checkers", &[]).await.json();
@@ -171,7 +282,9 @@ async fn small_routes_answer_in_nacos_shapes() {
         .send("PUT", "/service/checksum", &[("serviceName", "orders")])
         .await
         .json();
-    node.register("orders", "10.0.0.2", 1, &[]).await.assert_ok();
+    node.register("orders", "10.0.0.2", 1, &[])
+        .await
+        .assert_ok();
     let after = node
         .send("PUT", "/service/checksum", &[("serviceName", "orders")])
         .await

@@ -42,9 +42,7 @@ pub(crate) fn page_params(params: &Params, required: bool) -> Result<(usize, usi
         match params.parse::<i64>(name, "a number")? {
             Some(n) if n >= 1 => Ok(n as usize),
             Some(_) => Err(illegal(name, "must be at least 1")),
-            None if required => Err(ApiError::BadRequest(format!(
-                "Param '{name}' is required."
-            ))),
+            None if required => Err(ApiError::BadRequest(format!("Param '{name}' is required."))),
             None => Ok(default),
         }
     };

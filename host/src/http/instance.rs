@@ -278,7 +278,7 @@ pub async fn beat(State(state): State<ApiState>, params: Params) -> Result<Respo
                 .map_err(|e| illegal("beat", &format!("malformed beat JSON: {e}")))
         })
         .transpose()?;
-    let mut cluster = params.cluster("clusterName")?;
+    let mut cluster = params.instance_cluster()?;
     let (ip, port) = match &body {
         Some(beat) => {
             if !beat.cluster.trim().is_empty() {

@@ -69,7 +69,10 @@ pub async fn service_names(
     State(state): State<ApiState>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let namespace = params.get("namespaceId").map(|_| params.namespace()).transpose()?;
+    let namespace = params
+        .get("namespaceId")
+        .map(|_| params.namespace())
+        .transpose()?;
     let expr = params.or("expr", "");
     let responsible_only = params.flag("responsibleOnly")?.unwrap_or(false);
     let mut services: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -84,7 +84,11 @@ fn target(params: &Params) -> Result<BatchTarget, ApiError> {
             &format!("at most {MAX_LISTED} instances per request"),
         ));
     }
-    listed.iter().map(listed_instance).collect::<Result<_, _>>().map(BatchTarget::Listed)
+    listed
+        .iter()
+        .map(listed_instance)
+        .collect::<Result<_, _>>()
+        .map(BatchTarget::Listed)
 }
 
 /// One entry of `instances`: `ip` and `port` required.

@@ -100,7 +100,10 @@ fn instance_write_routes() -> Router<ApiState> {
 /// `operator/*`, also served under Nacos's alias `ops/*`.
 fn operator_routes() -> Router<ApiState> {
     Router::new()
-        .route("/switches", get(operator::switches).put(operator::update_switch))
+        .route(
+            "/switches",
+            get(operator::switches).put(operator::update_switch),
+        )
         .route("/metrics", get(operator::metrics))
         .route("/servers", get(operator::servers))
         .route("/push/state", get(operator::push_state))

@@ -219,16 +219,22 @@ impl Params {
     /// The instance named by `ip`, `port` and `clusterName` (or `cluster`,
     /// which Nacos reads when `clusterName` is blank: `getBasicIpAddress`).
     pub fn instance_id(&self) -> Result<InstanceId, ApiError> {
-        let cluster = match self.get("clusterName") {
-            Some(_) => self.cluster("clusterName")?,
-            None => self.cluster("cluster")?,
-        };
+        let cluster = self.instance_cluster()?;
         let ip = self.required("ip")?;
         check_ip("ip", ip)?;
         let port = self
             .port("port")?
             .ok_or_else(|| ApiError::BadRequest("Param 'port' is required.".into()))?;
         Ok(InstanceId::new(cluster, ip, port))
+    }
+
+    /// The cluster of an instance: `clusterName`, or `cluster` when that is
+    /// blank, or `DEFAULT`.
+    pub fn instance_cluster(&self) -> Result<String, ApiError> {
+        match self.get("clusterName") {
+            Some(_) => self.cluster("clusterName"),
+            None => self.cluster("cluster"),
+        }
     }
 
     pub fn port(&self, name: &str) -> Result<Option<u16>, ApiError> {
@@ -337,7 +343,10 @@ mod tests {
         let p = Params::from_pairs(&[("serviceName", "b"), ("groupName", "x@@y")]);
         assert!(p.service_key().is_err());
         let p = Params::from_pairs(&[("dom", "legacy")]);
-        assert_eq!(p.service_key()?, ServiceKey::new("public", "DEFAULT_GROUP", "legacy"));
+        assert_eq!(
+            p.service_key()?,
+            ServiceKey::new("public", "DEFAULT_GROUP", "legacy")
+        );
         Ok(())
     }
 

@@ -24,33 +24,12 @@ pub async fn server(State(state): State<ApiState>, params: Params) -> Result<Res
     Ok(Json(json!({ "responsibleServer": owner })).into_response())
 }
 
-/// `GET operator/distro/status?action=view`: `{"status":[<member>]}` with
-/// each member's address and state (`{}` for any other action).
+/// `GET operator/distro/status?action=view`: `{"status":[<member>]}`, the
+/// members as `operator/servers` shows them (`{}` for any other action).
 pub async fn status(State(state): State<ApiState>, params: Params) -> Result<Response, ApiError> {
     if params.or("action", "view") != "view" {
         return Ok(Json(json!({})).into_response());
     }
-    let members: Vec<_> = match &state.cluster {
-        Some(cluster) => cluster
-            .report()
-            .into_iter()
-            .map(|m| {
-                json!({
-                    "ip": m.address.ip().to_string(),
-                    "port": m.address.port(),
-                    "address": m.address.to_string(),
-                    "state": m.state,
-                    "failAccessCnt": m.failures,
-                })
-            })
-            .collect(),
-        None => vec![json!({
-            "ip": state.advertised.ip().to_string(),
-            "port": state.advertised.port(),
-            "address": state.advertised.to_string(),
-            "state": "UP",
-            "failAccessCnt": 0,
-        })],
-    };
+    let members = super::operator::members(&state);
     Ok(Json(json!({ "status": members })).into_response())
 }

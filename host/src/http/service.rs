@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::ApiState;
-use super::error::ApiError;
 use super::catalog::page_params;
+use super::error::ApiError;
 use super::params::{Params, illegal};
 use crate::naming::ServicePatch;
 use crate::naming::catalog::{MetadataMatch, page};
@@ -232,8 +232,8 @@ const ALL_GROUPS: &str = "*";
 /// Reads a selector: `{"type":"none"}` selects everything (`None`), a
 /// `label` selector with a metadata condition selects by it.
 pub(crate) fn label_selector(raw: &str, param: &str) -> Result<Option<MetadataMatch>, ApiError> {
-    let value: serde_json::Value = serde_json::from_str(raw)
-        .map_err(|e| illegal(param, &format!("malformed JSON: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| illegal(param, &format!("malformed JSON: {e}")))?;
     match value["type"].as_str() {
         Some("none") => Ok(None),
         Some("label") => {

@@ -47,9 +47,7 @@ pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Respo
     }
     let mut seen = HashSet::new();
     all.retain(|s| seen.insert((s.service.clone(), s.addr)));
-    all.sort_by(|a, b| {
-        (a.service.grouped_name(), a.addr).cmp(&(b.service.grouped_name(), b.addr))
-    });
+    all.sort_by_key(|s| (s.service.grouped_name(), s.addr));
     let shown: Vec<Value> = page(&all, page_no, page_size)
         .iter()
         .map(entry_json)

@@ -78,9 +78,10 @@ impl ServiceFilter<'_> {
             return false;
         }
         self.holding.is_empty()
-            || state.instances.keys().any(|id| {
-                id.ip == self.holding || format!("{}:{}", id.ip, id.port) == self.holding
-            })
+            || state
+                .instances
+                .keys()
+                .any(|id| id.ip == self.holding || format!("{}:{}", id.ip, id.port) == self.holding)
     }
 }
 

@@ -155,7 +155,11 @@ impl ServiceManager {
         let checker = self
             .registry
             .service_meta(&service)
-            .and_then(|meta| meta.clusters.get(&id.cluster).map(|c| c.health_checker.clone()))
+            .and_then(|meta| {
+                meta.clusters
+                    .get(&id.cluster)
+                    .map(|c| c.health_checker.clone())
+            })
             .unwrap_or_default();
         if !HealthOwner::operator_may_set(&checker) {
             return Err(NamingError::InvalidParam(format!(

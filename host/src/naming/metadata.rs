@@ -56,7 +56,9 @@ impl ServiceManager {
                 MetadataAction::Merge => instance
                     .metadata
                     .extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone()))),
-                MetadataAction::Remove => instance.metadata.retain(|k, _| !metadata.contains_key(k)),
+                MetadataAction::Remove => {
+                    instance.metadata.retain(|k, _| !metadata.contains_key(k))
+                }
             }
             self.put(service.clone(), instance.clone()).await?;
             updated.push(instance);

@@ -95,13 +95,28 @@ impl TestNode {
     }
 
     pub async fn send(&self, method: &str, path: &str, params: &[(&str, &str)]) -> Reply {
+        self.request(None, method, path, params).await
+    }
+
+    /// Sends `method path` with `params` (as a query for GET, a form
+    /// otherwise), and the User-Agent `agent` if given.
+    async fn request(
+        &self,
+        agent: Option<&str>,
+        method: &str,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Reply {
         let url = format!("{}{}{}", self.base, NS, path);
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let request = if method == reqwest::Method::GET {
+        let mut request = if method == reqwest::Method::GET {
             self.http.request(method, &url).query(params)
         } else {
             self.http.request(method, &url).form(params)
         };
+        if let Some(agent) = agent {
+            request = request.header("User-Agent", agent);
+        }
         let response = request.send().await.expect("request sent");
         Reply {
             status: response.status().as_u16(),
@@ -229,22 +244,7 @@ impl TestNode {
         path: &str,
         params: &[(&str, &str)],
     ) -> Reply {
-        let url = format!("{}{}{}", self.base, NS, path);
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let request = if method == reqwest::Method::GET {
-            self.http.request(method, &url).query(params)
-        } else {
-            self.http.request(method, &url).form(params)
-        };
-        let response = request
-            .header("User-Agent", agent)
-            .send()
-            .await
-            .expect("request sent");
-        Reply {
-            status: response.status().as_u16(),
-            text: response.text().await.expect("body read"),
-        }
+        self.request(Some(agent), method, path, params).await
     }
 }
 
