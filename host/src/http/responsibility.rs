@@ -18,7 +18,7 @@ pub async fn server(State(state): State<ApiState>, params: Params) -> Result<Res
         return Err(ApiError::BadRequest("service not found".into()));
     }
     let owner = match &state.cluster {
-        Some(cluster) => cluster.owner(&key).map(|a| a.to_string()),
+        Some(cluster) => cluster.responsible(&key).map(|a| a.to_string()),
         None => Some(state.advertised.to_string()),
     };
     Ok(Json(json!({ "responsibleServer": owner })).into_response())

@@ -85,6 +85,7 @@ mod tests {
         );
         let connection = Lease::Connection {
             node: ([127, 0, 0, 1], 8848).into(),
+            incarnation: 1,
             connection: "c1".into(),
         };
         assert_eq!(
