@@ -257,6 +257,7 @@ pub struct SubscriberEntry {
     pub clusters: String,
 }
 
+/// A member's answer to a [`SubscribersQuery`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SubscriberList {
     pub subscribers: Vec<SubscriberEntry>,

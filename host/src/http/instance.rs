@@ -224,11 +224,16 @@ fn subscribe(
     clusters: &str,
 ) -> Result<bool, ApiError> {
     let udp_port = params.port_or_zero("udpPort")?;
+    // An IPv6 `clientIP` may come in brackets, as Java's `InetSocketAddress` takes it.
     let client_ip = params
         .get("clientIP")
         .map(|ip| {
             super::params::check_ip("clientIP", ip)?;
-            Ok::<_, ApiError>(ip.parse::<IpAddr>().ok())
+            let bare = ip
+                .strip_prefix('[')
+                .and_then(|ip| ip.strip_suffix(']'))
+                .unwrap_or(ip);
+            Ok::<_, ApiError>(bare.parse::<IpAddr>().ok())
         })
         .transpose()?
         .flatten();

@@ -10,6 +10,7 @@ use super::params::illegal;
 /// Longest accepted name (service, group, namespace, cluster, ip).
 const MAX_NAME_LEN: usize = 512;
 
+/// Any name: at most [`MAX_NAME_LEN`] bytes, no control characters.
 pub(super) fn check_name(param: &str, value: &str) -> Result<(), ApiError> {
     if value.len() > MAX_NAME_LEN {
         return Err(illegal(param, &format!("longer than {MAX_NAME_LEN} bytes")));

@@ -31,6 +31,7 @@ use crate::wire::{SubscriberEntry, SubscriberList, SubscribersQuery};
 /// How long a listing waits for each other member's subscribers.
 const PEER_WAIT: Duration = Duration::from_secs(2);
 
+/// `GET service/subscribers` (see the module's documentation).
 pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Response, ApiError> {
     let key = params.service_key()?;
     let page_no = positive(&params, "pageNo", 1)?;

@@ -17,18 +17,19 @@ use crate::registry::model::{Instance, META_BEAT_INTERVAL, ServiceKey, metadata_
 
 /// What a listing shows of one service (`catalog/services` rows).
 #[derive(Debug, Clone, PartialEq)]
-pub struct ServiceSummary {
-    pub key: ServiceKey,
+pub(crate) struct ServiceSummary {
+    pub(crate) key: ServiceKey,
     /// Clusters defined in the service, with or without instances.
-    pub cluster_count: usize,
+    pub(crate) cluster_count: usize,
     /// Every instance, enabled or not, healthy or not.
-    pub instance_count: usize,
-    pub healthy_count: usize,
-    pub protect_threshold: f64,
+    pub(crate) instance_count: usize,
+    pub(crate) healthy_count: usize,
+    pub(crate) protect_threshold: f64,
 }
 
 impl ServiceSummary {
-    pub fn of(service: &Service) -> ServiceSummary {
+    /// The summary of `service` as it is now.
+    pub(crate) fn of(service: &Service) -> ServiceSummary {
         let state = service.read_state();
         ServiceSummary {
             key: service.key().clone(),
@@ -42,7 +43,7 @@ impl ServiceSummary {
     /// Whether the protect threshold is reached (`Service#triggerFlag`:
     /// healthy / all ≤ threshold; a service without instances never is, as
     /// 0/0 is NaN there).
-    pub fn protection_triggered(&self) -> bool {
+    pub(crate) fn protection_triggered(&self) -> bool {
         self.instance_count > 0
             && (self.healthy_count as f64 / self.instance_count as f64) <= self.protect_threshold
     }
@@ -50,16 +51,16 @@ impl ServiceSummary {
 
 /// Which services a listing keeps. Empty strings match everything.
 #[derive(Debug, Clone, Default)]
-pub struct ServiceFilter<'a> {
+pub(crate) struct ServiceFilter<'a> {
     /// Part of the service's name (case-insensitive).
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// Part of the group's name (case-insensitive).
-    pub group: &'a str,
+    pub(crate) group: &'a str,
     /// Only services with at least one instance (`hasIpCount`).
-    pub with_instances: bool,
+    pub(crate) with_instances: bool,
     /// Only services with an instance at this `ip` or `ip:port`
     /// (`instance`, Nacos 1.4's catalog only).
-    pub holding: &'a str,
+    pub(crate) holding: &'a str,
 }
 
 impl ServiceFilter<'_> {
@@ -94,7 +95,7 @@ fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
 /// metadata has it, `SERVICE.metadata.key = 'value'` those whose own
 /// metadata has it (`ServiceController#list`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MetadataMatch {
+pub(crate) enum MetadataMatch {
     Instance { key: String, value: String },
     Service { key: String, value: String },
 }
@@ -114,7 +115,7 @@ impl MetadataMatch {
 
 impl ServiceManager {
     /// The services clients see in `namespace`, ordered by grouped name.
-    pub fn services_in(&self, namespace: &str) -> Vec<Arc<Service>> {
+    pub(crate) fn services_in(&self, namespace: &str) -> Vec<Arc<Service>> {
         let mut services: Vec<(String, Arc<Service>)> = self
             .registry
             .services()
@@ -127,7 +128,11 @@ impl ServiceManager {
     }
 
     /// The services of `namespace` that `filter` keeps, ordered by grouped name.
-    pub fn find_services(&self, namespace: &str, filter: &ServiceFilter<'_>) -> Vec<Arc<Service>> {
+    pub(crate) fn find_services(
+        &self,
+        namespace: &str,
+        filter: &ServiceFilter<'_>,
+    ) -> Vec<Arc<Service>> {
         self.services_in(namespace)
             .into_iter()
             .filter(|s| filter.keeps(s))
@@ -136,7 +141,7 @@ impl ServiceManager {
 
     /// Grouped names of the services of `namespace` in `group` (every group
     /// for `None`), kept by `selector` if given, ordered by grouped name.
-    pub fn service_keys(
+    pub(crate) fn service_keys(
         &self,
         namespace: &str,
         group: Option<&str>,
@@ -154,7 +159,11 @@ impl ServiceManager {
     /// and unhealthy too, no protect threshold: what an operator needs to
     /// see), ordered by address. `None` when the service or the cluster is
     /// not known (a cluster is known once defined or used, even if empty now).
-    pub fn cluster_instances(&self, service: &ServiceKey, cluster: &str) -> Option<Vec<Instance>> {
+    pub(crate) fn cluster_instances(
+        &self,
+        service: &ServiceKey,
+        cluster: &str,
+    ) -> Option<Vec<Instance>> {
         let found = self.registry.service(service)?;
         if !found.read_state().meta.clusters.contains_key(cluster) {
             return None;
@@ -172,14 +181,19 @@ impl ServiceManager {
 /// The beat timings that apply to one instance, in ms: its own
 /// (`preserved.*` metadata) or the node's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BeatTimings {
-    pub interval: u64,
-    pub unhealthy_after: u64,
-    pub delete_after: u64,
+pub(crate) struct BeatTimings {
+    /// How often its client should beat (`preserved.heart.beat.interval`,
+    /// else the `clientBeatInterval` switch).
+    pub(crate) interval: u64,
+    /// Unhealthy after this long without a beat.
+    pub(crate) unhealthy_after: u64,
+    /// Deleted after this long without a beat.
+    pub(crate) delete_after: u64,
 }
 
 impl ServiceManager {
-    pub fn beat_timings(&self, instance: &Instance) -> BeatTimings {
+    /// The beat timings that apply to `instance` on this node.
+    pub(crate) fn beat_timings(&self, instance: &Instance) -> BeatTimings {
         let timeouts = self.beat_timeouts.for_instance(&instance.metadata);
         BeatTimings {
             interval: metadata_millis(&instance.metadata, META_BEAT_INTERVAL)
@@ -191,7 +205,7 @@ impl ServiceManager {
 }
 
 /// One page of `items`: page `page_no` (from 1) of `page_size`; empty past the end.
-pub fn page<T>(items: &[T], page_no: usize, page_size: usize) -> &[T] {
+pub(crate) fn page<T>(items: &[T], page_no: usize, page_size: usize) -> &[T] {
     let start = page_no
         .saturating_sub(1)
         .saturating_mul(page_size)

@@ -25,7 +25,7 @@ use crate::registry::model::{HealthChecker, Lease};
 
 /// The decider of one instance's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthOwner {
+pub(crate) enum HealthOwner {
     /// A v1 client's beats: a beat heals it, silence is judged by the beat
     /// checker and by the health-policy plugins that apply to its service.
     Beats,
@@ -41,7 +41,12 @@ pub enum HealthOwner {
 impl HealthOwner {
     /// The owner of an instance's health. `checker` is its cluster's (only
     /// persistent instances are probed, so it matters only for them).
-    pub fn of(ephemeral: bool, lease: &Lease, marked: bool, checker: &HealthChecker) -> Self {
+    pub(crate) fn of(
+        ephemeral: bool,
+        lease: &Lease,
+        marked: bool,
+        checker: &HealthChecker,
+    ) -> Self {
         if marked {
             return HealthOwner::Operator;
         }
@@ -55,7 +60,7 @@ impl HealthOwner {
 
     /// Whether an operator may set the health of instances in a cluster with
     /// this checker (`HealthController#update`: only where no checker runs).
-    pub fn operator_may_set(checker: &HealthChecker) -> bool {
+    pub(crate) fn operator_may_set(checker: &HealthChecker) -> bool {
         *checker == HealthChecker::None
     }
 }

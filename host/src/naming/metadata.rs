@@ -9,7 +9,7 @@ use crate::registry::model::{Instance, InstanceId, Metadata, ServiceKey};
 
 /// What to do with the given keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetadataAction {
+pub(crate) enum MetadataAction {
     /// Add the keys, replacing the values of those already there.
     Merge,
     /// Remove the keys (their values are ignored).
@@ -18,7 +18,7 @@ pub enum MetadataAction {
 
 /// Which instances a batch touches.
 #[derive(Debug, Clone, PartialEq)]
-pub enum BatchTarget {
+pub(crate) enum BatchTarget {
     /// Every instance of the service of this kind (`consistencyType`).
     All { ephemeral: bool },
     /// The instances named, each with its kind; names that match no
@@ -30,7 +30,7 @@ impl ServiceManager {
     /// Applies `action` with `metadata`'s keys to the targeted instances of
     /// `service`; returns the instances changed, as they now are. An unknown
     /// service changes nothing (Nacos answers an empty list then, too).
-    pub async fn batch_metadata(
+    pub(crate) async fn batch_metadata(
         &self,
         service: ServiceKey,
         target: &BatchTarget,
