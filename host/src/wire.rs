@@ -236,6 +236,39 @@ pub enum ReadIndex {
 }
 rpc!(ReadIndexRequest => ReadIndex, "/nacre/v1/raft/read-index");
 
+// ---- console -----------------------------------------------------------
+
+/// Asks a member for the UDP push subscribers it holds of the services whose
+/// names contain `name` and groups contain `group` in `namespace`
+/// (`service/subscribers` gathers every member's, as Nacos's
+/// `SubscribeManager` does with `aggregation=true`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SubscribersQuery {
+    pub namespace: String,
+    pub group: String,
+    pub name: String,
+}
+
+/// One push subscriber as a member reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SubscriberEntry {
+    pub service: ServiceKey,
+    /// Where its pushes go.
+    pub addr: SocketAddr,
+    /// Its User-Agent as it sent it.
+    pub agent: String,
+    pub app: String,
+    /// The `clusters` it listed, as given.
+    pub clusters: String,
+}
+
+/// A member's answer to a [`SubscribersQuery`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SubscriberList {
+    pub subscribers: Vec<SubscriberEntry>,
+}
+rpc!(SubscribersQuery => SubscriberList, "/nacre/v1/push/subscribers");
+
 /// Encodes a message: MessagePack with fields in order (compact; a field
 /// added at the end with `#[serde(default)]` still reads older messages).
 pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {

@@ -38,7 +38,9 @@ async fn register_list_detail_deregister() {
     assert_eq!(first["ephemeral"], true);
     assert_eq!(first["marked"], false);
     assert_eq!(first["clusterName"], "DEFAULT");
-    assert_eq!(first["serviceName"], "DEFAULT_GROUP@@orders");
+    // A caller that is not a Java client from 1.0.0 gets the bare name
+    // (Nacos 1.4 `InstanceController#doSrvIpxt`).
+    assert_eq!(first["serviceName"], "orders");
     assert_eq!(
         first["instanceId"],
         "10.0.0.1#8080#DEFAULT#DEFAULT_GROUP@@orders"
@@ -265,8 +267,11 @@ async fn update_replaces_fields_patch_changes_only_given_ones() {
     assert_eq!(detail["weight"], 7.0);
     assert_eq!(detail["metadata"], json!({}));
 
+    // Only a Java client from 1.0.0 is refused an unknown instance; others
+    // register it (Nacos 1.4 `InstanceController#update`; tests/compat_clients.rs).
     let missing = node
-        .send(
+        .send_as(
+            "Nacos-Java-Client:v1.4.1",
             "PUT",
             "/instance",
             &[("serviceName", "svc"), ("ip", "10.0.0.9"), ("port", "1")],
@@ -376,18 +381,12 @@ async fn mixing_ephemeral_and_persistent_for_one_address_is_refused() {
 async fn marked_health_is_set_by_hand() {
     let node = TestNode::start().await;
     node.register("svc", "10.0.0.1", 1, &[]).await.assert_ok();
-    node.send(
-        "PUT",
-        "/health/instance",
-        &[
-            ("serviceName", "svc"),
-            ("ip", "10.0.0.1"),
-            ("port", "1"),
-            ("healthy", "false"),
-        ],
-    )
-    .await
-    .assert_ok();
+    // By hand only where no checker runs (Nacos 1.4 `HealthController#update`).
+    node.set_checker("svc", "DEFAULT", r#"{"type":"NONE"}"#)
+        .await;
+    node.set_health("svc", "10.0.0.1", 1, false)
+        .await
+        .assert_ok();
     let detail = node.detail("svc", "10.0.0.1", 1).await.json();
     assert_eq!(detail["healthy"], false);
     assert_eq!(detail["marked"], true);

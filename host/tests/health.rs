@@ -118,18 +118,11 @@ async fn beating_instances_stay_and_marked_ones_are_never_flipped() {
     node.register("svc", "10.0.0.1", 1, &[]).await.assert_ok(); // beats
     node.register("svc", "10.0.0.2", 1, &[]).await.assert_ok(); // silent
     node.register("svc", "10.0.0.3", 1, &[]).await.assert_ok(); // marked by hand
-    node.send(
-        "PUT",
-        "/health/instance",
-        &[
-            ("serviceName", "svc"),
-            ("ip", "10.0.0.3"),
-            ("port", "1"),
-            ("healthy", "true"),
-        ],
-    )
-    .await
-    .assert_ok();
+    node.set_checker("svc", "DEFAULT", r#"{"type":"NONE"}"#)
+        .await;
+    node.set_health("svc", "10.0.0.3", 1, true)
+        .await
+        .assert_ok();
 
     let start = Instant::now();
     loop {

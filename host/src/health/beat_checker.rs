@@ -2,7 +2,9 @@
 //! looks at each ephemeral instance's last beat; past the beat timeout the
 //! instance turns unhealthy, past the delete timeout it is removed. Both are
 //! writes through the consistency facade, so they are change events like any
-//! other. Instances whose health an operator marked are left alone.
+//! other. It judges only the instances whose health beats own
+//! ([`crate::naming::health_owner`]): not persistent ones (the prober's), not
+//! a v2 connection's, not those an operator marked.
 //!
 //! In a cluster only the member responsible for a service judges its
 //! instances, and only while every member of its view agrees on the view
@@ -20,8 +22,11 @@ use crate::clock::now_millis;
 use crate::cluster::Cluster;
 use crate::config::HealthConfig;
 use crate::consistency::{ConsistencyService, Deadline, Key, Record};
+use crate::naming::health_owner::HealthOwner;
 use crate::plugins::{HealthVerdict, Plugins};
-use crate::registry::model::{BeatTimeouts, Instance, InstanceId, Lease, Metadata, ServiceKey};
+use crate::registry::model::{
+    BeatTimeouts, HealthChecker, Instance, InstanceId, Lease, Metadata, ServiceKey,
+};
 use crate::registry::{InstanceSlot, Registry};
 use crate::shutdown::Shutdown;
 use crate::switches::Switches;
@@ -120,7 +125,7 @@ impl BeatChecker {
                 Some(plugins) if responsible => service
                     .instances()
                     .iter()
-                    .filter(|i| i.ephemeral && !i.marked && i.lease == Lease::Beat)
+                    .filter(|i| beats_own(i.ephemeral, &i.lease, i.marked))
                     .filter_map(|i| {
                         self.policy_verdict(plugins, key, i, now, floor)
                             .map(|v| (i.id.clone(), v))
@@ -146,7 +151,7 @@ impl BeatChecker {
 
     fn judge(&self, slot: &InstanceSlot, now: i64, floor: i64) -> Option<Verdict> {
         // Persistent instances are the prober's; a connection's live with it.
-        if !slot.ephemeral || slot.marked || slot.lease != Lease::Beat {
+        if !beats_own(slot.ephemeral, &slot.lease, slot.marked) {
             return None;
         }
         let last_beat = slot.last_beat().max(floor);
@@ -275,6 +280,11 @@ impl BeatChecker {
         };
         self.consistency.put(record, deadline).await
     }
+}
+
+/// Whether an instance's health is the beats' (and so this checker's) to decide.
+fn beats_own(ephemeral: bool, lease: &Lease, marked: bool) -> bool {
+    HealthOwner::of(ephemeral, lease, marked, &HealthChecker::default()) == HealthOwner::Beats
 }
 
 #[cfg(test)]

@@ -12,7 +12,11 @@
 //! An instance turns unhealthy after `checkTimes` failed probes in a row (a
 //! runtime switch, 3 by default) and healthy again after one success. Health
 //! changes are writes through the consistency facade (Raft in a cluster), so
-//! they reach every node and every listener. Marked instances are left alone.
+//! they reach every node and every listener. Only instances whose health
+//! the prober owns are probed ([`crate::naming::health_owner`]): persistent,
+//! unmarked, in a cluster whose checker is not `NONE`. Addresses are probed
+//! in every form clients register them: IPv4, IPv6 (bracketed or with a
+//! zone) and host names.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,6 +28,7 @@ use tokio::task::JoinSet;
 use crate::cluster::Cluster;
 use crate::config::HealthConfig;
 use crate::consistency::{ConsistencyService, Record};
+use crate::naming::health_owner::HealthOwner;
 use crate::registry::model::{HealthChecker, InstanceId, ServiceKey};
 use crate::registry::{FastHash, Registry};
 use crate::shutdown::Shutdown;
@@ -37,7 +42,10 @@ struct Target {
     service: ServiceKey,
     id: InstanceId,
     healthy: bool,
-    addr: SocketAddr,
+    /// The instance's address as registered (an IP in any form clients
+    /// send, or a host name) and the port to check.
+    host: String,
+    port: u16,
     checker: HealthChecker,
 }
 
@@ -106,28 +114,24 @@ impl HealthProber {
             }
             let state = service.read_state();
             for (id, slot) in &state.instances {
-                if slot.ephemeral || slot.marked {
-                    continue;
-                }
                 let cluster = state.meta.clusters.get(&id.cluster);
                 let checker = cluster
                     .map(|c| c.health_checker.clone())
                     .unwrap_or_default();
-                if checker == HealthChecker::None {
+                let owner = HealthOwner::of(slot.ephemeral, &slot.lease, slot.marked, &checker);
+                if owner != HealthOwner::Prober {
                     continue;
                 }
                 let port = cluster
                     .map(|c| c.check_port)
                     .filter(|p| *p != 0)
                     .unwrap_or(id.port);
-                let Ok(ip) = id.ip.parse() else {
-                    continue;
-                };
                 targets.push(Target {
                     service: key.clone(),
                     id: id.clone(),
                     healthy: slot.healthy,
-                    addr: SocketAddr::new(ip, port),
+                    host: id.ip.clone(),
+                    port,
                     checker,
                 });
             }
@@ -154,10 +158,15 @@ impl HealthProber {
 
     async fn probe(&self, target: &Target) -> bool {
         let deadline = Duration::from_millis(self.config.probe_timeout_ms);
+        let addrs = match tokio::time::timeout(deadline, resolve(&target.host, target.port)).await {
+            Ok(addrs) if !addrs.is_empty() => addrs,
+            _ => return false,
+        };
         match &target.checker {
+            // Healthy if any of its addresses accepts (tried in order).
             HealthChecker::Tcp | HealthChecker::None => {
                 matches!(
-                    tokio::time::timeout(deadline, tokio::net::TcpStream::connect(target.addr))
+                    tokio::time::timeout(deadline, tokio::net::TcpStream::connect(&addrs[..]))
                         .await,
                     Ok(Ok(_))
                 )
@@ -166,7 +175,7 @@ impl HealthProber {
                 path,
                 expected_code,
             } => {
-                let url = format!("http://{}{}", target.addr, path);
+                let url = format!("http://{}{path}", addrs[0]);
                 match self.http.get(&url).send().await {
                     Ok(reply) => reply.status().as_u16() == *expected_code,
                     Err(_) => false,
@@ -230,5 +239,23 @@ impl HealthProber {
         let live: std::collections::HashSet<(&ServiceKey, &InstanceId)> =
             targets.iter().map(|t| (&t.service, &t.id)).collect();
         failures.retain(|(s, i), _| live.contains(&(s, i)));
+    }
+}
+
+/// Where to probe an instance registered at `host`: an IP address (also in
+/// brackets, `[::1]`), or what the system resolver makes of the rest (an
+/// IPv6 address with a zone, `fe80::1%eth0`, or a host name, which may have
+/// several addresses). Empty when it resolves to nothing.
+async fn resolve(host: &str, port: u16) -> Vec<SocketAddr> {
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return vec![SocketAddr::new(ip, port)];
+    }
+    match tokio::net::lookup_host((host, port)).await {
+        Ok(addrs) => addrs.collect(),
+        Err(_) => Vec::new(),
     }
 }

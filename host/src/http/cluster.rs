@@ -28,7 +28,7 @@ use crate::consistency::distro::{Distro, DistroStats};
 use crate::wire::{
     self, Checksums, FetchRecords, ForwardBatch, ForwardReplies, Forwarded, ForwardedRequest,
     MSGPACK, PROTOCOL_HEADER, PROTOCOL_VERSION, ProposeWrite, RaftTypes, ReadIndexRequest, Records,
-    Rpc, SnapshotRequest, StatusRequest, SyncBatch, SyncReply,
+    Rpc, SnapshotRequest, StatusRequest, SubscribersQuery, SyncBatch, SyncReply,
 };
 
 /// Where operators and tests read each service's checksum on this node (JSON).
@@ -68,6 +68,9 @@ pub fn routes(state: &ApiState) -> Router<ApiState> {
             Ok(raft_of(&state)?.raft().install_snapshot(r).await)
         },
     );
+    let router = rpc(router, |state, query: SubscribersQuery| async move {
+        Ok(super::subscribers::local(&state, &query))
+    });
     let router = rpc(router, propose);
     let router = rpc(router, read_index);
     router

@@ -12,7 +12,7 @@ use super::params::{Params, illegal};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::clock::now_millis;
-use crate::naming::client_agent::{ClientAgent, ClientKind};
+use crate::naming::client_agent::ClientAgent;
 use crate::naming::list::{self, ListRequest};
 use crate::naming::{BeatInfo, InstancePatch};
 use crate::plugins::{FilterOutcome, SubscriberInfo};
@@ -83,14 +83,22 @@ pub async fn deregister(
     Ok("ok")
 }
 
-/// `PUT instance`: replace an instance's fields.
+/// `PUT instance`: replace an instance's fields. Nacos 1.4 keys this on the
+/// client (`InstanceController#update`): a Java client from 1.0.0 updates,
+/// and gets a 400 for an instance that does not exist; every other client
+/// (curl, Python, Go, ...) registers, so its update after an expiry brings
+/// the instance back.
 pub async fn update(
     State(state): State<ApiState>,
     params: Params,
 ) -> Result<&'static str, ApiError> {
     let service = params.service_key()?;
     let instance = instance_from(&params, &state)?;
-    state.naming.update_instance(service, instance).await?;
+    if ClientAgent::parse(&params.user_agent).is_java_since_1_0() {
+        state.naming.update_instance(service, instance).await?;
+    } else {
+        state.naming.register_instance(service, instance).await?;
+    }
     Ok("ok")
 }
 
@@ -165,7 +173,7 @@ pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Respo
         clusters_param,
         healthy_only,
         cache_millis,
-        grouped_dom: agent.kind == ClientKind::Java && agent.at_least("1.0.0"),
+        grouped_names: agent.is_java_since_1_0(),
         env: params.or("env", ""),
     };
     let body = match filtered_list(&state, &params, &service, &request) {
@@ -216,11 +224,16 @@ fn subscribe(
     clusters: &str,
 ) -> Result<bool, ApiError> {
     let udp_port = params.port_or_zero("udpPort")?;
+    // An IPv6 `clientIP` may come in brackets, as Java's `InetSocketAddress` takes it.
     let client_ip = params
         .get("clientIP")
         .map(|ip| {
             super::params::check_ip("clientIP", ip)?;
-            Ok::<_, ApiError>(ip.parse::<IpAddr>().ok())
+            let bare = ip
+                .strip_prefix('[')
+                .and_then(|ip| ip.strip_suffix(']'))
+                .unwrap_or(ip);
+            Ok::<_, ApiError>(bare.parse::<IpAddr>().ok())
         })
         .transpose()?
         .flatten();
@@ -270,7 +283,7 @@ pub async fn beat(State(state): State<ApiState>, params: Params) -> Result<Respo
                 .map_err(|e| illegal("beat", &format!("malformed beat JSON: {e}")))
         })
         .transpose()?;
-    let mut cluster = params.cluster("clusterName")?;
+    let mut cluster = params.instance_cluster()?;
     let (ip, port) = match &body {
         Some(beat) => {
             if !beat.cluster.trim().is_empty() {
@@ -308,16 +321,21 @@ pub async fn beat(State(state): State<ApiState>, params: Params) -> Result<Respo
     Ok(Json(reply).into_response())
 }
 
-/// `PUT health/instance`: an operator sets an instance's health by hand.
+/// `PUT health` and `PUT health/instance`: an operator sets an instance's
+/// health by hand, where no checker owns it (`HealthController#update`: the
+/// cluster's checker is `NONE`). `valid` is the old name of `healthy`.
 pub async fn mark_health(
     State(state): State<ApiState>,
     params: Params,
 ) -> Result<&'static str, ApiError> {
     let service = params.service_key()?;
     let id = params.instance_id()?;
-    let healthy = params
-        .flag("healthy")?
-        .ok_or_else(|| ApiError::BadRequest("Param 'healthy' is required.".into()))?;
+    let healthy = match params.flag("healthy")? {
+        Some(healthy) => healthy,
+        None => params
+            .flag("valid")?
+            .ok_or_else(|| ApiError::BadRequest("Param 'healthy' is required.".into()))?,
+    };
     state.naming.mark_health(service, id, healthy).await?;
     Ok("ok")
 }

@@ -1,15 +1,25 @@
-//! The HTTP API: Nacos's v1 naming open API under `/nacos/v1/ns`, plus the
-//! console health probes. Handlers are free functions on [`ApiState`], one
-//! file per resource, registered in [`router`].
+//! The HTTP API: Nacos's v1 naming open API under `/nacos/v1/ns` (with the
+//! console-facing `catalog/*`, `service/subscribers` and the oldest `api/*`
+//! routes), plus the console health probes. Handlers are free functions on
+//! [`ApiState`], one file per resource, registered in [`router`]. Every
+//! Nacos 1.4 naming route and how Nacre answers it: `docs/COMPATIBILITY.md`.
 
+mod catalog;
 mod cluster;
 mod error;
 mod forward;
+mod health;
 mod instance;
+mod legacy;
+mod metadata;
+mod names;
 mod operator;
 mod params;
 mod ready;
+mod responsibility;
 mod service;
+mod subscribers;
+mod unsupported;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,9 +74,9 @@ impl ApiState {
 
 const NS: &str = "/nacos/v1/ns";
 
-/// Writes to one instance (and the instance detail, which shares its path).
-/// In a cluster they are routed to the responsible node (`forward`), which
-/// runs them through these same routes.
+/// Writes to one instance (and the instance detail, which shares its path),
+/// Nacos's `@CanDistro` routes. In a cluster they are routed to the
+/// responsible node (`forward`), which runs them through these same routes.
 fn instance_write_routes() -> Router<ApiState> {
     Router::new()
         .route(
@@ -78,7 +88,27 @@ fn instance_write_routes() -> Router<ApiState> {
                 .delete(instance::deregister),
         )
         .route("/instance/beat", put(instance::beat))
+        .route(
+            "/instance/metadata/batch",
+            put(metadata::merge).delete(metadata::remove),
+        )
+        .route("/health", put(instance::mark_health))
         .route("/health/instance", put(instance::mark_health))
+        .route("/api/clientBeat", put(instance::beat).post(instance::beat))
+}
+
+/// `operator/*`, also served under Nacos's alias `ops/*`.
+fn operator_routes() -> Router<ApiState> {
+    Router::new()
+        .route(
+            "/switches",
+            get(operator::switches).put(operator::update_switch),
+        )
+        .route("/metrics", get(operator::metrics))
+        .route("/servers", get(operator::servers))
+        .route("/push/state", get(operator::push_state))
+        .route("/distro/server", get(responsibility::server))
+        .route("/distro/status", get(responsibility::status))
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -89,7 +119,10 @@ pub fn router(state: ApiState) -> Router {
     let ns = Router::new()
         .merge(instance_writes)
         .route("/instance/list", get(instance::list))
-        .route("/instance/statuses", get(instance::statuses))
+        .route(
+            "/instance/statuses",
+            get(instance::statuses).post(instance::statuses),
+        )
         .route(
             "/service",
             get(service::detail)
@@ -98,14 +131,33 @@ pub fn router(state: ApiState) -> Router {
                 .delete(service::remove),
         )
         .route("/service/list", get(service::list))
-        .route("/cluster", put(service::update_cluster))
         .route(
-            "/operator/switches",
-            get(operator::switches).put(operator::update_switch),
+            "/service/names",
+            get(legacy::service_names).post(legacy::service_names),
         )
-        .route("/operator/metrics", get(operator::metrics))
-        .route("/operator/servers", get(operator::servers))
-        .route("/operator/push/state", get(operator::push_state))
+        .route("/service/checksum", put(service::checksum))
+        .route("/service/subscribers", get(subscribers::list))
+        .route("/cluster", put(service::update_cluster))
+        .route("/catalog/services", get(catalog::services))
+        .route("/catalog/service", get(catalog::service))
+        .route(
+            "/catalog/instances",
+            get(catalog::instances).post(catalog::instances),
+        )
+        .route(
+            "/catalog/rt/service",
+            get(catalog::response_times).post(catalog::response_times),
+        )
+        .route("/health/server", get(health::server))
+        .route("/health/checkers", get(health::checkers))
+        .route("/api/srvIPXT", get(instance::list).post(instance::list))
+        .route(
+            "/api/allDomNames",
+            get(legacy::all_dom_names).post(legacy::all_dom_names),
+        )
+        .nest("/operator", operator_routes())
+        .nest("/ops", operator_routes())
+        .merge(unsupported::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             ready::only_when_ready,

@@ -81,28 +81,26 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
         .into_response()
 }
 
-/// `GET operator/servers`: the members of this node's cluster, as this node sees them.
-pub async fn servers(State(state): State<ApiState>) -> Response {
+/// Each member as this node sees it, in Nacos's member shape (`ip`, `port`,
+/// `address`, `state`, `failAccessCnt`, `extendInfo`): this node alone when
+/// standalone.
+pub(super) fn members(state: &ApiState) -> Vec<serde_json::Value> {
     let Some(cluster) = &state.cluster else {
-        let address = state.advertised.to_string();
-        return Json(json!({
-            "servers": [{
-                "ip": state.advertised.ip().to_string(),
-                "port": state.advertised.port(),
-                "address": address,
-                "state": "UP",
-                "failAccessCnt": 0,
-                "extendInfo": {
-                    "site": "unknown",
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "standalone": true,
-                },
-            }]
-        }))
-        .into_response();
+        return vec![json!({
+            "ip": state.advertised.ip().to_string(),
+            "port": state.advertised.port(),
+            "address": state.advertised.to_string(),
+            "state": "UP",
+            "failAccessCnt": 0,
+            "extendInfo": {
+                "site": "unknown",
+                "version": env!("CARGO_PKG_VERSION"),
+                "standalone": true,
+            },
+        })];
     };
     let view = cluster.view();
-    let servers: Vec<_> = cluster
+    cluster
         .report()
         .into_iter()
         .map(|m| {
@@ -122,7 +120,16 @@ pub async fn servers(State(state): State<ApiState>) -> Response {
                 },
             })
         })
-        .collect();
+        .collect()
+}
+
+/// `GET operator/servers`: the members of this node's cluster, as this node sees them.
+pub async fn servers(State(state): State<ApiState>) -> Response {
+    let servers = members(&state);
+    let Some(cluster) = &state.cluster else {
+        return Json(json!({ "servers": servers })).into_response();
+    };
+    let view = cluster.view();
     let backlog = state.distro.as_ref().map_or(0, |d| d.syncer().backlog());
     let raft = match &state.raft {
         Some(raft) => Some(raft.status().await),

@@ -2,7 +2,7 @@
 //! from a form body alike (query first), with Nacos's names and defaults, and
 //! every malformed value refused with a message that names the parameter.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::str::FromStr;
 
 use axum::extract::{ConnectInfo, FromRequest, Request};
@@ -11,18 +11,23 @@ use http_body_util::{BodyExt, Limited};
 
 use super::ApiState;
 use super::error::ApiError;
+pub use super::names::{check_cluster, check_ip};
+use super::names::{check_name, check_service_part};
+use crate::naming::client_agent::agent_header;
 use crate::registry::model::{
     DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, GROUP_SEPARATOR, InstanceId, MAX_WEIGHT,
     MIN_WEIGHT, Metadata, ServiceKey,
 };
 
-/// Longest accepted name (service, group, namespace, cluster, ip).
-const MAX_NAME_LEN: usize = 512;
+/// Where Nacos clients that send no User-Agent name themselves
+/// (`HttpHeaderConsts.CLIENT_VERSION_HEADER`).
+const CLIENT_VERSION_HEADER: &str = "Client-Version";
 
 /// The merged parameters of one request.
 pub struct Params {
     pairs: Vec<(String, String)>,
-    /// The client's User-Agent (Nacos clients name themselves there).
+    /// The client's agent: its User-Agent, or its `Client-Version` header
+    /// when the User-Agent is empty (Nacos clients name themselves there).
     pub user_agent: String,
     /// Where the request came from, when known.
     pub remote: Option<SocketAddr>,
@@ -40,7 +45,11 @@ impl FromRequest<ApiState> for Params {
         let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        let user_agent = header_str(&req, header::USER_AGENT);
+        let user_agent = agent_header(
+            header_value(&req, header::USER_AGENT.as_str()),
+            header_value(&req, CLIENT_VERSION_HEADER),
+        )
+        .to_string();
         let remote = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -89,12 +98,8 @@ pub fn is_form(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"))
 }
 
-fn header_str(req: &Request, name: header::HeaderName) -> String {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string()
+fn header_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 impl Params {
@@ -168,11 +173,17 @@ impl Params {
         Ok(namespace.to_string())
     }
 
-    /// The service named by `serviceName` (`group@@name` or a bare name with
-    /// `groupName`), in `namespaceId`.
+    /// The service named by `serviceName` (`group@@name`, or a bare name with
+    /// `groupName`), in `namespaceId`. Clients older than Nacos 0.8 name it
+    /// `dom` instead (`DistroFilter`), which is read when `serviceName` is absent.
+    ///
+    /// Neither part may contain `#` ([`check_service_part`]).
     pub fn service_key(&self) -> Result<ServiceKey, ApiError> {
         let namespace = self.namespace()?;
-        let raw = self.required("serviceName")?;
+        let raw = match self.get("serviceName").or_else(|| self.get("dom")) {
+            Some(raw) => raw,
+            None => self.required("serviceName")?,
+        };
         let (group, name) = match raw.split_once(GROUP_SEPARATOR) {
             Some((group, name)) => {
                 if group.is_empty() || name.is_empty() || name.contains(GROUP_SEPARATOR) {
@@ -183,10 +194,19 @@ impl Params {
                 }
                 (group, name)
             }
-            None => (self.or("groupName", DEFAULT_GROUP), raw),
+            None => {
+                let group = self.or("groupName", DEFAULT_GROUP);
+                if group.contains(GROUP_SEPARATOR) {
+                    return Err(illegal(
+                        "groupName",
+                        "a group name cannot contain '@@', which separates group and service",
+                    ));
+                }
+                (group, raw)
+            }
         };
-        check_name("serviceName", name)?;
-        check_name("groupName", group)?;
+        check_service_part("serviceName", name)?;
+        check_service_part("groupName", group)?;
         Ok(ServiceKey::new(namespace, group, name))
     }
 
@@ -196,15 +216,25 @@ impl Params {
         Ok(cluster.to_string())
     }
 
-    /// The instance named by `ip`, `port` and `clusterName`.
+    /// The instance named by `ip`, `port` and `clusterName` (or `cluster`,
+    /// which Nacos reads when `clusterName` is blank: `getBasicIpAddress`).
     pub fn instance_id(&self) -> Result<InstanceId, ApiError> {
-        let cluster = self.cluster("clusterName")?;
+        let cluster = self.instance_cluster()?;
         let ip = self.required("ip")?;
         check_ip("ip", ip)?;
         let port = self
             .port("port")?
             .ok_or_else(|| ApiError::BadRequest("Param 'port' is required.".into()))?;
         Ok(InstanceId::new(cluster, ip, port))
+    }
+
+    /// The cluster of an instance: `clusterName`, or `cluster` when that is
+    /// blank, or `DEFAULT`.
+    pub fn instance_cluster(&self) -> Result<String, ApiError> {
+        match self.get("clusterName") {
+            Some(_) => self.cluster("clusterName"),
+            None => self.cluster("cluster"),
+        }
     }
 
     pub fn port(&self, name: &str) -> Result<Option<u16>, ApiError> {
@@ -231,54 +261,6 @@ impl Params {
 
 pub fn illegal(name: &str, reason: &str) -> ApiError {
     ApiError::BadRequest(format!("Param '{name}' is illegal: {reason}"))
-}
-
-fn check_name(param: &str, value: &str) -> Result<(), ApiError> {
-    if value.len() > MAX_NAME_LEN {
-        return Err(illegal(param, &format!("longer than {MAX_NAME_LEN} bytes")));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(illegal(param, "contains control characters"));
-    }
-    Ok(())
-}
-
-/// Nacos's cluster name syntax: `[0-9a-zA-Z-]+`.
-pub fn check_cluster(param: &str, value: &str) -> Result<(), ApiError> {
-    check_name(param, value)?;
-    if value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        Ok(())
-    } else {
-        Err(illegal(
-            param,
-            "cluster name can only have these characters: 0-9a-zA-Z-",
-        ))
-    }
-}
-
-/// An IP address or a host name; a dotted number must be a valid IPv4 address.
-pub fn check_ip(param: &str, value: &str) -> Result<(), ApiError> {
-    check_name(param, value)?;
-    if value.parse::<IpAddr>().is_ok() {
-        return Ok(());
-    }
-    if value.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(illegal(
-            param,
-            &format!("{value:?} is not a valid IP address"),
-        ));
-    }
-    let host_like = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if host_like {
-        Ok(())
-    } else {
-        Err(illegal(
-            param,
-            &format!("{value:?} is neither an IP address nor a host name"),
-        ))
-    }
 }
 
 pub fn parse_port(param: &str, value: &str) -> Result<u16, ApiError> {
@@ -354,10 +336,17 @@ mod tests {
             ("namespaceId", "dev"),
         ]);
         assert_eq!(p.service_key()?, ServiceKey::new("dev", "g2", "orders"));
-        for bad in ["@@orders", "g@@", "a@@b@@c", ""] {
+        for bad in ["@@orders", "g@@", "a@@b@@c", "", "a#b", "g#1@@b"] {
             let p = Params::from_pairs(&[("serviceName", bad)]);
             assert!(p.service_key().is_err(), "{bad:?} accepted");
         }
+        let p = Params::from_pairs(&[("serviceName", "b"), ("groupName", "x@@y")]);
+        assert!(p.service_key().is_err());
+        let p = Params::from_pairs(&[("dom", "legacy")]);
+        assert_eq!(
+            p.service_key()?,
+            ServiceKey::new("public", "DEFAULT_GROUP", "legacy")
+        );
         Ok(())
     }
 
@@ -384,16 +373,5 @@ mod tests {
         assert!(parse_metadata("metadata", "novalue").is_err());
         assert!(parse_metadata("metadata", r#"{"a":{"b":1}}"#).is_err());
         Ok(())
-    }
-
-    #[test]
-    fn ips_and_clusters() {
-        assert!(check_ip("ip", "10.0.0.1").is_ok());
-        assert!(check_ip("ip", "::1").is_ok());
-        assert!(check_ip("ip", "db-1.internal").is_ok());
-        assert!(check_ip("ip", "300.1.1.1").is_err());
-        assert!(check_ip("ip", "a b").is_err());
-        assert!(check_cluster("clusterName", "zone-a1").is_ok());
-        assert!(check_cluster("clusterName", "zone_a").is_err());
     }
 }

@@ -19,7 +19,8 @@ pub async fn only_when_ready(
     next: Next,
 ) -> Response {
     let ready = state.cluster.as_ref().is_none_or(|c| c.is_ready());
-    if ready || request.uri().path().starts_with("/operator/") {
+    let path = request.uri().path();
+    if ready || path.starts_with("/operator/") || path.starts_with("/ops/") {
         return next.run(request).await;
     }
     let status = if state.cluster.as_ref().is_some_and(|c| c.is_loaded()) {

@@ -6,9 +6,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::ApiState;
+use super::catalog::page_params;
 use super::error::ApiError;
 use super::params::{Params, illegal};
 use crate::naming::ServicePatch;
+use crate::naming::catalog::{MetadataMatch, page};
 use crate::registry::model::{DEFAULT_GROUP, HealthChecker, ServiceMeta};
 
 /// `protectThreshold` must be a number in [0, 1].
@@ -115,7 +117,11 @@ pub async fn update_cluster(
     let checker = params.get("healthChecker").map(parse_checker).transpose()?;
     let metadata = params.metadata("metadata")?;
     let use_instance_port = params.flag("useInstancePort4Check")?;
-    let check_port = params.port("checkPort")?;
+    // 0 is what a caller that checks each instance's own port may send.
+    let check_port = match params.get("checkPort") {
+        Some(_) => Some(params.port_or_zero("checkPort")?),
+        None => None,
+    };
     state
         .naming
         .update_cluster(key, cluster, |c| {
@@ -126,7 +132,7 @@ pub async fn update_cluster(
                 c.metadata = metadata;
             }
             match (use_instance_port, check_port) {
-                (Some(true), _) => c.check_port = 0,
+                (Some(true), _) | (_, Some(0)) => c.check_port = 0,
                 (_, Some(port)) => c.check_port = port,
                 _ => {}
             }
@@ -177,7 +183,7 @@ fn parse_checker(raw: &str) -> Result<HealthChecker, ApiError> {
     }
 }
 
-fn checker_json(checker: &HealthChecker) -> serde_json::Value {
+pub(crate) fn checker_json(checker: &HealthChecker) -> serde_json::Value {
     match checker {
         HealthChecker::Tcp => json!({ "type": "TCP" }),
         HealthChecker::None => json!({ "type": "NONE" }),
@@ -190,24 +196,105 @@ fn checker_json(checker: &HealthChecker) -> serde_json::Value {
     }
 }
 
-/// `GET service/list`: a page of service names of one group.
+/// `GET service/list`: a page of service names of one group, or of every
+/// group with `groupName=*`, named `group@@name` then
+/// (`ServiceController#list`: only the requested group's prefix is cut).
+/// `selector` keeps services by metadata:
+/// `{"type":"label","expression":"INSTANCE.metadata.k = 'v'"}` (or `SERVICE.`).
 pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Response, ApiError> {
-    let page_no: i64 = params
-        .parse("pageNo", "a page number")?
-        .ok_or_else(|| ApiError::BadRequest("Param 'pageNo' is required.".into()))?;
-    let page_size: i64 = params
-        .parse("pageSize", "a page size")?
-        .ok_or_else(|| ApiError::BadRequest("Param 'pageSize' is required.".into()))?;
-    if page_no < 1 {
-        return Err(illegal("pageNo", "must be at least 1"));
-    }
-    if !(1..=100_000).contains(&page_size) {
-        return Err(illegal("pageSize", "must be between 1 and 100000"));
-    }
+    let (page_no, page_size) = page_params(&params, true)?;
     let namespace = params.namespace()?;
-    let group = params.or("groupName", DEFAULT_GROUP);
-    let names = state.naming.registry().service_names(&namespace, group);
-    let start = ((page_no - 1) * page_size).min(names.len() as i64) as usize;
-    let end = (start + page_size as usize).min(names.len());
-    Ok(Json(json!({ "count": names.len(), "doms": &names[start..end] })).into_response())
+    let group = match params.or("groupName", DEFAULT_GROUP) {
+        ALL_GROUPS => None,
+        group => Some(group),
+    };
+    let selector = params
+        .get("selector")
+        .map(|raw| label_selector(raw, "selector"))
+        .transpose()?
+        .flatten();
+    let keys = state
+        .naming
+        .service_keys(&namespace, group, selector.as_ref());
+    let names: Vec<String> = page(&keys, page_no, page_size)
+        .iter()
+        .map(|key| match group {
+            Some(_) => key.name.clone(),
+            None => key.grouped_name(),
+        })
+        .collect();
+    Ok(Json(json!({ "count": keys.len(), "doms": names })).into_response())
+}
+
+/// `groupName` meaning every group (`Constants.ALL_PATTERN`).
+const ALL_GROUPS: &str = "*";
+
+/// Reads a selector: `{"type":"none"}` selects everything (`None`), a
+/// `label` selector with a metadata condition selects by it.
+pub(crate) fn label_selector(raw: &str, param: &str) -> Result<Option<MetadataMatch>, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| illegal(param, &format!("malformed JSON: {e}")))?;
+    match value["type"].as_str() {
+        Some("none") => Ok(None),
+        Some("label") => {
+            let expression: String = value["expression"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            if expression.is_empty() {
+                return Ok(None);
+            }
+            parse_metadata_condition(&expression)
+                .map(Some)
+                .ok_or_else(|| {
+                    illegal(
+                        param,
+                        "expected an expression INSTANCE.metadata.key='value' or SERVICE.metadata.key='value'",
+                    )
+                })
+        }
+        _ => Err(illegal(param, "the selector type must be none or label")),
+    }
+}
+
+/// `INSTANCE.metadata.key='value'` or `SERVICE.metadata.key='value'`.
+fn parse_metadata_condition(expression: &str) -> Option<MetadataMatch> {
+    let (left, value) = expression.split_once('=')?;
+    let value = value.trim_matches('\'').to_string();
+    let (target, key) = left.split_once(".metadata.")?;
+    if key.is_empty() {
+        return None;
+    }
+    let key = key.to_string();
+    match target {
+        "INSTANCE" => Some(MetadataMatch::Instance { key, value }),
+        "SERVICE" => Some(MetadataMatch::Service { key, value }),
+        _ => None,
+    }
+}
+
+/// `PUT service/checksum`: `{"checksum":"..."}`, the checksum `instance/list`
+/// carries for the service (changes whenever what clients see changes); 404
+/// when the service is unknown (`ServiceController#checksum`).
+pub async fn checksum(State(state): State<ApiState>, params: Params) -> Result<Response, ApiError> {
+    let key = params.service_key()?;
+    if state.naming.registry().service(&key).is_none() {
+        return Err(ApiError::NotFound(format!(
+            "serviceName not found: {}",
+            key.grouped_name()
+        )));
+    }
+    let request = crate::naming::list::ListRequest {
+        clusters: &[],
+        clusters_param: "",
+        healthy_only: false,
+        cache_millis: 0,
+        grouped_names: true,
+        env: "",
+    };
+    let listed: serde_json::Value = serde_json::from_str(&state.naming.list(&key, &request))
+        .map_err(|e| ApiError::Internal(format!("rendering the list of {key}: {e}")))?;
+    Ok(Json(json!({ "checksum": listed["checksum"] })).into_response())
 }

@@ -1,14 +1,19 @@
 //! A v1 client's beat (Nacos's `InstanceController#beat` and
 //! `ClientBeatProcessor`): refreshes the instance's last beat on its
 //! responsible member, re-registers it from the beat's body when it is gone,
-//! and lets health policies judge it.
+//! and lets health policies judge it — when its health is the beats' to
+//! decide ([`super::health_owner`]): a beat to a persistent instance is
+//! answered and changes nothing.
 
 use serde::Serialize;
 
+use super::health_owner::HealthOwner;
 use super::{NamingError, ServiceManager};
 use crate::clock::now_millis;
 use crate::plugins::HealthVerdict;
-use crate::registry::model::{Instance, InstanceId, Lease, Metadata, ServiceKey, Version};
+use crate::registry::model::{
+    HealthChecker, Instance, InstanceId, Lease, Metadata, ServiceKey, Version,
+};
 
 /// Beat result codes the Nacos clients understand.
 pub const BEAT_OK: u32 = 10200;
@@ -95,24 +100,14 @@ impl ServiceManager {
                 }
             }
         };
-        if !outcome.marked {
-            let verdict = self.beat_verdict(&service, &id, beat_metadata.as_ref());
-            let wanted = match verdict {
-                Some(HealthVerdict::Delete) => {
-                    tracing::info!(service = %service, ip = %id.ip, port = id.port, "health policy deleted the instance on its beat");
-                    self.deregister_instance(service, id, outcome.ephemeral)
-                        .await?;
-                    return Ok(reply);
-                }
-                Some(HealthVerdict::Unhealthy) => false,
-                Some(HealthVerdict::Healthy) | None => true,
-            };
-            if wanted != outcome.healthy
-                && let Ok(mut instance) = self.require_instance(&service, &id)
-            {
-                instance.healthy = wanted;
-                tracing::info!(service = %service, ip = %id.ip, port = id.port, healthy = wanted, "instance health changed on its beat");
-                self.put(service.clone(), instance).await?;
+        // Only instances whose health the beats own are judged on a beat: a
+        // beat to a persistent (probed) or marked instance just answers.
+        if outcome.ephemeral && !outcome.marked {
+            let deleted = self
+                .judge_on_beat(&service, &id, outcome.healthy, beat_metadata.as_ref())
+                .await?;
+            if deleted {
+                return Ok(reply);
             }
         }
         if let Some(interval) = outcome.beat_interval {
@@ -121,15 +116,60 @@ impl ServiceManager {
         Ok(reply)
     }
 
-    /// What the health policies say about an instance that just beat, if any applies.
+    /// Applies what a beat means for the health of an instance the beats
+    /// own: healthy again, unless a health policy says otherwise. Returns
+    /// whether a policy deleted the instance.
+    async fn judge_on_beat(
+        &self,
+        service: &ServiceKey,
+        id: &InstanceId,
+        healthy: bool,
+        beat_metadata: Option<&Metadata>,
+    ) -> Result<bool, NamingError> {
+        let wanted = match self.beat_verdict(service, id, beat_metadata) {
+            Some(HealthVerdict::Delete) => {
+                tracing::info!(service = %service, ip = %id.ip, port = id.port, "health policy deleted the instance on its beat");
+                self.deregister_instance(service.clone(), id.clone(), true)
+                    .await?;
+                return Ok(true);
+            }
+            Some(HealthVerdict::Unhealthy) => false,
+            Some(HealthVerdict::Healthy) | None => true,
+        };
+        if wanted == healthy {
+            return Ok(false);
+        }
+        let Some(mut instance) = self.beat_owned(service, id) else {
+            return Ok(false);
+        };
+        instance.healthy = wanted;
+        tracing::info!(service = %service, ip = %id.ip, port = id.port, healthy = wanted, "instance health changed on its beat");
+        self.put(service.clone(), instance).await?;
+        Ok(false)
+    }
+
+    /// The instance, if its health is the beats' to decide.
+    fn beat_owned(&self, service: &ServiceKey, id: &InstanceId) -> Option<Instance> {
+        let instance = self.registry.instance(service, id)?;
+        let owner = HealthOwner::of(
+            instance.ephemeral,
+            &instance.lease,
+            instance.marked,
+            &HealthChecker::default(),
+        );
+        (owner == HealthOwner::Beats).then_some(instance)
+    }
+
+    /// What the health policies say about an instance that just beat, if any
+    /// applies (and the beats own its health).
     fn beat_verdict(
         &self,
         service: &ServiceKey,
         id: &InstanceId,
         beat_metadata: Option<&Metadata>,
     ) -> Option<HealthVerdict> {
-        let plugins = self.plugins.as_ref()?;
-        let instance = self.registry.instance(service, id)?;
+        let plugins = self.plugins.as_ref().filter(|p| p.judges(service))?;
+        let instance = self.beat_owned(service, id)?;
         let beat_metadata: Vec<(String, String)> = beat_metadata
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();

@@ -1,10 +1,13 @@
 //! Instance operations (Nacos's `InstanceController` rules): register,
 //! deregister, update, patch, mark health, detail.
 
+use super::health_owner::HealthOwner;
 use super::{NamingError, ServiceManager};
 use crate::clock::now_millis;
 use crate::consistency::{Deadline, Key, Record};
-use crate::registry::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
+use crate::registry::model::{
+    HealthChecker, Instance, InstanceId, Metadata, ServiceKey, ServiceMeta,
+};
 
 /// Fields a `PATCH instance` may change; `None` keeps the current value.
 #[derive(Debug, Clone, Default)]
@@ -30,17 +33,23 @@ impl ServiceManager {
         mut instance: Instance,
         deadline: Deadline,
     ) -> Result<(), NamingError> {
-        match self.registry.instance_kind(&service, &instance.id) {
-            Some(ephemeral) if ephemeral != instance.ephemeral => {
+        match self.registry.instance(&service, &instance.id) {
+            Some(existing) if existing.ephemeral != instance.ephemeral => {
                 return Err(NamingError::InvalidParam(format!(
                     "instance {}:{} is already registered as {} in cluster {}",
                     instance.id.ip,
                     instance.id.port,
-                    kind(ephemeral),
+                    kind(existing.ephemeral),
                     instance.id.cluster
                 )));
             }
-            Some(_) => {}
+            // A registration does not decide the health of an instance that
+            // exists: its checker (or the operator's mark) does. Nacos:
+            // `Cluster#updateIps` keeps the old health of an unmarked instance.
+            Some(existing) => {
+                instance.healthy = existing.healthy;
+                instance.marked = existing.marked;
+            }
             None if self.switches.with(|s| s.disable_add_ip) => {
                 return Err(NamingError::InvalidParam(
                     "Adding new IP is disabled by the disableAddIP switch".into(),
@@ -132,7 +141,10 @@ impl ServiceManager {
         self.put(service, instance).await
     }
 
-    /// Sets an instance's health by hand; the beat checker leaves it alone afterwards.
+    /// Sets an instance's health by hand and marks it, so that no checker
+    /// changes it afterwards. Allowed only where no checker owns the health:
+    /// the instance's cluster has the checker `NONE` (Nacos's
+    /// `HealthController#update`; see [`super::health_owner`]).
     pub async fn mark_health(
         &self,
         service: ServiceKey,
@@ -140,6 +152,24 @@ impl ServiceManager {
         healthy: bool,
     ) -> Result<(), NamingError> {
         let mut instance = self.require_instance(&service, &id)?;
+        let checker = self
+            .registry
+            .service_meta(&service)
+            .and_then(|meta| {
+                meta.clusters
+                    .get(&id.cluster)
+                    .map(|c| c.health_checker.clone())
+            })
+            .unwrap_or_default();
+        if !HealthOwner::operator_may_set(&checker) {
+            return Err(NamingError::InvalidParam(format!(
+                "health check is still working, service: {}: cluster {} is checked by {}; \
+                 set its healthChecker to NONE (PUT /nacos/v1/ns/cluster) to set health by hand",
+                service.grouped_name(),
+                id.cluster,
+                checker_name(&checker),
+            )));
+        }
         instance.healthy = healthy;
         instance.marked = true;
         self.put(service, instance).await
@@ -183,6 +213,14 @@ impl ServiceManager {
                 service.grouped_name()
             ))
         })
+    }
+}
+
+fn checker_name(checker: &HealthChecker) -> &'static str {
+    match checker {
+        HealthChecker::Tcp => "TCP",
+        HealthChecker::Http { .. } => "HTTP",
+        HealthChecker::None => "NONE",
     }
 }
 

@@ -33,8 +33,11 @@ pub struct ListRequest<'a> {
     pub clusters_param: &'a str,
     pub healthy_only: bool,
     pub cache_millis: u64,
-    /// Whether the caller wants the grouped name in `dom` (newer Java clients do).
-    pub grouped_dom: bool,
+    /// Whether the caller gets the grouped name (`group@@name`) in `dom` and
+    /// in each host's `serviceName`, or the bare name: Nacos 1.4 gives the
+    /// grouped one to Java clients from 1.0.0 only
+    /// ([`super::client_agent::ClientAgent::is_java_since_1_0`]).
+    pub grouped_names: bool,
     pub env: &'a str,
 }
 
@@ -56,20 +59,35 @@ struct HostJson<'a> {
     ephemeral: bool,
 }
 
+/// The cached rendering for callers that get bare service names (a type of
+/// its own, so that it is cached beside the grouped one).
+struct BareHostsView(Arc<HostsView>);
+
 /// Renders the reply for a service that exists.
 pub fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String {
-    let view = if request.clusters.is_empty() {
-        service.cached_view(|state, revision| build_view(service.key(), state, revision, &[]))
-    } else {
-        let state = service.read_state();
-        Arc::new(build_view(
-            service.key(),
-            &state,
-            service.revision(),
-            request.clusters,
-        ))
+    let key = service.key();
+    let view = match (request.clusters.is_empty(), request.grouped_names) {
+        (true, true) => {
+            service.cached_view(|state, revision| build_view(key, state, revision, &[], true))
+        }
+        (true, false) => {
+            let bare = service.cached_view(|state, revision| {
+                BareHostsView(Arc::new(build_view(key, state, revision, &[], false)))
+            });
+            Arc::clone(&bare.0)
+        }
+        (false, grouped) => {
+            let state = service.read_state();
+            Arc::new(build_view(
+                key,
+                &state,
+                service.revision(),
+                request.clusters,
+                grouped,
+            ))
+        }
     };
-    reply(service.key(), &view, request, now)
+    reply(key, &view, request, now)
 }
 
 /// Wraps a rendered view into the reply for one caller.
@@ -105,7 +123,7 @@ fn wrap(
     metadata: &str,
 ) -> String {
     let grouped = key.grouped_name();
-    let dom = if request.grouped_dom {
+    let dom = if request.grouped_names {
         grouped.as_str()
     } else {
         key.name.as_str()
@@ -186,6 +204,7 @@ fn build_view(
     state: &ServiceState,
     revision: u64,
     clusters: &[String],
+    grouped: bool,
 ) -> HostsView {
     let mut selected: Vec<HostRef<'_>> = state
         .instances
@@ -194,7 +213,7 @@ fn build_view(
         .map(HostRef::from_slot)
         .collect();
     selected.sort_unstable_by(|a, b| a.id.cmp(b.id));
-    render_hosts(key, &state.meta, revision, &selected)
+    render_hosts(key, &state.meta, revision, &selected, grouped)
 }
 
 /// Renders `instances` in the order given (a push filter's answer), for one caller.
@@ -210,25 +229,37 @@ pub fn render_instances(
         .filter(|i| request.clusters.is_empty() || request.clusters.contains(&i.id.cluster))
         .map(HostRef::from_instance)
         .collect();
-    let view = render_hosts(service.key(), &state.meta, service.revision(), &hosts);
+    let view = render_hosts(
+        service.key(),
+        &state.meta,
+        service.revision(),
+        &hosts,
+        request.grouped_names,
+    );
     drop(state);
     reply(service.key(), &view, request, now)
 }
 
 /// Applies Nacos's rules: disabled instances are left out, and when the
 /// healthy share is at or below the protect threshold every instance is
-/// returned as healthy.
+/// returned as healthy. Each host's `serviceName` is the grouped name when
+/// `grouped`, else the bare one.
 fn render_hosts(
     key: &ServiceKey,
     meta: &ServiceMeta,
     revision: u64,
     selected: &[HostRef<'_>],
+    grouped: bool,
 ) -> HostsView {
     let total = selected.len();
     let healthy = selected.iter().filter(|h| h.healthy).count();
     let protected = total > 0 && (healthy as f64 / total as f64) <= meta.protect_threshold;
 
-    let grouped = key.grouped_name();
+    let service_name = if grouped {
+        key.grouped_name()
+    } else {
+        key.name.clone()
+    };
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let mut all = Vec::with_capacity(total);
     let mut healthy_only = Vec::with_capacity(healthy);
@@ -256,7 +287,7 @@ fn render_hosts(
             enabled: host.enabled,
             weight: host.weight,
             cluster_name: &host.id.cluster,
-            service_name: &grouped,
+            service_name: &service_name,
             ephemeral: host.ephemeral,
         };
         let json = serde_json::to_string(&json_host).unwrap_or_default();

@@ -8,12 +8,18 @@
 //! - [`beat`]: a v1 client's beat, and what health policies say on it.
 //! - [`services`]: service definitions and their clusters.
 //! - [`list`]: what a client sees of a service (`instance/list` and pushes).
-//! - [`client_agent`]: which Nacos client is calling.
+//! - [`catalog`]: listings over many services (`service/list`, `catalog/*`).
+//! - [`metadata`]: batch changes to instances' metadata.
+//! - [`client_agent`]: which Nacos client is calling, and the rules Nacos keys on it.
+//! - [`health_owner`]: who decides an instance's health.
 
 pub mod beat;
+pub mod catalog;
 pub mod client_agent;
+pub mod health_owner;
 pub mod instances;
 pub mod list;
+pub mod metadata;
 pub mod services;
 
 use std::sync::Arc;

@@ -140,8 +140,9 @@ impl PushService {
         self.inner.socket.local_addr().ok()
     }
 
-    /// Whether a client with this User-Agent can take pushes (Nacos's rule:
-    /// Java, Go, C, C# and DNS clients at or above the switch versions).
+    /// Whether a client with this User-Agent can take pushes (Nacos's rule,
+    /// `PushService#canEnablePush`: Java, Go, C, C# and DNS clients at or
+    /// above the switch versions, DNS-F measured against `pushPythonVersion`).
     pub fn can_push(agent: &ClientAgent, switches: &SwitchValues) -> bool {
         if !switches.push_enabled {
             return false;
@@ -152,7 +153,11 @@ impl PushService {
             ClientKind::C => agent.at_least(&switches.push_c_version),
             ClientKind::CSharp => agent.at_least(&switches.push_c_sharp_version),
             ClientKind::Dns => agent.at_least(&switches.push_python_version),
-            ClientKind::Python | ClientKind::Unknown => false,
+            ClientKind::JavaSdk
+            | ClientKind::NacosServer
+            | ClientKind::Tengine
+            | ClientKind::Python
+            | ClientKind::Unknown => false,
         }
     }
 
@@ -167,6 +172,15 @@ impl PushService {
             self.inner.subscribers.refresh(service, subscriber);
         }
         capable
+    }
+
+    /// The live subscribers of the services `keep` accepts, each with its
+    /// service (zombies are left out).
+    pub fn subscribers_matching(
+        &self,
+        keep: impl Fn(&ServiceKey) -> bool,
+    ) -> Vec<(ServiceKey, PushSubscriber)> {
+        self.inner.subscribers.matching(self.zombie_ttl(), keep)
     }
 
     /// How long a subscriber lives without refreshing.

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use super::{PendingPush, PushService, PushSubscriber, packet};
 use crate::clock::now_millis;
-use crate::naming::client_agent::ClientKind;
 use crate::naming::list::{self, ListRequest};
 use crate::notifier::{ChangeEvent, ChangeListener};
 use crate::plugins::{FilterOutcome, Plugins, SubscriberInfo};
@@ -83,7 +82,7 @@ fn filter_for(
 #[derive(Hash, PartialEq, Eq)]
 struct Variant {
     clusters: String,
-    grouped_dom: bool,
+    grouped_names: bool,
 }
 
 impl PushService {
@@ -131,15 +130,14 @@ impl PushService {
             .filter(|p| p.filters(service))
             .zip(found.as_ref());
         for subscriber in subscribers {
-            let grouped_dom =
-                subscriber.agent.kind == ClientKind::Java && subscriber.agent.at_least("1.0.0");
+            let grouped_names = subscriber.agent.is_java_since_1_0();
             let clusters = subscriber.cluster_list();
             let request = ListRequest {
                 clusters: &clusters,
                 clusters_param: &subscriber.clusters,
                 healthy_only: false,
                 cache_millis,
-                grouped_dom,
+                grouped_names,
                 env: "",
             };
             let datagram = match filtered {
@@ -160,7 +158,7 @@ impl PushService {
                 None => datagrams
                     .entry(Variant {
                         clusters: subscriber.clusters.clone(),
-                        grouped_dom,
+                        grouped_names,
                     })
                     .or_insert_with(|| {
                         let json = match &found {

@@ -91,6 +91,28 @@ impl Subscribers {
         dropped
     }
 
+    /// The live subscribers (refreshed within `ttl`) of every service `keep`
+    /// accepts, each with its service, for listings (`service/subscribers`).
+    pub fn matching(
+        &self,
+        ttl: Duration,
+        keep: impl Fn(&ServiceKey) -> bool,
+    ) -> Vec<(ServiceKey, PushSubscriber)> {
+        self.by_service
+            .iter()
+            .filter(|entry| keep(entry.key()))
+            .flat_map(|entry| {
+                let service = entry.key().clone();
+                entry
+                    .value()
+                    .values()
+                    .filter(|s| s.last_refresh.elapsed() <= ttl)
+                    .map(|s| (service.clone(), s.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Whether anyone is subscribed to `service` (a cheap check before scheduling a push).
     pub fn any(&self, service: &ServiceKey) -> bool {
         self.by_service.get(service).is_some_and(|s| !s.is_empty())
@@ -127,7 +149,12 @@ mod tests {
         let (live, dropped) = subs.live(&key, Duration::from_secs(10));
         assert_eq!((live.len(), dropped), (1, 1));
         subs.refresh(&key, subscriber(3, Duration::from_secs(5)));
+        let other = ServiceKey::new("public", "DEFAULT_GROUP", "other");
+        subs.refresh(&other, subscriber(4, Duration::ZERO));
+        let listed = subs.matching(Duration::from_secs(1), |k| k.name == "svc");
+        assert_eq!(listed.len(), 1, "a zombie or another service was listed");
+        assert_eq!(listed[0].1.addr.port(), 2);
         assert_eq!(subs.sweep(Duration::from_secs(1)), 1);
-        assert_eq!(subs.count(), 1);
+        assert_eq!(subs.count(), 2);
     }
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses its own subset of these helpers
 
+pub mod udp;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -93,13 +95,28 @@ impl TestNode {
     }
 
     pub async fn send(&self, method: &str, path: &str, params: &[(&str, &str)]) -> Reply {
+        self.request(None, method, path, params).await
+    }
+
+    /// Sends `method path` with `params` (as a query for GET, a form
+    /// otherwise), and the User-Agent `agent` if given.
+    async fn request(
+        &self,
+        agent: Option<&str>,
+        method: &str,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Reply {
         let url = format!("{}{}{}", self.base, NS, path);
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let request = if method == reqwest::Method::GET {
+        let mut request = if method == reqwest::Method::GET {
             self.http.request(method, &url).query(params)
         } else {
             self.http.request(method, &url).form(params)
         };
+        if let Some(agent) = agent {
+            request = request.header("User-Agent", agent);
+        }
         let response = request.send().await.expect("request sent");
         Reply {
             status: response.status().as_u16(),
@@ -183,6 +200,51 @@ impl TestNode {
             ],
         )
         .await
+    }
+}
+
+impl TestNode {
+    /// Sets the health checker of a cluster (`PUT cluster`), e.g. `{"type":"NONE"}`.
+    pub async fn set_checker(&self, service: &str, cluster: &str, checker: &str) {
+        self.send(
+            "PUT",
+            "/cluster",
+            &[
+                ("serviceName", service),
+                ("clusterName", cluster),
+                ("healthChecker", checker),
+            ],
+        )
+        .await
+        .assert_ok();
+    }
+
+    /// `PUT health/instance` for `ip:port` in the `DEFAULT` cluster.
+    pub async fn set_health(&self, service: &str, ip: &str, port: u16, healthy: bool) -> Reply {
+        let port = port.to_string();
+        let healthy = healthy.to_string();
+        self.send(
+            "PUT",
+            "/health/instance",
+            &[
+                ("serviceName", service),
+                ("ip", ip),
+                ("port", port.as_str()),
+                ("healthy", healthy.as_str()),
+            ],
+        )
+        .await
+    }
+
+    /// Sends `method path` with `params` and the given User-Agent.
+    pub async fn send_as(
+        &self,
+        agent: &str,
+        method: &str,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Reply {
+        self.request(Some(agent), method, path, params).await
     }
 }
 

@@ -1,0 +1,171 @@
+//! The console-facing endpoints of issue 14 on a three-process cluster:
+//! subscribers gathered from every member, and the new instance writes
+//! (`instance/metadata/batch`, `PUT health`) routed to the responsible member
+//! like every other instance write (Nacos's `@CanDistro`).
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use nacre_e2e::cluster::{ClusterOptions, TestCluster};
+use nacre_e2e::naming::{http, instances, register, wait_for};
+use serde_json::Value;
+use tokio::net::UdpSocket;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Each test starts three processes; one cluster at a time on a small machine.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn get_json(url: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
+    let reply = http().get(url).query(query).send().await?;
+    let status = reply.status();
+    let text = reply.text().await?;
+    ensure!(status.is_success(), "{url}: {status} {text}");
+    serde_json::from_str(&text).with_context(|| format!("{url}: {text}"))
+}
+
+/// Lists `service` on node `i` as a push-capable Java client on `socket`.
+async fn subscribe(
+    cluster: &TestCluster,
+    i: usize,
+    service: &str,
+    socket: &UdpSocket,
+) -> anyhow::Result<()> {
+    let port = socket.local_addr()?.port().to_string();
+    let reply = http()
+        .get(cluster.url(i, "/nacos/v1/ns/instance/list"))
+        .query(&[
+            ("serviceName", service),
+            ("udpPort", &port),
+            ("clientIP", "127.0.0.1"),
+        ])
+        .header("User-Agent", "Nacos-Java-Client:v1.4.1")
+        .send()
+        .await?;
+    ensure!(
+        reply.status().is_success(),
+        "list on node {i}: {}",
+        reply.status()
+    );
+    Ok(())
+}
+
+/// `service/subscribers` on any member lists every member's subscribers
+/// (`aggregation` defaults to true: Nacos's `SubscribeManager` asks each
+/// member), and only its own with `aggregation=false`.
+#[tokio::test]
+async fn subscribers_are_gathered_from_every_member() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = TestCluster::start(ClusterOptions {
+        env: vec![("NACRE_PUSH_ENABLED".into(), "true".into())],
+        ..ClusterOptions::default()
+    })
+    .await?;
+    let first = UdpSocket::bind("127.0.0.1:0").await?;
+    let second = UdpSocket::bind("127.0.0.1:0").await?;
+    subscribe(&cluster, 0, "orders", &first).await?;
+    subscribe(&cluster, 1, "orders", &second).await?;
+    let url = cluster.url(2, "/nacos/v1/ns/service/subscribers");
+    let all = get_json(&url, &[("serviceName", "orders")]).await?;
+    let mut ports: Vec<u64> = all["subscribers"]
+        .as_array()
+        .context("subscribers")?
+        .iter()
+        .filter_map(|s| s["port"].as_u64())
+        .collect();
+    ports.sort_unstable();
+    let mut expected = vec![
+        u64::from(first.local_addr()?.port()),
+        u64::from(second.local_addr()?.port()),
+    ];
+    expected.sort_unstable();
+    ensure!(ports == expected, "subscribers from node 2: {all}");
+    ensure!(all["count"] == 2, "{all}");
+    let own = get_json(&url, &[("serviceName", "orders"), ("aggregation", "false")]).await?;
+    ensure!(
+        own["count"] == 0,
+        "node 2 holds no subscriber itself: {own}"
+    );
+    Ok(())
+}
+
+/// A metadata batch and an operator's health mark sent to a member that is
+/// not responsible for the service reach the responsible one, and every
+/// member then shows the change.
+#[tokio::test]
+async fn new_instance_writes_are_routed_to_the_responsible_member() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = TestCluster::start(ClusterOptions::default()).await?;
+    let owner = cluster.owner_of("orders");
+    let other = (owner + 1) % 3;
+    register(&cluster.url(owner, ""), "orders", "10.2.0.1", 8080).await?;
+    // A healthy neighbour keeps the service above its protect threshold, so
+    // the instance marked unhealthy below is listed as such.
+    register(&cluster.url(owner, ""), "orders", "10.2.0.2", 8080).await?;
+    let reply = http()
+        .put(cluster.url(other, "/nacos/v1/ns/instance/metadata/batch"))
+        .form(&[
+            ("serviceName", "orders"),
+            ("consistencyType", "ephemeral"),
+            ("metadata", "zone=z1"),
+        ])
+        .send()
+        .await?;
+    let text = reply.text().await?;
+    ensure!(
+        text.contains("10.2.0.1:8080:unknown:DEFAULT:ephemeral"),
+        "metadata batch via node {other}: {text}"
+    );
+    let cluster_put = http()
+        .put(cluster.url(other, "/nacos/v1/ns/cluster"))
+        .form(&[
+            ("serviceName", "orders"),
+            ("clusterName", "DEFAULT"),
+            ("healthChecker", r#"{"type":"NONE"}"#),
+        ])
+        .send()
+        .await?;
+    ensure!(
+        cluster_put.status().is_success(),
+        "PUT cluster: {}",
+        cluster_put.text().await?
+    );
+    // The cluster's checker is persistent data (Raft): wait until the owner has it.
+    wait_for("the owner sees checker NONE", LIMIT, || async {
+        let detail = get_json(
+            &cluster.url(owner, "/nacos/v1/ns/catalog/service"),
+            &[("serviceName", "orders")],
+        )
+        .await?;
+        Ok(detail["clusters"][0]["healthChecker"]["type"] == "NONE")
+    })
+    .await?;
+    let health = http()
+        .put(cluster.url(other, "/nacos/v1/ns/health/instance"))
+        .form(&[
+            ("serviceName", "orders"),
+            ("ip", "10.2.0.1"),
+            ("port", "8080"),
+            ("healthy", "false"),
+        ])
+        .send()
+        .await?;
+    ensure!(
+        health.status().is_success(),
+        "PUT health via node {other}: {}",
+        health.text().await?
+    );
+    for i in 0..3 {
+        wait_for(&format!("node {i} shows the changes"), LIMIT, || async {
+            let list = instances(&cluster.url(i, ""), "orders").await?;
+            Ok(list.iter().any(|h| {
+                h["ip"] == "10.2.0.1"
+                    && h["metadata"]["zone"] == "z1"
+                    && h["healthy"] == false
+                    && h["marked"] == true
+            }))
+        })
+        .await?;
+    }
+    Ok(())
+}
