@@ -96,7 +96,9 @@ impl ServiceManager {
             }
         };
         if !outcome.marked {
-            let verdict = self.beat_verdict(&service, &id, beat_metadata.as_ref());
+            let verdict = self
+                .beat_verdict(&service, &id, beat_metadata.as_ref())
+                .await;
             let wanted = match verdict {
                 Some(HealthVerdict::Delete) => {
                     tracing::info!(service = %service, ip = %id.ip, port = id.port, "health policy deleted the instance on its beat");
@@ -121,8 +123,9 @@ impl ServiceManager {
         Ok(reply)
     }
 
-    /// What the health policies say about an instance that just beat, if any applies.
-    fn beat_verdict(
+    /// What the health policies say about an instance that just beat, if any
+    /// applies (waiting for them at most the plugins' request-path budget).
+    async fn beat_verdict(
         &self,
         service: &ServiceKey,
         id: &InstanceId,
@@ -133,10 +136,8 @@ impl ServiceManager {
         let beat_metadata: Vec<(String, String)> = beat_metadata
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
-        let timeouts = (
-            self.beat_timeouts.unhealthy_after_ms,
-            self.beat_timeouts.delete_after_ms,
-        );
-        plugins.judge(service, &instance, true, &beat_metadata, timeouts)
+        plugins
+            .judge(service, &instance, true, &beat_metadata, self.beat_timeouts)
+            .await
     }
 }
