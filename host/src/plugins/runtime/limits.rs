@@ -122,7 +122,78 @@ impl wasmtime::ResourceLimiter for MemoryCap {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
+    use super::super::super::error::PluginError;
+    use super::super::testing::{components, on_change, plugin};
     use super::*;
+
+    /// A listener body that answers `error(<len zero bytes>)`.
+    fn error_of(len: u32) -> String {
+        format!(
+            "(drop (memory.grow (i32.const {pages})))
+             (i32.store8 (i32.const 0) (i32.const 1))
+             (i32.store (i32.const 4) (i32.const 65536))
+             (i32.store (i32.const 8) (i32.const {len}))
+             (return (i32.const 0))",
+            pages = len / 65536 + 1
+        )
+    }
+
+    #[test]
+    fn a_call_past_its_deadline_is_cut_off() {
+        let spinner = plugin(
+            "listener",
+            &components::listener(components::INFINITE_LOOP),
+            "timeout_ms = 20",
+        );
+        let started = Instant::now();
+        assert_eq!(
+            on_change(&spinner),
+            Err(PluginError::Timeout { timeout_ms: 20 })
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "cut at the deadline, not later"
+        );
+        // The instance is rebuilt and the next call gets the same treatment.
+        assert_eq!(
+            on_change(&spinner),
+            Err(PluginError::Timeout { timeout_ms: 20 })
+        );
+    }
+
+    #[test]
+    fn growing_memory_past_the_cap_fails_as_out_of_memory() {
+        let bomb = plugin(
+            "listener",
+            &components::listener(components::MEMORY_BOMB),
+            "memory_mb = 2",
+        );
+        assert_eq!(
+            on_change(&bomb),
+            Err(PluginError::OutOfMemory { cap_mb: 2 })
+        );
+        let fits = plugin(
+            "listener",
+            &components::listener("(drop (memory.grow (i32.const 16)))"),
+            "memory_mb = 2",
+        );
+        assert_eq!(on_change(&fits), Ok(Ok(())), "1 MiB more fits under 2 MiB");
+    }
+
+    #[test]
+    fn an_oversized_answer_fails_before_the_host_copies_it() {
+        let small = plugin("listener", &components::listener(&error_of(16)), "");
+        assert_eq!(on_change(&small), Ok(Err("\0".repeat(16))));
+        let large = plugin("listener", &components::listener(&error_of(1 << 20)), "");
+        assert_eq!(
+            on_change(&large),
+            Err(PluginError::TooMuchData {
+                cap_bytes: HOST_DATA_PER_CALL
+            })
+        );
+    }
 
     fn instance(ip: &str, metadata: &[(&str, &str)]) -> wit::Instance {
         wit::Instance {

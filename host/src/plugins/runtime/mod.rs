@@ -29,3 +29,11 @@ pub use engine::PluginEngine;
 pub use plugin::{Bound, Plugin, PluginState};
 pub use store::{LogSink, PluginContext, StoreState};
 pub use supervision::CallStats;
+
+/// The WAT components of the host's integration tests, for the unit tests of
+/// the limits here (one copy of the component text format).
+#[cfg(test)]
+#[path = "../../../tests/plugins_wat/mod.rs"]
+pub(super) mod test_components;
+#[cfg(test)]
+mod testing;

@@ -14,7 +14,7 @@ use wasmtime::{Engine, Store};
 
 use super::super::artifact_cache::Artifact;
 use super::super::bindings::{health_policy, listener, push_filter};
-use super::super::error::{PluginError, printable};
+use super::super::error::PluginError;
 use super::super::manifest::Manifest;
 use super::failure::{guarded, settle};
 use super::limits::{HOST_DATA_PER_CALL, deadline_ticks};
@@ -55,11 +55,11 @@ pub struct Plugin {
     exports: Exports,
     /// The instance between calls (none after a failure, until the next call).
     idle: Mutex<Option<Live>>,
-    health: Supervision,
+    pub(super) health: Supervision,
     pub stats: CallStats,
     ctx: Arc<PluginContext>,
-    /// Started on the first request-path call (see [`Plugin::call_off_thread`]).
-    worker: OnceLock<Option<Worker>>,
+    /// Started on the first request-path call (see `Plugin::call_off_thread`).
+    pub(super) worker: OnceLock<Option<Worker>>,
 }
 
 /// The state of a plugin, as `GET /nacre/v1/plugins` shows it.
@@ -271,63 +271,12 @@ impl Plugin {
 
     /// Counts a failure and returns it (errors that are not the plugin's
     /// doing, see [`PluginError::is_failure`], are returned uncounted).
-    fn fail(&self, error: PluginError) -> PluginError {
+    pub(super) fn fail(&self, error: PluginError) -> PluginError {
         if error.is_failure() {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
             self.health
                 .failed(&self.manifest.name, error.clone(), Instant::now());
         }
         error
-    }
-
-    /// Runs [`Self::call_checked`] on the plugin's worker thread (see
-    /// [`super::worker`]) and waits for the outcome until `until` at the
-    /// latest, without blocking the caller's thread. A call still queued when
-    /// the caller stops waiting is not made; one already running finishes (or
-    /// fails) under its own deadline.
-    pub async fn call_off_thread<A: Send, R: Send + 'static>(
-        self: &Arc<Self>,
-        until: tokio::time::Instant,
-        f: impl FnOnce(&mut Store<StoreState>, &Bound) -> wasmtime::Result<A> + Send + 'static,
-        check: impl FnOnce(A) -> Result<R, PluginError> + Send + 'static,
-    ) -> Result<R, PluginError> {
-        if self.health.is_quarantined(Instant::now()) {
-            self.stats.skipped.fetch_add(1, Ordering::Relaxed);
-            return Err(PluginError::Quarantined);
-        }
-        let waited_from = tokio::time::Instant::now();
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let plugin = Arc::clone(self);
-        let job = Box::new(move || {
-            if !answer.is_closed() {
-                let _ = answer.send(plugin.call_checked(f, check));
-            }
-        });
-        if !self.worker().is_some_and(|w| w.submit(job)) {
-            self.stats.late.fetch_add(1, Ordering::Relaxed);
-            return Err(PluginError::Busy);
-        }
-        match tokio::time::timeout_at(until, answered).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(PluginError::Other("the plugin's worker stopped".into())),
-            Err(_) => {
-                self.stats.late.fetch_add(1, Ordering::Relaxed);
-                Err(PluginError::Late {
-                    waited_ms: waited_from.elapsed().as_millis() as u64,
-                })
-            }
-        }
-    }
-
-    fn worker(&self) -> Option<&Worker> {
-        self.worker
-            .get_or_init(|| match Worker::start(&self.manifest.name) {
-                Ok(worker) => Some(worker),
-                Err(e) => {
-                    tracing::error!(plugin = %self.manifest.name, error = %printable(&e.to_string(), 200), "cannot start the plugin's worker thread; its calls are skipped");
-                    None
-                }
-            })
-            .as_ref()
     }
 }

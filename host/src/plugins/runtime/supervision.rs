@@ -133,8 +133,38 @@ impl CallStats {
 
 #[cfg(test)]
 mod tests {
+    use super::super::plugin::{Bound, PluginState};
+    use super::super::testing::{components, event, on_change, plugin};
     use super::*;
     use crate::plugins::error::AnswerError;
+
+    #[test]
+    fn a_plugin_failing_every_call_is_quarantined_and_then_skipped() {
+        let trapper = plugin("listener", &components::listener(components::TRAP), "");
+        for _ in 0..QUARANTINE_AFTER {
+            assert!(matches!(on_change(&trapper), Err(PluginError::Trap(_))));
+        }
+        assert_eq!(trapper.state(), PluginState::Quarantined);
+        assert_eq!(on_change(&trapper), Err(PluginError::Quarantined));
+        assert_eq!(CallStats::count(&trapper.stats.skipped), 1);
+        assert_eq!(CallStats::count(&trapper.stats.failures), 3);
+    }
+
+    #[test]
+    fn a_refused_answer_counts_like_a_trap() {
+        let fine = plugin("listener", &components::listener(""), "");
+        for _ in 0..QUARANTINE_AFTER {
+            let refused = fine.call_checked(
+                |store, bound| match bound {
+                    Bound::Listener(l) => l.call_on_change(store, &event()),
+                    _ => Err(wasmtime::Error::msg("not a listener")),
+                },
+                |_| Err::<(), _>(PluginError::Returned("refused".into())),
+            );
+            assert_eq!(refused, Err(PluginError::Returned("refused".into())));
+        }
+        assert_eq!(fine.state(), PluginState::Quarantined);
+    }
 
     #[test]
     fn failures_of_every_kind_in_a_row_quarantine_with_a_growing_backoff() {

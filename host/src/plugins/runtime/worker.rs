@@ -14,9 +14,17 @@
 //! then fails the plugin call instead of holding the thread (see
 //! [`super::failure::guarded`]).
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::Instant;
 
+use wasmtime::Store;
+
+use super::super::error::{PluginError, printable};
 use super::limits::WORKER_QUEUE;
+use super::plugin::{Bound, Plugin};
+use super::store::StoreState;
 
 /// One queued call.
 pub type Job = Box<dyn FnOnce() + Send>;
@@ -56,9 +64,105 @@ async fn run(jobs: Receiver<Job>) {
     }
 }
 
+impl Plugin {
+    /// Runs [`Self::call_checked`] on the plugin's worker thread (see
+    /// [`super::worker`]) and waits for the outcome until `until` at the
+    /// latest, without blocking the caller's thread. A call still queued when
+    /// the caller stops waiting is not made; one already running finishes (or
+    /// fails) under its own deadline.
+    pub async fn call_off_thread<A: Send, R: Send + 'static>(
+        self: &Arc<Self>,
+        until: tokio::time::Instant,
+        f: impl FnOnce(&mut Store<StoreState>, &Bound) -> wasmtime::Result<A> + Send + 'static,
+        check: impl FnOnce(A) -> Result<R, PluginError> + Send + 'static,
+    ) -> Result<R, PluginError> {
+        if self.health.is_quarantined(Instant::now()) {
+            self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            return Err(PluginError::Quarantined);
+        }
+        let waited_from = tokio::time::Instant::now();
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let plugin = Arc::clone(self);
+        let job = Box::new(move || {
+            if !answer.is_closed() {
+                let _ = answer.send(plugin.call_checked(f, check));
+            }
+        });
+        if !self.worker().is_some_and(|w| w.submit(job)) {
+            self.stats.late.fetch_add(1, Ordering::Relaxed);
+            return Err(PluginError::Busy);
+        }
+        match tokio::time::timeout_at(until, answered).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(PluginError::Other("the plugin's worker stopped".into())),
+            Err(_) => {
+                self.stats.late.fetch_add(1, Ordering::Relaxed);
+                Err(PluginError::Late {
+                    waited_ms: waited_from.elapsed().as_millis() as u64,
+                })
+            }
+        }
+    }
+
+    fn worker(&self) -> Option<&Worker> {
+        self.worker
+            .get_or_init(|| match Worker::start(&self.manifest.name) {
+                Ok(worker) => Some(worker),
+                Err(e) => {
+                    tracing::error!(plugin = %self.manifest.name, error = %printable(&e.to_string(), 200), "cannot start the plugin's worker thread; its calls are skipped");
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::super::supervision::CallStats;
+    use super::super::testing::{beat_context, components, plugin};
     use super::*;
+
+    #[tokio::test]
+    async fn a_caller_waits_at_most_until_its_limit_and_the_call_ends_at_its_deadline() {
+        let spinner = plugin(
+            "health-policy",
+            &components::health_policy(components::INFINITE_LOOP, 3),
+            "timeout_ms = 300",
+        );
+        let started = tokio::time::Instant::now();
+        let answer = spinner
+            .call_off_thread(
+                started + Duration::from_millis(20),
+                |store, bound| match bound {
+                    Bound::HealthPolicy(h) => h.call_judge(store, &beat_context()),
+                    _ => Err(wasmtime::Error::msg("not a health policy")),
+                },
+                Ok,
+            )
+            .await;
+        assert!(
+            matches!(answer, Err(PluginError::Late { .. })),
+            "{answer:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "did not wait for the plugin"
+        );
+        assert_eq!(CallStats::count(&spinner.stats.late), 1);
+        // On its worker the call goes on until its own deadline, then counts as a failure.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while CallStats::count(&spinner.stats.failures) == 0 {
+            assert!(Instant::now() < deadline, "the call never ended");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            spinner.last_error(),
+            Some(PluginError::Timeout { timeout_ms: 300 })
+        );
+    }
 
     #[test]
     fn jobs_run_in_order_off_the_callers_thread_and_a_full_queue_refuses() {
