@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses its own subset of these helpers
 
+pub mod plugins;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 
