@@ -312,7 +312,7 @@ async fn the_hosts_cost_is_bounded_before_anything_is_copied() {
         "peak resident memory grew by {} MiB",
         peak.saturating_sub(before) >> 20
     );
-    let status = status_text(&node).await;
+    let status = status_text(node).await;
     assert!(status.len() < 16 << 10, "status is {} bytes", status.len());
     for name in ["hoarder", "shouter", "chatterbox"] {
         let status = node.plugin(name).await;

@@ -5,7 +5,6 @@
 mod common;
 mod plugins_wat;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::plugins::{start_with_plugins, steady_traffic};

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::bindings::{instance_to_wit, service_to_wit, wit};
+use super::manifest::World;
 use super::runtime::Bound;
 use super::runtime::limits::REQUEST_PATH_WAIT;
 use super::set::Plugins;
@@ -34,13 +35,7 @@ impl Plugins {
         beat_metadata: &[(String, String)],
         timeouts: BeatTimeouts,
     ) -> Option<HealthVerdict> {
-        let policies: Vec<_> = self
-            .current()
-            .health_policies
-            .iter()
-            .filter(|p| p.manifest.applies_to.matches(service))
-            .cloned()
-            .collect();
+        let policies = self.applicable(World::HealthPolicy, service);
         if policies.is_empty() {
             return None;
         }
@@ -78,9 +73,6 @@ impl Plugins {
 
     /// Whether some health policy applies to `service`.
     pub fn judges(&self, service: &ServiceKey) -> bool {
-        self.current()
-            .health_policies
-            .iter()
-            .any(|p| p.manifest.applies_to.matches(service))
+        self.applies(World::HealthPolicy, service)
     }
 }

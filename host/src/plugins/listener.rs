@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::bindings::{instance_to_wit, service_to_wit, wit};
 use super::error::{MAX_REASON_BYTES, PluginError, printable};
+use super::manifest::World;
 use super::runtime::Bound;
 use super::set::Plugins;
 use crate::notifier::{ChangeEvent, ChangeListener, Notifier, Pace};
@@ -17,12 +18,7 @@ impl Plugins {
     /// service. A listener's `error` answer counts as a failure of the
     /// plugin, like a trap (docs/PLUGINS.md, "Watching plugins").
     pub fn deliver(&self, event: &ChangeEvent) {
-        let set = self.current();
-        let applicable: Vec<_> = set
-            .listeners
-            .iter()
-            .filter(|p| p.manifest.applies_to.matches(&event.service))
-            .collect();
+        let applicable = self.applicable(World::Listener, &event.service);
         if applicable.is_empty() {
             return;
         }
@@ -41,14 +37,6 @@ impl Plugins {
                 },
             );
         }
-    }
-
-    /// Whether some listener plugin applies to `service`.
-    fn listens(&self, service: &ServiceKey) -> bool {
-        self.current()
-            .listeners
-            .iter()
-            .any(|p| p.manifest.applies_to.matches(service))
     }
 }
 
@@ -115,7 +103,7 @@ struct Deliver(Arc<Plugins>);
 impl ChangeListener for Deliver {
     /// Asked on the write path: only services some listener plugin applies to are queued.
     fn wants(&self, service: &ServiceKey) -> bool {
-        self.0.listens(service)
+        self.0.applies(World::Listener, service)
     }
 
     fn on_change(&self, event: &ChangeEvent) {

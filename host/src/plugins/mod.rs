@@ -7,38 +7,38 @@
 //!
 //! - Loading: [`folder`] (the only place plugin files come from: confined,
 //!   regular files, size-capped), [`manifest`] (a plugin's TOML manifest) with
-//!   [`scope`] (its `applies_to` globs, compiled once), [`set`] (the loaded
-//!   set and loading one plugin), [`reload`] (following the folder, at the
-//!   cost of what changed), [`artifact_cache`] (compiled components kept on
-//!   disk between loads).
-//! - Calling, one file per world: [`listener`] (every coalesced change, on a
-//!   thread of its own), [`health_policy`] (instance health, on beats and
-//!   periodic checks), [`push_filter`] (what a subscriber is sent) with
-//!   [`answer`] (what a filter may answer).
+//!   [`scope`] (its `applies_to` globs, compiled once), `set` (the loaded set
+//!   and loading one plugin), `reload` (following the folder, at the cost of
+//!   what changed), [`artifact_cache`] (compiled components kept on disk
+//!   between loads).
+//! - Calling, one file per world: `listener` (every coalesced change, on a
+//!   thread of its own), `health_policy` (instance health, on beats and
+//!   periodic checks), `push_filter` (what a subscriber is sent) with `answer`
+//!   (what a filter may answer).
 //! - Underneath: [`runtime`] (engine, stores, limits, quarantine, the
 //!   request-path workers), [`bindings`] (the host side of the `nacre:plugin`
 //!   WIT worlds), [`outbound_http`] (`wasi:http` for plugins granted it).
-//! - Reporting: [`status`] (`GET /nacre/v1/plugins`), [`error`] (what can go
+//! - Reporting: `status` (`GET /nacre/v1/plugins`), [`error`] (what can go
 //!   wrong, typed).
 //!
 //! docs/PLUGINS.md is the author's view of the same: each limit and what a
 //! plugin sees when it hits it.
 
-pub mod answer;
+mod answer;
 pub mod artifact_cache;
 pub mod bindings;
 pub mod error;
 pub mod folder;
-pub mod health_policy;
-pub mod listener;
+mod health_policy;
+mod listener;
 pub mod manifest;
 pub mod outbound_http;
-pub mod push_filter;
-pub mod reload;
+mod push_filter;
+mod reload;
 pub mod runtime;
 pub mod scope;
-pub mod set;
-pub mod status;
+mod set;
+mod status;
 pub mod tester;
 
 pub use error::{AnswerError, LoadError, PluginError};

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::answer;
 use super::bindings::{instance_to_wit, service_to_wit, wit};
 use super::error::PluginError;
+use super::manifest::World;
 use super::runtime::Bound;
 use super::runtime::limits::{REQUEST_PATH_WAIT, answer_fuel};
 use super::set::Plugins;
@@ -50,13 +51,7 @@ impl Plugins {
         service: &ServiceKey,
         instances: &[Instance],
     ) -> FilterOutcome {
-        let filters: Vec<_> = self
-            .current()
-            .push_filters
-            .iter()
-            .filter(|p| p.manifest.applies_to.matches(service))
-            .cloned()
-            .collect();
+        let filters = self.applicable(World::PushFilter, service);
         if filters.is_empty() {
             return FilterOutcome::Unchanged;
         }
@@ -108,9 +103,6 @@ impl Plugins {
 
     /// Whether some push filter applies to `service` (so list replies cannot come from the cache).
     pub fn filters(&self, service: &ServiceKey) -> bool {
-        self.current()
-            .push_filters
-            .iter()
-            .any(|p| p.manifest.applies_to.matches(service))
+        self.applies(World::PushFilter, service)
     }
 }

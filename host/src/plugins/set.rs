@@ -12,6 +12,7 @@ use super::folder::{FileStamp, Kind, PluginFolder};
 use super::manifest::{Limits, Manifest, World};
 use super::runtime::{LogSink, Plugin, PluginContext, PluginEngine};
 use crate::registry::Registry;
+use crate::registry::model::ServiceKey;
 
 /// The node's plugins.
 pub struct Plugins {
@@ -57,6 +58,14 @@ pub(super) struct Stamp {
 }
 
 impl PluginSet {
+    fn of_world(&self, world: World) -> &[Arc<Plugin>] {
+        match world {
+            World::Listener => &self.listeners,
+            World::HealthPolicy => &self.health_policies,
+            World::PushFilter => &self.push_filters,
+        }
+    }
+
     pub fn from_loaded(by_manifest: BTreeMap<PathBuf, Loaded>) -> PluginSet {
         let mut set = PluginSet {
             by_manifest,
@@ -101,6 +110,24 @@ impl Plugins {
 
     pub(super) fn current(&self) -> Arc<PluginSet> {
         Arc::clone(&self.set.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The plugins of `world` whose `applies_to` matches `service`, in manifest order.
+    pub(super) fn applicable(&self, world: World, service: &ServiceKey) -> Vec<Arc<Plugin>> {
+        self.current()
+            .of_world(world)
+            .iter()
+            .filter(|p| p.manifest.applies_to.matches(service))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether some plugin of `world` applies to `service`.
+    pub(super) fn applies(&self, world: World, service: &ServiceKey) -> bool {
+        self.current()
+            .of_world(world)
+            .iter()
+            .any(|p| p.manifest.applies_to.matches(service))
     }
 
     pub(super) fn replace(&self, set: PluginSet) {

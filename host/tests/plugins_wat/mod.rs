@@ -157,6 +157,21 @@ pub fn ensure_pages(pages: u32) -> String {
     )
 }
 
+/// Code that writes, at `list`, `count` pairs of strings that are all the
+/// string of `len` bytes at `string` (the body must declare `(local $i i32)`).
+fn pairs_of_one_string(list: u32, count: u32, string: u32, len: u32) -> String {
+    format!(
+        r#"(block $done (loop $fill
+        (br_if $done (i32.ge_u (local.get $i) (i32.const {count})))
+        (i32.store (i32.add (i32.const {list}) (i32.mul (local.get $i) (i32.const 16))) (i32.const {string}))
+        (i32.store offset=4 (i32.add (i32.const {list}) (i32.mul (local.get $i) (i32.const 16))) (i32.const {len}))
+        (i32.store offset=8 (i32.add (i32.const {list}) (i32.mul (local.get $i) (i32.const 16))) (i32.const {string}))
+        (i32.store offset=12 (i32.add (i32.const {list}) (i32.mul (local.get $i) (i32.const 16))) (i32.const {len}))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $fill)))"#
+    )
+}
+
 /// Sends the first instance offered with metadata of `pairs` entries whose
 /// keys and values are all the same 8 MiB string: a small answer that makes
 /// a host which copies it first copy `pairs` × 16 MiB.
@@ -168,19 +183,13 @@ pub fn repeated_big_strings(pairs: u32) -> String {
       (memory.copy (i32.const 512) (i32.load offset=64 (local.get $args)) (i32.const 56))
       (i32.store offset=36 (i32.const 512) (i32.const 65536))
       (i32.store offset=40 (i32.const 512) (i32.const {pairs}))
-      (block $done (loop $fill
-        (br_if $done (i32.ge_u (local.get $i) (i32.const {pairs})))
-        (i32.store (i32.add (i32.const 65536) (i32.mul (local.get $i) (i32.const 16))) (i32.const 1048576))
-        (i32.store offset=4 (i32.add (i32.const 65536) (i32.mul (local.get $i) (i32.const 16))) (i32.const 8388608))
-        (i32.store offset=8 (i32.add (i32.const 65536) (i32.mul (local.get $i) (i32.const 16))) (i32.const 1048576))
-        (i32.store offset=12 (i32.add (i32.const 65536) (i32.mul (local.get $i) (i32.const 16))) (i32.const 8388608))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $fill)))
+      {pairs_of_one_string}
       (i32.store8 (i32.const 16) (i32.const 0))
       (i32.store (i32.const 20) (i32.const 512))
       (i32.store (i32.const 24) (i32.const 1))
       (i32.const 16)"#,
-        grow = ensure_pages(145)
+        grow = ensure_pages(145),
+        pairs_of_one_string = pairs_of_one_string(65536, pairs, 1 << 20, 8 << 20)
     )
 }
 
@@ -203,16 +212,10 @@ pub fn log_fields_of_a_mebibyte(fields: u32) -> String {
     format!(
         r#"(local $i i32)
       {grow}
-      (block $done (loop $fill
-        (br_if $done (i32.ge_u (local.get $i) (i32.const {fields})))
-        (i32.store (i32.add (i32.const 65536) (i32.mul (local.get $i) (i32.const 16))) (i32.const 131072))
-        (i32.store offset=4 (i32.add (i32.const 65536) (i32.mul (local.get $i) (i32.const 16))) (i32.const 1048576))
-        (i32.store offset=8 (i32.add (i32.const 65536) (i32.mul (local.get $i) (i32.const 16))) (i32.const 131072))
-        (i32.store offset=12 (i32.add (i32.const 65536) (i32.mul (local.get $i) (i32.const 16))) (i32.const 1048576))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $fill)))
+      {pairs_of_one_string}
       (call $log (i32.const 2) (i32.const 131072) (i32.const 16) (i32.const 65536) (i32.const {fields}))"#,
-        grow = ensure_pages(19)
+        grow = ensure_pages(19),
+        pairs_of_one_string = pairs_of_one_string(65536, fields, 131072, 1 << 20)
     )
 }
 

@@ -125,7 +125,7 @@ mod tests {
     use std::time::Instant;
 
     use super::super::super::error::PluginError;
-    use super::super::testing::{components, on_change, plugin};
+    use super::super::testing::{components, instance, on_change, plugin};
     use super::*;
 
     /// A listener body that answers `error(<len zero bytes>)`.
@@ -193,24 +193,6 @@ mod tests {
                 cap_bytes: HOST_DATA_PER_CALL
             })
         );
-    }
-
-    fn instance(ip: &str, metadata: &[(&str, &str)]) -> wit::Instance {
-        wit::Instance {
-            ip: ip.into(),
-            port: 1,
-            cluster: "DEFAULT".into(),
-            weight: 1.0,
-            healthy: true,
-            enabled: true,
-            ephemeral: true,
-            marked: false,
-            metadata: metadata
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            last_beat_millis: 0,
-        }
     }
 
     #[test]

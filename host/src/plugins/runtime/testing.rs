@@ -58,22 +58,30 @@ pub fn event() -> wit::ChangeEvent {
 pub fn beat_context() -> wit::BeatContext {
     wit::BeatContext {
         service: event().service,
-        instance: wit::Instance {
-            ip: "10.0.0.1".into(),
-            port: 80,
-            cluster: "DEFAULT".into(),
-            weight: 1.0,
-            healthy: true,
-            enabled: true,
-            ephemeral: true,
-            marked: false,
-            metadata: Vec::new(),
-            last_beat_millis: 0,
-        },
+        instance: instance("10.0.0.1", &[]),
         on_beat: true,
         beat_metadata: Vec::new(),
         now_millis: 0,
         beat_timeout_millis: 15_000,
         delete_timeout_millis: 30_000,
+    }
+}
+
+/// An instance at `ip`:1 with `metadata`.
+pub fn instance(ip: &str, metadata: &[(&str, &str)]) -> wit::Instance {
+    wit::Instance {
+        ip: ip.into(),
+        port: 1,
+        cluster: "DEFAULT".into(),
+        weight: 1.0,
+        healthy: true,
+        enabled: true,
+        ephemeral: true,
+        marked: false,
+        metadata: metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        last_beat_millis: 0,
     }
 }
