@@ -153,6 +153,33 @@ pub fn printable(text: &str, max: usize) -> String {
     out
 }
 
+/// `message` with every quoted (in backticks or double quotes) text replaced
+/// by `…`, except the words in `keep` and short punctuation (`=`, `]`): for
+/// a library's message about a file, which quotes the file.
+pub fn redact_quotes(message: &str, keep: &[&str]) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('`');
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(quote) else {
+            out.push(quote);
+            out.push('…');
+            return printable(&out, MAX_REASON_BYTES);
+        };
+        let quoted = &after[..close];
+        let harmless = keep.contains(&quoted)
+            || (quoted.len() <= 3 && quoted.chars().all(|c| c.is_ascii_punctuation()));
+        out.push(quote);
+        out.push_str(if harmless { quoted } else { "…" });
+        out.push(quote);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    printable(&out, MAX_REASON_BYTES)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +192,18 @@ mod tests {
         let cut = printable(&long, 101);
         assert!(cut.len() <= 101 + '…'.len_utf8(), "{}", cut.len());
         assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn quoted_text_is_redacted_but_known_words_and_punctuation_stay() {
+        assert_eq!(
+            redact_quotes(
+                "unknown field `secret`, expected `name` or \"=\"",
+                &["name"]
+            ),
+            "unknown field `…`, expected `name` or \"=\""
+        );
+        assert_eq!(redact_quotes("dangling `secret", &[]), "dangling `…");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::error::LoadError;
+use super::error::{LoadError, redact_quotes};
 use super::scope::{AppliesTo, RawAppliesTo};
 
 /// The plugin worlds of `nacre:plugin`.
@@ -266,35 +266,11 @@ fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
             .count()
             + 1
     });
-    let message = redact(error.message().trim());
+    let message = redact_quotes(error.message().trim(), VOCABULARY);
     match line {
         Some(line) => format!("line {line}: {message}"),
         None => message,
     }
-}
-
-fn redact(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(open) = rest.find(['`', '"']) {
-        let quote = rest[open..].chars().next().unwrap_or('`');
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find(quote) else {
-            out.push(quote);
-            out.push('…');
-            return super::error::printable(&out, super::error::MAX_REASON_BYTES);
-        };
-        let quoted = &after[..close];
-        let harmless = VOCABULARY.contains(&quoted)
-            || (quoted.len() <= 3 && quoted.chars().all(|c| c.is_ascii_punctuation()));
-        out.push(quote);
-        out.push_str(if harmless { quoted } else { "…" });
-        out.push(quote);
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    super::error::printable(&out, super::error::MAX_REASON_BYTES)
 }
 
 #[cfg(test)]

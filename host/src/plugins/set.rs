@@ -137,7 +137,10 @@ impl Plugins {
     /// Loads one plugin from its manifest, outside any plugin folder (for
     /// `nacre plugin test`); the manifest's own folder confines its files.
     pub fn load_one(&self, manifest_path: &Path, log: LogSink) -> Result<Arc<Plugin>, LoadError> {
-        let dir = manifest_path.parent().unwrap_or_else(|| Path::new("."));
+        let dir = manifest_path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
         let folder = PluginFolder::open(dir)?;
         let path = dir.join(manifest_path.file_name().unwrap_or_default());
         let (manifest, _) = self.read_manifest(&folder, &path)?;
