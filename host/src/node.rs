@@ -293,6 +293,7 @@ fn start_cluster(
     tasks.spawn(Arc::clone(distro).run_checksum_rounds(shutdown.clone()));
     tasks.spawn(Arc::clone(distro).run_repairs(shutdown.clone()));
     tasks.spawn(Arc::clone(distro).forget_old_tombstones(shutdown.clone()));
+    tasks.spawn(Arc::clone(distro).run_leases(shutdown.clone()));
 }
 
 /// The beat checker, and the prober of persistent instances.

@@ -67,6 +67,9 @@ pub struct StatusRequest {}
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemberStatus {
     pub address: SocketAddr,
+    /// When that member's process started (ms): a new incarnation has none
+    /// of its predecessor's client connections.
+    pub incarnation: u64,
     /// Whether it has loaded its data and sees a majority of the members:
     /// only ready members are responsible for anything.
     pub ready: bool,

@@ -13,11 +13,11 @@
 //! - merging is idempotent and order-free: members that saw the same writes
 //!   hold the same data, whatever order the messages came in.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Instance, InstanceId, ServiceKey, Stamp, Version};
+use super::model::{Instance, InstanceId, Lease, ServiceKey, Stamp, Version};
 use super::{FastHash, Registry};
 
 /// A deleted ephemeral instance as replicated: its id and the version of the
@@ -35,6 +35,38 @@ pub struct ServiceRecords {
     pub service: ServiceKey,
     pub instances: Vec<Instance>,
     pub tombstones: Vec<Tombstone>,
+}
+
+impl ServiceRecords {
+    /// What of these records is newer than `theirs` (another member's records
+    /// of the same service): instances they lack or hold older, tombstones of
+    /// instances they still hold older. `None` if nothing.
+    pub fn newer_than(self, theirs: &ServiceRecords) -> Option<ServiceRecords> {
+        let mut known: HashMap<&InstanceId, Version, FastHash> = HashMap::default();
+        let versions = theirs.instances.iter().map(|i| (&i.id, i.version));
+        let deletions = theirs.tombstones.iter().map(|t| (&t.id, t.version));
+        for (id, version) in versions.chain(deletions) {
+            let at = known.entry(id).or_insert(version);
+            *at = (*at).max(version);
+        }
+        let newer = |id: &InstanceId, version: Version| known.get(id).is_none_or(|v| *v < version);
+        let instances: Vec<Instance> = self
+            .instances
+            .into_iter()
+            .filter(|i| newer(&i.id, i.version))
+            .collect();
+        let tombstones: Vec<Tombstone> = self
+            .tombstones
+            .into_iter()
+            .filter(|t| known.contains_key(&t.id) && newer(&t.id, t.version))
+            .collect();
+        let newer = !instances.is_empty() || !tombstones.is_empty();
+        newer.then_some(ServiceRecords {
+            service: self.service,
+            instances,
+            tombstones,
+        })
+    }
 }
 
 /// What an ephemeral write did.
@@ -106,9 +138,15 @@ impl Registry {
     }
 
     /// Merges a peer's records of one service, instance by instance: each
-    /// record and tombstone wins only over older versions. Returns the new
-    /// revision if anything a client can see changed.
-    pub fn merge_ephemeral(&self, records: ServiceRecords, now: i64) -> Option<u64> {
+    /// record and tombstone wins only over older versions, and a copy whose
+    /// lease `alive` says is dead is not taken in. Returns the new revision if
+    /// anything a client can see changed.
+    pub fn merge_ephemeral(
+        &self,
+        records: ServiceRecords,
+        now: i64,
+        alive: impl Fn(&Lease) -> bool,
+    ) -> Option<u64> {
         let ServiceRecords {
             service,
             instances,
@@ -138,7 +176,10 @@ impl Registry {
                     .instances
                     .get(&instance.id)
                     .is_some_and(|slot| !slot.ephemeral);
-                if persistent_here || instance.version <= state.known_version(&instance.id) {
+                if persistent_here
+                    || instance.version <= state.known_version(&instance.id)
+                    || !alive(&instance.lease)
+                {
                     continue;
                 }
                 changed |= state.upsert(instance, now);
@@ -196,6 +237,64 @@ impl Registry {
             .fold(0, |sum, (id, slot)| {
                 sum ^ record_hash(service, id, slot.version)
             })
+    }
+
+    /// Forgets this replica's copies of instances whose lease `dead` says is
+    /// gone — without tombstones: it is not this node's deletion to
+    /// replicate (the lease's own node deletes with authority, or is gone).
+    /// Returns the services in which something a client sees changed.
+    pub fn forget_leased(&self, dead: impl Fn(&Lease) -> bool, now: i64) -> Vec<ServiceKey> {
+        let mut changed = Vec::new();
+        for service in self.services() {
+            let doomed: Vec<InstanceId> = {
+                let state = service.read_state();
+                state
+                    .instances
+                    .iter()
+                    .filter(|(_, slot)| slot.ephemeral && dead(&slot.lease))
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            };
+            if doomed.is_empty() {
+                continue;
+            }
+            let revision = self.write_service(service.key(), false, now, |state| {
+                let mut gone = false;
+                for id in &doomed {
+                    let still_dead = state
+                        .instances
+                        .get(id)
+                        .is_some_and(|slot| slot.ephemeral && dead(&slot.lease));
+                    if still_dead {
+                        gone |= state.take(id, now).is_some();
+                    }
+                }
+                gone
+            });
+            if revision.is_some() {
+                changed.push(service.key().clone());
+            }
+        }
+        changed
+    }
+
+    /// The ids of the ephemeral instances, per service, whose lease `select`
+    /// picks (a node's own connections, to announce them again).
+    pub fn leased(&self, select: impl Fn(&Lease) -> bool) -> Vec<(ServiceKey, Vec<InstanceId>)> {
+        self.services()
+            .into_iter()
+            .filter_map(|service| {
+                let state = service.read_state();
+                let ids: Vec<InstanceId> = state
+                    .instances
+                    .iter()
+                    .filter(|(_, slot)| slot.ephemeral && select(&slot.lease))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                drop(state);
+                (!ids.is_empty()).then(|| (service.key().clone(), ids))
+            })
+            .collect()
     }
 
     /// Forgets tombstones written before `before` (wall-clock ms); an implicit
@@ -282,21 +381,21 @@ mod tests {
         a.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
         a.put_ephemeral(&key(), instance("2.2.2.2"), at(1_001, 1));
         let b = Registry::replicated();
-        b.merge_ephemeral(records(&a), 0);
+        b.merge_ephemeral(records(&a), 0, |_| true);
         b.put_ephemeral(&key(), instance("3.3.3.3"), at(2_000, 2));
         b.remove_ephemeral(&key(), &instance("2.2.2.2").id, at(2_001, 2));
 
         // A's older whole copy reaches B: nothing of B's is lost or undone.
-        b.merge_ephemeral(records(&a), 0);
+        b.merge_ephemeral(records(&a), 0, |_| true);
         assert_eq!(listed(&b), ["1.1.1.1", "3.3.3.3"]);
         // B's copy reaches A: the deletion and the registration apply.
-        a.merge_ephemeral(records(&b), 0);
+        a.merge_ephemeral(records(&b), 0, |_| true);
         assert_eq!(listed(&a), ["1.1.1.1", "3.3.3.3"]);
         assert_eq!(a.ephemeral_checksum(&key()), b.ephemeral_checksum(&key()));
 
         // A registration later than the deletion wins over it.
         a.put_ephemeral(&key(), instance("2.2.2.2"), at(3_000, 1));
-        b.merge_ephemeral(records(&a), 0);
+        b.merge_ephemeral(records(&a), 0, |_| true);
         assert_eq!(listed(&b), ["1.1.1.1", "2.2.2.2", "3.3.3.3"]);
     }
 
@@ -313,9 +412,9 @@ mod tests {
 
         let elsewhere = Registry::replicated();
         elsewhere.put_ephemeral(&key(), instance("1.1.1.1"), at(4_000, 2));
-        owner.merge_ephemeral(records(&elsewhere), 0);
+        owner.merge_ephemeral(records(&elsewhere), 0, |_| true);
         assert!(listed(&owner).is_empty());
-        elsewhere.merge_ephemeral(records(&owner), 0);
+        elsewhere.merge_ephemeral(records(&owner), 0, |_| true);
         assert!(listed(&elsewhere).is_empty());
     }
 
@@ -327,8 +426,14 @@ mod tests {
         let again = registry.put_ephemeral(&key(), instance("1.1.1.1"), at(2_000, 1));
         assert_eq!(again, Written::default());
         let copy = Registry::replicated();
-        assert!(copy.merge_ephemeral(records(&registry), 0).is_some());
-        assert!(copy.merge_ephemeral(records(&registry), 0).is_none());
+        assert!(
+            copy.merge_ephemeral(records(&registry), 0, |_| true)
+                .is_some()
+        );
+        assert!(
+            copy.merge_ephemeral(records(&registry), 0, |_| true)
+                .is_none()
+        );
     }
 
     #[test]
@@ -340,6 +445,75 @@ mod tests {
         let absent = ServiceKey::new("public", "DEFAULT_GROUP", "absent");
         registry.remove_ephemeral(&absent, &instance("1.1.1.1").id, at(3_000, 0));
         assert!(registry.service(&absent).is_none());
+    }
+
+    #[test]
+    fn what_is_newer_here_goes_back_and_nothing_else() {
+        let theirs = Registry::replicated();
+        theirs.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
+        theirs.put_ephemeral(&key(), instance("2.2.2.2"), at(1_000, 1));
+        let mine = Registry::replicated();
+        mine.merge_ephemeral(records(&theirs), 0, |_| true);
+        // Nothing newer here yet.
+        assert_eq!(records(&mine).newer_than(&records(&theirs)), None);
+        // A newer copy of 1, a deletion of 2, and 3 they never had.
+        mine.put_ephemeral(&key(), instance("3.3.3.3"), at(2_000, 2));
+        let mut heavier = instance("1.1.1.1");
+        heavier.weight = 3.0;
+        mine.put_ephemeral(&key(), heavier, at(2_001, 2));
+        mine.remove_ephemeral(&key(), &instance("2.2.2.2").id, at(2_002, 2));
+        // A tombstone of something they do not know is not news to them.
+        mine.remove_ephemeral(&key(), &instance("9.9.9.9").id, at(2_003, 2));
+        let newer = records(&mine)
+            .newer_than(&records(&theirs))
+            .unwrap_or_default();
+        let ips = |list: Vec<InstanceId>| list.into_iter().map(|id| id.ip).collect::<Vec<_>>();
+        assert_eq!(
+            ips(newer.instances.iter().map(|i| i.id.clone()).collect()),
+            ["1.1.1.1", "3.3.3.3"]
+        );
+        assert_eq!(
+            ips(newer.tombstones.iter().map(|t| t.id.clone()).collect()),
+            ["2.2.2.2"]
+        );
+        // Sent back and merged there, the two agree.
+        theirs.merge_ephemeral(newer, 0, |_| true);
+        assert_eq!(
+            theirs.ephemeral_checksum(&key()),
+            mine.ephemeral_checksum(&key())
+        );
+        assert_eq!(records(&mine).newer_than(&records(&theirs)), None);
+    }
+
+    #[test]
+    fn a_dead_lease_is_neither_taken_in_nor_kept() {
+        let node = "127.0.0.1:9848".parse().expect("an address");
+        let leased = |connection: &str| {
+            let mut i = instance("1.1.1.1");
+            i.lease = Lease::Connection {
+                node,
+                incarnation: 7,
+                connection: connection.into(),
+            };
+            i
+        };
+        let owner = Registry::replicated();
+        owner.put_ephemeral(&key(), leased("c1"), at(1_000, 1));
+        owner.put_ephemeral(&key(), instance("2.2.2.2"), at(1_000, 1));
+        let dead = |lease: &Lease| matches!(lease, Lease::Connection { .. });
+        let replica = Registry::replicated();
+        replica.merge_ephemeral(records(&owner), 0, |lease| !dead(lease));
+        assert_eq!(listed(&replica), ["2.2.2.2"]);
+        let alive = Registry::replicated();
+        alive.merge_ephemeral(records(&owner), 0, |_| true);
+        assert_eq!(alive.forget_leased(dead, 0), vec![key()]);
+        assert_eq!(listed(&alive), ["2.2.2.2"]);
+        // Forgotten, not deleted: no tombstone goes out, and the owner can
+        // announce it again.
+        assert!(records(&alive).tombstones.is_empty());
+        assert_eq!(owner.leased(dead).len(), 1);
+        alive.merge_ephemeral(records(&owner), 0, |_| true);
+        assert_eq!(listed(&alive), ["1.1.1.1", "2.2.2.2"]);
     }
 
     #[test]
