@@ -367,16 +367,10 @@ async fn manifests_are_confined_to_the_plugin_folder() {
     manifest("pipe", "pipe.wasm");
     let big = std::fs::File::create(folder.join("big.toml")).expect("big");
     big.set_len(1 << 20).expect("sparse");
-    std::fs::write(
-        folder.join("twin-b.toml"),
-        "name = \"twin\"\nworld = \"listener\"\nwasm = \"good.wasm\"\n",
-    )
-    .expect("twin");
-    std::fs::write(
-        folder.join("twin-a.toml"),
-        "name = \"twin\"\nworld = \"listener\"\nwasm = \"good.wasm\"\n",
-    )
-    .expect("twin");
+    let twin =
+        |name: &str| format!("name = \"{name}\"\nworld = \"listener\"\nwasm = \"good.wasm\"\n");
+    std::fs::write(folder.join("twin-b.toml"), twin("twin")).expect("twin");
+    std::fs::write(folder.join("twin-a.toml"), twin("twin")).expect("twin");
 
     let node = tokio::time::timeout(LIMIT, start_with_plugins(folder))
         .await
@@ -427,7 +421,8 @@ async fn manifests_are_confined_to_the_plugin_folder() {
                 .unwrap_or("")
                 .contains("already used by")
         );
-        // Reloads are not wedged: a plugin added now loads, and a name freed is taken up.
+        // Reloads are not wedged: a plugin added now loads, a name freed is
+        // taken up, and a refused manifest that changes its name loads.
         wat::install(folder, "late", "listener", &quiet, "");
         std::fs::remove_file(folder.join("twin-a.toml")).expect("removed");
         wait_until(
@@ -438,6 +433,22 @@ async fn manifests_are_confined_to_the_plugin_folder() {
                     && node.plugin("twin").await["state"] == "active"
             },
         )
+        .await;
+        std::fs::write(folder.join("twin-c.toml"), twin("twin")).expect("third twin");
+        wait_until(LIMIT, "the third twin is refused", || async {
+            node.plugins().await.iter().any(|p| {
+                p["manifest"]
+                    .as_str()
+                    .unwrap_or("")
+                    .ends_with("twin-c.toml")
+                    && p["state"] == "failed"
+            })
+        })
+        .await;
+        std::fs::write(folder.join("twin-c.toml"), twin("triplet")).expect("renamed");
+        wait_until(LIMIT, "the renamed third twin loads", || async {
+            node.plugin("triplet").await["state"] == "active"
+        })
         .await;
     };
     let (rounds, ()) = tokio::join!(traffic, checks);

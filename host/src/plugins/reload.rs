@@ -52,14 +52,16 @@ impl Plugins {
                     }
                     next.insert(path, old.clone());
                 }
-                _ => pending.push(path),
+                _ => pending.push((path, stamp)),
             }
         }
-        for path in pending {
+        for (path, stamp) in pending {
             let old = current.by_manifest.get(&path);
-            // Refused for a name still taken: nothing to do until it changes.
+            // Unchanged and refused for a name still taken: nothing to do yet.
             if let Some(old) = old.filter(|o| {
-                refused_for_its_name(o) && o.name.as_ref().is_some_and(|n| names.contains_key(n))
+                o.stamp == stamp
+                    && refused_for_its_name(o)
+                    && o.name.as_ref().is_some_and(|n| names.contains_key(n))
             }) {
                 next.insert(path, old.clone());
                 continue;
