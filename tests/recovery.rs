@@ -32,7 +32,11 @@ async fn populate(cluster: &TestCluster, via: &[usize], ip: &str) -> anyhow::Res
 }
 
 /// Milliseconds until `i` reports ready, and until its digest equals node `other`'s.
-async fn time_to_serve(cluster: &TestCluster, i: usize, other: usize) -> anyhow::Result<(u128, u128)> {
+async fn time_to_serve(
+    cluster: &TestCluster,
+    i: usize,
+    other: usize,
+) -> anyhow::Result<(u128, u128)> {
     let start = Instant::now();
     let limit = Duration::from_secs(30);
     let mut ready = None;
@@ -46,7 +50,10 @@ async fn time_to_serve(cluster: &TestCluster, i: usize, other: usize) -> anyhow:
                 return Ok((ready, start.elapsed().as_millis()));
             }
         }
-        anyhow::ensure!(start.elapsed() < limit, "node {i} did not catch up within {limit:?}");
+        anyhow::ensure!(
+            start.elapsed() < limit,
+            "node {i} did not catch up within {limit:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -67,7 +74,9 @@ async fn measure_restart_and_heal() -> anyhow::Result<()> {
         populate(&cluster, &[0, 1], &format!("10.8.1.{round}")).await?;
         cluster.restart(2).await?;
         let (ready, same) = time_to_serve(&cluster, 2, 0).await?;
-        println!(r#"{{"event":"restart","round":{round},"ready_ms":{ready},"same_data_ms":{same}}}"#);
+        println!(
+            r#"{{"event":"restart","round":{round},"ready_ms":{ready},"same_data_ms":{same}}}"#
+        );
     }
     for round in 0..ROUNDS {
         cluster.isolate(2);
@@ -78,7 +87,10 @@ async fn measure_restart_and_heal() -> anyhow::Result<()> {
             if servers["ready"] == false {
                 break;
             }
-            anyhow::ensure!(cut.elapsed() < Duration::from_secs(10), "node 2 kept serving");
+            anyhow::ensure!(
+                cut.elapsed() < Duration::from_secs(10),
+                "node 2 kept serving"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let noticed = cut.elapsed().as_millis();

@@ -169,6 +169,8 @@ pub struct Cluster {
     members: Vec<Member>,
     peers: Mutex<Vec<(SocketAddr, PeerState)>>,
     view: RwLock<Arc<View>>,
+    /// Tells watchers ([`Cluster::watch_view`]) that the view changed.
+    view_changes: tokio::sync::watch::Sender<u64>,
     /// This node's data is loaded (since it last had a majority).
     loaded: AtomicBool,
     ready: AtomicBool,
@@ -223,6 +225,7 @@ impl Cluster {
             me,
             incarnation: now_millis() as u64,
             view: RwLock::new(Arc::new(View::new(Vec::new()))),
+            view_changes: tokio::sync::watch::Sender::new(0),
             members,
             peers: Mutex::new(peers),
             loaded: AtomicBool::new(false),
@@ -317,6 +320,11 @@ impl Cluster {
     pub fn set_loaded(&self) {
         self.loaded.store(true, Ordering::Release);
         self.recompute_view();
+    }
+
+    /// A receiver that wakes whenever the view changes.
+    pub fn watch_view(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.view_changes.subscribe()
     }
 
     pub fn view(&self) -> Arc<View> {
@@ -447,7 +455,10 @@ impl Cluster {
         }
         let next = View::new(healthy);
         tracing::info!(members = ?next.healthy, "cluster view changed");
+        let digest = next.digest;
         *view = Arc::new(next);
+        drop(view);
+        self.view_changes.send_replace(digest);
         self.agreed_since.store(0, Ordering::Release);
         true
     }

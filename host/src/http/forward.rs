@@ -19,6 +19,7 @@
 //! forwarded write is on two members even if the responsible one dies
 //! before its own sync leaves.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +37,7 @@ use super::error::ApiError;
 use super::params::{Params, is_form};
 use crate::cluster::{Cluster, PeerError, auth};
 use crate::consistency::distro::{Distro, DistroStats};
-use crate::registry::model::ServiceKey;
+use crate::registry::model::{InstanceId, ServiceKey};
 use crate::wire::{FORWARDED_HEADER, Forwarded, ForwardedRequest, SECRET_HEADER};
 
 /// Responsible members tried before the request fails (each failure shrinks the view).
@@ -72,7 +73,7 @@ pub async fn route_to_responsible(
     let handle_here = |parts, body| next.run(Request::from_parts(parts, Body::from(body)));
     // Requests this node cannot place (bad parameters) or that are not about
     // ephemeral data are handled here; the handler answers bad input.
-    let Some(service) = ephemeral_service(&parts, &body) else {
+    let Some((service, instance)) = ephemeral_target(&parts, &body) else {
         return handle_here(parts, body).await;
     };
     if cluster.is_responsible(&service) {
@@ -97,6 +98,13 @@ pub async fn route_to_responsible(
         ),
         content_type: content_type(&parts.headers),
         body: body.clone(),
+        records: instance.and_then(|id| {
+            let ids = std::iter::once(id).collect();
+            state
+                .naming
+                .registry()
+                .ephemeral_records(&service, Some(&ids))
+        }),
     };
     match forward_with_retries(&cluster, &distro, &service, request).await {
         Some(response) => response,
@@ -132,9 +140,9 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The service a write about ephemeral data addresses, if its parameters
-/// name one.
-fn ephemeral_service(parts: &Parts, body: &Bytes) -> Option<ServiceKey> {
+/// The service (and instance, if named) a write about ephemeral data
+/// addresses, if its parameters name one.
+fn ephemeral_target(parts: &Parts, body: &Bytes) -> Option<(ServiceKey, Option<InstanceId>)> {
     let form: &[u8] = if is_form(content_type(&parts.headers).as_deref()) {
         body
     } else {
@@ -142,7 +150,8 @@ fn ephemeral_service(parts: &Parts, body: &Bytes) -> Option<ServiceKey> {
     };
     let params = Params::from_query_and_form(parts.uri.query().unwrap_or(""), form);
     let persistent = params.flag("ephemeral").ok().flatten() == Some(false);
-    params.service_key().ok().filter(|_| !persistent)
+    let service = params.service_key().ok().filter(|_| !persistent)?;
+    Some((service, params.instance_id().ok()))
 }
 
 /// Sends the request to the responsible member, trying the next one when it
@@ -174,7 +183,7 @@ async fn forward_with_retries(
             .forward(cluster, &member, request.clone(), left)
             .await
         {
-            Ok(reply) => return Some(response_of(distro, reply)),
+            Ok(reply) => return Some(response_of(distro, responsible, reply)),
             Err(PeerError::Unreachable(error)) => cluster.report_unreachable(responsible, &error),
             Err(e) => {
                 tracing::warn!(%responsible, error = %e, "forwarding to the responsible node failed");
@@ -197,8 +206,9 @@ async fn forward_with_retries(
 
 /// The client's answer: the responsible node's, as it gave it, once the
 /// written record it carries is merged here.
-fn response_of(distro: &Distro, mut reply: Forwarded) -> Response {
+fn response_of(distro: &Distro, responsible: SocketAddr, mut reply: Forwarded) -> Response {
     if let Some(records) = reply.records.take() {
+        distro.note_forwarded(responsible, &records);
         distro.merge(records);
     }
     let Ok(status) = StatusCode::from_u16(reply.status) else {

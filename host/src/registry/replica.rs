@@ -80,8 +80,10 @@ pub struct Written {
 
 impl Registry {
     /// Writes an ephemeral instance on this node: it takes a version later
-    /// than anything known of it. A write identical to what is stored (same
-    /// data and lease) only refreshes the beat time and makes no version.
+    /// than anything known of it — even when nothing but the beat time
+    /// changes, because a client's write is news: it must win over a
+    /// deletion some other member acknowledged earlier and has not yet
+    /// delivered here (a member cut off before it noticed).
     pub fn put_ephemeral(
         &self,
         service: &ServiceKey,
@@ -90,15 +92,12 @@ impl Registry {
     ) -> Written {
         let mut replicate = false;
         let revision = self.write_service(service, true, at.millis, |state| {
-            if let Some(slot) = state.instances.get(&instance.id) {
-                if !slot.ephemeral {
-                    return false;
-                }
-                if slot.holds(&instance) {
-                    slot.last_beat
-                        .fetch_max(instance.last_beat, std::sync::atomic::Ordering::Relaxed);
-                    return false;
-                }
+            if state
+                .instances
+                .get(&instance.id)
+                .is_some_and(|slot| !slot.ephemeral)
+            {
+                return false;
             }
             instance.version = Version::after(state.known_version(&instance.id), at);
             replicate = true;
@@ -400,6 +399,24 @@ mod tests {
     }
 
     #[test]
+    fn a_client_writing_again_wins_over_an_older_deletion_from_elsewhere() {
+        // Member B (cut off, not knowing it yet) deletes; the client then
+        // registers the same instance again through member A, which still
+        // holds it unchanged.
+        let a = Registry::replicated();
+        a.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
+        let b = Registry::replicated();
+        b.merge_ephemeral(records(&a), 0, |_| true);
+        b.remove_ephemeral(&key(), &instance("1.1.1.1").id, at(2_000, 2));
+        a.put_ephemeral(&key(), instance("1.1.1.1"), at(3_000, 1));
+        // The heal: the later write wins on both.
+        a.merge_ephemeral(records(&b), 0, |_| true);
+        b.merge_ephemeral(records(&a), 0, |_| true);
+        assert_eq!(listed(&a), ["1.1.1.1"]);
+        assert_eq!(listed(&b), ["1.1.1.1"]);
+    }
+
+    #[test]
     fn a_deletion_of_an_instance_never_seen_outlives_its_late_registration() {
         let owner = Registry::replicated();
         let removed = owner.remove_ephemeral(&key(), &instance("1.1.1.1").id, at(5_000, 1));
@@ -419,12 +436,12 @@ mod tests {
     }
 
     #[test]
-    fn an_identical_write_makes_no_version_and_merges_are_idempotent() {
+    fn an_identical_write_is_news_but_no_visible_change_and_merges_are_idempotent() {
         let registry = Registry::replicated();
         let first = registry.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
         assert!(first.replicate && first.revision.is_some());
         let again = registry.put_ephemeral(&key(), instance("1.1.1.1"), at(2_000, 1));
-        assert_eq!(again, Written::default());
+        assert!(again.replicate && again.revision.is_none());
         let copy = Registry::replicated();
         assert!(
             copy.merge_ephemeral(records(&registry), 0, |_| true)

@@ -95,7 +95,22 @@ pub struct Distro {
     /// drops a round, the next one brings fresh checksums).
     repairs: tokio::sync::mpsc::Sender<Checksums>,
     repairs_waiting: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Checksums>>>,
+    /// Writes this node forwarded and got the record of, lately, by the
+    /// member that took them: if that member leaves the view, its sync may
+    /// not have left, so this node sends them on itself ([`Distro::hand_off`]).
+    forwarded: std::sync::Mutex<std::collections::VecDeque<ForwardedWrite>>,
 }
+
+/// One write this node forwarded (see [`Distro::note_forwarded`]).
+struct ForwardedWrite {
+    at: std::time::Instant,
+    responsible: std::net::SocketAddr,
+    service: ServiceKey,
+    id: InstanceId,
+}
+
+/// Forwarded writes remembered, at most: beyond it the oldest are dropped.
+const FORWARDED_KEPT: usize = 16 * 1024;
 
 impl Distro {
     pub fn new(cluster: Arc<Cluster>, registry: Arc<Registry>, notifier: Notifier) -> Arc<Distro> {
@@ -107,6 +122,7 @@ impl Distro {
         Arc::new(Distro {
             repairs,
             repairs_waiting: std::sync::Mutex::new(Some(waiting)),
+            forwarded: std::sync::Mutex::new(std::collections::VecDeque::new()),
             cluster,
             registry,
             notifier,
@@ -194,6 +210,57 @@ impl Distro {
             .filter_map(|s| self.registry.ephemeral_records(s.key(), None))
             .filter(|r| !r.instances.is_empty() || !r.tombstones.is_empty())
             .collect()
+    }
+
+    /// Notes that `responsible` took a write this node forwarded, whose
+    /// record (merged here) is `records`. Kept for `request_timeout_ms`: the
+    /// time within which `responsible`'s own sync leaves, or fails.
+    pub fn note_forwarded(&self, responsible: std::net::SocketAddr, records: &ServiceRecords) {
+        let now = std::time::Instant::now();
+        let horizon = Duration::from_millis(self.cluster.config().request_timeout_ms);
+        let mut kept = self.forwarded.lock().unwrap_or_else(|e| e.into_inner());
+        while kept
+            .front()
+            .is_some_and(|w| now.duration_since(w.at) > horizon || kept.len() >= FORWARDED_KEPT)
+        {
+            kept.pop_front();
+        }
+        let written = records.instances.iter().map(|i| &i.id);
+        let deleted = records.tombstones.iter().map(|t| &t.id);
+        for id in written.chain(deleted) {
+            kept.push_back(ForwardedWrite {
+                at: now,
+                responsible,
+                service: records.service.clone(),
+                id: id.clone(),
+            });
+        }
+    }
+
+    /// Members left the view: the writes this node forwarded to them lately
+    /// are queued for every peer, so the members now responsible hold them
+    /// even if the members that took them died before their sync left.
+    pub fn hand_off(&self, left: &[std::net::SocketAddr]) {
+        if left.is_empty() {
+            return;
+        }
+        let handed: Vec<(ServiceKey, InstanceId)> = {
+            let mut kept = self.forwarded.lock().unwrap_or_else(|e| e.into_inner());
+            let (gone, stay): (Vec<_>, Vec<_>) =
+                kept.drain(..).partition(|w| left.contains(&w.responsible));
+            kept.extend(stay);
+            gone.into_iter().map(|w| (w.service, w.id)).collect()
+        };
+        if !handed.is_empty() {
+            tracing::info!(
+                writes = handed.len(),
+                ?left,
+                "handing off writes forwarded to members that left"
+            );
+        }
+        for (service, id) in &handed {
+            self.syncer.queue(service, id);
+        }
     }
 
     /// Queues a peer's checksums for the repair task; `false` if the queue

@@ -44,15 +44,34 @@ impl Distro {
     }
 
     /// Sends this node's checksums to every reachable peer each interval,
-    /// while it is ready.
+    /// and at once when the view changes (responsibility moved: the new
+    /// responsible members learn now what they lack), while it is ready.
+    /// A view change also hands off the writes this node forwarded to a
+    /// member that left (see [`Distro::hand_off`]).
     pub async fn run_checksum_rounds(self: Arc<Self>, mut shutdown: Shutdown) {
         let every = Duration::from_millis(self.cluster.config().checksum_interval_ms);
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut views = self.cluster.watch_view();
+        let mut last_view = self.cluster.view();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                changed = views.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let view = self.cluster.view();
+                    let left: Vec<_> = last_view
+                        .healthy
+                        .iter()
+                        .filter(|m| !view.healthy.contains(m))
+                        .copied()
+                        .collect();
+                    self.hand_off(&left);
+                    last_view = view;
+                }
                 _ = shutdown.recv() => return,
             }
             if !self.cluster.is_ready() {
