@@ -5,43 +5,14 @@
 mod common;
 mod plugins_wat;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{TestNode, wait_until};
+use common::plugins::{start_with_plugins, steady_traffic};
+use common::wait_until;
 use plugins_wat as wat;
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-async fn start_with_plugins(dir: &Path) -> TestNode {
-    let dir = dir.to_path_buf();
-    TestNode::start_with(move |c| {
-        c.plugins.dir = dir;
-        c.plugins.reload_interval_ms = 100;
-        c.plugins.timeout_ms = 50;
-        c.health.check_period_ms = 50;
-    })
-    .await
-}
-
-/// Registers and lists in a loop for `duration`, asserting every request
-/// succeeds and every list shows what was registered. Returns how many rounds ran.
-async fn steady_traffic(node: &TestNode, service: &str, duration: Duration) -> usize {
-    let start = Instant::now();
-    let mut rounds = 0;
-    while start.elapsed() < duration && rounds < 2000 {
-        let port = (rounds % 60000 + 1) as u16;
-        node.register(service, "10.7.0.1", port, &[])
-            .await
-            .assert_ok();
-        let listed = node.list(service, &[]).await;
-        let hosts = listed["hosts"].as_array().map_or(0, Vec::len);
-        assert!(hosts >= 1, "round {rounds}: nothing listed");
-        rounds += 1;
-    }
-    rounds
-}
 
 #[tokio::test]
 async fn a_push_filter_changes_what_instance_list_returns() {

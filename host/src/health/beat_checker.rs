@@ -122,15 +122,10 @@ impl BeatChecker {
                 (verdicts, idle)
             };
             let verdicts = match policy {
-                Some(plugins) if responsible => service
-                    .instances()
-                    .iter()
-                    .filter(|i| beats_own(i.ephemeral, &i.lease, i.marked))
-                    .filter_map(|i| {
-                        self.policy_verdict(plugins, key, i, now, floor)
-                            .map(|v| (i.id.clone(), v))
-                    })
-                    .collect(),
+                Some(plugins) if responsible => {
+                    self.policy_verdicts(plugins, key, &service.instances(), now, floor)
+                        .await
+                }
                 _ => verdicts,
             };
             let recheck = policy.is_none();
@@ -186,8 +181,33 @@ impl BeatChecker {
         }
     }
 
+    /// The verdicts on a service's beating instances under its health
+    /// policies (plugins, called off this thread).
+    async fn policy_verdicts(
+        &self,
+        plugins: &Plugins,
+        service: &ServiceKey,
+        instances: &[Instance],
+        now: i64,
+        floor: i64,
+    ) -> Vec<(InstanceId, Verdict)> {
+        let mut verdicts = Vec::new();
+        for instance in instances
+            .iter()
+            .filter(|i| beats_own(i.ephemeral, &i.lease, i.marked))
+        {
+            if let Some(verdict) = self
+                .policy_verdict(plugins, service, instance, now, floor)
+                .await
+            {
+                verdicts.push((instance.id.clone(), verdict));
+            }
+        }
+        verdicts
+    }
+
     /// A health policy's verdict, or the default rules' when it has no opinion.
-    fn policy_verdict(
+    async fn policy_verdict(
         &self,
         plugins: &Plugins,
         service: &ServiceKey,
@@ -196,8 +216,7 @@ impl BeatChecker {
         floor: i64,
     ) -> Option<Verdict> {
         let timeouts = self.timeouts(&instance.metadata);
-        let timeouts = (timeouts.unhealthy_after_ms, timeouts.delete_after_ms);
-        match plugins.judge(service, instance, false, &[], timeouts) {
+        match plugins.judge(service, instance, false, &[], timeouts).await {
             Some(HealthVerdict::Healthy) => (!instance.healthy).then_some(Verdict::Healthy),
             Some(HealthVerdict::Unhealthy) => instance.healthy.then_some(Verdict::Unhealthy),
             Some(HealthVerdict::Delete) => Some(Verdict::Delete),

@@ -176,7 +176,7 @@ pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Respo
         grouped_names: agent.is_java_since_1_0(),
         env: params.or("env", ""),
     };
-    let body = match filtered_list(&state, &params, &service, &request) {
+    let body = match filtered_list(&state, &params, &service, &request).await {
         Some(body) => body,
         None => state.naming.list(&service, &request),
     };
@@ -185,7 +185,8 @@ pub async fn list(State(state): State<ApiState>, params: Params) -> Result<Respo
 
 /// The reply shaped by the push filters that apply to `service`, if any apply.
 /// A filter that answers "skip" leaves a list reply unfiltered: the client asked.
-fn filtered_list(
+/// Waits for the filters at most `plugins::runtime::limits::REQUEST_PATH_WAIT`.
+async fn filtered_list(
     state: &ApiState,
     params: &Params,
     service: &crate::registry::model::ServiceKey,
@@ -205,7 +206,7 @@ fn filtered_list(
         clusters: request.clusters.to_vec(),
         app: params.or("app", ""),
     };
-    match plugins.filter(&subscriber, service, &instances) {
+    match plugins.filter(&subscriber, service, &instances).await {
         FilterOutcome::Send(list) => {
             Some(list::render_instances(&found, &list, request, now_millis()))
         }

@@ -126,7 +126,7 @@ impl ServiceManager {
         healthy: bool,
         beat_metadata: Option<&Metadata>,
     ) -> Result<bool, NamingError> {
-        let wanted = match self.beat_verdict(service, id, beat_metadata) {
+        let wanted = match self.beat_verdict(service, id, beat_metadata).await {
             Some(HealthVerdict::Delete) => {
                 tracing::info!(service = %service, ip = %id.ip, port = id.port, "health policy deleted the instance on its beat");
                 self.deregister_instance(service.clone(), id.clone(), true)
@@ -162,7 +162,7 @@ impl ServiceManager {
 
     /// What the health policies say about an instance that just beat, if any
     /// applies (and the beats own its health).
-    fn beat_verdict(
+    async fn beat_verdict(
         &self,
         service: &ServiceKey,
         id: &InstanceId,
@@ -173,10 +173,8 @@ impl ServiceManager {
         let beat_metadata: Vec<(String, String)> = beat_metadata
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
-        let timeouts = (
-            self.beat_timeouts.unhealthy_after_ms,
-            self.beat_timeouts.delete_after_ms,
-        );
-        plugins.judge(service, &instance, true, &beat_metadata, timeouts)
+        plugins
+            .judge(service, &instance, true, &beat_metadata, self.beat_timeouts)
+            .await
     }
 }

@@ -23,12 +23,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::registry::model::ServiceKey;
+use super::error::{LoadError, redact_quotes};
+use super::scope::{AppliesTo, RawAppliesTo};
 
 /// The plugin worlds of `nacre:plugin`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
@@ -37,6 +37,19 @@ pub enum World {
     Listener,
     HealthPolicy,
     PushFilter,
+}
+
+impl World {
+    /// Longest deadline a plugin of this world gets. Health policies and push
+    /// filters run while a client waits (a beat, a list reply): their
+    /// deadline is capped at [`MAX_REQUEST_PATH_TIMEOUT_MS`] whatever the
+    /// manifest or the node's default says.
+    pub fn max_timeout_ms(self) -> u64 {
+        match self {
+            World::Listener => MAX_TIMEOUT_MS,
+            World::HealthPolicy | World::PushFilter => MAX_REQUEST_PATH_TIMEOUT_MS,
+        }
+    }
 }
 
 impl fmt::Display for World {
@@ -56,42 +69,13 @@ struct RawManifest {
     world: World,
     wasm: PathBuf,
     #[serde(default)]
-    applies_to: AppliesTo,
+    applies_to: RawAppliesTo,
     #[serde(default)]
     config: BTreeMap<String, toml::Value>,
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
     capabilities: Capabilities,
-}
-
-/// Which services a plugin applies to, as globs (`*` any run, `?` one character).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AppliesTo {
-    pub namespaces: Vec<String>,
-    pub groups: Vec<String>,
-    pub services: Vec<String>,
-}
-
-impl Default for AppliesTo {
-    fn default() -> Self {
-        let all = vec!["*".to_string()];
-        AppliesTo {
-            namespaces: all.clone(),
-            groups: all.clone(),
-            services: all,
-        }
-    }
-}
-
-impl AppliesTo {
-    pub fn matches(&self, service: &ServiceKey) -> bool {
-        let any = |globs: &[String], value: &str| globs.iter().any(|g| glob_match(g, value));
-        any(&self.namespaces, &service.namespace)
-            && any(&self.groups, &service.group)
-            && any(&self.services, &service.name)
-    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -104,7 +88,9 @@ struct RawLimits {
 /// Per-call limits of a plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Limits {
+    /// Deadline of one call, in milliseconds (enforced by epoch interruption).
     pub timeout_ms: u64,
+    /// Most linear memory one instance may have, in bytes.
     pub memory_bytes: usize,
 }
 
@@ -122,10 +108,12 @@ pub struct Capabilities {
 pub struct Manifest {
     pub name: String,
     pub world: World,
-    /// Absolute or manifest-relative path resolved against the manifest's folder.
+    /// The component: the manifest's `wasm`, a relative path without `..`,
+    /// joined to the manifest's folder (the folder confines it when read).
     pub wasm: PathBuf,
     pub applies_to: AppliesTo,
     pub config: Vec<(String, String)>,
+    /// The limits in force: the manifest's or the node's, capped per world.
     pub limits: Limits,
     pub capabilities: Capabilities,
     /// The manifest file itself.
@@ -136,59 +124,57 @@ pub struct Manifest {
 pub const MAX_MEMORY_MB: u64 = 4096;
 /// Longest deadline a manifest may ask for.
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Longest deadline of a plugin that runs while a client waits (see [`World::max_timeout_ms`]).
+pub const MAX_REQUEST_PATH_TIMEOUT_MS: u64 = 1_000;
+/// Longest plugin name.
+pub const MAX_NAME_CHARS: usize = 128;
+/// Most `http` allow-list entries.
+pub const MAX_HTTP_HOSTS: usize = 64;
 
 impl Manifest {
-    pub fn load(path: &Path, defaults: Limits) -> anyhow::Result<Manifest> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading manifest {}", path.display()))?;
-        Self::parse(&text, path, defaults)
-    }
-
-    pub fn parse(text: &str, path: &Path, defaults: Limits) -> anyhow::Result<Manifest> {
+    /// Parses and validates the manifest at `path` (its text already read).
+    /// Errors say which rule was broken and where, without quoting the file.
+    pub fn parse(text: &str, path: &Path, defaults: Limits) -> Result<Manifest, LoadError> {
+        let refuse = |reason: String| LoadError::Manifest {
+            path: path.to_path_buf(),
+            reason,
+        };
         let raw: RawManifest =
-            toml::from_str(text).with_context(|| format!("parsing manifest {}", path.display()))?;
+            toml::from_str(text).map_err(|e| refuse(describe_toml_error(&e, text)))?;
         let name = raw.name.trim().to_string();
         if name.is_empty()
-            || name.len() > 128
+            || name.len() > MAX_NAME_CHARS
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            bail!(
-                "manifest {}: name must be 1-128 characters of [A-Za-z0-9-_.]",
-                path.display()
-            );
+            return Err(refuse(format!(
+                "name must be 1-{MAX_NAME_CHARS} characters of [A-Za-z0-9-_.]"
+            )));
         }
+        let wasm = confined_relative(&raw.wasm).ok_or_else(|| {
+            refuse(
+                "wasm must name a file in the manifest's folder: a relative path without `..`"
+                    .into(),
+            )
+        })?;
         let timeout_ms = raw.limits.timeout_ms.unwrap_or(defaults.timeout_ms);
         if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
-            bail!(
-                "manifest {}: limits.timeout_ms must be 1-{MAX_TIMEOUT_MS}",
-                path.display()
-            );
+            return Err(refuse(format!(
+                "limits.timeout_ms must be 1-{MAX_TIMEOUT_MS}"
+            )));
         }
         let memory_bytes = match raw.limits.memory_mb {
-            Some(0) => bail!(
-                "manifest {}: limits.memory_mb must be positive",
-                path.display()
-            ),
-            Some(mb) if mb > MAX_MEMORY_MB => bail!(
-                "manifest {}: limits.memory_mb must be at most {MAX_MEMORY_MB}",
-                path.display()
-            ),
+            Some(mb) if mb == 0 || mb > MAX_MEMORY_MB => {
+                return Err(refuse(format!(
+                    "limits.memory_mb must be 1-{MAX_MEMORY_MB}"
+                )));
+            }
             Some(mb) => (mb as usize) << 20,
             None => defaults.memory_bytes,
         };
-        for host in &raw.capabilities.http {
-            let valid = host
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-            if !valid {
-                bail!(
-                    "manifest {}: capabilities.http entries must be host:port, got {host:?}",
-                    path.display()
-                );
-            }
-        }
+        check_http_hosts(&raw.capabilities.http).map_err(refuse)?;
+        let applies_to = AppliesTo::compile(&raw.applies_to).map_err(refuse)?;
         let config = raw
             .config
             .into_iter()
@@ -204,11 +190,11 @@ impl Manifest {
         Ok(Manifest {
             name,
             world: raw.world,
-            wasm: folder.join(raw.wasm),
-            applies_to: raw.applies_to,
+            wasm: folder.join(wasm),
+            applies_to,
             config,
             limits: Limits {
-                timeout_ms,
+                timeout_ms: timeout_ms.min(raw.world.max_timeout_ms()),
                 memory_bytes,
             },
             capabilities: raw.capabilities,
@@ -217,46 +203,88 @@ impl Manifest {
     }
 }
 
-/// Matches `text` against a glob of literal characters, `*` and `?`.
-pub fn glob_match(glob: &str, text: &str) -> bool {
-    let (g, t): (Vec<char>, Vec<char>) = (glob.chars().collect(), text.chars().collect());
-    let (mut gi, mut ti) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if gi < g.len() && (g[gi] == '?' || g[gi] == t[ti]) {
-            gi += 1;
-            ti += 1;
-        } else if gi < g.len() && g[gi] == '*' {
-            backtrack = Some((gi, ti));
-            gi += 1;
-        } else if let Some((star, matched)) = backtrack {
-            gi = star + 1;
-            ti = matched + 1;
-            backtrack = Some((star, matched + 1));
-        } else {
-            return false;
+/// `wasm` if it is a plain relative path (no root, no `..`, not empty).
+fn confined_relative(wasm: &Path) -> Option<&Path> {
+    let plain = wasm
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    let named = wasm.components().any(|c| matches!(c, Component::Normal(_)));
+    (plain && named).then_some(wasm)
+}
+
+fn check_http_hosts(hosts: &[String]) -> Result<(), String> {
+    if hosts.len() > MAX_HTTP_HOSTS {
+        return Err(format!(
+            "capabilities.http may have at most {MAX_HTTP_HOSTS} entries"
+        ));
+    }
+    for (at, host) in hosts.iter().enumerate() {
+        let valid = host.len() <= 261
+            && host
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !valid {
+            return Err(format!(
+                "capabilities.http entries must be host:port (entry {} is not)",
+                at + 1
+            ));
         }
     }
-    g[gi..].iter().all(|c| *c == '*')
+    Ok(())
+}
+
+/// Words of the manifest format itself: the only quoted words an error keeps.
+const VOCABULARY: &[&str] = &[
+    "name",
+    "world",
+    "wasm",
+    "applies_to",
+    "namespaces",
+    "groups",
+    "services",
+    "config",
+    "limits",
+    "timeout_ms",
+    "memory_mb",
+    "capabilities",
+    "http",
+    "listener",
+    "health-policy",
+    "push-filter",
+];
+
+/// A TOML or schema error as the line it is on and what is wrong, with any
+/// quoted text that is not a word of the manifest format replaced by `…`:
+/// the manifest may be a file that was never meant to be one (a secret
+/// dropped or linked into the folder), and the message ends up in a status
+/// anyone can read.
+fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
+    let line = error.span().map(|span| {
+        text.as_bytes()[..span.start.min(text.len())]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    });
+    let message = redact_quotes(error.message().trim(), VOCABULARY);
+    match line {
+        Some(line) => format!("line {line}: {message}"),
+        None => message,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::model::ServiceKey;
 
     const DEFAULTS: Limits = Limits {
         timeout_ms: 100,
         memory_bytes: 64 << 20,
     };
 
-    #[test]
-    fn globs() {
-        assert!(glob_match("*", ""));
-        assert!(glob_match("orders*", "orders-v2"));
-        assert!(glob_match("*-v?", "orders-v2"));
-        assert!(glob_match("a*b*c", "axxbyyc"));
-        assert!(!glob_match("orders", "orders-v2"));
-        assert!(!glob_match("a*b", "ac"));
+    fn parse(text: &str) -> Result<Manifest, LoadError> {
+        Manifest::parse(text, Path::new("/plugins/x.toml"), DEFAULTS)
     }
 
     #[test]
@@ -288,6 +316,23 @@ mod tests {
     }
 
     #[test]
+    fn request_path_worlds_get_a_capped_deadline() -> anyhow::Result<()> {
+        let text = |world: &str| {
+            format!(
+                "name = \"x\"\nworld = \"{world}\"\nwasm = \"a.wasm\"\n[limits]\ntimeout_ms = 60000\n"
+            )
+        };
+        assert_eq!(parse(&text("listener"))?.limits.timeout_ms, 60_000);
+        for world in ["push-filter", "health-policy"] {
+            assert_eq!(
+                parse(&text(world))?.limits.timeout_ms,
+                MAX_REQUEST_PATH_TIMEOUT_MS
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
     fn refuses_bad_manifests() {
         let bad = [
             "name = \"x\"\nworld = \"sorter\"\nwasm = \"a.wasm\"\n",
@@ -298,12 +343,38 @@ mod tests {
             "name = \"x\"\nworld = \"listener\"\nwasm = \"a.wasm\"\n[limits]\ntimeout_ms = 0\n",
             "name = \"x\"\nworld = \"listener\"\nwasm = \"a.wasm\"\n[limits]\nmemory_mb = 100000\n",
             "name = \"x\"\nworld = \"listener\"\nwasm = \"a.wasm\"\n[capabilities]\nhttp = [\"example.com\"]\n",
+            "name = \"x\"\nworld = \"listener\"\nwasm = \"../outside/a.wasm\"\n",
+            "name = \"x\"\nworld = \"listener\"\nwasm = \"sub/../../a.wasm\"\n",
+            "name = \"x\"\nworld = \"listener\"\nwasm = \"/etc/passwd\"\n",
+            "name = \"x\"\nworld = \"listener\"\nwasm = \"\"\n",
+            "name = \"x\"\nworld = \"listener\"\nwasm = \".\"\n",
         ];
         for text in bad {
-            assert!(
-                Manifest::parse(text, Path::new("/p/x.toml"), DEFAULTS).is_err(),
-                "accepted: {text}"
-            );
+            assert!(parse(text).is_err(), "accepted: {text}");
         }
+        assert!(parse("name = \"x\"\nworld = \"listener\"\nwasm = \"./sub/a.wasm\"\n").is_ok());
+    }
+
+    #[test]
+    fn errors_do_not_quote_the_file() {
+        let secrets = [
+            "root:x:0:0:SECRET:/root:/bin/bash\n",
+            "password = \"SECRET\"\n",
+            "name = \"x\"\nworld = \"SECRET\"\nwasm = \"a.wasm\"\n",
+            "name = \"x\"\nworld = \"listener\"\nwasm = \"a.wasm\"\n[limits]\ntimeout_ms = \"SECRET\"\n",
+            "name = \"x\"\nworld = \"listener\"\nwasm = \"/SECRET\"\n",
+            "name = \"x\"\nworld = \"listener\"\nwasm = \"a.wasm\"\n[capabilities]\nhttp = [\"SECRET\"]\n",
+            "name = \"SECRET SECRET\"\nworld = \"listener\"\nwasm = \"a.wasm\"\n",
+        ];
+        for text in secrets {
+            let error = parse(text).expect_err(text).to_string();
+            assert!(!error.contains("SECRET"), "{error}");
+            assert!(error.starts_with("manifest /plugins/x.toml: "), "{error}");
+        }
+        let error = parse("name = \"x\"\nworld = \"sorter\"\nwasm = \"a.wasm\"\n")
+            .expect_err("bad world")
+            .to_string();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(error.contains("`push-filter`"), "known words stay: {error}");
     }
 }

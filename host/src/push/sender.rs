@@ -62,7 +62,7 @@ fn encode(service: &ServiceKey, json: &str, last_ref_time: u64) -> Option<Arc<Ve
 }
 
 /// Runs the push filters for one subscriber.
-fn filter_for(
+async fn filter_for(
     plugins: &Plugins,
     subscriber: &PushSubscriber,
     service: &ServiceKey,
@@ -75,7 +75,7 @@ fn filter_for(
         clusters: subscriber.cluster_list(),
         app: &subscriber.app,
     };
-    plugins.filter(&info, service, &found.instances())
+    plugins.filter(&info, service, &found.instances()).await
 }
 
 /// What distinguishes one rendering of a list from another.
@@ -142,19 +142,21 @@ impl PushService {
             };
             let datagram = match filtered {
                 // A push filter decides per subscriber: no sharing of renderings.
-                Some((plugins, found)) => match filter_for(plugins, &subscriber, service, found) {
-                    FilterOutcome::Skip => continue,
-                    FilterOutcome::Send(list) => encode(
-                        service,
-                        &list::render_instances(found, &list, &request, now_millis()),
-                        last_ref_time,
-                    ),
-                    FilterOutcome::Unchanged => encode(
-                        service,
-                        &list::render(found, &request, now_millis()),
-                        last_ref_time,
-                    ),
-                },
+                Some((plugins, found)) => {
+                    match filter_for(plugins, &subscriber, service, found).await {
+                        FilterOutcome::Skip => continue,
+                        FilterOutcome::Send(list) => encode(
+                            service,
+                            &list::render_instances(found, &list, &request, now_millis()),
+                            last_ref_time,
+                        ),
+                        FilterOutcome::Unchanged => encode(
+                            service,
+                            &list::render(found, &request, now_millis()),
+                            last_ref_time,
+                        ),
+                    }
+                }
                 None => datagrams
                     .entry(Variant {
                         clusters: subscriber.clusters.clone(),
