@@ -55,12 +55,19 @@ impl EphemeralStore {
                 let written = self.registry.put_ephemeral(&service, instance, stamp);
                 (service, id, written)
             }
+            Write::Update(Record::Instance { service, instance }) => {
+                let id = instance.id.clone();
+                let written = self.registry.update_ephemeral(&service, instance, stamp);
+                (service, id, written)
+            }
             Write::Remove(Key::Instance { service, id, .. }) => {
                 let written = self.registry.remove_ephemeral(&service, &id, stamp);
                 (service, id, written)
             }
             // Service definitions are persistent data: they never come here.
-            Write::Put(Record::Service(_)) | Write::Remove(Key::Service(_)) => return,
+            Write::Put(Record::Service(_))
+            | Write::Update(Record::Service(_))
+            | Write::Remove(Key::Service(_)) => return,
         };
         if written.revision.is_some() {
             self.notifier.notify(&service, ChangeKinds::INSTANCES);

@@ -95,7 +95,11 @@ pub fn apply(registry: &Registry, notifier: &Notifier, write: Write) -> Option<u
             let revision = registry.apply_put_instance(&service, instance, now);
             (service, ChangeKinds::INSTANCES, revision)
         }
-        Write::Put(Record::Service(meta)) => {
+        Write::Update(Record::Instance { service, instance }) => {
+            let revision = registry.apply_update_instance(&service, instance, now);
+            (service, ChangeKinds::INSTANCES, revision)
+        }
+        Write::Put(Record::Service(meta)) | Write::Update(Record::Service(meta)) => {
             let service = meta.key.clone();
             let revision = registry.apply_put_service(meta, now);
             (service, ChangeKinds::SERVICE, revision)
@@ -162,6 +166,12 @@ impl ConsistencyService {
     /// or fails by `deadline`.
     pub async fn put(&self, record: Record, deadline: Deadline) -> Result<(), ConsistencyError> {
         self.write(Write::Put(record), deadline).await
+    }
+
+    /// Replaces an instance only if it still exists when the write applies
+    /// (see [`Write::Update`]).
+    pub async fn update(&self, record: Record, deadline: Deadline) -> Result<(), ConsistencyError> {
+        self.write(Write::Update(record), deadline).await
     }
 
     /// Removes what `key` addresses; removing something absent is not an error.

@@ -297,7 +297,8 @@ impl BeatChecker {
             service: service.clone(),
             instance,
         };
-        self.consistency.put(record, deadline).await
+        // Only if it still exists: a deregistration racing the verdict wins.
+        self.consistency.update(record, deadline).await
     }
 }
 
