@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::clock::now_millis;
 use crate::cluster::Cluster;
 use crate::config::HealthConfig;
-use crate::consistency::{ConsistencyService, Deadline, Key, Record};
+use crate::consistency::{ConsistencyService, Deadline, Key, Record, Write};
 use crate::naming::health_owner::HealthOwner;
 use crate::plugins::{HealthVerdict, Plugins};
 use crate::registry::model::{
@@ -282,7 +282,9 @@ impl BeatChecker {
                     id,
                     ephemeral: true,
                 };
-                self.consistency.remove(key, deadline).await
+                self.consistency
+                    .write_verdict(Write::Remove(key), deadline)
+                    .await
             }
         }
     }
@@ -298,7 +300,9 @@ impl BeatChecker {
             instance,
         };
         // Only if it still exists: a deregistration racing the verdict wins.
-        self.consistency.update(record, deadline).await
+        self.consistency
+            .write_verdict(Write::Update(record), deadline)
+            .await
     }
 }
 

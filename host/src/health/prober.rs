@@ -225,7 +225,9 @@ impl HealthProber {
         let deadline = crate::consistency::Deadline::now()
             + Duration::from_millis(self.config.probe_interval_ms);
         // Only if it still exists: a deregistration racing the probe wins.
-        let write = self.consistency.update(record, deadline);
+        let write = self
+            .consistency
+            .write_verdict(crate::consistency::Write::Update(record), deadline);
         if let Err(e) = write.await {
             tracing::warn!(service = %target.service, error = %e, "could not record a probe's verdict");
         }
