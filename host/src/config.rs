@@ -598,7 +598,9 @@ mod tests {
             ("NACRE_CLUSTER_MEMBERS", "127.0.0.1:8848"),
             ("NACRE_CLUSTER_MAX_MESSAGE_BYTES", "65536"),
         ];
-        let err = Config::load(None, vars(&cluster)).err().map(|e| format!("{e:#}"));
+        let err = Config::load(None, vars(&cluster))
+            .err()
+            .map(|e| format!("{e:#}"));
         assert!(err.is_some_and(|e| e.contains("max_message_bytes")));
         let fits = [
             &cluster[..],

@@ -47,8 +47,14 @@ impl EphemeralStore {
 
     /// Applies an ephemeral write here and queues it for the peers. With
     /// `acknowledged` (a client's write, and `cluster.ack_after_majority`),
-    /// returns what to wait on before the write is on a majority.
-    pub fn write(&self, write: Write, acknowledged: bool) -> Option<Arc<Replicated>> {
+    /// returns what to wait on before the write is on a majority, counting
+    /// `held_elsewhere` other members that hold it without a sync.
+    pub fn write(
+        &self,
+        write: Write,
+        acknowledged: bool,
+        held_elsewhere: usize,
+    ) -> Option<Arc<Replicated>> {
         let stamp = match &self.distro {
             Some(distro) => distro.stamp(),
             None => Stamp {
@@ -81,6 +87,11 @@ impl EphemeralStore {
             self.notifier.notify(&service, ChangeKinds::INSTANCES);
         }
         let distro = self.distro.as_ref().filter(|_| written.replicate)?;
-        distro.changed(&service, &id, acknowledged && self.ack_after_majority)
+        distro.changed(
+            &service,
+            &id,
+            acknowledged && self.ack_after_majority,
+            held_elsewhere,
+        )
     }
 }

@@ -34,6 +34,15 @@ pub use raft::RaftStore;
 /// When the client stops waiting for a write: every store answers by then.
 pub type Deadline = Instant;
 
+tokio::task_local! {
+    /// Members other than this one that will hold an ephemeral write before
+    /// its client hears of it: 1 while this member handles a write another
+    /// member forwarded (that member merges the answer's record before it
+    /// answers), so one fewer peer need confirm it. Set by the forwarded-write
+    /// route around each request.
+    pub static HELD_ELSEWHERE: usize;
+}
+
 /// Where persistent data goes: the local log (standalone) or Raft (cluster).
 pub enum PersistentBackend {
     Local(PersistentStore),
@@ -192,7 +201,7 @@ impl ConsistencyService {
         deadline: Deadline,
     ) -> Result<(), ConsistencyError> {
         if write.is_ephemeral() {
-            self.ephemeral.write(write, false);
+            self.ephemeral.write(write, false, 0);
             Ok(())
         } else {
             self.persistent.write(write, deadline).await
@@ -203,7 +212,8 @@ impl ConsistencyService {
         if !write.is_ephemeral() {
             return self.persistent.write(write, deadline).await;
         }
-        let Some(replicated) = self.ephemeral.write(write, true) else {
+        let held_elsewhere = HELD_ELSEWHERE.try_with(|n| *n).unwrap_or(0);
+        let Some(replicated) = self.ephemeral.write(write, true, held_elsewhere) else {
             return Ok(());
         };
         if replicated.wait(deadline).await {

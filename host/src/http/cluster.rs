@@ -23,8 +23,8 @@ use super::ApiState;
 use super::error::ApiError;
 use super::forward::credential_ok;
 use super::params::{Params, is_form};
-use crate::consistency::RaftStore;
 use crate::consistency::distro::{Distro, DistroStats};
+use crate::consistency::{HELD_ELSEWHERE, RaftStore};
 use crate::wire::{
     self, Checksums, FetchRecords, ForwardBatch, ForwardReplies, Forwarded, ForwardedRequest,
     MSGPACK, PROTOCOL_HEADER, PROTOCOL_VERSION, ProposeWrite, RaftTypes, ReadIndexRequest, Records,
@@ -261,37 +261,51 @@ async fn forwarded_writes(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let batch: ForwardBatch = decode(&body)?;
-    if !distro(&state)?.cluster().is_ready() {
+    let distro = distro(&state)?;
+    if !distro.cluster().is_ready() {
         return Err(ApiError::Unavailable(
             "this member is not ready: it is responsible for nothing".into(),
         ));
     }
     let limit = state.limits.max_body_bytes.max(64 * 1024);
-    let mut replies = Vec::with_capacity(batch.requests.len());
-    for mut forwarded in batch.requests {
+    // The requests run together, so their waits for replication overlap
+    // rather than add up. Requests in one batch came from different clients
+    // at the same time (a client waits for its answer before its next
+    // write), so no order among them is owed.
+    let answers = batch.requests.into_iter().map(|mut forwarded| {
         if let Some(copy) = forwarded.records.take() {
-            distro(&state)?.merge(copy);
+            distro.merge(copy);
         }
         let written = written_instance(&forwarded);
-        let response = match client_request(forwarded, connect_info.as_ref()) {
-            Ok(request) => match app.clone().oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            },
-            Err(e) => {
-                ApiError::BadRequest(format!("malformed forwarded request: {e}")).into_response()
+        let request = client_request(forwarded, connect_info.as_ref());
+        let (app, state) = (app.clone(), &state);
+        async move {
+            // The forwarding member holds the write before its client hears
+            // of it: one member fewer to wait for.
+            let handled = HELD_ELSEWHERE.scope(1, async move {
+                match request {
+                    Ok(request) => Ok(app.oneshot(request).await),
+                    Err(e) => Err(e),
+                }
+            });
+            let response = match handled.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                Err(e) => ApiError::BadRequest(format!("malformed forwarded request: {e}"))
+                    .into_response(),
+            };
+            let mut reply = forwarded_answer(response, limit).await;
+            if let Some((service, id)) = written {
+                let ids = std::iter::once(id).collect();
+                reply.records = state
+                    .naming
+                    .registry()
+                    .ephemeral_records(&service, Some(&ids));
             }
-        };
-        let mut reply = forwarded_answer(response, limit).await;
-        if let Some((service, id)) = written {
-            let ids = std::iter::once(id).collect();
-            reply.records = state
-                .naming
-                .registry()
-                .ephemeral_records(&service, Some(&ids));
+            reply
         }
-        replies.push(reply);
-    }
+    });
+    let replies = futures_util::future::join_all(answers).await;
     Ok(msgpack(&ForwardReplies { replies }))
 }
 

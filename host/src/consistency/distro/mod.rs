@@ -157,14 +157,19 @@ impl Distro {
 
     /// A local write changed instance `id` of `service`: queue it for every
     /// peer. With `acknowledged`, returns what to wait on before the write is
-    /// on a majority of the members (`None` if this member alone is one).
+    /// on a majority of the members (`None` if this member and the
+    /// `held_elsewhere` members that hold it already are one).
     pub fn changed(
         &self,
         service: &ServiceKey,
         id: &InstanceId,
         acknowledged: bool,
+        held_elsewhere: usize,
     ) -> Option<Arc<Replicated>> {
-        let peers = self.syncer.majority_of_peers();
+        let peers = self
+            .syncer
+            .majority_of_peers()
+            .saturating_sub(held_elsewhere);
         let ack = (acknowledged && peers > 0).then(|| Replicated::new(peers));
         self.syncer.queue(service, id, ack.as_ref());
         ack
