@@ -1,0 +1,167 @@
+//! What a configuration must satisfy before a node starts with it: values the
+//! node cannot run with (a zero period, a log filter that does not parse) and
+//! knobs that contradict each other (a delete timeout shorter than the
+//! unhealthy timeout). Each refusal names the knobs, the values and the fix.
+//! Combinations that work but are probably not meant are warnings instead.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, bail};
+
+use super::{ClusterConfig, Config, HealthConfig, PluginsConfig, RaftConfig};
+use crate::cluster::members;
+use crate::plugins::manifest::{MAX_MEMORY_MB, MAX_TIMEOUT_MS};
+
+impl Config {
+    /// Refuses values the node cannot run with and knobs that contradict
+    /// each other, with the knobs named.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        crate::logging::parse_filter("log_level", &self.log_level)?;
+        if self.http.max_body_bytes == 0 || self.http.max_query_bytes == 0 {
+            bail!("http.max_body_bytes and http.max_query_bytes must be greater than 0");
+        }
+        if self.push.ack_timeout_ms == 0 {
+            bail!("push.ack_timeout_ms must be greater than 0");
+        }
+        health(&self.health)?;
+        plugins(&self.plugins)?;
+        raft(&self.raft)?;
+        cluster(&self.cluster, SocketAddr::new(self.bind, self.port))
+    }
+}
+
+impl Config {
+    /// Combinations a node runs with but that are probably mistakes, each
+    /// as a sentence that names the knobs (the binary logs them at start).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let h = &self.health;
+        if h.client_beat_interval_ms >= h.beat_timeout_ms {
+            warnings.push(format!(
+                "health.client_beat_interval_ms ({}) is not shorter than health.beat_timeout_ms \
+                 ({}): clients told to beat at that interval turn unhealthy between two beats",
+                h.client_beat_interval_ms, h.beat_timeout_ms
+            ));
+        }
+        let c = &self.cluster;
+        if c.insecure && !c.secret.is_empty() {
+            warnings.push(
+                "cluster.insecure is set but so is cluster.secret: the secret is required on \
+                 every internal request all the same"
+                    .to_string(),
+            );
+        }
+        warnings
+    }
+}
+
+fn health(h: &HealthConfig) -> anyhow::Result<()> {
+    if h.check_period_ms == 0 {
+        bail!("health.check_period_ms must be greater than 0");
+    }
+    if h.beat_timeout_ms == 0 || h.delete_timeout_ms == 0 {
+        bail!("health.beat_timeout_ms and health.delete_timeout_ms must be greater than 0");
+    }
+    if h.probe_interval_ms == 0 || h.probe_timeout_ms == 0 {
+        bail!("health.probe_interval_ms and health.probe_timeout_ms must be greater than 0");
+    }
+    if h.client_beat_interval_ms == 0 {
+        bail!("health.client_beat_interval_ms must be greater than 0");
+    }
+    // Nacos's own rule (`preserved.ip.delete.timeout` ≥ `preserved.heart.beat.timeout`).
+    if h.delete_timeout_ms < h.beat_timeout_ms {
+        bail!(
+            "health.delete_timeout_ms ({}) is shorter than health.beat_timeout_ms ({}): an \
+             instance would be deleted before it is ever reported unhealthy; make \
+             delete_timeout_ms at least beat_timeout_ms (defaults 30000 and 15000)",
+            h.delete_timeout_ms,
+            h.beat_timeout_ms
+        );
+    }
+    Ok(())
+}
+
+fn plugins(p: &PluginsConfig) -> anyhow::Result<()> {
+    if p.reload_interval_ms == 0 || p.timeout_ms == 0 || p.memory_mb == 0 {
+        bail!(
+            "plugins.reload_interval_ms, plugins.timeout_ms and plugins.memory_mb must be greater than 0"
+        );
+    }
+    if !(1..=100).contains(&p.listener_cpu_percent) {
+        bail!("plugins.listener_cpu_percent must be between 1 and 100");
+    }
+    if p.timeout_ms > MAX_TIMEOUT_MS {
+        bail!(
+            "plugins.timeout_ms ({}) is above its maximum, {MAX_TIMEOUT_MS}",
+            p.timeout_ms
+        );
+    }
+    if p.memory_mb > MAX_MEMORY_MB {
+        bail!(
+            "plugins.memory_mb ({}) is above its maximum, {MAX_MEMORY_MB}",
+            p.memory_mb
+        );
+    }
+    Ok(())
+}
+
+fn raft(r: &RaftConfig) -> anyhow::Result<()> {
+    if r.write_timeout_ms == 0
+        || r.heartbeat_interval_ms == 0
+        || r.snapshot_every_entries == 0
+        || r.election_timeout_min_ms <= r.heartbeat_interval_ms
+        || r.election_timeout_max_ms <= r.election_timeout_min_ms
+    {
+        bail!(
+            "raft: timeouts and sizes must be greater than 0, and \
+             heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms"
+        );
+    }
+    Ok(())
+}
+
+/// The cluster knobs, and the member list against this node's own address
+/// (`bind`:`port`), checked before anything binds.
+fn cluster(c: &ClusterConfig, own: SocketAddr) -> anyhow::Result<()> {
+    if c.probe_interval_ms == 0
+        || c.down_after_failures == 0
+        || c.request_timeout_ms == 0
+        || c.sync_batch_size == 0
+        || c.sync_retry_max_ms == 0
+        || c.checksum_interval_ms == 0
+        || c.snapshot_timeout_ms == 0
+        || c.tombstone_ttl_ms == 0
+        || c.lease_grace_ms == 0
+        || c.max_message_bytes == 0
+        || c.max_forwards_in_flight == 0
+    {
+        bail!("every cluster.* interval, timeout and size must be greater than 0");
+    }
+    if c.members.is_empty() {
+        if !c.self_address.trim().is_empty() {
+            bail!(
+                "cluster.self_address is set but cluster.members is empty: list every member \
+                 (this node included) in cluster.members, or leave self_address out"
+            );
+        }
+        return Ok(());
+    }
+    if c.secret.is_empty() && !c.insecure {
+        bail!(
+            "cluster.members is set but cluster.secret is empty: set a shared secret \
+             (cluster.secret or NACRE_CLUSTER_SECRET), or set cluster.insecure = true to \
+             run a cluster whose internal API anyone can call"
+        );
+    }
+    let listed = members::parse_members(&c.members).context("cluster.members")?;
+    if own.port() == 0 && c.self_address.trim().is_empty() {
+        bail!(
+            "port = 0 picks a free port, but a cluster member must listen on the port its \
+             entry in cluster.members names: set port (--port) to this node's entry"
+        );
+    }
+    if own.port() != 0 || !c.self_address.trim().is_empty() {
+        members::find_self(&listed, &c.self_address, own)?;
+    }
+    Ok(())
+}
