@@ -462,6 +462,31 @@ mod tests {
     }
 
     #[test]
+    fn file_errors_give_the_line_but_never_the_text() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("nacre.toml");
+        for text in [
+            "port = 8848\n[cluster]\nsecret = \"hunter2\n",
+            "port = \"hunter2\"\n",
+            "[cluster]\nsecret = hunter2\n",
+        ] {
+            std::fs::write(&path, text)?;
+            let err = Config::load(Some(&path), Vec::new())
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
+            assert!(err.contains("nacre.toml"), "{err}");
+            assert!(!err.contains("hunter2"), "the file's text leaked: {err}");
+        }
+        std::fs::write(&path, "port = 8848\n[cluster]\nsecret = \"hunter2\n")?;
+        let err = Config::load(Some(&path), Vec::new())
+            .err()
+            .map(|e| format!("{e:#}"));
+        assert!(err.is_some_and(|e| e.contains("line 3")));
+        Ok(())
+    }
+
+    #[test]
     fn every_knob_is_documented() -> anyhow::Result<()> {
         let doc =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/CONFIG.md"))?;

@@ -165,3 +165,90 @@ fn cluster(c: &ClusterConfig, own: SocketAddr) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(tweak: impl FnOnce(&mut Config)) -> String {
+        let mut config = Config::default();
+        tweak(&mut config);
+        match config.validate() {
+            Ok(()) => String::new(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn contradictions_are_refused_with_the_knobs_named() {
+        let err = refusal(|c| c.health.delete_timeout_ms = 10_000);
+        assert!(
+            err.contains("health.delete_timeout_ms (10000)")
+                && err.contains("beat_timeout_ms (15000)"),
+            "{err}"
+        );
+        let err = refusal(|c| c.log_level = "info,nacre=chatty".into());
+        assert!(
+            err.contains("log_level") && err.contains("nacre=chatty"),
+            "{err}"
+        );
+        let err = refusal(|c| c.cluster.self_address = "127.0.0.1:8848".into());
+        assert!(
+            err.contains("cluster.self_address") && err.contains("cluster.members"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_member_list_must_name_this_node_on_a_fixed_port() {
+        let members = |c: &mut Config| {
+            c.cluster.members = vec!["127.0.0.1:8848".into(), "127.0.0.1:8858".into()];
+            c.cluster.secret = "s".into();
+        };
+        assert_eq!(
+            refusal(members),
+            "",
+            "this node (0.0.0.0:8848 → 127.0.0.1:8848) is listed"
+        );
+        let err = refusal(|c| {
+            members(c);
+            c.port = 9000;
+        });
+        assert!(
+            err.contains("127.0.0.1:9000") && err.contains("not in cluster.members"),
+            "{err}"
+        );
+        let err = refusal(|c| {
+            members(c);
+            c.port = 0;
+        });
+        assert!(err.contains("port = 0"), "{err}");
+        let err = refusal(|c| {
+            members(c);
+            c.cluster.members.push("localhost:1".into());
+        });
+        assert!(
+            err.contains("cluster.members") && err.contains("localhost:1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn doubtful_combinations_are_warnings() {
+        assert!(Config::default().warnings().is_empty());
+        let mut config = Config::default();
+        config.health.beat_timeout_ms = 3_000;
+        config.health.delete_timeout_ms = 6_000;
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("client_beat_interval_ms (5000)"),
+            "{warnings:?}"
+        );
+        assert_eq!(
+            config.validate().ok(),
+            Some(()),
+            "a warning does not refuse"
+        );
+    }
+}

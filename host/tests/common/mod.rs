@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses its own subset of these helpers
 
 pub mod plugins;
+pub mod process;
 pub mod udp;
 
 use std::future::Future;
