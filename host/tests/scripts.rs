@@ -98,3 +98,84 @@ fn no_script_assumes_target() {
         offenders.join("\n")
     );
 }
+
+/// `scripts/cluster.sh`, the README's cluster: three members, ready when it
+/// says so, all stopped (their ports free, each logged its stop) when the
+/// script is told to stop.
+#[tokio::test]
+async fn the_cluster_script_waits_for_readiness_and_stops_every_member() {
+    use tokio::io::AsyncBufReadExt;
+
+    let data = tempfile::tempdir().expect("temp dir");
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port()
+        })
+        .collect();
+    let port_list = ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut script = tokio::process::Command::new(repo().join("scripts/cluster.sh"))
+        .env("NACRE", env!("CARGO_BIN_EXE_nacre"))
+        .env("PORTS", &port_list)
+        .env("DATA", data.path())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the script starts");
+    let mut lines = tokio::io::BufReader::new(script.stdout.take().expect("piped")).lines();
+    let limit = std::time::Duration::from_secs(60);
+    let ready = tokio::time::timeout(limit, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.starts_with("== ready") {
+                return line;
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("ready within the limit");
+    assert!(
+        ready.contains(&format!("127.0.0.1:{}", ports[2])),
+        "{ready}"
+    );
+    for port in &ports {
+        let servers: serde_json::Value = reqwest::get(format!(
+            "http://127.0.0.1:{port}/nacos/v1/ns/operator/servers"
+        ))
+        .await
+        .expect("a member answers")
+        .json()
+        .await
+        .expect("JSON");
+        assert_eq!(servers["ready"], true, "{servers}");
+    }
+
+    let pid = script.id().expect("running").to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = tokio::time::timeout(limit, script.wait())
+        .await
+        .expect("the script ends")
+        .expect("status");
+    assert!(!status.success(), "ended by the signal: {status:?}");
+    for port in &ports {
+        let log = std::fs::read_to_string(data.path().join(format!("{port}.log"))).expect("log");
+        assert!(
+            log.contains("node stopped"),
+            "member {port} stopped cleanly:\n{log}"
+        );
+        std::net::TcpListener::bind(("127.0.0.1", *port)).expect("the port is free again");
+    }
+}
