@@ -216,7 +216,8 @@ fn plugin_test(args: &TestArgs) -> anyhow::Result<()> {
         cache_dir: cache.as_deref(),
     };
     let outcome = test.run()?;
-    println!("component: {}", outcome.artifact);
+    // The plugin's own output goes to stdout; this is about the run.
+    eprintln!("component: {}", outcome.artifact);
     for line in &outcome.logs {
         println!("log: {line}");
     }
