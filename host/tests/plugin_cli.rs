@@ -135,13 +135,10 @@ async fn plugin_test_caches_the_compiled_component_as_a_node_does() {
     let args = ["--cache-dir", cache_arg.as_str()];
     let (ok, first, stderr) = plugin_test(&manifest, &event, &args).await;
     assert!(ok, "{stderr}");
-    assert!(
-        first.contains("component: compiled (now cached)"),
-        "{first}"
-    );
+    assert!(stderr.contains("component: compiled (now cached)"), "{stderr}");
     let (ok, second, stderr) = plugin_test(&manifest, &event, &args).await;
     assert!(ok, "{stderr}");
-    assert!(second.contains("component: cached"), "{second}");
+    assert!(stderr.contains("component: cached"), "{stderr}");
     assert_eq!(
         first
             .lines()
