@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use nacre::banner::{Banner, PluginFolder};
 use nacre::{Config, Node, logging, startup};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// mimalloc keeps the registry's many small allocations compact (less
 /// fragmentation, so less resident memory per instance) and fast.
@@ -293,6 +294,7 @@ fn start(args: StartArgs) -> Result<(), Failure> {
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
+        let mut stop = StopSignals::install()?;
         let node = Node::start(config.clone()).await.map_err(|error| Failure {
             fix: startup::fix_for(&error, &config),
             error,
@@ -304,20 +306,33 @@ fn start(args: StartArgs) -> Result<(), Failure> {
             plugins,
         };
         print!("{banner}");
-        wait_for_signal().await?;
+        stop.recv().await;
         println!("nacre shutting down");
         node.shutdown().await;
         Ok(())
     })
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
+/// Ctrl-C and SIGTERM, listened for from creation: a signal that arrives
+/// once the banner is out is never the default "terminate at once".
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<StopSignals> {
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
     }
-    Ok(())
+
+    /// Completes on the first of them.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }

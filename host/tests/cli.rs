@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::process::{nacre, start, terminate};
+use common::process::{nacre, node_in, start, terminate};
 
 async fn switches(url: &str) -> serde_json::Value {
     reqwest::get(format!("{url}/nacos/v1/ns/operator/switches"))
@@ -75,17 +75,7 @@ async fn every_start_flag_is_in_the_readme_and_config_md() {
 async fn starts_serves_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let data_arg = data.to_string_lossy().to_string();
-    let mut node = start(nacre(&[
-        "start",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--data-dir",
-        &data_arg,
-    ]))
-    .await;
+    let mut node = start(node_in(dir.path(), &[])).await;
     let url = node.url.clone();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let reply = reqwest::Client::new()

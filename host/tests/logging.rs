@@ -6,9 +6,10 @@
 mod common;
 mod plugins_wat;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::process::{LIMIT, NACRE, nacre, start, terminate};
+use common::process::{LIMIT, NACRE, nacre, node_in, start, terminate, with_plugins};
 use serde_json::Value;
 
 const ESC: char = '\u{1b}';
@@ -16,14 +17,7 @@ const ESC: char = '\u{1b}';
 #[tokio::test]
 async fn no_colour_when_stderr_is_not_a_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut node = start(nacre(&[
-        "start",
-        "--port",
-        "0",
-        "--data-dir",
-        &dir.path().to_string_lossy(),
-    ]))
-    .await;
+    let mut node = start(node_in(dir.path(), &[])).await;
     let line = node
         .log_line("node started", |l| l.contains("node started"))
         .await;
@@ -99,10 +93,10 @@ fn parsed(lines: &[String]) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test]
-async fn json_lines_parse_and_the_access_log_has_its_fields() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let plugins = dir.path().join("plugins");
+/// A plugin folder under `dir` with the listener `fields`, which logs one
+/// line with fields on every change.
+fn fields_plugin(dir: &Path) -> PathBuf {
+    let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugin folder");
     plugins_wat::install(
         &plugins,
@@ -111,32 +105,33 @@ async fn json_lines_parse_and_the_access_log_has_its_fields() {
         &plugins_wat::logging_listener(&log_with_fields()),
         "",
     );
-    let mut cmd = nacre(&[
-        "start",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--data-dir",
-        &dir.path().join("d").to_string_lossy(),
-        "--plugins-dir",
-        &plugins.to_string_lossy(),
-    ]);
+    plugins
+}
+
+/// Registers an instance of `orders` on the node at `url`.
+async fn register(url: &str) {
+    let reply = reqwest::Client::new()
+        .post(format!(
+            "{url}/nacos/v1/ns/instance?serviceName=orders&ip=10.0.0.1&port=80"
+        ))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(reply.status(), 200);
+}
+
+#[tokio::test]
+async fn json_lines_parse_and_the_access_log_has_its_fields() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plugins = fields_plugin(dir.path());
+    let mut cmd = node_in(dir.path(), &["--plugins-dir", &plugins.to_string_lossy()]);
     cmd.env("NACRE_LOG_FORMAT", "json")
         .env("NACRE_HTTP_ACCESS_LOG", "true")
         .env("NACRE_TYPO_KNOB", "1");
     let mut node = start(cmd).await;
     node.log_line("plugin loaded", |l| l.contains("plugin loaded"))
         .await;
-    let reply = reqwest::Client::new()
-        .post(format!(
-            "{}/nacos/v1/ns/instance?serviceName=orders&ip=10.0.0.1&port=80",
-            node.url
-        ))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(reply.status(), 200);
+    register(&node.url).await;
     node.log_line("the plugin's line", |l| l.contains("from a plugin"))
         .await;
     node.log_line("the access line", |l| l.contains("nacre::access"))
@@ -176,37 +171,9 @@ async fn json_lines_parse_and_the_access_log_has_its_fields() {
 #[tokio::test]
 async fn text_lines_write_a_plugins_fields_as_fields() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir_all(&plugins).expect("plugin folder");
-    plugins_wat::install(
-        &plugins,
-        "fields",
-        "listener",
-        &plugins_wat::logging_listener(&log_with_fields()),
-        "",
-    );
-    let mut node = start(nacre(&[
-        "start",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--data-dir",
-        &dir.path().join("d").to_string_lossy(),
-        "--plugins-dir",
-        &plugins.to_string_lossy(),
-    ]))
-    .await;
-    node.log_line("plugin loaded", |l| l.contains("plugin loaded"))
-        .await;
-    reqwest::Client::new()
-        .post(format!(
-            "{}/nacos/v1/ns/instance?serviceName=orders&ip=10.0.0.1&port=80",
-            node.url
-        ))
-        .send()
-        .await
-        .expect("register");
+    let plugins = fields_plugin(dir.path());
+    let mut node = with_plugins(dir.path(), &plugins, &["fields"]).await;
+    register(&node.url).await;
     let line = node
         .log_line("the plugin's line", |l| l.contains("from a plugin"))
         .await;

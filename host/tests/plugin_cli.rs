@@ -5,9 +5,22 @@
 mod common;
 mod plugins_wat;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use common::process::{LIMIT, nacre, start, terminate};
+use common::process::{LIMIT, nacre, terminate, with_plugins};
+
+/// Installs the push filter `first` (keeps the first instance offered) in
+/// `dir` and returns its manifest.
+fn keep_first(dir: &Path) -> PathBuf {
+    plugins_wat::install(
+        dir,
+        "first",
+        "push-filter",
+        &plugins_wat::push_filter(plugins_wat::KEEP_FIRST),
+        "",
+    );
+    dir.join("first.toml")
+}
 
 /// `nacre plugin test <manifest> --event <event> [extra...]`: exit success,
 /// stdout, stderr.
@@ -32,17 +45,11 @@ const TWO_INSTANCES: &str = r#"{"service": {"name": "orders"}, "subscriber": {"a
 #[tokio::test]
 async fn plugin_test_runs_one_call_without_a_node() {
     let dir = tempfile::tempdir().expect("temp dir");
-    plugins_wat::install(
-        dir.path(),
-        "first",
-        "push-filter",
-        &plugins_wat::push_filter(plugins_wat::KEEP_FIRST),
-        "",
-    );
+    let manifest = keep_first(dir.path());
     let event = dir.path().join("event.json");
     std::fs::write(&event, TWO_INSTANCES).expect("event written");
     let no_cache = ["--no-cache"];
-    let (ok, stdout, stderr) = plugin_test(&dir.path().join("first.toml"), &event, &no_cache).await;
+    let (ok, stdout, stderr) = plugin_test(&manifest, &event, &no_cache).await;
     assert!(ok, "{stdout}\n{stderr}");
     assert!(
         stdout.contains(r#""ip":"10.0.0.1""#) && !stdout.contains("10.0.0.2"),
@@ -67,14 +74,7 @@ async fn plugin_test_runs_one_call_without_a_node() {
 #[tokio::test]
 async fn a_sample_with_a_field_the_tester_does_not_know_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    plugins_wat::install(
-        dir.path(),
-        "first",
-        "push-filter",
-        &plugins_wat::push_filter(plugins_wat::KEEP_FIRST),
-        "",
-    );
-    let manifest = dir.path().join("first.toml");
+    let manifest = keep_first(dir.path());
     let event = dir.path().join("event.json");
     let cases = [
         // A typo at the top, in an instance, in the subscriber.
@@ -121,21 +121,17 @@ async fn a_sample_with_a_field_the_tester_does_not_know_is_refused() {
 async fn plugin_test_caches_the_compiled_component_as_a_node_does() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cache = dir.path().join("cache");
-    plugins_wat::install(
-        dir.path(),
-        "first",
-        "push-filter",
-        &plugins_wat::push_filter(plugins_wat::KEEP_FIRST),
-        "",
-    );
+    let manifest = keep_first(dir.path());
     let event = dir.path().join("event.json");
     std::fs::write(&event, TWO_INSTANCES).expect("event written");
-    let manifest = dir.path().join("first.toml");
     let cache_arg = cache.to_string_lossy().to_string();
     let args = ["--cache-dir", cache_arg.as_str()];
     let (ok, first, stderr) = plugin_test(&manifest, &event, &args).await;
     assert!(ok, "{stderr}");
-    assert!(stderr.contains("component: compiled (now cached)"), "{stderr}");
+    assert!(
+        stderr.contains("component: compiled (now cached)"),
+        "{stderr}"
+    );
     let (ok, second, stderr) = plugin_test(&manifest, &event, &args).await;
     assert!(ok, "{stderr}");
     assert!(stderr.contains("component: cached"), "{stderr}");
@@ -181,26 +177,7 @@ async fn plugin_list_columns_align_whatever_the_widths() {
         &plugins_wat::push_filter(plugins_wat::KEEP_FIRST),
         "",
     );
-    let mut node = start(nacre(&[
-        "start",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--data-dir",
-        &dir.path().join("d").to_string_lossy(),
-        "--plugins-dir",
-        &plugins.to_string_lossy(),
-    ]))
-    .await;
-    node.log_line("both plugins loaded", |l| {
-        l.contains(long) && l.contains("plugin loaded")
-    })
-    .await;
-    node.log_line("both plugins loaded", |l| {
-        l.contains("plugin=\"x\"") && l.contains("plugin loaded")
-    })
-    .await;
+    let mut node = with_plugins(dir.path(), &plugins, &["x", long]).await;
     let out = nacre(&["plugin", "list", "--url", &node.url])
         .output()
         .await

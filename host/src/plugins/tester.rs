@@ -290,7 +290,7 @@ fn prune_cache(plugins: &Plugins, used: &Path) {
         .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    artifacts.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    artifacts.sort_unstable_by_key(|(modified, _)| std::cmp::Reverse(*modified));
     let mut keep: HashSet<PathBuf> = artifacts
         .into_iter()
         .take(CACHE_KEEPS)

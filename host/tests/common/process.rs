@@ -26,6 +26,41 @@ pub fn nacre(args: &[&str]) -> Command {
     cmd
 }
 
+/// `nacre start` on 127.0.0.1 and a free port, its data in `dir/data`,
+/// then `extra` flags.
+pub fn node_in(dir: &std::path::Path, extra: &[&str]) -> Command {
+    let data = dir.join("data").to_string_lossy().to_string();
+    let mut args = vec![
+        "start",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--data-dir",
+        &data,
+    ];
+    args.extend_from_slice(extra);
+    nacre(&args)
+}
+
+/// A node started by [`node_in`] with the plugin folder `plugins`, once it
+/// has loaded the plugins named in `names`.
+pub async fn with_plugins(
+    dir: &std::path::Path,
+    plugins: &std::path::Path,
+    names: &[&str],
+) -> Started {
+    let node = start(node_in(dir, &["--plugins-dir", &plugins.to_string_lossy()])).await;
+    for name in names {
+        let quoted = format!("plugin=\"{name}\"");
+        node.log_line(&format!("{name} loaded"), |l| {
+            l.contains("plugin loaded") && l.contains(&quoted)
+        })
+        .await;
+    }
+    node
+}
+
 /// A running node: its banner, its base URL and its log so far.
 pub struct Started {
     pub child: Child,
