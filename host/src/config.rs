@@ -172,6 +172,11 @@ pub struct ClusterConfig {
     /// that lasts longer may bring the instance back for up to one delete
     /// timeout after it heals.
     pub tombstone_ttl_ms: u64,
+    /// A client's write of an ephemeral instance is acknowledged once it is on
+    /// a majority of the members (this one and enough peers), instead of as
+    /// soon as this member applied it; a write that cannot reach a majority
+    /// by the client's deadline gets 503.
+    pub ack_after_majority: bool,
     /// How long a member may be out of this node's view before this node
     /// forgets the instances of its Nacos 2.x client connections (the member
     /// announces them again when it returns).
@@ -318,6 +323,7 @@ impl Default for ClusterConfig {
             snapshot_timeout_ms: 10_000,
             tombstone_ttl_ms: 300_000,
             lease_grace_ms: 5_000,
+            ack_after_majority: true,
             max_message_bytes: 64 * 1024 * 1024,
             max_forwards_in_flight: 4096,
         }
@@ -458,6 +464,26 @@ mod tests {
 
         std::fs::write(&path, "[health]\ncheck_period_ms = 0\n")?;
         assert!(Config::load(Some(&path), Vec::new()).is_err());
+
+        // A client's largest write must fit an internal message, twice over.
+        let cluster = [
+            ("NACRE_CLUSTER_MEMBERS", "127.0.0.1:8848"),
+            ("NACRE_CLUSTER_MAX_MESSAGE_BYTES", "65536"),
+        ];
+        let err = Config::load(None, vars(&cluster))
+            .err()
+            .map(|e| format!("{e:#}"));
+        assert!(err.is_some_and(|e| e.contains("max_message_bytes")));
+        let fits = [
+            &cluster[..],
+            &[
+                ("NACRE_HTTP_MAX_BODY_BYTES", "32768"),
+                ("NACRE_CLUSTER_SECRET", "s"),
+            ],
+        ]
+        .concat();
+        let loaded = Config::load(None, vars(&fits));
+        assert!(loaded.is_ok(), "{:?}", loaded.err());
         Ok(())
     }
 

@@ -35,8 +35,6 @@ pub const PROTOCOL_VERSION: u32 = 2;
 pub const PROTOCOL_HEADER: &str = "x-nacre-protocol";
 /// The header carrying the cluster secret on every internal request.
 pub const SECRET_HEADER: &str = "x-nacre-cluster-secret";
-/// Marks a client request that a member forwarded to the responsible node.
-pub const FORWARDED_HEADER: &str = "x-nacre-forwarded";
 /// MessagePack bodies on the internal API.
 pub const MSGPACK: &str = "application/msgpack";
 

@@ -9,7 +9,7 @@ mod plugins_wat;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::process::{LIMIT, NACRE, nacre, node_in, start, terminate, with_plugins};
+use common::process::{LIMIT, NACRE, node_in, start, terminate, with_plugins};
 use serde_json::Value;
 
 const ESC: char = '\u{1b}';

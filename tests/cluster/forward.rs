@@ -2,16 +2,20 @@
 
 use super::*;
 
-/// The owner's side of forwarding: a batch of forwarded client requests is
-/// answered request by request, in order, a malformed one included; and a
-/// request too big to share a batch message is forwarded on its own.
+/// The responsible member's side of forwarding: a batch of forwarded client
+/// requests is answered request by request, in order, a malformed one
+/// included; the largest request a client may send still fits a batch, and
+/// a node refuses a configuration in which it would not.
 #[tokio::test]
 async fn forwarded_writes_are_answered_one_by_one() -> anyhow::Result<()> {
     let _serial = ONE_AT_A_TIME.lock().await;
     use nacre::wire::{ForwardBatch, ForwardReplies, ForwardedRequest};
-    // Internal messages of at most 64 KiB: a batch of forwards at most half.
+    // Internal messages of at most 64 KiB, client bodies of at most half.
     let cluster = TestCluster::start(ClusterOptions {
-        env: vec![("NACRE_CLUSTER_MAX_MESSAGE_BYTES".into(), "65536".into())],
+        env: vec![
+            ("NACRE_CLUSTER_MAX_MESSAGE_BYTES".into(), "65536".into()),
+            ("NACRE_HTTP_MAX_BODY_BYTES".into(), "32768".into()),
+        ],
         ..ClusterOptions::default()
     })
     .await?;
@@ -59,11 +63,10 @@ async fn forwarded_writes_are_answered_one_by_one() -> anyhow::Result<()> {
     ensure!(seen[2].0 == 400 && seen[2].1.contains("port"), "{seen:?}");
     ensure!(hosts(&cluster.url(0, ""), &name).await? == BTreeSet::from(["10.9.0.1:1".into()]));
 
-    // Metadata larger than a whole internal message: it cannot go in a batch
-    // (the owner would refuse the message), so it goes alone, as the client
-    // sent it. (Peers will not get it either, by the same limit.)
-    let via = 1; // node 0 is the owner
-    let metadata = format!(r#"{{"blob":"{}"}}"#, "x".repeat(70_000));
+    // The largest body a client may send goes in a batch through another
+    // member, and is replicated.
+    let via = 1; // node 0 is responsible
+    let metadata = format!(r#"{{"blob":"{}"}}"#, "x".repeat(30_000));
     let reply = http()
         .post(cluster.url(via, "/nacos/v1/ns/instance"))
         .form(&[
@@ -77,10 +80,25 @@ async fn forwarded_writes_are_answered_one_by_one() -> anyhow::Result<()> {
     let status = reply.status();
     let body = reply.text().await?;
     ensure!(status == 200 && body == "ok", "{status} {body}");
-    ensure!(
-        hosts(&cluster.url(0, ""), &name)
-            .await?
-            .contains("10.9.0.3:1")
-    );
+    for i in 0..3 {
+        ensure!(
+            hosts(&cluster.url(i, ""), &name)
+                .await?
+                .contains("10.9.0.3:1")
+        );
+    }
+    // A larger one is refused at the door.
+    let metadata = format!(r#"{{"blob":"{}"}}"#, "x".repeat(40_000));
+    let reply = http()
+        .post(cluster.url(via, "/nacos/v1/ns/instance"))
+        .form(&[
+            ("serviceName", name.as_str()),
+            ("ip", "10.9.0.4"),
+            ("port", "1"),
+            ("metadata", metadata.as_str()),
+        ])
+        .send()
+        .await?;
+    ensure!(reply.status() == 413, "{}", reply.status());
     Ok(())
 }

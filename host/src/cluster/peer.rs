@@ -10,10 +10,7 @@ use reqwest::{Method, StatusCode};
 
 use super::members::Member;
 use crate::config::ClusterConfig;
-use crate::wire::{
-    self, FORWARDED_HEADER, Forwarded, ForwardedRequest, MSGPACK, PROTOCOL_HEADER,
-    PROTOCOL_VERSION, Rpc, SECRET_HEADER,
-};
+use crate::wire::{self, MSGPACK, PROTOCOL_HEADER, PROTOCOL_VERSION, Rpc, SECRET_HEADER};
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum PeerError {
@@ -89,46 +86,6 @@ impl PeerClient {
         }
         wire::decode(&body)
             .map_err(|e| PeerError::Protocol(format!("unreadable answer to {}: {e}", R::PATH)))
-    }
-
-    /// Sends one client request on to the responsible peer, marked as
-    /// forwarded so that the peer handles it itself; returns the peer's answer
-    /// whatever its status. (Requests too big to share a batch go this way;
-    /// others go in a [`wire::ForwardBatch`].)
-    pub async fn forward(
-        &self,
-        peer: &Member,
-        forwarded: ForwardedRequest,
-        timeout: Duration,
-    ) -> Result<Forwarded, PeerError> {
-        let url = format!("http://{}{}", peer.dial, forwarded.path_and_query);
-        let method = Method::from_bytes(forwarded.method.as_bytes())
-            .map_err(|e| PeerError::Protocol(format!("method {}: {e}", forwarded.method)))?;
-        let mut request = self
-            .http
-            .request(method, url)
-            .timeout(timeout.min(self.timeout))
-            .header(SECRET_HEADER, &self.secret)
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
-            .header(FORWARDED_HEADER, "1")
-            .body(forwarded.body);
-        if let Some(content_type) = forwarded.content_type {
-            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
-        }
-        let reply = request.send().await.map_err(transport_error)?;
-        let status = reply.status().as_u16();
-        let content_type = reply
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = reply.bytes().await.map_err(transport_error)?;
-        Ok(Forwarded {
-            status,
-            content_type,
-            body,
-            records: None,
-        })
     }
 }
 

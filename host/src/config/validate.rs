@@ -26,7 +26,16 @@ impl Config {
         health(&self.health)?;
         plugins(&self.plugins)?;
         raft(&self.raft)?;
-        cluster(&self.cluster, SocketAddr::new(self.bind, self.port))
+        let c = &self.cluster;
+        if !c.members.is_empty() && c.max_message_bytes < 2 * self.http.max_body_bytes {
+            bail!(
+                "cluster.max_message_bytes ({}) must be at least twice http.max_body_bytes ({}): \
+                 a client's write is forwarded and replicated inside internal messages",
+                c.max_message_bytes,
+                self.http.max_body_bytes
+            );
+        }
+        cluster(c, SocketAddr::new(self.bind, self.port))
     }
 }
 

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::Write;
-use super::distro::Distro;
+use super::distro::{Distro, Replicated};
 use crate::clock;
 use crate::notifier::{ChangeKinds, Notifier};
 use crate::registry::model::Stamp;
@@ -20,6 +20,9 @@ pub struct EphemeralStore {
     registry: Arc<Registry>,
     notifier: Notifier,
     distro: Option<Arc<Distro>>,
+    /// `cluster.ack_after_majority`: clients hear of a write once it is on a
+    /// majority of the members.
+    ack_after_majority: bool,
 }
 
 impl EphemeralStore {
@@ -28,19 +31,24 @@ impl EphemeralStore {
             registry,
             notifier,
             distro: None,
+            ack_after_majority: false,
         }
     }
 
     pub fn clustered(registry: Arc<Registry>, notifier: Notifier, distro: Arc<Distro>) -> Self {
+        let ack_after_majority = distro.cluster().config().ack_after_majority;
         EphemeralStore {
             registry,
             notifier,
             distro: Some(distro),
+            ack_after_majority,
         }
     }
 
-    /// Applies an ephemeral write here (and queues it for the peers).
-    pub fn write(&self, write: Write) {
+    /// Applies an ephemeral write here and queues it for the peers. With
+    /// `acknowledged` (a client's write, and `cluster.ack_after_majority`),
+    /// returns what to wait on before the write is on a majority.
+    pub fn write(&self, write: Write, acknowledged: bool) -> Option<Arc<Replicated>> {
         let stamp = match &self.distro {
             Some(distro) => distro.stamp(),
             None => Stamp {
@@ -55,18 +63,24 @@ impl EphemeralStore {
                 let written = self.registry.put_ephemeral(&service, instance, stamp);
                 (service, id, written)
             }
+            Write::Update(Record::Instance { service, instance }) => {
+                let id = instance.id.clone();
+                let written = self.registry.update_ephemeral(&service, instance, stamp);
+                (service, id, written)
+            }
             Write::Remove(Key::Instance { service, id, .. }) => {
                 let written = self.registry.remove_ephemeral(&service, &id, stamp);
                 (service, id, written)
             }
             // Service definitions are persistent data: they never come here.
-            Write::Put(Record::Service(_)) | Write::Remove(Key::Service(_)) => return,
+            Write::Put(Record::Service(_))
+            | Write::Update(Record::Service(_))
+            | Write::Remove(Key::Service(_)) => return None,
         };
         if written.revision.is_some() {
             self.notifier.notify(&service, ChangeKinds::INSTANCES);
         }
-        if let (Some(distro), true) = (&self.distro, written.replicate) {
-            distro.changed(&service, &id);
-        }
+        let distro = self.distro.as_ref().filter(|_| written.replicate)?;
+        distro.changed(&service, &id, acknowledged && self.ack_after_majority)
     }
 }

@@ -69,6 +69,10 @@ pub enum ConsistencyError {
     /// The leader refused or failed the write.
     #[error("{0}")]
     Failed(String),
+    /// Applied on this member, but not on a majority of the members by the
+    /// client's deadline (they are unreachable); it may still spread.
+    #[error("written on this member but not yet on a majority of the members; try again")]
+    NotReplicated,
 }
 
 impl ConsistencyError {
@@ -81,6 +85,7 @@ impl ConsistencyError {
                 | ConsistencyError::NoLeader(_)
                 | ConsistencyError::Timeout(_)
                 | ConsistencyError::Lagging(_)
+                | ConsistencyError::NotReplicated
         )
     }
 }
@@ -95,7 +100,11 @@ pub fn apply(registry: &Registry, notifier: &Notifier, write: Write) -> Option<u
             let revision = registry.apply_put_instance(&service, instance, now);
             (service, ChangeKinds::INSTANCES, revision)
         }
-        Write::Put(Record::Service(meta)) => {
+        Write::Update(Record::Instance { service, instance }) => {
+            let revision = registry.apply_update_instance(&service, instance, now);
+            (service, ChangeKinds::INSTANCES, revision)
+        }
+        Write::Put(Record::Service(meta)) | Write::Update(Record::Service(meta)) => {
             let service = meta.key.clone();
             let revision = registry.apply_put_service(meta, now);
             (service, ChangeKinds::SERVICE, revision)
@@ -164,17 +173,43 @@ impl ConsistencyService {
         self.write(Write::Put(record), deadline).await
     }
 
+    /// Replaces an instance only if it still exists when the write applies
+    /// (see [`Write::Update`]).
+    pub async fn update(&self, record: Record, deadline: Deadline) -> Result<(), ConsistencyError> {
+        self.write(Write::Update(record), deadline).await
+    }
+
     /// Removes what `key` addresses; removing something absent is not an error.
     pub async fn remove(&self, key: Key, deadline: Deadline) -> Result<(), ConsistencyError> {
         self.write(Write::Remove(key), deadline).await
     }
 
-    async fn write(&self, write: Write, deadline: Deadline) -> Result<(), ConsistencyError> {
+    /// A write a checker decided (a beat timeout, a probe verdict): ephemeral
+    /// ones are not waited on until a majority holds them — no client waits.
+    pub async fn write_verdict(
+        &self,
+        write: Write,
+        deadline: Deadline,
+    ) -> Result<(), ConsistencyError> {
         if write.is_ephemeral() {
-            self.ephemeral.write(write);
+            self.ephemeral.write(write, false);
             Ok(())
         } else {
             self.persistent.write(write, deadline).await
+        }
+    }
+
+    async fn write(&self, write: Write, deadline: Deadline) -> Result<(), ConsistencyError> {
+        if !write.is_ephemeral() {
+            return self.persistent.write(write, deadline).await;
+        }
+        let Some(replicated) = self.ephemeral.write(write, true) else {
+            return Ok(());
+        };
+        if replicated.wait(deadline).await {
+            Ok(())
+        } else {
+            Err(ConsistencyError::NotReplicated)
         }
     }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::clock::now_millis;
 use crate::cluster::Cluster;
 use crate::config::HealthConfig;
-use crate::consistency::{ConsistencyService, Deadline, Key, Record};
+use crate::consistency::{ConsistencyService, Deadline, Key, Record, Write};
 use crate::logging::UtcMillis;
 use crate::naming::health_owner::HealthOwner;
 use crate::plugins::{HealthVerdict, Plugins};
@@ -283,7 +283,9 @@ impl BeatChecker {
                     id,
                     ephemeral: true,
                 };
-                self.consistency.remove(key, deadline).await
+                self.consistency
+                    .write_verdict(Write::Remove(key), deadline)
+                    .await
             }
         }
     }
@@ -298,7 +300,10 @@ impl BeatChecker {
             service: service.clone(),
             instance,
         };
-        self.consistency.put(record, deadline).await
+        // Only if it still exists: a deregistration racing the verdict wins.
+        self.consistency
+            .write_verdict(Write::Update(record), deadline)
+            .await
     }
 }
 

@@ -224,7 +224,10 @@ impl HealthProber {
         };
         let deadline = crate::consistency::Deadline::now()
             + Duration::from_millis(self.config.probe_interval_ms);
-        let write = self.consistency.put(record, deadline);
+        // Only if it still exists: a deregistration racing the probe wins.
+        let write = self
+            .consistency
+            .write_verdict(crate::consistency::Write::Update(record), deadline);
         if let Err(e) = write.await {
             tracing::warn!(service = %target.service, error = %e, "could not record a probe's verdict");
         }

@@ -5,8 +5,8 @@
 //! service. This middleware sits in front of those routes: when another
 //! member is responsible it sends the request on, marked as forwarded, and
 //! returns that member's answer unchanged, so the client never notices. A
-//! forwarded request is handled where it lands (never forwarded twice), and
-//! only if it carries the cluster credential.
+//! forwarded request arrives on the internal route (`ForwardBatch`, with the
+//! cluster credential) and is handled where it lands, never forwarded twice.
 //!
 //! When the responsible member cannot be reached it leaves this node's view
 //! at once and the request is tried again against the next responsible
@@ -38,7 +38,7 @@ use super::params::{Params, is_form};
 use crate::cluster::{Cluster, PeerError, auth};
 use crate::consistency::distro::{Distro, DistroStats};
 use crate::registry::model::{InstanceId, ServiceKey};
-use crate::wire::{FORWARDED_HEADER, Forwarded, ForwardedRequest, SECRET_HEADER};
+use crate::wire::{Forwarded, ForwardedRequest, SECRET_HEADER};
 
 /// Responsible members tried before the request fails (each failure shrinks the view).
 const ATTEMPTS: usize = 3;
@@ -54,15 +54,6 @@ pub async fn route_to_responsible(
         return next.run(request).await;
     };
     if request.method() == Method::GET {
-        return next.run(request).await;
-    }
-    if request.headers().contains_key(FORWARDED_HEADER) {
-        if !credential_ok(&cluster.config().secret, request.headers()) {
-            return ApiError::Unauthorized(
-                "forwarded request without a valid cluster credential".into(),
-            )
-            .into_response();
-        }
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -180,7 +171,7 @@ async fn forward_with_retries(
         DistroStats::add(&distro.stats.forwarded, 1);
         match distro
             .forwarder()
-            .forward(cluster, &member, request.clone(), left)
+            .forward(&member, request.clone(), left)
             .await
         {
             Ok(reply) => return Some(response_of(distro, responsible, reply)),

@@ -144,7 +144,7 @@ impl ServiceManager {
         };
         instance.healthy = wanted;
         tracing::info!(service = %service, ip = %id.ip, port = id.port, healthy = wanted, "instance health changed on its beat");
-        self.put(service.clone(), instance).await?;
+        self.update_existing(service.clone(), instance).await?;
         Ok(false)
     }
 

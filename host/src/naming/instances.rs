@@ -118,7 +118,7 @@ impl ServiceManager {
         instance.healthy = existing.healthy;
         instance.last_beat = existing.last_beat;
         instance.lease = existing.lease;
-        self.put(service, instance).await
+        self.update_existing(service, instance).await
     }
 
     /// Changes only the given fields of an existing instance (`PATCH instance`).
@@ -138,7 +138,7 @@ impl ServiceManager {
         if let Some(metadata) = patch.metadata {
             instance.metadata = metadata;
         }
-        self.put(service, instance).await
+        self.update_existing(service, instance).await
     }
 
     /// Sets an instance's health by hand and marks it, so that no checker
@@ -172,17 +172,18 @@ impl ServiceManager {
         }
         instance.healthy = healthy;
         instance.marked = true;
-        self.put(service, instance).await
+        self.update_existing(service, instance).await
     }
 
-    /// Stores an instance as it now is.
-    pub(super) async fn put(
+    /// Stores an instance read and changed here — only if it still exists
+    /// when the write applies (a deregistration racing a change wins).
+    pub(super) async fn update_existing(
         &self,
         service: ServiceKey,
         instance: Instance,
     ) -> Result<(), NamingError> {
         self.consistency
-            .put(Record::Instance { service, instance }, self.deadline())
+            .update(Record::Instance { service, instance }, self.deadline())
             .await?;
         Ok(())
     }

@@ -60,7 +60,8 @@ impl ServiceManager {
                     instance.metadata.retain(|k, _| !metadata.contains_key(k))
                 }
             }
-            self.put(service.clone(), instance.clone()).await?;
+            self.update_existing(service.clone(), instance.clone())
+                .await?;
             updated.push(instance);
         }
         Ok(updated)

@@ -168,6 +168,23 @@ impl Registry {
         self.write_service(service, true, now, |state| state.upsert(instance, now))
     }
 
+    /// Replaces an instance only if one with its id (and kind) exists; returns
+    /// the new revision if anything a client can see changed.
+    pub fn apply_update_instance(
+        &self,
+        service: &ServiceKey,
+        instance: Instance,
+        now: i64,
+    ) -> Option<u64> {
+        self.write_service(service, false, now, |state| {
+            let exists = state
+                .instances
+                .get(&instance.id)
+                .is_some_and(|slot| slot.ephemeral == instance.ephemeral);
+            exists && state.upsert(instance, now)
+        })
+    }
+
     /// Removes an instance as its store decided it; returns the new revision
     /// if it existed.
     pub fn apply_remove_instance(

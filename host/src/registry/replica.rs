@@ -109,6 +109,33 @@ impl Registry {
         }
     }
 
+    /// [`Registry::put_ephemeral`], but only if the instance is here (a
+    /// read-modify-write must not bring back an instance deleted meanwhile).
+    pub fn update_ephemeral(
+        &self,
+        service: &ServiceKey,
+        mut instance: Instance,
+        at: Stamp,
+    ) -> Written {
+        let mut replicate = false;
+        let revision = self.write_service(service, false, at.millis, |state| {
+            if !state
+                .instances
+                .get(&instance.id)
+                .is_some_and(|slot| slot.ephemeral)
+            {
+                return false;
+            }
+            instance.version = Version::after(state.known_version(&instance.id), at);
+            replicate = true;
+            state.upsert(instance, at.millis)
+        });
+        Written {
+            revision,
+            replicate,
+        }
+    }
+
     /// Deletes an ephemeral instance on this node, leaving a tombstone later
     /// than anything known of it — also when this node never had it, so a
     /// registration still on its way from another member cannot outlive the
@@ -531,6 +558,25 @@ mod tests {
         assert_eq!(owner.leased(dead).len(), 1);
         alive.merge_ephemeral(records(&owner), 0, |_| true);
         assert_eq!(listed(&alive), ["1.1.1.1", "2.2.2.2"]);
+    }
+
+    #[test]
+    fn an_update_never_brings_back_a_deleted_instance() {
+        let registry = Registry::replicated();
+        registry.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
+        let mut unhealthy = instance("1.1.1.1");
+        unhealthy.healthy = false;
+        registry.remove_ephemeral(&key(), &unhealthy.id, at(2_000, 1));
+        let updated = registry.update_ephemeral(&key(), unhealthy.clone(), at(3_000, 1));
+        assert_eq!(updated, Written::default());
+        assert!(listed(&registry).is_empty());
+        registry.put_ephemeral(&key(), instance("1.1.1.1"), at(4_000, 1));
+        assert!(
+            registry
+                .update_ephemeral(&key(), unhealthy, at(5_000, 1))
+                .revision
+                .is_some()
+        );
     }
 
     #[test]

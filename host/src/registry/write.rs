@@ -31,8 +31,15 @@ pub enum Key {
 /// One write.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Write {
+    /// Creates or replaces the record.
     Put(Record),
+    /// Removes what the key addresses (nothing if it is absent).
     Remove(Key),
+    /// Replaces an instance only if it still exists when the write applies:
+    /// what read-modify-write changes (health verdicts, patches, marks)
+    /// write, so that one racing a deregistration cannot bring the instance
+    /// back. A service definition is simply put.
+    Update(Record),
 }
 
 impl Record {
@@ -69,8 +76,9 @@ impl Write {
     pub fn service(&self) -> &ServiceKey {
         match self {
             Write::Put(Record::Instance { service, .. })
+            | Write::Update(Record::Instance { service, .. })
             | Write::Remove(Key::Instance { service, .. }) => service,
-            Write::Put(Record::Service(meta)) => &meta.key,
+            Write::Put(Record::Service(meta)) | Write::Update(Record::Service(meta)) => &meta.key,
             Write::Remove(Key::Service(service)) => service,
         }
     }
@@ -79,15 +87,20 @@ impl Write {
     /// service definition.
     pub fn instance(&self) -> Option<(&ServiceKey, &InstanceId)> {
         match self {
-            Write::Put(Record::Instance { service, instance }) => Some((service, &instance.id)),
+            Write::Put(Record::Instance { service, instance })
+            | Write::Update(Record::Instance { service, instance }) => {
+                Some((service, &instance.id))
+            }
             Write::Remove(Key::Instance { service, id, .. }) => Some((service, id)),
-            Write::Put(Record::Service(_)) | Write::Remove(Key::Service(_)) => None,
+            Write::Put(Record::Service(_))
+            | Write::Update(Record::Service(_))
+            | Write::Remove(Key::Service(_)) => None,
         }
     }
 
     pub fn is_ephemeral(&self) -> bool {
         match self {
-            Write::Put(record) => record.is_ephemeral(),
+            Write::Put(record) | Write::Update(record) => record.is_ephemeral(),
             Write::Remove(key) => key.is_ephemeral(),
         }
     }

@@ -83,15 +83,17 @@ impl Forwarder {
     /// as unreachable after `timeout`.
     pub async fn forward(
         &self,
-        cluster: &Cluster,
         peer: &Member,
         request: ForwardedRequest,
         timeout: Duration,
     ) -> Result<Forwarded, PeerError> {
-        let batched = self.queues.get(&peer.address);
-        let Some(queue) = batched.filter(|_| request.body.len() <= self.max_batch_bytes) else {
-            // Too big to share a message: on its own.
-            return cluster.client().forward(peer, request, timeout).await;
+        // A request fits a batch: bodies are at most `http.max_body_bytes`,
+        // and the configuration keeps that within half an internal message.
+        let Some(queue) = self.queues.get(&peer.address) else {
+            return Err(PeerError::Protocol(format!(
+                "{} is not a peer",
+                peer.address
+            )));
         };
         let exchange = async {
             let (answer, answered) = oneshot::channel();

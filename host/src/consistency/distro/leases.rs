@@ -73,7 +73,7 @@ impl Distro {
         let own = |lease: &Lease| matches!(lease, Lease::Connection { node, incarnation: i, .. } if *node == me && *i == incarnation);
         for (service, ids) in self.registry.leased(own) {
             for id in &ids {
-                self.syncer.queue(&service, id);
+                self.syncer.queue(&service, id, None);
             }
         }
     }

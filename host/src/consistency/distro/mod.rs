@@ -43,7 +43,7 @@ use crate::shutdown::Shutdown;
 use crate::wire::Checksums;
 
 pub use forwarder::Forwarder;
-pub use syncer::DistroSyncer;
+pub use syncer::{DistroSyncer, Replicated};
 
 /// Counters of this node's Distro traffic (for metrics).
 #[derive(Default)]
@@ -155,9 +155,19 @@ impl Distro {
         }
     }
 
-    /// A local write changed instance `id` of `service`: queue it for every peer.
-    pub fn changed(&self, service: &ServiceKey, id: &InstanceId) {
-        self.syncer.queue(service, id);
+    /// A local write changed instance `id` of `service`: queue it for every
+    /// peer. With `acknowledged`, returns what to wait on before the write is
+    /// on a majority of the members (`None` if this member alone is one).
+    pub fn changed(
+        &self,
+        service: &ServiceKey,
+        id: &InstanceId,
+        acknowledged: bool,
+    ) -> Option<Arc<Replicated>> {
+        let peers = self.syncer.majority_of_peers();
+        let ack = (acknowledged && peers > 0).then(|| Replicated::new(peers));
+        self.syncer.queue(service, id, ack.as_ref());
+        ack
     }
 
     /// Merges a peer's records of one service. Returns whether anything a
@@ -259,7 +269,7 @@ impl Distro {
             );
         }
         for (service, id) in &handed {
-            self.syncer.queue(service, id);
+            self.syncer.queue(service, id, None);
         }
     }
 

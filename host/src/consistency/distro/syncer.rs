@@ -15,6 +15,7 @@
 //!   others.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,30 +61,86 @@ impl Changes {
     }
 }
 
+/// A client's write waiting to be on a majority of the members: each peer
+/// that accepts a batch holding it confirms once.
+pub struct Replicated {
+    /// Peers that still have to confirm.
+    missing: AtomicUsize,
+    done: Notify,
+}
+
+impl Replicated {
+    /// A write that needs `peers` confirmations.
+    pub fn new(peers: usize) -> Arc<Replicated> {
+        Arc::new(Replicated {
+            missing: AtomicUsize::new(peers),
+            done: Notify::new(),
+        })
+    }
+
+    fn confirm(&self) {
+        let before = self
+            .missing
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if before == Ok(1) {
+            self.done.notify_waiters();
+        }
+    }
+
+    /// Waits until enough peers confirmed; `false` if `deadline` came first.
+    pub async fn wait(&self, deadline: tokio::time::Instant) -> bool {
+        loop {
+            let done = self.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.missing.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                return self.missing.load(Ordering::Acquire) == 0;
+            }
+        }
+    }
+}
+
+/// One service waiting to go to a peer: what changed, and the writes
+/// waiting for this peer to confirm it.
+struct Waiting {
+    changes: Changes,
+    acks: Vec<Arc<Replicated>>,
+}
+
+impl Waiting {
+    fn merge(&mut self, other: Waiting) {
+        self.changes.merge(other.changes);
+        self.acks.extend(other.acks);
+    }
+}
+
 /// The services waiting to go to one peer.
 struct PeerQueue {
     peer: Member,
-    pending: Mutex<HashMap<ServiceKey, Changes, FastHash>>,
+    pending: Mutex<HashMap<ServiceKey, Waiting, FastHash>>,
     wake: Notify,
 }
 
 impl PeerQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ServiceKey, Changes, FastHash>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ServiceKey, Waiting, FastHash>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn put_back(&self, service: ServiceKey, changes: Changes) {
+    fn put_back(&self, service: ServiceKey, waiting: Waiting) {
         let mut pending = self.lock();
         match pending.get_mut(&service) {
-            Some(waiting) => waiting.merge(changes),
+            Some(queued) => queued.merge(waiting),
             None => {
-                pending.insert(service, changes);
+                pending.insert(service, waiting);
             }
         }
     }
 
     /// Takes up to `max` waiting services.
-    fn take(&self, max: usize) -> Vec<(ServiceKey, Changes)> {
+    fn take(&self, max: usize) -> Vec<(ServiceKey, Waiting)> {
         let mut pending = self.lock();
         let keys: Vec<ServiceKey> = pending.keys().take(max).cloned().collect();
         keys.into_iter()
@@ -112,20 +169,33 @@ impl DistroSyncer {
         DistroSyncer { queues }
     }
 
-    /// Queues the change of instance `id` of `service` for every peer.
-    pub fn queue(&self, service: &ServiceKey, id: &InstanceId) {
+    /// Queues the change of instance `id` of `service` for every peer; each
+    /// peer that accepts it confirms `ack`, if given.
+    pub fn queue(&self, service: &ServiceKey, id: &InstanceId, ack: Option<&Arc<Replicated>>) {
         for queue in &self.queues {
             let mut pending = queue.lock();
             match pending.get_mut(service) {
-                Some(changes) => changes.add(id),
+                Some(waiting) => {
+                    waiting.changes.add(id);
+                    waiting.acks.extend(ack.cloned());
+                }
                 None => {
-                    let ids = HashSet::from_iter([id.clone()]);
-                    pending.insert(service.clone(), Changes::Instances(ids));
+                    let waiting = Waiting {
+                        changes: Changes::Instances(HashSet::from_iter([id.clone()])),
+                        acks: ack.cloned().into_iter().collect(),
+                    };
+                    pending.insert(service.clone(), waiting);
                     drop(pending);
                     queue.wake.notify_one();
                 }
             }
         }
+    }
+
+    /// Peers to hear from before a write is on a majority of the members.
+    pub fn majority_of_peers(&self) -> usize {
+        // n members: a majority is n / 2 + 1, so n / 2 peers besides this one.
+        self.queues.len().div_ceil(2)
     }
 
     /// Services waiting to be sent, over all peers (a metric).
@@ -170,8 +240,8 @@ async fn send_loop(distro: Arc<Distro>, queue: Arc<PeerQueue>, mut shutdown: Shu
         let message = SyncBatch {
             services: batch
                 .iter()
-                .filter_map(|(service, changes)| {
-                    let ids = match changes {
+                .filter_map(|(service, waiting)| {
+                    let ids = match &waiting.changes {
                         Changes::All => None,
                         Changes::Instances(ids) => Some(ids),
                     };
@@ -184,12 +254,15 @@ async fn send_loop(distro: Arc<Distro>, queue: Arc<PeerQueue>, mut shutdown: Shu
                 retry = FIRST_RETRY;
                 DistroStats::add(&distro.stats.sync_batches, 1);
                 DistroStats::add(&distro.stats.synced_services, batch.len() as u64);
+                for (_, waiting) in &batch {
+                    waiting.acks.iter().for_each(|ack| ack.confirm());
+                }
             }
             Err(error) => {
                 DistroStats::add(&distro.stats.sync_failures, 1);
                 tracing::debug!(peer = %queue.peer.address, services = batch.len(), %error, "sync failed; will retry");
-                for (service, changes) in batch {
-                    queue.put_back(service, changes);
+                for (service, waiting) in batch {
+                    queue.put_back(service, waiting);
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(retry) => {}
