@@ -51,9 +51,19 @@ where
 /// Collects an event's fields as JSON values, in the order recorded.
 struct Fields<'a>(&'a mut Vec<(String, Value)>);
 
+/// Keys every line has; an event field of the same name (openraft logs a
+/// peer as `target`) is written as `field_<name>`, so no key appears twice.
+const RESERVED: [&str; 3] = ["time", "level", "target"];
+
 impl Fields<'_> {
     fn put(&mut self, field: &Field, value: Value) {
-        self.0.push((field.name().to_string(), value));
+        let name = field.name();
+        let key = if RESERVED.contains(&name) {
+            format!("field_{name}")
+        } else {
+            name.to_string()
+        };
+        self.0.push((key, value));
     }
 }
 
@@ -85,5 +95,59 @@ impl Visit for Fields<'_> {
             return self.put(field, Value::Object(object.collect()));
         }
         self.put(field, text.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::JsonLines;
+    use crate::logging::FieldSet;
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_is_one_object_with_typed_fields_and_no_key_twice() {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .event_format(JsonLines)
+            .with_writer(move || writer.clone())
+            .finish();
+        let pairs = [("zone".to_string(), "a b".to_string())];
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "nacre::test", target = 3, ok = true, took_ms = 1.5, fields = %FieldSet(&pairs), "hello \"you\"");
+        });
+        let bytes = capture.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let text = String::from_utf8(bytes).expect("UTF-8");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let line: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
+        assert_eq!(line["target"], "nacre::test");
+        assert_eq!(line["field_target"], 3);
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "hello \"you\"");
+        assert_eq!(line["ok"], true);
+        assert_eq!(line["took_ms"], 1.5);
+        assert_eq!(line["fields"]["zone"], "a b");
+        assert!(
+            line["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+            "{line}"
+        );
+        assert_eq!(text.matches("\"target\"").count(), 1, "{text}");
     }
 }
