@@ -271,6 +271,7 @@ fn configure(args: &StartArgs) -> anyhow::Result<Config> {
         config.cluster.insecure = true;
     }
     config.validate()?;
+    startup::check_members(&config)?;
     Ok(config)
 }
 

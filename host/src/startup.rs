@@ -8,8 +8,12 @@
 //! file in the data directory that this user may not write).
 
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
+use crate::cluster::members;
 use crate::config::Config;
 
 /// A start-up error with its fix.
@@ -26,6 +30,23 @@ pub enum StartupError {
         doing: &'static str,
         reason: std::io::Error,
     },
+}
+
+/// Checks `cluster.members` before anything binds: each entry parses, none
+/// is listed twice, and this node (`cluster.self_address`, else `bind`:`port`
+/// with loopback for 0.0.0.0) is among them. `Cluster::new` checks the same
+/// once bound; this says it before the data directory is touched.
+pub fn check_members(config: &Config) -> anyhow::Result<()> {
+    let c = &config.cluster;
+    if c.members.is_empty() {
+        return Ok(());
+    }
+    let listed = members::parse_members(&c.members).context("cluster.members")?;
+    let own = SocketAddr::new(config.bind, config.port);
+    if own.port() != 0 || !c.self_address.trim().is_empty() {
+        members::find_self(&listed, &c.self_address, own)?;
+    }
+    Ok(())
 }
 
 /// The name of the file [`check_data_dir`] writes and removes.
@@ -92,6 +113,32 @@ mod tests {
         );
         check_data_dir(&dir.path().join("fresh")).expect("a fresh folder is fine");
         assert!(!dir.path().join("fresh").join(PROBE_FILE).exists());
+    }
+
+    #[test]
+    fn a_member_list_must_name_this_node() {
+        let mut config = Config::default();
+        config.cluster.members = vec!["127.0.0.1:8848".into(), "127.0.0.1:8858".into()];
+        let error = |config: &Config| {
+            check_members(config)
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default()
+        };
+        assert_eq!(error(&config), "", "0.0.0.0:8848 is 127.0.0.1:8848, listed");
+        config.port = 9000;
+        let err = error(&config);
+        assert!(
+            err.contains("127.0.0.1:9000") && err.contains("not in cluster.members"),
+            "{err}"
+        );
+        config.port = 8848;
+        config.cluster.members.push("localhost:1".into());
+        let err = error(&config);
+        assert!(
+            err.contains("cluster.members") && err.contains("localhost:1"),
+            "{err}"
+        );
     }
 
     #[test]

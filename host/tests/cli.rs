@@ -190,6 +190,21 @@ async fn contradicting_knobs_and_bad_log_filters_are_refused_at_start() {
     ]))
     .await;
     assert!(err.contains("port = 0"), "{err}");
+    let err = refused(nacre(&[
+        "start",
+        "--port",
+        "7003",
+        "--data-dir",
+        data.as_str(),
+        "--members",
+        "127.0.0.1:7001,127.0.0.1:7002",
+        "--insecure-cluster",
+    ]))
+    .await;
+    assert!(
+        err.contains("127.0.0.1:7003") && err.contains("not in cluster.members"),
+        "{err}"
+    );
     assert!(
         !std::path::Path::new(&data).exists(),
         "a refused configuration touches nothing"

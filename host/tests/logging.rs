@@ -40,6 +40,8 @@ async fn on_a_terminal(no_color: Option<&str>) -> String {
         .env_remove("NO_COLOR")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        // `script` says "Session terminated" when stopped; not the test's output.
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
     if let Some(value) = no_color {
         cmd.env("NO_COLOR", value);

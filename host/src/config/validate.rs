@@ -6,10 +6,9 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use super::{ClusterConfig, Config, HealthConfig, PluginsConfig, RaftConfig};
-use crate::cluster::members;
 use crate::plugins::manifest::{MAX_MEMORY_MB, MAX_TIMEOUT_MS};
 
 impl Config {
@@ -129,8 +128,9 @@ fn raft(r: &RaftConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The cluster knobs, and the member list against this node's own address
-/// (`bind`:`port`), checked before anything binds.
+/// The cluster knobs. (The member list itself, each entry and this node
+/// among them, is `startup::check_members`'s: parsing members is the
+/// cluster module's, which imports this one.)
 fn cluster(c: &ClusterConfig, own: SocketAddr) -> anyhow::Result<()> {
     if c.probe_interval_ms == 0
         || c.down_after_failures == 0
@@ -162,15 +162,11 @@ fn cluster(c: &ClusterConfig, own: SocketAddr) -> anyhow::Result<()> {
              run a cluster whose internal API anyone can call"
         );
     }
-    let listed = members::parse_members(&c.members).context("cluster.members")?;
     if own.port() == 0 && c.self_address.trim().is_empty() {
         bail!(
             "port = 0 picks a free port, but a cluster member must listen on the port its \
              entry in cluster.members names: set port (--port) to this node's entry"
         );
-    }
-    if own.port() != 0 || !c.self_address.trim().is_empty() {
-        members::find_self(&listed, &c.self_address, own)?;
     }
     Ok(())
 }
@@ -209,37 +205,13 @@ mod tests {
     }
 
     #[test]
-    fn a_member_list_must_name_this_node_on_a_fixed_port() {
-        let members = |c: &mut Config| {
+    fn a_cluster_member_needs_a_fixed_port() {
+        let err = refusal(|c| {
             c.cluster.members = vec!["127.0.0.1:8848".into(), "127.0.0.1:8858".into()];
             c.cluster.secret = "s".into();
-        };
-        assert_eq!(
-            refusal(members),
-            "",
-            "this node (0.0.0.0:8848 → 127.0.0.1:8848) is listed"
-        );
-        let err = refusal(|c| {
-            members(c);
-            c.port = 9000;
-        });
-        assert!(
-            err.contains("127.0.0.1:9000") && err.contains("not in cluster.members"),
-            "{err}"
-        );
-        let err = refusal(|c| {
-            members(c);
             c.port = 0;
         });
         assert!(err.contains("port = 0"), "{err}");
-        let err = refusal(|c| {
-            members(c);
-            c.cluster.members.push("localhost:1".into());
-        });
-        assert!(
-            err.contains("cluster.members") && err.contains("localhost:1"),
-            "{err}"
-        );
     }
 
     #[test]
