@@ -100,41 +100,26 @@ impl Visit for Fields<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::io::{Read, Seek};
+    use std::sync::Mutex;
 
     use super::JsonLines;
     use crate::logging::FieldSet;
 
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_line_is_one_object_with_typed_fields_and_no_key_twice() {
-        let capture = Capture::default();
-        let writer = capture.clone();
+        let mut file = tempfile::tempfile().expect("a temp file");
         let subscriber = tracing_subscriber::fmt()
             .event_format(JsonLines)
-            .with_writer(move || writer.clone())
+            .with_writer(Mutex::new(file.try_clone().expect("a second handle")))
             .finish();
         let pairs = [("zone".to_string(), "a b".to_string())];
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(target: "nacre::test", target = 3, ok = true, took_ms = 1.5, fields = %FieldSet(&pairs), "hello \"you\"");
         });
-        let bytes = capture.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let text = String::from_utf8(bytes).expect("UTF-8");
+        let mut text = String::new();
+        file.rewind().expect("rewound");
+        file.read_to_string(&mut text).expect("read back");
         assert_eq!(text.lines().count(), 1, "{text}");
         let line: serde_json::Value = serde_json::from_str(&text).expect("one JSON object");
         assert_eq!(line["target"], "nacre::test");
