@@ -10,6 +10,9 @@
 # DURATION (s), SAMPLES (convergence writes), RNACOS (the rnacos binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+target=$(target_dir)
 
 ROUNDS=${1:-3}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -18,8 +21,8 @@ SAMPLES=${SAMPLES:-1000}
 RNACOS=${RNACOS:-$(command -v rnacos || echo "$HOME/.cargo/bin/rnacos")}
 [ -x "$RNACOS" ] || { echo "rnacos not found: cargo install rnacos --version 0.8.8 --locked" >&2; exit 1; }
 cargo build --release -q -p nacre -p nacre-bench
-NACRE=target/release/nacre
-BENCH=target/release/nacre-bench
+NACRE="$target/release/nacre"
+BENCH="$target/release/nacre-bench"
 WORK=$(mktemp -d)
 PIDS=()
 stop() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }

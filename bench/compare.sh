@@ -11,6 +11,9 @@
 # MEM_BIG (Nacre only; 0 skips).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+target=$(target_dir)
 
 ROUNDS=${1:-2}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -22,10 +25,10 @@ RNACOS=${RNACOS:-$HOME/.cargo/bin/rnacos}
 [ -x "$RNACOS" ] || { echo "rnacos not found at $RNACOS: cargo install rnacos --version 0.8.8 --locked" >&2; exit 1; }
 
 cargo build --release -q -p nacre -p nacre-bench
-NACRE=target/release/nacre
-BENCH=target/release/nacre-bench
+NACRE="$target/release/nacre"
+BENCH="$target/release/nacre-bench"
 WORK=$(mktemp -d)
-OUT=target/bench-results.jsonl
+OUT="$target/bench-results.jsonl"
 : > "$OUT"
 PID=
 

@@ -9,13 +9,16 @@
 # CONNECTIONS, DURATION (s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+target=$(target_dir)
 
 ROUNDS=${1:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-10}
 cargo build --release -q -p nacre -p nacre-bench
-NACRE=target/release/nacre
-BENCH=target/release/nacre-bench
+NACRE="$target/release/nacre"
+BENCH="$target/release/nacre-bench"
 WORK=$(mktemp -d)
 PID=
 stop() { if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; fi; }

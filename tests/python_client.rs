@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use nacre_e2e::{TestNode, installed, repo_root, run_program};
+use nacre_e2e::{TestNode, installed, repo_root, run_program, target_dir};
 use tokio::process::Command;
 
 #[tokio::test]
 async fn register_get_modify_beat_remove() -> anyhow::Result<()> {
     let node = TestNode::start(|_| {}).await?;
     let python = installed(
-        repo_root().join("target/compat-venv/bin/python"),
+        target_dir()?.join("compat-venv/bin/python"),
         "the venv with nacos-sdk-python",
     )?;
     let mut cmd = Command::new(python);

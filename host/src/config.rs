@@ -3,14 +3,20 @@
 //!
 //! Every knob is a field below and is documented, with its default, in
 //! `docs/CONFIG.md` (a test keeps the two in step). The environment name of a
-//! knob is derived from its place in the file: top-level `port` is
+//! knob is derived from its place in the file ([`env`]): top-level `port` is
 //! `NACRE_PORT`, `[health] beat_timeout_ms` is `NACRE_HEALTH_BEAT_TIMEOUT_MS`.
+//! [`validate`] refuses what a node cannot run with.
+
+mod env;
+mod validate;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
+
+use crate::logging::LogFormat;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,6 +29,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Log filter (`tracing` syntax); `RUST_LOG` wins when set.
     pub log_level: String,
+    /// How log lines are written: `text` for people, `json` for collectors.
+    pub log_format: LogFormat,
     pub http: HttpConfig,
     pub health: HealthConfig,
     pub naming: NamingConfig,
@@ -41,6 +49,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Longest query string accepted; longer gets 414.
     pub max_query_bytes: usize,
+    /// Log one line per request (method, path, status, time taken, client).
+    pub access_log: bool,
 }
 
 /// Beat health checking of ephemeral instances (the seed's `ClientBeatCheckTask`).
@@ -202,6 +212,7 @@ impl Default for Config {
             port: 8848,
             data_dir: PathBuf::from("./data"),
             log_level: "info,openraft=warn".into(),
+            log_format: LogFormat::Text,
             http: HttpConfig::default(),
             health: HealthConfig::default(),
             naming: NamingConfig::default(),
@@ -219,6 +230,7 @@ impl Default for HttpConfig {
         HttpConfig {
             max_body_bytes: 1024 * 1024,
             max_query_bytes: 8 * 1024,
+            access_log: false,
         }
     }
 }
@@ -318,8 +330,6 @@ impl Default for ClusterConfig {
     }
 }
 
-const ENV_PREFIX: &str = "NACRE_";
-
 impl Config {
     /// Loads defaults, then `file` (if any), then the `NACRE_*` variables of `env`.
     pub fn load(
@@ -330,123 +340,54 @@ impl Config {
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config file {}", path.display()))?;
-            let from_file: toml::Table = text
-                .parse()
-                .with_context(|| format!("parsing config file {}", path.display()))?;
+            let from_file: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                anyhow::anyhow!(
+                    "parsing config file {}: {}",
+                    path.display(),
+                    describe_toml_error(&e, &text)
+                )
+            })?;
             merge(&mut table, from_file);
         }
-        apply_env(&mut table, env)?;
-        let config: Config = table.try_into().with_context(|| match file {
-            Some(path) => format!("invalid configuration in {}", path.display()),
-            None => "invalid configuration".to_string(),
+        env::apply_env(&mut table, env)?;
+        let config: Config = table.try_into().map_err(|e: toml::de::Error| {
+            let reason = describe_toml_error(&e, "");
+            match file {
+                Some(path) => {
+                    anyhow::anyhow!("invalid configuration in {}: {reason}", path.display())
+                }
+                None => anyhow::anyhow!("invalid configuration: {reason}"),
+            }
         })?;
         config.validate()?;
         Ok(config)
     }
-
-    /// Rejects values the node cannot run with.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        let h = &self.health;
-        if h.check_period_ms == 0 {
-            bail!("health.check_period_ms must be greater than 0");
-        }
-        if h.beat_timeout_ms == 0 || h.delete_timeout_ms == 0 {
-            bail!("health.beat_timeout_ms and health.delete_timeout_ms must be greater than 0");
-        }
-        if h.probe_interval_ms == 0 || h.probe_timeout_ms == 0 {
-            bail!("health.probe_interval_ms and health.probe_timeout_ms must be greater than 0");
-        }
-        if h.client_beat_interval_ms == 0 {
-            bail!("health.client_beat_interval_ms must be greater than 0");
-        }
-        let p = &self.plugins;
-        if p.reload_interval_ms == 0 || p.timeout_ms == 0 || p.memory_mb == 0 {
-            bail!(
-                "plugins.reload_interval_ms, plugins.timeout_ms and plugins.memory_mb must be greater than 0"
-            );
-        }
-        if !(1..=100).contains(&p.listener_cpu_percent) {
-            bail!("plugins.listener_cpu_percent must be between 1 and 100");
-        }
-        if p.timeout_ms > crate::plugins::manifest::MAX_TIMEOUT_MS
-            || p.memory_mb > crate::plugins::manifest::MAX_MEMORY_MB
-        {
-            bail!(
-                "plugins.timeout_ms or plugins.memory_mb is above its maximum (see docs/CONFIG.md)"
-            );
-        }
-        if self.push.ack_timeout_ms == 0 {
-            bail!("push.ack_timeout_ms must be greater than 0");
-        }
-        let c = &self.cluster;
-        if c.probe_interval_ms == 0
-            || c.down_after_failures == 0
-            || c.request_timeout_ms == 0
-            || c.sync_batch_size == 0
-            || c.sync_retry_max_ms == 0
-            || c.checksum_interval_ms == 0
-            || c.snapshot_timeout_ms == 0
-            || c.tombstone_ttl_ms == 0
-            || c.lease_grace_ms == 0
-            || c.max_message_bytes == 0
-            || c.max_forwards_in_flight == 0
-        {
-            bail!("every cluster.* interval, timeout and size must be greater than 0");
-        }
-        if !c.members.is_empty() && c.max_message_bytes < 2 * self.http.max_body_bytes {
-            bail!(
-                "cluster.max_message_bytes ({}) must be at least twice http.max_body_bytes ({}): \
-                 a client's write is forwarded and replicated inside internal messages",
-                c.max_message_bytes,
-                self.http.max_body_bytes
-            );
-        }
-        let r = &self.raft;
-        if r.write_timeout_ms == 0
-            || r.heartbeat_interval_ms == 0
-            || r.snapshot_every_entries == 0
-            || r.election_timeout_min_ms <= r.heartbeat_interval_ms
-            || r.election_timeout_max_ms <= r.election_timeout_min_ms
-        {
-            bail!(
-                "raft: timeouts and sizes must be greater than 0, and \
-                 heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms"
-            );
-        }
-        if !c.members.is_empty() && c.secret.is_empty() && !c.insecure {
-            bail!(
-                "cluster.members is set but cluster.secret is empty: set a shared secret \
-                 (cluster.secret or NACRE_CLUSTER_SECRET), or set cluster.insecure = true to \
-                 run a cluster whose internal API anyone can call"
-            );
-        }
-        if self.http.max_body_bytes == 0 || self.http.max_query_bytes == 0 {
-            bail!("http.max_body_bytes and http.max_query_bytes must be greater than 0");
-        }
-        Ok(())
-    }
-
-    /// Every knob with its environment variable name, in file order.
-    pub fn env_names() -> Vec<(String, String)> {
-        let table = toml::Table::try_from(Config::default()).unwrap_or_default();
-        let mut names = Vec::new();
-        for (key, value) in &table {
-            match value {
-                toml::Value::Table(section) => {
-                    for sub in section.keys() {
-                        let path = format!("{key}.{sub}");
-                        names.push((path, env_name(&[key, sub])));
-                    }
-                }
-                _ => names.push((key.clone(), env_name(&[key]))),
-            }
-        }
-        names
-    }
 }
 
-fn env_name(path: &[&str]) -> String {
-    format!("{ENV_PREFIX}{}", path.join("_").to_uppercase())
+/// A TOML error as the line it is on (when known) and what is wrong, without
+/// the file's text: toml quotes the offending line, and a config file holds
+/// `cluster.secret`. Text in double quotes (a value) is replaced by `…`;
+/// names in backticks (knobs, expected tokens) stay.
+fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
+    let message: Vec<&str> = error
+        .message()
+        .trim()
+        .split('"')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
+        .collect();
+    let message = message.join("\"").replace('\n', "; ");
+    match error.span() {
+        Some(span) if !text.is_empty() => {
+            let line = text.as_bytes()[..span.start.min(text.len())]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            format!("line {line}: {message}")
+        }
+        _ => message,
+    }
 }
 
 fn merge(base: &mut toml::Table, over: toml::Table) {
@@ -458,75 +399,6 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
             }
         }
     }
-}
-
-/// Overrides knobs from `NACRE_*` variables, typed like their defaults.
-fn apply_env(
-    table: &mut toml::Table,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> anyhow::Result<()> {
-    let defaults = toml::Table::try_from(Config::default())?;
-    for (name, raw) in env {
-        if !name.starts_with(ENV_PREFIX) || name == "NACRE_CONFIG" {
-            continue;
-        }
-        let Some((path, default)) = find_knob(&defaults, &name) else {
-            tracing::warn!(variable = %name, "ignoring unknown NACRE_ variable");
-            continue;
-        };
-        let value = parse_like(default, &raw)
-            .with_context(|| format!("environment variable {name}={raw:?}"))?;
-        match path.as_slice() {
-            [key] => {
-                table.insert(key.clone(), value);
-            }
-            [section, key] => {
-                if let Some(toml::Value::Table(t)) = table.get_mut(section) {
-                    t.insert(key.clone(), value);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-fn find_knob<'a>(defaults: &'a toml::Table, name: &str) -> Option<(Vec<String>, &'a toml::Value)> {
-    for (key, value) in defaults {
-        match value {
-            toml::Value::Table(section) => {
-                for (sub, v) in section {
-                    if env_name(&[key, sub]) == name {
-                        return Some((vec![key.clone(), sub.clone()], v));
-                    }
-                }
-            }
-            v if env_name(&[key]) == name => return Some((vec![key.clone()], v)),
-            _ => {}
-        }
-    }
-    None
-}
-
-fn parse_like(default: &toml::Value, raw: &str) -> anyhow::Result<toml::Value> {
-    let raw = raw.trim();
-    Ok(match default {
-        toml::Value::Integer(_) => {
-            toml::Value::Integer(raw.parse().context("expected an integer")?)
-        }
-        toml::Value::Float(_) => toml::Value::Float(raw.parse().context("expected a number")?),
-        toml::Value::Boolean(_) => {
-            toml::Value::Boolean(raw.parse().context("expected true or false")?)
-        }
-        toml::Value::Array(_) => toml::Value::Array(
-            raw.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| toml::Value::String(s.to_string()))
-                .collect(),
-        ),
-        _ => toml::Value::String(raw.to_string()),
-    })
 }
 
 #[cfg(test)]
@@ -612,6 +484,31 @@ mod tests {
         .concat();
         let loaded = Config::load(None, vars(&fits));
         assert!(loaded.is_ok(), "{:?}", loaded.err());
+        Ok(())
+    }
+
+    #[test]
+    fn file_errors_give_the_line_but_never_the_text() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("nacre.toml");
+        for text in [
+            "port = 8848\n[cluster]\nsecret = \"hunter2\n",
+            "port = \"hunter2\"\n",
+            "[cluster]\nsecret = hunter2\n",
+        ] {
+            std::fs::write(&path, text)?;
+            let err = Config::load(Some(&path), Vec::new())
+                .err()
+                .map(|e| format!("{e:#}"))
+                .unwrap_or_default();
+            assert!(err.contains("nacre.toml"), "{err}");
+            assert!(!err.contains("hunter2"), "the file's text leaked: {err}");
+        }
+        std::fs::write(&path, "port = 8848\n[cluster]\nsecret = \"hunter2\n")?;
+        let err = Config::load(Some(&path), Vec::new())
+            .err()
+            .map(|e| format!("{e:#}"));
+        assert!(err.is_some_and(|e| e.contains("line 3")));
         Ok(())
     }
 

@@ -24,14 +24,19 @@
 //! responsible for which service, the internal API's client and credential),
 //! [`wire`] (every message members send each other), [`config`] (every knob), [`metrics`] (the Prometheus page),
 //! [`switches`] (runtime switches), [`clock`], [`node`] (wires one node
-//! together), [`shutdown`], [`system_stats`].
+//! together), [`shutdown`], [`system_stats`]; for the `nacre` binary,
+//! [`logging`] (formats, colour, the access log), [`banner`] (what a
+//! starting node says it will do) and [`startup`] (start-up errors with
+//! their fix).
 
+pub mod banner;
 pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod consistency;
 pub mod health;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod naming;
 pub mod node;
@@ -40,6 +45,7 @@ pub mod plugins;
 pub mod push;
 pub mod registry;
 pub mod shutdown;
+pub mod startup;
 pub mod switches;
 pub mod system_stats;
 pub mod wire;

@@ -1,11 +1,17 @@
 //! The `nacre` command line.
+//!
+//! Expected failures (a bad configuration, a port in use, a plugin that
+//! fails its test) end with `error: …` and, when there is one, `fix: …` on
+//! stderr and exit status 1 — never a backtrace, which is for bugs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use nacre::{Config, Node};
-use tracing_subscriber::EnvFilter;
+use nacre::banner::{Banner, PluginFolder};
+use nacre::{Config, Node, logging, startup};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// mimalloc keeps the registry's many small allocations compact (less
 /// fragmentation, so less resident memory per instance) and fast.
@@ -41,16 +47,26 @@ enum PluginCommand {
         url: String,
     },
     /// Call one plugin once with a sample input, without a node; prints its answer and log lines.
-    Test {
-        /// The plugin's manifest (TOML)
-        manifest: PathBuf,
-        /// Sample input (JSON), shaped for the plugin's world (see docs/PLUGINS.md)
-        #[arg(long)]
-        event: PathBuf,
-        /// Call this many times and report the mean time per call and per instantiation
-        #[arg(long, default_value_t = 1)]
-        repeat: u32,
-    },
+    Test(TestArgs),
+}
+
+#[derive(clap::Args)]
+struct TestArgs {
+    /// The plugin's manifest (TOML)
+    manifest: PathBuf,
+    /// Sample input (JSON), shaped for the plugin's world (see docs/PLUGINS.md); unknown fields are refused
+    #[arg(long)]
+    event: PathBuf,
+    /// Call this many times and report the mean time per call and per instantiation
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
+    /// Where compiled components are kept between runs, as a node keeps them
+    /// [default: $XDG_CACHE_HOME/nacre/plugin-cache, else ~/.cache/nacre/plugin-cache]
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Compile the component afresh and keep nothing
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
 }
 
 #[derive(clap::Args)]
@@ -78,16 +94,34 @@ struct StartArgs {
     config: Option<PathBuf>,
 }
 
-fn main() -> anyhow::Result<()> {
+/// An expected failure: what went wrong, and what to do about it if known.
+struct Failure {
+    error: anyhow::Error,
+    fix: Option<String>,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure { error, fix: None }
+    }
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let outcome = match cli.command {
         Command::Start(args) => start(args),
-        Command::Plugin(PluginCommand::List { url }) => plugin_list(&url),
-        Command::Plugin(PluginCommand::Test {
-            manifest,
-            event,
-            repeat,
-        }) => plugin_test(&manifest, &event, repeat),
+        Command::Plugin(PluginCommand::List { url }) => plugin_list(&url).map_err(Failure::from),
+        Command::Plugin(PluginCommand::Test(args)) => plugin_test(&args).map_err(Failure::from),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure { error, fix }) => {
+            eprintln!("error: {error:#}");
+            if let Some(fix) = fix {
+                eprintln!("fix: {fix}");
+            }
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -97,7 +131,7 @@ fn plugin_list(url: &str) -> anyhow::Result<()> {
         let endpoint = format!("{}/nacre/v1/plugins", url.trim_end_matches('/'));
         let reply = reqwest::get(&endpoint)
             .await
-            .with_context(|| format!("asking {endpoint}"))?;
+            .with_context(|| format!("asking {endpoint} (is a node running there? see --url)"))?;
         anyhow::ensure!(
             reply.status().is_success(),
             "{endpoint} answered {}",
@@ -110,39 +144,81 @@ fn plugin_list(url: &str) -> anyhow::Result<()> {
         println!("no plugins");
         return Ok(());
     }
-    println!(
-        "{:<24} {:<14} {:<12} {:>8} {:>8} {:>8} {:>8}",
-        "name", "world", "state", "calls", "failures", "p50 µs", "p99 µs"
-    );
-    for p in plugins {
-        println!(
-            "{:<24} {:<14} {:<12} {:>8} {:>8} {:>8} {:>8}",
-            p["name"].as_str().unwrap_or(""),
-            p["world"].as_str().unwrap_or(""),
-            p["state"].as_str().unwrap_or(""),
-            p["calls"],
-            p["failures"],
-            p["p50Us"],
-            p["p99Us"]
-        );
-        if let Some(error) = p["error"].as_str() {
-            println!("    error: {error}");
-        }
-    }
+    print!("{}", plugin_table(&plugins));
     Ok(())
 }
 
-fn plugin_test(
-    manifest: &std::path::Path,
-    event: &std::path::Path,
-    repeat: u32,
-) -> anyhow::Result<()> {
+/// The plugin list as a table whose columns fit their widest cell, names
+/// and states left-aligned, figures right-aligned; a plugin's error on the
+/// line under it.
+fn plugin_table(plugins: &[serde_json::Value]) -> String {
+    const HEADER: [&str; 7] = [
+        "name", "world", "state", "calls", "failures", "p50 µs", "p99 µs",
+    ];
+    const KEYS: [&str; 7] = [
+        "name", "world", "state", "calls", "failures", "p50Us", "p99Us",
+    ];
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_string(),
+        other => other.to_string(),
+    };
+    let rows: Vec<Vec<String>> = plugins
+        .iter()
+        .map(|p| KEYS.iter().map(|k| cell(&p[*k])).collect())
+        .collect();
+    let mut widths: Vec<usize> = HEADER.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, text) in widths.iter_mut().zip(row) {
+            *width = (*width).max(text.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, (text, width)) in cells.iter().zip(&widths).enumerate() {
+            let pad = " ".repeat(width - text.chars().count());
+            let (left, right) = if i < 3 {
+                (text.as_str(), pad.as_str())
+            } else {
+                (pad.as_str(), text.as_str())
+            };
+            out.push_str(if i == 0 { "" } else { "  " });
+            out.push_str(left);
+            out.push_str(right);
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut table = line(&HEADER.map(String::from));
+    for (row, plugin) in rows.iter().zip(plugins) {
+        table.push_str(&line(row));
+        if let Some(error) = plugin["error"].as_str() {
+            table.push_str(&format!("    error: {error}\n"));
+        }
+    }
+    table
+}
+
+fn plugin_test(args: &TestArgs) -> anyhow::Result<()> {
     let config = Config::load(None, std::env::vars())?;
     let limits = nacre::plugins::manifest::Limits {
         timeout_ms: config.plugins.timeout_ms,
         memory_bytes: (config.plugins.memory_mb as usize) << 20,
     };
-    let outcome = nacre::plugins::tester::run(manifest, event, limits, repeat)?;
+    let cache = if args.no_cache {
+        None
+    } else {
+        args.cache_dir.clone().or_else(user_cache_dir)
+    };
+    let test = nacre::plugins::tester::PluginTest {
+        manifest: &args.manifest,
+        event: &args.event,
+        limits,
+        repeat: args.repeat,
+        cache_dir: cache.as_deref(),
+    };
+    let outcome = test.run()?;
+    // The plugin's own output goes to stdout; this is about the run.
+    eprintln!("component: {}", outcome.artifact);
     for line in &outcome.logs {
         println!("log: {line}");
     }
@@ -164,7 +240,17 @@ fn plugin_test(
     }
 }
 
-fn start(args: StartArgs) -> anyhow::Result<()> {
+/// `$XDG_CACHE_HOME/nacre/plugin-cache`, else `~/.cache/nacre/plugin-cache`.
+fn user_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))?;
+    Some(base.join("nacre").join("plugin-cache"))
+}
+
+/// The configuration of `nacre start`: file, then environment, then flags.
+fn configure(args: &StartArgs) -> anyhow::Result<Config> {
     let mut config = Config::load(args.config.as_deref(), std::env::vars())?;
     if let Some(bind) = args.bind {
         config.bind = bind;
@@ -172,52 +258,82 @@ fn start(args: StartArgs) -> anyhow::Result<()> {
     if let Some(port) = args.port {
         config.port = port;
     }
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
     }
-    if let Some(dir) = args.plugins_dir {
-        config.plugins.dir = dir;
+    if let Some(dir) = &args.plugins_dir {
+        config.plugins.dir = dir.clone();
     }
-    if let Some(members) = args.members {
-        config.cluster.members = members;
+    if let Some(members) = &args.members {
+        config.cluster.members = members.clone();
     }
     if args.insecure_cluster {
         config.cluster.insecure = true;
     }
     config.validate()?;
-    init_logging(&config.log_level);
+    startup::check_members(&config)?;
+    Ok(config)
+}
+
+fn start(args: StartArgs) -> Result<(), Failure> {
+    let config = configure(&args)?;
+    let filter = logging::filter(&config.log_level).map_err(anyhow::Error::from)?;
+    logging::init(filter, config.log_format)?;
+    for variable in Config::unknown_env_vars(std::env::vars()) {
+        tracing::warn!(%variable, "ignoring a NACRE_ variable that names no knob (docs/CONFIG.md)");
+    }
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
+    startup::check_data_dir(&config.data_dir).map_err(anyhow::Error::from)?;
+    let plugins = PluginFolder::inspect(&config);
+    if plugins == PluginFolder::Missing {
+        tracing::warn!(
+            dir = %config.plugins.dir.display(),
+            "the plugin folder does not exist: creating it empty (check the path if plugins were expected)"
+        );
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let node = Node::start(config.clone()).await?;
-        println!(
-            "nacre listening on http://{} (Nacos API at /nacos/v1/ns, data in {})",
-            node.addr(),
-            config.data_dir.display()
-        );
-        wait_for_signal().await?;
+        let mut stop = StopSignals::install()?;
+        let node = Node::start(config.clone()).await.map_err(|error| Failure {
+            fix: startup::fix_for(&error, &config),
+            error,
+        })?;
+        let banner = Banner {
+            config: &config,
+            config_file: args.config.as_deref(),
+            addresses: node.addresses(),
+            plugins,
+        };
+        print!("{banner}");
+        stop.recv().await;
         println!("nacre shutting down");
         node.shutdown().await;
         Ok(())
     })
 }
 
-fn init_logging(level: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// Ctrl-C and SIGTERM, listened for from creation: a signal that arrives
+/// once the banner is out is never the default "terminate at once".
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
+impl StopSignals {
+    fn install() -> anyhow::Result<StopSignals> {
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        })
     }
-    Ok(())
+
+    /// Completes on the first of them.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }

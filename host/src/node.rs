@@ -12,6 +12,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::banner::Addresses;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::consistency::distro::{Distro, DistroSyncer};
@@ -37,6 +38,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A running node. Dropping it without [`Node::shutdown`] aborts its tasks.
 pub struct Node {
     addr: SocketAddr,
+    addresses: Addresses,
     naming: Arc<ServiceManager>,
     consistency: Arc<ConsistencyService>,
     trigger: ShutdownTrigger,
@@ -128,6 +130,12 @@ impl Node {
             &shutdown,
         )?;
 
+        let addresses = Addresses {
+            http: addr,
+            advertised: cluster.as_ref().map_or(advertised, |c| c.me()),
+            push_udp: push.local_addr(),
+            grpc: None,
+        };
         let state = ApiState::new(Shared {
             naming: Arc::clone(&naming),
             limits: config.http.clone(),
@@ -139,10 +147,17 @@ impl Node {
             distro: stores.distro.clone(),
             raft: stores.raft.clone(),
         });
-        serve_http(listener, state, &mut tasks, shutdown);
+        serve_http(
+            listener,
+            state,
+            config.http.access_log,
+            &mut tasks,
+            shutdown,
+        );
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "node started");
         Ok(Node {
             addr,
+            addresses,
             naming,
             consistency: stores.consistency,
             trigger,
@@ -155,6 +170,11 @@ impl Node {
     /// The address the HTTP API is bound to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Every address the node is bound to, and the one it is known by.
+    pub fn addresses(&self) -> Addresses {
+        self.addresses
     }
 
     pub fn naming(&self) -> &Arc<ServiceManager> {
@@ -327,9 +347,22 @@ fn start_health(
     Ok(())
 }
 
-/// The HTTP front door: the v1 API and the internal routes.
-fn serve_http(listener: TcpListener, state: ApiState, tasks: &mut JoinSet<()>, mut stop: Shutdown) {
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+/// The HTTP front door: the v1 API and the internal routes, with the access
+/// log if `access_log`.
+fn serve_http(
+    listener: TcpListener,
+    state: ApiState,
+    access_log: bool,
+    tasks: &mut JoinSet<()>,
+    mut stop: Shutdown,
+) {
+    let mut router = http::router(state);
+    if access_log {
+        router = router.layer(axum::middleware::from_fn(
+            crate::logging::access::log_request,
+        ));
+    }
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");

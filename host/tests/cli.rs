@@ -1,57 +1,10 @@
-//! The `nacre` binary: help, start-up message, configuration sources, clean
-//! shutdown on SIGTERM, refusal of a bad configuration.
+//! The `nacre` binary: help, configuration sources, clean shutdown on
+//! SIGTERM, refusal of a bad configuration, start-up errors that name the
+//! path and the fix, and every flag documented.
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const NACRE: &str = env!("CARGO_BIN_EXE_nacre");
-const LIMIT: Duration = Duration::from_secs(20);
-
-fn nacre(args: &[&str]) -> Command {
-    let mut cmd = Command::new(NACRE);
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
-
-/// Starts a node and returns it with the base URL it printed.
-async fn start(mut cmd: Command) -> (Child, String) {
-    let mut child = cmd.spawn().expect("nacre spawns");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(LIMIT, lines.next_line())
-        .await
-        .expect("start-up line within the limit")
-        .expect("stdout readable")
-        .expect("a start-up line");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_string();
-    // Keep draining stdout so the node never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url)
-}
-
-async fn terminate(mut child: Child) -> std::process::ExitStatus {
-    let pid = child.id().expect("running").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    tokio::time::timeout(LIMIT, child.wait())
-        .await
-        .expect("exits within the limit after SIGTERM")
-        .expect("exit status")
-}
+use common::process::{nacre, node_in, start, terminate};
 
 async fn switches(url: &str) -> serde_json::Value {
     reqwest::get(format!("{url}/nacos/v1/ns/operator/switches"))
@@ -60,6 +13,22 @@ async fn switches(url: &str) -> serde_json::Value {
         .json()
         .await
         .expect("switches JSON")
+}
+
+/// The flags `nacre start --help` lists.
+async fn start_flags() -> Vec<String> {
+    let out = nacre(&["start", "--help"]).output().await.expect("runs");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut flags: Vec<String> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_end_matches([',', '.']).to_string())
+        .filter(|w| w != "--help" && w != "--version")
+        .collect();
+    flags.sort();
+    flags.dedup();
+    flags
 }
 
 #[tokio::test]
@@ -72,6 +41,8 @@ async fn help_explains_every_flag() {
         "--port",
         "--data-dir",
         "--plugins-dir",
+        "--members",
+        "--insecure-cluster",
         "--config",
         "NACRE_",
     ] {
@@ -82,20 +53,30 @@ async fn help_explains_every_flag() {
 }
 
 #[tokio::test]
+async fn every_start_flag_is_in_the_readme_and_config_md() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let config = std::fs::read_to_string(root.join("docs/CONFIG.md")).expect("CONFIG.md");
+    let flags = start_flags().await;
+    assert!(flags.len() >= 7, "{flags:?}");
+    for flag in flags {
+        assert!(
+            readme.contains(&format!("`{flag}")),
+            "README.md lacks `{flag}`"
+        );
+        assert!(
+            config.contains(&format!("`{flag}")),
+            "docs/CONFIG.md lacks `{flag}`"
+        );
+    }
+}
+
+#[tokio::test]
 async fn starts_serves_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let data_arg = data.to_string_lossy().to_string();
-    let (child, url) = start(nacre(&[
-        "start",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--data-dir",
-        &data_arg,
-    ]))
-    .await;
+    let mut node = start(node_in(dir.path(), &[])).await;
+    let url = node.url.clone();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let reply = reqwest::Client::new()
         .post(format!("{url}/nacos/v1/ns/instance"))
@@ -105,7 +86,7 @@ async fn starts_serves_and_stops_cleanly_on_sigterm() {
         .expect("register");
     assert_eq!(reply.text().await.expect("body"), "ok");
     assert!(data.join("persistent.log").exists(), "data directory used");
-    let status = terminate(child).await;
+    let status = terminate(&mut node.child).await;
     assert!(status.success(), "exit status {status:?}");
 }
 
@@ -129,12 +110,27 @@ async fn file_env_and_flags_apply_in_order() {
         &data_arg,
     ]);
     cmd.env("NACRE_HEALTH_CLIENT_BEAT_INTERVAL_MS", "3333");
-    let (child, url) = start(cmd).await;
-    let values = switches(&url).await;
+    let mut node = start(cmd).await;
+    let values = switches(&node.url).await;
     assert_eq!(values["defaultCacheMillis"], 1111, "from the file");
     assert_eq!(values["clientBeatInterval"], 3333, "environment over file");
-    assert!(!url.ends_with(":1"), "flag over file: {url}");
-    assert!(terminate(child).await.success());
+    assert!(!node.url.ends_with(":1"), "flag over file: {}", node.url);
+    assert!(terminate(&mut node.child).await.success());
+}
+
+/// Runs `nacre start` expecting it to refuse; returns its stderr.
+async fn refused(mut cmd: tokio::process::Command) -> String {
+    // A backtrace is for bugs: expected errors must not print one even when asked.
+    cmd.env("RUST_BACKTRACE", "1");
+    let out = tokio::time::timeout(common::process::LIMIT, cmd.output())
+        .await
+        .expect("ends within the limit")
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    stderr
 }
 
 #[tokio::test]
@@ -142,72 +138,104 @@ async fn a_bad_configuration_is_refused_with_the_knob_named() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("nacre.toml");
     std::fs::write(&file, "[health]\nbeat_timeout = 5\n").expect("config written");
-    let out = nacre(&["start", "--config", &file.to_string_lossy(), "--port", "0"])
-        .output()
-        .await
-        .expect("runs");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("beat_timeout"), "{err}");
+    let err = refused(nacre(&[
+        "start",
+        "--config",
+        &file.to_string_lossy(),
+        "--port",
+        "0",
+    ]))
+    .await;
+    assert!(err.contains("`beat_timeout`"), "{err}");
 
-    let out = nacre(&["start", "--port", "0"])
-        .env("NACRE_HEALTH_DELETE_TIMEOUT_MS", "soon")
-        .output()
-        .await
-        .expect("runs");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NACRE_HEALTH_DELETE_TIMEOUT_MS"));
+    let mut cmd = nacre(&["start", "--port", "0"]);
+    cmd.env("NACRE_HEALTH_DELETE_TIMEOUT_MS", "soon");
+    let err = refused(cmd).await;
+    assert!(err.contains("NACRE_HEALTH_DELETE_TIMEOUT_MS"), "{err}");
 }
 
-mod plugins_wat;
+#[tokio::test]
+async fn contradicting_knobs_and_bad_log_filters_are_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("d").to_string_lossy().to_string();
+    let args = ["start", "--port", "0", "--data-dir", data.as_str()];
+    let cases: [(&str, &str, &[&str]); 3] = [
+        (
+            "NACRE_HEALTH_DELETE_TIMEOUT_MS",
+            "5000",
+            &["health.delete_timeout_ms (5000)", "beat_timeout_ms (15000)"],
+        ),
+        (
+            "NACRE_LOG_LEVEL",
+            "nacre=loud",
+            &["log_level", "nacre=loud"],
+        ),
+        ("RUST_LOG", "info,[{", &["RUST_LOG"]),
+    ];
+    for (variable, value, expected) in cases {
+        let mut cmd = nacre(&args);
+        cmd.env(variable, value);
+        let err = refused(cmd).await;
+        for needle in expected {
+            assert!(err.contains(needle), "{variable}={value}: {err}");
+        }
+    }
+    let err = refused(nacre(&[
+        "start",
+        "--port",
+        "0",
+        "--members",
+        "127.0.0.1:7001,127.0.0.1:7002",
+        "--insecure-cluster",
+    ]))
+    .await;
+    assert!(err.contains("port = 0"), "{err}");
+    let err = refused(nacre(&[
+        "start",
+        "--port",
+        "7003",
+        "--data-dir",
+        data.as_str(),
+        "--members",
+        "127.0.0.1:7001,127.0.0.1:7002",
+        "--insecure-cluster",
+    ]))
+    .await;
+    assert!(
+        err.contains("127.0.0.1:7003") && err.contains("not in cluster.members"),
+        "{err}"
+    );
+    assert!(
+        !std::path::Path::new(&data).exists(),
+        "a refused configuration touches nothing"
+    );
+}
 
 #[tokio::test]
-async fn plugin_test_runs_one_call_without_a_node() {
+async fn start_up_errors_name_the_path_or_port_and_the_fix() {
     let dir = tempfile::tempdir().expect("temp dir");
-    plugins_wat::install(
-        dir.path(),
-        "first",
-        "push-filter",
-        &plugins_wat::push_filter(plugins_wat::KEEP_FIRST),
-        "",
-    );
-    let event = dir.path().join("event.json");
-    std::fs::write(
-        &event,
-        r#"{"service": {"name": "orders"}, "subscriber": {"address": "10.0.0.9:5000"},
-            "instances": [{"ip": "10.0.0.1", "port": 80}, {"ip": "10.0.0.2", "port": 80, "weight": 3}]}"#,
-    )
-    .expect("event written");
-    let manifest = dir.path().join("first.toml").to_string_lossy().to_string();
-    let event_arg = event.to_string_lossy().to_string();
-    let out = nacre(&["plugin", "test", &manifest, "--event", &event_arg])
-        .output()
-        .await
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, "x").expect("file written");
+    let data = file.join("data").to_string_lossy().to_string();
+    let err = refused(nacre(&["start", "--port", "0", "--data-dir", &data])).await;
     assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains(r#""ip":"10.0.0.1""#) && !stdout.contains("10.0.0.2"),
-        "{stdout}"
+        err.contains(&data) && err.contains("--data-dir"),
+        "the data dir and the flag that moves it: {err}"
     );
 
-    plugins_wat::install(
-        dir.path(),
-        "broken",
-        "listener",
-        &plugins_wat::listener(plugins_wat::TRAP),
-        "",
-    );
-    let manifest = dir.path().join("broken.toml").to_string_lossy().to_string();
-    let out = nacre(&["plugin", "test", &manifest, "--event", &event_arg])
-        .output()
-        .await
-        .expect("runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("trapped"), "{stderr}");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let data = dir.path().join("d").to_string_lossy().to_string();
+    let err = refused(nacre(&[
+        "start",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--data-dir",
+        &data,
+    ]))
+    .await;
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("\nfix: ") && err.contains("--port"), "{err}");
 }

@@ -9,7 +9,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -24,8 +24,8 @@ const LOAD_LIMIT: Duration = Duration::from_secs(240);
 /// What scripts/build-plugins.sh left for one example: its folder with the
 /// component, the manifest and a sample event.
 fn built(language: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/plugins")
+    let dir = common::target_dir()
+        .join("plugins")
         .join(format!("{language}-listener"));
     let wasm = dir.join(format!("{language}_listener.wasm"));
     assert!(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
-use common::{TestNode, test_config, wait_until};
+use common::{TestNode, target_dir, test_config, wait_until};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -21,8 +21,8 @@ const LIMIT: Duration = Duration::from_secs(20);
 
 /// The built component of a shipped plugin, e.g. `zone_affinity.wasm`.
 fn built(plugin: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/plugins")
+    let path = target_dir()
+        .join("plugins")
         .join(plugin)
         .join(format!("{}.wasm", plugin.replace('-', "_")));
     assert!(
@@ -386,8 +386,7 @@ async fn a_webhook_to_a_server_that_never_answers_is_cut_off_at_its_deadline() {
 
 #[tokio::test]
 async fn a_plugin_that_blocks_in_wasi_is_cut_off_and_no_request_fails() {
-    let blocker =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/test-guests/blocker.wasm");
+    let blocker = target_dir().join("plugins/test-guests/blocker.wasm");
     assert!(
         blocker.is_file(),
         "{} is missing: run scripts/build-plugins.sh",

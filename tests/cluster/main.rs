@@ -6,6 +6,7 @@ mod forward;
 mod kill;
 mod node_client;
 mod partition;
+mod quiet_start;
 mod repair;
 mod writes;
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use nacre_e2e::cluster::{ClusterOptions, TestCluster, nacre_binary};
-use nacre_e2e::naming::{beat, hosts, http, register, wait_for};
+use nacre_e2e::naming::{beat, hosts, http, instance_write, register, wait_for};
 use serde_json::Value;
 
 /// Cluster tests start several processes each; one at a time keeps their

@@ -50,6 +50,7 @@ pub async fn run_seed(seed: u64) -> anyhow::Result<SeedRun> {
         size: 3,
         proxied: true,
         env: node_env(),
+        ..ClusterOptions::default()
     })
     .await?;
     let history = History::new();

@@ -122,6 +122,10 @@ pub struct ClusterOptions {
     pub proxied: bool,
     /// Extra `NACRE_*` variables for every node.
     pub env: Vec<(String, String)>,
+    /// Start each node once the one before it is listening (its banner is
+    /// out), as an operator starting members by hand does; by default all
+    /// start at once.
+    pub one_by_one: bool,
 }
 
 impl Default for ClusterOptions {
@@ -130,6 +134,7 @@ impl Default for ClusterOptions {
             size: 3,
             proxied: false,
             env: Vec::new(),
+            one_by_one: false,
         }
     }
 }
@@ -197,6 +202,9 @@ impl TestCluster {
         for i in 0..cluster.options.size {
             let child = cluster.spawn(i)?;
             cluster.children.push(Some(child));
+            if cluster.options.one_by_one {
+                cluster.wait_listening(i, Duration::from_secs(20)).await?;
+            }
         }
         cluster.wait_converged(Duration::from_secs(20)).await?;
         Ok(cluster)
@@ -252,6 +260,28 @@ impl TestCluster {
 
     pub fn url(&self, i: usize, path: &str) -> String {
         format!("http://{}{}", self.addrs[i], path)
+    }
+
+    /// Everything node `i` wrote (stdout and stderr: its banner and its log)
+    /// since the cluster started.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node{i}.log"))).unwrap_or_default()
+    }
+
+    /// Waits until node `i` has printed its start banner, whose last line
+    /// names the log settings: it is bound and serving.
+    async fn wait_listening(&self, i: usize, limit: Duration) -> anyhow::Result<()> {
+        let start = Instant::now();
+        while !self.log(i).lines().any(|l| l.starts_with("  log ")) {
+            if start.elapsed() > limit {
+                bail!(
+                    "node {i} printed no banner within {limit:?}:\n{}",
+                    self.log_tail(i)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 
     /// The last lines of a node's log, for failure messages.

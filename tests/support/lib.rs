@@ -20,6 +20,19 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".."))
 }
 
+/// Cargo's target directory for this build (`target/`, or `$CARGO_TARGET_DIR`),
+/// where `scripts/test.sh` installs what the tests drive (`compat-venv/`) and
+/// `scripts/build-plugins.sh` leaves the plugins (`plugins/`). Found from the
+/// running test binary, `<target>[/<triple>]/<profile>/deps/<test>`: the
+/// nearest folder above it that cargo marked with `CACHEDIR.TAG`.
+pub fn target_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the test binary")?;
+    exe.ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
+        .with_context(|| format!("no cargo target directory above {}", exe.display()))
+}
+
 /// A node in this process, on a free loopback port, with its own data directory.
 pub struct TestNode {
     pub node: Node,

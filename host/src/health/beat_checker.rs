@@ -22,6 +22,7 @@ use crate::clock::now_millis;
 use crate::cluster::Cluster;
 use crate::config::HealthConfig;
 use crate::consistency::{ConsistencyService, Deadline, Key, Record, Write};
+use crate::logging::UtcMillis;
 use crate::naming::health_owner::HealthOwner;
 use crate::plugins::{HealthVerdict, Plugins};
 use crate::registry::model::{
@@ -271,12 +272,12 @@ impl BeatChecker {
                 self.put(service, instance, deadline).await
             }
             Verdict::Unhealthy => {
-                tracing::info!(service = %service, ip = %id.ip, port = id.port, last_beat = instance.last_beat, "instance unhealthy: no beat within timeout");
+                tracing::info!(service = %service, ip = %id.ip, port = id.port, last_beat = %UtcMillis(instance.last_beat), "instance unhealthy: no beat within timeout");
                 instance.healthy = false;
                 self.put(service, instance, deadline).await
             }
             Verdict::Delete => {
-                tracing::info!(service = %service, ip = %id.ip, port = id.port, last_beat = instance.last_beat, "instance deleted: no beat within delete timeout");
+                tracing::info!(service = %service, ip = %id.ip, port = id.port, last_beat = %UtcMillis(instance.last_beat), "instance deleted: no beat within delete timeout");
                 let key = Key::Instance {
                     service: service.clone(),
                     id,

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses its own subset of these helpers
 
 pub mod plugins;
+pub mod process;
 pub mod udp;
 
 use std::future::Future;
@@ -12,6 +13,14 @@ use nacre::{Config, Node};
 use serde_json::Value;
 
 pub const NS: &str = "/nacos/v1/ns";
+
+/// Cargo's target directory for this build (`target/`, or `$CARGO_TARGET_DIR`):
+/// where `scripts/build-plugins.sh` leaves the built plugins (`plugins/`).
+/// Cargo tells integration tests its `<target>/tmp` at compile time.
+pub fn target_dir() -> std::path::PathBuf {
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).to_path_buf()
+}
 
 pub struct TestNode {
     pub node: Option<Node>,

@@ -148,15 +148,29 @@ impl RaftStore {
         let raft = Raft::new(id, raft_config, network, log, machine)
             .await
             .context("starting Raft")?;
-        if !raft.is_initialized().await.context("reading Raft state")? {
-            let voters: BTreeMap<u64, BasicNode> = members
+        let voters = members.ids.len();
+        if raft.is_initialized().await.context("reading Raft state")? {
+            tracing::info!(node_id = id, path = %path.display(), "Raft: resuming from this member's log");
+        } else {
+            let initial: BTreeMap<u64, BasicNode> = members
                 .ids
                 .iter()
                 .map(|(i, m)| (*i, BasicNode::new(m.address.to_string())))
                 .collect();
-            match raft.initialize(voters).await {
-                Ok(()) => tracing::info!(node_id = id, "bootstrapped a new Raft cluster"),
-                Err(e) => tracing::info!(node_id = id, error = %e, "Raft cluster already formed"),
+            // Every fresh member proposes the same membership; openraft
+            // accepts it on each, and the first election picks the leader.
+            match raft.initialize(initial).await {
+                Ok(()) => tracing::info!(
+                    node_id = id,
+                    voters,
+                    "Raft: no log yet; joining the cluster's Raft group with every member as a voter (a leader is elected once a majority is up)"
+                ),
+                Err(e) => tracing::info!(
+                    node_id = id,
+                    voters,
+                    reason = %e,
+                    "Raft: no log yet, but another member reached this one first; following the group it formed"
+                ),
             }
         }
         let write_timeout = Duration::from_millis(config.write_timeout_ms);

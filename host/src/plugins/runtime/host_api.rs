@@ -12,6 +12,7 @@ use super::super::bindings::{self, wit, wit_host};
 use super::log::{Admit, LogLine};
 use super::store::{LogSink, StoreState};
 use crate::clock::now_millis;
+use crate::logging::FieldSet;
 
 impl wit::Host for StoreState {}
 
@@ -91,13 +92,14 @@ fn level_name(level: wit::LogLevel) -> &'static str {
     }
 }
 
+/// Writes a plugin's line to the node's log, its fields as fields of the line.
 fn write(level: wit::LogLevel, plugin: &str, line: &LogLine) {
-    let (message, fields) = (&line.message, line.fields.as_str());
+    let (message, fields) = (&line.message, FieldSet(&line.pairs));
     match level {
-        wit::LogLevel::Trace => tracing::trace!(plugin, fields, "{message}"),
-        wit::LogLevel::Debug => tracing::debug!(plugin, fields, "{message}"),
-        wit::LogLevel::Info => tracing::info!(plugin, fields, "{message}"),
-        wit::LogLevel::Warn => tracing::warn!(plugin, fields, "{message}"),
-        wit::LogLevel::Error => tracing::error!(plugin, fields, "{message}"),
+        wit::LogLevel::Trace => tracing::trace!(plugin, fields = %fields, "{message}"),
+        wit::LogLevel::Debug => tracing::debug!(plugin, fields = %fields, "{message}"),
+        wit::LogLevel::Info => tracing::info!(plugin, fields = %fields, "{message}"),
+        wit::LogLevel::Warn => tracing::warn!(plugin, fields = %fields, "{message}"),
+        wit::LogLevel::Error => tracing::error!(plugin, fields = %fields, "{message}"),
     }
 }

@@ -16,6 +16,9 @@ use super::limits::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogLine {
     pub message: String,
+    /// The fields as pairs, then `("(more)", N)` if fields were dropped; the
+    /// node's log writes them as fields of the line (`crate::logging::FieldSet`).
+    pub pairs: Vec<(String, String)>,
     /// `key=value` pairs separated by spaces, then `(+N more)` if fields were dropped.
     pub fields: String,
 }
@@ -25,20 +28,24 @@ impl LogLine {
     /// [`super::limits`]: at most [`MAX_LOG_MESSAGE_BYTES`] of message and
     /// [`MAX_LOG_FIELDS`] fields of [`MAX_LOG_FIELD_BYTES`] each.
     pub fn bounded(message: &str, fields: &[(String, String)]) -> LogLine {
-        let mut shown: Vec<String> = fields
+        let mut pairs: Vec<(String, String)> = fields
             .iter()
             .take(MAX_LOG_FIELDS)
             .map(|(k, v)| {
                 let key = printable(k, MAX_LOG_FIELD_BYTES / 4);
                 let value = printable(v, MAX_LOG_FIELD_BYTES - key.len());
-                format!("{key}={value}")
+                (key, value)
             })
             .collect();
+        let mut shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if fields.len() > MAX_LOG_FIELDS {
-            shown.push(format!("(+{} more)", fields.len() - MAX_LOG_FIELDS));
+            let more = fields.len() - MAX_LOG_FIELDS;
+            shown.push(format!("(+{more} more)"));
+            pairs.push(("(more)".to_string(), more.to_string()));
         }
         LogLine {
             message: printable(message, MAX_LOG_MESSAGE_BYTES),
+            pairs,
             fields: shown.join(" "),
         }
     }
@@ -118,6 +125,13 @@ mod tests {
             &line.fields[line.fields.len() - 20..]
         );
         assert!(!line.fields.contains('\n'));
+        assert_eq!(line.pairs.len(), MAX_LOG_FIELDS + 1);
+        assert_eq!(line.pairs[MAX_LOG_FIELDS], ("(more)".into(), "24".into()));
+        assert!(
+            line.pairs
+                .iter()
+                .all(|(k, v)| k.len() + v.len() <= MAX_LOG_FIELD_BYTES + 3)
+        );
     }
 
     #[test]
