@@ -18,6 +18,7 @@ use crate::consistency::distro::{Distro, DistroSyncer};
 use crate::consistency::{
     ConsistencyService, EphemeralStore, PersistentBackend, PersistentStore, RaftStore,
 };
+use crate::grpc::{self, GrpcDoor};
 use crate::health::{BeatChecker, HealthProber};
 use crate::http::{self, ApiState, Shared};
 use crate::naming::ServiceManager;
@@ -44,6 +45,7 @@ pub struct Node {
     /// The plugin listeners' thread, joined at shutdown.
     listener_thread: Option<std::thread::JoinHandle<()>>,
     raft: Option<Arc<RaftStore>>,
+    grpc: Option<Arc<GrpcDoor>>,
 }
 
 /// What [`Node::shutdown`] found.
@@ -65,7 +67,8 @@ struct Stores {
 impl Node {
     /// Builds the node from `config`, binds its port and starts serving.
     pub async fn start(config: Config) -> anyhow::Result<Node> {
-        let listener = TcpListener::bind((config.bind, config.port))
+        let grpc_port = config.grpc.enabled.then_some(config.grpc.port);
+        let (listener, grpc_listener) = grpc::server::bind(config.bind, config.port, grpc_port)
             .await
             .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
         let addr = listener.local_addr().context("reading the bound address")?;
@@ -103,6 +106,21 @@ impl Node {
         )
         .await?;
         stores.notifier.listen(Arc::new(push.clone()));
+        let grpc = match grpc_listener {
+            Some(listener) => {
+                let door = start_grpc(
+                    &config,
+                    (&naming, &plugins, cluster.as_ref(), advertised),
+                    listener,
+                    (&mut tasks, &shutdown),
+                )?;
+                stores
+                    .notifier
+                    .listen(Arc::clone(&door) as Arc<dyn ChangeListener>);
+                Some(door)
+            }
+            None => None,
+        };
         tasks.spawn(
             stores
                 .notifier
@@ -138,6 +156,7 @@ impl Node {
             cluster,
             distro: stores.distro.clone(),
             raft: stores.raft.clone(),
+            grpc: grpc.clone(),
         });
         serve_http(listener, state, &mut tasks, shutdown);
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "node started");
@@ -149,7 +168,13 @@ impl Node {
             tasks,
             listener_thread,
             raft: stores.raft,
+            grpc,
         })
+    }
+
+    /// The address of the gRPC door (Nacos 2.x clients), when it is enabled.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(|g| g.addr())
     }
 
     /// The address the HTTP API is bound to.
@@ -340,6 +365,30 @@ fn serve_http(listener: TcpListener, state: ApiState, tasks: &mut JoinSet<()>, m
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
+}
+
+/// The gRPC front door of Nacos 2.x clients.
+fn start_grpc(
+    config: &Config,
+    (naming, plugins, cluster, advertised): (
+        &Arc<ServiceManager>,
+        &Option<Arc<Plugins>>,
+        Option<&Arc<Cluster>>,
+        SocketAddr,
+    ),
+    listener: TcpListener,
+    (tasks, shutdown): (&mut JoinSet<()>, &Shutdown),
+) -> anyhow::Result<Arc<GrpcDoor>> {
+    let cluster = cluster.cloned();
+    let parts = grpc::Parts {
+        config: config.grpc.clone(),
+        naming: Arc::clone(naming),
+        plugins: plugins.clone(),
+        node: advertised,
+        merge_window: Duration::from_millis(config.push.merge_window_ms),
+        ready: Box::new(move || cluster.as_ref().is_none_or(|c| c.is_ready())),
+    };
+    GrpcDoor::start(parts, listener, tasks, shutdown).context("starting the gRPC server")
 }
 
 /// Compiled plugins are cached here, under the data directory.

@@ -44,6 +44,7 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
         "mem": sample.mem,
         "cpu": sample.cpu,
         "push": state.push.state(),
+        "grpc": state.grpc.as_ref().map(|g| g.metrics_json()),
     }))
     .into_response()
 }
@@ -270,6 +271,9 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
         text.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         ));
+    }
+    if let Some(grpc) = &state.grpc {
+        text.push_str(&grpc.prometheus_text());
     }
     (
         [(

@@ -58,7 +58,15 @@ struct HostJson<'a> {
 
 /// Renders the reply for a service that exists.
 pub fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String {
-    let view = if request.clusters.is_empty() {
+    let view = hosts_view(service, request.clusters);
+    reply(service.key(), &view, request, now)
+}
+
+/// The hosts of `service` in `clusters` (empty: all), as both front doors
+/// show them: cached per revision when unfiltered, rendered on the spot
+/// otherwise.
+pub fn hosts_view(service: &Service, clusters: &[String]) -> Arc<HostsView> {
+    if clusters.is_empty() {
         service.cached_view(|state, revision| build_view(service.key(), state, revision, &[]))
     } else {
         let state = service.read_state();
@@ -66,10 +74,9 @@ pub fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String 
             service.key(),
             &state,
             service.revision(),
-            request.clusters,
+            clusters,
         ))
-    };
-    reply(service.key(), &view, request, now)
+    }
 }
 
 /// Wraps a rendered view into the reply for one caller.
@@ -137,7 +144,8 @@ fn wrap(
     out
 }
 
-fn push_json_str(out: &mut String, s: &str) {
+/// Appends `s` as a JSON string.
+pub fn push_json_str(out: &mut String, s: &str) {
     // serde_json never fails to serialise a &str.
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
@@ -204,15 +212,20 @@ pub fn render_instances(
     request: &ListRequest<'_>,
     now: i64,
 ) -> String {
+    let view = hosts_view_of(service, instances, request.clusters);
+    reply(service.key(), &view, request, now)
+}
+
+/// The hosts of a push filter's answer for `service`, in the order given,
+/// keeping those in `clusters` (empty: all).
+pub fn hosts_view_of(service: &Service, instances: &[Instance], clusters: &[String]) -> HostsView {
     let state = service.read_state();
     let hosts: Vec<HostRef<'_>> = instances
         .iter()
-        .filter(|i| request.clusters.is_empty() || request.clusters.contains(&i.id.cluster))
+        .filter(|i| clusters.is_empty() || clusters.contains(&i.id.cluster))
         .map(HostRef::from_instance)
         .collect();
-    let view = render_hosts(service.key(), &state.meta, service.revision(), &hosts);
-    drop(state);
-    reply(service.key(), &view, request, now)
+    render_hosts(service.key(), &state.meta, service.revision(), &hosts)
 }
 
 /// Applies Nacos's rules: disabled instances are left out, and when the

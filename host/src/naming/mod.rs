@@ -9,11 +9,15 @@
 //! - [`services`]: service definitions and their clusters.
 //! - [`list`]: what a client sees of a service (`instance/list` and pushes).
 //! - [`client_agent`]: which Nacos client is calling.
+//! - [`checks`]: parameter rules both front doors apply.
+//! - [`service_info`]: what a v2 (gRPC) client sees of a service.
 
 pub mod beat;
+pub mod checks;
 pub mod client_agent;
 pub mod instances;
 pub mod list;
+pub mod service_info;
 pub mod services;
 
 use std::sync::Arc;
