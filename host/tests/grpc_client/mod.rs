@@ -62,19 +62,33 @@ impl RawClient {
     /// A registered connection, as the Python client makes one: server
     /// check, stream, setup, then the SetupAck.
     pub async fn connect(addr: SocketAddr, version: &str, namespace: &str) -> RawClient {
+        Self::connect_as(addr, version, namespace, "").await
+    }
+
+    /// Like [`RawClient::connect`], the client claiming `client_ip` as its
+    /// own address (`metadata.clientIp`), as clients behind NAT do.
+    pub async fn connect_as(
+        addr: SocketAddr,
+        version: &str,
+        namespace: &str,
+        client_ip: &str,
+    ) -> RawClient {
         let mut client = Self::open(addr).await;
-        let check = client.call("ServerCheckRequest", json!({"requestId": "1"})).await;
+        let check = client
+            .call("ServerCheckRequest", json!({"requestId": "1"}))
+            .await;
         assert_eq!(check.kind, "ServerCheckResponse", "{check:?}");
         client.connection_id = check.body["connectionId"].as_str().unwrap_or("").into();
         client.open_stream().await;
-        client
-            .send_on_stream(
-                "ConnectionSetupRequest",
-                json!({"clientVersion": version, "tenant": namespace,
-                       "labels": {"source": "sdk", "module": "naming", "AppName": "tests"},
-                       "abilityTable": {"mcp": true}}),
-            )
-            .await;
+        let setup = json!({"clientVersion": version, "tenant": namespace,
+               "labels": {"source": "sdk", "module": "naming", "AppName": "tests"},
+               "abilityTable": {"mcp": true}});
+        let mut setup = payload("ConnectionSetupRequest", setup.to_string());
+        if let Some(metadata) = setup.metadata.as_mut() {
+            metadata.client_ip = client_ip.to_string();
+        }
+        let tx = client.to_server.as_ref().expect("stream open");
+        tx.send(setup).await.expect("stream accepts");
         let ack = client
             .next_from_server(Duration::from_secs(5))
             .await
@@ -122,8 +136,11 @@ impl RawClient {
             }
             if message.kind == "ClientDetectionRequest" {
                 let rid = message.body["requestId"].clone();
-                self.send_on_stream("ClientDetectionResponse", json!({"resultCode": 200, "requestId": rid}))
-                    .await;
+                self.send_on_stream(
+                    "ClientDetectionResponse",
+                    json!({"resultCode": 200, "requestId": rid}),
+                )
+                .await;
             }
         }
     }
