@@ -28,7 +28,9 @@ async fn grpc_port_is_http_port_plus_1000_by_default() {
 async fn server_check_setup_and_ack_advertise_persistent_over_grpc() {
     let node = TestNode::start().await;
     let mut client = RawClient::open(grpc_addr(&node)).await;
-    let check = client.call("ServerCheckRequest", json!({"requestId": "42"})).await;
+    let check = client
+        .call("ServerCheckRequest", json!({"requestId": "42"}))
+        .await;
     assert_ok(&check, "ServerCheckResponse");
     assert_eq!(check.body["requestId"], "42");
     assert_eq!(check.body["supportAbilityNegotiation"], true);
@@ -48,8 +50,13 @@ async fn server_check_setup_and_ack_advertise_persistent_over_grpc() {
     let ack = client.next_from_server(Duration::from_secs(5)).await;
     let ack = ack.expect("SetupAckRequest arrives even without an abilityTable");
     assert_eq!(ack.kind, "SetupAckRequest");
-    assert_eq!(ack.body["abilityTable"]["supportPersistentInstanceByGrpc"], true);
-    let health = client.call("HealthCheckRequest", json!({"requestId": "h"})).await;
+    assert_eq!(
+        ack.body["abilityTable"]["supportPersistentInstanceByGrpc"],
+        true
+    );
+    let health = client
+        .call("HealthCheckRequest", json!({"requestId": "h"}))
+        .await;
     assert_ok(&health, "HealthCheckResponse");
 }
 
@@ -57,7 +64,11 @@ async fn server_check_setup_and_ack_advertise_persistent_over_grpc() {
 async fn before_setup_only_server_check_is_served() {
     let node = TestNode::start().await;
     let mut client = RawClient::open(grpc_addr(&node)).await;
-    for kind in ["HealthCheckRequest", "ServiceListRequest", "InstanceRequest"] {
+    for kind in [
+        "HealthCheckRequest",
+        "ServiceListRequest",
+        "InstanceRequest",
+    ] {
         let answer = client.call(kind, json!({})).await;
         assert_eq!(answer.kind, "ErrorResponse", "{kind}: {answer:?}");
         assert_eq!(answer.body["errorCode"], 301, "{kind}");
@@ -76,13 +87,19 @@ async fn unknown_type_is_302_and_garbage_is_502_and_nothing_changes() {
     assert_eq!(unknown.body["errorCode"], 302);
 
     let garbage = client
-        .try_call_raw(payload("InstanceRequest", b"{\"serviceName\": \"svc\", \"ty".to_vec()))
+        .try_call_raw(payload(
+            "InstanceRequest",
+            b"{\"serviceName\": \"svc\", \"ty".to_vec(),
+        ))
         .await
         .expect("answered");
     assert_eq!(garbage.kind, "ErrorResponse");
     assert_eq!(garbage.body["errorCode"], 502);
     let wrong_shape = client
-        .call("InstanceRequest", json!({"serviceName": ["a"], "instance": 5}))
+        .call(
+            "InstanceRequest",
+            json!({"serviceName": ["a"], "instance": 5}),
+        )
         .await;
     assert_eq!(wrong_shape.body["errorCode"], 502, "{wrong_shape:?}");
     let no_body = client
@@ -94,9 +111,15 @@ async fn unknown_type_is_302_and_garbage_is_502_and_nothing_changes() {
 
     assert!(node.listed("svc", &[]).await.is_empty());
     let metrics = node.get("/operator/metrics", &[]).await.json();
-    assert!(metrics["grpc"]["protocolErrors"].as_u64() >= Some(4), "{metrics}");
+    assert!(
+        metrics["grpc"]["protocolErrors"].as_u64() >= Some(4),
+        "{metrics}"
+    );
     // The connection still works.
-    assert_ok(&client.register("svc", "127.0.0.1", 80).await, "InstanceResponse");
+    assert_ok(
+        &client.register("svc", "127.0.0.1", 80).await,
+        "InstanceResponse",
+    );
 }
 
 #[tokio::test]
@@ -111,13 +134,19 @@ async fn oversized_message_is_refused_and_changes_nothing() {
         .await;
     let status = refused.expect_err("an oversized message is refused");
     assert!(
-        matches!(status.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted),
+        matches!(
+            status.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        ),
         "{status:?}"
     );
     assert!(node.listed("big", &[]).await.is_empty());
     // Smaller requests on the same node are served.
     let mut other = RawClient::connect(grpc_addr(&node), "raw", "").await;
-    assert_ok(&other.register("big", "127.0.0.1", 81).await, "InstanceResponse");
+    assert_ok(
+        &other.register("big", "127.0.0.1", 81).await,
+        "InstanceResponse",
+    );
 }
 
 #[tokio::test]
@@ -140,7 +169,10 @@ async fn one_stream_per_connection_and_many_streams_change_nothing() {
         }
     }
     assert_eq!(refused, 200);
-    assert_ok(&client.register("streams", "127.0.0.1", 80).await, "InstanceResponse");
+    assert_ok(
+        &client.register("streams", "127.0.0.1", 80).await,
+        "InstanceResponse",
+    );
     let metrics = node.get("/operator/metrics", &[]).await.json();
     assert_eq!(metrics["grpc"]["connections"], 1, "{metrics}");
 }
@@ -158,10 +190,19 @@ async fn connections_beyond_the_limit_are_closed_and_others_served() {
     let refused = extra
         .try_call_raw(payload("ServerCheckRequest", "{}"))
         .await;
-    assert!(refused.is_err(), "a ninth connection is served: {refused:?}");
-    assert_ok(&held[0].register("limits", "127.0.0.1", 80).await, "InstanceResponse");
+    assert!(
+        refused.is_err(),
+        "a ninth connection is served: {refused:?}"
+    );
+    assert_ok(
+        &held[0].register("limits", "127.0.0.1", 80).await,
+        "InstanceResponse",
+    );
     let metrics = node.get("/operator/metrics", &[]).await.json();
-    assert!(metrics["grpc"]["refusedOverLimit"].as_u64() >= Some(1), "{metrics}");
+    assert!(
+        metrics["grpc"]["refusedOverLimit"].as_u64() >= Some(1),
+        "{metrics}"
+    );
     // Closing one makes room for another.
     held.pop();
     wait_until(Duration::from_secs(5), "a slot frees up", || async {
@@ -170,7 +211,10 @@ async fn connections_beyond_the_limit_are_closed_and_others_served() {
     })
     .await;
     let mut again = RawClient::open(addr).await;
-    assert_ok(&again.call("ServerCheckRequest", json!({})).await, "ServerCheckResponse");
+    assert_ok(
+        &again.call("ServerCheckRequest", json!({})).await,
+        "ServerCheckResponse",
+    );
 }
 
 #[tokio::test]
