@@ -592,6 +592,7 @@ async fn forwarded_writes_are_answered_one_by_one() -> anyhow::Result<()> {
         path_and_query: path,
         content_type: None,
         body: Default::default(),
+        records: None,
     };
     let batch = ForwardBatch {
         requests: vec![

@@ -189,6 +189,10 @@ pub struct ClusterConfig {
     /// that lasts longer may bring the instance back for up to one delete
     /// timeout after it heals.
     pub tombstone_ttl_ms: u64,
+    /// How long a member may be out of this node's view before this node
+    /// forgets the instances of its Nacos 2.x client connections (the member
+    /// announces them again when it returns).
+    pub lease_grace_ms: u64,
     /// Largest internal message accepted (sync batches, snapshots).
     pub max_message_bytes: usize,
     /// Client requests being forwarded to their owners at once, at most;
@@ -346,6 +350,7 @@ impl Default for ClusterConfig {
             checksum_interval_ms: 5_000,
             snapshot_timeout_ms: 10_000,
             tombstone_ttl_ms: 300_000,
+            lease_grace_ms: 5_000,
             max_message_bytes: 64 * 1024 * 1024,
             max_forwards_in_flight: 4096,
         }
@@ -433,6 +438,7 @@ impl Config {
             || c.checksum_interval_ms == 0
             || c.snapshot_timeout_ms == 0
             || c.tombstone_ttl_ms == 0
+            || c.lease_grace_ms == 0
             || c.max_message_bytes == 0
             || c.max_forwards_in_flight == 0
         {

@@ -25,7 +25,7 @@
 //!
 //! Around them: [`cluster`] (members, their health, readiness, who is
 //! responsible for which service, the internal API's client and credential),
-//! [`wire`] (every message members send each other), [`config`] (every knob),
+//! [`wire`] (every message members send each other), [`config`] (every knob), [`metrics`] (the Prometheus page),
 //! [`switches`] (runtime switches), [`clock`], [`node`] (wires one node
 //! together), [`shutdown`], [`system_stats`].
 
@@ -36,6 +36,7 @@ pub mod consistency;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod naming;
 pub mod node;
 pub mod notifier;

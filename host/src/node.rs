@@ -134,7 +134,7 @@ impl Node {
             None => None,
         };
         if let (Some(cluster), Some(distro)) = (&cluster, &stores.distro) {
-            start_cluster(cluster, distro, &mut tasks, &shutdown);
+            start_cluster(cluster, distro, stores.raft.as_ref(), &mut tasks, &shutdown);
         }
         start_health(
             &config,
@@ -308,16 +308,18 @@ fn start_plugins(
 fn start_cluster(
     cluster: &Arc<Cluster>,
     distro: &Arc<Distro>,
+    raft: Option<&Arc<RaftStore>>,
     tasks: &mut JoinSet<()>,
     shutdown: &Shutdown,
 ) {
     tasks.spawn(Arc::clone(cluster).run_probes(shutdown.clone()));
-    tasks.spawn(Arc::clone(distro).keep_loaded(shutdown.clone()));
+    tasks.spawn(Arc::clone(distro).keep_loaded(raft.cloned(), shutdown.clone()));
     DistroSyncer::spawn(distro, tasks, shutdown);
     distro.forwarder().spawn(cluster, tasks, shutdown);
     tasks.spawn(Arc::clone(distro).run_checksum_rounds(shutdown.clone()));
     tasks.spawn(Arc::clone(distro).run_repairs(shutdown.clone()));
     tasks.spawn(Arc::clone(distro).forget_old_tombstones(shutdown.clone()));
+    tasks.spawn(Arc::clone(distro).run_leases(shutdown.clone()));
 }
 
 /// The beat checker, and the prober of persistent instances.

@@ -108,6 +108,21 @@ fn kib_field(path: &str, name: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+impl crate::metrics::RenderMetrics for Sample {
+    fn render_metrics(&self, out: &mut crate::metrics::Exposition) {
+        out.gauge(
+            "nacre_process_resident_bytes",
+            "Resident memory of this process.",
+            self.rss_bytes as f64,
+        );
+        out.gauge(
+            "nacre_system_load1",
+            "One-minute load average of the machine.",
+            self.load,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,6 +67,9 @@ pub struct StatusRequest {}
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemberStatus {
     pub address: SocketAddr,
+    /// When that member's process started (ms): a new incarnation has none
+    /// of its predecessor's client connections.
+    pub incarnation: u64,
     /// Whether it has loaded its data and sees a majority of the members:
     /// only ready members are responsible for anything.
     pub ready: bool,
@@ -131,6 +134,11 @@ pub struct ForwardedRequest {
     pub path_and_query: String,
     pub content_type: Option<String>,
     pub body: Bytes,
+    /// The forwarding member's copy of the instance the request addresses,
+    /// if it holds one: the responsible member merges it first, so a member
+    /// that has just become responsible knows what its predecessor took.
+    #[serde(default)]
+    pub records: Option<ServiceRecords>,
 }
 
 /// The responsible member's full answer to a forwarded client request.

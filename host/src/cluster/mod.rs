@@ -89,7 +89,7 @@ impl View {
     /// The member responsible for `service`: the service's stable hash over the
     /// sorted ready members (the seed's `DistroMapper#mapSrv`); `None` when
     /// no member is ready.
-    pub fn owner(&self, service: &ServiceKey) -> Option<SocketAddr> {
+    pub fn responsible(&self, service: &ServiceKey) -> Option<SocketAddr> {
         if self.healthy.is_empty() {
             return None;
         }
@@ -154,15 +154,23 @@ struct PeerState {
     last_error: Option<String>,
     /// The digest of the view it reported last.
     view_digest: Option<u64>,
+    /// Its incarnation as it reported it last.
+    incarnation: Option<u64>,
+    /// Wall-clock ms since which it has been out of this node's view (None while in it).
+    out_since: Option<i64>,
 }
 
 /// This node's membership: who the members are, how they are, and the view.
 pub struct Cluster {
     me: SocketAddr,
+    /// When this process started (ms): see [`MemberStatus::incarnation`].
+    incarnation: u64,
     /// Every member, sorted by address (this node included).
     members: Vec<Member>,
     peers: Mutex<Vec<(SocketAddr, PeerState)>>,
     view: RwLock<Arc<View>>,
+    /// Tells watchers ([`Cluster::watch_view`]) that the view changed.
+    view_changes: tokio::sync::watch::Sender<u64>,
     /// This node's data is loaded (since it last had a majority).
     loaded: AtomicBool,
     ready: AtomicBool,
@@ -201,6 +209,8 @@ impl Cluster {
                     last_seen: None,
                     last_error: Some("not probed yet".into()),
                     view_digest: None,
+                    incarnation: None,
+                    out_since: Some(now_millis()),
                 };
                 (m.address, state)
             })
@@ -213,7 +223,9 @@ impl Cluster {
         }
         Ok(Arc::new(Cluster {
             me,
+            incarnation: now_millis() as u64,
             view: RwLock::new(Arc::new(View::new(Vec::new()))),
+            view_changes: tokio::sync::watch::Sender::new(0),
             members,
             peers: Mutex::new(peers),
             loaded: AtomicBool::new(false),
@@ -226,6 +238,30 @@ impl Cluster {
 
     pub fn me(&self) -> SocketAddr {
         self.me
+    }
+
+    /// This process's incarnation (its start time, ms).
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// Whether a client connection lease held by `node` in `incarnation` may
+    /// still be alive, as far as this member can tell: the node is this one
+    /// (in this incarnation), or a peer last seen in that incarnation that has
+    /// not been out of the view for longer than `grace_ms`.
+    pub fn lease_may_live(&self, node: SocketAddr, incarnation: u64, grace_ms: i64) -> bool {
+        if node == self.me {
+            return incarnation == self.incarnation;
+        }
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((_, peer)) = peers.iter().find(|(a, _)| *a == node) else {
+            return false;
+        };
+        let same = peer.incarnation.is_none_or(|seen| seen == incarnation);
+        let away = peer
+            .out_since
+            .is_some_and(|since| now_millis() - since > grace_ms);
+        same && !away
     }
 
     /// This member's index (from 1) in the sorted member list: the same on
@@ -286,18 +322,26 @@ impl Cluster {
         self.recompute_view();
     }
 
+    /// A receiver that wakes whenever the view changes.
+    pub fn watch_view(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.view_changes.subscribe()
+    }
+
     pub fn view(&self) -> Arc<View> {
         Arc::clone(&self.view.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The member responsible for `service` in the current view, if any
-    /// member is ready.
-    pub fn owner(&self, service: &ServiceKey) -> Option<SocketAddr> {
-        self.view().owner(service)
+    /// member is ready. (Nacre says "responsible" for the member that decides
+    /// a service's v1 instances, as Distro does, and keeps "owner" for the
+    /// member holding a v2 instance's connection.)
+    pub fn responsible(&self, service: &ServiceKey) -> Option<SocketAddr> {
+        self.view().responsible(service)
     }
 
+    /// Whether this member is responsible for `service` now.
     pub fn is_responsible(&self, service: &ServiceKey) -> bool {
-        self.owner(service) == Some(self.me)
+        self.responsible(service) == Some(self.me)
     }
 
     /// Since when (wall-clock ms) this node may judge beat timeouts: while it
@@ -312,6 +356,7 @@ impl Cluster {
     pub fn status(&self) -> MemberStatus {
         MemberStatus {
             address: self.me,
+            incarnation: self.incarnation,
             ready: self.is_ready(),
             view: self.view().healthy.clone(),
         }
@@ -384,7 +429,16 @@ impl Cluster {
             tracing::info!(ready, "readiness changed");
         }
         let mut healthy: Vec<SocketAddr> = {
-            let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+            let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+            let now = now_millis();
+            for (_, p) in peers.iter_mut() {
+                let in_view = matches!(p.state, MemberState::Up | MemberState::Suspicious);
+                match (in_view, p.out_since) {
+                    (true, Some(_)) => p.out_since = None,
+                    (false, None) => p.out_since = Some(now),
+                    _ => {}
+                }
+            }
             peers
                 .iter()
                 .filter(|(_, p)| matches!(p.state, MemberState::Up | MemberState::Suspicious))
@@ -401,7 +455,10 @@ impl Cluster {
         }
         let next = View::new(healthy);
         tracing::info!(members = ?next.healthy, "cluster view changed");
+        let digest = next.digest;
         *view = Arc::new(next);
+        drop(view);
+        self.view_changes.send_replace(digest);
         self.agreed_since.store(0, Ordering::Release);
         true
     }
@@ -470,6 +527,7 @@ impl Cluster {
                     p.last_seen = Some(now_millis());
                     p.last_error = None;
                     p.view_digest = Some(View::digest_of(&status.view));
+                    p.incarnation = Some(status.incarnation);
                     p.state = if status.ready {
                         MemberState::Up
                     } else {

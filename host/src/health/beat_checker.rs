@@ -95,7 +95,7 @@ impl BeatChecker {
             let responsible = judging
                 && view
                     .as_ref()
-                    .is_none_or(|(v, me)| v.owner(key) == Some(*me));
+                    .is_none_or(|(v, me)| v.responsible(key) == Some(*me));
             let policy = self.plugins.as_ref().filter(|p| p.judges(key));
             let (verdicts, idle): (Vec<_>, bool) = {
                 let state = service.read_state();
@@ -274,5 +274,149 @@ impl BeatChecker {
             instance,
         };
         self.consistency.put(record, deadline).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::consistency::{EphemeralStore, PersistentBackend, PersistentStore};
+    use crate::notifier::Notifier;
+    use crate::registry::model::{META_BEAT_TIMEOUT, Version};
+
+    /// A standalone node's stores and a checker with the default 15 s / 30 s.
+    fn checker(dir: &std::path::Path) -> anyhow::Result<BeatChecker> {
+        let registry = Arc::new(Registry::new());
+        let notifier = Notifier::new();
+        let persistent =
+            PersistentStore::open(dir, Arc::clone(&registry), notifier.clone(), false)?;
+        let consistency = Arc::new(ConsistencyService::new(
+            Arc::clone(&registry),
+            notifier.clone(),
+            EphemeralStore::standalone(registry, notifier),
+            PersistentBackend::Local(persistent),
+        ));
+        let config = Config::default();
+        Ok(BeatChecker::new(
+            consistency,
+            Arc::new(Switches::new(&config)),
+            config.health,
+            None,
+            None,
+        ))
+    }
+
+    fn key() -> ServiceKey {
+        ServiceKey::new("public", "DEFAULT_GROUP", "svc")
+    }
+
+    async fn register(
+        checker: &BeatChecker,
+        ip: &str,
+        last_beat: i64,
+        change: impl FnOnce(&mut Instance),
+    ) {
+        let mut instance = Instance {
+            id: InstanceId::new("DEFAULT", ip, 80),
+            weight: 1.0,
+            healthy: true,
+            enabled: true,
+            ephemeral: true,
+            marked: false,
+            metadata: Metadata::new(),
+            last_beat,
+            version: Version::ZERO,
+            lease: Lease::Beat,
+        };
+        change(&mut instance);
+        let record = Record::Instance {
+            service: key(),
+            instance,
+        };
+        let written = checker
+            .consistency
+            .put(record, Deadline::now() + std::time::Duration::from_secs(1));
+        assert!(written.await.is_ok());
+    }
+
+    /// (ip, healthy) of every instance, sorted.
+    fn state(checker: &BeatChecker) -> Vec<(String, bool)> {
+        checker
+            .registry
+            .service(&key())
+            .map(|s| {
+                s.instances()
+                    .into_iter()
+                    .map(|i| (i.id.ip, i.healthy))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn silent_instances_turn_unhealthy_then_go() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let checker = checker(dir.path())?;
+        register(&checker, "1.1.1.1", 0, |_| {}).await;
+        checker.check_once(15_000).await;
+        assert_eq!(
+            state(&checker),
+            [("1.1.1.1".into(), true)],
+            "15 s is not past the timeout"
+        );
+        checker.check_once(15_001).await;
+        assert_eq!(state(&checker), [("1.1.1.1".into(), false)]);
+        checker.check_once(30_001).await;
+        assert_eq!(state(&checker), []);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_beat_keeps_it_and_its_own_timeout_counts() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let checker = checker(dir.path())?;
+        register(&checker, "1.1.1.1", 0, |_| {}).await;
+        register(&checker, "2.2.2.2", 0, |i| {
+            i.metadata.insert(META_BEAT_TIMEOUT.into(), "3000".into());
+        })
+        .await;
+        checker
+            .registry
+            .touch(&key(), &InstanceId::new("DEFAULT", "1.1.1.1", 80), 10_000);
+        checker.check_once(20_000).await;
+        assert_eq!(
+            state(&checker),
+            [("1.1.1.1".into(), true), ("2.2.2.2".into(), false)]
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn marked_persistent_and_connection_instances_are_not_judged() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let checker = checker(dir.path())?;
+        register(&checker, "1.1.1.1", 0, |i| i.marked = true).await;
+        register(&checker, "2.2.2.2", 0, |i| i.ephemeral = false).await;
+        register(&checker, "3.3.3.3", 0, |i| {
+            i.lease = Lease::Connection {
+                node: "127.0.0.1:8848".parse().expect("an address"),
+                incarnation: 1,
+                connection: "c1".into(),
+            }
+        })
+        .await;
+        checker.check_once(1_000_000).await;
+        assert_eq!(
+            state(&checker),
+            [
+                ("1.1.1.1".into(), true),
+                ("2.2.2.2".into(), true),
+                ("3.3.3.3".into(), true)
+            ]
+        );
+        Ok(())
     }
 }

@@ -100,7 +100,7 @@ impl HealthProber {
             let key = service.key();
             let responsible = view
                 .as_ref()
-                .is_none_or(|(v, me, ready)| *ready && v.owner(key) == Some(*me));
+                .is_none_or(|(v, me, ready)| *ready && v.responsible(key) == Some(*me));
             if !responsible {
                 continue;
             }

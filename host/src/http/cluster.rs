@@ -265,7 +265,10 @@ async fn forwarded_writes(
     }
     let limit = state.limits.max_body_bytes.max(64 * 1024);
     let mut replies = Vec::with_capacity(batch.requests.len());
-    for forwarded in batch.requests {
+    for mut forwarded in batch.requests {
+        if let Some(copy) = forwarded.records.take() {
+            distro(&state)?.merge(copy);
+        }
         let written = written_instance(&forwarded);
         let response = match client_request(forwarded, connect_info.as_ref()) {
             Ok(request) => match app.clone().oneshot(request).await {

@@ -88,7 +88,7 @@ fn instance_write_routes() -> Router<ApiState> {
 pub fn router(state: ApiState) -> Router {
     let instance_writes = instance_write_routes().route_layer(middleware::from_fn_with_state(
         state.clone(),
-        forward::route_to_owner,
+        forward::route_to_responsible,
     ));
     let ns = Router::new()
         .merge(instance_writes)

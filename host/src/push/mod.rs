@@ -202,3 +202,53 @@ impl PushService {
         }
     }
 }
+
+impl crate::metrics::RenderMetrics for PushState {
+    fn render_metrics(&self, out: &mut crate::metrics::Exposition) {
+        out.gauge(
+            "nacre_push_subscribers",
+            "Live UDP push subscribers.",
+            self.subscribers as f64,
+        );
+        out.gauge(
+            "nacre_push_pending_acks",
+            "Pushes sent and not yet acknowledged.",
+            self.pending_acks as f64,
+        );
+        out.counter(
+            "nacre_push_total",
+            "Pushes sent to a subscriber (first sends).",
+            self.total,
+        );
+        out.counter(
+            "nacre_push_succeeded_total",
+            "Pushes acknowledged by their subscriber.",
+            self.succeed,
+        );
+        out.counter(
+            "nacre_push_failed_total",
+            "Pushes never acknowledged or impossible to send.",
+            self.failed,
+        );
+        out.counter(
+            "nacre_push_retransmits_total",
+            "Retransmissions of unacknowledged pushes.",
+            self.retransmits,
+        );
+        out.counter(
+            "nacre_push_bad_packets_total",
+            "Packets on the push socket that were not acks.",
+            self.bad_packets,
+        );
+        out.counter(
+            "nacre_push_unmatched_acks_total",
+            "Acks that matched no pending push (late, duplicate or spoofed).",
+            self.unmatched_acks,
+        );
+        out.counter(
+            "nacre_push_zombies_dropped_total",
+            "Subscribers dropped for not refreshing.",
+            self.zombies_dropped,
+        );
+    }
+}

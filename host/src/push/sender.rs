@@ -295,3 +295,144 @@ impl PushService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The sender against a real UDP socket on loopback playing the client.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::net::UdpSocket;
+
+    use super::*;
+    use crate::config::{Config, PushConfig};
+    use crate::naming::client_agent::ClientAgent;
+    use crate::notifier::ChangeKinds;
+    use crate::registry::Registry;
+    use crate::switches::Switches;
+
+    struct Setup {
+        push: PushService,
+        client: UdpSocket,
+        trigger: crate::shutdown::ShutdownTrigger,
+        tasks: tokio::task::JoinSet<()>,
+    }
+
+    async fn setup(max_retransmits: u32) -> anyhow::Result<Setup> {
+        let config = PushConfig {
+            ack_timeout_ms: 40,
+            max_retransmits,
+            ..PushConfig::default()
+        };
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let mut tasks = tokio::task::JoinSet::new();
+        let push = PushService::start(
+            [127, 0, 0, 1].into(),
+            config,
+            (
+                Arc::new(Registry::new()),
+                Arc::new(Switches::new(&Config::default())),
+                None,
+            ),
+            (&mut tasks, &shutdown),
+        )
+        .await?;
+        let client = UdpSocket::bind("127.0.0.1:0").await?;
+        let subscriber = PushSubscriber {
+            addr: client.local_addr()?,
+            agent: ClientAgent::parse("Nacos-Java-Client:v1.4.1"),
+            user_agent: "Nacos-Java-Client:v1.4.1".into(),
+            clusters: String::new(),
+            app: String::new(),
+            last_refresh: Instant::now(),
+        };
+        assert!(push.subscribe(&key(), subscriber));
+        Ok(Setup {
+            push,
+            client,
+            trigger,
+            tasks,
+        })
+    }
+
+    fn key() -> ServiceKey {
+        ServiceKey::new("public", "DEFAULT_GROUP", "svc")
+    }
+
+    fn change(push: &PushService) {
+        push.on_change(&ChangeEvent {
+            service: key(),
+            kinds: ChangeKinds::INSTANCES,
+            revision: 1,
+        });
+    }
+
+    /// The next push datagram's `lastRefTime` (within a second).
+    async fn receive(client: &UdpSocket) -> anyhow::Result<u64> {
+        let mut buf = vec![0u8; 65_536];
+        let (len, _) =
+            tokio::time::timeout(Duration::from_secs(1), client.recv_from(&mut buf)).await??;
+        let packet: serde_json::Value = serde_json::from_slice(&buf[..len])?;
+        anyhow::ensure!(packet["type"] == "dom", "{packet}");
+        packet["lastRefTime"]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("no lastRefTime in {packet}"))
+    }
+
+    async fn stop(setup: Setup) {
+        setup.trigger.trigger();
+        let mut tasks = setup.tasks;
+        let drained = tokio::time::timeout(Duration::from_secs(2), async {
+            while tasks.join_next().await.is_some() {}
+        });
+        assert!(drained.await.is_ok(), "the push tasks did not stop");
+    }
+
+    #[tokio::test]
+    async fn a_burst_is_one_push_resent_until_acked() -> anyhow::Result<()> {
+        let setup = setup(10).await?;
+        for _ in 0..5 {
+            change(&setup.push);
+        }
+        let first = receive(&setup.client).await?;
+        // Unacked: the same push comes again.
+        assert_eq!(receive(&setup.client).await?, first);
+        let ack = format!(r#"{{"type":"push-ack","lastRefTime":{first},"data":""}}"#);
+        setup
+            .client
+            .send_to(ack.as_bytes(), setup.push.local_addr().expect("bound"))
+            .await?;
+        let acked = tokio::time::timeout(Duration::from_secs(1), async {
+            while setup.push.state().succeed == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        assert!(acked.await.is_ok(), "the ack was not matched");
+        let state = setup.push.state();
+        assert_eq!((state.total, state.pending_acks), (1, 0), "{state:?}");
+        assert!(state.retransmits >= 1, "{state:?}");
+        stop(setup).await;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_unacked_push_fails_after_its_retries() -> anyhow::Result<()> {
+        let setup = setup(2).await?;
+        change(&setup.push);
+        let first = receive(&setup.client).await?;
+        for _ in 0..2 {
+            assert_eq!(receive(&setup.client).await?, first);
+        }
+        let failed = tokio::time::timeout(Duration::from_secs(1), async {
+            while setup.push.state().failed == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        assert!(failed.await.is_ok(), "the push never counted as failed");
+        let state = setup.push.state();
+        assert_eq!((state.retransmits, state.pending_acks), (2, 0), "{state:?}");
+        stop(setup).await;
+        Ok(())
+    }
+}

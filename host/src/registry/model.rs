@@ -122,10 +122,12 @@ pub enum Lease {
     /// expires the instance when the beats stop.
     #[default]
     Beat,
-    /// Nacos 2.x: a client connection to `node`; the instance lives as long
-    /// as the connection (and is that node's to delete).
+    /// Nacos 2.x: a client connection to `node` (in that node's
+    /// `incarnation`: its start time, ms); the instance lives as long as the
+    /// connection, and is that node's to delete.
     Connection {
         node: SocketAddr,
+        incarnation: u64,
         connection: String,
     },
 }

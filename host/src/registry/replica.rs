@@ -13,11 +13,11 @@
 //! - merging is idempotent and order-free: members that saw the same writes
 //!   hold the same data, whatever order the messages came in.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Instance, InstanceId, ServiceKey, Stamp, Version};
+use super::model::{Instance, InstanceId, Lease, ServiceKey, Stamp, Version};
 use super::{FastHash, Registry};
 
 /// A deleted ephemeral instance as replicated: its id and the version of the
@@ -37,6 +37,38 @@ pub struct ServiceRecords {
     pub tombstones: Vec<Tombstone>,
 }
 
+impl ServiceRecords {
+    /// What of these records is newer than `theirs` (another member's records
+    /// of the same service): instances they lack or hold older, tombstones of
+    /// instances they still hold older. `None` if nothing.
+    pub fn newer_than(self, theirs: &ServiceRecords) -> Option<ServiceRecords> {
+        let mut known: HashMap<&InstanceId, Version, FastHash> = HashMap::default();
+        let versions = theirs.instances.iter().map(|i| (&i.id, i.version));
+        let deletions = theirs.tombstones.iter().map(|t| (&t.id, t.version));
+        for (id, version) in versions.chain(deletions) {
+            let at = known.entry(id).or_insert(version);
+            *at = (*at).max(version);
+        }
+        let newer = |id: &InstanceId, version: Version| known.get(id).is_none_or(|v| *v < version);
+        let instances: Vec<Instance> = self
+            .instances
+            .into_iter()
+            .filter(|i| newer(&i.id, i.version))
+            .collect();
+        let tombstones: Vec<Tombstone> = self
+            .tombstones
+            .into_iter()
+            .filter(|t| known.contains_key(&t.id) && newer(&t.id, t.version))
+            .collect();
+        let newer = !instances.is_empty() || !tombstones.is_empty();
+        newer.then_some(ServiceRecords {
+            service: self.service,
+            instances,
+            tombstones,
+        })
+    }
+}
+
 /// What an ephemeral write did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Written {
@@ -48,8 +80,10 @@ pub struct Written {
 
 impl Registry {
     /// Writes an ephemeral instance on this node: it takes a version later
-    /// than anything known of it. A write identical to what is stored (same
-    /// data and lease) only refreshes the beat time and makes no version.
+    /// than anything known of it — even when nothing but the beat time
+    /// changes, because a client's write is news: it must win over a
+    /// deletion some other member acknowledged earlier and has not yet
+    /// delivered here (a member cut off before it noticed).
     pub fn put_ephemeral(
         &self,
         service: &ServiceKey,
@@ -58,15 +92,12 @@ impl Registry {
     ) -> Written {
         let mut replicate = false;
         let revision = self.write_service(service, true, at.millis, |state| {
-            if let Some(slot) = state.instances.get(&instance.id) {
-                if !slot.ephemeral {
-                    return false;
-                }
-                if slot.holds(&instance) {
-                    slot.last_beat
-                        .fetch_max(instance.last_beat, std::sync::atomic::Ordering::Relaxed);
-                    return false;
-                }
+            if state
+                .instances
+                .get(&instance.id)
+                .is_some_and(|slot| !slot.ephemeral)
+            {
+                return false;
             }
             instance.version = Version::after(state.known_version(&instance.id), at);
             replicate = true;
@@ -106,9 +137,15 @@ impl Registry {
     }
 
     /// Merges a peer's records of one service, instance by instance: each
-    /// record and tombstone wins only over older versions. Returns the new
-    /// revision if anything a client can see changed.
-    pub fn merge_ephemeral(&self, records: ServiceRecords, now: i64) -> Option<u64> {
+    /// record and tombstone wins only over older versions, and a copy whose
+    /// lease `alive` says is dead is not taken in. Returns the new revision if
+    /// anything a client can see changed.
+    pub fn merge_ephemeral(
+        &self,
+        records: ServiceRecords,
+        now: i64,
+        alive: impl Fn(&Lease) -> bool,
+    ) -> Option<u64> {
         let ServiceRecords {
             service,
             instances,
@@ -138,7 +175,10 @@ impl Registry {
                     .instances
                     .get(&instance.id)
                     .is_some_and(|slot| !slot.ephemeral);
-                if persistent_here || instance.version <= state.known_version(&instance.id) {
+                if persistent_here
+                    || instance.version <= state.known_version(&instance.id)
+                    || !alive(&instance.lease)
+                {
                     continue;
                 }
                 changed |= state.upsert(instance, now);
@@ -196,6 +236,64 @@ impl Registry {
             .fold(0, |sum, (id, slot)| {
                 sum ^ record_hash(service, id, slot.version)
             })
+    }
+
+    /// Forgets this replica's copies of instances whose lease `dead` says is
+    /// gone — without tombstones: it is not this node's deletion to
+    /// replicate (the lease's own node deletes with authority, or is gone).
+    /// Returns the services in which something a client sees changed.
+    pub fn forget_leased(&self, dead: impl Fn(&Lease) -> bool, now: i64) -> Vec<ServiceKey> {
+        let mut changed = Vec::new();
+        for service in self.services() {
+            let doomed: Vec<InstanceId> = {
+                let state = service.read_state();
+                state
+                    .instances
+                    .iter()
+                    .filter(|(_, slot)| slot.ephemeral && dead(&slot.lease))
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            };
+            if doomed.is_empty() {
+                continue;
+            }
+            let revision = self.write_service(service.key(), false, now, |state| {
+                let mut gone = false;
+                for id in &doomed {
+                    let still_dead = state
+                        .instances
+                        .get(id)
+                        .is_some_and(|slot| slot.ephemeral && dead(&slot.lease));
+                    if still_dead {
+                        gone |= state.take(id, now).is_some();
+                    }
+                }
+                gone
+            });
+            if revision.is_some() {
+                changed.push(service.key().clone());
+            }
+        }
+        changed
+    }
+
+    /// The ids of the ephemeral instances, per service, whose lease `select`
+    /// picks (a node's own connections, to announce them again).
+    pub fn leased(&self, select: impl Fn(&Lease) -> bool) -> Vec<(ServiceKey, Vec<InstanceId>)> {
+        self.services()
+            .into_iter()
+            .filter_map(|service| {
+                let state = service.read_state();
+                let ids: Vec<InstanceId> = state
+                    .instances
+                    .iter()
+                    .filter(|(_, slot)| slot.ephemeral && select(&slot.lease))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                drop(state);
+                (!ids.is_empty()).then(|| (service.key().clone(), ids))
+            })
+            .collect()
     }
 
     /// Forgets tombstones written before `before` (wall-clock ms); an implicit
@@ -282,22 +380,40 @@ mod tests {
         a.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
         a.put_ephemeral(&key(), instance("2.2.2.2"), at(1_001, 1));
         let b = Registry::replicated();
-        b.merge_ephemeral(records(&a), 0);
+        b.merge_ephemeral(records(&a), 0, |_| true);
         b.put_ephemeral(&key(), instance("3.3.3.3"), at(2_000, 2));
         b.remove_ephemeral(&key(), &instance("2.2.2.2").id, at(2_001, 2));
 
         // A's older whole copy reaches B: nothing of B's is lost or undone.
-        b.merge_ephemeral(records(&a), 0);
+        b.merge_ephemeral(records(&a), 0, |_| true);
         assert_eq!(listed(&b), ["1.1.1.1", "3.3.3.3"]);
         // B's copy reaches A: the deletion and the registration apply.
-        a.merge_ephemeral(records(&b), 0);
+        a.merge_ephemeral(records(&b), 0, |_| true);
         assert_eq!(listed(&a), ["1.1.1.1", "3.3.3.3"]);
         assert_eq!(a.ephemeral_checksum(&key()), b.ephemeral_checksum(&key()));
 
         // A registration later than the deletion wins over it.
         a.put_ephemeral(&key(), instance("2.2.2.2"), at(3_000, 1));
-        b.merge_ephemeral(records(&a), 0);
+        b.merge_ephemeral(records(&a), 0, |_| true);
         assert_eq!(listed(&b), ["1.1.1.1", "2.2.2.2", "3.3.3.3"]);
+    }
+
+    #[test]
+    fn a_client_writing_again_wins_over_an_older_deletion_from_elsewhere() {
+        // Member B (cut off, not knowing it yet) deletes; the client then
+        // registers the same instance again through member A, which still
+        // holds it unchanged.
+        let a = Registry::replicated();
+        a.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
+        let b = Registry::replicated();
+        b.merge_ephemeral(records(&a), 0, |_| true);
+        b.remove_ephemeral(&key(), &instance("1.1.1.1").id, at(2_000, 2));
+        a.put_ephemeral(&key(), instance("1.1.1.1"), at(3_000, 1));
+        // The heal: the later write wins on both.
+        a.merge_ephemeral(records(&b), 0, |_| true);
+        b.merge_ephemeral(records(&a), 0, |_| true);
+        assert_eq!(listed(&a), ["1.1.1.1"]);
+        assert_eq!(listed(&b), ["1.1.1.1"]);
     }
 
     #[test]
@@ -313,22 +429,28 @@ mod tests {
 
         let elsewhere = Registry::replicated();
         elsewhere.put_ephemeral(&key(), instance("1.1.1.1"), at(4_000, 2));
-        owner.merge_ephemeral(records(&elsewhere), 0);
+        owner.merge_ephemeral(records(&elsewhere), 0, |_| true);
         assert!(listed(&owner).is_empty());
-        elsewhere.merge_ephemeral(records(&owner), 0);
+        elsewhere.merge_ephemeral(records(&owner), 0, |_| true);
         assert!(listed(&elsewhere).is_empty());
     }
 
     #[test]
-    fn an_identical_write_makes_no_version_and_merges_are_idempotent() {
+    fn an_identical_write_is_news_but_no_visible_change_and_merges_are_idempotent() {
         let registry = Registry::replicated();
         let first = registry.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
         assert!(first.replicate && first.revision.is_some());
         let again = registry.put_ephemeral(&key(), instance("1.1.1.1"), at(2_000, 1));
-        assert_eq!(again, Written::default());
+        assert!(again.replicate && again.revision.is_none());
         let copy = Registry::replicated();
-        assert!(copy.merge_ephemeral(records(&registry), 0).is_some());
-        assert!(copy.merge_ephemeral(records(&registry), 0).is_none());
+        assert!(
+            copy.merge_ephemeral(records(&registry), 0, |_| true)
+                .is_some()
+        );
+        assert!(
+            copy.merge_ephemeral(records(&registry), 0, |_| true)
+                .is_none()
+        );
     }
 
     #[test]
@@ -340,6 +462,75 @@ mod tests {
         let absent = ServiceKey::new("public", "DEFAULT_GROUP", "absent");
         registry.remove_ephemeral(&absent, &instance("1.1.1.1").id, at(3_000, 0));
         assert!(registry.service(&absent).is_none());
+    }
+
+    #[test]
+    fn what_is_newer_here_goes_back_and_nothing_else() {
+        let theirs = Registry::replicated();
+        theirs.put_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
+        theirs.put_ephemeral(&key(), instance("2.2.2.2"), at(1_000, 1));
+        let mine = Registry::replicated();
+        mine.merge_ephemeral(records(&theirs), 0, |_| true);
+        // Nothing newer here yet.
+        assert_eq!(records(&mine).newer_than(&records(&theirs)), None);
+        // A newer copy of 1, a deletion of 2, and 3 they never had.
+        mine.put_ephemeral(&key(), instance("3.3.3.3"), at(2_000, 2));
+        let mut heavier = instance("1.1.1.1");
+        heavier.weight = 3.0;
+        mine.put_ephemeral(&key(), heavier, at(2_001, 2));
+        mine.remove_ephemeral(&key(), &instance("2.2.2.2").id, at(2_002, 2));
+        // A tombstone of something they do not know is not news to them.
+        mine.remove_ephemeral(&key(), &instance("9.9.9.9").id, at(2_003, 2));
+        let newer = records(&mine)
+            .newer_than(&records(&theirs))
+            .unwrap_or_default();
+        let ips = |list: Vec<InstanceId>| list.into_iter().map(|id| id.ip).collect::<Vec<_>>();
+        assert_eq!(
+            ips(newer.instances.iter().map(|i| i.id.clone()).collect()),
+            ["1.1.1.1", "3.3.3.3"]
+        );
+        assert_eq!(
+            ips(newer.tombstones.iter().map(|t| t.id.clone()).collect()),
+            ["2.2.2.2"]
+        );
+        // Sent back and merged there, the two agree.
+        theirs.merge_ephemeral(newer, 0, |_| true);
+        assert_eq!(
+            theirs.ephemeral_checksum(&key()),
+            mine.ephemeral_checksum(&key())
+        );
+        assert_eq!(records(&mine).newer_than(&records(&theirs)), None);
+    }
+
+    #[test]
+    fn a_dead_lease_is_neither_taken_in_nor_kept() {
+        let node = "127.0.0.1:9848".parse().expect("an address");
+        let leased = |connection: &str| {
+            let mut i = instance("1.1.1.1");
+            i.lease = Lease::Connection {
+                node,
+                incarnation: 7,
+                connection: connection.into(),
+            };
+            i
+        };
+        let owner = Registry::replicated();
+        owner.put_ephemeral(&key(), leased("c1"), at(1_000, 1));
+        owner.put_ephemeral(&key(), instance("2.2.2.2"), at(1_000, 1));
+        let dead = |lease: &Lease| matches!(lease, Lease::Connection { .. });
+        let replica = Registry::replicated();
+        replica.merge_ephemeral(records(&owner), 0, |lease| !dead(lease));
+        assert_eq!(listed(&replica), ["2.2.2.2"]);
+        let alive = Registry::replicated();
+        alive.merge_ephemeral(records(&owner), 0, |_| true);
+        assert_eq!(alive.forget_leased(dead, 0), vec![key()]);
+        assert_eq!(listed(&alive), ["2.2.2.2"]);
+        // Forgotten, not deleted: no tombstone goes out, and the owner can
+        // announce it again.
+        assert!(records(&alive).tombstones.is_empty());
+        assert_eq!(owner.leased(dead).len(), 1);
+        alive.merge_ephemeral(records(&owner), 0, |_| true);
+        assert_eq!(listed(&alive), ["1.1.1.1", "2.2.2.2"]);
     }
 
     #[test]

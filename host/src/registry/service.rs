@@ -108,17 +108,6 @@ impl InstanceSlot {
         changed
     }
 
-    /// Whether `instance` would change nothing stored here but the beat time.
-    pub(super) fn holds(&self, instance: &Instance) -> bool {
-        self.lease == instance.lease
-            && self.weight == instance.weight
-            && self.healthy == instance.healthy
-            && self.enabled == instance.enabled
-            && self.ephemeral == instance.ephemeral
-            && self.marked == instance.marked
-            && self.metadata == instance.metadata
-    }
-
     /// Whether what clients see is the same (beat time, version and lease
     /// are not shown to clients).
     pub(super) fn same_data(&self, other: &InstanceSlot) -> bool {

@@ -20,8 +20,12 @@
 //! - A member is ready only once it has loaded every ready peer's records
 //!   and reaches a majority of the members ([`readiness`]); until then it is
 //!   in no view and answers clients 503.
+//! - Instances of Nacos 2.x client connections are written by the member
+//!   holding the connection, whatever the service, and forgotten by the
+//!   others when that member is gone ([`leases`]).
 
 pub mod forwarder;
+pub mod leases;
 pub mod readiness;
 pub mod repair;
 pub mod syncer;
@@ -33,7 +37,7 @@ use std::time::Duration;
 use crate::clock::{self, now_millis};
 use crate::cluster::Cluster;
 use crate::notifier::{ChangeKinds, Notifier};
-use crate::registry::model::{InstanceId, ServiceKey, Stamp};
+use crate::registry::model::{InstanceId, Lease, ServiceKey, Stamp};
 use crate::registry::{Registry, ServiceRecords};
 use crate::shutdown::Shutdown;
 use crate::wire::Checksums;
@@ -91,7 +95,22 @@ pub struct Distro {
     /// drops a round, the next one brings fresh checksums).
     repairs: tokio::sync::mpsc::Sender<Checksums>,
     repairs_waiting: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Checksums>>>,
+    /// Writes this node forwarded and got the record of, lately, by the
+    /// member that took them: if that member leaves the view, its sync may
+    /// not have left, so this node sends them on itself ([`Distro::hand_off`]).
+    forwarded: std::sync::Mutex<std::collections::VecDeque<ForwardedWrite>>,
 }
+
+/// One write this node forwarded (see [`Distro::note_forwarded`]).
+struct ForwardedWrite {
+    at: std::time::Instant,
+    responsible: std::net::SocketAddr,
+    service: ServiceKey,
+    id: InstanceId,
+}
+
+/// Forwarded writes remembered, at most: beyond it the oldest are dropped.
+const FORWARDED_KEPT: usize = 16 * 1024;
 
 impl Distro {
     pub fn new(cluster: Arc<Cluster>, registry: Arc<Registry>, notifier: Notifier) -> Arc<Distro> {
@@ -103,6 +122,7 @@ impl Distro {
         Arc::new(Distro {
             repairs,
             repairs_waiting: std::sync::Mutex::new(Some(waiting)),
+            forwarded: std::sync::Mutex::new(std::collections::VecDeque::new()),
             cluster,
             registry,
             notifier,
@@ -146,12 +166,29 @@ impl Distro {
         let service = records.service.clone();
         let changed = self
             .registry
-            .merge_ephemeral(records, now_millis())
+            .merge_ephemeral(records, now_millis(), |lease| self.lease_may_live(lease))
             .is_some();
         if changed {
             self.notifier.notify(&service, ChangeKinds::INSTANCES);
         }
         changed
+    }
+
+    /// Whether an instance with this lease may be alive: beats are judged by
+    /// the beat checker; a connection lives while its node (in that
+    /// incarnation) has not been out of this node's view for longer than
+    /// `lease_grace_ms`.
+    pub fn lease_may_live(&self, lease: &Lease) -> bool {
+        match lease {
+            Lease::Beat => true,
+            Lease::Connection {
+                node, incarnation, ..
+            } => self.cluster.lease_may_live(
+                *node,
+                *incarnation,
+                self.cluster.config().lease_grace_ms as i64,
+            ),
+        }
     }
 
     /// This node's records (live instances and tombstones) of a service;
@@ -173,6 +210,57 @@ impl Distro {
             .filter_map(|s| self.registry.ephemeral_records(s.key(), None))
             .filter(|r| !r.instances.is_empty() || !r.tombstones.is_empty())
             .collect()
+    }
+
+    /// Notes that `responsible` took a write this node forwarded, whose
+    /// record (merged here) is `records`. Kept for `request_timeout_ms`: the
+    /// time within which `responsible`'s own sync leaves, or fails.
+    pub fn note_forwarded(&self, responsible: std::net::SocketAddr, records: &ServiceRecords) {
+        let now = std::time::Instant::now();
+        let horizon = Duration::from_millis(self.cluster.config().request_timeout_ms);
+        let mut kept = self.forwarded.lock().unwrap_or_else(|e| e.into_inner());
+        while kept
+            .front()
+            .is_some_and(|w| now.duration_since(w.at) > horizon || kept.len() >= FORWARDED_KEPT)
+        {
+            kept.pop_front();
+        }
+        let written = records.instances.iter().map(|i| &i.id);
+        let deleted = records.tombstones.iter().map(|t| &t.id);
+        for id in written.chain(deleted) {
+            kept.push_back(ForwardedWrite {
+                at: now,
+                responsible,
+                service: records.service.clone(),
+                id: id.clone(),
+            });
+        }
+    }
+
+    /// Members left the view: the writes this node forwarded to them lately
+    /// are queued for every peer, so the members now responsible hold them
+    /// even if the members that took them died before their sync left.
+    pub fn hand_off(&self, left: &[std::net::SocketAddr]) {
+        if left.is_empty() {
+            return;
+        }
+        let handed: Vec<(ServiceKey, InstanceId)> = {
+            let mut kept = self.forwarded.lock().unwrap_or_else(|e| e.into_inner());
+            let (gone, stay): (Vec<_>, Vec<_>) =
+                kept.drain(..).partition(|w| left.contains(&w.responsible));
+            kept.extend(stay);
+            gone.into_iter().map(|w| (w.service, w.id)).collect()
+        };
+        if !handed.is_empty() {
+            tracing::info!(
+                writes = handed.len(),
+                ?left,
+                "handing off writes forwarded to members that left"
+            );
+        }
+        for (service, id) in &handed {
+            self.syncer.queue(service, id);
+        }
     }
 
     /// Queues a peer's checksums for the repair task; `false` if the queue
@@ -224,6 +312,88 @@ impl Distro {
             }
             let forgotten = self.registry.forget_tombstones(now_millis() - ttl);
             DistroStats::add(&self.stats.tombstones_forgotten, forgotten as u64);
+        }
+    }
+}
+
+impl crate::metrics::RenderMetrics for Distro {
+    fn render_metrics(&self, out: &mut crate::metrics::Exposition) {
+        let s = &self.stats;
+        let get = DistroStats::get;
+        out.gauge(
+            "nacre_cluster_ready",
+            "1 while this member has loaded its data and reaches a majority.",
+            f64::from(u8::from(self.cluster.is_ready())),
+        );
+        out.gauge(
+            "nacre_cluster_view_members",
+            "Ready members in this node's view.",
+            self.cluster.view().healthy.len() as f64,
+        );
+        out.gauge(
+            "nacre_cluster_view_agreed",
+            "1 while every member of the view reports the same view (beat timeouts are judged).",
+            f64::from(u8::from(self.cluster.judging_since().is_some())),
+        );
+        out.gauge(
+            "nacre_distro_sync_backlog",
+            "Services waiting to be sent to peers.",
+            self.syncer.backlog() as f64,
+        );
+        let counters = [
+            (
+                "nacre_distro_forwarded_total",
+                "Client requests sent on to the responsible member.",
+                &s.forwarded,
+            ),
+            (
+                "nacre_distro_forward_retries_total",
+                "Forwards retried after the responsible member was unreachable.",
+                &s.forward_retries,
+            ),
+            (
+                "nacre_distro_sync_batches_total",
+                "Sync batches delivered to peers.",
+                &s.sync_batches,
+            ),
+            (
+                "nacre_distro_synced_services_total",
+                "Services in delivered sync batches.",
+                &s.synced_services,
+            ),
+            (
+                "nacre_distro_sync_failures_total",
+                "Sync batches that failed and were queued again.",
+                &s.sync_failures,
+            ),
+            (
+                "nacre_distro_applied_from_peers_total",
+                "Services received from peers in which something visible changed.",
+                &s.applied_from_peers,
+            ),
+            (
+                "nacre_distro_repaired_fetched_total",
+                "Services fetched from their responsible member by checksum repair.",
+                &s.repaired_fetched,
+            ),
+            (
+                "nacre_distro_repaired_returned_total",
+                "Services whose newer records checksum repair sent back to their responsible member.",
+                &s.repaired_returned,
+            ),
+            (
+                "nacre_distro_tombstones_forgotten_total",
+                "Tombstones of deleted instances forgotten after cluster.tombstone_ttl_ms.",
+                &s.tombstones_forgotten,
+            ),
+            (
+                "nacre_distro_loads_total",
+                "Times this node loaded its peers' records to become ready.",
+                &s.loads,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            out.counter(name, help, get(counter));
         }
     }
 }

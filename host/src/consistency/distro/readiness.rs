@@ -1,9 +1,10 @@
 //! Becoming ready, and staying honest about it: a member that is not loaded
 //! loads every ready peer's records as soon as it reaches a majority of the
-//! members, and only then reports ready (see [`crate::cluster`] for what
-//! readiness gates). This runs at start-up, and again whenever the member
-//! regains a majority after losing it — its data may have fallen behind
-//! while it was cut off.
+//! members, catches up with Raft (applies everything the leader had
+//! committed when it asked), and only then reports ready (see
+//! [`crate::cluster`] for what readiness gates). This runs at start-up, and
+//! again whenever the member regains a majority after losing it — its data,
+//! ephemeral and persistent, may have fallen behind while it was away.
 //!
 //! Loading merges instance by instance, like every other Distro message, so
 //! syncs that arrive meanwhile are never overwritten by an older snapshot.
@@ -13,13 +14,19 @@ use std::time::Duration;
 
 use super::{Distro, DistroStats};
 use crate::cluster::{MemberState, PeerError};
+use crate::consistency::{Deadline, RaftStore};
 use crate::shutdown::Shutdown;
 use crate::wire::SnapshotRequest;
 
 impl Distro {
     /// Loads this member's data whenever it is not loaded and reaches a
-    /// majority, until shutdown.
-    pub async fn keep_loaded(self: Arc<Self>, mut shutdown: Shutdown) {
+    /// majority, until shutdown. With `raft`, persistent data must have
+    /// caught up too (a read index through the leader).
+    pub async fn keep_loaded(
+        self: Arc<Self>,
+        raft: Option<Arc<RaftStore>>,
+        mut shutdown: Shutdown,
+    ) {
         let every = Duration::from_millis((self.cluster.config().probe_interval_ms / 4).max(10));
         loop {
             tokio::select! {
@@ -29,16 +36,28 @@ impl Distro {
             if self.cluster.is_loaded() || !self.cluster.reaches_majority() {
                 continue;
             }
-            match self.load().await {
-                Ok(services) => {
-                    DistroStats::add(&self.stats.loads, 1);
-                    tracing::info!(services, "loaded the ready members' records");
-                    self.cluster.set_loaded();
-                }
+            let services = match self.load().await {
+                Ok(services) => services,
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not load the members' records; retrying")
+                    tracing::warn!(error = %e, "could not load the members' records; retrying");
+                    continue;
+                }
+            };
+            if let Some(raft) = &raft {
+                let deadline = Deadline::now()
+                    + Duration::from_millis(self.cluster.config().snapshot_timeout_ms);
+                let caught_up = tokio::select! {
+                    caught_up = raft.linearize(deadline) => caught_up,
+                    _ = shutdown.recv() => return,
+                };
+                if let Err(e) = caught_up {
+                    tracing::info!(error = %e, "persistent data not caught up yet; not ready");
+                    continue;
                 }
             }
+            DistroStats::add(&self.stats.loads, 1);
+            tracing::info!(services, "loaded the ready members' records");
+            self.cluster.set_loaded();
         }
     }
 

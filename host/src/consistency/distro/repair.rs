@@ -10,14 +10,14 @@
 //! write to a new owner that never got it (its old owner died before its
 //! sync left, but the member that forwarded the client's request holds it).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Distro, DistroStats};
 use crate::cluster::MemberState;
-use crate::registry::model::{InstanceId, ServiceKey, Version};
-use crate::registry::{FastHash, ServiceRecords, Tombstone};
+use crate::registry::ServiceRecords;
+use crate::registry::model::ServiceKey;
 use crate::shutdown::Shutdown;
 use crate::wire::{Checksums, FetchRecords, SyncBatch};
 
@@ -30,7 +30,7 @@ impl Distro {
             .registry
             .services()
             .into_iter()
-            .filter(|s| view.owner(s.key()) == Some(me))
+            .filter(|s| view.responsible(s.key()) == Some(me))
             .filter_map(|s| {
                 let sum = self.registry.ephemeral_checksum(s.key());
                 (sum != 0).then(|| (s.key().clone(), sum))
@@ -44,15 +44,34 @@ impl Distro {
     }
 
     /// Sends this node's checksums to every reachable peer each interval,
-    /// while it is ready.
+    /// and at once when the view changes (responsibility moved: the new
+    /// responsible members learn now what they lack), while it is ready.
+    /// A view change also hands off the writes this node forwarded to a
+    /// member that left (see [`Distro::hand_off`]).
     pub async fn run_checksum_rounds(self: Arc<Self>, mut shutdown: Shutdown) {
         let every = Duration::from_millis(self.cluster.config().checksum_interval_ms);
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut views = self.cluster.watch_view();
+        let mut last_view = self.cluster.view();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                changed = views.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let view = self.cluster.view();
+                    let left: Vec<_> = last_view
+                        .healthy
+                        .iter()
+                        .filter(|m| !view.healthy.contains(m))
+                        .copied()
+                        .collect();
+                    self.hand_off(&left);
+                    last_view = view;
+                }
                 _ = shutdown.recv() => return,
             }
             if !self.cluster.is_ready() {
@@ -76,10 +95,10 @@ impl Distro {
     /// Acts on a peer's checksums: fetches and merges what differs, sends
     /// back what is newer here. Returns (fetched, returned) service counts.
     pub async fn on_checksums(&self, checksums: Checksums) -> anyhow::Result<(usize, usize)> {
-        let Some(owner) = self.cluster.member(checksums.from).cloned() else {
+        let Some(responsible) = self.cluster.member(checksums.from).cloned() else {
             anyhow::bail!("checksums from {} which is not a member", checksums.from);
         };
-        if owner.address == self.cluster.me() {
+        if responsible.address == self.cluster.me() {
             anyhow::bail!("checksums claiming to come from this node");
         }
         let differing = self.differing(&checksums);
@@ -88,7 +107,7 @@ impl Distro {
             let request = FetchRecords {
                 services: chunk.to_vec(),
             };
-            let theirs = self.cluster.client().call(&owner, &request).await?;
+            let theirs = self.cluster.client().call(&responsible, &request).await?;
             let mut newer_here = Vec::new();
             for records in theirs.services {
                 if !chunk.contains(&records.service) {
@@ -105,13 +124,13 @@ impl Distro {
                 let batch = SyncBatch {
                     services: newer_here,
                 };
-                self.cluster.client().call(&owner, &batch).await?;
+                self.cluster.client().call(&responsible, &batch).await?;
             }
         }
         DistroStats::add(&self.stats.repaired_fetched, fetched as u64);
         DistroStats::add(&self.stats.repaired_returned, returned as u64);
         if returned > 0 {
-            tracing::info!(owner = %owner.address, fetched, returned, "checksum round: sent the owner records it lacked");
+            tracing::info!(responsible = %responsible.address, fetched, returned, "checksum round: sent the responsible member records it lacked");
         }
         Ok((fetched, returned))
     }
@@ -132,7 +151,7 @@ impl Distro {
             for service in self.registry.services() {
                 let key = service.key();
                 if !listed.contains(key)
-                    && view.owner(key) == Some(checksums.from)
+                    && view.responsible(key) == Some(checksums.from)
                     && self.registry.ephemeral_checksum(key) != 0
                 {
                     differing.push(key.clone());
@@ -142,38 +161,10 @@ impl Distro {
         differing
     }
 
-    /// What this node holds of a service that is newer than `theirs`:
-    /// instances they lack or hold older, tombstones of instances they still
-    /// hold older. `None` if nothing.
+    /// What this node holds of a service that is newer than `theirs`.
     fn newer_than(&self, theirs: &ServiceRecords) -> Option<ServiceRecords> {
-        let mine = self.registry.ephemeral_records(&theirs.service, None)?;
-        let known: HashMap<&InstanceId, Version, FastHash> = theirs
-            .instances
-            .iter()
-            .map(|i| (&i.id, i.version))
-            .chain(theirs.tombstones.iter().map(|t| (&t.id, t.version)))
-            .fold(HashMap::default(), |mut known, (id, version)| {
-                let at = known.entry(id).or_insert(version);
-                *at = (*at).max(version);
-                known
-            });
-        let newer = |id: &InstanceId, version: Version| {
-            known.get(id).is_none_or(|theirs| *theirs < version)
-        };
-        let instances: Vec<_> = mine
-            .instances
-            .into_iter()
-            .filter(|i| newer(&i.id, i.version))
-            .collect();
-        let tombstones: Vec<Tombstone> = mine
-            .tombstones
-            .into_iter()
-            .filter(|t| known.contains_key(&t.id) && newer(&t.id, t.version))
-            .collect();
-        (!instances.is_empty() || !tombstones.is_empty()).then(|| ServiceRecords {
-            service: theirs.service.clone(),
-            instances,
-            tombstones,
-        })
+        self.registry
+            .ephemeral_records(&theirs.service, None)?
+            .newer_than(theirs)
     }
 }

@@ -266,3 +266,49 @@ impl RaftLogStorage<RaftTypes> for LogStore {
         .map_err(|e| StorageIOError::write_logs(&e).into())
     }
 }
+
+#[cfg(test)]
+mod suite {
+    //! openraft's own storage test suite, run on the log store and the state
+    //! machine together, each build in a fresh temporary database.
+
+    use std::sync::Arc;
+
+    use openraft::StorageError;
+    use openraft::testing::{StoreBuilder, Suite};
+
+    use super::LogStore;
+    use crate::consistency::raft::state_machine::StateMachine;
+    use crate::notifier::Notifier;
+    use crate::registry::Registry;
+    use crate::wire::RaftTypes;
+
+    struct Fresh;
+
+    impl StoreBuilder<RaftTypes, LogStore, StateMachine, tempfile::TempDir> for Fresh {
+        async fn build(
+            &self,
+        ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
+            let io = |e: &dyn std::fmt::Display| {
+                StorageError::from(openraft::StorageIOError::<u64>::write(
+                    openraft::AnyError::error(e.to_string()),
+                ))
+            };
+            let dir = tempfile::tempdir().map_err(|e| io(&e))?;
+            let db = redb::Database::create(dir.path().join("raft.redb")).map_err(|e| io(&e))?;
+            let db = Arc::new(db);
+            let machine =
+                StateMachine::open(Arc::new(Registry::new()), Notifier::new(), Arc::clone(&db))
+                    .await
+                    .map_err(|e| io(&e))?;
+            Ok((dir, LogStore::new(db), machine))
+        }
+    }
+
+    #[test]
+    fn openraft_storage_suite() {
+        if let Err(e) = Suite::test_all(Fresh) {
+            panic!("openraft's storage suite failed: {e}");
+        }
+    }
+}

@@ -364,3 +364,40 @@ impl RaftStore {
         }
     }
 }
+
+impl crate::metrics::RenderMetrics for RaftStatus {
+    fn render_metrics(&self, out: &mut crate::metrics::Exposition) {
+        let index = |i: Option<u64>| i.map_or(0.0, |i| i as f64);
+        out.gauge("nacre_raft_term", "Current Raft term.", self.term as f64);
+        out.gauge(
+            "nacre_raft_is_leader",
+            "1 if this member is the Raft leader.",
+            f64::from(u8::from(self.state == "LEADER")),
+        );
+        out.gauge(
+            "nacre_raft_has_leader",
+            "1 if this member knows a Raft leader.",
+            f64::from(u8::from(self.leader.is_some())),
+        );
+        out.gauge(
+            "nacre_raft_commit_index",
+            "Highest log index known committed.",
+            index(self.commit_index),
+        );
+        out.gauge(
+            "nacre_raft_last_applied",
+            "Highest log index applied to the registry.",
+            index(self.last_applied),
+        );
+        out.gauge(
+            "nacre_raft_last_log_index",
+            "Highest log index in this member's log.",
+            index(self.last_log_index),
+        );
+        out.gauge(
+            "nacre_raft_snapshot_index",
+            "Log index of the last snapshot.",
+            index(self.snapshot_index),
+        );
+    }
+}
