@@ -12,12 +12,14 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::clock::now_millis;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::consistency::distro::{Distro, DistroSyncer};
 use crate::consistency::{
     ConsistencyService, EphemeralStore, PersistentBackend, PersistentStore, RaftStore,
 };
+use crate::grpc::push::DoorListener;
 use crate::grpc::{self, GrpcDoor};
 use crate::health::{BeatChecker, HealthProber};
 use crate::http::{self, ApiState, Shared};
@@ -116,7 +118,7 @@ impl Node {
                 )?;
                 stores
                     .notifier
-                    .listen(Arc::clone(&door) as Arc<dyn ChangeListener>);
+                    .listen(Arc::new(DoorListener(Arc::downgrade(&door))));
                 Some(door)
             }
             None => None,
@@ -387,6 +389,10 @@ fn start_grpc(
         naming: Arc::clone(naming),
         plugins: plugins.clone(),
         node: advertised,
+        // A standalone node's incarnation only has to differ between its runs.
+        incarnation: cluster
+            .as_ref()
+            .map_or_else(|| now_millis() as u64, |c| c.incarnation()),
         merge_window: Duration::from_millis(config.push.merge_window_ms),
         ready: Box::new(move || cluster.as_ref().is_none_or(|c| c.is_ready())),
     };

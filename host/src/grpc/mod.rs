@@ -71,8 +71,10 @@ pub struct Parts {
     pub config: GrpcConfig,
     pub naming: Arc<ServiceManager>,
     pub plugins: Option<Arc<Plugins>>,
-    /// This node's advertised address: named in the leases of its connections.
+    /// This node's advertised address and incarnation (its start time, ms):
+    /// named in the leases of its connections.
     pub node: SocketAddr,
+    pub incarnation: u64,
     /// How long changes to one service gather before a push.
     pub merge_window: Duration,
     pub ready: Readiness,
@@ -81,8 +83,8 @@ pub struct Parts {
 impl GrpcDoor {
     /// Starts serving on `listener` (see [`server::bind`]): the server, the
     /// push sender, resends and liveness checks run in `tasks` until
-    /// `shutdown`. The caller registers the door with the notifier (it is a
-    /// [`crate::notifier::ChangeListener`]).
+    /// `shutdown`. The caller registers the door with the notifier
+    /// ([`push::DoorListener`]).
     pub fn start(
         parts: Parts,
         listener: TcpListener,
@@ -92,7 +94,7 @@ impl GrpcDoor {
         let addr = listener.local_addr()?;
         let (push, schedule) = PushHub::new(parts.merge_window);
         let door = Arc::new(GrpcDoor {
-            publisher: Publisher::new(Arc::clone(&parts.naming), parts.node),
+            publisher: Publisher::new(Arc::clone(&parts.naming), parts.node, parts.incarnation),
             config: parts.config,
             naming: parts.naming,
             plugins: parts.plugins,

@@ -36,8 +36,9 @@ const STRIPES: usize = 64;
 /// Applies connections' publications to the registry.
 pub struct Publisher {
     naming: Arc<ServiceManager>,
-    /// This node, named in the leases it hands out.
+    /// This node and its incarnation, named in the leases it hands out.
     node: SocketAddr,
+    incarnation: u64,
     stripes: Vec<Mutex<()>>,
     hasher: FastHash,
 }
@@ -53,10 +54,11 @@ pub enum PublishError {
 }
 
 impl Publisher {
-    pub fn new(naming: Arc<ServiceManager>, node: SocketAddr) -> Publisher {
+    pub fn new(naming: Arc<ServiceManager>, node: SocketAddr, incarnation: u64) -> Publisher {
         Publisher {
             naming,
             node,
+            incarnation,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: FastHash::default(),
         }
@@ -71,6 +73,7 @@ impl Publisher {
     fn lease(&self, conn: &Connection) -> Lease {
         Lease::Connection {
             node: self.node,
+            incarnation: self.incarnation,
             connection: conn.id.to_string(),
         }
     }

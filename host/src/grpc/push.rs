@@ -16,8 +16,8 @@
 //!   queue and nobody else's (see `liveness` for what happens to it then).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -139,13 +139,22 @@ impl PushHub {
     }
 }
 
-impl ChangeListener for GrpcDoor {
+/// The door as the notifier holds it: weakly, since the door holds the
+/// naming operations that hold the notifier (a strong reference would keep
+/// a stopped node's door alive).
+pub struct DoorListener(pub Weak<GrpcDoor>);
+
+impl ChangeListener for DoorListener {
     fn wants(&self, service: &ServiceKey) -> bool {
-        self.push.by_service.contains_key(service)
+        self.0
+            .upgrade()
+            .is_some_and(|door| door.push.by_service.contains_key(service))
     }
 
     fn on_change(&self, event: &ChangeEvent) {
-        self.push.schedule(&event.service);
+        if let Some(door) = self.0.upgrade() {
+            door.push.schedule(&event.service);
+        }
     }
 }
 

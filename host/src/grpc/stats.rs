@@ -5,12 +5,12 @@
 //! `{abilityTable, metaInfo}`).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
 use super::GrpcDoor;
+use crate::metrics::{Exposition, RenderMetrics};
 
 /// Counters of the gRPC door since start.
 #[derive(Default)]
@@ -97,32 +97,56 @@ impl GrpcDoor {
         })
     }
 
-    /// The same figures in Prometheus's text format.
-    pub fn prometheus_text(&self) -> String {
+    /// Every connection in Nacos's `loader/current` shape.
+    pub fn connections_json(&self) -> Value {
+        let mut all = serde_json::Map::new();
+        for conn in self.connections.all() {
+            let Some(client) = conn.client().filter(|_| !conn.is_released()) else {
+                continue;
+            };
+            all.insert(
+                conn.id.to_string(),
+                json!({
+                    "abilityTable": {},
+                    "metaInfo": {
+                        "connectType": "GRPC",
+                        "connectionId": conn.id.as_ref(),
+                        "clientIp": client.ip,
+                        "remoteIp": conn.remote.ip().to_string(),
+                        "remotePort": conn.remote.port(),
+                        "localPort": conn.local_port,
+                        "version": client.version,
+                        "namespaceId": client.namespace,
+                        "tenant": client.namespace,
+                        "appName": client.app,
+                        "labels": client.labels,
+                        "createTime": conn.created,
+                        "lastActiveTime": conn.last_active(),
+                        "clientType": client.labels.get("source").cloned().unwrap_or_default(),
+                    },
+                }),
+            );
+        }
+        Value::Object(all)
+    }
+}
+
+impl RenderMetrics for GrpcDoor {
+    fn render_metrics(&self, out: &mut Exposition) {
         let census = self.census();
         let s = &self.stats;
-        let mut out = String::new();
-        let mut figure = |name: &str, kind: &str, help: &str, value: f64| {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            );
-        };
-        figure(
+        out.gauge(
             "nacre_grpc_connections",
-            "gauge",
             "gRPC client connections set up.",
             census.registered as f64,
         );
-        figure(
+        out.gauge(
             "nacre_grpc_transports",
-            "gauge",
             "gRPC transports open, set up or not.",
             census.total as f64,
         );
-        figure(
+        out.gauge(
             "nacre_grpc_subscriptions",
-            "gauge",
             "Service subscriptions of gRPC connections.",
             self.push.count() as f64,
         );
@@ -173,64 +197,25 @@ impl GrpcDoor {
                 &s.protocol_errors,
             ),
         ] {
-            figure(name, "counter", help, get(counter) as f64);
+            out.counter(name, help, get(counter));
         }
-        let mut labelled =
-            |name: &str, help: &str, label: &str, counts: &BTreeMap<String, usize>| {
-                let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n");
-                for (value, count) in counts {
-                    let value = value
-                        .replace('\\', "\\\\")
-                        .replace('"', "\\\"")
-                        .replace('\n', "\\n");
-                    let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
-                }
-            };
-        labelled(
+        out.labelled_gauge(
             "nacre_grpc_connections_by_client_version",
             "gRPC connections per client version.",
             "version",
-            &census.by_version,
+            census
+                .by_version
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v as f64)),
         );
-        labelled(
+        out.labelled_gauge(
             "nacre_grpc_connections_by_namespace",
             "gRPC connections per namespace.",
             "namespace",
-            &census.by_namespace,
+            census
+                .by_namespace
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v as f64)),
         );
-        out
-    }
-
-    /// Every connection in Nacos's `loader/current` shape.
-    pub fn connections_json(&self) -> Value {
-        let mut all = serde_json::Map::new();
-        for conn in self.connections.all() {
-            let Some(client) = conn.client().filter(|_| !conn.is_released()) else {
-                continue;
-            };
-            all.insert(
-                conn.id.to_string(),
-                json!({
-                    "abilityTable": {},
-                    "metaInfo": {
-                        "connectType": "GRPC",
-                        "connectionId": conn.id.as_ref(),
-                        "clientIp": client.ip,
-                        "remoteIp": conn.remote.ip().to_string(),
-                        "remotePort": conn.remote.port(),
-                        "localPort": conn.local_port,
-                        "version": client.version,
-                        "namespaceId": client.namespace,
-                        "tenant": client.namespace,
-                        "appName": client.app,
-                        "labels": client.labels,
-                        "createTime": conn.created,
-                        "lastActiveTime": conn.last_active(),
-                        "clientType": client.labels.get("source").cloned().unwrap_or_default(),
-                    },
-                }),
-            );
-        }
-        Value::Object(all)
     }
 }

@@ -73,7 +73,7 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
         distro.render_metrics(&mut out);
     }
     if let Some(grpc) = &state.grpc {
-        text.push_str(&grpc.prometheus_text());
+        grpc.render_metrics(&mut out);
     }
     (
         [(
