@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::ensure;
+use nacre_e2e::naming::wait_hosts;
 use nacre_e2e::program::Running;
 use nacre_e2e::{TestNode, installed, repo_root, run_program};
 use serde_json::Value;
@@ -46,34 +47,8 @@ fn node_script(node: &TestNode, mode: &str, service: &str, port: u16) -> anyhow:
     Ok(cmd)
 }
 
-async fn listed(node: &TestNode, service: &str) -> anyhow::Result<Vec<String>> {
-    let url = node.url(&format!("/nacos/v1/ns/instance/list?serviceName={service}"));
-    let list: Value = reqwest::get(url).await?.json().await?;
-    let mut hosts: Vec<String> = list["hosts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]))
-                .collect()
-        })
-        .unwrap_or_default();
-    hosts.sort();
-    Ok(hosts)
-}
-
 async fn wait_listed(node: &TestNode, service: &str, expected: &[&str]) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + STEP_LIMIT;
-    loop {
-        let hosts = listed(node, service).await?;
-        if hosts == expected {
-            return Ok(());
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{service}: expected {expected:?}, still {hosts:?} after {STEP_LIMIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_hosts(&node.url(""), service, expected, STEP_LIMIT).await
 }
 
 /// Register, list, subscribe (the callback fires), deregister, batch

@@ -279,7 +279,7 @@ async fn run_grpc(
     services: u64,
     ops: &[grpc::Op],
     prefix: &str,
-    cli: &Cli,
+    (json, url): (bool, &str),
 ) -> anyhow::Result<()> {
     let (mut conns, failures) = grpc::open_many(target, connections, 64).await;
     if conns.is_empty() {
@@ -310,12 +310,12 @@ async fn run_grpc(
                 .map(|e| format!("; first: {e}"))
                 .unwrap_or_default()
         );
-        if cli.json {
+        if json {
             println!(
                 "{}",
                 serde_json::json!({"op": format!("grpc-{op:?}").to_lowercase(), "per_second": s.per_second,
                     "p50_us": s.p50_us, "p99_us": s.p99_us, "ok": s.ok, "errors": s.errors,
-                    "connections": connections, "url": cli.url})
+                    "connections": connections, "url": url})
             );
         }
         // Each operation gets fresh connections (the previous workers kept theirs).
@@ -449,7 +449,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ("services", services),
             ])?;
             let target = grpc_target(addr, grpc_port)?;
-            run_grpc(target, connections, duration, services, &ops, &prefix, &cli).await?;
+            run_grpc(
+                target,
+                connections,
+                duration,
+                services,
+                &ops,
+                &prefix,
+                (cli.json, &cli.url),
+            )
+            .await?;
         }
         Command::GrpcPush {
             subscribers,

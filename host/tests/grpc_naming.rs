@@ -9,12 +9,8 @@ mod grpc_client;
 use std::time::Duration;
 
 use common::{TestNode, wait_until};
-use grpc_client::{RawClient, assert_ok, hosts};
+use grpc_client::{RawClient, assert_ok, grpc_addr, hosts};
 use serde_json::{Value, json};
-
-fn grpc_addr(node: &TestNode) -> std::net::SocketAddr {
-    node.node().grpc_addr().expect("gRPC enabled")
-}
 
 fn instance(ip: &str, port: u16) -> Value {
     json!({"ip": ip, "port": port, "weight": 1.0, "healthy": true, "enabled": true,

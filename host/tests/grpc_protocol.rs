@@ -9,13 +9,9 @@ mod grpc_client;
 use std::time::Duration;
 
 use common::{TestNode, wait_until};
-use grpc_client::{RawClient, assert_ok};
+use grpc_client::{RawClient, assert_ok, grpc_addr};
 use nacre::grpc::payload::payload;
 use serde_json::json;
-
-fn grpc_addr(node: &TestNode) -> std::net::SocketAddr {
-    node.node().grpc_addr().expect("gRPC enabled")
-}
 
 #[tokio::test]
 async fn grpc_port_is_http_port_plus_1000_by_default() {

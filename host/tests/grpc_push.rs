@@ -11,14 +11,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{TestNode, wait_until};
-use grpc_client::{RawClient, assert_ok, hosts};
+use grpc_client::{RawClient, assert_ok, grpc_addr, hosts};
 use serde_json::{Value, json};
 
 const PUSH_WAIT: Duration = Duration::from_secs(5);
-
-fn grpc_addr(node: &TestNode) -> std::net::SocketAddr {
-    node.node().grpc_addr().expect("gRPC enabled")
-}
 
 async fn metrics(node: &TestNode) -> Value {
     node.get("/operator/metrics", &[]).await.json()["grpc"].clone()

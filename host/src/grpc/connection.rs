@@ -17,14 +17,14 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use tokio::sync::{Notify, mpsc};
-use tonic::Status;
 
 use super::proto::Payload;
 use crate::clock::now_millis;
 use crate::registry::model::{InstanceId, ServiceKey};
 
-/// What the server sends down a connection's stream.
-pub type Outbound = mpsc::Sender<Result<Payload, Status>>;
+/// What the server sends down a connection's stream. Boxed, because the
+/// channel allocates its slots up front and idle connections are many.
+pub type Outbound = mpsc::Sender<Box<Payload>>;
 
 /// Who the client said it is (`ConnectionSetupRequest`).
 #[derive(Debug, Clone, Default)]
@@ -165,7 +165,7 @@ impl Connection {
         if self.is_released() {
             return Err(SendError::Closed);
         }
-        match outbound.try_send(Ok(message)) {
+        match outbound.try_send(Box::new(message)) {
             Ok(()) => {
                 self.stalled_since.store(0, Ordering::Relaxed);
                 Ok(())

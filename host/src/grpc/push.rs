@@ -21,8 +21,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use super::GrpcDoor;
 use super::connection::{Connection, SendError};
@@ -31,6 +29,7 @@ use super::payload::payload;
 use crate::clock::now_millis;
 use crate::naming::list::push_json_str;
 use crate::notifier::{ChangeEvent, ChangeListener};
+use crate::push::window::{DuePushes, MergeWindow};
 use crate::registry::FastHash;
 use crate::registry::model::ServiceKey;
 use crate::shutdown::Shutdown;
@@ -46,27 +45,17 @@ struct Subscriber {
 /// Who is subscribed to what, and the pushes waiting for their window.
 pub struct PushHub {
     by_service: DashMap<ServiceKey, HashMap<Arc<str>, Subscriber>, FastHash>,
-    /// Services with a push waiting in its merge window.
-    scheduled: DashMap<ServiceKey, (), FastHash>,
-    /// Scheduled pushes and when they fall due (never more than the
-    /// services with a push scheduled).
-    due: mpsc::UnboundedSender<(ServiceKey, Instant)>,
-    window: Duration,
+    window: MergeWindow,
 }
 
-/// The receiving end of [`PushHub`]'s schedule, for [`GrpcDoor::run_pushes`].
-pub type Schedule = mpsc::UnboundedReceiver<(ServiceKey, Instant)>;
-
 impl PushHub {
-    pub fn new(window: Duration) -> (PushHub, Schedule) {
-        let (due, schedule) = mpsc::unbounded_channel();
+    pub fn new(window: Duration) -> (PushHub, DuePushes) {
+        let (window, due) = MergeWindow::new(window);
         let hub = PushHub {
             by_service: DashMap::default(),
-            scheduled: DashMap::default(),
-            due,
             window,
         };
-        (hub, schedule)
+        (hub, due)
     }
 
     /// Subscribes `conn` to `service` (again: the clusters are replaced).
@@ -128,15 +117,6 @@ impl PushHub {
     pub fn count(&self) -> usize {
         self.by_service.iter().map(|s| s.value().len()).sum()
     }
-
-    fn schedule(&self, service: &ServiceKey) {
-        if self.scheduled.insert(service.clone(), ()).is_some() {
-            return; // already waiting in its window
-        }
-        let _ = self
-            .due
-            .send((service.clone(), Instant::now() + self.window));
-    }
 }
 
 /// The door as the notifier holds it: weakly, since the door holds the
@@ -153,28 +133,15 @@ impl ChangeListener for DoorListener {
 
     fn on_change(&self, event: &ChangeEvent) {
         if let Some(door) = self.0.upgrade() {
-            door.push.schedule(&event.service);
+            door.push.window.schedule(&event.service);
         }
     }
 }
 
 impl GrpcDoor {
     /// Sends each scheduled push when its window ends, until shutdown.
-    pub async fn run_pushes(self: Arc<Self>, mut schedule: Schedule, mut shutdown: Shutdown) {
-        loop {
-            let (service, at) = tokio::select! {
-                next = schedule.recv() => match next {
-                    Some(next) => next,
-                    None => return,
-                },
-                _ = shutdown.recv() => return,
-            };
-            tokio::select! {
-                _ = tokio::time::sleep_until(at) => {}
-                _ = shutdown.recv() => return,
-            }
-            // Unscheduled before reading: a change from now on gets its own push.
-            self.push.scheduled.remove(&service);
+    pub async fn run_pushes(self: Arc<Self>, mut due: DuePushes, mut shutdown: Shutdown) {
+        while let Some(service) = due.next(&self.push.window, &mut shutdown).await {
             self.push_service(&service);
         }
     }

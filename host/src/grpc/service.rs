@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::GrpcDoor;
@@ -187,14 +187,11 @@ impl GrpcDoor {
             self.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let ok = bare.result_code.is_none_or(|c| c == 200);
-        match kind {
-            "NotifySubscriberResponse" => {
-                self.acknowledge(conn, bare.request_id.as_deref().unwrap_or(""), ok)
-            }
-            // Detection answers and the rest only prove the client alive
-            // (done by the caller).
-            _ => {}
+        // Detection answers and the rest only prove the client alive (the
+        // caller counted that); push acks also settle their push.
+        if kind == "NotifySubscriberResponse" {
+            let ok = bare.result_code.is_none_or(|c| c == 200);
+            self.acknowledge(conn, bare.request_id.as_deref().unwrap_or(""), ok);
         }
     }
 }
@@ -240,6 +237,7 @@ impl BiRequestStream for Services {
         }
         let (outbound, queue) = tokio::sync::mpsc::channel(self.0.config.send_queue);
         tokio::spawn(Arc::clone(&self.0).read_stream(conn, request.into_inner(), outbound));
-        Ok(Response::new(Box::pin(ReceiverStream::new(queue))))
+        let outbound = ReceiverStream::new(queue).map(|message| Ok(*message));
+        Ok(Response::new(Box::pin(outbound)))
     }
 }

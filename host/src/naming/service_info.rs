@@ -66,24 +66,21 @@ pub fn render(
         ),
         None => ("[]", "", false),
     };
-    let mut out = String::with_capacity(hosts.len() + 256);
-    out.push_str("{\"name\":");
-    push_json_str(&mut out, &key.name);
-    out.push_str(",\"groupName\":");
-    push_json_str(&mut out, &key.group);
-    out.push_str(",\"clusters\":");
-    push_json_str(&mut out, request.clusters_param);
-    out.push_str(",\"cacheMillis\":");
-    out.push_str(&request.cache_millis.to_string());
-    out.push_str(",\"hosts\":");
-    out.push_str(hosts);
-    out.push_str(",\"lastRefTime\":");
-    out.push_str(&last_ref_time.to_string());
-    out.push_str(",\"checksum\":");
-    push_json_str(&mut out, checksum);
-    out.push_str(",\"allIps\":false,\"reachProtectionThreshold\":");
-    out.push_str(if protected { "true" } else { "false" });
-    out.push_str(",\"valid\":true}");
+    format!(
+        "{{\"name\":{},\"groupName\":{},\"clusters\":{},\"cacheMillis\":{},\"hosts\":{hosts},\
+         \"lastRefTime\":{last_ref_time},\"checksum\":{},\"allIps\":false,\
+         \"reachProtectionThreshold\":{protected},\"valid\":true}}",
+        json_str(&key.name),
+        json_str(&key.group),
+        json_str(request.clusters_param),
+        request.cache_millis,
+        json_str(checksum),
+    )
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_json_str(&mut out, s);
     out
 }
 

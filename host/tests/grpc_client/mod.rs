@@ -16,6 +16,11 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
+/// The gRPC address of a test node.
+pub fn grpc_addr(node: &crate::common::TestNode) -> SocketAddr {
+    node.node().grpc_addr().expect("gRPC enabled")
+}
+
 /// One message, decoded: its type and its JSON.
 #[derive(Debug, Clone)]
 pub struct Message {

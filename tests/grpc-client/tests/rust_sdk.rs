@@ -14,6 +14,7 @@ use nacos_sdk::api::naming::{
 use nacos_sdk::api::props::ClientProps;
 use nacre::{Config, Node};
 use nacre_e2e::TestNode;
+use nacre_e2e::naming::{hosts, wait_hosts};
 use nacre_e2e::program::Running;
 use serde_json::Value;
 use tokio::process::Command;
@@ -40,18 +41,10 @@ fn instance(port: i32) -> ServiceInstance {
 
 /// `ip:port` of each instance a v1 HTTP client lists (another client's view).
 async fn listed(addr: &str, service: &str) -> anyhow::Result<Vec<String>> {
-    let url = format!("http://{addr}/nacos/v1/ns/instance/list?serviceName={service}");
-    let list: Value = reqwest::get(url).await?.json().await?;
-    let mut hosts: Vec<String> = list["hosts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]))
-                .collect()
-        })
-        .unwrap_or_default();
-    hosts.sort();
-    Ok(hosts)
+    Ok(hosts(&format!("http://{addr}"), service)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 async fn wait_listed(
@@ -60,18 +53,7 @@ async fn wait_listed(
     expected: &[&str],
     limit: Duration,
 ) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let hosts = listed(addr, service).await?;
-        if hosts == expected {
-            return Ok(());
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{service}: expected {expected:?}, still {hosts:?} after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_hosts(&format!("http://{addr}"), service, expected, limit).await
 }
 
 fn addrs(instances: &[ServiceInstance]) -> Vec<String> {
