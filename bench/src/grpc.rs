@@ -94,14 +94,13 @@ impl GrpcConn {
                 let reply =
                     format!(r#"{{"resultCode":200,"errorCode":0,"requestId":"{request_id}"}}"#);
                 let _ = answers.try_send(payload(answer, reply));
-                if let (Some((conn, pushes)), Some(seq)) = (&pushes, field(body, "\"seq\":\"")) {
-                    if let Ok(seq) = seq.parse() {
-                        let _ = pushes.send(Push {
-                            conn: *conn,
-                            at,
-                            seq,
-                        });
-                    }
+                let seq = field(body, "\"seq\":\"").and_then(|s| s.parse().ok());
+                if let (Some((conn, pushes)), Some(seq)) = (&pushes, seq) {
+                    let _ = pushes.send(Push {
+                        conn: *conn,
+                        at,
+                        seq,
+                    });
                 }
             }
         });

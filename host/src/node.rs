@@ -112,7 +112,10 @@ impl Node {
             Some(listener) => {
                 let door = start_grpc(
                     &config,
-                    (&naming, &plugins, cluster.as_ref(), advertised),
+                    &naming,
+                    &plugins,
+                    cluster.as_ref(),
+                    advertised,
                     listener,
                     (&mut tasks, &shutdown),
                 )?;
@@ -374,12 +377,10 @@ fn serve_http(listener: TcpListener, state: ApiState, tasks: &mut JoinSet<()>, m
 /// The gRPC front door of Nacos 2.x clients.
 fn start_grpc(
     config: &Config,
-    (naming, plugins, cluster, advertised): (
-        &Arc<ServiceManager>,
-        &Option<Arc<Plugins>>,
-        Option<&Arc<Cluster>>,
-        SocketAddr,
-    ),
+    naming: &Arc<ServiceManager>,
+    plugins: &Option<Arc<Plugins>>,
+    cluster: Option<&Arc<Cluster>>,
+    advertised: SocketAddr,
     listener: TcpListener,
     (tasks, shutdown): (&mut JoinSet<()>, &Shutdown),
 ) -> anyhow::Result<Arc<GrpcDoor>> {

@@ -26,12 +26,13 @@ use crate::registry::model::{
 };
 
 /// Parses a body as `T`; a body that does not parse is answered 502.
-pub fn parse<T: DeserializeOwned>(kind: &str, body: &[u8]) -> Result<T, Payload> {
+/// (The answer is boxed: it is the rare path.)
+pub fn parse<T: DeserializeOwned>(kind: &str, body: &[u8]) -> Result<T, Box<Payload>> {
     serde_json::from_slice(body).map_err(|e| {
-        error_response(
+        Box::new(error_response(
             ErrorCode::BadBody,
             &format!("the body of {kind} is not valid: {e}"),
-        )
+        ))
     })
 }
 

@@ -19,7 +19,7 @@
 //!   and the removal, and a publication racing its connection's release is
 //!   either released with it or refused.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -65,9 +65,7 @@ impl Publisher {
     }
 
     fn stripe(&self, service: &ServiceKey) -> &Mutex<()> {
-        let mut h = self.hasher.build_hasher();
-        service.hash(&mut h);
-        &self.stripes[(h.finish() as usize) % STRIPES]
+        &self.stripes[(self.hasher.hash_one(service) as usize) % STRIPES]
     }
 
     fn lease(&self, conn: &Connection) -> Lease {

@@ -91,7 +91,7 @@ impl GrpcDoor {
         };
         answer.unwrap_or_else(|bad_body| {
             self.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-            bad_body
+            *bad_body
         })
     }
 

@@ -16,7 +16,6 @@ use nacre::{Config, Node};
 use nacre_e2e::TestNode;
 use nacre_e2e::naming::{hosts, wait_hosts};
 use nacre_e2e::program::Running;
-use serde_json::Value;
 use tokio::process::Command;
 
 const LIMIT: Duration = Duration::from_secs(20);
