@@ -41,18 +41,18 @@ for round in $(seq "$ROUNDS"); do
   for server in $order; do
     start "$server"
     "$BENCH" --url "$URL" --json grpc --connections "$CONNECTIONS" --duration "$DURATION" \
-      --ops register,query | tee /dev/stderr | grep '^{' | tag "$server" >> "$OUT"
+      --ops register,query | grep '^{' | tag "$server" >> "$OUT"
     stop
     start "$server"
     "$BENCH" --url "$URL" --json grpc-push --subscribers "$SUBSCRIBERS" --changes "$CHANGES" \
-      --interval-ms "$INTERVAL_MS" | tee /dev/stderr | grep '^{' | tag "$server" >> "$OUT"
+      --interval-ms "$INTERVAL_MS" | grep '^{' | tag "$server" >> "$OUT"
     stop
   done
 done
 for server in nacre rnacos; do
   start "$server"
   "$BENCH" --url "$URL" --json grpc-connections --pid "$PID" --count "$IDLE" \
-    | tee /dev/stderr | grep '^{' | tag "$server" >> "$OUT"
+    | grep '^{' | tag "$server" >> "$OUT"
   stop
 done
 cat "$OUT"

@@ -37,6 +37,16 @@ pub struct Push {
     pub seq: u64,
 }
 
+/// The highest `seq` among a push's hosts (a server that adds instances
+/// rather than replacing them pushes every earlier one too).
+fn newest_seq(body: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split("\"seq\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .max()
+}
+
 /// The string value that follows `prefix` in `body` (up to the next quote).
 fn field<'a>(body: &'a [u8], prefix: &str) -> Option<&'a str> {
     let text = std::str::from_utf8(body).ok()?;
@@ -94,7 +104,7 @@ impl GrpcConn {
                 let reply =
                     format!(r#"{{"resultCode":200,"errorCode":0,"requestId":"{request_id}"}}"#);
                 let _ = answers.try_send(payload(answer, reply));
-                let seq = field(body, "\"seq\":\"").and_then(|s| s.parse().ok());
+                let seq = newest_seq(body);
                 if let (Some((conn, pushes)), Some(seq)) = (&pushes, seq) {
                     let _ = pushes.send(Push {
                         conn: *conn,
@@ -281,8 +291,9 @@ pub struct PushLatency {
 
 /// `subscribers` connections subscribe to one service; a writer changes it
 /// `changes` times, one every `interval` (longer than any server's merge
-/// window, so each change is its own push); each subscriber's first push
-/// carrying a change is timed from the change's request.
+/// window, so each change is its own push), registering a new address each
+/// time; each subscriber's first push carrying a change is timed from the
+/// change's request.
 pub async fn push_latency(
     addr: SocketAddr,
     subscribers: usize,
@@ -323,7 +334,12 @@ pub async fn push_latency(
     for seq in 1..=changes {
         sent_at.push(Instant::now());
         writer
-            .expect_ok("InstanceRequest", register_body(service, 7, seq))
+            // A new address each time: every server sees a change of the
+            // instance set, not only of metadata.
+            .expect_ok(
+                "InstanceRequest",
+                register_body(service, 10_000 + (seq % 50_000) as u16, seq),
+            )
             .await?;
         let window_end = Instant::now() + interval;
         while let Ok(Some(push)) = tokio::time::timeout_at(window_end.into(), pushes.recv()).await {
