@@ -281,6 +281,8 @@ pub async fn preload(conns: &mut [GrpcConn], services: u64, prefix: &str) -> any
 
 pub struct PushLatency {
     pub subscribers: usize,
+    /// Subscribers that could not connect or subscribe.
+    pub refused: u64,
     pub changes: u64,
     pub received: usize,
     pub missed: usize,
@@ -308,21 +310,39 @@ pub async fn push_latency(
         let tx = tx.clone();
         opening.spawn(async move { GrpcConn::connect(addr, Some((id, tx))).await });
     }
+    // A server that refuses some subscribers is measured on the rest; the
+    // refusals are reported.
+    let mut refused = Recorder::default();
     while let Some(joined) = opening.join_next().await {
-        subs.push(joined.context("connect task")??);
+        match joined.context("connect task").and_then(|c| c) {
+            Ok(conn) => subs.push(conn),
+            Err(e) => refused.fail(e),
+        }
+    }
+    if subs.is_empty() {
+        bail!(
+            "no subscriber could connect: {}",
+            refused.first_error.unwrap_or_default()
+        );
     }
     drop(tx);
     let mut writer = GrpcConn::connect(addr, None).await?;
     writer
         .expect_ok("InstanceRequest", register_body(service, 7, 0))
         .await?;
-    for sub in &mut subs {
-        sub.expect_ok(
-            "SubscribeServiceRequest",
-            json!({"namespace": "public", "serviceName": service,
+    let mut subscribed = Vec::with_capacity(subs.len());
+    for mut sub in subs {
+        let answer = sub
+            .expect_ok(
+                "SubscribeServiceRequest",
+                json!({"namespace": "public", "serviceName": service,
             "groupName": "DEFAULT_GROUP", "clusters": "", "subscribe": true}),
-        )
-        .await?;
+            )
+            .await;
+        match answer {
+            Ok(()) => subscribed.push(sub),
+            Err(e) => refused.fail(e),
+        }
     }
     // Let the subscriptions' first pushes (if a server sends any) pass.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -351,9 +371,11 @@ pub async fn push_latency(
         }
     }
     latencies.sort_unstable();
-    let expected = subscribers * changes as usize;
+    let expected = subscribed.len() * changes as usize;
+    drop(subscribed);
     Ok(PushLatency {
         subscribers,
+        refused: refused.errors,
         changes,
         received: latencies.len(),
         missed: expected.saturating_sub(latencies.len()),

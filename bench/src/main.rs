@@ -478,8 +478,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             println!(
-                "gRPC push: {} subscribers, {} changes: {} pushes timed, {} missed; change-to-push p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                "gRPC push: {} subscribers ({} refused), {} changes: {} pushes timed, {} missed; change-to-push p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
                 r.subscribers,
+                r.refused,
                 r.changes,
                 r.received,
                 r.missed,
@@ -490,7 +491,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if cli.json {
                 println!(
                     "{}",
-                    serde_json::json!({"op": "grpc-push", "subscribers": r.subscribers, "changes": r.changes,
+                    serde_json::json!({"op": "grpc-push", "subscribers": r.subscribers, "refused": r.refused, "changes": r.changes,
                         "received": r.received, "missed": r.missed, "p50_us": r.p50_us,
                         "p99_us": r.p99_us, "max_us": r.max_us, "url": cli.url})
                 );
