@@ -2,9 +2,10 @@
 # Runs the whole test suite. First builds the plugins the tests load
 # (scripts/build-plugins.sh, into <target>/plugins/) and installs, idempotently,
 # what the end-to-end tests drive: the Nacos Node.js client (npm nacos-naming)
-# and the Nacos Python SDK (nacos-sdk-python, in a venv under <target>/). Then
-# runs every test of the workspace. <target> is cargo's target directory:
-# `target/`, or $CARGO_TARGET_DIR when set (the tests find it the same way).
+# and the Nacos Python SDKs (nacos-sdk-python 1.0 and 3.x, in venvs under
+# <target>/). Then runs every test of the workspace. <target> is cargo's
+# target directory: `target/`, or $CARGO_TARGET_DIR when set (the tests find
+# it the same way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -16,15 +17,21 @@ if [ -f tests/compat/node/package-lock.json ] && [ ! -d tests/compat/node/node_m
   (cd tests/compat/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-venv="$target/compat-venv"
-if [ -f tests/compat/python/requirements.txt ]; then
-  if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/compat/python/requirements.txt "$venv/requirements.txt"; then
-    echo "== installing the Nacos Python SDK"
+# A venv per requirements file, rebuilt when the file changes:
+# nacos-sdk-python 3.x (the gRPC client) conflicts with the 1.0 package the
+# v1 tests use.
+python_venv() { # <requirements dir> <venv name> <what>
+  local reqs="$1/requirements.txt" venv="$target/$2"
+  [ -f "$reqs" ] || return 0
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s "$reqs" "$venv/requirements.txt"; then
+    echo "== installing $3"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/compat/python/requirements.txt
-    cp tests/compat/python/requirements.txt "$venv/requirements.txt"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$reqs"
+    cp "$reqs" "$venv/requirements.txt"
   fi
-fi
+}
+python_venv tests/compat/python compat-venv "the Nacos Python SDK 1.0"
+python_venv tests/compat/python-v2 compat-venv-v2 "the Nacos Python SDK 3.x"
 
 ./scripts/build-plugins.sh
 

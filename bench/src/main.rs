@@ -7,6 +7,7 @@
 
 mod client;
 mod convergence;
+mod grpc;
 mod load;
 mod memory;
 mod one_service;
@@ -105,6 +106,63 @@ enum Command {
         #[arg(long, default_value = "bench-push")]
         prefix: String,
     },
+    /// Nacos 2.x gRPC: requests per second over N client connections.
+    Grpc {
+        /// Client connections (one worker each)
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Seconds per operation
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Services the requests spread over (preloaded with one instance each for queries)
+        #[arg(long, default_value_t = 100)]
+        services: u64,
+        /// Operations to measure, in order
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "register,query"
+        )]
+        ops: Vec<grpc::Op>,
+        /// Prefix of the service names
+        #[arg(long, default_value = "bench-grpc")]
+        prefix: String,
+        /// gRPC port; 0 means the HTTP port of --url + 1000, as clients assume
+        #[arg(long, default_value_t = 0)]
+        grpc_port: u16,
+    },
+    /// Nacos 2.x gRPC: time from a change to each subscriber's push.
+    GrpcPush {
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Changes made, one per interval
+        #[arg(long, default_value_t = 50)]
+        changes: u64,
+        /// Milliseconds between changes (above every server's merge window)
+        #[arg(long, default_value_t = 700)]
+        interval_ms: u64,
+        #[arg(long, default_value = "bench-grpc-push")]
+        service: String,
+        #[arg(long, default_value_t = 0)]
+        grpc_port: u16,
+    },
+    /// Nacos 2.x gRPC: connections a server holds, and its memory per idle connection.
+    GrpcConnections {
+        /// Process id of the server (its VmRSS is read from /proc/<pid>/status)
+        #[arg(long)]
+        pid: u32,
+        #[arg(long, default_value_t = 10000)]
+        count: usize,
+        /// Connections opened at once
+        #[arg(long, default_value_t = 200)]
+        parallel: usize,
+        /// Most seconds to wait for the server's RSS to stop moving
+        #[arg(long, default_value_t = 10)]
+        settle: u64,
+        #[arg(long, default_value_t = 0)]
+        grpc_port: u16,
+    },
     /// Resident memory per registered instance of a server process.
     Memory {
         /// Process id of the server (its VmRSS is read from /proc/<pid>/status)
@@ -197,6 +255,72 @@ fn positive(values: &[(&str, u64)]) -> anyhow::Result<()> {
         if *value == 0 {
             bail!("--{name} must be positive");
         }
+    }
+    Ok(())
+}
+
+/// The gRPC address of a server whose HTTP API is at `http`.
+fn grpc_target(http: SocketAddr, grpc_port: u16) -> anyhow::Result<SocketAddr> {
+    let port = match grpc_port {
+        0 => http
+            .port()
+            .checked_add(1000)
+            .context("the HTTP port + 1000 is above 65535: give --grpc-port")?,
+        p => p,
+    };
+    Ok(SocketAddr::new(http.ip(), port))
+}
+
+/// The `grpc` command: connect, preload, then each operation in turn.
+async fn run_grpc(
+    target: SocketAddr,
+    connections: usize,
+    duration: u64,
+    services: u64,
+    ops: &[grpc::Op],
+    prefix: &str,
+    (json, url): (bool, &str),
+) -> anyhow::Result<()> {
+    let (mut conns, failures) = grpc::open_many(target, connections, 64).await;
+    if conns.is_empty() {
+        bail!(
+            "no gRPC connection to {target}: {}",
+            failures.first_error.unwrap_or_default()
+        );
+    }
+    grpc::preload(&mut conns, services, prefix).await?;
+    for op in ops {
+        let s = grpc::throughput(
+            std::mem::take(&mut conns),
+            *op,
+            services,
+            prefix,
+            Duration::from_secs(duration),
+        )
+        .await;
+        println!(
+            "gRPC {op:?}: {:.0} req/s over {connections} connections, p50 {} µs, p99 {} µs ({} ok, {} failed{})",
+            s.per_second,
+            s.p50_us,
+            s.p99_us,
+            s.ok,
+            s.errors,
+            s.first_error
+                .as_deref()
+                .map(|e| format!("; first: {e}"))
+                .unwrap_or_default()
+        );
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"op": format!("grpc-{op:?}").to_lowercase(), "per_second": s.per_second,
+                    "p50_us": s.p50_us, "p99_us": s.p99_us, "ok": s.ok, "errors": s.errors,
+                    "connections": connections, "url": url})
+            );
+        }
+        // Each operation gets fresh connections (the previous workers kept theirs).
+        let (fresh, _) = grpc::open_many(target, connections, 64).await;
+        conns = fresh;
     }
     Ok(())
 }
@@ -308,6 +432,113 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     serde_json::json!({"subscribers": r.subscribers, "changes": r.changes, "pushes": r.pushes,
                         "pushes_per_second": r.pushes_per_second, "p50_us": r.p50_us, "p99_us": r.p99_us,
                         "max_us": r.max_us, "missed": r.missed, "url": cli.url})
+                );
+            }
+        }
+        Command::Grpc {
+            connections,
+            duration,
+            services,
+            ops,
+            prefix,
+            grpc_port,
+        } => {
+            positive(&[
+                ("connections", connections as u64),
+                ("duration", duration),
+                ("services", services),
+            ])?;
+            let target = grpc_target(addr, grpc_port)?;
+            run_grpc(
+                target,
+                connections,
+                duration,
+                services,
+                &ops,
+                &prefix,
+                (cli.json, &cli.url),
+            )
+            .await?;
+        }
+        Command::GrpcPush {
+            subscribers,
+            changes,
+            interval_ms,
+            service,
+            grpc_port,
+        } => {
+            positive(&[("subscribers", subscribers as u64), ("changes", changes)])?;
+            let target = grpc_target(addr, grpc_port)?;
+            let r = grpc::push_latency(
+                target,
+                subscribers,
+                changes,
+                Duration::from_millis(interval_ms),
+                &service,
+            )
+            .await?;
+            println!(
+                "gRPC push: {} subscribers ({} refused), {} changes: {} pushes timed, {} missed; change-to-push p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                r.subscribers,
+                r.refused,
+                r.changes,
+                r.received,
+                r.missed,
+                f64::from(r.p50_us) / 1000.0,
+                f64::from(r.p99_us) / 1000.0,
+                f64::from(r.max_us) / 1000.0
+            );
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"op": "grpc-push", "subscribers": r.subscribers, "refused": r.refused, "changes": r.changes,
+                        "received": r.received, "missed": r.missed, "p50_us": r.p50_us,
+                        "p99_us": r.p99_us, "max_us": r.max_us, "url": cli.url})
+                );
+            }
+        }
+        Command::GrpcConnections {
+            pid,
+            count,
+            parallel,
+            settle,
+            grpc_port,
+        } => {
+            positive(&[("count", count as u64), ("parallel", parallel as u64)])?;
+            let target = grpc_target(addr, grpc_port)?;
+            let (before, _, _) = memory::settle(pid, Duration::from_secs(settle)).await?;
+            let started = std::time::Instant::now();
+            let (conns, failures) = grpc::open_many(target, count, parallel).await;
+            let opened_in = started.elapsed();
+            let (after, _, settled) = memory::settle(pid, Duration::from_secs(settle)).await?;
+            let mut held = 0;
+            let mut conns = conns;
+            for conn in &mut conns {
+                if conn
+                    .expect_ok("HealthCheckRequest", serde_json::json!({"requestId": ""}))
+                    .await
+                    .is_ok()
+                {
+                    held += 1;
+                }
+            }
+            let per = after.saturating_sub(before) as f64 / conns.len().max(1) as f64;
+            println!(
+                "gRPC connections: {held} of {count} held and answering ({} failed to open, first error: {}); opened in {:.1} s; RSS {:.1} MiB -> {:.1} MiB{}: {:.1} KiB per connection",
+                failures.errors,
+                failures.first_error.as_deref().unwrap_or("none"),
+                opened_in.as_secs_f64(),
+                before as f64 / 1048576.0,
+                after as f64 / 1048576.0,
+                if settled { "" } else { " (not settled)" },
+                per / 1024.0
+            );
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"op": "grpc-connections", "count": count, "held": held,
+                        "failed": failures.errors, "rss_before": before, "rss_after": after,
+                        "bytes_per_connection": per, "url": cli.url})
                 );
             }
         }

@@ -63,7 +63,7 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 /// [`SETTLE_POLL`] apart, differ by no more than 0.5% (at least 256 KiB):
 /// servers apply registrations asynchronously and allocators release memory
 /// late, so an immediate reading can be off by megabytes.
-async fn settle(pid: u32, bound: Duration) -> anyhow::Result<(u64, Duration, bool)> {
+pub async fn settle(pid: u32, bound: Duration) -> anyhow::Result<(u64, Duration, bool)> {
     let start = Instant::now();
     let mut previous = rss_bytes(pid)?;
     let mut steady = 0;

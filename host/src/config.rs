@@ -35,6 +35,7 @@ pub struct Config {
     pub health: HealthConfig,
     pub naming: NamingConfig,
     pub push: PushConfig,
+    pub grpc: GrpcConfig,
     pub plugins: PluginsConfig,
     pub persistent: PersistentConfig,
     pub cluster: ClusterConfig,
@@ -105,6 +106,32 @@ pub struct PushConfig {
     pub ack_timeout_ms: u64,
     /// Retransmissions of an unacked push before it counts as failed.
     pub max_retransmits: u32,
+}
+
+/// The Nacos 2.x gRPC front door (docs/DESIGN-V2.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcConfig {
+    /// Serve Nacos 2.x clients over gRPC at all.
+    pub enabled: bool,
+    /// Port of the gRPC server; 0 means the HTTP port + 1000, where clients look.
+    pub port: u16,
+    /// Largest message accepted from a client, in bytes (Nacos: 10 MiB).
+    pub max_message_bytes: usize,
+    /// Client connections held at once; beyond it new ones are closed at once.
+    pub max_connections: usize,
+    /// HTTP/2 streams one connection may have open at once.
+    pub max_streams_per_connection: u32,
+    /// Server messages (pushes, probes) waiting to be written to one connection.
+    pub send_queue: usize,
+    /// A connection whose send queue stays full this long is closed.
+    pub stalled_close_ms: u64,
+    /// A connection silent this long is probed (`ClientDetectionRequest`).
+    pub idle_probe_ms: u64,
+    /// A probed connection that answers nothing within this long is closed.
+    pub probe_timeout_ms: u64,
+    /// A push not acknowledged within this long is sent again (with the state then).
+    pub push_ack_timeout_ms: u64,
 }
 
 /// WebAssembly plugins.
@@ -217,6 +244,7 @@ impl Default for Config {
             health: HealthConfig::default(),
             naming: NamingConfig::default(),
             push: PushConfig::default(),
+            grpc: GrpcConfig::default(),
             plugins: PluginsConfig::default(),
             persistent: PersistentConfig::default(),
             cluster: ClusterConfig::default(),
@@ -270,6 +298,23 @@ impl Default for PushConfig {
             merge_window_ms: 5,
             ack_timeout_ms: 1_000,
             max_retransmits: 3,
+        }
+    }
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        GrpcConfig {
+            enabled: true,
+            port: 0,
+            max_message_bytes: 10 * 1024 * 1024,
+            max_connections: 20_000,
+            max_streams_per_connection: 128,
+            send_queue: 256,
+            stalled_close_ms: 30_000,
+            idle_probe_ms: 20_000,
+            probe_timeout_ms: 5_000,
+            push_ack_timeout_ms: 3_000,
         }
     }
 }

@@ -7,6 +7,9 @@
 //! - [`http`]: the front door of Nacos 1.x clients, the v1 open API
 //!   (`/nacos/v1/ns/...`): parameters in, JSON out; and the cluster-internal
 //!   routes.
+//! - [`grpc`]: the front door of Nacos 2.x clients: gRPC on the HTTP port +
+//!   1000, the connection as the lease of its instances, pushes on the
+//!   stream.
 //! - [`naming`]: the rules clients meet — register, deregister, beat, list,
 //!   service definitions — the same whatever door a request came in by.
 //! - [`consistency`]: the `put / remove / get / listen` facade; ephemeral
@@ -34,6 +37,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod consistency;
+pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod logging;

@@ -21,6 +21,25 @@ impl Exposition {
         self.figure(name, "counter", help, value as f64);
     }
 
+    /// A gauge with one label: one line per labelled value
+    /// (`name{label="value"} n`), label values escaped.
+    pub fn labelled_gauge<'a>(
+        &mut self,
+        name: &str,
+        help: &str,
+        label: &str,
+        values: impl IntoIterator<Item = (&'a str, f64)>,
+    ) {
+        let _ = write!(self.text, "# HELP {name} {help}\n# TYPE {name} gauge\n");
+        for (value, n) in values {
+            let value = value
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            let _ = writeln!(self.text, "{name}{{{label}=\"{value}\"}} {n}");
+        }
+    }
+
     fn figure(&mut self, name: &str, kind: &str, help: &str, value: f64) {
         // Writing to a String cannot fail.
         let _ = write!(
@@ -42,6 +61,16 @@ pub trait RenderMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labelled_values_are_escaped() {
+        let mut out = Exposition::default();
+        out.labelled_gauge("nacre_z", "Zs.", "v", [("a\"b", 2.0)]);
+        assert_eq!(
+            out.into_text(),
+            "# HELP nacre_z Zs.\n# TYPE nacre_z gauge\nnacre_z{v=\"a\\\"b\"} 2\n"
+        );
+    }
 
     #[test]
     fn figures_have_help_type_and_value() {

@@ -13,12 +13,15 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::banner::Addresses;
+use crate::clock::now_millis;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::consistency::distro::{Distro, DistroSyncer};
 use crate::consistency::{
     ConsistencyService, EphemeralStore, PersistentBackend, PersistentStore, RaftStore,
 };
+use crate::grpc::push::DoorListener;
+use crate::grpc::{self, GrpcDoor};
 use crate::health::{BeatChecker, HealthProber};
 use crate::http::{self, ApiState, Shared};
 use crate::naming::ServiceManager;
@@ -46,6 +49,7 @@ pub struct Node {
     /// The plugin listeners' thread, joined at shutdown.
     listener_thread: Option<std::thread::JoinHandle<()>>,
     raft: Option<Arc<RaftStore>>,
+    grpc: Option<Arc<GrpcDoor>>,
 }
 
 /// What [`Node::shutdown`] found.
@@ -67,7 +71,8 @@ struct Stores {
 impl Node {
     /// Builds the node from `config`, binds its port and starts serving.
     pub async fn start(config: Config) -> anyhow::Result<Node> {
-        let listener = TcpListener::bind((config.bind, config.port))
+        let grpc_port = config.grpc.enabled.then_some(config.grpc.port);
+        let (listener, grpc_listener) = grpc::server::bind(config.bind, config.port, grpc_port)
             .await
             .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
         let addr = listener.local_addr().context("reading the bound address")?;
@@ -105,6 +110,24 @@ impl Node {
         )
         .await?;
         stores.notifier.listen(Arc::new(push.clone()));
+        let grpc = match grpc_listener {
+            Some(listener) => {
+                let door = start_grpc(
+                    &config,
+                    &naming,
+                    &plugins,
+                    cluster.as_ref(),
+                    advertised,
+                    listener,
+                    (&mut tasks, &shutdown),
+                )?;
+                stores
+                    .notifier
+                    .listen(Arc::new(DoorListener(Arc::downgrade(&door))));
+                Some(door)
+            }
+            None => None,
+        };
         tasks.spawn(
             stores
                 .notifier
@@ -134,7 +157,7 @@ impl Node {
             http: addr,
             advertised: cluster.as_ref().map_or(advertised, |c| c.me()),
             push_udp: push.local_addr(),
-            grpc: None,
+            grpc: grpc.as_ref().map(|g| g.addr()),
         };
         let state = ApiState::new(Shared {
             naming: Arc::clone(&naming),
@@ -146,6 +169,7 @@ impl Node {
             cluster,
             distro: stores.distro.clone(),
             raft: stores.raft.clone(),
+            grpc: grpc.clone(),
         });
         serve_http(
             listener,
@@ -164,7 +188,13 @@ impl Node {
             tasks,
             listener_thread,
             raft: stores.raft,
+            grpc,
         })
+    }
+
+    /// The address of the gRPC door (Nacos 2.x clients), when it is enabled.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(|g| g.addr())
     }
 
     /// The address the HTTP API is bound to.
@@ -375,6 +405,32 @@ fn serve_http(
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
+}
+
+/// The gRPC front door of Nacos 2.x clients.
+fn start_grpc(
+    config: &Config,
+    naming: &Arc<ServiceManager>,
+    plugins: &Option<Arc<Plugins>>,
+    cluster: Option<&Arc<Cluster>>,
+    advertised: SocketAddr,
+    listener: TcpListener,
+    (tasks, shutdown): (&mut JoinSet<()>, &Shutdown),
+) -> anyhow::Result<Arc<GrpcDoor>> {
+    let cluster = cluster.cloned();
+    let parts = grpc::Parts {
+        config: config.grpc.clone(),
+        naming: Arc::clone(naming),
+        plugins: plugins.clone(),
+        node: advertised,
+        // A standalone node's incarnation only has to differ between its runs.
+        incarnation: cluster
+            .as_ref()
+            .map_or_else(|| now_millis() as u64, |c| c.incarnation()),
+        merge_window: Duration::from_millis(config.push.merge_window_ms),
+        ready: Box::new(move || cluster.as_ref().is_none_or(|c| c.is_ready())),
+    };
+    GrpcDoor::start(parts, listener, tasks, shutdown).context("starting the gRPC server")
 }
 
 /// Compiled plugins are cached here, under the data directory.

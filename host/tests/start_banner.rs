@@ -1,6 +1,6 @@
 //! The banner `nacre start` prints on stdout once it is bound: the URL
 //! clients use (never 0.0.0.0), standalone or the cluster's members, the UDP
-//! push socket, the plugin folder (and whether it existed), the config file,
+//! push socket, the gRPC address, the plugin folder (and whether it existed), the config file,
 //! the data dir and the log settings, each as the node really has them.
 
 mod common;
@@ -35,6 +35,12 @@ async fn a_standalone_banner_says_what_the_node_will_do() {
     assert_eq!(
         node.banner_value("listening"),
         format!("0.0.0.0:{port} (HTTP, all interfaces)")
+    );
+    // gRPC where Nacos 2.x clients look: the HTTP port + 1000.
+    let grpc_port = port.parse::<u16>().expect("a port number") + 1000;
+    assert_eq!(
+        node.banner_value("gRPC"),
+        format!("0.0.0.0:{grpc_port} (Nacos 2.x clients)")
     );
     assert_eq!(node.banner_value("mode"), "standalone (no cluster.members)");
     let push: serde_json::Value =

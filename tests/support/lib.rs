@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod naming;
+pub mod program;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

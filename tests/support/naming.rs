@@ -66,6 +66,21 @@ pub async fn hosts(url: &str, service: &str) -> anyhow::Result<BTreeSet<String>>
         .unwrap_or_default())
 }
 
+/// Waits until `instance/list` shows exactly `expected` (`ip:port`s).
+pub async fn wait_hosts(
+    url: &str,
+    service: &str,
+    expected: &[&str],
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let want: BTreeSet<String> = expected.iter().map(|h| h.to_string()).collect();
+    let what = format!("{service} to list {expected:?}");
+    wait_for(&what, limit, || async {
+        Ok(hosts(url, service).await? == want)
+    })
+    .await
+}
+
 pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F) -> anyhow::Result<()>
 where
     F: FnMut() -> Fut,

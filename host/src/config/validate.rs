@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use anyhow::bail;
 
-use super::{ClusterConfig, Config, HealthConfig, PluginsConfig, RaftConfig};
+use super::{ClusterConfig, Config, GrpcConfig, HealthConfig, PluginsConfig, RaftConfig};
 use crate::plugins::manifest::{MAX_MEMORY_MB, MAX_TIMEOUT_MS};
 
 impl Config {
@@ -24,6 +24,7 @@ impl Config {
         }
         health(&self.health)?;
         plugins(&self.plugins)?;
+        grpc(&self.grpc)?;
         raft(&self.raft)?;
         let c = &self.cluster;
         if !c.members.is_empty() && c.max_message_bytes < 2 * self.http.max_body_bytes {
@@ -124,6 +125,23 @@ fn raft(r: &RaftConfig) -> anyhow::Result<()> {
             "raft: timeouts and sizes must be greater than 0, and \
              heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms"
         );
+    }
+    Ok(())
+}
+
+/// The gRPC door's knobs. (Its port, the HTTP port + 1000 unless set, is
+/// checked where it is bound: `grpc::server`.)
+fn grpc(g: &GrpcConfig) -> anyhow::Result<()> {
+    if g.max_message_bytes == 0
+        || g.max_connections == 0
+        || g.max_streams_per_connection == 0
+        || g.send_queue == 0
+        || g.stalled_close_ms == 0
+        || g.idle_probe_ms == 0
+        || g.probe_timeout_ms == 0
+        || g.push_ack_timeout_ms == 0
+    {
+        bail!("every grpc.* size, limit and interval must be greater than 0");
     }
     Ok(())
 }

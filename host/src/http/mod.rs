@@ -11,8 +11,8 @@ mod forward;
 mod health;
 mod instance;
 mod legacy;
+mod loader;
 mod metadata;
-mod names;
 mod operator;
 mod params;
 mod ready;
@@ -36,6 +36,7 @@ use crate::cluster::Cluster;
 use crate::config::HttpConfig;
 use crate::consistency::RaftStore;
 use crate::consistency::distro::Distro;
+use crate::grpc::GrpcDoor;
 use crate::naming::ServiceManager;
 use crate::plugins::Plugins;
 use crate::push::PushService;
@@ -57,6 +58,8 @@ pub struct Shared {
     pub cluster: Option<Arc<Cluster>>,
     pub distro: Option<Arc<Distro>>,
     pub raft: Option<Arc<RaftStore>>,
+    /// The gRPC door, when enabled: its figures and connections.
+    pub grpc: Option<Arc<GrpcDoor>>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -173,6 +176,7 @@ pub fn router(state: ApiState) -> Router {
             get(operator::readiness),
         )
         .route("/nacre/v1/metrics", get(operator::prometheus))
+        .route("/nacos/v2/core/loader/current", get(loader::current))
         .route("/nacre/v1/plugins", get(operator::plugins))
         .merge(cluster::routes(&state))
         .fallback(not_found)

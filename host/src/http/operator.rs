@@ -44,6 +44,7 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
         "mem": sample.mem,
         "cpu": sample.cpu,
         "push": state.push.state(),
+        "grpc": state.grpc.as_ref().map(|g| g.metrics_json()),
     }))
     .into_response()
 }
@@ -70,6 +71,9 @@ pub async fn prometheus(State(state): State<ApiState>) -> Response {
     }
     if let Some(distro) = &state.distro {
         distro.render_metrics(&mut out);
+    }
+    if let Some(grpc) = &state.grpc {
+        grpc.render_metrics(&mut out);
     }
     (
         [(

@@ -11,12 +11,11 @@ use http_body_util::{BodyExt, Limited};
 
 use super::ApiState;
 use super::error::ApiError;
-pub use super::names::{check_cluster, check_ip};
-use super::names::{check_name, check_service_part};
+use crate::naming::checks;
 use crate::naming::client_agent::agent_header;
 use crate::registry::model::{
-    DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, GROUP_SEPARATOR, InstanceId, MAX_WEIGHT,
-    MIN_WEIGHT, Metadata, ServiceKey,
+    DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, GROUP_SEPARATOR, InstanceId, Metadata,
+    ServiceKey,
 };
 
 /// Where Nacos clients that send no User-Agent name themselves
@@ -260,50 +259,43 @@ impl Params {
 }
 
 pub fn illegal(name: &str, reason: &str) -> ApiError {
-    ApiError::BadRequest(format!("Param '{name}' is illegal: {reason}"))
+    checks::illegal(name, reason).into()
+}
+
+// The rules themselves live in `naming::checks`, shared with the gRPC door.
+
+fn check_name(param: &str, value: &str) -> Result<(), ApiError> {
+    Ok(checks::check_name(param, value)?)
+}
+
+/// Nacos's cluster name syntax: `[0-9a-zA-Z-]+`.
+pub fn check_cluster(param: &str, value: &str) -> Result<(), ApiError> {
+    Ok(checks::check_cluster(param, value)?)
+}
+
+/// An address as clients send it ([`checks::check_ip`]).
+pub fn check_ip(param: &str, value: &str) -> Result<(), ApiError> {
+    Ok(checks::check_ip(param, value)?)
+}
+
+/// A service or group name: no `#` ([`checks::check_service_part`]).
+fn check_service_part(param: &str, value: &str) -> Result<(), ApiError> {
+    Ok(checks::check_service_part(param, value)?)
 }
 
 pub fn parse_port(param: &str, value: &str) -> Result<u16, ApiError> {
-    match value.parse::<i64>() {
-        Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
-        Ok(p) => Err(illegal(param, &format!("port {p} is outside 1-65535"))),
-        Err(_) => Err(illegal(
-            param,
-            &format!("expected a port number, got {value:?}"),
-        )),
-    }
+    Ok(checks::parse_port(param, value)?)
 }
 
 pub fn parse_weight(value: &str) -> Result<f64, ApiError> {
-    let weight: f64 = value
-        .parse()
-        .map_err(|_| illegal("weight", &format!("expected a number, got {value:?}")))?;
-    if !weight.is_finite() || !(MIN_WEIGHT..=MAX_WEIGHT).contains(&weight) {
-        return Err(illegal(
-            "weight",
-            &format!("the weights range from {MIN_WEIGHT} to {MAX_WEIGHT}, got {value}"),
-        ));
-    }
-    Ok(weight)
+    Ok(checks::parse_weight(value)?)
 }
 
 pub fn parse_metadata(param: &str, value: &str) -> Result<Metadata, ApiError> {
     if value.starts_with('{') {
         let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(value)
             .map_err(|e| illegal(param, &format!("malformed JSON: {e}")))?;
-        return map
-            .into_iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => Ok((k, s)),
-                serde_json::Value::Number(n) => Ok((k, n.to_string())),
-                serde_json::Value::Bool(b) => Ok((k, b.to_string())),
-                serde_json::Value::Null => Ok((k, String::new())),
-                _ => Err(illegal(
-                    param,
-                    &format!("value of key {k:?} must be a string"),
-                )),
-            })
-            .collect();
+        return Ok(checks::metadata_from_json(param, map)?);
     }
     value
         .split(',')

@@ -65,8 +65,16 @@ struct BareHostsView(Arc<HostsView>);
 
 /// Renders the reply for a service that exists.
 pub fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String {
+    let view = hosts_view(service, request.clusters, request.grouped_names);
+    reply(service.key(), &view, request, now)
+}
+
+/// The hosts of `service` in `clusters` (empty: all), as both front doors
+/// show them, each host's `serviceName` grouped (`group@@name`) or bare:
+/// cached per revision when unfiltered, rendered on the spot otherwise.
+pub fn hosts_view(service: &Service, clusters: &[String], grouped: bool) -> Arc<HostsView> {
     let key = service.key();
-    let view = match (request.clusters.is_empty(), request.grouped_names) {
+    match (clusters.is_empty(), grouped) {
         (true, true) => {
             service.cached_view(|state, revision| build_view(key, state, revision, &[], true))
         }
@@ -82,12 +90,11 @@ pub fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String 
                 key,
                 &state,
                 service.revision(),
-                request.clusters,
+                clusters,
                 grouped,
             ))
         }
-    };
-    reply(key, &view, request, now)
+    }
 }
 
 /// Wraps a rendered view into the reply for one caller.
@@ -155,7 +162,8 @@ fn wrap(
     out
 }
 
-fn push_json_str(out: &mut String, s: &str) {
+/// Appends `s` as a JSON string.
+pub fn push_json_str(out: &mut String, s: &str) {
     // serde_json never fails to serialise a &str.
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
@@ -223,21 +231,31 @@ pub fn render_instances(
     request: &ListRequest<'_>,
     now: i64,
 ) -> String {
+    let view = hosts_view_of(service, instances, request.clusters, request.grouped_names);
+    reply(service.key(), &view, request, now)
+}
+
+/// The hosts of a push filter's answer for `service`, in the order given,
+/// keeping those in `clusters` (empty: all), `serviceName` grouped or bare.
+pub fn hosts_view_of(
+    service: &Service,
+    instances: &[Instance],
+    clusters: &[String],
+    grouped: bool,
+) -> HostsView {
     let state = service.read_state();
     let hosts: Vec<HostRef<'_>> = instances
         .iter()
-        .filter(|i| request.clusters.is_empty() || request.clusters.contains(&i.id.cluster))
+        .filter(|i| clusters.is_empty() || clusters.contains(&i.id.cluster))
         .map(HostRef::from_instance)
         .collect();
-    let view = render_hosts(
+    render_hosts(
         service.key(),
         &state.meta,
         service.revision(),
         &hosts,
-        request.grouped_names,
-    );
-    drop(state);
-    reply(service.key(), &view, request, now)
+        grouped,
+    )
 }
 
 /// Applies Nacos's rules: disabled instances are left out, and when the

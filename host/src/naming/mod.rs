@@ -8,18 +8,22 @@
 //! - [`beat`]: a v1 client's beat, and what health policies say on it.
 //! - [`services`]: service definitions and their clusters.
 //! - [`list`]: what a client sees of a service (`instance/list` and pushes).
+//! - [`service_info`]: what a v2 (gRPC) client sees of a service.
 //! - [`catalog`]: listings over many services (`service/list`, `catalog/*`).
 //! - [`metadata`]: batch changes to instances' metadata.
 //! - [`client_agent`]: which Nacos client is calling, and the rules Nacos keys on it.
 //! - [`health_owner`]: who decides an instance's health.
+//! - [`checks`]: parameter rules both front doors apply.
 
 pub mod beat;
 pub mod catalog;
+pub mod checks;
 pub mod client_agent;
 pub mod health_owner;
 pub mod instances;
 pub mod list;
 pub mod metadata;
+pub mod service_info;
 pub mod services;
 
 use std::sync::Arc;

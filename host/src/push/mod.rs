@@ -7,11 +7,13 @@
 //!   window), sends them and retransmits until acked.
 //! - [`receiver`]: reads acks from the push socket; anything else is counted and dropped.
 //! - [`packet`]: the wire format.
+//! - [`window`]: the merge window, shared with the gRPC door's pushes.
 
 pub mod packet;
 pub mod receiver;
 pub mod sender;
 pub mod subscribers;
+pub mod window;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,11 +28,12 @@ use tokio::net::UdpSocket;
 use crate::config::PushConfig;
 use crate::naming::client_agent::{ClientAgent, ClientKind};
 use crate::plugins::Plugins;
+use crate::registry::Registry;
 use crate::registry::model::ServiceKey;
-use crate::registry::{FastHash, Registry};
 use crate::switches::{SwitchValues, Switches};
 pub use subscribers::PushSubscriber;
 use subscribers::Subscribers;
+use window::MergeWindow;
 
 /// An unacknowledged push: kept until its ack arrives or its retries run out.
 struct PendingPush {
@@ -86,10 +89,8 @@ struct Inner {
     subscribers: Subscribers,
     /// Unacked pushes by (subscriber address, lastRefTime).
     pending: DashMap<(SocketAddr, u64), PendingPush>,
-    /// Services with a push scheduled but not yet sent (the merge window).
-    scheduled: DashMap<ServiceKey, (), FastHash>,
-    /// Scheduled pushes and when they fall due, for [`PushService::run_pushes`].
-    due: tokio::sync::mpsc::UnboundedSender<(ServiceKey, tokio::time::Instant)>,
+    /// Services with a push waiting in its merge window.
+    window: MergeWindow,
     counters: PushCounters,
     /// Source of unique `lastRefTime`s. Starts at the wall clock in
     /// microseconds and counts up by one per push: unique, increasing, and
@@ -113,10 +114,10 @@ impl PushService {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
             .unwrap_or(1);
-        let (due, scheduled_pushes) = tokio::sync::mpsc::unbounded_channel();
+        let (window, due) = MergeWindow::new(Duration::from_millis(config.merge_window_ms));
         let push = PushService {
             inner: Arc::new(Inner {
-                due,
+                window,
                 socket: Arc::new(socket),
                 registry,
                 switches,
@@ -124,13 +125,12 @@ impl PushService {
                 config,
                 subscribers: Subscribers::default(),
                 pending: DashMap::new(),
-                scheduled: DashMap::default(),
                 counters: PushCounters::default(),
                 next_ref_time: AtomicU64::new(start),
             }),
         };
         tasks.spawn(push.clone().receive_acks(shutdown.clone()));
-        tasks.spawn(push.clone().run_pushes(scheduled_pushes, shutdown.clone()));
+        tasks.spawn(push.clone().run_pushes(due, shutdown.clone()));
         tasks.spawn(push.clone().run_retransmits(shutdown.clone()));
         tasks.spawn(push.clone().sweep_zombies(shutdown.clone()));
         Ok(push)

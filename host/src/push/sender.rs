@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::window::DuePushes;
 use super::{PendingPush, PushService, PushSubscriber, packet};
 use crate::clock::now_millis;
 use crate::naming::list::{self, ListRequest};
@@ -29,20 +30,7 @@ impl ChangeListener for PushService {
     }
 
     fn on_change(&self, event: &ChangeEvent) {
-        if self
-            .inner
-            .scheduled
-            .insert(event.service.clone(), ())
-            .is_some()
-        {
-            return; // a push of this service is already waiting in its window
-        }
-        let window = Duration::from_millis(self.inner.config.merge_window_ms);
-        // Unbounded, but never longer than the services with a push scheduled.
-        let _ = self
-            .inner
-            .due
-            .send((event.service.clone(), tokio::time::Instant::now() + window));
+        self.inner.window.schedule(&event.service);
     }
 }
 
@@ -87,27 +75,8 @@ struct Variant {
 
 impl PushService {
     /// Sends each scheduled push when its merge window ends, until shutdown.
-    /// (Windows are all the same length, so pushes fall due in the order
-    /// they were scheduled.)
-    pub async fn run_pushes(
-        self,
-        mut due: tokio::sync::mpsc::UnboundedReceiver<(ServiceKey, tokio::time::Instant)>,
-        mut shutdown: Shutdown,
-    ) {
-        loop {
-            let (service, at) = tokio::select! {
-                next = due.recv() => match next {
-                    Some(next) => next,
-                    None => return,
-                },
-                _ = shutdown.recv() => return,
-            };
-            tokio::select! {
-                _ = tokio::time::sleep_until(at) => {}
-                _ = shutdown.recv() => return,
-            }
-            // Unschedule before reading the state: a change from now on gets a push of its own.
-            self.inner.scheduled.remove(&service);
+    pub async fn run_pushes(self, mut due: DuePushes, mut shutdown: Shutdown) {
+        while let Some(service) = due.next(&self.inner.window, &mut shutdown).await {
             self.push_service(&service).await;
         }
     }

@@ -1,0 +1,386 @@
+//! The Nacos 2.x gRPC mode: N client connections (server check, stream,
+//! setup, as the SDKs make them) against any server that speaks the
+//! protocol on the HTTP port + 1000 (Nacre, rnacos, Nacos).
+//!
+//! - [`throughput`]: register / query / subscribe requests per second over
+//!   the connections, each worker on its own connection.
+//! - [`push_latency`]: subscribers on one service, a writer changing it at a
+//!   fixed pace; the time from the change's request to each subscriber's
+//!   push carrying it.
+//! - [`idle_connections`]: how many connections the server holds, and its
+//!   resident memory per idle connection.
+//!
+//! Every run is bounded in time and count; failures are counted, not fatal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nacre::grpc::payload::{body_of, payload, type_of};
+use nacre::grpc::proto::Payload;
+use nacre::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
+use nacre::grpc::proto::request_client::RequestClient;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::stats::{Recorder, Summary, percentile};
+
+/// A push as the bench sees it: which connection got it, when, and the
+/// change (`seq` in the instance's metadata) it carries.
+pub struct Push {
+    pub conn: usize,
+    pub at: Instant,
+    pub seq: u64,
+}
+
+/// The highest `seq` among a push's hosts (a server that adds instances
+/// rather than replacing them pushes every earlier one too).
+fn newest_seq(body: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split("\"seq\":\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .max()
+}
+
+/// The string value that follows `prefix` in `body` (up to the next quote).
+fn field<'a>(body: &'a [u8], prefix: &str) -> Option<&'a str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find(prefix)? + prefix.len();
+    let len = text[start..].find('"')?;
+    Some(&text[start..start + len])
+}
+
+/// One client connection: unary calls, and a stream whose reader answers
+/// probes and acks pushes (forwarding them when asked to).
+pub struct GrpcConn {
+    unary: RequestClient<Channel>,
+    _to_server: mpsc::Sender<Payload>,
+}
+
+impl GrpcConn {
+    /// Connects and sets up like the SDKs; `pushes` receives every push.
+    pub async fn connect(
+        addr: SocketAddr,
+        pushes: Option<(usize, mpsc::UnboundedSender<Push>)>,
+    ) -> anyhow::Result<GrpcConn> {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        let mut unary = RequestClient::new(channel.clone()).max_decoding_message_size(64 << 20);
+        let check = call(&mut unary, "ServerCheckRequest", json!({"requestId": ""})).await?;
+        if type_of(&check) != "ServerCheckResponse" {
+            bail!("server check answered {}", type_of(&check));
+        }
+        let (to_server, rx) = mpsc::channel(64);
+        let mut inbound = BiRequestStreamClient::new(channel)
+            .max_decoding_message_size(64 << 20)
+            .request_bi_stream(ReceiverStream::new(rx))
+            .await?
+            .into_inner();
+        let setup = json!({"clientVersion": "nacre-bench", "tenant": "", "labels": {"module": "naming", "source": "sdk"}});
+        to_server
+            .send(payload("ConnectionSetupRequest", setup.to_string()))
+            .await?;
+        let answers = to_server.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(message)) = inbound.message().await {
+                let at = Instant::now();
+                let answer = match type_of(&message) {
+                    "NotifySubscriberRequest" => "NotifySubscriberResponse",
+                    "ClientDetectionRequest" => "ClientDetectionResponse",
+                    _ => continue,
+                };
+                // Read only what is needed, by search: a JSON tree per push
+                // would make the bench, not the server, the slow side.
+                let body = body_of(&message);
+                let request_id = field(body, "\"requestId\":\"").unwrap_or("");
+                let reply =
+                    format!(r#"{{"resultCode":200,"errorCode":0,"requestId":"{request_id}"}}"#);
+                let _ = answers.try_send(payload(answer, reply));
+                let seq = newest_seq(body);
+                if let (Some((conn, pushes)), Some(seq)) = (&pushes, seq) {
+                    let _ = pushes.send(Push {
+                        conn: *conn,
+                        at,
+                        seq,
+                    });
+                }
+            }
+        });
+        // Servers register the connection as the setup arrives; wait until
+        // a unary call is accepted (no server-specific SetupAck needed).
+        let mut conn = GrpcConn {
+            unary,
+            _to_server: to_server,
+        };
+        for _ in 0..250 {
+            let health = conn
+                .call("HealthCheckRequest", json!({"requestId": ""}))
+                .await?;
+            if type_of(&health) == "HealthCheckResponse" {
+                return Ok(conn);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bail!("the connection was not registered within 5 s")
+    }
+
+    /// One request; an `ErrorResponse` or a failed typed answer is an error.
+    pub async fn call(&mut self, kind: &str, body: Value) -> anyhow::Result<Payload> {
+        call(&mut self.unary, kind, body).await
+    }
+
+    pub async fn expect_ok(&mut self, kind: &str, body: Value) -> anyhow::Result<()> {
+        let answer = self.call(kind, body).await?;
+        let json: Value = serde_json::from_slice(body_of(&answer))?;
+        if json["resultCode"] != 200 {
+            bail!("{kind} answered {}: {json}", type_of(&answer));
+        }
+        Ok(())
+    }
+}
+
+async fn call(
+    unary: &mut RequestClient<Channel>,
+    kind: &str,
+    body: Value,
+) -> anyhow::Result<Payload> {
+    let answer = unary
+        .request(payload(kind, body.to_string()))
+        .await?
+        .into_inner();
+    Ok(answer)
+}
+
+fn register_body(service: &str, port: u16, seq: u64) -> Value {
+    json!({"namespace": "public", "serviceName": service, "groupName": "DEFAULT_GROUP",
+           "type": "registerInstance", "module": "naming",
+           "instance": {"ip": "127.0.0.1", "port": port, "weight": 1.0, "healthy": true,
+                        "enabled": true, "ephemeral": true, "clusterName": "DEFAULT",
+                        "metadata": {"seq": seq.to_string()}}})
+}
+
+/// Opens `n` connections, `parallel` at a time.
+pub async fn open_many(addr: SocketAddr, n: usize, parallel: usize) -> (Vec<GrpcConn>, Recorder) {
+    let mut conns = Vec::with_capacity(n);
+    let mut failures = Recorder::default();
+    let mut started = 0;
+    while started < n {
+        let batch = parallel.min(n - started);
+        let opened = futures_join(batch, addr).await;
+        for result in opened {
+            match result {
+                Ok(c) => conns.push(c),
+                Err(e) => failures.fail(e),
+            }
+        }
+        started += batch;
+    }
+    (conns, failures)
+}
+
+async fn futures_join(count: usize, addr: SocketAddr) -> Vec<anyhow::Result<GrpcConn>> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        set.spawn(GrpcConn::connect(addr, None));
+    }
+    let mut out = Vec::with_capacity(count);
+    while let Some(joined) = set.join_next().await {
+        out.push(joined.unwrap_or_else(|e| Err(anyhow::anyhow!("connect task failed: {e}"))));
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Op {
+    Register,
+    Query,
+    Subscribe,
+}
+
+/// Requests per second of `op` over `conns.len()` connections for `duration`.
+pub async fn throughput(
+    conns: Vec<GrpcConn>,
+    op: Op,
+    services: u64,
+    prefix: &str,
+    duration: Duration,
+) -> Summary {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for (i, mut conn) in conns.into_iter().enumerate() {
+        let stop = Arc::clone(&stop);
+        let service = format!("{prefix}-{}", i as u64 % services);
+        let all = services;
+        let prefix = prefix.to_string();
+        workers.spawn(async move {
+            let mut recorder = Recorder::default();
+            let mut n: u64 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let (kind, body) = match op {
+                    // Same address, new metadata: a real change every time.
+                    Op::Register => (
+                        "InstanceRequest",
+                        register_body(&service, 20_000 + i as u16 % 40_000, n),
+                    ),
+                    Op::Query => (
+                        "ServiceQueryRequest",
+                        json!({"namespace": "public",
+                        "serviceName": format!("{prefix}-{}", (i as u64 + n) % all),
+                        "groupName": "DEFAULT_GROUP", "cluster": "", "healthyOnly": false}),
+                    ),
+                    Op::Subscribe => (
+                        "SubscribeServiceRequest",
+                        json!({"namespace": "public",
+                        "serviceName": format!("{prefix}-{}", (i as u64 + n) % all),
+                        "groupName": "DEFAULT_GROUP", "clusters": "", "subscribe": true}),
+                    ),
+                };
+                let t = Instant::now();
+                match conn.expect_ok(kind, body).await {
+                    Ok(()) => recorder.record(t.elapsed()),
+                    Err(e) => recorder.fail(e),
+                }
+            }
+            (conn, recorder)
+        });
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let mut total = Recorder::default();
+    while let Some(joined) = workers.join_next().await {
+        if let Ok((_, recorder)) = joined {
+            total.merge(recorder);
+        }
+    }
+    total.summary(elapsed)
+}
+
+/// Registers one instance in each of `services` services (for queries).
+pub async fn preload(conns: &mut [GrpcConn], services: u64, prefix: &str) -> anyhow::Result<()> {
+    for s in 0..services {
+        let conn = &mut conns[(s as usize) % conns.len()];
+        conn.expect_ok(
+            "InstanceRequest",
+            register_body(&format!("{prefix}-{s}"), 9, 0),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub struct PushLatency {
+    pub subscribers: usize,
+    /// Subscribers that could not connect or subscribe.
+    pub refused: u64,
+    pub changes: u64,
+    pub received: usize,
+    pub missed: usize,
+    pub p50_us: u32,
+    pub p99_us: u32,
+    pub max_us: u32,
+}
+
+/// `subscribers` connections subscribe to one service; a writer changes it
+/// `changes` times, one every `interval` (longer than any server's merge
+/// window, so each change is its own push), registering a new address each
+/// time; each subscriber's first push carrying a change is timed from the
+/// change's request.
+pub async fn push_latency(
+    addr: SocketAddr,
+    subscribers: usize,
+    changes: u64,
+    interval: Duration,
+    service: &str,
+) -> anyhow::Result<PushLatency> {
+    let (tx, mut pushes) = mpsc::unbounded_channel();
+    let mut subs = Vec::with_capacity(subscribers);
+    let mut opening = tokio::task::JoinSet::new();
+    for id in 0..subscribers {
+        let tx = tx.clone();
+        opening.spawn(async move { GrpcConn::connect(addr, Some((id, tx))).await });
+    }
+    // A server that refuses some subscribers is measured on the rest; the
+    // refusals are reported.
+    let mut refused = Recorder::default();
+    while let Some(joined) = opening.join_next().await {
+        match joined.context("connect task").and_then(|c| c) {
+            Ok(conn) => subs.push(conn),
+            Err(e) => refused.fail(e),
+        }
+    }
+    if subs.is_empty() {
+        bail!(
+            "no subscriber could connect: {}",
+            refused.first_error.unwrap_or_default()
+        );
+    }
+    drop(tx);
+    let mut writer = GrpcConn::connect(addr, None).await?;
+    writer
+        .expect_ok("InstanceRequest", register_body(service, 7, 0))
+        .await?;
+    let mut subscribed = Vec::with_capacity(subs.len());
+    for mut sub in subs {
+        let answer = sub
+            .expect_ok(
+                "SubscribeServiceRequest",
+                json!({"namespace": "public", "serviceName": service,
+            "groupName": "DEFAULT_GROUP", "clusters": "", "subscribe": true}),
+            )
+            .await;
+        match answer {
+            Ok(()) => subscribed.push(sub),
+            Err(e) => refused.fail(e),
+        }
+    }
+    // Let the subscriptions' first pushes (if a server sends any) pass.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    while pushes.try_recv().is_ok() {}
+    let mut sent_at = Vec::with_capacity(changes as usize + 1);
+    sent_at.push(Instant::now());
+    let mut latencies: Vec<u32> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for seq in 1..=changes {
+        sent_at.push(Instant::now());
+        writer
+            // A new address each time: every server sees a change of the
+            // instance set, not only of metadata.
+            .expect_ok(
+                "InstanceRequest",
+                register_body(service, 10_000 + (seq % 50_000) as u16, seq),
+            )
+            .await?;
+        let window_end = Instant::now() + interval;
+        while let Ok(Some(push)) = tokio::time::timeout_at(window_end.into(), pushes.recv()).await {
+            let n = push.seq;
+            if n >= 1 && (n as usize) < sent_at.len() && seen.insert((push.conn, n)) {
+                let took = push.at.saturating_duration_since(sent_at[n as usize]);
+                latencies.push(took.as_micros().min(u32::MAX as u128) as u32);
+            }
+        }
+    }
+    latencies.sort_unstable();
+    let expected = subscribed.len() * changes as usize;
+    drop(subscribed);
+    Ok(PushLatency {
+        subscribers,
+        refused: refused.errors,
+        changes,
+        received: latencies.len(),
+        missed: expected.saturating_sub(latencies.len()),
+        p50_us: percentile(&latencies, 50.0),
+        p99_us: percentile(&latencies, 99.0),
+        max_us: latencies.last().copied().unwrap_or(0),
+    })
+}

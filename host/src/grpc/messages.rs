@@ -1,0 +1,212 @@
+//! The JSON bodies of the messages clients send, and the builder of the
+//! answers (NACOS-V2.md §4–§6).
+//!
+//! Reading is lenient the way Java's is: camelCase, unknown fields ignored,
+//! anything missing takes Nacos's default (Go and Rust leave out booleans
+//! they consider default). Writing never emits `null` for a string or a
+//! list: the Python client refuses the whole answer if it does.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::payload::payload;
+use super::proto::Payload;
+
+/// The fields every naming request carries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Target {
+    pub request_id: Option<String>,
+    pub namespace: Option<String>,
+    pub service_name: Option<String>,
+    pub group_name: Option<String>,
+}
+
+/// `InstanceRequest` and `PersistentInstanceRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct InstanceRequest {
+    #[serde(flatten)]
+    pub target: Target,
+    /// `registerInstance` or `deregisterInstance`.
+    pub r#type: Option<String>,
+    pub instance: Option<InstanceBody>,
+}
+
+/// `BatchInstanceRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct BatchInstanceRequest {
+    #[serde(flatten)]
+    pub target: Target,
+    /// `batchRegisterInstance`.
+    pub r#type: Option<String>,
+    pub instances: Option<Vec<InstanceBody>>,
+}
+
+/// One instance as clients send it; `None` takes Nacos's default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct InstanceBody {
+    pub ip: Option<String>,
+    pub port: Option<i64>,
+    pub weight: Option<f64>,
+    pub healthy: Option<bool>,
+    pub enabled: Option<bool>,
+    pub ephemeral: Option<bool>,
+    pub cluster_name: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `SubscribeServiceRequest`: `subscribe: false` unsubscribes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SubscribeRequest {
+    #[serde(flatten)]
+    pub target: Target,
+    pub subscribe: bool,
+    pub clusters: Option<String>,
+}
+
+/// `ServiceQueryRequest` (the Python client spells the flag `healthOnly`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct QueryRequest {
+    #[serde(flatten)]
+    pub target: Target,
+    pub cluster: Option<String>,
+    pub healthy_only: Option<bool>,
+    pub health_only: Option<bool>,
+}
+
+/// `ServiceListRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServiceListRequest {
+    #[serde(flatten)]
+    pub target: Target,
+    pub page_no: Option<i64>,
+    pub page_size: Option<i64>,
+}
+
+/// `ConnectionSetupRequest`: who the client is. The abilities (a table from
+/// Java and Python, the old nested object from Go and Rust) change nothing
+/// here and are not read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SetupRequest {
+    pub client_version: Option<String>,
+    pub tenant: Option<String>,
+    pub labels: Option<HashMap<String, String>>,
+}
+
+/// Any message of which only the request id (and a result) matters: the
+/// client's answers on the stream, ServerCheck, HealthCheck.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Bare {
+    pub request_id: Option<String>,
+    pub result_code: Option<i64>,
+}
+
+/// Builds one answer: the common fields of every response, then its own.
+pub struct Reply {
+    kind: &'static str,
+    fields: Map<String, Value>,
+    /// Pre-rendered JSON appended as the last field (a `serviceInfo`).
+    raw: Option<(&'static str, String)>,
+}
+
+impl Reply {
+    /// A successful answer of type `kind` to the request `request_id`.
+    pub fn ok(kind: &'static str, request_id: &str) -> Reply {
+        let mut fields = Map::new();
+        fields.insert("resultCode".into(), 200.into());
+        fields.insert("errorCode".into(), 0.into());
+        fields.insert("message".into(), "".into());
+        fields.insert("requestId".into(), request_id.into());
+        fields.insert("success".into(), true.into());
+        Reply {
+            kind,
+            fields,
+            raw: None,
+        }
+    }
+
+    /// Turns the answer into a failure with Nacos's `errorCode`
+    /// (`resultCode` 500): the typed failure clients raise without retrying.
+    pub fn fail(mut self, error_code: u16, message: impl Into<String>) -> Reply {
+        self.fields.insert("resultCode".into(), 500.into());
+        self.fields.insert("errorCode".into(), error_code.into());
+        self.fields
+            .insert("message".into(), Value::String(message.into()));
+        self.fields.insert("success".into(), false.into());
+        self
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Reply {
+        self.fields.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a field whose JSON is already rendered.
+    pub fn with_raw(mut self, key: &'static str, json: String) -> Reply {
+        self.raw = Some((key, json));
+        self
+    }
+
+    pub fn into_payload(self) -> Payload {
+        let mut json = Value::Object(self.fields).to_string();
+        if let Some((key, raw)) = self.raw {
+            json.pop(); // the closing brace
+            json.push_str(",\"");
+            json.push_str(key);
+            json.push_str("\":");
+            json.push_str(&raw);
+            json.push('}');
+        }
+        payload(self.kind, json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grpc::payload::{body_of, type_of};
+
+    #[test]
+    fn lenient_reading_of_a_sparse_instance() -> Result<(), serde_json::Error> {
+        let req: InstanceRequest = serde_json::from_str(
+            r#"{"namespace":"public","serviceName":"s","groupName":"g","type":"registerInstance",
+                "instance":{"ip":"127.0.0.1","port":80,"instanceHeartBeatInterval":5000},
+                "module":"naming","headers":{}}"#,
+        )?;
+        let instance = req.instance.unwrap_or_default();
+        assert_eq!(instance.port, Some(80));
+        assert_eq!(instance.healthy, None);
+        assert_eq!(req.target.service_name.as_deref(), Some("s"));
+        Ok(())
+    }
+
+    #[test]
+    fn reply_splices_raw_json_and_keeps_strings() -> Result<(), serde_json::Error> {
+        let p = Reply::ok("QueryServiceResponse", "7")
+            .with_raw("serviceInfo", r#"{"name":"s","hosts":[]}"#.into())
+            .into_payload();
+        assert_eq!(type_of(&p), "QueryServiceResponse");
+        let json: Value = serde_json::from_slice(body_of(&p))?;
+        assert_eq!(json["serviceInfo"]["name"], "s");
+        assert_eq!(json["requestId"], "7");
+        let failed = Reply::ok("InstanceResponse", "")
+            .fail(400, "bad")
+            .into_payload();
+        let json: Value = serde_json::from_slice(body_of(&failed))?;
+        assert_eq!(
+            (json["resultCode"].as_i64(), json["errorCode"].as_i64()),
+            (Some(500), Some(400))
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! The front door of Nacos 2.x clients: gRPC (h2c) on the HTTP port + 1000,
+//! the `Request` and `BiRequestStream` services of NACOS-V2.md, translated
+//! into the same naming operations as the v1 door. docs/DESIGN-V2.md tells
+//! the connection lifecycle, leases, pushes and limits.
+//!
+//! - [`server`]: binds the port, accepts transports (one connection each)
+//!   and serves HTTP/2 on them; closes them on request and at shutdown.
+//! - [`service`]: the two gRPC services: unary dispatch on the message type,
+//!   and the stream (setup, the client's answers).
+//! - [`handlers`]: one function per naming request.
+//! - [`connection`]: the connection registry and what each connection holds.
+//! - [`publish`]: the only way a connection changes the registry
+//!   (publish, unpublish, release) — the seam a cluster re-implements.
+//! - [`push`]: stream subscribers, pushes, acks and resends.
+//! - [`info`]: what a client is shown of a service (push filters applied).
+//! - [`liveness`]: probes of idle connections, closing stuck ones.
+//! - [`stats`]: counters, metrics and the connection listing.
+//! - [`payload`], [`messages`], [`proto`]: the wire.
+
+pub mod connection;
+pub mod handlers;
+pub mod info;
+pub mod liveness;
+pub mod messages;
+pub mod payload;
+pub mod proto;
+pub mod publish;
+pub mod push;
+pub mod server;
+pub mod service;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::config::GrpcConfig;
+use crate::naming::ServiceManager;
+use crate::naming::service_info::RefTimes;
+use crate::plugins::Plugins;
+use crate::shutdown::Shutdown;
+use connection::{Connection, Connections};
+use publish::Publisher;
+use push::PushHub;
+use stats::GrpcStats;
+
+/// Whether the node may serve clients now (a cluster member that has not
+/// loaded its peers' data answers 300, "server starting").
+pub type Readiness = Box<dyn Fn() -> bool + Send + Sync>;
+
+/// The gRPC door of one node: everything its tasks and handlers share.
+pub struct GrpcDoor {
+    pub(crate) config: GrpcConfig,
+    pub(crate) naming: Arc<ServiceManager>,
+    pub(crate) plugins: Option<Arc<Plugins>>,
+    pub(crate) connections: Connections,
+    pub(crate) publisher: Publisher,
+    pub(crate) push: PushHub,
+    pub(crate) ref_times: RefTimes,
+    pub(crate) stats: GrpcStats,
+    ready: Readiness,
+    /// The address the gRPC server is bound to.
+    addr: SocketAddr,
+}
+
+/// What [`GrpcDoor::start`] needs from the node.
+pub struct Parts {
+    pub config: GrpcConfig,
+    pub naming: Arc<ServiceManager>,
+    pub plugins: Option<Arc<Plugins>>,
+    /// This node's advertised address and incarnation (its start time, ms):
+    /// named in the leases of its connections.
+    pub node: SocketAddr,
+    pub incarnation: u64,
+    /// How long changes to one service gather before a push.
+    pub merge_window: Duration,
+    pub ready: Readiness,
+}
+
+impl GrpcDoor {
+    /// Starts serving on `listener` (see [`server::bind`]): the server, the
+    /// push sender, resends and liveness checks run in `tasks` until
+    /// `shutdown`. The caller registers the door with the notifier
+    /// ([`push::DoorListener`]).
+    pub fn start(
+        parts: Parts,
+        listener: TcpListener,
+        tasks: &mut JoinSet<()>,
+        shutdown: &Shutdown,
+    ) -> std::io::Result<Arc<GrpcDoor>> {
+        let addr = listener.local_addr()?;
+        let (push, schedule) = PushHub::new(parts.merge_window);
+        let door = Arc::new(GrpcDoor {
+            publisher: Publisher::new(Arc::clone(&parts.naming), parts.node, parts.incarnation),
+            config: parts.config,
+            naming: parts.naming,
+            plugins: parts.plugins,
+            connections: Connections::default(),
+            push,
+            ref_times: RefTimes::default(),
+            stats: GrpcStats::default(),
+            ready: parts.ready,
+            addr,
+        });
+        tasks.spawn(Arc::clone(&door).serve(listener, shutdown.clone()));
+        tasks.spawn(Arc::clone(&door).run_pushes(schedule, shutdown.clone()));
+        tasks.spawn(Arc::clone(&door).run_resends(shutdown.clone()));
+        tasks.spawn(Arc::clone(&door).run_liveness(shutdown.clone()));
+        tracing::info!(%addr, "gRPC server started");
+        Ok(door)
+    }
+
+    /// The address the gRPC server is bound to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        (self.ready)()
+    }
+
+    /// Ends a connection's effects: its instances leave the registry, its
+    /// subscriptions end. Idempotent.
+    pub(crate) async fn release(&self, conn: &Connection) {
+        self.publisher.release(conn).await;
+        self.push.drop_connection(conn);
+    }
+}

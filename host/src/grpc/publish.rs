@@ -1,0 +1,213 @@
+//! Every effect a connection has on the registry goes through here:
+//! [`Publisher::publish`], [`Publisher::unpublish`] and [`Publisher::release`],
+//! Nacos 2.x's "one publication per service per connection" (NACOS-V2.md §5).
+//!
+//! Today they are built on the naming operations (register and deregister
+//! through [`ServiceManager`], instances leased to the connection with
+//! [`Lease::Connection`]). A cluster re-implements this one small API on
+//! connection-owned, replicated instances; nothing else in the gRPC door
+//! writes to the registry.
+//!
+//! Rules:
+//! - a register or a batch replaces what the connection published in that
+//!   service; a deregister removes it, whatever ip and port it names;
+//! - an instance is removed only while this connection still holds its
+//!   lease: a client that reconnected and registered again on a new
+//!   connection keeps its instance when the old connection goes;
+//! - writes to one service are serialised here (a lock per stripe of
+//!   services), so "still holds its lease" cannot change between the check
+//!   and the removal, and a publication racing its connection's release is
+//!   either released with it or refused.
+
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::connection::Connection;
+use crate::naming::{NamingError, ServiceManager};
+use crate::registry::model::{Instance, InstanceId, Lease, ServiceKey};
+use crate::registry::{FastHash, Registry};
+
+/// Locks serialising the writes of connections per service.
+const STRIPES: usize = 64;
+
+/// Applies connections' publications to the registry.
+pub struct Publisher {
+    naming: Arc<ServiceManager>,
+    /// This node and its incarnation, named in the leases it hands out.
+    node: SocketAddr,
+    incarnation: u64,
+    stripes: Vec<Mutex<()>>,
+    hasher: FastHash,
+}
+
+/// Why a publication was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The connection was released while the request was on its way.
+    #[error("connection is unregistered")]
+    Released,
+    #[error(transparent)]
+    Naming(#[from] NamingError),
+}
+
+impl Publisher {
+    pub fn new(naming: Arc<ServiceManager>, node: SocketAddr, incarnation: u64) -> Publisher {
+        Publisher {
+            naming,
+            node,
+            incarnation,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            hasher: FastHash::default(),
+        }
+    }
+
+    fn stripe(&self, service: &ServiceKey) -> &Mutex<()> {
+        &self.stripes[(self.hasher.hash_one(service) as usize) % STRIPES]
+    }
+
+    fn lease(&self, conn: &Connection) -> Lease {
+        Lease::Connection {
+            node: self.node,
+            incarnation: self.incarnation,
+            connection: conn.id.to_string(),
+        }
+    }
+
+    /// Makes `instances` the connection's publication in `service`,
+    /// replacing what it published there before. The instances must be
+    /// ephemeral and the service must not be persistent.
+    pub async fn publish(
+        &self,
+        conn: &Connection,
+        service: ServiceKey,
+        instances: Vec<Instance>,
+    ) -> Result<(), PublishError> {
+        let _serial = self.stripe(&service).lock().await;
+        if conn.is_released() {
+            return Err(PublishError::Released);
+        }
+        if let Some(clash) = kind_clash(self.naming.registry(), &service, true) {
+            return Err(NamingError::InvalidParam(clash).into());
+        }
+        let lease = self.lease(conn);
+        let previous = conn
+            .holdings()
+            .publications
+            .get(&service)
+            .cloned()
+            .unwrap_or_default();
+        let mut published = Vec::with_capacity(instances.len());
+        for mut instance in instances {
+            instance.lease = lease.clone();
+            published.push(instance.id.clone());
+            if let Err(e) = self
+                .naming
+                .register_instance(service.clone(), instance)
+                .await
+            {
+                // Keep track of what did land, so a release removes it.
+                self.record(conn, &service, &previous, &published);
+                return Err(e.into());
+            }
+        }
+        for stale in previous.iter().filter(|id| !published.contains(id)) {
+            self.remove_if_leased(&service, stale, &lease).await?;
+        }
+        conn.holdings()
+            .publications
+            .insert(service.clone(), published);
+        Ok(())
+    }
+
+    /// Records a partial publication: what it wrote plus what it replaced.
+    fn record(
+        &self,
+        conn: &Connection,
+        service: &ServiceKey,
+        previous: &[InstanceId],
+        written: &[InstanceId],
+    ) {
+        let mut ids = previous.to_vec();
+        ids.extend(written.iter().filter(|id| !previous.contains(id)).cloned());
+        conn.holdings().publications.insert(service.clone(), ids);
+    }
+
+    /// Removes the connection's publication in `service`, if any.
+    pub async fn unpublish(
+        &self,
+        conn: &Connection,
+        service: &ServiceKey,
+    ) -> Result<(), PublishError> {
+        let _serial = self.stripe(service).lock().await;
+        let Some(ids) = conn.holdings().publications.remove(service) else {
+            return Ok(());
+        };
+        let lease = self.lease(conn);
+        for id in &ids {
+            self.remove_if_leased(service, id, &lease).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes everything the connection published, once: the connection
+    /// closed, was closed by the node, or its client vanished. Its
+    /// subscriptions are the push side's to drop.
+    pub async fn release(&self, conn: &Connection) {
+        if !conn.mark_released() {
+            return;
+        }
+        let services: Vec<ServiceKey> = conn.holdings().publications.keys().cloned().collect();
+        for service in services {
+            if let Err(e) = self.unpublish(conn, &service).await {
+                tracing::warn!(connection = %conn.id, %service, error = %e,
+                    "could not remove a closed connection's instances");
+            }
+        }
+    }
+
+    async fn remove_if_leased(
+        &self,
+        service: &ServiceKey,
+        id: &InstanceId,
+        lease: &Lease,
+    ) -> Result<(), NamingError> {
+        let held = self
+            .naming
+            .registry()
+            .instance(service, id)
+            .is_some_and(|i| &i.lease == lease);
+        if held {
+            self.naming
+                .deregister_instance(service.clone(), id.clone(), true)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Nacos 2.x fixes a service's kind with its first instance: the message
+/// refusing an instance of the other kind, if `service` holds one
+/// (NACOS-V2.md §5: "Current service ... is persistent service, can't
+/// register ephemeral instance.").
+pub fn kind_clash(registry: &Registry, service: &ServiceKey, ephemeral: bool) -> Option<String> {
+    let found = registry.service(service)?;
+    let clash = found
+        .read_state()
+        .instances
+        .values()
+        .any(|slot| slot.ephemeral != ephemeral);
+    clash.then(|| {
+        let (is, want) = if ephemeral {
+            ("persistent", "ephemeral")
+        } else {
+            ("ephemeral", "persistent")
+        };
+        format!(
+            "Current service {} is {is} service, can't register {want} instance.",
+            service.grouped_name()
+        )
+    })
+}

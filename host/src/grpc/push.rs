@@ -1,0 +1,314 @@
+//! Pushes to stream subscribers (NACOS-V2.md §6): the v2 kind of push
+//! target on the same notifier as UDP subscribers.
+//!
+//! - A change schedules one push of its service after the merge window
+//!   (`push.merge_window_ms`, milliseconds, not Nacos's 500 ms); changes
+//!   inside the window ride along. The push renders the service once per
+//!   cluster filter and sends a `NotifySubscriberRequest` with a fresh
+//!   request id to every subscribed connection.
+//! - Acks are matched by (connection, request id). Each connection keeps
+//!   only the last unacked push per service; a push not acked within
+//!   `grpc.push_ack_timeout_ms` (or refused by a full send queue) is sent
+//!   again with the state at that time, for as long as the connection
+//!   lives (Nacos retries forever too, issue #12002). A push to a
+//!   connection that is gone counts as done.
+//! - Sends never wait: a client that does not read fills its own bounded
+//!   queue and nobody else's (see `liveness` for what happens to it then).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+use super::GrpcDoor;
+use super::connection::{Connection, SendError};
+use super::info::Shaped;
+use super::payload::payload;
+use crate::clock::now_millis;
+use crate::naming::list::push_json_str;
+use crate::notifier::{ChangeEvent, ChangeListener};
+use crate::push::window::{DuePushes, MergeWindow};
+use crate::registry::FastHash;
+use crate::registry::model::ServiceKey;
+use crate::shutdown::Shutdown;
+
+/// One subscribed connection, with the clusters it asked for.
+#[derive(Clone)]
+struct Subscriber {
+    conn: Arc<Connection>,
+    /// The `clusters` parameter as given.
+    clusters: Arc<str>,
+}
+
+/// Who is subscribed to what, and the pushes waiting for their window.
+pub struct PushHub {
+    by_service: DashMap<ServiceKey, HashMap<Arc<str>, Subscriber>, FastHash>,
+    window: MergeWindow,
+}
+
+impl PushHub {
+    pub fn new(window: Duration) -> (PushHub, DuePushes) {
+        let (window, due) = MergeWindow::new(window);
+        let hub = PushHub {
+            by_service: DashMap::default(),
+            window,
+        };
+        (hub, due)
+    }
+
+    /// Subscribes `conn` to `service` (again: the clusters are replaced).
+    /// False if the connection is no longer registered.
+    pub fn subscribe(&self, conn: &Arc<Connection>, service: &ServiceKey, clusters: &str) -> bool {
+        let mut holdings = conn.holdings();
+        // Checked under the holdings' lock, which a release takes to drop
+        // the subscriptions: a subscription is never left behind a release.
+        if conn.is_released() {
+            return false;
+        }
+        holdings.subscriptions.insert(service.clone());
+        self.by_service.entry(service.clone()).or_default().insert(
+            Arc::clone(&conn.id),
+            Subscriber {
+                conn: Arc::clone(conn),
+                clusters: clusters.into(),
+            },
+        );
+        true
+    }
+
+    pub fn unsubscribe(&self, conn: &Connection, service: &ServiceKey) {
+        let mut holdings = conn.holdings();
+        holdings.subscriptions.remove(service);
+        holdings.unacked.remove(service);
+        drop(holdings);
+        self.forget(&conn.id, service);
+    }
+
+    fn forget(&self, id: &str, service: &ServiceKey) {
+        if let Some(mut subs) = self.by_service.get_mut(service) {
+            subs.remove(id);
+        }
+        self.by_service
+            .remove_if(service, |_, subs| subs.is_empty());
+    }
+
+    /// Drops every subscription of a released connection.
+    pub fn drop_connection(&self, conn: &Connection) {
+        let services: Vec<ServiceKey> = {
+            let mut holdings = conn.holdings();
+            holdings.unacked.clear();
+            holdings.subscriptions.drain().collect()
+        };
+        for service in services {
+            self.forget(&conn.id, &service);
+        }
+    }
+
+    fn subscribers(&self, service: &ServiceKey) -> Vec<Subscriber> {
+        self.by_service
+            .get(service)
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Subscriptions held, over all connections.
+    pub fn count(&self) -> usize {
+        self.by_service.iter().map(|s| s.value().len()).sum()
+    }
+}
+
+/// The door as the notifier holds it: weakly, since the door holds the
+/// naming operations that hold the notifier (a strong reference would keep
+/// a stopped node's door alive).
+pub struct DoorListener(pub Weak<GrpcDoor>);
+
+impl ChangeListener for DoorListener {
+    fn wants(&self, service: &ServiceKey) -> bool {
+        self.0
+            .upgrade()
+            .is_some_and(|door| door.push.by_service.contains_key(service))
+    }
+
+    fn on_change(&self, event: &ChangeEvent) {
+        if let Some(door) = self.0.upgrade() {
+            door.push.window.schedule(&event.service);
+        }
+    }
+}
+
+impl GrpcDoor {
+    /// Sends each scheduled push when its window ends, until shutdown.
+    pub async fn run_pushes(self: Arc<Self>, mut due: DuePushes, mut shutdown: Shutdown) {
+        while let Some(service) = due.next(&self.push.window, &mut shutdown).await {
+            self.push_service(&service).await;
+        }
+    }
+
+    /// Pushes the current state of `service` to every subscriber.
+    async fn push_service(&self, service: &ServiceKey) {
+        let subscribers = self.push.subscribers(service);
+        if subscribers.is_empty() {
+            return;
+        }
+        let ref_time = self.ref_times.next();
+        let mut rendered: HashMap<Arc<str>, Arc<String>> = HashMap::new();
+        for sub in subscribers {
+            let clusters = cluster_names(&sub.clusters);
+            let info = match self
+                .shaped_info(
+                    &sub.conn,
+                    service,
+                    &clusters,
+                    &sub.clusters,
+                    false,
+                    ref_time,
+                )
+                .await
+            {
+                Some(Shaped::Skip) => continue,
+                Some(Shaped::Send(json)) => Arc::new(json),
+                None => Arc::clone(rendered.entry(Arc::clone(&sub.clusters)).or_insert_with(
+                    || {
+                        Arc::new(self.plain_info(
+                            service,
+                            &clusters,
+                            &sub.clusters,
+                            false,
+                            ref_time,
+                        ))
+                    },
+                )),
+            };
+            self.send_push(&sub.conn, service, &info);
+        }
+    }
+
+    /// Sends one push and remembers it until acked.
+    fn send_push(&self, conn: &Connection, service: &ServiceKey, info: &str) {
+        let request_id = self.connections.next_request_id();
+        let mut body = String::with_capacity(info.len() + 160);
+        body.push_str("{\"namespace\":");
+        push_json_str(&mut body, &service.namespace);
+        body.push_str(",\"serviceName\":");
+        push_json_str(&mut body, &service.name);
+        body.push_str(",\"groupName\":");
+        push_json_str(&mut body, &service.group);
+        body.push_str(",\"serviceInfo\":");
+        body.push_str(info);
+        body.push_str(",\"requestId\":\"");
+        body.push_str(&request_id.to_string());
+        body.push_str("\",\"module\":\"naming\",\"headers\":{}}");
+        let sent = conn.send(payload("NotifySubscriberRequest", body));
+        let stats = &self.stats;
+        match sent {
+            Ok(()) => stats.pushes_sent.fetch_add(1, Ordering::Relaxed),
+            Err(SendError::Full) => stats.pushes_failed.fetch_add(1, Ordering::Relaxed),
+            Err(SendError::Closed) => return,
+        };
+        // Either way it waits for its ack, or for its resend.
+        conn.holdings()
+            .unacked
+            .insert(service.clone(), (request_id, now_millis()));
+    }
+
+    /// Records a client's answer to a push; a failed answer leaves the push
+    /// to be sent again.
+    pub fn acknowledge(&self, conn: &Connection, request_id: &str, ok: bool) {
+        let Ok(id) = request_id.parse::<u64>() else {
+            self.stats.acks_unmatched.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let mut holdings = conn.holdings();
+        let service = holdings
+            .unacked
+            .iter()
+            .find(|(_, (sent_id, _))| *sent_id == id)
+            .map(|(service, _)| service.clone());
+        match service {
+            Some(service) if ok => {
+                holdings.unacked.remove(&service);
+                self.stats.pushes_acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(_) => {
+                self.stats.pushes_failed.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                self.stats.acks_unmatched.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sends again, with the state of now, every push unacked for the ack
+    /// timeout; until shutdown.
+    pub async fn run_resends(self: Arc<Self>, mut shutdown: Shutdown) {
+        let timeout = Duration::from_millis(self.config.push_ack_timeout_ms);
+        let mut tick = tokio::time::interval(
+            (timeout / 4).clamp(Duration::from_millis(20), Duration::from_secs(1)),
+        );
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.recv() => return,
+            }
+            let cutoff = now_millis() - timeout.as_millis() as i64;
+            for conn in self.connections.all() {
+                if !conn.is_registered() {
+                    continue;
+                }
+                let overdue: Vec<ServiceKey> = conn
+                    .holdings()
+                    .unacked
+                    .iter()
+                    .filter(|(_, (_, sent))| *sent <= cutoff)
+                    .map(|(service, _)| service.clone())
+                    .collect();
+                for service in overdue {
+                    self.resend(&conn, &service).await;
+                }
+            }
+        }
+    }
+
+    async fn resend(&self, conn: &Connection, service: &ServiceKey) {
+        let clusters = match self
+            .push
+            .by_service
+            .get(service)
+            .and_then(|s| s.get(&conn.id).map(|sub| Arc::clone(&sub.clusters)))
+        {
+            Some(c) => c,
+            None => {
+                // Unsubscribed meanwhile: nothing to deliver.
+                conn.holdings().unacked.remove(service);
+                return;
+            }
+        };
+        let names = cluster_names(&clusters);
+        let ref_time = self.ref_times.next();
+        let info = match self
+            .shaped_info(conn, service, &names, &clusters, false, ref_time)
+            .await
+        {
+            Some(Shaped::Skip) => {
+                conn.holdings().unacked.remove(service);
+                return;
+            }
+            Some(Shaped::Send(json)) => json,
+            None => self.plain_info(service, &names, &clusters, false, ref_time),
+        };
+        self.stats.pushes_resent.fetch_add(1, Ordering::Relaxed);
+        self.send_push(conn, service, &info);
+    }
+}
+
+fn cluster_names(param: &str) -> Vec<String> {
+    param
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect()
+}

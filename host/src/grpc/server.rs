@@ -1,0 +1,195 @@
+//! The gRPC server: its port, the accept loop and one HTTP/2 connection per
+//! accepted transport, served by hyper with tonic's routes.
+//!
+//! The node runs the accept loop itself, rather than tonic's `Server`, to
+//! own each transport: the [`Connection`] is created at accept and handed to
+//! every request on it, a connection the node decides to close (an
+//! unresponsive or stuck client, shutdown) is really closed — the Python
+//! client notices nothing less than a closed socket (NACOS-V2.md §9) — and
+//! when the transport ends, whoever ended it, the connection is released at
+//! once.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+use super::GrpcDoor;
+use super::connection::Connection;
+use super::payload::payload;
+use super::proto::bi_request_stream_server::BiRequestStreamServer;
+use super::proto::request_server::RequestServer;
+use super::service::Services;
+use crate::shutdown::Shutdown;
+
+/// How clients derive the gRPC port from the HTTP port (NACOS-V2.md §1).
+pub const PORT_OFFSET: u16 = 1000;
+
+/// How long a closing connection gets to flush what was queued (a
+/// `ConnectResetRequest`) before its socket is dropped.
+const CLOSE_GRACE: Duration = Duration::from_millis(200);
+
+/// How long shutdown waits for connections to finish closing.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+
+/// Largest header block accepted from a client.
+const MAX_HEADER_BYTES: u32 = 64 * 1024;
+
+/// Binds the HTTP listener and the gRPC one. With `grpc_port` 0 the gRPC
+/// port is the HTTP port + 1000; when the HTTP port is 0 too (any free
+/// port), pairs are tried until both halves are free.
+pub async fn bind(
+    ip: IpAddr,
+    http_port: u16,
+    grpc_port: Option<u16>,
+) -> std::io::Result<(TcpListener, Option<TcpListener>)> {
+    let Some(grpc_port) = grpc_port else {
+        return Ok((TcpListener::bind((ip, http_port)).await?, None));
+    };
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let http = TcpListener::bind((ip, http_port)).await?;
+        let port = match grpc_port {
+            0 => http.local_addr()?.port().checked_add(PORT_OFFSET),
+            p => Some(p),
+        };
+        let grpc = match port {
+            Some(port) => TcpListener::bind((ip, port)).await,
+            None => Err(std::io::Error::other(format!(
+                "HTTP port + {PORT_OFFSET} is above 65535: set grpc.port"
+            ))),
+        };
+        match grpc {
+            Ok(grpc) => return Ok((http, Some(grpc))),
+            Err(_) if http_port == 0 && grpc_port == 0 && attempts < 50 => continue,
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "binding the gRPC port {}: {e}",
+                        port.map_or_else(|| "(none)".to_string(), |p| p.to_string())
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+impl GrpcDoor {
+    /// Accepts transports until shutdown, then closes every connection
+    /// (each registered client is first told `ConnectResetRequest`).
+    pub(super) async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: Shutdown) {
+        let local_port = self.addr.port();
+        let limit = self.config.max_message_bytes;
+        let routes = tonic::service::Routes::new(
+            RequestServer::new(Services(Arc::clone(&self)))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            BiRequestStreamServer::new(Services(Arc::clone(&self)))
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(usize::MAX),
+        );
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = shutdown.recv() => break,
+            };
+            match accepted {
+                Ok((tcp, remote)) => {
+                    if self.connections.len() >= self.config.max_connections {
+                        self.stats
+                            .refused_over_limit
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::debug!(%remote, "gRPC connection refused: at grpc.max_connections");
+                        continue; // dropping it closes it
+                    }
+                    let conn = self.connections.open(remote, local_port);
+                    tokio::spawn(Arc::clone(&self).serve_transport(tcp, conn, routes.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: pause, keep serving.
+                    tracing::warn!(error = %e, "gRPC accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        drop(listener);
+        self.close_all().await;
+    }
+
+    /// Serves HTTP/2 on one transport until it ends or the node closes it,
+    /// then releases its connection.
+    async fn serve_transport(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        conn: Arc<Connection>,
+        routes: tonic::service::Routes,
+    ) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+        let tagged = Arc::clone(&conn);
+        let service =
+            tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(Arc::clone(&tagged));
+                routes.clone().oneshot(request)
+            });
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder
+            .max_concurrent_streams(self.config.max_streams_per_connection)
+            .max_header_list_size(MAX_HEADER_BYTES);
+        let serving =
+            builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+        tokio::pin!(serving);
+        tokio::select! {
+            result = serving.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(connection = %conn.id, error = %e, "gRPC transport ended");
+                }
+            }
+            _ = conn.closed() => {
+                serving.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(CLOSE_GRACE, serving.as_mut()).await;
+            }
+        }
+        self.release(&conn).await;
+        self.connections.remove(&conn);
+    }
+
+    /// Tells each registered client to reconnect (Java and Go honour
+    /// `ConnectResetRequest`; Python and Rust see the socket close), closes
+    /// every transport and waits, bounded, for them to be released.
+    async fn close_all(&self) {
+        for conn in self.connections.all() {
+            if conn.is_registered() {
+                let request_id = self.connections.next_request_id();
+                let body =
+                    format!(r#"{{"requestId":"{request_id}","module":"internal","headers":{{}}}}"#);
+                let _ = conn.send(payload("ConnectResetRequest", body));
+            }
+            conn.close();
+        }
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
+        while !self.connections.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The address a client should dial for a node whose gRPC door is `addr`
+/// (loopback when bound to every interface).
+pub fn dial_addr(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}

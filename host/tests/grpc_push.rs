@@ -1,0 +1,315 @@
+//! Pushes on the stream and the life of connections (NACOS-V2.md §4, §6):
+//! subscribers are pushed gRPC and v1 changes and ack them, unacked pushes
+//! are resent, push filters shape them, silent connections are probed and
+//! closed, a client that never reads is closed without slowing others, and
+//! operators see it all.
+
+mod common;
+mod grpc_client;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{TestNode, wait_until};
+use grpc_client::{RawClient, assert_ok, grpc_addr, hosts};
+use serde_json::{Value, json};
+
+const PUSH_WAIT: Duration = Duration::from_secs(5);
+
+async fn metrics(node: &TestNode) -> Value {
+    node.get("/operator/metrics", &[]).await.json()["grpc"].clone()
+}
+
+/// Waits for a push of `service` whose hosts are `expected`, acking each push.
+async fn pushed(client: &mut RawClient, service: &str, expected: &[&str]) {
+    let deadline = Instant::now() + PUSH_WAIT;
+    while Instant::now() < deadline {
+        let Some(push) = client.next_of("NotifySubscriberRequest", PUSH_WAIT).await else {
+            break;
+        };
+        client.ack(&push).await;
+        assert_eq!(push.body["serviceName"], service);
+        assert_eq!(push.body["serviceInfo"]["name"], service, "{push:?}");
+        if hosts(&push.body["serviceInfo"]) == expected {
+            return;
+        }
+    }
+    panic!("no push of {service} with {expected:?}");
+}
+
+#[tokio::test]
+async fn subscribers_are_pushed_grpc_and_v1_changes_until_they_unsubscribe() {
+    let node = TestNode::start().await;
+    let mut subscriber = RawClient::connect(grpc_addr(&node), "raw", "").await;
+    let answer = subscriber.subscribe("watched", true).await;
+    assert_ok(&answer, "SubscribeServiceResponse");
+    assert_eq!(answer.body["serviceInfo"]["hosts"], json!([]));
+
+    let mut publisher = RawClient::connect(grpc_addr(&node), "raw", "").await;
+    assert_ok(
+        &publisher.register("watched", "127.0.0.1", 1).await,
+        "InstanceResponse",
+    );
+    pushed(&mut subscriber, "watched", &["127.0.0.1:1"]).await;
+    node.register("watched", "127.0.0.1", 2, &[])
+        .await
+        .assert_ok();
+    pushed(&mut subscriber, "watched", &["127.0.0.1:1", "127.0.0.1:2"]).await;
+    // The publisher goes away: its instance leaves every view.
+    drop(publisher);
+    pushed(&mut subscriber, "watched", &["127.0.0.1:2"]).await;
+    wait_until(PUSH_WAIT, "acks counted", || async {
+        metrics(&node).await["push"]["acked"].as_u64() >= Some(3)
+    })
+    .await;
+
+    assert_ok(
+        &subscriber.subscribe("watched", false).await,
+        "SubscribeServiceResponse",
+    );
+    node.register("watched", "127.0.0.1", 3, &[])
+        .await
+        .assert_ok();
+    let after = subscriber
+        .next_of("NotifySubscriberRequest", Duration::from_millis(500))
+        .await;
+    assert!(after.is_none(), "pushed after unsubscribing: {after:?}");
+    assert_eq!(metrics(&node).await["subscriptions"], 0);
+}
+
+#[tokio::test]
+async fn an_unacked_push_is_sent_again_with_the_state_of_then() {
+    let node = TestNode::start_with(|c| c.grpc.push_ack_timeout_ms = 200).await;
+    let mut subscriber = RawClient::connect(grpc_addr(&node), "raw", "").await;
+    subscriber.subscribe("resent", true).await;
+    node.register("resent", "127.0.0.1", 1, &[])
+        .await
+        .assert_ok();
+    let first = subscriber
+        .next_of("NotifySubscriberRequest", PUSH_WAIT)
+        .await
+        .expect("first push");
+    // Not acked: it comes again, under a new request id, newer.
+    let again = subscriber
+        .next_of("NotifySubscriberRequest", PUSH_WAIT)
+        .await
+        .expect("resent push");
+    assert_ne!(first.body["requestId"], again.body["requestId"]);
+    assert_eq!(hosts(&again.body["serviceInfo"]), ["127.0.0.1:1"]);
+    assert!(
+        again.body["serviceInfo"]["lastRefTime"].as_i64()
+            > first.body["serviceInfo"]["lastRefTime"].as_i64()
+    );
+    subscriber.ack(&again).await;
+    wait_until(PUSH_WAIT, "the ack is counted", || async {
+        metrics(&node).await["push"]["acked"] == 1
+    })
+    .await;
+    let m = metrics(&node).await;
+    assert!(m["push"]["resent"].as_u64() >= Some(1), "{m}");
+    // Acked: no more resends.
+    let quiet = subscriber
+        .next_of("NotifySubscriberRequest", Duration::from_millis(600))
+        .await;
+    assert!(quiet.is_none(), "resent after the ack: {quiet:?}");
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_probed_and_closed_an_answering_one_kept() {
+    let node = TestNode::start_with(|c| {
+        c.grpc.idle_probe_ms = 300;
+        c.grpc.probe_timeout_ms = 300;
+    })
+    .await;
+    let addr = grpc_addr(&node);
+    let mut silent = RawClient::connect(addr, "raw", "").await;
+    assert_ok(
+        &silent.register("half-open", "127.0.0.1", 1).await,
+        "InstanceResponse",
+    );
+    let mut alive = RawClient::connect(addr, "raw", "").await;
+    assert_ok(
+        &alive.register("half-open", "127.0.0.1", 2).await,
+        "InstanceResponse",
+    );
+    // `alive` answers probes (next_of does) for three seconds.
+    let answering = tokio::spawn(async move {
+        alive.next_of("never", Duration::from_secs(3)).await;
+        alive
+    });
+    // `silent` reads the stream but never answers: its probe goes unanswered.
+    let probe = silent
+        .next_from_server(Duration::from_secs(3))
+        .await
+        .expect("a probe");
+    assert_eq!(probe.kind, "ClientDetectionRequest");
+    wait_until(
+        Duration::from_secs(3),
+        "the silent connection's instance goes",
+        || async { node.listed("half-open", &[]).await == ["127.0.0.1:2"] },
+    )
+    .await;
+    let mut alive = answering.await.expect("task");
+    assert_ok(
+        &alive.call("HealthCheckRequest", json!({})).await,
+        "HealthCheckResponse",
+    );
+    let m = metrics(&node).await;
+    assert!(m["closedUnresponsive"].as_u64() >= Some(1), "{m}");
+    assert!(m["probesSent"].as_u64() >= Some(2), "{m}");
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_closed_without_slowing_others() {
+    let node = TestNode::start_with(|c| {
+        c.grpc.send_queue = 2;
+        c.grpc.stalled_close_ms = 300;
+        c.grpc.idle_probe_ms = 60_000;
+        c.grpc.push_ack_timeout_ms = 100;
+    })
+    .await;
+    let addr = grpc_addr(&node);
+    let mut stuck = RawClient::connect(addr, "raw", "").await;
+    assert_ok(
+        &stuck.register("stuck-own", "127.0.0.1", 1).await,
+        "InstanceResponse",
+    );
+    assert_ok(
+        &stuck.subscribe("hot", true).await,
+        "SubscribeServiceResponse",
+    );
+    let mut normal = RawClient::connect(addr, "raw", "").await;
+    // Big pushes: the stuck client's HTTP/2 windows (hyper's client takes
+    // 2 MiB per stream, 5 MiB per connection) fill after a few dozen.
+    let blob = "x".repeat(128 * 1024);
+    let mut slowest = Duration::ZERO;
+    for round in 0..40 {
+        let metadata = json!({"blob": blob, "round": round.to_string()});
+        let request = json!({"serviceName": "hot", "type": "registerInstance",
+            "instance": {"ip": "127.0.0.1", "port": 9, "metadata": metadata}});
+        let started = Instant::now();
+        assert_ok(
+            &normal.call("InstanceRequest", request).await,
+            "InstanceResponse",
+        );
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a request took {slowest:?}"
+    );
+    wait_until(
+        Duration::from_secs(5),
+        "the stuck client is closed",
+        || async { node.listed("stuck-own", &[]).await.is_empty() },
+    )
+    .await;
+    let m = metrics(&node).await;
+    assert!(m["closedStalled"].as_u64() >= Some(1), "{m}");
+    assert!(m["push"]["failed"].as_u64() >= Some(1), "{m}");
+    assert_ok(
+        &normal.call("HealthCheckRequest", json!({})).await,
+        "HealthCheckResponse",
+    );
+}
+
+#[tokio::test]
+async fn operators_see_connections_by_version_and_namespace_and_a_listing() {
+    let node = TestNode::start().await;
+    let addr = grpc_addr(&node);
+    let _a = RawClient::connect(addr, "Nacos-Python-Client:v3.2.0", "").await;
+    let _b = RawClient::connect(addr, "Nacos-Python-Client:v3.2.0", "dev").await;
+    let c = RawClient::connect(addr, "Nacos-Rust-Client:0.8.0", "dev").await;
+    let m = metrics(&node).await;
+    assert_eq!(m["connections"], 3, "{m}");
+    assert_eq!(
+        m["connectionsByClientVersion"]["Nacos-Python-Client:v3.2.0"],
+        2
+    );
+    assert_eq!(m["connectionsByNamespace"]["dev"], 2);
+    assert_eq!(m["connectionsByNamespace"]["public"], 1);
+
+    let text = node
+        .http
+        .get(format!("{}/nacre/v1/metrics", node.base))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("body");
+    assert!(text.contains("nacre_grpc_connections 3"), "{text}");
+    assert!(
+        text.contains("nacre_grpc_connections_by_namespace{namespace=\"dev\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("nacre_grpc_push_acked_total 0"), "{text}");
+
+    let listing: Value = node
+        .http
+        .get(format!("{}/nacos/v2/core/loader/current", node.base))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    let meta = &listing[c.connection_id.as_str()]["metaInfo"];
+    assert_eq!(meta["version"], "Nacos-Rust-Client:0.8.0", "{listing}");
+    assert_eq!(meta["namespaceId"], "dev");
+    assert_eq!(meta["clientIp"], "127.0.0.1");
+    assert_eq!(listing.as_object().map(|o| o.len()), Some(3));
+}
+
+/// The zone-affinity plugin, built by scripts/build-plugins.sh.
+fn zone_affinity() -> std::path::PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugins/zone-affinity/zone_affinity.wasm");
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/build-plugins.sh (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test]
+async fn push_filters_shape_grpc_pushes_and_answers() {
+    let plugins = tempfile::tempdir().expect("dir");
+    std::fs::copy(zone_affinity(), plugins.path().join("zone_affinity.wasm")).expect("copied");
+    std::fs::write(
+        plugins.path().join("zone-affinity.toml"),
+        "name = \"zone-affinity\"\nworld = \"push-filter\"\nwasm = \"zone_affinity.wasm\"\n\
+         [config]\nclient_zones = \"10.1.=zone-a, 10.2.=zone-b\"\n",
+    )
+    .expect("manifest");
+    let dir = plugins.path().to_path_buf();
+    let node = TestNode::start_with(move |c| {
+        c.plugins.dir = dir;
+        c.plugins.reload_interval_ms = 100;
+    })
+    .await;
+    wait_until(Duration::from_secs(20), "the plugin loads", || async {
+        node.plugin("zone-affinity").await["state"] == "active"
+    })
+    .await;
+    for (ip, zone) in [("127.0.0.1", "zone-a"), ("127.0.0.2", "zone-b")] {
+        let metadata = format!(r#"{{"zone":"{zone}"}}"#);
+        node.register("zoned", ip, 80, &[("metadata", &metadata)])
+            .await
+            .assert_ok();
+    }
+    let mut in_a = RawClient::connect_as(grpc_addr(&node), "raw", "", "10.1.0.5").await;
+    let answer = in_a.subscribe("zoned", true).await;
+    assert_eq!(hosts(&answer.body["serviceInfo"]), ["127.0.0.1:80"]);
+    node.register(
+        "zoned",
+        "127.0.0.3",
+        80,
+        &[("metadata", r#"{"zone":"zone-a"}"#)],
+    )
+    .await
+    .assert_ok();
+    pushed(&mut in_a, "zoned", &["127.0.0.1:80", "127.0.0.3:80"]).await;
+}

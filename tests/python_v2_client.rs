@@ -1,0 +1,173 @@
+//! The Nacos Python SDK 3.x (PyPI `nacos-sdk-python`, its gRPC `v2.nacos`
+//! API), unchanged, against a node — alone, killed with -9, and next to the
+//! v1 Node.js client (npm `nacos-naming`) on the same registry.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::ensure;
+use nacre_e2e::naming::wait_hosts;
+use nacre_e2e::program::Running;
+use nacre_e2e::{TestNode, installed, repo_root, run_program, target_dir};
+use serde_json::Value;
+use tokio::process::Command;
+
+const STEP_LIMIT: Duration = Duration::from_secs(20);
+
+fn python() -> anyhow::Result<PathBuf> {
+    installed(
+        target_dir()?.join("compat-venv-v2/bin/python"),
+        "the venv with nacos-sdk-python 3.x",
+    )
+}
+
+fn python_script(node: &TestNode, mode: &str, service: &str, port: u16) -> anyhow::Result<Command> {
+    let mut cmd = Command::new(python()?);
+    cmd.arg(repo_root().join("tests/compat/python-v2/compat_v2.py"))
+        .env("NACOS_ADDR", node.address())
+        .env("MODE", mode)
+        .env("SERVICE", service)
+        .env("PORT", port.to_string());
+    Ok(cmd)
+}
+
+fn node_script(node: &TestNode, mode: &str, service: &str, port: u16) -> anyhow::Result<Command> {
+    let dir = repo_root().join("tests/compat/node");
+    installed(
+        dir.join("node_modules/nacos-naming"),
+        "the npm package nacos-naming",
+    )?;
+    let mut cmd = Command::new("node");
+    cmd.arg("mixed_v2.js")
+        .current_dir(dir)
+        .env("NACOS_ADDR", node.address())
+        .env("MODE", mode)
+        .env("SERVICE", service)
+        .env("PORT", port.to_string());
+    Ok(cmd)
+}
+
+async fn wait_listed(node: &TestNode, service: &str, expected: &[&str]) -> anyhow::Result<()> {
+    wait_hosts(&node.url(""), service, expected, STEP_LIMIT).await
+}
+
+/// Register, list, subscribe (the callback fires), deregister, batch
+/// register and deregister, a persistent instance, invalid input (400),
+/// service list paging, a client closed, unsubscribe.
+#[tokio::test]
+async fn python_sdk_3_naming_over_grpc() -> anyhow::Result<()> {
+    let node = TestNode::start(|_| {}).await?;
+    let mut cmd = Command::new(python()?);
+    cmd.arg(repo_root().join("tests/compat/python-v2/compat_v2.py"))
+        .env("NACOS_ADDR", node.address());
+    let out = run_program(cmd, Duration::from_secs(150)).await?;
+    for step in [
+        "register-and-list",
+        "subscribe-callback",
+        "deregister",
+        "batch-register",
+        "batch-deregister",
+        "persistent-instance",
+        "invalid-input",
+        "service-list-paging",
+        "client-closed",
+        "unsubscribe",
+        "persistent-outlives-client",
+    ] {
+        ensure!(
+            out.stdout
+                .contains(&format!("\"step\": \"{step}\", \"ok\": true")),
+            "step {step} missing:\n{}",
+            out.stdout
+        );
+    }
+    Ok(())
+}
+
+/// A client process killed with -9: its instance leaves everyone's view at
+/// once (the transport closes), not after a timeout.
+#[tokio::test]
+async fn python_client_killed_with_sigkill_disappears() -> anyhow::Result<()> {
+    let node = TestNode::start(|_| {}).await?;
+    let mut held = Running::spawn(python_script(&node, "hold", "py-killed", 7001)?)?;
+    held.expect("registered", STEP_LIMIT, |v| v["step"] == "registered")
+        .await?;
+    wait_listed(&node, "py-killed", &["127.0.0.1:7001"]).await?;
+    let killed_at = tokio::time::Instant::now();
+    held.kill().await?;
+    wait_listed(&node, "py-killed", &[]).await?;
+    ensure!(
+        killed_at.elapsed() < Duration::from_secs(5),
+        "the killed client's instance lingered {:?}",
+        killed_at.elapsed()
+    );
+    Ok(())
+}
+
+/// The v1 Node.js client's UDP subscription is pushed what Python 3.x
+/// clients register over gRPC (and their crash), and a Python 3.x
+/// subscriber is pushed what the v1 client registers and deregisters.
+#[tokio::test]
+async fn v1_node_client_and_v2_python_client_see_each_other() -> anyhow::Result<()> {
+    let node = TestNode::start(|_| {}).await?;
+    // v2 → v1.
+    let mut watcher = Running::spawn(node_script(&node, "watch", "mixed-a", 0)?)?;
+    watcher
+        .expect("subscribed", STEP_LIMIT, |v| v["step"] == "subscribed")
+        .await?;
+    let mut first = Running::spawn(python_script(&node, "hold", "mixed-a", 7001)?)?;
+    first
+        .expect("registered", STEP_LIMIT, |v| v["step"] == "registered")
+        .await?;
+    let mut second = Running::spawn(python_script(&node, "hold", "mixed-a", 7002)?)?;
+    second
+        .expect("registered", STEP_LIMIT, |v| v["step"] == "registered")
+        .await?;
+    watcher
+        .expect("both Python instances", STEP_LIMIT, |v| {
+            v["hosts"] == "127.0.0.1:7001,127.0.0.1:7002"
+        })
+        .await?;
+    first.kill().await?;
+    watcher
+        .expect("the killed client's instance gone", STEP_LIMIT, |v| {
+            v["hosts"] == "127.0.0.1:7002"
+        })
+        .await?;
+    second.finish(STEP_LIMIT).await?;
+    watcher.finish(STEP_LIMIT).await?;
+    let push: Value = reqwest::get(node.url("/nacos/v1/ns/operator/push/state"))
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        push["succeed"].as_u64() >= Some(2),
+        "UDP pushes acked: {push}"
+    );
+
+    // v1 → v2.
+    let mut watcher = Running::spawn(python_script(&node, "watch", "mixed-b", 0)?)?;
+    watcher
+        .expect("subscribed", STEP_LIMIT, |v| v["step"] == "subscribed")
+        .await?;
+    let mut one = Running::spawn(node_script(&node, "hold", "mixed-b", 7101)?)?;
+    one.expect("registered", STEP_LIMIT, |v| v["step"] == "registered")
+        .await?;
+    let mut two = Running::spawn(node_script(&node, "hold", "mixed-b", 7102)?)?;
+    two.expect("registered", STEP_LIMIT, |v| v["step"] == "registered")
+        .await?;
+    watcher
+        .expect("both v1 instances", STEP_LIMIT, |v| {
+            v["hosts"] == serde_json::json!(["127.0.0.1:7101", "127.0.0.1:7102"])
+        })
+        .await?;
+    one.finish(STEP_LIMIT).await?;
+    watcher
+        .expect("the deregistered v1 instance gone", STEP_LIMIT, |v| {
+            v["hosts"] == serde_json::json!(["127.0.0.1:7102"])
+        })
+        .await?;
+    two.finish(STEP_LIMIT).await?;
+    watcher.finish(STEP_LIMIT).await?;
+    Ok(())
+}
