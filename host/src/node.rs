@@ -422,12 +422,15 @@ fn start_grpc(
         config: config.grpc.clone(),
         naming: Arc::clone(naming),
         plugins: plugins.clone(),
-        node: advertised,
+        // Leases name the member as the cluster knows it (its entry in
+        // cluster.members), which is what `distro::leases` compares.
+        node: cluster.as_ref().map_or(advertised, |c| c.me()),
         // A standalone node's incarnation only has to differ between its runs.
         incarnation: cluster
             .as_ref()
             .map_or_else(|| now_millis() as u64, |c| c.incarnation()),
         merge_window: Duration::from_millis(config.push.merge_window_ms),
+        close_when_not_ready_after: Duration::from_millis(config.cluster.lease_grace_ms / 2),
         ready: Box::new(move || cluster.as_ref().is_none_or(|c| c.is_ready())),
     };
     GrpcDoor::start(parts, listener, tasks, shutdown).context("starting the gRPC server")

@@ -7,7 +7,6 @@
 mod common;
 mod grpc_client;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{TestNode, wait_until};
@@ -264,8 +263,7 @@ async fn operators_see_connections_by_version_and_namespace_and_a_listing() {
 
 /// The zone-affinity plugin, built by scripts/build-plugins.sh.
 fn zone_affinity() -> std::path::PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/plugins/zone-affinity/zone_affinity.wasm");
+    let path = common::target_dir().join("plugins/zone-affinity/zone_affinity.wasm");
     assert!(
         path.is_file(),
         "{} is missing: run scripts/build-plugins.sh (scripts/test.sh does)",

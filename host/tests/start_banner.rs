@@ -69,7 +69,6 @@ async fn a_standalone_banner_says_what_the_node_will_do() {
         node.banner_value("log"),
         "json to stderr, filter info,openraft=warn, access log on"
     );
-    assert!(!banner.contains("gRPC"), "no gRPC door yet: {banner}");
     node.log_line("warning about the missing plugin folder", |l| {
         l.contains("WARN") && l.contains("plugin folder does not exist")
     })

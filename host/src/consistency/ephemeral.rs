@@ -2,10 +2,11 @@
 //! memory only.
 //!
 //! A write applies at once, with a version later than anything this node
-//! knows of the instance (see [`crate::registry::replica`]). In a cluster the
-//! write has already been routed to the service's responsible member
-//! (`http::forward`), and the changed instance is queued for every peer
-//! ([`super::distro`]).
+//! knows of the instance (see [`crate::registry::replica`]). In a cluster a
+//! v1 client's write has already been routed to the service's responsible
+//! member (`http::forward`); a Nacos 2.x connection's instances are written
+//! by the member holding the connection (see `distro::leases`). Either way
+//! the changed instance is queued for every peer ([`super::distro`]).
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use super::Write;
 use super::distro::{Distro, Replicated};
 use crate::clock;
 use crate::notifier::{ChangeKinds, Notifier};
-use crate::registry::model::Stamp;
+use crate::registry::model::{Lease, Stamp};
 use crate::registry::{Key, Record, Registry};
 
 pub struct EphemeralStore {
@@ -93,5 +94,20 @@ impl EphemeralStore {
             acknowledged && self.ack_after_majority,
             held_elsewhere,
         )
+    }
+
+    /// Forgets, on this member only, the instances held under `lease`: no
+    /// tombstone, nothing replicated. For the connections a member closes
+    /// while it is not ready: the other members forget their copies by
+    /// themselves once this one has been out of their view for
+    /// `cluster.lease_grace_ms`, and a tombstone written here could outrank
+    /// the client's registration through another member at the heal.
+    pub fn forget_lease(&self, lease: &Lease) {
+        let changed = self
+            .registry
+            .forget_leased(|held| held == lease, clock::now_millis());
+        for service in changed {
+            self.notifier.notify(&service, ChangeKinds::INSTANCES);
+        }
     }
 }

@@ -254,4 +254,10 @@ impl ConsistencyService {
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
+
+    /// Forgets this member's copies of the instances held under `lease`
+    /// ([`EphemeralStore::forget_lease`]).
+    pub fn forget_lease(&self, lease: &crate::registry::model::Lease) {
+        self.ephemeral.forget_lease(lease);
+    }
 }

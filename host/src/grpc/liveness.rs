@@ -13,6 +13,12 @@
 //!   the probe timeout, so idle sockets cannot pile up.
 //!
 //! Closing a connection releases it: its instances leave the registry.
+//!
+//! And one about the node itself: a cluster member that has not been ready
+//! (it lost its majority) for `grpc::Parts::close_when_not_ready_after`
+//! tells every client to reconnect (`ConnectResetRequest`) and closes its
+//! connection, so the clients redo their registrations through a member
+//! that is ready before the others forget this member's connections.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -41,12 +47,21 @@ impl GrpcDoor {
             .clamp(Duration::from_millis(20), Duration::from_secs(3));
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut not_ready_since: Option<i64> = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = shutdown.recv() => return,
             }
             let now = now_millis();
+            if self.is_ready() {
+                not_ready_since = None;
+            } else {
+                let since = *not_ready_since.get_or_insert(now);
+                if now - since >= self.close_when_not_ready_after.as_millis() as i64 {
+                    self.close_all_not_ready();
+                }
+            }
             for conn in self.connections.all() {
                 if conn.is_closing() {
                     continue;
@@ -65,6 +80,28 @@ impl GrpcDoor {
                     }
                 }
             }
+        }
+    }
+
+    /// Sends every client elsewhere: this member is not ready.
+    fn close_all_not_ready(&self) {
+        let mut closed = 0;
+        for conn in self.connections.all() {
+            if conn.is_closing() {
+                continue;
+            }
+            self.reset(&conn);
+            closed += 1;
+        }
+        if closed > 0 {
+            self.stats
+                .closed_not_ready
+                .fetch_add(closed, Ordering::Relaxed);
+            tracing::warn!(
+                connections = closed,
+                "this member is not ready (it does not reach a majority): \
+                 told its gRPC clients to reconnect to another member"
+            );
         }
     }
 

@@ -62,6 +62,7 @@ pub struct GrpcDoor {
     pub(crate) ref_times: RefTimes,
     pub(crate) stats: GrpcStats,
     ready: Readiness,
+    close_when_not_ready_after: Duration,
     /// The address the gRPC server is bound to.
     addr: SocketAddr,
 }
@@ -78,6 +79,10 @@ pub struct Parts {
     /// How long changes to one service gather before a push.
     pub merge_window: Duration,
     pub ready: Readiness,
+    /// A cluster member not ready for this long tells its clients to
+    /// reconnect elsewhere and closes their connections (half of
+    /// `cluster.lease_grace_ms`: before the other members forget them).
+    pub close_when_not_ready_after: Duration,
 }
 
 impl GrpcDoor {
@@ -103,6 +108,7 @@ impl GrpcDoor {
             ref_times: RefTimes::default(),
             stats: GrpcStats::default(),
             ready: parts.ready,
+            close_when_not_ready_after: parts.close_when_not_ready_after,
             addr,
         });
         tasks.spawn(Arc::clone(&door).serve(listener, shutdown.clone()));
@@ -125,7 +131,7 @@ impl GrpcDoor {
     /// Ends a connection's effects: its instances leave the registry, its
     /// subscriptions end. Idempotent.
     pub(crate) async fn release(&self, conn: &Connection) {
-        self.publisher.release(conn).await;
+        self.publisher.release(conn, self.is_ready()).await;
         self.push.drop_connection(conn);
     }
 }

@@ -155,8 +155,26 @@ impl Publisher {
     /// Removes everything the connection published, once: the connection
     /// closed, was closed by the node, or its client vanished. Its
     /// subscriptions are the push side's to drop.
-    pub async fn release(&self, conn: &Connection) {
+    ///
+    /// On a cluster member that is not `ready` (it lost its majority) the
+    /// instances are only forgotten here, not deleted: the other members
+    /// forget their copies by themselves once this member has been out of
+    /// their view for `cluster.lease_grace_ms`, and a deletion replicated at
+    /// the heal could outrank the registration the client has made through
+    /// another member meanwhile (docs/DESIGN-V2.md, "Cluster").
+    pub async fn release(&self, conn: &Connection, ready: bool) {
         if !conn.mark_released() {
+            return;
+        }
+        if !ready {
+            // Serialised with publications as deletions are: a publication
+            // that got its stripe first has landed and is forgotten too.
+            let services: Vec<ServiceKey> = conn.holdings().publications.keys().cloned().collect();
+            for service in &services {
+                let _serial = self.stripe(service).lock().await;
+                conn.holdings().publications.remove(service);
+            }
+            self.naming.forget_lease(&self.lease(conn));
             return;
         }
         let services: Vec<ServiceKey> = conn.holdings().publications.keys().cloned().collect();

@@ -169,18 +169,27 @@ impl GrpcDoor {
     /// every transport and waits, bounded, for them to be released.
     async fn close_all(&self) {
         for conn in self.connections.all() {
-            if conn.is_registered() {
-                let request_id = self.connections.next_request_id();
-                let body =
-                    format!(r#"{{"requestId":"{request_id}","module":"internal","headers":{{}}}}"#);
-                let _ = conn.send(payload("ConnectResetRequest", body));
-            }
-            conn.close();
+            self.reset(&conn);
         }
         let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT;
         while !self.connections.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+impl GrpcDoor {
+    /// Tells a registered client to reconnect (`ConnectResetRequest`; Java
+    /// and Go then pick another server of their list) and closes its
+    /// connection.
+    pub(super) fn reset(&self, conn: &Connection) {
+        if conn.is_registered() {
+            let request_id = self.connections.next_request_id();
+            let body =
+                format!(r#"{{"requestId":"{request_id}","module":"internal","headers":{{}}}}"#);
+            let _ = conn.send(payload("ConnectResetRequest", body));
+        }
+        conn.close();
     }
 }
 

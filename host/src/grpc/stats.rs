@@ -33,6 +33,8 @@ pub struct GrpcStats {
     pub closed_unresponsive: AtomicU64,
     /// Connections closed for not reading their pushes.
     pub closed_stalled: AtomicU64,
+    /// Connections sent elsewhere because this cluster member was not ready.
+    pub closed_not_ready: AtomicU64,
     /// Requests answered with an `ErrorResponse` (301, 302, 502).
     pub protocol_errors: AtomicU64,
 }
@@ -93,6 +95,7 @@ impl GrpcDoor {
             "refusedOverLimit": get(&s.refused_over_limit),
             "closedUnresponsive": get(&s.closed_unresponsive),
             "closedStalled": get(&s.closed_stalled),
+            "closedNotReady": get(&s.closed_not_ready),
             "protocolErrors": get(&s.protocol_errors),
         })
     }
@@ -190,6 +193,11 @@ impl RenderMetrics for GrpcDoor {
                 "nacre_grpc_closed_stalled_total",
                 "gRPC connections closed for not reading.",
                 &s.closed_stalled,
+            ),
+            (
+                "nacre_grpc_closed_not_ready_total",
+                "gRPC connections sent to another member while this one was not ready.",
+                &s.closed_not_ready,
             ),
             (
                 "nacre_grpc_protocol_errors_total",

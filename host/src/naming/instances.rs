@@ -6,7 +6,7 @@ use super::{NamingError, ServiceManager};
 use crate::clock::now_millis;
 use crate::consistency::{Deadline, Key, Record};
 use crate::registry::model::{
-    HealthChecker, Instance, InstanceId, Metadata, ServiceKey, ServiceMeta,
+    HealthChecker, Instance, InstanceId, Lease, Metadata, ServiceKey, ServiceMeta,
 };
 
 /// Fields a `PATCH instance` may change; `None` keeps the current value.
@@ -84,6 +84,13 @@ impl ServiceManager {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Drops, on this member only and without replicating a deletion, the
+    /// instances of a connection it closes while not ready
+    /// ([`crate::consistency::EphemeralStore::forget_lease`]).
+    pub fn forget_lease(&self, lease: &Lease) {
+        self.consistency.forget_lease(lease);
     }
 
     /// Removes an instance; an unknown instance or service is not an error (as Nacos).

@@ -1,0 +1,250 @@
+//! Nacos 2.x clients (the Rust SDK, crates.io `nacos-sdk`) against a
+//! three-process cluster (docs/DESIGN-V2.md, "Cluster"): a client's
+//! instances are seen through every member and pushed to subscribers on
+//! another member; when the member holding a client's connection is killed
+//! with -9, those instances leave the survivors within the documented bound
+//! (failure detection + `cluster.lease_grace_ms`), and a client that knows
+//! other members reconnects to one and its redo brings its instance back.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use nacos_sdk::api::naming::{
+    NamingChangeEvent, NamingEventListener, NamingService, NamingServiceBuilder, ServiceInstance,
+};
+use nacos_sdk::api::props::ClientProps;
+use nacre_e2e::cluster::{ClusterOptions, TestCluster};
+use nacre_e2e::naming::{http, wait_for, wait_hosts};
+use nacre_e2e::program::Running;
+use tokio::process::Command;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// `cluster.lease_grace_ms` of the test cluster (the default is 5000).
+const LEASE_GRACE_MS: u64 = 2_000;
+
+/// One `nacos-rust-hold` process: an SDK client given `servers` (one
+/// member, or several to fail over between) that registers one instance.
+fn hold(servers: &str, service: &str, port: u16) -> anyhow::Result<Running> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nacos-rust-hold"));
+    cmd.env("NACOS_ADDR", servers)
+        .env("SERVICE", service)
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "off");
+    Running::spawn(cmd)
+}
+
+/// The gRPC connections member `i` holds (`loader/current`: id → details).
+async fn connections(cluster: &TestCluster, i: usize) -> anyhow::Result<usize> {
+    let listing: serde_json::Value = http()
+        .get(cluster.url(i, "/nacos/v2/core/loader/current"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(listing.as_object().map_or(0, serde_json::Map::len))
+}
+
+/// Records the instances each push to the SDK's listener carried.
+#[derive(Default)]
+struct Events(Mutex<Vec<Vec<String>>>);
+
+impl NamingEventListener for Events {
+    fn event(&self, event: Arc<NamingChangeEvent>) {
+        let mut hosts: Vec<String> = event
+            .instances
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .map(ServiceInstance::ip_and_port)
+            .collect();
+        hosts.sort();
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(hosts);
+    }
+}
+
+impl Events {
+    fn last(&self) -> Option<Vec<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .cloned()
+    }
+}
+
+/// An SDK client on one member. Push-empty protection (on by default in
+/// the SDK) would keep it from hearing that the last instance left.
+async fn subscriber(member: &str) -> anyhow::Result<NamingService> {
+    let props = ClientProps::new()
+        .server_addr(member)
+        .namespace("")
+        .app_name("nacre-tests")
+        .naming_load_cache_at_start(false)
+        .naming_push_empty_protection(false)
+        .env_first(false);
+    Ok(NamingServiceBuilder::new(props).build().await?)
+}
+
+#[tokio::test]
+async fn a_killed_members_clients_leave_the_survivors_and_roaming_ones_come_back()
+-> anyhow::Result<()> {
+    let mut cluster = TestCluster::start(ClusterOptions {
+        env: vec![(
+            "NACRE_CLUSTER_LEASE_GRACE_MS".into(),
+            LEASE_GRACE_MS.to_string(),
+        )],
+        ..ClusterOptions::default()
+    })
+    .await?;
+    let addrs = cluster.addrs.clone();
+    let member = |i: usize| addrs[i].to_string();
+    let url = |i: usize| format!("http://{}", addrs[i]);
+    let all = (0..3).map(member).collect::<Vec<_>>().join(",");
+
+    // A client that knows every member: the SDK picks one at random.
+    let mut roaming = hold(&all, "v2-roaming", 9201)?;
+    roaming
+        .expect("registered", LIMIT, |v| v["step"] == "registered")
+        .await?;
+    let mut holder = None;
+    for i in 0..3 {
+        if connections(&cluster, i).await? > 0 {
+            holder = Some(i);
+        }
+    }
+    let x = holder.context("no member lists the roaming client's connection")?;
+    let (y, z) = ((x + 1) % 3, (x + 2) % 3);
+
+    // A client that knows only that member: nowhere to go when it dies.
+    let mut pinned = hold(&member(x), "v2-pinned", 9202)?;
+    pinned
+        .expect("registered", LIMIT, |v| v["step"] == "registered")
+        .await?;
+
+    // A subscriber on another member is pushed the pinned client's instance;
+    // a v1 client on the third lists both.
+    let watcher = subscriber(&member(y)).await?;
+    let events = Arc::new(Events::default());
+    watcher
+        .subscribe("v2-pinned".into(), None, vec![], events.clone())
+        .await?;
+    wait_for("the subscriber to be pushed the instance", LIMIT, || {
+        let last = events.last();
+        async move { Ok(last.is_some_and(|l| l == ["127.0.0.1:9202"])) }
+    })
+    .await?;
+    wait_hosts(&url(z), "v2-pinned", &["127.0.0.1:9202"], LIMIT).await?;
+    wait_hosts(&url(z), "v2-roaming", &["127.0.0.1:9201"], LIMIT).await?;
+
+    // kill -9 the member holding both connections.
+    let killed = Instant::now();
+    cluster.kill(x).await?;
+    // Detection (2 probes 200 ms apart) + the lease grace + one lease tick,
+    // with a margin for a loaded machine.
+    let bound = Duration::from_millis(LEASE_GRACE_MS + 3_000);
+    for survivor in [y, z] {
+        wait_hosts(&url(survivor), "v2-pinned", &[], bound)
+            .await
+            .with_context(|| format!("member {survivor} still lists the dead member's client"))?;
+    }
+    let gone_after = killed.elapsed();
+    wait_for("the subscriber to be pushed the removal", LIMIT, || {
+        let last = events.last();
+        async move { Ok(last.is_some_and(|l| l.is_empty())) }
+    })
+    .await?;
+    ensure!(
+        gone_after >= Duration::from_millis(LEASE_GRACE_MS),
+        "the dead member's client left after {gone_after:?}, before the lease grace: \
+         a member that is only slow would lose its clients"
+    );
+    eprintln!("a killed member's client left the survivors after {gone_after:?}");
+
+    // The roaming client reconnected to a survivor and redid its
+    // registration: listed by both survivors, held by one of them.
+    for survivor in [y, z] {
+        wait_hosts(&url(survivor), "v2-roaming", &["127.0.0.1:9201"], LIMIT).await?;
+    }
+    ensure!(
+        connections(&cluster, y).await? + connections(&cluster, z).await? >= 2,
+        "the roaming client is not connected to a survivor"
+    );
+    // And deregisters there like anywhere.
+    roaming.finish(LIMIT).await?;
+    for survivor in [y, z] {
+        wait_hosts(&url(survivor), "v2-roaming", &[], LIMIT).await?;
+    }
+    drop(pinned);
+    Ok(())
+}
+
+/// A member cut off from the others is not ready: it sends its clients
+/// elsewhere (`ConnectResetRequest`, then the transport closes) before the
+/// majority forgets its connections, forgetting their instances without a
+/// deletion that could outrank their new registrations at the heal. A client
+/// that knows only that member is back everywhere once the member is.
+#[tokio::test]
+async fn a_cut_off_members_clients_are_sent_elsewhere_and_come_back_after_the_heal()
+-> anyhow::Result<()> {
+    let cluster = TestCluster::start(ClusterOptions {
+        proxied: true,
+        env: vec![(
+            "NACRE_CLUSTER_LEASE_GRACE_MS".into(),
+            LEASE_GRACE_MS.to_string(),
+        )],
+        ..ClusterOptions::default()
+    })
+    .await?;
+    let addrs = cluster.addrs.clone();
+    let url = |i: usize| format!("http://{}", addrs[i]);
+    let (x, y, z) = (0, 1, 2);
+    let mut pinned = hold(&addrs[x].to_string(), "v2-cut", 9301)?;
+    pinned
+        .expect("registered", LIMIT, |v| v["step"] == "registered")
+        .await?;
+    let others = format!("{},{}", addrs[y], addrs[z]);
+    let mut elsewhere = hold(&others, "v2-cut", 9302)?;
+    elsewhere
+        .expect("registered", LIMIT, |v| v["step"] == "registered")
+        .await?;
+    let both = ["127.0.0.1:9301", "127.0.0.1:9302"];
+    for i in [x, y, z] {
+        wait_hosts(&url(i), "v2-cut", &both, LIMIT).await?;
+    }
+
+    cluster.isolate(x);
+    // The majority forgets the cut-off member's client after the grace; its
+    // own client stays.
+    for survivor in [y, z] {
+        wait_hosts(&url(survivor), "v2-cut", &["127.0.0.1:9302"], LIMIT).await?;
+    }
+    // The cut-off member sent its client away.
+    wait_for(
+        "the cut-off member to close its client's connection",
+        LIMIT,
+        || {
+            let cluster = &cluster;
+            async move { Ok(connections(cluster, x).await? == 0) }
+        },
+    )
+    .await?;
+
+    cluster.reconnect(x);
+    // The pinned client's retries reach the member once it is ready again,
+    // and its redo registers it: listed by every member, the other client's
+    // instance untouched.
+    for i in [x, y, z] {
+        wait_hosts(&url(i), "v2-cut", &both, Duration::from_secs(30))
+            .await
+            .with_context(|| format!("member {i} after the heal"))?;
+    }
+    pinned.finish(LIMIT).await?;
+    elsewhere.finish(LIMIT).await?;
+    for i in [x, y, z] {
+        wait_hosts(&url(i), "v2-cut", &[], LIMIT).await?;
+    }
+    Ok(())
+}
