@@ -20,7 +20,9 @@ ROUNDS=${3:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-8}
 cargo build --release -q -p nacre-bench
-TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+TARGET=$(target_dir)
 BENCH=$TARGET/release/nacre-bench
 WORK=$(mktemp -d)
 OUT=$TARGET/bench-ab.jsonl

@@ -8,11 +8,14 @@
 # found as $RNACOS or ~/.cargo/bin/rnacos. Each measurement starts the server
 # fresh on a loopback port (gRPC on HTTP + 1000, where clients look), drives it
 # with nacre-bench's gRPC mode, and stops it; the two servers alternate so
-# machine noise hits both. Prints JSON lines (also in target/grpc-bench.jsonl).
+# machine noise hits both. Prints JSON lines (also in <target>/grpc-bench.jsonl).
 # Knobs: CONNECTIONS, DURATION (s per op), SUBSCRIBERS, CHANGES, INTERVAL_MS,
 # IDLE (connections held for the memory figure). Not run by the tests or CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+target=$(target_dir)
 
 ROUNDS=${1:-2}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -25,10 +28,10 @@ RNACOS=${RNACOS:-$HOME/.cargo/bin/rnacos}
 [ -x "$RNACOS" ] || { echo "rnacos not found at $RNACOS: cargo install rnacos --version 0.8.8 --locked" >&2; exit 1; }
 
 cargo build --release -q -p nacre -p nacre-bench
-NACRE=${NACRE:-target/release/nacre}
-BENCH=${BENCH:-target/release/nacre-bench}
+NACRE=${NACRE:-$target/release/nacre}
+BENCH=${BENCH:-$target/release/nacre-bench}
 WORK=$(mktemp -d)
-OUT=target/grpc-bench.jsonl
+OUT="$target/grpc-bench.jsonl"
 : > "$OUT"
 # stop, start NAME (sets PID and URL): shared with the other comparisons.
 source bench/servers.sh

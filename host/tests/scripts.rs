@@ -82,9 +82,16 @@ fn no_script_assumes_target() {
                     continue;
                 }
                 let names_target = code.match_indices("target/").any(|(i, _)| {
-                    let before = code[..i].chars().next_back();
-                    // `$target/`, `plugin-target/` are not the default folder.
-                    !matches!(before, Some(c) if c == '$' || c == '{' || c.is_alphanumeric() || c == '-' || c == '_')
+                    let mut before = code[..i].chars().rev();
+                    match (before.next(), before.next()) {
+                        // `${X:-target/...}`: a default that is the folder.
+                        (Some('-'), Some(':')) => true,
+                        // `$target/`, `plugin-target/` are not the default folder.
+                        (Some(c), _) => {
+                            !(c == '$' || c == '{' || c.is_alphanumeric() || c == '-' || c == '_')
+                        }
+                        (None, _) => true,
+                    }
                 });
                 if names_target {
                     offenders.push(format!("{}:{}: {line}", path.display(), n + 1));
