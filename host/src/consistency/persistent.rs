@@ -24,6 +24,7 @@ const LOG_FILE: &str = "persistent.log";
 /// A frame larger than this is corruption, not data.
 const MAX_FRAME: u32 = 64 * 1024 * 1024;
 
+/// The standalone node's persistent store (see the module documentation).
 pub struct PersistentStore {
     inner: Arc<Inner>,
 }
@@ -69,6 +70,9 @@ impl PersistentStore {
         })
     }
 
+    /// Appends `write` to the log (synced unless `persistent.sync_writes` is off),
+    /// then applies it. Fails with [`ConsistencyError::Storage`] when the log
+    /// cannot be written; the registry is then unchanged.
     pub async fn write(&self, write: Write) -> Result<(), ConsistencyError> {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {

@@ -49,7 +49,9 @@ pub enum LogFormat {
 pub struct FilterError {
     /// `log_level` or `RUST_LOG`.
     pub source_name: &'static str,
+    /// The filter as given.
     pub directives: String,
+    /// What `tracing-subscriber` found wrong with it.
     pub reason: String,
 }
 

@@ -15,13 +15,19 @@ use crate::registry::{InstanceSlot, Service, ServiceState};
 
 /// The cached rendering of one revision of a service.
 pub struct HostsView {
+    /// The service's revision this was rendered from.
     pub revision: u64,
     /// JSON array of every enabled instance.
     pub all_hosts: String,
     /// JSON array of the instances a `healthyOnly=true` caller gets.
     pub healthy_hosts: String,
+    /// A hash of the listed hosts and the threshold, as 16 hex digits; clients
+    /// compare it to skip unchanged replies.
     pub checksum: String,
+    /// Whether the healthy share was at or below the protect threshold, so every
+    /// instance is shown healthy (Nacos's `reachProtectThreshold`).
     pub reach_protection_threshold: bool,
+    /// The service's metadata as a JSON object.
     pub metadata_json: String,
 }
 
@@ -31,13 +37,16 @@ pub struct ListRequest<'a> {
     pub clusters: &'a [String],
     /// The `clusters` parameter as given, echoed back.
     pub clusters_param: &'a str,
+    /// `healthyOnly`: leave out unhealthy instances.
     pub healthy_only: bool,
+    /// `cacheMillis` of the reply: how long the client may keep it.
     pub cache_millis: u64,
     /// Whether the caller gets the grouped name (`group@@name`) in `dom` and
     /// in each host's `serviceName`, or the bare name: Nacos 1.4 gives the
     /// grouped one to Java clients from 1.0.0 only
     /// ([`super::client_agent::ClientAgent::is_java_since_1_0`]).
     pub grouped_names: bool,
+    /// `env` as given, echoed back.
     pub env: &'a str,
 }
 

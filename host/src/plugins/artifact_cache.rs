@@ -40,6 +40,8 @@ pub struct ArtifactCache {
 }
 
 impl ArtifactCache {
+    /// A cache in `dir` for components compiled by `engine` (files of another
+    /// engine configuration never match). Nothing is read or created yet.
     pub fn new(dir: PathBuf, engine: &Engine) -> ArtifactCache {
         let mut hasher = Sha256Hasher(Sha256::new());
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);

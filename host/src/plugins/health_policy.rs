@@ -16,8 +16,11 @@ use crate::registry::model::{BeatTimeouts, Instance, ServiceKey};
 /// A health policy's verdict, in the registry's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HealthVerdict {
+    /// Mark the instance healthy.
     Healthy,
+    /// Mark the instance unhealthy (it stays registered and listed as such).
     Unhealthy,
+    /// Deregister the instance now.
     Delete,
 }
 

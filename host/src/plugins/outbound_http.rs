@@ -66,6 +66,7 @@ pub struct OutboundHttp {
 }
 
 impl OutboundHttp {
+    /// The outbound HTTP of `plugin`, which may reach only the `host:port`s in `allowed`.
     pub fn new(plugin: &str, allowed: Arc<[String]>) -> OutboundHttp {
         OutboundHttp {
             plugin: plugin.to_string(),

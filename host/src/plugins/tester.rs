@@ -51,6 +51,7 @@ pub struct TestOutcome {
     pub result: Option<Value>,
     /// The plugin's log lines, `LEVEL message key=value ...`.
     pub logs: Vec<String>,
+    /// Why the call failed, if it did (the same text the status page shows).
     pub failure: Option<String>,
     /// With `repeat > 1`: timings of the repeated calls.
     pub timing: Option<Timing>,
@@ -60,6 +61,7 @@ pub struct TestOutcome {
 
 /// How long a plugin takes, measured by repeating the sample call.
 pub struct Timing {
+    /// Calls made.
     pub calls: u32,
     /// Mean wall time of one call, including building the call's arguments.
     pub mean_call_ns: u64,

@@ -37,12 +37,16 @@ pub fn encode_push(list_json: &str, last_ref_time: u64) -> std::io::Result<Vec<u
 /// Why a received packet is not a usable ack.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BadPacket {
+    /// Larger than [`MAX_ACK_BYTES`]; the size in bytes.
     #[error("packet of {0} bytes is too large for an ack")]
     Oversized(usize),
+    /// Not a JSON object with a string `type`.
     #[error("packet is not an ack JSON object")]
     Malformed,
+    /// A JSON object whose `type` is not `push-ack`; the type, cut short.
     #[error("packet type {0:?} is not push-ack")]
     NotAnAck(String),
+    /// `lastRefTime` is missing or not a whole number.
     #[error("lastRefTime is missing or not a number")]
     BadRefTime,
 }

@@ -19,16 +19,21 @@ use crate::registry::model::ServiceKey;
 pub struct PushSubscriber {
     /// Where pushes go (and where acks must come from).
     pub addr: SocketAddr,
+    /// The client's family and version, parsed from `user_agent`.
     pub agent: ClientAgent,
     /// The User-Agent as the client sent it.
     pub user_agent: String,
     /// The `clusters` parameter of its list request, as given.
     pub clusters: String,
+    /// The `app` parameter of its list request (empty when none).
     pub app: String,
+    /// When it last listed the service: it is a zombie once this is older than
+    /// `defaultPushCacheMillis`.
     pub last_refresh: Instant,
 }
 
 impl PushSubscriber {
+    /// The cluster names in `clusters` (empty: every cluster).
     pub fn cluster_list(&self) -> Vec<String> {
         self.clusters
             .split(',')
@@ -39,6 +44,8 @@ impl PushSubscriber {
     }
 }
 
+/// Every subscriber, by service and then by address (one entry per address:
+/// a client that lists again replaces its entry).
 #[derive(Default)]
 pub struct Subscribers {
     by_service: DashMap<ServiceKey, HashMap<SocketAddr, PushSubscriber>, FastHash>,
@@ -118,6 +125,7 @@ impl Subscribers {
         self.by_service.get(service).is_some_and(|s| !s.is_empty())
     }
 
+    /// Subscribers across every service.
     pub fn count(&self) -> usize {
         self.by_service.iter().map(|s| s.value().len()).sum()
     }

@@ -24,7 +24,9 @@ use super::{FastHash, Registry};
 /// deletion.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tombstone {
+    /// The deleted instance.
     pub id: InstanceId,
+    /// The version of the deletion: a copy with an older version loses to it.
     pub version: Version,
 }
 
@@ -32,8 +34,11 @@ pub struct Tombstone {
 /// tombstones. What Distro sends, fetches and loads.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceRecords {
+    /// The service the records belong to.
     pub service: ServiceKey,
+    /// Live ephemeral instances, each with its version.
     pub instances: Vec<Instance>,
+    /// Deletions still remembered (see [`Tombstone`]).
     pub tombstones: Vec<Tombstone>,
 }
 

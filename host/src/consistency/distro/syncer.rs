@@ -149,11 +149,14 @@ impl PeerQueue {
     }
 }
 
+/// One queue per peer of the services whose ephemeral records changed, sent
+/// in batches ([`crate::wire::SyncBatch`]).
 pub struct DistroSyncer {
     queues: Vec<Arc<PeerQueue>>,
 }
 
 impl DistroSyncer {
+    /// An empty queue for each peer of `cluster`.
     pub fn new(cluster: &Cluster) -> DistroSyncer {
         let queues = cluster
             .peers()

@@ -20,6 +20,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 pub const QUARANTINE_AFTER: u32 = 3;
 /// The first quarantine; each next one doubles, up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest quarantine, however many came before.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// At most one warning per plugin per this period about failed calls; the
 /// next one says how many went unlogged.
@@ -83,6 +84,7 @@ pub fn answer_fuel(offered: &[wit::Instance]) -> usize {
 /// [`OverMemoryCap`] (the call fails as out of memory, rather than the guest
 /// seeing `memory.grow` return -1 and limping on).
 pub struct MemoryCap {
+    /// The cap, in bytes of linear memory.
     pub bytes: usize,
 }
 
@@ -90,7 +92,9 @@ pub struct MemoryCap {
 #[derive(Debug, thiserror::Error)]
 #[error("memory would grow to {desired} bytes, over the plugin's cap of {cap}")]
 pub struct OverMemoryCap {
+    /// The size the guest asked to grow to, bytes.
     pub desired: usize,
+    /// The plugin's cap, bytes.
     pub cap: usize,
 }
 

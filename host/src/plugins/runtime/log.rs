@@ -15,6 +15,7 @@ use super::limits::{
 /// One log line as the node writes it: message and fields, each bounded and printable.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogLine {
+    /// The message, at most [`MAX_LOG_MESSAGE_BYTES`], control characters escaped.
     pub message: String,
     /// The fields as pairs, then `("(more)", N)` if fields were dropped; the
     /// node's log writes them as fields of the line (`crate::logging::FieldSet`).
@@ -56,8 +57,10 @@ impl LogLine {
 pub enum Admit {
     /// Write it; `dropped_before` lines were dropped in the previous second.
     Write {
+        /// Lines dropped over the budget in the window before this one.
         dropped_before: u64,
     },
+    /// Over this second's budget: drop it (it is counted).
     Drop,
 }
 
@@ -76,6 +79,7 @@ struct Window {
 }
 
 impl LogBudget {
+    /// Counts a line at `now` against the current one-second window.
     pub fn admit(&self, now: Instant) -> Admit {
         let mut slot = self.window.lock().unwrap_or_else(|e| e.into_inner());
         let mut dropped_before = 0;

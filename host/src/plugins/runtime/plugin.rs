@@ -31,8 +31,11 @@ pub(super) enum Exports {
 
 /// An instantiated plugin's typed exports.
 pub enum Bound {
+    /// A `listener` world's exports.
     Listener(listener::Listener),
+    /// A `health-policy` world's exports.
     HealthPolicy(health_policy::HealthPolicy),
+    /// A `push-filter` world's exports.
     PushFilter(push_filter::PushFilter),
 }
 
@@ -45,6 +48,7 @@ struct Live {
 /// A loaded plugin.
 pub struct Plugin {
     engine: Engine,
+    /// The validated manifest the plugin was loaded from.
     pub manifest: Manifest,
     /// The manifest's `http` allow-list; empty: no outbound HTTP.
     http_allowed: Arc<[String]>,
@@ -56,6 +60,7 @@ pub struct Plugin {
     /// The instance between calls (none after a failure, until the next call).
     idle: Mutex<Option<Live>>,
     pub(super) health: Supervision,
+    /// Call counts and recent timings, for the status page and metrics.
     pub stats: CallStats,
     ctx: Arc<PluginContext>,
     /// Started on the first request-path call (see `Plugin::call_off_thread`).
@@ -66,7 +71,9 @@ pub struct Plugin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginState {
+    /// Called as events come.
     Active,
+    /// Sitting out a backoff after repeated failures: not called until it ends.
     Quarantined,
 }
 
@@ -94,14 +101,17 @@ impl Plugin {
         }
     }
 
+    /// The manifest's `name`.
     pub fn name(&self) -> &str {
         &self.manifest.name
     }
 
+    /// What the host interface serves this plugin (its name, config, log sink).
     pub fn context(&self) -> &Arc<PluginContext> {
         &self.ctx
     }
 
+    /// Whether the plugin is quarantined at this moment.
     pub fn state(&self) -> PluginState {
         if self.health.is_quarantined(Instant::now()) {
             PluginState::Quarantined

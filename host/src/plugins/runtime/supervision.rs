@@ -35,6 +35,7 @@ impl Supervision {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether a quarantine is in force at `now`.
     pub fn is_quarantined(&self, now: Instant) -> bool {
         self.record().quarantined_until.is_some_and(|t| t > now)
     }
@@ -100,6 +101,7 @@ pub struct CallStats {
 }
 
 impl CallStats {
+    /// Records one call's wall time (µs kept, the last 1,024 calls).
     pub fn record(&self, took: Duration) {
         let mut recent = self.recent_micros.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() == TIMING_WINDOW {
@@ -126,6 +128,7 @@ impl CallStats {
         (at(0.50), at(0.99))
     }
 
+    /// Reads one of the counters above.
     pub fn count(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
