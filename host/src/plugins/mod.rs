@@ -26,7 +26,7 @@
 
 mod answer;
 pub mod artifact_cache;
-pub mod bindings;
+pub(crate) mod bindings;
 pub mod error;
 pub mod folder;
 mod health_policy;
