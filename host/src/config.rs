@@ -5,7 +5,7 @@
 //! `docs/CONFIG.md` (a test keeps the two in step). The environment name of a
 //! knob is derived from its place in the file ([`env`]): top-level `port` is
 //! `NACRE_PORT`, `[health] beat_timeout_ms` is `NACRE_HEALTH_BEAT_TIMEOUT_MS`.
-//! [`validate`] refuses what a node cannot run with.
+//! `validate` refuses what a node cannot run with.
 
 mod env;
 mod validate;

@@ -179,7 +179,7 @@ impl Params {
     /// `groupName`), in `namespaceId`. Clients older than Nacos 0.8 name it
     /// `dom` instead (`DistroFilter`), which is read when `serviceName` is absent.
     ///
-    /// Neither part may contain `#` ([`check_service_part`]).
+    /// Neither part may contain `#` (`check_service_part`).
     pub fn service_key(&self) -> Result<ServiceKey, ApiError> {
         let namespace = self.namespace()?;
         let raw = match self.get("serviceName").or_else(|| self.get("dom")) {

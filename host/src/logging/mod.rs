@@ -6,12 +6,12 @@
 //! - `text`: `2026-05-01T12:30:05.120Z  INFO nacre::node: message key=value …`,
 //!   coloured only when stderr is a terminal and `NO_COLOR` is unset or
 //!   empty (<https://no-color.org>), so files and pipes get plain text;
-//! - `json`: one JSON object per line ([`json`]).
+//! - `json`: one JSON object per line (`json.rs`).
 //!
 //! Also here: the access log ([`access`]), fields named at run time such as a
 //! plugin's ([`FieldSet`]), instants written as dates ([`UtcMillis`]), and
 //! openraft's lines about members that are not up yet, moved to DEBUG
-//! ([`openraft_noise`]).
+//! (`openraft_noise`).
 
 pub mod access;
 mod field_set;

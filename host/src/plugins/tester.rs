@@ -1,6 +1,6 @@
 //! `nacre plugin test`: calls of one plugin against a sample input, with no
 //! node running — a plugin author's test loop. The sample's shape per world
-//! is in [`sample`] (and docs/PLUGINS.md); unknown fields are refused.
+//! is in `sample` (and docs/PLUGINS.md); unknown fields are refused.
 //!
 //! The plugin is loaded as a node loads it (same limits, same confined
 //! folder, same compiled-component cache when one is given), and called on

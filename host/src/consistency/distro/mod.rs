@@ -2,7 +2,7 @@
 //! `DistroConsistencyServiceImpl`).
 //!
 //! - Every member holds every service's ephemeral instances in memory.
-//! - Each service has one *responsible* member ([`Cluster::owner`]): client
+//! - Each service has one *responsible* member ([`Cluster::responsible`]): client
 //!   writes and beats for it are forwarded there (`http::forward`, batched by
 //!   [`forwarder`]), so one member decides each service's state and runs its
 //!   beat checks.

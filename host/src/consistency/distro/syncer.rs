@@ -3,7 +3,7 @@
 //!
 //! - A service waiting in a peer's queue is never queued twice; with it wait
 //!   the ids of its changed instances (or "all of them" past
-//!   [`MAX_LISTED`]). What is sent is read *at send time*: a burst of changes
+//!   `MAX_LISTED`). What is sent is read *at send time*: a burst of changes
 //!   to one instance goes out once, in its final state, with its version.
 //! - A batch leaves as soon as the task is idle: the first change after a
 //!   quiet spell is on the wire at once, and changes made while a batch is in
