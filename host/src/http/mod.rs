@@ -1,7 +1,7 @@
 //! The HTTP API: Nacos's v1 naming open API under `/nacos/v1/ns` (with the
 //! console-facing `catalog/*`, `service/subscribers` and the oldest `api/*`
 //! routes), plus the console health probes. Handlers are free functions on
-//! [`ApiState`], one file per resource, registered in [`router`]. Every
+//! [`ApiState`], one file per resource, registered in `router`. Every
 //! Nacos 1.4 naming route and how Nacre answers it: `docs/COMPATIBILITY.md`.
 
 mod catalog;
@@ -126,7 +126,7 @@ fn operator_routes() -> Router<ApiState> {
 /// Every route of the node: the v1 naming API under `/nacos/v1/ns`, the
 /// operator and plugin routes, and the internal cluster routes under
 /// `/nacre/v1` (which check the cluster credential).
-pub fn router(state: ApiState) -> Router {
+pub(crate) fn router(state: ApiState) -> Router {
     let instance_writes = instance_write_routes().route_layer(middleware::from_fn_with_state(
         state.clone(),
         forward::route_to_responsible,

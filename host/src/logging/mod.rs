@@ -57,7 +57,10 @@ pub struct FilterError {
 
 /// Parses `directives` (`tracing` filter syntax) strictly: a directive that
 /// does not parse is an error, not silently ignored.
-pub fn parse_filter(source_name: &'static str, directives: &str) -> Result<EnvFilter, FilterError> {
+pub(crate) fn parse_filter(
+    source_name: &'static str,
+    directives: &str,
+) -> Result<EnvFilter, FilterError> {
     EnvFilter::builder()
         .parse(directives)
         .map_err(|e| FilterError {

@@ -116,7 +116,10 @@ impl ClientAgent {
 
 /// The agent string Nacos reads from a request's headers: the User-Agent, or
 /// the `Client-Version` header when the User-Agent is empty.
-pub fn agent_header<'a>(user_agent: Option<&'a str>, client_version: Option<&'a str>) -> &'a str {
+pub(crate) fn agent_header<'a>(
+    user_agent: Option<&'a str>,
+    client_version: Option<&'a str>,
+) -> &'a str {
     match user_agent.map(str::trim) {
         Some(agent) if !agent.is_empty() => agent,
         _ => client_version.map(str::trim).unwrap_or(""),

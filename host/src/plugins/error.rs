@@ -2,7 +2,7 @@
 //! component is refused, [`PluginError`] when a call yields no usable answer,
 //! [`AnswerError`] when the host refuses what a plugin answered.
 //!
-//! Every message is bounded and printable (see [`printable`]): these strings
+//! Every message is bounded and printable (see `printable`): these strings
 //! end up in the log and in `GET /nacre/v1/plugins`, which needs no
 //! credential, so they never carry more than a short excerpt of what a plugin
 //! sent and never any content of a file the node read.
@@ -201,7 +201,7 @@ pub enum AnswerError {
 /// `text` cut to at most `max` bytes (at a character boundary, marked with
 /// `…`) with control characters escaped, so that a plugin's text can neither
 /// grow a log line or status without bound nor forge a line of its own.
-pub fn printable(text: &str, max: usize) -> String {
+pub(crate) fn printable(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max) + 3);
     for c in text.chars() {
         let before = out.len();
@@ -222,7 +222,7 @@ pub fn printable(text: &str, max: usize) -> String {
 /// `message` with every quoted (in backticks or double quotes) text replaced
 /// by `…`, except the words in `keep` and short punctuation (`=`, `]`): for
 /// a library's message about a file, which quotes the file.
-pub fn redact_quotes(message: &str, keep: &[&str]) -> String {
+pub(crate) fn redact_quotes(message: &str, keep: &[&str]) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     while let Some(open) = rest.find(['`', '"']) {

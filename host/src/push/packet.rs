@@ -19,7 +19,7 @@ pub const MAX_DATAGRAM: usize = 65_507;
 pub const MAX_ACK_BYTES: usize = 1024;
 
 /// Builds the datagram for one push of `list_json`.
-pub fn encode_push(list_json: &str, last_ref_time: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn encode_push(list_json: &str, last_ref_time: u64) -> std::io::Result<Vec<u8>> {
     let packet = serde_json::json!({
         "type": "dom",
         "data": list_json,
@@ -60,7 +60,7 @@ struct AckPacket {
 }
 
 /// Reads an ack and returns the `lastRefTime` it acknowledges.
-pub fn decode_ack(bytes: &[u8]) -> Result<u64, BadPacket> {
+pub(crate) fn decode_ack(bytes: &[u8]) -> Result<u64, BadPacket> {
     if bytes.len() > MAX_ACK_BYTES {
         return Err(BadPacket::Oversized(bytes.len()));
     }

@@ -54,7 +54,7 @@ pub const MAX_RANDOM_BYTES: u64 = 64 << 10;
 pub const MAX_TABLE_ELEMENTS: usize = 200_000;
 
 /// Epoch ticks of a deadline of `timeout_ms`.
-pub fn deadline_ticks(timeout_ms: u64) -> u64 {
+pub(crate) fn deadline_ticks(timeout_ms: u64) -> u64 {
     (timeout_ms * 1000 / EPOCH_TICK.as_micros() as u64).max(1)
 }
 
@@ -63,7 +63,7 @@ pub fn deadline_ticks(timeout_ms: u64) -> u64 {
 /// twice over, plus [`HOST_DATA_PER_CALL`]. Counted the way wasmtime counts:
 /// each list as its length times the host size of an element, each string
 /// as its bytes.
-pub fn answer_fuel(offered: &[wit::Instance]) -> usize {
+pub(crate) fn answer_fuel(offered: &[wit::Instance]) -> usize {
     let lifted: usize = offered
         .iter()
         .map(|i| {

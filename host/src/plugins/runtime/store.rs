@@ -70,7 +70,7 @@ pub struct StoreState {
 /// A fresh store for one instance of the plugin of `manifest`: its memory
 /// cap, epoch deadlines that trap, and [`HOST_DATA_PER_CALL`] of hostcall
 /// fuel until a call sets its own.
-pub fn new_store(
+pub(crate) fn new_store(
     engine: &Engine,
     manifest: &Manifest,
     ctx: Arc<PluginContext>,
