@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use nacre_e2e::cluster::{ClusterOptions, TestCluster};
-use nacre_e2e::naming::{hosts, instance_write, instances, wait_for};
+use nacre_e2e::naming::{hosts, instance_write, instances};
+use nacre_e2e::wait::wait_for;
 use reqwest::Method;
 use serde_json::Value;
 

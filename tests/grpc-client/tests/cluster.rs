@@ -15,8 +15,9 @@ use nacos_sdk::api::naming::{
 };
 use nacos_sdk::api::props::ClientProps;
 use nacre_e2e::cluster::{ClusterOptions, TestCluster};
-use nacre_e2e::naming::{http, wait_for, wait_hosts};
+use nacre_e2e::naming::{http, wait_hosts};
 use nacre_e2e::program::Running;
+use nacre_e2e::wait::wait_for;
 use tokio::process::Command;
 
 const LIMIT: Duration = Duration::from_secs(20);
