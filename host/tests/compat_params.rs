@@ -104,9 +104,9 @@ async fn the_prober_probes_every_address_form() {
         let node = &node;
         async move { node.detail("probed", ip, port).await.json()["healthy"] == true }
     };
-    common::wait_until(
-        std::time::Duration::from_secs(10),
+    common::wait_for(
         "every form probed",
+        std::time::Duration::from_secs(10),
         || async {
             health("localhost", live).await
                 && !health("localhost", dead).await

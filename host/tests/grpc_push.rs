@@ -9,7 +9,7 @@ mod grpc_client;
 
 use std::time::{Duration, Instant};
 
-use common::{TestNode, wait_until};
+use common::{TestNode, wait_for};
 use grpc_client::{RawClient, assert_ok, grpc_addr, hosts};
 use serde_json::{Value, json};
 
@@ -57,7 +57,7 @@ async fn subscribers_are_pushed_grpc_and_v1_changes_until_they_unsubscribe() {
     // The publisher goes away: its instance leaves every view.
     drop(publisher);
     pushed(&mut subscriber, "watched", &["127.0.0.1:2"]).await;
-    wait_until(PUSH_WAIT, "acks counted", || async {
+    wait_for("acks counted", PUSH_WAIT, || async {
         metrics(&node).await["push"]["acked"].as_u64() >= Some(3)
     })
     .await;
@@ -100,7 +100,7 @@ async fn an_unacked_push_is_sent_again_with_the_state_of_then() {
             > first.body["serviceInfo"]["lastRefTime"].as_i64()
     );
     subscriber.ack(&again).await;
-    wait_until(PUSH_WAIT, "the ack is counted", || async {
+    wait_for("the ack is counted", PUSH_WAIT, || async {
         metrics(&node).await["push"]["acked"] == 1
     })
     .await;
@@ -142,9 +142,9 @@ async fn a_silent_connection_is_probed_and_closed_an_answering_one_kept() {
         .await
         .expect("a probe");
     assert_eq!(probe.kind, "ClientDetectionRequest");
-    wait_until(
-        Duration::from_secs(3),
+    wait_for(
         "the silent connection's instance goes",
+        Duration::from_secs(3),
         || async { node.listed("half-open", &[]).await == ["127.0.0.1:2"] },
     )
     .await;
@@ -198,9 +198,9 @@ async fn a_client_that_never_reads_is_closed_without_slowing_others() {
         slowest < Duration::from_secs(1),
         "a request took {slowest:?}"
     );
-    wait_until(
-        Duration::from_secs(5),
+    wait_for(
         "the stuck client is closed",
+        Duration::from_secs(5),
         || async { node.listed("stuck-own", &[]).await.is_empty() },
     )
     .await;
@@ -288,7 +288,7 @@ async fn push_filters_shape_grpc_pushes_and_answers() {
         c.plugins.reload_interval_ms = 100;
     })
     .await;
-    wait_until(Duration::from_secs(20), "the plugin loads", || async {
+    wait_for("the plugin loads", Duration::from_secs(20), || async {
         node.plugin("zone-affinity").await["state"] == "active"
     })
     .await;

@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{TestNode, wait_until};
+use common::{TestNode, wait_for};
 use nacre::notifier::{ChangeEvent, ChangeListener};
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -63,13 +63,13 @@ async fn per_instance_timeouts_drive_the_timeline() {
     node.register("svc", "10.0.0.1", 1, &[("metadata", short)])
         .await
         .assert_ok();
-    wait_until(LIMIT, "first change events", || async {
+    wait_for("first change events", LIMIT, || async {
         events.count_for("svc") >= 1
     })
     .await;
     let before = events.count_for("svc");
 
-    wait_until(LIMIT, "instance turns unhealthy", || async {
+    wait_for("instance turns unhealthy", LIMIT, || async {
         healthy(&node, "svc", "10.0.0.1").await == Some(false)
     })
     .await;
@@ -81,7 +81,7 @@ async fn per_instance_timeouts_drive_the_timeline() {
         node.listed("svc", &[("healthyOnly", "true")]).await,
         vec!["10.0.0.9:1"]
     );
-    wait_until(LIMIT, "health change delivered as an event", || async {
+    wait_for("health change delivered as an event", LIMIT, || async {
         events.count_for("svc") > before
     })
     .await;
@@ -92,7 +92,7 @@ async fn per_instance_timeouts_drive_the_timeline() {
     assert_eq!(healthy(&node, "svc", "10.0.0.1").await, Some(true));
 
     // Silence again: unhealthy, then deleted.
-    wait_until(LIMIT, "instance deleted", || async {
+    wait_for("instance deleted", LIMIT, || async {
         healthy(&node, "svc", "10.0.0.1").await.is_none()
     })
     .await;
@@ -173,9 +173,9 @@ async fn the_health_check_switch_stops_the_checker() {
     )
     .await
     .assert_ok();
-    wait_until(
-        LIMIT,
+    wait_for(
         "checker resumes and deletes the silent instance",
+        LIMIT,
         || async { healthy(&node, "svc", "10.0.0.1").await.is_none() },
     )
     .await;
@@ -199,7 +199,7 @@ async fn empty_implicit_services_are_cleaned_up() {
     )
     .await
     .assert_ok();
-    wait_until(LIMIT, "empty implicit service removed", || async {
+    wait_for("empty implicit service removed", LIMIT, || async {
         node.get("/service", &[("serviceName", "temp")])
             .await
             .status

@@ -8,7 +8,7 @@ mod plugins_wat;
 use std::time::{Duration, Instant};
 
 use common::plugins::{start_with_plugins, steady_traffic};
-use common::wait_until;
+use common::wait_for;
 use plugins_wat as wat;
 use serde_json::Value;
 
@@ -66,7 +66,7 @@ async fn a_health_policy_decides_health_and_no_opinion_leaves_the_defaults() {
         .await
         .assert_ok();
     // Beating does not help: the policy says unhealthy.
-    wait_until(LIMIT, "policy marks the instance unhealthy", || async {
+    wait_for("policy marks the instance unhealthy", LIMIT, || async {
         node.send(
             "PUT",
             "/instance/beat",
@@ -77,7 +77,7 @@ async fn a_health_policy_decides_health_and_no_opinion_leaves_the_defaults() {
         node.detail("sick-a", "10.0.0.1", 1).await.json()["healthy"] == false
     })
     .await;
-    wait_until(LIMIT, "the no-opinion policy was consulted", || async {
+    wait_for("the no-opinion policy was consulted", LIMIT, || async {
         node.plugin("no-opinion").await["calls"]
             .as_u64()
             .unwrap_or(0)
@@ -96,7 +96,7 @@ async fn listeners_hear_changes() {
     wat::install(dir.path(), "quiet", "listener", &wat::listener(""), "");
     let node = start_with_plugins(dir.path()).await;
     node.register("svc", "10.0.0.1", 1, &[]).await.assert_ok();
-    wait_until(LIMIT, "listener called", || async {
+    wait_for("listener called", LIMIT, || async {
         let status = node.plugin("quiet").await;
         status["calls"].as_u64().unwrap_or(0) >= 1 && status["failures"] == 0
     })
@@ -122,7 +122,7 @@ async fn plugins_are_added_replaced_and_removed_while_serving() {
             &wat::push_filter(wat::KEEP_FIRST),
             "[applies_to]\nservices = [\"hot\"]",
         );
-        wait_until(LIMIT, "added plugin takes effect", || async {
+        wait_for("added plugin takes effect", LIMIT, || async {
             node.listed("hot", &[]).await.len() == 1
         })
         .await;
@@ -134,12 +134,12 @@ async fn plugins_are_added_replaced_and_removed_while_serving() {
             &wat::push_filter(wat::SKIP),
             "[applies_to]\nservices = [\"hot\"]",
         );
-        wait_until(LIMIT, "replaced plugin takes effect", || async {
+        wait_for("replaced plugin takes effect", LIMIT, || async {
             node.listed("hot", &[]).await.len() == 2
         })
         .await;
         std::fs::remove_file(dir.path().join("hot-filter.toml")).expect("removed");
-        wait_until(LIMIT, "removed plugin is gone", || async {
+        wait_for("removed plugin is gone", LIMIT, || async {
             node.plugin("hot-filter").await.is_null()
         })
         .await;
@@ -155,9 +155,9 @@ async fn survives(name: &str, world: &str, wat_text: String, applies: &str) {
     let node = start_with_plugins(dir.path()).await;
     let rounds = steady_traffic(&node, "victim", Duration::from_secs(3)).await;
     assert!(rounds >= 10, "only {rounds} rounds");
-    wait_until(
-        LIMIT,
+    wait_for(
         "failures counted and the plugin quarantined",
+        LIMIT,
         || async {
             let status = node.plugin(name).await;
             status["failures"].as_u64().unwrap_or(0) >= 3 && status["state"] == "quarantined"
@@ -350,7 +350,7 @@ async fn the_wat_example_listener_loads_and_answers() {
     node.register("orders", "10.0.0.1", 8080, &[])
         .await
         .assert_ok();
-    wait_until(LIMIT, "the example listener is called", || async {
+    wait_for("the example listener is called", LIMIT, || async {
         let status = node.plugin("wat-listener").await;
         status["calls"].as_u64().unwrap_or(0) >= 1 && status["failures"] == 0
     })

@@ -7,9 +7,10 @@ pub mod process;
 pub mod udp;
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nacre::{Config, Node};
+pub use nacre_e2e::test_config;
 use serde_json::Value;
 
 pub const NS: &str = "/nacos/v1/ns";
@@ -54,20 +55,6 @@ impl Reply {
         assert_eq!(self.status, 200, "body: {}", self.text);
         self
     }
-}
-
-pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut config = Config {
-        bind: [127, 0, 0, 1].into(),
-        port: 0,
-        data_dir: dir.to_path_buf(),
-        ..Config::default()
-    };
-    config.persistent.sync_writes = false;
-    // Tests register persistent instances at made-up addresses; only tests
-    // that probe on purpose (with loopback listeners) turn probing on.
-    config.health.probe_enabled = false;
-    config
 }
 
 impl TestNode {
@@ -258,20 +245,16 @@ impl TestNode {
     }
 }
 
-/// Polls `check` until it returns true or `limit` passes; panics with `what` on timeout.
-pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
+/// Polls `check` until it returns true; panics naming `what` once `limit`
+/// has passed. The same wait as the end-to-end suite's
+/// [`nacre_e2e::wait::wait_for`], with the same arguments, for tests that
+/// panic rather than return errors.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return;
-        }
-        if start.elapsed() > limit {
-            panic!("timed out after {limit:?} waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    if let Err(e) = nacre_e2e::wait::wait_for(what, limit, check).await {
+        panic!("{e:#}");
     }
 }
