@@ -8,8 +8,8 @@ mod grpc_client;
 
 use std::time::Duration;
 
-use common::{TestNode, wait_for};
-use grpc_client::{RawClient, assert_ok, grpc_addr, hosts};
+use common::{TestNode, hosts, wait_for};
+use grpc_client::{RawClient, assert_ok, grpc_addr};
 use serde_json::{Value, json};
 
 fn instance(ip: &str, port: u16) -> Value {

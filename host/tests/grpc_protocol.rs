@@ -238,14 +238,6 @@ async fn shutdown_tells_clients_to_reconnect() {
 async fn grpc_can_be_disabled() {
     let node = TestNode::start_with(|c| c.grpc.enabled = false).await;
     assert!(node.node().grpc_addr().is_none());
-    let listing = node
-        .http
-        .get(format!("{}/nacos/v2/core/loader/current", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("body");
+    let listing = node.fetch("/nacos/v2/core/loader/current").await.text;
     assert_eq!(listing, "{}");
 }

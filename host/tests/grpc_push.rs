@@ -9,8 +9,8 @@ mod grpc_client;
 
 use std::time::{Duration, Instant};
 
-use common::{TestNode, wait_for};
-use grpc_client::{RawClient, assert_ok, grpc_addr, hosts};
+use common::{TestNode, hosts, wait_for};
+use grpc_client::{RawClient, assert_ok, grpc_addr};
 use serde_json::{Value, json};
 
 const PUSH_WAIT: Duration = Duration::from_secs(5);
@@ -229,15 +229,7 @@ async fn operators_see_connections_by_version_and_namespace_and_a_listing() {
     assert_eq!(m["connectionsByNamespace"]["dev"], 2);
     assert_eq!(m["connectionsByNamespace"]["public"], 1);
 
-    let text = node
-        .http
-        .get(format!("{}/nacre/v1/metrics", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("body");
+    let text = node.fetch("/nacre/v1/metrics").await.text;
     assert!(text.contains("nacre_grpc_connections 3"), "{text}");
     assert!(
         text.contains("nacre_grpc_connections_by_namespace{namespace=\"dev\"} 2"),
@@ -245,15 +237,7 @@ async fn operators_see_connections_by_version_and_namespace_and_a_listing() {
     );
     assert!(text.contains("nacre_grpc_push_acked_total 0"), "{text}");
 
-    let listing: Value = node
-        .http
-        .get(format!("{}/nacos/v2/core/loader/current", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("JSON");
+    let listing = node.fetch("/nacos/v2/core/loader/current").await.json();
     let meta = &listing[c.connection_id.as_str()]["metaInfo"];
     assert_eq!(meta["version"], "Nacos-Rust-Client:0.8.0", "{listing}");
     assert_eq!(meta["namespaceId"], "dev");

@@ -192,13 +192,9 @@ async fn empty_implicit_services_are_cleaned_up() {
     node.send("POST", "/service", &[("serviceName", "kept")])
         .await
         .assert_ok();
-    node.send(
-        "DELETE",
-        "/instance",
-        &[("serviceName", "temp"), ("ip", "10.0.0.1"), ("port", "1")],
-    )
-    .await
-    .assert_ok();
+    node.deregister("temp", "10.0.0.1", 1, &[])
+        .await
+        .assert_ok();
     wait_for("empty implicit service removed", LIMIT, || async {
         node.get("/service", &[("serviceName", "temp")])
             .await

@@ -5,12 +5,12 @@
 mod common;
 mod plugins_wat;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::plugins::{start_with_plugins, steady_traffic};
+use common::udp::{JAVA, Subscriber};
 use common::wait_for;
 use plugins_wat as wat;
-use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -299,21 +299,8 @@ async fn a_push_filter_shapes_udp_pushes_too() {
         "[applies_to]\nservices = [\"pushed\"]",
     );
     let node = start_with_plugins(dir.path()).await;
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = socket.local_addr().expect("addr").port().to_string();
-    node.http
-        .get(format!("{}/nacos/v1/ns/instance/list", node.base))
-        .query(&[
-            ("serviceName", "pushed"),
-            ("udpPort", port.as_str()),
-            ("clientIP", "127.0.0.1"),
-        ])
-        .header("User-Agent", "Nacos-Java-Client:v1.4.1")
-        .send()
-        .await
-        .expect("subscribed");
+    let sub = Subscriber::new().await;
+    sub.subscribe(&node, "pushed", JAVA).await;
     node.register("pushed", "10.0.0.2", 80, &[])
         .await
         .assert_ok();
@@ -321,23 +308,16 @@ async fn a_push_filter_shapes_udp_pushes_too() {
         .await
         .assert_ok();
     // Every push carries one instance; once both are registered it is the first of the two.
-    let start = Instant::now();
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        let left = LIMIT.saturating_sub(start.elapsed());
-        let (len, _) = tokio::time::timeout(left, socket.recv_from(&mut buf))
-            .await
-            .expect("a push within the limit")
-            .expect("received");
-        let packet: Value = serde_json::from_slice(&buf[..len]).expect("plain JSON push");
-        let data: Value =
-            serde_json::from_str(packet["data"].as_str().expect("data")).expect("list JSON");
-        let hosts = data["hosts"].as_array().expect("hosts");
-        assert_eq!(hosts.len(), 1, "the filter keeps one instance: {data}");
-        if hosts[0]["ip"] == "10.0.0.1" {
-            break;
-        }
-    }
+    sub.recv_until(|push| {
+        assert_eq!(
+            push.hosts().len(),
+            1,
+            "the filter keeps one instance: {}",
+            push.data
+        );
+        push.hosts() == ["10.0.0.1:80"]
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -32,14 +32,7 @@ const NORMAL_P99: Duration = Duration::from_millis(150);
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn status_text(node: &TestNode) -> String {
-    node.http
-        .get(format!("{}/nacre/v1/plugins", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("body")
+    node.fetch("/nacre/v1/plugins").await.text
 }
 
 async fn wait_active(node: &TestNode, names: &[&str]) {
