@@ -20,17 +20,16 @@ use serde_json::Value;
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn options(extra: &[(&str, &str)], proxied: bool) -> ClusterOptions {
-    let mut env: Vec<(String, String)> = vec![
-        ("NACRE_RAFT_HEARTBEAT_INTERVAL_MS".into(), "50".into()),
-        ("NACRE_RAFT_ELECTION_TIMEOUT_MIN_MS".into(), "300".into()),
-        ("NACRE_RAFT_ELECTION_TIMEOUT_MAX_MS".into(), "600".into()),
-    ];
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     ClusterOptions {
         proxied,
-        env,
         ..ClusterOptions::default()
     }
+    .with_env(&[
+        ("NACRE_RAFT_HEARTBEAT_INTERVAL_MS", "50"),
+        ("NACRE_RAFT_ELECTION_TIMEOUT_MIN_MS", "300"),
+        ("NACRE_RAFT_ELECTION_TIMEOUT_MAX_MS", "600"),
+    ])
+    .with_env(extra)
 }
 
 /// Registers a persistent instance; returns the status and body.

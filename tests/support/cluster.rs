@@ -140,6 +140,15 @@ impl Default for ClusterOptions {
     }
 }
 
+impl ClusterOptions {
+    /// These options with `vars` (`NACRE_*` name, value) added to [`Self::env`].
+    pub fn with_env(mut self, vars: &[(&str, &str)]) -> ClusterOptions {
+        self.env
+            .extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+}
+
 /// Several `nacre` processes forming one cluster.
 pub struct TestCluster {
     pub addrs: Vec<SocketAddr>,

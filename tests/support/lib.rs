@@ -108,6 +108,20 @@ pub async fn run_program(mut cmd: Command, limit: Duration) -> anyhow::Result<Pr
     Ok(output)
 }
 
+/// `node <script>` in `tests/compat/node` (the scripts that drive the npm
+/// `nacos-naming` client), pointed at the server `addr` (`NACOS_ADDR`,
+/// `host:port`). Fails when the package is not installed.
+pub fn node_client(script: &str, addr: &str) -> anyhow::Result<Command> {
+    let dir = repo_root().join("tests/compat/node");
+    installed(
+        dir.join("node_modules/nacos-naming"),
+        "the npm package nacos-naming",
+    )?;
+    let mut cmd = Command::new("node");
+    cmd.arg(script).current_dir(dir).env("NACOS_ADDR", addr);
+    Ok(cmd)
+}
+
 /// A path that must exist for the test to run: the install step of
 /// `scripts/test.sh` puts it there.
 pub fn installed(path: PathBuf, what: &str) -> anyhow::Result<PathBuf> {
