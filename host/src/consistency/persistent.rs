@@ -178,22 +178,15 @@ fn compact(path: &Path, registry: &Registry) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::consistency::Record;
-    use crate::registry::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
+    use crate::registry::model::{Instance, ServiceKey, ServiceMeta};
 
     fn persistent_instance(ip: &str) -> Record {
         Record::Instance {
             service: ServiceKey::new("public", "DEFAULT_GROUP", "db"),
             instance: Instance {
-                id: InstanceId::new("DEFAULT", ip, 5432),
                 weight: 2.0,
-                healthy: true,
-                enabled: true,
                 ephemeral: false,
-                marked: false,
-                metadata: Metadata::new(),
-                last_beat: 1,
-                version: Default::default(),
-                lease: Default::default(),
+                ..Instance::for_test(ip, 5432, 1)
             },
         }
     }

@@ -327,7 +327,7 @@ mod tests {
     use crate::config::Config;
     use crate::consistency::{EphemeralStore, PersistentBackend, PersistentStore};
     use crate::notifier::Notifier;
-    use crate::registry::model::{META_BEAT_TIMEOUT, Version};
+    use crate::registry::model::META_BEAT_TIMEOUT;
 
     /// A standalone node's stores and a checker with the default 15 s / 30 s.
     fn checker(dir: &std::path::Path) -> anyhow::Result<BeatChecker> {
@@ -361,18 +361,7 @@ mod tests {
         last_beat: i64,
         change: impl FnOnce(&mut Instance),
     ) {
-        let mut instance = Instance {
-            id: InstanceId::new("DEFAULT", ip, 80),
-            weight: 1.0,
-            healthy: true,
-            enabled: true,
-            ephemeral: true,
-            marked: false,
-            metadata: Metadata::new(),
-            last_beat,
-            version: Version::ZERO,
-            lease: Lease::Beat,
-        };
+        let mut instance = Instance::for_test(ip, 80, last_beat);
         change(&mut instance);
         let record = Record::Instance {
             service: key(),

@@ -284,20 +284,11 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use model::{Lease, Metadata, Version};
 
     fn instance(ip: &str, port: u16) -> Instance {
         Instance {
-            id: InstanceId::new("DEFAULT", ip, port),
-            weight: 1.0,
-            healthy: true,
-            enabled: true,
             ephemeral: false,
-            marked: false,
-            metadata: Metadata::new(),
-            last_beat: 100,
-            version: Version::ZERO,
-            lease: Lease::Beat,
+            ..Instance::for_test(ip, port, 100)
         }
     }
 

@@ -137,6 +137,28 @@ pub struct Instance {
     pub lease: Lease,
 }
 
+impl Instance {
+    /// A healthy, enabled, unmarked, beat-leased ephemeral instance at
+    /// `ip:port` in the `DEFAULT` cluster: weight 1, no metadata, version
+    /// zero, last beat at `last_beat` (ms). Where unit tests start; each
+    /// changes the fields it is about.
+    #[cfg(test)]
+    pub(crate) fn for_test(ip: &str, port: u16, last_beat: i64) -> Instance {
+        Instance {
+            id: InstanceId::new(DEFAULT_CLUSTER, ip, port),
+            weight: 1.0,
+            healthy: true,
+            enabled: true,
+            ephemeral: true,
+            marked: false,
+            metadata: Metadata::new(),
+            last_beat,
+            version: Version::ZERO,
+            lease: Lease::Beat,
+        }
+    }
+}
+
 /// What keeps an ephemeral instance alive, and so who may expire it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Lease {

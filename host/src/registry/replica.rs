@@ -365,25 +365,14 @@ fn record_hash(service: &ServiceKey, id: &InstanceId, version: Version) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::model::{Lease, Metadata};
+    use crate::registry::model::Lease;
 
     fn key() -> ServiceKey {
         ServiceKey::new("public", "DEFAULT_GROUP", "svc")
     }
 
     fn instance(ip: &str) -> Instance {
-        Instance {
-            id: InstanceId::new("DEFAULT", ip, 80),
-            weight: 1.0,
-            healthy: true,
-            enabled: true,
-            ephemeral: true,
-            marked: false,
-            metadata: Metadata::new(),
-            last_beat: 100,
-            version: Version::ZERO,
-            lease: Lease::Beat,
-        }
+        Instance::for_test(ip, 80, 100)
     }
 
     fn at(micros: u64, node: u16) -> Stamp {
