@@ -12,9 +12,12 @@
 //!
 //! Every run is bounded in time and count; failures are counted, not fatal.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -25,7 +28,10 @@ use nacre::grpc::proto::request_client::RequestClient;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use hyper::client::conn::http2;
+use hyper::http::uri::{Authority, Scheme};
+use hyper::{Request, Response, Uri};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::stats::{Recorder, Summary, percentile};
 
@@ -55,10 +61,60 @@ fn field<'a>(body: &'a [u8], prefix: &str) -> Option<&'a str> {
     Some(&text[start..start + len])
 }
 
+/// One HTTP/2 connection driven by hyper directly, as the stubs' transport.
+/// (tonic's `Channel` puts a buffer task and a reconnect layer in front of
+/// every call: on two shared cores that made the bench the slow side.)
+#[derive(Clone)]
+struct H2 {
+    send: http2::SendRequest<tonic::body::Body>,
+    authority: Authority,
+}
+
+impl H2 {
+    async fn connect(addr: SocketAddr) -> anyhow::Result<H2> {
+        let tcp = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        .with_context(|| format!("connecting to {addr}: timed out"))?
+        .with_context(|| format!("connecting to {addr}"))?;
+        tcp.set_nodelay(true)?;
+        let (send, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .with_context(|| format!("HTTP/2 handshake with {addr}"))?;
+        tokio::spawn(connection);
+        Ok(H2 {
+            send,
+            authority: addr.to_string().parse()?,
+        })
+    }
+}
+
+impl tower::Service<Request<tonic::body::Body>> for H2 {
+    type Response = Response<hyper::body::Incoming>;
+    type Error = hyper::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.send.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<tonic::body::Body>) -> Self::Future {
+        let mut parts = request.uri().clone().into_parts();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(self.authority.clone());
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+        Box::pin(self.send.send_request(request))
+    }
+}
+
 /// One client connection: unary calls, and a stream whose reader answers
 /// probes and acks pushes (forwarding them when asked to).
 pub struct GrpcConn {
-    unary: RequestClient<Channel>,
+    unary: RequestClient<H2>,
     _to_server: mpsc::Sender<Payload>,
 }
 
@@ -68,11 +124,7 @@ impl GrpcConn {
         addr: SocketAddr,
         pushes: Option<(usize, mpsc::UnboundedSender<Push>)>,
     ) -> anyhow::Result<GrpcConn> {
-        let channel = Endpoint::from_shared(format!("http://{addr}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
+        let channel = H2::connect(addr).await?;
         let mut unary = RequestClient::new(channel.clone()).max_decoding_message_size(64 << 20);
         let check = call(&mut unary, "ServerCheckRequest", json!({"requestId": ""})).await?;
         if type_of(&check) != "ServerCheckResponse" {
@@ -148,7 +200,7 @@ impl GrpcConn {
 }
 
 async fn call(
-    unary: &mut RequestClient<Channel>,
+    unary: &mut RequestClient<H2>,
     kind: &str,
     body: Value,
 ) -> anyhow::Result<Payload> {

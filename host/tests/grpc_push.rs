@@ -44,6 +44,19 @@ async fn subscribers_are_pushed_grpc_and_v1_changes_until_they_unsubscribe() {
     assert_ok(&answer, "SubscribeServiceResponse");
     assert_eq!(answer.body["serviceInfo"]["hosts"], json!([]));
 
+    // The subscriber listing shows stream subscribers as Nacos 2.x does.
+    let listed = node
+        .get("/service/subscribers", &[("serviceName", "watched")])
+        .await
+        .json();
+    assert_eq!(listed["count"], 1, "{listed}");
+    assert_eq!(listed["subscribers"][0]["agent"], "raw", "{listed}");
+    assert_eq!(listed["subscribers"][0]["ip"], "127.0.0.1", "{listed}");
+    assert_eq!(
+        listed["subscribers"][0]["serviceName"], "DEFAULT_GROUP@@watched",
+        "{listed}"
+    );
+
     let mut publisher = RawClient::connect(grpc_addr(&node), "raw", "").await;
     assert_ok(
         &publisher.register("watched", "127.0.0.1", 1).await,
@@ -74,6 +87,11 @@ async fn subscribers_are_pushed_grpc_and_v1_changes_until_they_unsubscribe() {
         .await;
     assert!(after.is_none(), "pushed after unsubscribing: {after:?}");
     assert_eq!(metrics(&node).await["subscriptions"], 0);
+    let listed = node
+        .get("/service/subscribers", &[("serviceName", "watched")])
+        .await
+        .json();
+    assert_eq!(listed["count"], 0, "{listed}");
 }
 
 #[tokio::test]

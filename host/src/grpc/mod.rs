@@ -10,7 +10,8 @@
 //! - [`handlers`]: one function per naming request.
 //! - [`connection`]: the connection registry and what each connection holds.
 //! - [`publish`]: the only way a connection changes the registry
-//!   (publish, unpublish, release) — the seam a cluster re-implements.
+//!   (publish, unpublish, release); in a cluster, local writes of the
+//!   member holding the connection, replicated by Distro.
 //! - [`push`]: stream subscribers, pushes, acks and resends.
 //! - [`info`]: what a client is shown of a service (push filters applied).
 //! - [`liveness`]: probes of idle connections, closing stuck ones.

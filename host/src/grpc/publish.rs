@@ -2,11 +2,12 @@
 //! [`Publisher::publish`], [`Publisher::unpublish`] and [`Publisher::release`],
 //! Nacos 2.x's "one publication per service per connection" (NACOS-V2.md §5).
 //!
-//! Today they are built on the naming operations (register and deregister
-//! through [`ServiceManager`], instances leased to the connection with
-//! [`Lease::Connection`]). A cluster re-implements this one small API on
-//! connection-owned, replicated instances; nothing else in the gRPC door
-//! writes to the registry.
+//! They are built on the naming operations (register and deregister through
+//! [`ServiceManager`], instances leased to the connection with
+//! [`Lease::Connection`]). In a cluster these are local writes of the member
+//! holding the connection, which Distro replicates; the other members only
+//! forget their copies when that member is gone (`distro::leases`). Nothing
+//! else in the gRPC door writes to the registry.
 //!
 //! Rules:
 //! - a register or a batch replaces what the connection published in that

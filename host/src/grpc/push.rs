@@ -33,6 +33,7 @@ use crate::push::window::{DuePushes, MergeWindow};
 use crate::registry::FastHash;
 use crate::registry::model::ServiceKey;
 use crate::shutdown::Shutdown;
+use crate::wire::SubscriberEntry;
 
 /// One subscribed connection, with the clusters it asked for.
 #[derive(Clone)]
@@ -111,6 +112,29 @@ impl PushHub {
             .get(service)
             .map(|s| s.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The subscriptions to services that `matches` accepts, as subscriber
+    /// listings show them (`service/subscribers`): the connection's address,
+    /// its client version as the agent, its application and clusters.
+    pub fn subscribers_matching(
+        &self,
+        matches: impl Fn(&ServiceKey) -> bool,
+    ) -> Vec<SubscriberEntry> {
+        let mut found = Vec::new();
+        for entry in self.by_service.iter().filter(|e| matches(e.key())) {
+            for sub in entry.value().values() {
+                let client = sub.conn.client();
+                found.push(SubscriberEntry {
+                    service: entry.key().clone(),
+                    addr: sub.conn.remote,
+                    agent: client.map(|c| c.version.clone()).unwrap_or_default(),
+                    app: client.map(|c| c.app.clone()).unwrap_or_default(),
+                    clusters: sub.clusters.to_string(),
+                });
+            }
+        }
+        found
     }
 
     /// Subscriptions held, over all connections.

@@ -1,5 +1,6 @@
 //! `GET /nacos/v1/ns/service/subscribers`: the clients subscribed to a
-//! service's changes (UDP push subscribers), as the Nacos console's
+//! service's changes (v1 clients' UDP push subscriptions and Nacos 2.x
+//! clients' gRPC subscriptions, as Nacos 2.x lists both), as the Nacos console's
 //! subscriber page reads them (`ServiceController#subscribers`,
 //! `SubscribeManager` and `PushService#getClientsFuzzy`, 1.4).
 //!
@@ -66,13 +67,19 @@ fn positive(params: &Params, name: &str, default: usize) -> Result<usize, ApiErr
 
 /// This node's subscribers that `query` matches (also what a peer answers).
 pub(crate) fn local(state: &ApiState, query: &SubscribersQuery) -> SubscriberList {
+    let matches = |key: &crate::registry::model::ServiceKey| {
+        key.namespace == query.namespace
+            && key.group.contains(&query.group)
+            && key.name.contains(&query.name)
+    };
+    let streams = state
+        .grpc
+        .as_ref()
+        .map(|door| door.push.subscribers_matching(matches))
+        .unwrap_or_default();
     let subscribers = state
         .push
-        .subscribers_matching(|key| {
-            key.namespace == query.namespace
-                && key.group.contains(&query.group)
-                && key.name.contains(&query.name)
-        })
+        .subscribers_matching(matches)
         .into_iter()
         .map(|(service, s)| SubscriberEntry {
             service,
@@ -81,6 +88,7 @@ pub(crate) fn local(state: &ApiState, query: &SubscribersQuery) -> SubscriberLis
             app: s.app,
             clusters: s.clusters,
         })
+        .chain(streams)
         .collect();
     SubscriberList { subscribers }
 }
