@@ -1,4 +1,4 @@
-//! The one bounded wait of the test suites: poll a condition until it holds
+//! The bounded wait both test suites share: poll a condition until it holds
 //! or a time limit passes. A test waits on what it can observe, never sleeps
 //! and hopes. The host's integration tests use it through their panicking
 //! `common::wait_for`, with the same arguments in the same order.

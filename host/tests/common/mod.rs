@@ -286,14 +286,16 @@ pub fn hosts(list: &Value) -> Vec<String> {
     hosts
 }
 
-/// Polls `check` until it returns true; panics naming `what` once `limit`
-/// has passed. The same wait as the end-to-end suite's
-/// [`nacre_e2e::wait::wait_for`], with the same arguments, for tests that
-/// panic rather than return errors.
+/// Polls `check` until it answers true; panics naming `what` once `limit`
+/// has passed. The end-to-end suite's [`nacre_e2e::wait::wait_for`], with
+/// the same arguments, for tests that panic rather than return errors: a
+/// check answers `bool`, or `anyhow::Result<bool>` whose last error says what
+/// was seen instead.
 pub async fn wait_for<F, Fut>(what: &str, limit: Duration, check: F)
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
+    Fut: Future,
+    Fut::Output: nacre_e2e::wait::Check,
 {
     if let Err(e) = nacre_e2e::wait::wait_for(what, limit, check).await {
         panic!("{e:#}");

@@ -21,7 +21,7 @@ mod slow_filter;
 
 use std::time::Duration;
 
-use common::TestNode;
+use common::{TestNode, wait_for};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -37,15 +37,12 @@ async fn status_text(node: &TestNode) -> String {
 
 async fn wait_active(node: &TestNode, names: &[&str]) {
     for name in names {
-        let loaded = || async { node.plugin(name).await["state"] == "active" };
-        let within = tokio::time::timeout(LIMIT, async {
-            while !loaded().await {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        });
-        if within.await.is_err() {
-            panic!("{name} not loaded: {}", node.plugin(name).await);
-        }
+        wait_for(&format!("{name} to load"), LIMIT, || async {
+            let status = node.plugin(name).await;
+            anyhow::ensure!(status["state"] == "active", "its status: {status}");
+            Ok(true)
+        })
+        .await;
     }
 }
 
