@@ -227,7 +227,8 @@ pub enum ForwardedWrite {
     NotLeader(Option<u64>),
     /// Not committed within the client's deadline; it may still commit.
     TimedOut,
-    /// The leader could not propose it (shutting down, storage error); the reason.
+    /// The leader could not propose it (its queue full, Raft shutting down, a
+    /// storage error); the reason.
     Failed(String),
 }
 rpc!(ProposeWrite => ForwardedWrite, "/nacre/v1/raft/write");

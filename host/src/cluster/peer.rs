@@ -43,7 +43,7 @@ pub struct PeerClient {
 
 impl PeerClient {
     /// A client with the deadlines and secret of `config`; fails only if the HTTP
-    /// client cannot be built (no TLS or system resources).
+    /// client cannot be built.
     pub fn new(config: &ClusterConfig) -> anyhow::Result<PeerClient> {
         let timeout = Duration::from_millis(config.request_timeout_ms);
         let http = reqwest::Client::builder()

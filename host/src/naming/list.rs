@@ -21,8 +21,8 @@ pub struct HostsView {
     pub all_hosts: String,
     /// JSON array of the instances a `healthyOnly=true` caller gets.
     pub healthy_hosts: String,
-    /// A hash of the listed hosts and the threshold, as 16 hex digits; clients
-    /// compare it to skip unchanged replies.
+    /// Nacos's `checksum` field: a hash of the listed hosts and the threshold,
+    /// as 16 hex digits.
     pub checksum: String,
     /// Whether the healthy share was at or below the protect threshold, so every
     /// instance is shown healthy (Nacos's `reachProtectThreshold`).

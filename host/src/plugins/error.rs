@@ -64,8 +64,8 @@ pub enum LoadError {
         /// wasmtime's link error, bounded.
         reason: String,
     },
-    /// The component imports an interface the host does not link (only WASI p2
-    /// and `nacre:plugin/host` are offered).
+    /// The component imports an interface the host does not link (it offers
+    /// WASI p2, `nacre:plugin/host`, and `wasi:http` when granted).
     #[error("plugin {name} imports something the host does not offer: {reason}")]
     UnknownImport {
         /// The plugin's name.

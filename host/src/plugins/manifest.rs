@@ -117,7 +117,7 @@ pub struct Manifest {
     /// The component: the manifest's `wasm`, a relative path without `..`,
     /// joined to the manifest's folder (the folder confines it when read).
     pub wasm: PathBuf,
-    /// The services whose events reach the plugin (`[applies_to]` globs).
+    /// The services the plugin is called for (`[applies_to]` globs).
     pub applies_to: AppliesTo,
     /// `[config]` as key/value strings (non-string TOML values in TOML notation),
     /// handed to the plugin as-is.
