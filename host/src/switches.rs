@@ -38,11 +38,13 @@ pub struct SwitchValues {
     /// Refuse new registrations (existing instances keep beating).
     #[serde(rename = "disableAddIP")]
     pub disable_add_ip: bool,
-    /// Oldest Java client (`Nacos-Java-Client:vX`) that is pushed to.
+    /// Oldest Java client (`Nacos-Java-Client:vX`) that is pushed to
+    /// (`PushService#canEnablePush`).
     pub push_java_version: String,
     /// Oldest Go client that is pushed to.
     pub push_go_version: String,
-    /// Oldest DNS-F / Python agent that is pushed to.
+    /// Oldest DNS-F agent (`Nacos-DNS`) that is pushed to: Nacos measures DNS-F
+    /// against this one (the Python client is never pushed to).
     pub push_python_version: String,
     /// Oldest C client that is pushed to.
     pub push_c_version: String,
