@@ -159,7 +159,7 @@ impl PluginFolder {
 
     /// The manifests (`*.toml`) directly in the folder, sorted by name, at
     /// most [`MAX_MANIFESTS`]. Other files and subfolders are not looked at.
-    pub fn manifests(&self) -> Result<Vec<PathBuf>, FileError> {
+    pub(crate) fn manifests(&self) -> Result<Vec<PathBuf>, FileError> {
         let entries = std::fs::read_dir(&self.dir).map_err(|source| FileError::Io {
             op: "listing",
             path: self.dir.clone(),
@@ -179,7 +179,7 @@ impl PluginFolder {
     }
 
     /// The stamp of the file at `path`, checked like [`Self::read`] checks it, without opening it.
-    pub fn stamp(&self, path: &Path, kind: Kind) -> Result<FileStamp, FileError> {
+    pub(crate) fn stamp(&self, path: &Path, kind: Kind) -> Result<FileStamp, FileError> {
         let real = self.confine(path, kind)?;
         let metadata = metadata(&real, path)?;
         regular(&metadata, path, kind)?;

@@ -77,7 +77,7 @@ impl OutboundHttp {
     }
 
     /// Called before every plugin call: its deadline, and a fresh request count.
-    pub fn start_call(&mut self, deadline: Instant) {
+    pub(crate) fn start_call(&mut self, deadline: Instant) {
         self.deadline = deadline;
         self.requests = 0;
     }

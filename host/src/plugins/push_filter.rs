@@ -107,7 +107,7 @@ impl Plugins {
     }
 
     /// Whether some push filter applies to `service` (so list replies cannot come from the cache).
-    pub fn filters(&self, service: &ServiceKey) -> bool {
+    pub(crate) fn filters(&self, service: &ServiceKey) -> bool {
         self.applies(World::PushFilter, service)
     }
 }

@@ -179,7 +179,7 @@ pub struct AppliesTo {
 
 impl AppliesTo {
     /// Compiles the three lists; an error names the list and the rule broken.
-    pub fn compile(raw: &RawAppliesTo) -> Result<AppliesTo, String> {
+    pub(crate) fn compile(raw: &RawAppliesTo) -> Result<AppliesTo, String> {
         let list = |name: &str, globs: &[String]| -> Result<Vec<Glob>, String> {
             if globs.len() > MAX_GLOBS {
                 return Err(format!(

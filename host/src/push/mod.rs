@@ -165,7 +165,7 @@ impl PushService {
     /// Whether a client with this User-Agent can take pushes (Nacos's rule,
     /// `PushService#canEnablePush`: Java, Go, C, C# and DNS clients at or
     /// above the switch versions, DNS-F measured against `pushPythonVersion`).
-    pub fn can_push(agent: &ClientAgent, switches: &SwitchValues) -> bool {
+    pub(crate) fn can_push(agent: &ClientAgent, switches: &SwitchValues) -> bool {
         if !switches.push_enabled {
             return false;
         }
@@ -198,7 +198,7 @@ impl PushService {
 
     /// The live subscribers of the services `keep` accepts, each with its
     /// service (zombies are left out).
-    pub fn subscribers_matching(
+    pub(crate) fn subscribers_matching(
         &self,
         keep: impl Fn(&ServiceKey) -> bool,
     ) -> Vec<(ServiceKey, PushSubscriber)> {

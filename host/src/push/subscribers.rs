@@ -34,7 +34,7 @@ pub struct PushSubscriber {
 
 impl PushSubscriber {
     /// The cluster names in `clusters` (empty: every cluster).
-    pub fn cluster_list(&self) -> Vec<String> {
+    pub(crate) fn cluster_list(&self) -> Vec<String> {
         self.clusters
             .split(',')
             .map(str::trim)
@@ -53,7 +53,7 @@ pub struct Subscribers {
 
 impl Subscribers {
     /// Adds a subscriber or refreshes an existing one.
-    pub fn refresh(&self, service: &ServiceKey, subscriber: PushSubscriber) {
+    pub(crate) fn refresh(&self, service: &ServiceKey, subscriber: PushSubscriber) {
         match self.by_service.get_mut(service) {
             Some(mut subs) => {
                 subs.insert(subscriber.addr, subscriber);
@@ -69,7 +69,7 @@ impl Subscribers {
 
     /// The live subscribers of a service; zombies older than `ttl` are dropped
     /// on the way and counted in the second value.
-    pub fn live(&self, service: &ServiceKey, ttl: Duration) -> (Vec<PushSubscriber>, usize) {
+    pub(crate) fn live(&self, service: &ServiceKey, ttl: Duration) -> (Vec<PushSubscriber>, usize) {
         let Some(mut subs) = self.by_service.get_mut(service) else {
             return (Vec::new(), 0);
         };
@@ -87,7 +87,7 @@ impl Subscribers {
     }
 
     /// Drops every zombie; returns how many.
-    pub fn sweep(&self, ttl: Duration) -> usize {
+    pub(crate) fn sweep(&self, ttl: Duration) -> usize {
         let mut dropped = 0;
         self.by_service.retain(|_, subs| {
             let before = subs.len();
@@ -100,7 +100,7 @@ impl Subscribers {
 
     /// The live subscribers (refreshed within `ttl`) of every service `keep`
     /// accepts, each with its service, for listings (`service/subscribers`).
-    pub fn matching(
+    pub(crate) fn matching(
         &self,
         ttl: Duration,
         keep: impl Fn(&ServiceKey) -> bool,

@@ -39,7 +39,7 @@ impl MergeWindow {
     }
 
     /// Schedules a push of `service`, unless one is already waiting.
-    pub fn schedule(&self, service: &ServiceKey) {
+    pub(crate) fn schedule(&self, service: &ServiceKey) {
         if self.scheduled.insert(service.clone(), ()).is_some() {
             return;
         }

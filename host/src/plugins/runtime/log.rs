@@ -28,7 +28,7 @@ impl LogLine {
     /// The line for what a plugin passed to `host.log`, cut to the limits in
     /// [`super::limits`]: at most [`MAX_LOG_MESSAGE_BYTES`] of message and
     /// [`MAX_LOG_FIELDS`] fields of [`MAX_LOG_FIELD_BYTES`] each.
-    pub fn bounded(message: &str, fields: &[(String, String)]) -> LogLine {
+    pub(crate) fn bounded(message: &str, fields: &[(String, String)]) -> LogLine {
         let mut pairs: Vec<(String, String)> = fields
             .iter()
             .take(MAX_LOG_FIELDS)
@@ -80,7 +80,7 @@ struct Window {
 
 impl LogBudget {
     /// Counts a line at `now` against the current one-second window.
-    pub fn admit(&self, now: Instant) -> Admit {
+    pub(crate) fn admit(&self, now: Instant) -> Admit {
         let mut slot = self.window.lock().unwrap_or_else(|e| e.into_inner());
         let mut dropped_before = 0;
         if slot
@@ -104,7 +104,7 @@ impl LogBudget {
     }
 
     /// Lines dropped since the plugin was loaded.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 }

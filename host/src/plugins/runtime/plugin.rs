@@ -125,8 +125,9 @@ impl Plugin {
         self.health.last_failure().map(|e| e.to_string())
     }
 
-    /// The last failure, typed.
-    pub fn last_error(&self) -> Option<PluginError> {
+    /// The last failure, typed (for the unit tests of the callers).
+    #[cfg(test)]
+    pub(crate) fn last_error(&self) -> Option<PluginError> {
         self.health.last_failure()
     }
 
@@ -136,7 +137,7 @@ impl Plugin {
     }
 
     /// Builds a fresh instance (as after a failure) and returns how long that took.
-    pub fn reinstantiate(&self) -> Result<Duration, PluginError> {
+    pub(crate) fn reinstantiate(&self) -> Result<Duration, PluginError> {
         let started = Instant::now();
         let live = self.instantiate()?;
         let took = started.elapsed();
@@ -187,7 +188,7 @@ impl Plugin {
 
     /// Runs one call under the plugin's limits. `None` means the plugin did not
     /// answer (quarantined, trapped, timed out, out of memory): the caller
-    /// applies the default behaviour. See [`Self::try_call`] for why.
+    /// applies the default behaviour. See `Self::try_call` for why.
     pub fn call<R: Send>(
         &self,
         f: impl FnOnce(&mut Store<StoreState>, &Bound) -> wasmtime::Result<R> + Send,
@@ -198,7 +199,7 @@ impl Plugin {
     /// Runs one call under the plugin's limits, on this thread. `f` may raise
     /// the store's hostcall fuel for its answer (push filters do); a failure
     /// is counted (and may quarantine the plugin) before it is returned.
-    pub fn try_call<R: Send>(
+    pub(crate) fn try_call<R: Send>(
         &self,
         f: impl FnOnce(&mut Store<StoreState>, &Bound) -> wasmtime::Result<R> + Send,
     ) -> Result<R, PluginError> {
@@ -209,7 +210,7 @@ impl Plugin {
     /// counts as a success: an answer `check` refuses (a listener's error, a
     /// push filter's invalid list) is a failure like a trap, so that a plugin
     /// refused on every call is quarantined like one that traps on every call.
-    pub fn call_checked<A: Send, R>(
+    pub(crate) fn call_checked<A: Send, R>(
         &self,
         f: impl FnOnce(&mut Store<StoreState>, &Bound) -> wasmtime::Result<A> + Send,
         check: impl FnOnce(A) -> Result<R, PluginError>,
