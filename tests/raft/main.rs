@@ -60,36 +60,39 @@ async fn raft_status(cluster: &TestCluster, i: usize) -> anyhow::Result<Value> {
 
 /// Waits until every running node names the same leader; returns its index.
 async fn wait_leader(cluster: &TestCluster, limit: Duration) -> anyhow::Result<usize> {
-    let start = Instant::now();
-    loop {
-        let mut leaders = BTreeSet::new();
-        let mut all = true;
-        for i in 0..cluster.addrs.len() {
-            if !cluster.is_running(i) {
-                continue;
+    let leader = std::sync::Mutex::new(None);
+    wait_for(
+        "every running node to name the same leader",
+        limit,
+        || async {
+            let mut named = BTreeSet::new();
+            for i in (0..cluster.addrs.len()).filter(|i| cluster.is_running(*i)) {
+                let status = raft_status(cluster, i).await?;
+                let name = status["leader"].as_str();
+                named.insert(
+                    name.context(format!("node {i} knows no leader"))?
+                        .to_string(),
+                );
             }
-            match raft_status(cluster, i)
-                .await
-                .ok()
-                .and_then(|r| r["leader"].as_str().map(String::from))
-            {
-                Some(leader) => {
-                    leaders.insert(leader);
-                }
-                None => all = false,
-            }
-        }
-        if all && leaders.len() == 1 {
-            let leader = leaders.into_iter().next().unwrap_or_default();
-            if let Some(index) = cluster.addrs.iter().position(|a| a.to_string() == leader)
-                && cluster.is_running(index)
-            {
-                return Ok(index);
-            }
-        }
-        ensure!(start.elapsed() < limit, "no agreed leader within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+            ensure!(named.len() == 1, "they name {named:?}");
+            let index = cluster
+                .addrs
+                .iter()
+                .position(|a| named.contains(&a.to_string()))
+                .filter(|i| cluster.is_running(*i));
+            ensure!(
+                index.is_some(),
+                "the leader they name, {named:?}, is not running"
+            );
+            *leader.lock().unwrap_or_else(|e| e.into_inner()) = index;
+            Ok(true)
+        },
+    )
+    .await?;
+    leader
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .context("no leader recorded")
 }
 
 /// Waits until node `i` lists exactly `want` for `service`.

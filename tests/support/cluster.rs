@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail, ensure};
 use tokio::net::{TcpListener, TcpStream};
@@ -401,24 +401,26 @@ impl TestCluster {
 
     /// Waits until every running node has the same, non-empty digest; returns it.
     pub async fn wait_same_data(&self, limit: Duration) -> anyhow::Result<serde_json::Value> {
-        let start = Instant::now();
-        loop {
-            let mut digests = Vec::new();
-            for i in 0..self.addrs.len() {
-                if self.is_running(i) {
+        let agreed = Mutex::new(serde_json::Value::Null);
+        wait_for(
+            "every running node to hold the same data",
+            limit,
+            || async {
+                let mut digests = Vec::new();
+                for i in (0..self.addrs.len()).filter(|i| self.is_running(*i)) {
                     digests.push(self.digest(i).await.unwrap_or_default());
                 }
-            }
-            let first = digests.first().cloned().unwrap_or_default();
-            if digests.iter().all(|d| *d == first)
-                && first.as_object().is_some_and(|o| !o.is_empty())
-            {
-                return Ok(first);
-            }
-            if start.elapsed() > limit {
-                bail!("nodes did not agree within {limit:?}: {digests:#?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+                let first = digests.first().cloned().unwrap_or_default();
+                ensure!(
+                    digests.iter().all(|d| *d == first)
+                        && first.as_object().is_some_and(|o| !o.is_empty()),
+                    "the nodes' digests: {digests:#?}"
+                );
+                *agreed.lock().unwrap_or_else(|e| e.into_inner()) = first;
+                Ok(true)
+            },
+        )
+        .await?;
+        Ok(agreed.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 }

@@ -80,21 +80,19 @@ impl Started {
 
     /// Waits until a log line satisfies `pred`, and returns it.
     pub async fn log_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let found = tokio::time::timeout(LIMIT, async {
-            loop {
-                if let Some(line) = self.log_lines().into_iter().find(|l| pred(l)) {
-                    return line;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+        let mut found = None;
+        let waited = nacre_e2e::wait::wait_for(&format!("a log line {what}"), LIMIT, || {
+            found = self.log_lines().into_iter().find(|l| pred(l));
+            std::future::ready(found.is_some())
         })
         .await;
-        found.unwrap_or_else(|_| {
-            panic!(
+        match (waited, found) {
+            (Ok(()), Some(line)) => line,
+            _ => panic!(
                 "no log line {what} within {LIMIT:?}:\n{}",
                 self.log_lines().join("\n")
-            )
-        })
+            ),
+        }
     }
 
     /// The banner line whose label is `label` (`mode`, `plugins`, ...), without the label.
