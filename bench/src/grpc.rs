@@ -21,6 +21,10 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use hyper::client::conn::http2;
+use hyper::http::uri::{Authority, Scheme};
+use hyper::{Request, Response, Uri};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use nacre::grpc::payload::{body_of, payload, type_of};
 use nacre::grpc::proto::Payload;
 use nacre::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
@@ -28,10 +32,6 @@ use nacre::grpc::proto::request_client::RequestClient;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use hyper::client::conn::http2;
-use hyper::http::uri::{Authority, Scheme};
-use hyper::{Request, Response, Uri};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::stats::{Recorder, Summary, percentile};
 
@@ -72,13 +72,11 @@ struct H2 {
 
 impl H2 {
     async fn connect(addr: SocketAddr) -> anyhow::Result<H2> {
-        let tcp = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await
-        .with_context(|| format!("connecting to {addr}: timed out"))?
-        .with_context(|| format!("connecting to {addr}"))?;
+        let tcp =
+            tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+                .await
+                .with_context(|| format!("connecting to {addr}: timed out"))?
+                .with_context(|| format!("connecting to {addr}"))?;
         tcp.set_nodelay(true)?;
         let (send, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
             .await
@@ -199,11 +197,7 @@ impl GrpcConn {
     }
 }
 
-async fn call(
-    unary: &mut RequestClient<H2>,
-    kind: &str,
-    body: Value,
-) -> anyhow::Result<Payload> {
+async fn call(unary: &mut RequestClient<H2>, kind: &str, body: Value) -> anyhow::Result<Payload> {
     let answer = unary
         .request(payload(kind, body.to_string()))
         .await?
