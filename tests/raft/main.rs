@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use nacre_e2e::cluster::{ClusterOptions, TestCluster};
 use nacre_e2e::naming::{hosts, instance_write, instances};
-use nacre_e2e::wait::wait_for;
+use nacre_e2e::wait::{wait_for, wait_for_value};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -60,8 +60,7 @@ async fn raft_status(cluster: &TestCluster, i: usize) -> anyhow::Result<Value> {
 
 /// Waits until every running node names the same leader; returns its index.
 async fn wait_leader(cluster: &TestCluster, limit: Duration) -> anyhow::Result<usize> {
-    let leader = std::sync::Mutex::new(None);
-    wait_for(
+    wait_for_value(
         "every running node to name the same leader",
         limit,
         || async {
@@ -84,15 +83,10 @@ async fn wait_leader(cluster: &TestCluster, limit: Duration) -> anyhow::Result<u
                 index.is_some(),
                 "the leader they name, {named:?}, is not running"
             );
-            *leader.lock().unwrap_or_else(|e| e.into_inner()) = index;
-            Ok(true)
+            Ok(index)
         },
     )
-    .await?;
-    leader
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .context("no leader recorded")
+    .await
 }
 
 /// Waits until node `i` lists exactly `want` for `service`.

@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
 use crate::repo_root;
-use crate::wait::wait_for;
+use crate::wait::{wait_for, wait_for_value};
 
 /// A secret for one test cluster. Each cluster has its own, so a node of an
 /// earlier test that has not died yet can never talk to a later cluster that
@@ -401,8 +401,7 @@ impl TestCluster {
 
     /// Waits until every running node has the same, non-empty digest; returns it.
     pub async fn wait_same_data(&self, limit: Duration) -> anyhow::Result<serde_json::Value> {
-        let agreed = Mutex::new(serde_json::Value::Null);
-        wait_for(
+        wait_for_value(
             "every running node to hold the same data",
             limit,
             || async {
@@ -416,11 +415,9 @@ impl TestCluster {
                         && first.as_object().is_some_and(|o| !o.is_empty()),
                     "the nodes' digests: {digests:#?}"
                 );
-                *agreed.lock().unwrap_or_else(|e| e.into_inner()) = first;
-                Ok(true)
+                Ok(Some(first))
             },
         )
-        .await?;
-        Ok(agreed.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .await
     }
 }

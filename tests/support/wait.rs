@@ -39,11 +39,29 @@ where
     Fut: Future,
     Fut::Output: Check,
 {
+    wait_for_value(what, limit, || {
+        let answer = check();
+        async move { Ok(answer.await.into_result()?.then_some(())) }
+    })
+    .await
+}
+
+/// [`wait_for`] a value: `check` answers `Ok(Some(value))` once there is one
+/// (the wait returns it), `Ok(None)` or an error while there is not yet.
+pub async fn wait_for_value<T, F, Fut>(
+    what: &str,
+    limit: Duration,
+    mut check: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
     let start = Instant::now();
     loop {
-        match check().await.into_result() {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
             Err(e) if start.elapsed() > limit => {
                 return Err(e.context(format!("waiting for {what}")));
             }
@@ -83,6 +101,18 @@ mod tests {
             err.to_string(),
             format!("timed out after {limit:?} waiting for nothing")
         );
+    }
+
+    #[tokio::test]
+    async fn a_value_ends_the_wait_and_is_returned() {
+        let mut asked = 0;
+        let value = wait_for_value("the second answer", Duration::from_secs(5), || {
+            asked += 1;
+            let now = asked;
+            async move { Ok((now == 2).then_some(now * 10)) }
+        })
+        .await;
+        assert_eq!(value.ok(), Some(20));
     }
 
     #[tokio::test]

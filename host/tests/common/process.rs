@@ -80,19 +80,16 @@ impl Started {
 
     /// Waits until a log line satisfies `pred`, and returns it.
     pub async fn log_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let mut found = None;
-        let waited = nacre_e2e::wait::wait_for(&format!("a log line {what}"), LIMIT, || {
-            found = self.log_lines().into_iter().find(|l| pred(l));
-            std::future::ready(found.is_some())
+        let found = nacre_e2e::wait::wait_for_value(&format!("a log line {what}"), LIMIT, || {
+            std::future::ready(Ok(self.log_lines().into_iter().find(|l| pred(l))))
         })
         .await;
-        match (waited, found) {
-            (Ok(()), Some(line)) => line,
-            _ => panic!(
+        found.unwrap_or_else(|_| {
+            panic!(
                 "no log line {what} within {LIMIT:?}:\n{}",
                 self.log_lines().join("\n")
-            ),
-        }
+            )
+        })
     }
 
     /// The banner line whose label is `label` (`mode`, `plugins`, ...), without the label.
