@@ -144,6 +144,9 @@ async fn internal_routes_require_the_cluster_credential() -> anyhow::Result<()> 
 /// cluster is insecure on purpose.
 #[tokio::test]
 async fn members_without_a_secret_refuse_to_start() -> anyhow::Result<()> {
+    // Serial like the others: a free port picked while another test's
+    // cluster starts may be taken by one of its nodes before this one binds.
+    let _serial = ONE_AT_A_TIME.lock().await;
     let binary = nacre_binary()?;
     let dir = tempfile::tempdir()?;
     let port = nacre_e2e::cluster::free_port()?;
