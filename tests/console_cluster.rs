@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use nacre_e2e::cluster::{ClusterOptions, TestCluster};
-use nacre_e2e::naming::{http, instances, register, wait_for};
+use nacre_e2e::naming::{http, instances, register};
+use nacre_e2e::wait::wait_for;
 use serde_json::Value;
 use tokio::net::UdpSocket;
 

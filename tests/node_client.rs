@@ -2,20 +2,12 @@
 
 use std::time::Duration;
 
-use nacre_e2e::{TestNode, installed, repo_root, run_program};
+use nacre_e2e::{TestNode, node_client, run_program};
 use tokio::process::Command;
 
 fn compat_script(mode: &str, node: &TestNode, beat_phase_ms: u64) -> anyhow::Result<Command> {
-    let dir = repo_root().join("tests/compat/node");
-    installed(
-        dir.join("node_modules/nacos-naming"),
-        "the npm package nacos-naming",
-    )?;
-    let mut cmd = Command::new("node");
-    cmd.arg("compat.js")
-        .current_dir(dir)
-        .env("NACOS_ADDR", node.address())
-        .env("MODE", mode)
+    let mut cmd = node_client("compat.js", &node.address())?;
+    cmd.env("MODE", mode)
         .env("BEAT_PHASE_MS", beat_phase_ms.to_string());
     Ok(cmd)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::ensure;
 use nacre_e2e::naming::wait_hosts;
 use nacre_e2e::program::Running;
-use nacre_e2e::{TestNode, installed, repo_root, run_program, target_dir};
+use nacre_e2e::{TestNode, installed, node_client, repo_root, run_program, target_dir};
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -32,16 +32,8 @@ fn python_script(node: &TestNode, mode: &str, service: &str, port: u16) -> anyho
 }
 
 fn node_script(node: &TestNode, mode: &str, service: &str, port: u16) -> anyhow::Result<Command> {
-    let dir = repo_root().join("tests/compat/node");
-    installed(
-        dir.join("node_modules/nacos-naming"),
-        "the npm package nacos-naming",
-    )?;
-    let mut cmd = Command::new("node");
-    cmd.arg("mixed_v2.js")
-        .current_dir(dir)
-        .env("NACOS_ADDR", node.address())
-        .env("MODE", mode)
+    let mut cmd = node_client("mixed_v2.js", &node.address())?;
+    cmd.env("MODE", mode)
         .env("SERVICE", service)
         .env("PORT", port.to_string());
     Ok(cmd)

@@ -41,8 +41,11 @@ pub struct Addresses {
 pub enum PluginFolder {
     /// `plugins.dir` is empty: plugins are off.
     Off,
-    /// The folder existed, with this many manifests (`*.toml`).
-    Present { manifests: usize },
+    /// The folder existed.
+    Present {
+        /// Its manifests (`*.toml` files) at the time.
+        manifests: usize,
+    },
     /// The folder did not exist (the node created it empty): often a typo.
     Missing,
 }
@@ -68,10 +71,13 @@ impl PluginFolder {
 
 /// The banner of one start: [`fmt::Display`] writes it, one fact per line.
 pub struct Banner<'a> {
+    /// The configuration the node starts with (after file, environment and flags).
     pub config: &'a Config,
     /// The file given with `--config` / `NACRE_CONFIG`, if any.
     pub config_file: Option<&'a Path>,
+    /// Where the node listens and what it tells peers and clients.
     pub addresses: Addresses,
+    /// What the plugin folder looked like before the start.
     pub plugins: PluginFolder,
 }
 

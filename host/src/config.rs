@@ -5,7 +5,7 @@
 //! `docs/CONFIG.md` (a test keeps the two in step). The environment name of a
 //! knob is derived from its place in the file ([`env`]): top-level `port` is
 //! `NACRE_PORT`, `[health] beat_timeout_ms` is `NACRE_HEALTH_BEAT_TIMEOUT_MS`.
-//! [`validate`] refuses what a node cannot run with.
+//! `validate` refuses what a node cannot run with.
 
 mod env;
 mod validate;
@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::logging::LogFormat;
 
+/// Every knob of a node, by section of the TOML file; `Config::default()` is
+/// the embedded defaults (a standalone node on 0.0.0.0:8848). See docs/CONFIG.md.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -31,14 +33,23 @@ pub struct Config {
     pub log_level: String,
     /// How log lines are written: `text` for people, `json` for collectors.
     pub log_format: LogFormat,
+    /// `[http]`: limits on what a client may send.
     pub http: HttpConfig,
+    /// `[health]`: beat timeouts and the prober.
     pub health: HealthConfig,
+    /// `[naming]`: defaults of the naming API.
     pub naming: NamingConfig,
+    /// `[push]`: UDP push to subscribed clients.
     pub push: PushConfig,
+    /// `[grpc]`: the Nacos 2.x door.
     pub grpc: GrpcConfig,
+    /// `[plugins]`: the plugin folder and the plugins' default limits.
     pub plugins: PluginsConfig,
+    /// `[persistent]`: the standalone node's write-ahead log.
     pub persistent: PersistentConfig,
+    /// `[cluster]`: members, the credential and Distro.
     pub cluster: ClusterConfig,
+    /// `[raft]`: the persistent store of a cluster.
     pub raft: RaftConfig,
 }
 
@@ -225,6 +236,7 @@ pub struct RaftConfig {
     pub heartbeat_interval_ms: u64,
     /// A follower that hears no leader for a random time in this range starts an election.
     pub election_timeout_min_ms: u64,
+    /// The upper end of that range (ms); above `election_timeout_min_ms`.
     pub election_timeout_max_ms: u64,
     /// A snapshot is taken after this many log entries, and the log before it dropped.
     pub snapshot_every_entries: u64,

@@ -48,6 +48,7 @@ impl Exposition {
         );
     }
 
+    /// The page as text (`text/plain; version=0.0.4`).
     pub fn into_text(self) -> String {
         self.text
     }
@@ -55,6 +56,7 @@ impl Exposition {
 
 /// Something with figures for the metrics page.
 pub trait RenderMetrics {
+    /// Writes this part's figures to `out`; names start with `nacre_`.
     fn render_metrics(&self, out: &mut Exposition);
 }
 

@@ -207,6 +207,8 @@ impl Node {
         self.addresses
     }
 
+    /// The naming operations, as the front doors call them (tests use it to reach
+    /// the registry directly).
     pub fn naming(&self) -> &Arc<ServiceManager> {
         &self.naming
     }

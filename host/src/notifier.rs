@@ -29,16 +29,19 @@ pub struct ChangeKinds {
 }
 
 impl ChangeKinds {
+    /// Instances changed.
     pub const INSTANCES: ChangeKinds = ChangeKinds {
         instances: true,
         service: false,
         removed: false,
     };
+    /// The service definition changed.
     pub const SERVICE: ChangeKinds = ChangeKinds {
         instances: false,
         service: true,
         removed: false,
     };
+    /// The service was removed (with its instances).
     pub const REMOVED: ChangeKinds = ChangeKinds {
         instances: true,
         service: true,
@@ -55,7 +58,9 @@ impl ChangeKinds {
 /// One coalesced change, as delivered to listeners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeEvent {
+    /// The service that changed.
     pub service: ServiceKey,
+    /// What changed, merged over every write since the last delivery.
     pub kinds: ChangeKinds,
     /// The service's revision at delivery time (0 if it no longer exists).
     pub revision: u64,
@@ -64,6 +69,7 @@ pub struct ChangeEvent {
 /// Something that wants to hear about changes. Called on the notifier's task:
 /// keep it short, hand heavy work to a queue of your own.
 pub trait ChangeListener: Send + Sync + 'static {
+    /// Called once per coalesced event, on the notifier's task.
     fn on_change(&self, event: &ChangeEvent);
 
     /// Whether this listener cares about `service` now. Asked on the write
@@ -101,6 +107,7 @@ impl Default for Notifier {
 }
 
 impl Notifier {
+    /// A notifier with no listeners; nothing is delivered until it runs.
     pub fn new() -> Self {
         Notifier {
             inner: Arc::new(Inner {
@@ -112,6 +119,7 @@ impl Notifier {
         }
     }
 
+    /// Adds `listener`; it hears events delivered from now on.
     pub fn listen(&self, listener: Arc<dyn ChangeListener>) {
         self.inner
             .listeners

@@ -11,22 +11,26 @@ pub struct ShutdownTrigger(watch::Sender<bool>);
 #[derive(Debug, Clone)]
 pub struct Shutdown(watch::Receiver<bool>);
 
+/// A trigger and a first [`Shutdown`]; more come from [`ShutdownTrigger::subscribe`].
 pub fn channel() -> (ShutdownTrigger, Shutdown) {
     let (tx, rx) = watch::channel(false);
     (ShutdownTrigger(tx), Shutdown(rx))
 }
 
 impl ShutdownTrigger {
+    /// Tells every [`Shutdown`] that the node is stopping (idempotent).
     pub fn trigger(&self) {
         self.0.send_replace(true);
     }
 
+    /// One more [`Shutdown`] of this trigger.
     pub fn subscribe(&self) -> Shutdown {
         Shutdown(self.0.subscribe())
     }
 }
 
 impl Shutdown {
+    /// Whether shutdown has been triggered, without waiting.
     pub fn is_shutdown(&self) -> bool {
         *self.0.borrow()
     }

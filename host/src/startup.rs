@@ -24,10 +24,13 @@ pub enum StartupError {
          (or NACRE_DATA_DIR, or data_dir in the config file), or let this user write there",
         path.display()
     )]
+    /// The data directory cannot be created or written to.
     DataDir {
+        /// The directory (as configured).
         path: PathBuf,
         /// `created` or `written`.
         doing: &'static str,
+        /// The operating system's error.
         reason: std::io::Error,
     },
 }

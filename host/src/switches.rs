@@ -12,41 +12,72 @@ use crate::config::Config;
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SwitchValues {
+    /// Nacos's fixed name of the switch domain.
     pub name: &'static str,
+    /// Milliseconds a UDP subscriber lives without listing again, and the
+    /// `cacheMillis` of a list reply to a push subscriber.
     pub default_push_cache_millis: u64,
+    /// Milliseconds between beats the node asks clients for (`clientBeatInterval`).
     pub client_beat_interval: u64,
+    /// `cacheMillis` of a list reply to a client without push (ms).
     pub default_cache_millis: u64,
+    /// Shown for Nacos compatibility; Nacre does not read it.
     pub distro_threshold: f32,
+    /// Whether the beat checker and the prober judge instances at all.
     pub health_check_enabled: bool,
+    /// Shown for Nacos compatibility; Distro is always on in a cluster.
     pub distro_enabled: bool,
+    /// Shown for Nacos compatibility; Nacre does not read it.
     pub enable_standalone: bool,
+    /// Whether changes are pushed over UDP.
     pub push_enabled: bool,
+    /// Whether beat replies tell clients to send light beats (no instance body).
     pub light_beat_enabled: bool,
+    /// Whether a registration without `ephemeral` makes an ephemeral instance.
     pub default_instance_ephemeral: bool,
     /// Refuse new registrations (existing instances keep beating).
     #[serde(rename = "disableAddIP")]
     pub disable_add_ip: bool,
+    /// Oldest Java client (`Nacos-Java-Client:vX`) that is pushed to
+    /// (`PushService#canEnablePush`).
     pub push_java_version: String,
+    /// Oldest Go client that is pushed to.
     pub push_go_version: String,
+    /// Oldest DNS-F agent (`Nacos-DNS`) that is pushed to: Nacos measures DNS-F
+    /// against this one (the Python client is never pushed to).
     pub push_python_version: String,
+    /// Oldest C client that is pushed to.
     pub push_c_version: String,
+    /// Oldest C# client that is pushed to.
     pub push_c_sharp_version: String,
+    /// Failed probes in a row before a persistent instance turns unhealthy (at least 1).
     pub check_times: u32,
 }
 
+/// The node's switches, read on every request that needs one and changed by
+/// `PUT operator/switches`.
 pub struct Switches {
     values: RwLock<SwitchValues>,
 }
 
+/// Why `PUT operator/switches` refused an update (answered 400, nothing changed).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SwitchError {
+    /// No switch has this Nacos name.
     #[error("update entry not found: {0}")]
     UnknownEntry(String),
+    /// The value does not parse or is out of range for the entry.
     #[error("Param 'value' is illegal for entry {entry}: {reason}")]
-    BadValue { entry: String, reason: String },
+    BadValue {
+        /// The entry's Nacos name.
+        entry: String,
+        /// What a valid value looks like.
+        reason: String,
+    },
 }
 
 impl Switches {
+    /// The switches as the configuration sets them; the rest take Nacos's defaults.
     pub fn new(config: &Config) -> Self {
         Switches {
             values: RwLock::new(SwitchValues {
@@ -72,6 +103,7 @@ impl Switches {
         }
     }
 
+    /// A copy of every value (for `GET operator/switches`).
     pub fn get(&self) -> SwitchValues {
         self.values
             .read()

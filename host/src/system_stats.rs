@@ -9,11 +9,14 @@ use std::time::Instant;
 /// mainstream architecture.
 const TICKS_PER_SECOND: f64 = 100.0;
 
+/// Samples the process's CPU, memory and the machine's load; keeps the
+/// previous CPU reading to turn CPU time into a share.
 pub struct SystemStats {
     /// (when, process CPU ticks) at the previous sample, to turn ticks into a rate.
     last_cpu: Mutex<Option<(Instant, u64)>>,
 }
 
+/// One reading; each figure is 0 when `/proc` does not have it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
     /// One-minute load average of the machine.
@@ -22,6 +25,7 @@ pub struct Sample {
     pub mem: f64,
     /// CPU used by this process since the previous sample, as a share of one core.
     pub cpu: f64,
+    /// Resident memory of this process, in bytes.
     pub rss_bytes: u64,
 }
 
@@ -32,12 +36,14 @@ impl Default for SystemStats {
 }
 
 impl SystemStats {
+    /// Takes a first CPU reading, so the first sample has a rate.
     pub fn new() -> Self {
         SystemStats {
             last_cpu: Mutex::new(read_cpu_ticks().map(|t| (Instant::now(), t))),
         }
     }
 
+    /// Reads `/proc` now; the CPU share covers the time since the last sample.
     pub fn sample(&self) -> Sample {
         let load = std::fs::read_to_string("/proc/loadavg")
             .ok()

@@ -64,6 +64,7 @@ pub struct StatusRequest {}
 /// A member's answer to a probe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemberStatus {
+    /// The member's address as the cluster's member list names it.
     pub address: SocketAddr,
     /// When that member's process started (ms): a new incarnation has none
     /// of its predecessor's client connections.
@@ -82,9 +83,11 @@ rpc!(StatusRequest => MemberStatus, "/nacre/v1/cluster/status");
 /// them. The receiver merges them instance by instance (newer versions win).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SyncBatch {
+    /// Per service: the instances and tombstones that changed, with their versions.
     pub services: Vec<ServiceRecords>,
 }
 
+/// The receiver's answer to a [`SyncBatch`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncReply {
     /// Services in which something a client can see changed.
@@ -96,6 +99,7 @@ rpc!(SyncBatch => SyncReply, "/nacre/v1/distro/sync");
 /// repair what sync missed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Checksums {
+    /// The sending member, as the member list names it.
     pub from: SocketAddr,
     /// The sender's view digest when it took the checksums.
     pub view_digest: u64,
@@ -108,12 +112,14 @@ rpc!(Checksums => bool, "/nacre/v1/distro/checksums");
 /// Asks a member for all its records (tombstones included) of some services.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct FetchRecords {
+    /// The services wanted, each answered with all its ephemeral records.
     pub services: Vec<ServiceKey>,
 }
 
 /// Records of several services.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Records {
+    /// Per service: every live instance and tombstone the member holds.
     pub services: Vec<ServiceRecords>,
 }
 rpc!(FetchRecords => Records, "/nacre/v1/distro/data");
@@ -127,10 +133,13 @@ rpc!(SnapshotRequest => Records, "/nacre/v1/distro/snapshot");
 /// A client's request as a member passes it on to the responsible member.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ForwardedRequest {
+    /// The client's HTTP method (`POST`, `PUT`, `DELETE`).
     pub method: String,
     /// Path (under the naming API) and query, as the client sent them.
     pub path_and_query: String,
+    /// The client's `Content-Type`, if it sent one.
     pub content_type: Option<String>,
+    /// The client's body as sent (a form, at most the HTTP body limit).
     pub body: Bytes,
     /// The forwarding member's copy of the instance the request addresses,
     /// if it holds one: the responsible member merges it first, so a member
@@ -144,7 +153,9 @@ pub struct ForwardedRequest {
 pub struct Forwarded {
     /// The HTTP status, as a number.
     pub status: u16,
+    /// The answer's `Content-Type`, if any.
     pub content_type: Option<String>,
+    /// The answer's body, passed on to the client unchanged.
     pub body: Bytes,
     /// The written instance's record as the responsible member now holds it
     /// (a copy or a tombstone): the forwarding member merges it before it
@@ -157,12 +168,14 @@ pub struct Forwarded {
 /// Client writes for services the receiver is responsible for.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ForwardBatch {
+    /// The requests, answered in this order.
     pub requests: Vec<ForwardedRequest>,
 }
 
 /// One answer per forwarded request, in order.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ForwardReplies {
+    /// The answers, one per request of the batch, in its order.
     pub replies: Vec<Forwarded>,
 }
 rpc!(ForwardBatch => ForwardReplies, "/nacre/v1/distro/forward");
@@ -173,6 +186,7 @@ rpc!(ForwardBatch => ForwardReplies, "/nacre/v1/distro/forward");
 /// together and applied in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RaftCommand {
+    /// The writes, applied in this order at one log index.
     pub writes: Vec<Write>,
 }
 
@@ -198,6 +212,7 @@ rpc!(InstallSnapshotRequest<RaftTypes>
 /// client's deadline.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProposeWrite {
+    /// The write a follower's client asked for.
     pub write: Write,
     /// Milliseconds the client still waits; the leader gives up after them.
     pub deadline_ms: u64,
@@ -212,6 +227,8 @@ pub enum ForwardedWrite {
     NotLeader(Option<u64>),
     /// Not committed within the client's deadline; it may still commit.
     TimedOut,
+    /// The leader could not propose it (its queue full, Raft shutting down, a
+    /// storage error); the reason.
     Failed(String),
 }
 rpc!(ProposeWrite => ForwardedWrite, "/nacre/v1/raft/write");
@@ -227,9 +244,13 @@ pub struct ReadIndexRequest {
 /// linearizable read must have applied.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ReadIndex {
+    /// Apply up to this log index, then read.
     Index(u64),
+    /// Not the leader (any more); the leader's id if known.
     NotLeader(Option<u64>),
+    /// The leader could not confirm its leadership within the deadline.
     TimedOut,
+    /// Any other failure; the reason.
     Failed(String),
 }
 rpc!(ReadIndexRequest => ReadIndex, "/nacre/v1/raft/read-index");
@@ -242,19 +263,24 @@ rpc!(ReadIndexRequest => ReadIndex, "/nacre/v1/raft/read-index");
 /// `SubscribeManager` does with `aggregation=true`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SubscribersQuery {
+    /// The namespace id (exact).
     pub namespace: String,
+    /// A substring of the group (empty: every group).
     pub group: String,
+    /// A substring of the service's name (empty: every service).
     pub name: String,
 }
 
 /// One push subscriber as a member reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SubscriberEntry {
+    /// The service subscribed to.
     pub service: ServiceKey,
     /// Where its pushes go.
     pub addr: SocketAddr,
     /// Its User-Agent as it sent it.
     pub agent: String,
+    /// The `app` parameter it sent (empty when none).
     pub app: String,
     /// The `clusters` it listed, as given.
     pub clusters: String,
@@ -263,6 +289,7 @@ pub struct SubscriberEntry {
 /// A member's answer to a [`SubscribersQuery`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SubscriberList {
+    /// The member's subscribers that match the query.
     pub subscribers: Vec<SubscriberEntry>,
 }
 rpc!(SubscribersQuery => SubscriberList, "/nacre/v1/push/subscribers");

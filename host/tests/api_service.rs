@@ -64,17 +64,9 @@ async fn service_crud() {
         .json();
     assert_eq!(detail["clusters"][0]["name"], "DEFAULT");
 
-    node.send(
-        "DELETE",
-        "/instance",
-        &[
-            ("serviceName", "catalog"),
-            ("ip", "10.0.0.1"),
-            ("port", "1"),
-        ],
-    )
-    .await
-    .assert_ok();
+    node.deregister("catalog", "10.0.0.1", 1, &[])
+        .await
+        .assert_ok();
     node.send("DELETE", "/service", &[("serviceName", "catalog")])
         .await
         .assert_ok();
@@ -236,15 +228,7 @@ async fn metrics_and_servers_describe_this_node() {
 
     assert_eq!(metrics["push"]["subscribers"], 0);
 
-    let prometheus = node
-        .http
-        .get(format!("{}/nacre/v1/metrics", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let prometheus = node.fetch("/nacre/v1/metrics").await.text;
     assert!(prometheus.contains("\nnacre_instances 3\n"), "{prometheus}");
     assert!(
         prometheus.contains("# TYPE nacre_push_total counter"),
@@ -259,12 +243,9 @@ async fn metrics_and_servers_describe_this_node() {
 
     for probe in ["liveness", "readiness"] {
         let reply = node
-            .http
-            .get(format!("{}/nacos/v1/console/health/{probe}", node.base))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(reply.status(), 200);
+            .fetch(&format!("/nacos/v1/console/health/{probe}"))
+            .await;
+        assert_eq!(reply.status, 200, "{probe}: {}", reply.text);
     }
 }
 
@@ -289,18 +270,9 @@ async fn persistent_data_survives_a_restart_ephemeral_does_not() {
     node.register("db", "10.0.0.2", 5432, &[("ephemeral", "false")])
         .await
         .assert_ok();
-    node.send(
-        "DELETE",
-        "/instance",
-        &[
-            ("serviceName", "db"),
-            ("ip", "10.0.0.2"),
-            ("port", "5432"),
-            ("ephemeral", "false"),
-        ],
-    )
-    .await
-    .assert_ok();
+    node.deregister("db", "10.0.0.2", 5432, &[("ephemeral", "false")])
+        .await
+        .assert_ok();
     node.register("web", "10.0.0.3", 80, &[]).await.assert_ok();
     node.stop().await;
 

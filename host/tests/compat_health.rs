@@ -10,7 +10,7 @@ mod plugins_wat;
 use std::time::Duration;
 
 use common::udp::{JAVA, Subscriber};
-use common::{TestNode, wait_until};
+use common::{TestNode, wait_for};
 use plugins_wat as wat;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -132,7 +132,7 @@ async fn health_policies_are_not_asked_about_persistent_instances_on_their_beats
         c.plugins.reload_interval_ms = 100;
     })
     .await;
-    wait_until(LIMIT, "the policy is loaded", || async {
+    wait_for("the policy is loaded", LIMIT, || async {
         node.plugin("always-well").await["state"] == "active"
     })
     .await;

@@ -104,9 +104,9 @@ async fn the_prober_probes_every_address_form() {
         let node = &node;
         async move { node.detail("probed", ip, port).await.json()["healthy"] == true }
     };
-    common::wait_until(
-        std::time::Duration::from_secs(10),
+    common::wait_for(
         "every form probed",
+        std::time::Duration::from_secs(10),
         || async {
             health("localhost", live).await
                 && !health("localhost", dead).await
@@ -123,32 +123,15 @@ async fn the_prober_probes_every_address_form() {
 #[tokio::test]
 async fn older_parameter_names_are_read() {
     let node = TestNode::start().await;
-    node.send(
-        "POST",
-        "/instance",
-        &[
-            ("serviceName", "svc"),
-            ("ip", "10.0.0.1"),
-            ("port", "1"),
-            ("cluster", "zone-a"),
-        ],
-    )
-    .await
-    .assert_ok();
+    let in_zone_a = [("cluster", "zone-a")];
+    node.register("svc", "10.0.0.1", 1, &in_zone_a)
+        .await
+        .assert_ok();
     let list = node.list("svc", &[]).await;
     assert_eq!(list["hosts"][0]["clusterName"], "zone-a");
-    node.send(
-        "DELETE",
-        "/instance",
-        &[
-            ("serviceName", "svc"),
-            ("ip", "10.0.0.1"),
-            ("port", "1"),
-            ("cluster", "zone-a"),
-        ],
-    )
-    .await
-    .assert_ok();
+    node.deregister("svc", "10.0.0.1", 1, &in_zone_a)
+        .await
+        .assert_ok();
     assert!(node.listed("svc", &[]).await.is_empty());
 
     node.send(

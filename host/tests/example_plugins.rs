@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use common::{TestNode, wait_until};
+use common::{TestNode, wait_for};
 
 const NACRE: &str = env!("CARGO_BIN_EXE_nacre");
 const LANGUAGES: [&str; 3] = ["c", "python", "javascript"];
@@ -127,7 +127,7 @@ async fn every_example_listens_in_a_running_node() {
         c.plugins.reload_interval_ms = 100;
     })
     .await;
-    wait_until(LOAD_LIMIT, "the three examples are active", || async {
+    wait_for("the three examples are active", LOAD_LIMIT, || async {
         let plugins = node.plugins().await;
         LANGUAGES.iter().all(|language| {
             plugins
@@ -140,9 +140,9 @@ async fn every_example_listens_in_a_running_node() {
     node.register("orders", "10.0.0.1", 8080, &[])
         .await
         .assert_ok();
-    wait_until(
-        Duration::from_secs(20),
+    wait_for(
         "each example is called once at least",
+        Duration::from_secs(20),
         || async {
             let plugins = node.plugins().await;
             plugins.len() == 3
@@ -153,9 +153,9 @@ async fn every_example_listens_in_a_running_node() {
     )
     .await;
     // Each logged what it saw: one instance, healthy, below `min_healthy` 2.
-    wait_until(
-        Duration::from_secs(5),
+    wait_for(
         "each example's log lines",
+        Duration::from_secs(5),
         || async {
             let text = logs.text();
             LANGUAGES.iter().all(|language| {

@@ -8,8 +8,8 @@ mod grpc_client;
 
 use std::time::Duration;
 
-use common::{TestNode, wait_until};
-use grpc_client::{RawClient, assert_ok, grpc_addr, hosts};
+use common::{TestNode, hosts, wait_for};
+use grpc_client::{RawClient, assert_ok, grpc_addr};
 use serde_json::{Value, json};
 
 fn instance(ip: &str, port: u16) -> Value {
@@ -147,17 +147,17 @@ async fn a_closed_connection_takes_its_instances_with_it_but_not_a_newer_owners(
         "InstanceResponse",
     );
     drop(first);
-    wait_until(
-        Duration::from_secs(5),
+    wait_for(
         "the old connection's instances go",
+        Duration::from_secs(5),
         || async { node.listed("other", &[]).await.is_empty() },
     )
     .await;
     assert_eq!(node.listed("lease", &[]).await, ["127.0.0.1:1"]);
     drop(second);
-    wait_until(
-        Duration::from_secs(5),
+    wait_for(
         "the new connection's instance goes",
+        Duration::from_secs(5),
         || async { node.listed("lease", &[]).await.is_empty() },
     )
     .await;

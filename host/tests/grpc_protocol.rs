@@ -8,7 +8,7 @@ mod grpc_client;
 
 use std::time::Duration;
 
-use common::{TestNode, wait_until};
+use common::{TestNode, wait_for};
 use grpc_client::{RawClient, assert_ok, grpc_addr};
 use nacre::grpc::payload::payload;
 use serde_json::json;
@@ -195,7 +195,7 @@ async fn connections_beyond_the_limit_are_closed_and_others_served() {
     );
     // Closing one makes room for another.
     held.pop();
-    wait_until(Duration::from_secs(5), "a slot frees up", || async {
+    wait_for("a slot frees up", Duration::from_secs(5), || async {
         let m = node.get("/operator/metrics", &[]).await.json();
         m["grpc"]["transports"].as_u64() < Some(8)
     })
@@ -216,7 +216,7 @@ async fn a_stream_that_does_not_start_with_setup_is_closed() {
         .send_on_stream("NotifySubscriberResponse", json!({"requestId": "1"}))
         .await;
     // The node closes the transport: calls fail from then on.
-    wait_until(Duration::from_secs(5), "the transport closes", || async {
+    wait_for("the transport closes", Duration::from_secs(5), || async {
         let m = node.get("/operator/metrics", &[]).await.json();
         m["grpc"]["transports"] == 0
     })
@@ -238,14 +238,6 @@ async fn shutdown_tells_clients_to_reconnect() {
 async fn grpc_can_be_disabled() {
     let node = TestNode::start_with(|c| c.grpc.enabled = false).await;
     assert!(node.node().grpc_addr().is_none());
-    let listing = node
-        .http
-        .get(format!("{}/nacos/v2/core/loader/current", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("body");
+    let listing = node.fetch("/nacos/v2/core/loader/current").await.text;
     assert_eq!(listing, "{}");
 }

@@ -9,8 +9,8 @@ mod grpc_client;
 
 use std::time::{Duration, Instant};
 
-use common::{TestNode, wait_until};
-use grpc_client::{RawClient, assert_ok, grpc_addr, hosts};
+use common::{TestNode, hosts, wait_for};
+use grpc_client::{RawClient, assert_ok, grpc_addr};
 use serde_json::{Value, json};
 
 const PUSH_WAIT: Duration = Duration::from_secs(5);
@@ -70,7 +70,7 @@ async fn subscribers_are_pushed_grpc_and_v1_changes_until_they_unsubscribe() {
     // The publisher goes away: its instance leaves every view.
     drop(publisher);
     pushed(&mut subscriber, "watched", &["127.0.0.1:2"]).await;
-    wait_until(PUSH_WAIT, "acks counted", || async {
+    wait_for("acks counted", PUSH_WAIT, || async {
         metrics(&node).await["push"]["acked"].as_u64() >= Some(3)
     })
     .await;
@@ -118,7 +118,7 @@ async fn an_unacked_push_is_sent_again_with_the_state_of_then() {
             > first.body["serviceInfo"]["lastRefTime"].as_i64()
     );
     subscriber.ack(&again).await;
-    wait_until(PUSH_WAIT, "the ack is counted", || async {
+    wait_for("the ack is counted", PUSH_WAIT, || async {
         metrics(&node).await["push"]["acked"] == 1
     })
     .await;
@@ -160,9 +160,9 @@ async fn a_silent_connection_is_probed_and_closed_an_answering_one_kept() {
         .await
         .expect("a probe");
     assert_eq!(probe.kind, "ClientDetectionRequest");
-    wait_until(
-        Duration::from_secs(3),
+    wait_for(
         "the silent connection's instance goes",
+        Duration::from_secs(3),
         || async { node.listed("half-open", &[]).await == ["127.0.0.1:2"] },
     )
     .await;
@@ -216,9 +216,9 @@ async fn a_client_that_never_reads_is_closed_without_slowing_others() {
         slowest < Duration::from_secs(1),
         "a request took {slowest:?}"
     );
-    wait_until(
-        Duration::from_secs(5),
+    wait_for(
         "the stuck client is closed",
+        Duration::from_secs(5),
         || async { node.listed("stuck-own", &[]).await.is_empty() },
     )
     .await;
@@ -247,15 +247,7 @@ async fn operators_see_connections_by_version_and_namespace_and_a_listing() {
     assert_eq!(m["connectionsByNamespace"]["dev"], 2);
     assert_eq!(m["connectionsByNamespace"]["public"], 1);
 
-    let text = node
-        .http
-        .get(format!("{}/nacre/v1/metrics", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("body");
+    let text = node.fetch("/nacre/v1/metrics").await.text;
     assert!(text.contains("nacre_grpc_connections 3"), "{text}");
     assert!(
         text.contains("nacre_grpc_connections_by_namespace{namespace=\"dev\"} 2"),
@@ -263,15 +255,7 @@ async fn operators_see_connections_by_version_and_namespace_and_a_listing() {
     );
     assert!(text.contains("nacre_grpc_push_acked_total 0"), "{text}");
 
-    let listing: Value = node
-        .http
-        .get(format!("{}/nacos/v2/core/loader/current", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("JSON");
+    let listing = node.fetch("/nacos/v2/core/loader/current").await.json();
     let meta = &listing[c.connection_id.as_str()]["metaInfo"];
     assert_eq!(meta["version"], "Nacos-Rust-Client:0.8.0", "{listing}");
     assert_eq!(meta["namespaceId"], "dev");
@@ -306,7 +290,7 @@ async fn push_filters_shape_grpc_pushes_and_answers() {
         c.plugins.reload_interval_ms = 100;
     })
     .await;
-    wait_until(Duration::from_secs(20), "the plugin loads", || async {
+    wait_for("the plugin loads", Duration::from_secs(20), || async {
         node.plugin("zone-affinity").await["state"] == "active"
     })
     .await;

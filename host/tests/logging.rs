@@ -7,9 +7,9 @@ mod common;
 mod plugins_wat;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::process::{LIMIT, NACRE, node_in, start, terminate, with_plugins};
+use common::wait_for;
 use serde_json::Value;
 
 const ESC: char = '\u{1b}';
@@ -49,17 +49,12 @@ async fn on_a_terminal(no_color: Option<&str>) -> String {
     let mut child = cmd.spawn().expect("script (util-linux) runs");
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     common::process::collect(child.stdout.take().expect("piped"), log.clone());
-    let shown = tokio::time::timeout(LIMIT, async {
-        loop {
-            let lines = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            if lines.iter().any(|l| l.contains("node started")) {
-                return lines.join("\n");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let lines = || log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    wait_for("the node to start under a terminal", LIMIT, || {
+        std::future::ready(lines().iter().any(|l| l.contains("node started")))
     })
-    .await
-    .expect("the node starts under a terminal");
+    .await;
+    let shown = lines().join("\n");
     if let Some(pid) = child.id() {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])

@@ -5,12 +5,12 @@
 mod common;
 mod plugins_wat;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::plugins::{start_with_plugins, steady_traffic};
-use common::wait_until;
+use common::udp::{JAVA, Subscriber};
+use common::wait_for;
 use plugins_wat as wat;
-use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -66,7 +66,7 @@ async fn a_health_policy_decides_health_and_no_opinion_leaves_the_defaults() {
         .await
         .assert_ok();
     // Beating does not help: the policy says unhealthy.
-    wait_until(LIMIT, "policy marks the instance unhealthy", || async {
+    wait_for("policy marks the instance unhealthy", LIMIT, || async {
         node.send(
             "PUT",
             "/instance/beat",
@@ -77,7 +77,7 @@ async fn a_health_policy_decides_health_and_no_opinion_leaves_the_defaults() {
         node.detail("sick-a", "10.0.0.1", 1).await.json()["healthy"] == false
     })
     .await;
-    wait_until(LIMIT, "the no-opinion policy was consulted", || async {
+    wait_for("the no-opinion policy was consulted", LIMIT, || async {
         node.plugin("no-opinion").await["calls"]
             .as_u64()
             .unwrap_or(0)
@@ -96,7 +96,7 @@ async fn listeners_hear_changes() {
     wat::install(dir.path(), "quiet", "listener", &wat::listener(""), "");
     let node = start_with_plugins(dir.path()).await;
     node.register("svc", "10.0.0.1", 1, &[]).await.assert_ok();
-    wait_until(LIMIT, "listener called", || async {
+    wait_for("listener called", LIMIT, || async {
         let status = node.plugin("quiet").await;
         status["calls"].as_u64().unwrap_or(0) >= 1 && status["failures"] == 0
     })
@@ -122,7 +122,7 @@ async fn plugins_are_added_replaced_and_removed_while_serving() {
             &wat::push_filter(wat::KEEP_FIRST),
             "[applies_to]\nservices = [\"hot\"]",
         );
-        wait_until(LIMIT, "added plugin takes effect", || async {
+        wait_for("added plugin takes effect", LIMIT, || async {
             node.listed("hot", &[]).await.len() == 1
         })
         .await;
@@ -134,12 +134,12 @@ async fn plugins_are_added_replaced_and_removed_while_serving() {
             &wat::push_filter(wat::SKIP),
             "[applies_to]\nservices = [\"hot\"]",
         );
-        wait_until(LIMIT, "replaced plugin takes effect", || async {
+        wait_for("replaced plugin takes effect", LIMIT, || async {
             node.listed("hot", &[]).await.len() == 2
         })
         .await;
         std::fs::remove_file(dir.path().join("hot-filter.toml")).expect("removed");
-        wait_until(LIMIT, "removed plugin is gone", || async {
+        wait_for("removed plugin is gone", LIMIT, || async {
             node.plugin("hot-filter").await.is_null()
         })
         .await;
@@ -155,9 +155,9 @@ async fn survives(name: &str, world: &str, wat_text: String, applies: &str) {
     let node = start_with_plugins(dir.path()).await;
     let rounds = steady_traffic(&node, "victim", Duration::from_secs(3)).await;
     assert!(rounds >= 10, "only {rounds} rounds");
-    wait_until(
-        LIMIT,
+    wait_for(
         "failures counted and the plugin quarantined",
+        LIMIT,
         || async {
             let status = node.plugin(name).await;
             status["failures"].as_u64().unwrap_or(0) >= 3 && status["state"] == "quarantined"
@@ -299,21 +299,8 @@ async fn a_push_filter_shapes_udp_pushes_too() {
         "[applies_to]\nservices = [\"pushed\"]",
     );
     let node = start_with_plugins(dir.path()).await;
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = socket.local_addr().expect("addr").port().to_string();
-    node.http
-        .get(format!("{}/nacos/v1/ns/instance/list", node.base))
-        .query(&[
-            ("serviceName", "pushed"),
-            ("udpPort", port.as_str()),
-            ("clientIP", "127.0.0.1"),
-        ])
-        .header("User-Agent", "Nacos-Java-Client:v1.4.1")
-        .send()
-        .await
-        .expect("subscribed");
+    let sub = Subscriber::new().await;
+    sub.subscribe(&node, "pushed", JAVA).await;
     node.register("pushed", "10.0.0.2", 80, &[])
         .await
         .assert_ok();
@@ -321,23 +308,16 @@ async fn a_push_filter_shapes_udp_pushes_too() {
         .await
         .assert_ok();
     // Every push carries one instance; once both are registered it is the first of the two.
-    let start = Instant::now();
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        let left = LIMIT.saturating_sub(start.elapsed());
-        let (len, _) = tokio::time::timeout(left, socket.recv_from(&mut buf))
-            .await
-            .expect("a push within the limit")
-            .expect("received");
-        let packet: Value = serde_json::from_slice(&buf[..len]).expect("plain JSON push");
-        let data: Value =
-            serde_json::from_str(packet["data"].as_str().expect("data")).expect("list JSON");
-        let hosts = data["hosts"].as_array().expect("hosts");
-        assert_eq!(hosts.len(), 1, "the filter keeps one instance: {data}");
-        if hosts[0]["ip"] == "10.0.0.1" {
-            break;
-        }
-    }
+    sub.recv_until(|push| {
+        assert_eq!(
+            push.hosts().len(),
+            1,
+            "the filter keeps one instance: {}",
+            push.data
+        );
+        push.hosts() == ["10.0.0.1:80"]
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -350,7 +330,7 @@ async fn the_wat_example_listener_loads_and_answers() {
     node.register("orders", "10.0.0.1", 8080, &[])
         .await
         .assert_ok();
-    wait_until(LIMIT, "the example listener is called", || async {
+    wait_for("the example listener is called", LIMIT, || async {
         let status = node.plugin("wat-listener").await;
         status["calls"].as_u64().unwrap_or(0) >= 1 && status["failures"] == 0
     })

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{TestNode, wait_until};
+use common::{TestNode, wait_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -60,7 +60,7 @@ async fn tcp_probes_follow_the_listener() {
     });
     register_persistent(&node, "tcp-db", port).await;
     // Probed several times while listening: still healthy.
-    wait_until(LIMIT, "several probes", || async {
+    wait_for("several probes", LIMIT, || async {
         probes.load(Ordering::SeqCst) >= 4
     })
     .await;
@@ -68,7 +68,7 @@ async fn tcp_probes_follow_the_listener() {
 
     accepting.abort();
     let _ = accepting.await;
-    wait_until(LIMIT, "unhealthy once nothing listens", || async {
+    wait_for("unhealthy once nothing listens", LIMIT, || async {
         !healthy(&node, "tcp-db", port).await
     })
     .await;
@@ -81,7 +81,7 @@ async fn tcp_probes_follow_the_listener() {
             drop(socket);
         }
     });
-    wait_until(LIMIT, "healthy again once it listens", || async {
+    wait_for("healthy again once it listens", LIMIT, || async {
         healthy(&node, "tcp-db", port).await
     })
     .await;
@@ -147,12 +147,12 @@ async fn http_probes_use_the_clusters_checker() {
     );
 
     status.store(503, Ordering::SeqCst);
-    wait_until(LIMIT, "unhealthy on 503", || async {
+    wait_for("unhealthy on 503", LIMIT, || async {
         !healthy(&node, "web", port).await
     })
     .await;
     status.store(200, Ordering::SeqCst);
-    wait_until(LIMIT, "healthy on 200", || async {
+    wait_for("healthy on 200", LIMIT, || async {
         healthy(&node, "web", port).await
     })
     .await;
@@ -172,13 +172,13 @@ async fn http_probes_use_the_clusters_checker() {
     status.store(503, Ordering::SeqCst);
     // A probe may have been under way when the checker changed.
     let settle = std::time::Instant::now();
-    wait_until(LIMIT, "in-flight probes to finish", || async {
+    wait_for("in-flight probes to finish", LIMIT, || async {
         settle.elapsed() > Duration::from_millis(200)
     })
     .await;
     let before = requests.load(Ordering::SeqCst);
     let since = std::time::Instant::now();
-    wait_until(LIMIT, "several probe intervals", || async {
+    wait_for("several probe intervals", LIMIT, || async {
         since.elapsed() > Duration::from_millis(600)
     })
     .await;

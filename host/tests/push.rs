@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::udp::{JAVA, LIMIT, Subscriber};
-use common::{TestNode, wait_until};
+use common::{TestNode, wait_for};
 use serde_json::Value;
 use tokio::net::UdpSocket;
 
@@ -97,7 +97,7 @@ async fn subscribers_receive_every_kind_of_change() {
     sub.recv_until(|p| !p.hosts().contains(&"10.0.0.1:1".to_string()))
         .await;
 
-    wait_until(LIMIT, "acks counted", || async {
+    wait_for("acks counted", LIMIT, || async {
         let state = push_state(&node).await;
         state["succeed"].as_u64().unwrap_or(0) >= 5 && state["pendingAcks"] == 0
     })
@@ -157,7 +157,7 @@ async fn an_unacked_push_is_retransmitted_then_counted_failed() {
     );
     let third = sub.recv().await;
     assert_eq!(third.last_ref_time, first.last_ref_time);
-    wait_until(LIMIT, "push counted failed after its retries", || async {
+    wait_for("push counted failed after its retries", LIMIT, || async {
         let state = push_state(&node).await;
         state["failed"] == 1 && state["retransmits"] == 2 && state["pendingAcks"] == 0
     })
@@ -171,7 +171,7 @@ async fn an_unacked_push_is_retransmitted_then_counted_failed() {
     node.register("svc", "10.0.0.2", 1, &[]).await.assert_ok();
     let push = sub.recv().await;
     sub.ack(&push).await;
-    wait_until(LIMIT, "ack counted", || async {
+    wait_for("ack counted", LIMIT, || async {
         push_state(&node).await["succeed"] == 1
     })
     .await;
@@ -193,14 +193,14 @@ async fn a_silent_subscriber_is_dropped_as_a_zombie() {
     let sub = Subscriber::new().await;
     sub.subscribe(&node, "svc", JAVA).await;
     assert_eq!(push_state(&node).await["subscribers"], 1);
-    wait_until(LIMIT, "zombie dropped", || async {
+    wait_for("zombie dropped", LIMIT, || async {
         let state = push_state(&node).await;
         state["subscribers"] == 0 && state["zombiesDropped"] == 1
     })
     .await;
     node.register("svc", "10.0.0.1", 1, &[]).await.assert_ok();
     // The change finds no subscriber: the push count stays at zero.
-    wait_until(LIMIT, "the registration is listed", || async {
+    wait_for("the registration is listed", LIMIT, || async {
         node.listed("svc", &[]).await.len() == 1
     })
     .await;
@@ -288,9 +288,9 @@ async fn hostile_packets_are_counted_and_cannot_ack_for_others() {
     let again = sub.recv().await;
     assert_eq!(again.last_ref_time, push.last_ref_time);
     sub.ack(&again).await;
-    wait_until(
-        LIMIT,
+    wait_for(
         "hostile packets counted, real ack accepted",
+        LIMIT,
         || async {
             let state = push_state(&node).await;
             state["badPackets"].as_u64().unwrap_or(0) >= 5

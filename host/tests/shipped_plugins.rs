@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::post;
-use common::{TestNode, target_dir, test_config, wait_until};
+use common::{TestNode, target_dir, test_config, wait_for};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -156,7 +156,7 @@ async fn metadata_health_applies_per_service_timeouts_and_reported_overload() {
     node.register("meta-slow", "10.0.0.1", 1, &[])
         .await
         .assert_ok();
-    wait_until(LIMIT, "meta-fast turns unhealthy", || async {
+    wait_for("meta-fast turns unhealthy", LIMIT, || async {
         !healthy(&node, "meta-fast", "10.0.0.1").await
     })
     .await;
@@ -175,12 +175,12 @@ async fn metadata_health_applies_per_service_timeouts_and_reported_overload() {
         .await
         .assert_ok();
     beat_with_load(&node, "meta-load", "10.0.0.2", "0.95").await;
-    wait_until(LIMIT, "an overloaded instance turns unhealthy", || async {
+    wait_for("an overloaded instance turns unhealthy", LIMIT, || async {
         !healthy(&node, "meta-load", "10.0.0.2").await
     })
     .await;
     beat_with_load(&node, "meta-load", "10.0.0.2", "0.10").await;
-    wait_until(LIMIT, "a relieved instance turns healthy", || async {
+    wait_for("a relieved instance turns healthy", LIMIT, || async {
         healthy(&node, "meta-load", "10.0.0.2").await
     })
     .await;
@@ -256,7 +256,7 @@ async fn webhook_posts_change_events_to_an_allowed_server() {
     .await
     .assert_ok();
     let mut event = Value::Null;
-    wait_until(LIMIT, "the receiver gets the event", || {
+    wait_for("the receiver gets the event", LIMIT, || {
         event = receiver.got("hooked").unwrap_or(Value::Null);
         let done = !event.is_null();
         async move { done }
@@ -293,7 +293,7 @@ async fn webhook_to_a_server_outside_its_allow_list_is_refused_and_the_node_serv
             .assert_ok();
         assert_eq!(node.listed("refused", &[]).await.len(), usize::from(port));
     }
-    wait_until(LIMIT, "the refused calls are counted", || async {
+    wait_for("the refused calls are counted", LIMIT, || async {
         let status = node.plugin("webhook").await;
         status["failures"].as_u64().unwrap_or(0) >= 1
             && status["lastFailure"]
@@ -362,7 +362,7 @@ async fn a_webhook_to_a_server_that_never_answers_is_cut_off_at_its_deadline() {
         node.register(service, "10.0.0.1", 80, &[])
             .await
             .assert_ok();
-        wait_until(LIMIT, "the good webhook still gets events", || {
+        wait_for("the good webhook still gets events", LIMIT, || {
             let done = receiver.got(service).is_some();
             async move { done }
         })

@@ -74,7 +74,7 @@ async fn a_node_stopped_under_load_drains_and_keeps_what_it_acknowledged() {
         });
     }
     // Stop once real load is on.
-    common::wait_until(Duration::from_secs(10), "some acknowledged writes", || {
+    common::wait_for("some acknowledged writes", Duration::from_secs(10), || {
         let acknowledged = Arc::clone(&acknowledged);
         async move { acknowledged.lock().expect("lock").len() >= 50 }
     })

@@ -144,28 +144,26 @@ async fn internal_routes_require_the_cluster_credential() -> anyhow::Result<()> 
 /// cluster is insecure on purpose.
 #[tokio::test]
 async fn members_without_a_secret_refuse_to_start() -> anyhow::Result<()> {
+    // Serial like the others: a free port picked while another test's
+    // cluster starts may be taken by one of its nodes before this one binds.
+    let _serial = ONE_AT_A_TIME.lock().await;
     let binary = nacre_binary()?;
     let dir = tempfile::tempdir()?;
     let port = nacre_e2e::cluster::free_port()?;
     let members = format!("127.0.0.1:{port},127.0.0.1:1");
-    let out = tokio::time::timeout(
-        Duration::from_secs(20),
-        tokio::process::Command::new(&binary)
-            .args([
-                "start",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--members",
-                &members,
-            ])
+    // A member of a two-member cluster, with no secret from the environment.
+    let member = || {
+        let mut cmd = tokio::process::Command::new(&binary);
+        cmd.args(["start", "--bind", "127.0.0.1", "--port"])
+            .arg(port.to_string())
+            .arg("--members")
+            .arg(&members)
             .arg("--data-dir")
             .arg(dir.path())
-            .env_remove("NACRE_CLUSTER_SECRET")
-            .output(),
-    )
-    .await??;
+            .env_remove("NACRE_CLUSTER_SECRET");
+        cmd
+    };
+    let out = tokio::time::timeout(Duration::from_secs(20), member().output()).await??;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(!out.status.success(), "started without a secret");
     ensure!(
@@ -173,20 +171,8 @@ async fn members_without_a_secret_refuse_to_start() -> anyhow::Result<()> {
         "unclear refusal: {stderr}"
     );
 
-    let mut insecure = tokio::process::Command::new(&binary)
-        .args([
-            "start",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--members",
-            &members,
-        ])
+    let mut insecure = member()
         .arg("--insecure-cluster")
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("NACRE_CLUSTER_SECRET")
         .kill_on_drop(true)
         .spawn()?;
     let url = format!("http://127.0.0.1:{port}/nacos/v1/console/health/liveness");

@@ -16,14 +16,7 @@ async fn a_killed_node_loses_nothing_that_keeps_beating_and_rejoins() -> anyhow:
         ("NACRE_HEALTH_CHECK_PERIOD_MS", "200"),
         ("NACRE_CLUSTER_CHECKSUM_INTERVAL_MS", "500"),
     ];
-    let mut cluster = TestCluster::start(ClusterOptions {
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..ClusterOptions::default()
-    })
-    .await?;
+    let mut cluster = TestCluster::start(ClusterOptions::default().with_env(&env)).await?;
     let services: Vec<String> = (0..12).map(|n| format!("kept-{n}")).collect();
     for (n, service) in services.iter().enumerate() {
         let via = cluster.url(n % 3, "");

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use nacre_e2e::cluster::{ClusterOptions, TestCluster, nacre_binary};
-use nacre_e2e::naming::{beat, hosts, http, instance_write, register, wait_for};
+use nacre_e2e::naming::{beat, hosts, http, instance_write, register};
+use nacre_e2e::wait::wait_for;
 use serde_json::Value;
 
 /// Cluster tests start several processes each; one at a time keeps their

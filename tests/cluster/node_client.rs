@@ -8,32 +8,22 @@ use super::*;
 #[tokio::test]
 async fn the_node_client_on_one_node_sees_writes_made_through_another() -> anyhow::Result<()> {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let mut options = ClusterOptions::default();
-    options
-        .env
-        .push(("NACRE_PUSH_ENABLED".into(), "true".into()));
-    let cluster = TestCluster::start(options).await?;
-    let dir = nacre_e2e::repo_root().join("tests/compat/node");
-    nacre_e2e::installed(
-        dir.join("node_modules/nacos-naming"),
-        "the npm package nacos-naming",
-    )?;
+    let cluster =
+        TestCluster::start(ClusterOptions::default().with_env(&[("NACRE_PUSH_ENABLED", "true")]))
+            .await?;
     let run = |mode: &str, client_node: usize, write_node: usize| {
-        let mut cmd = tokio::process::Command::new("node");
-        cmd.arg("compat.js")
-            .current_dir(&dir)
-            .env("NACOS_ADDR", cluster.addrs[client_node].to_string())
-            .env("WRITE_ADDR", cluster.addrs[write_node].to_string())
+        let mut cmd = nacre_e2e::node_client("compat.js", &cluster.addrs[client_node].to_string())?;
+        cmd.env("WRITE_ADDR", cluster.addrs[write_node].to_string())
             .env("MODE", mode);
-        cmd
+        anyhow::Ok(cmd)
     };
-    let out = nacre_e2e::run_program(run("basic", 2, 2), Duration::from_secs(60)).await?;
+    let out = nacre_e2e::run_program(run("basic", 2, 2)?, Duration::from_secs(60)).await?;
     ensure!(
         out.stdout.contains("\"step\":\"deregister\""),
         "{}",
         out.stdout
     );
-    let out = nacre_e2e::run_program(run("subscribe", 0, 1), Duration::from_secs(60)).await?;
+    let out = nacre_e2e::run_program(run("subscribe", 0, 1)?, Duration::from_secs(60)).await?;
     for step in ["push-received", "push-received-again", "push-removed"] {
         ensure!(
             out.stdout

@@ -15,14 +15,13 @@ async fn a_partition_heals_to_the_same_data_everywhere() -> anyhow::Result<()> {
         ("NACRE_HEALTH_CHECK_PERIOD_MS", "200"),
         ("NACRE_CLUSTER_CHECKSUM_INTERVAL_MS", "300"),
     ];
-    let cluster = TestCluster::start(ClusterOptions {
-        proxied: true,
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..ClusterOptions::default()
-    })
+    let cluster = TestCluster::start(
+        ClusterOptions {
+            proxied: true,
+            ..ClusterOptions::default()
+        }
+        .with_env(&env),
+    )
     .await?;
     for n in 0..9u16 {
         register(

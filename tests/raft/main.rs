@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use nacre_e2e::cluster::{ClusterOptions, TestCluster};
-use nacre_e2e::naming::{hosts, instance_write, instances, wait_for};
+use nacre_e2e::naming::{hosts, instance_write, instances};
+use nacre_e2e::wait::{wait_for, wait_for_value};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -19,17 +20,16 @@ use serde_json::Value;
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn options(extra: &[(&str, &str)], proxied: bool) -> ClusterOptions {
-    let mut env: Vec<(String, String)> = vec![
-        ("NACRE_RAFT_HEARTBEAT_INTERVAL_MS".into(), "50".into()),
-        ("NACRE_RAFT_ELECTION_TIMEOUT_MIN_MS".into(), "300".into()),
-        ("NACRE_RAFT_ELECTION_TIMEOUT_MAX_MS".into(), "600".into()),
-    ];
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     ClusterOptions {
         proxied,
-        env,
         ..ClusterOptions::default()
     }
+    .with_env(&[
+        ("NACRE_RAFT_HEARTBEAT_INTERVAL_MS", "50"),
+        ("NACRE_RAFT_ELECTION_TIMEOUT_MIN_MS", "300"),
+        ("NACRE_RAFT_ELECTION_TIMEOUT_MAX_MS", "600"),
+    ])
+    .with_env(extra)
 }
 
 /// Registers a persistent instance; returns the status and body.
@@ -60,36 +60,33 @@ async fn raft_status(cluster: &TestCluster, i: usize) -> anyhow::Result<Value> {
 
 /// Waits until every running node names the same leader; returns its index.
 async fn wait_leader(cluster: &TestCluster, limit: Duration) -> anyhow::Result<usize> {
-    let start = Instant::now();
-    loop {
-        let mut leaders = BTreeSet::new();
-        let mut all = true;
-        for i in 0..cluster.addrs.len() {
-            if !cluster.is_running(i) {
-                continue;
+    wait_for_value(
+        "every running node to name the same leader",
+        limit,
+        || async {
+            let mut named = BTreeSet::new();
+            for i in (0..cluster.addrs.len()).filter(|i| cluster.is_running(*i)) {
+                let status = raft_status(cluster, i).await?;
+                let name = status["leader"].as_str();
+                named.insert(
+                    name.context(format!("node {i} knows no leader"))?
+                        .to_string(),
+                );
             }
-            match raft_status(cluster, i)
-                .await
-                .ok()
-                .and_then(|r| r["leader"].as_str().map(String::from))
-            {
-                Some(leader) => {
-                    leaders.insert(leader);
-                }
-                None => all = false,
-            }
-        }
-        if all && leaders.len() == 1 {
-            let leader = leaders.into_iter().next().unwrap_or_default();
-            if let Some(index) = cluster.addrs.iter().position(|a| a.to_string() == leader)
-                && cluster.is_running(index)
-            {
-                return Ok(index);
-            }
-        }
-        ensure!(start.elapsed() < limit, "no agreed leader within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+            ensure!(named.len() == 1, "they name {named:?}");
+            let index = cluster
+                .addrs
+                .iter()
+                .position(|a| named.contains(&a.to_string()))
+                .filter(|i| cluster.is_running(*i));
+            ensure!(
+                index.is_some(),
+                "the leader they name, {named:?}, is not running"
+            );
+            Ok(index)
+        },
+    )
+    .await
 }
 
 /// Waits until node `i` lists exactly `want` for `service`.

@@ -7,14 +7,15 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail, ensure};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
 use crate::repo_root;
+use crate::wait::{wait_for, wait_for_value};
 
 /// A secret for one test cluster. Each cluster has its own, so a node of an
 /// earlier test that has not died yet can never talk to a later cluster that
@@ -136,6 +137,15 @@ impl Default for ClusterOptions {
             env: Vec::new(),
             one_by_one: false,
         }
+    }
+}
+
+impl ClusterOptions {
+    /// These options with `vars` (`NACRE_*` name, value) added to [`Self::env`].
+    pub fn with_env(mut self, vars: &[(&str, &str)]) -> ClusterOptions {
+        self.env
+            .extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
     }
 }
 
@@ -271,17 +281,11 @@ impl TestCluster {
     /// Waits until node `i` has printed its start banner, whose last line
     /// names the log settings: it is bound and serving.
     async fn wait_listening(&self, i: usize, limit: Duration) -> anyhow::Result<()> {
-        let start = Instant::now();
-        while !self.log(i).lines().any(|l| l.starts_with("  log ")) {
-            if start.elapsed() > limit {
-                bail!(
-                    "node {i} printed no banner within {limit:?}:\n{}",
-                    self.log_tail(i)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(())
+        wait_for(&format!("node {i}'s start banner"), limit, || async {
+            self.log(i).lines().any(|l| l.starts_with("  log "))
+        })
+        .await
+        .map_err(|e| anyhow!("{e:#}; its log so far:\n{}", self.log_tail(i)))
     }
 
     /// The last lines of a node's log, for failure messages.
@@ -369,65 +373,51 @@ impl TestCluster {
             .collect();
         running.sort_unstable();
         let running: Vec<String> = running.iter().map(SocketAddr::to_string).collect();
-        let start = Instant::now();
-        let mut last = String::new();
-        loop {
-            let mut all = true;
-            for i in 0..self.addrs.len() {
-                if !self.is_running(i) {
-                    continue;
+        wait_for(
+            "every running node to be ready with the same view",
+            limit,
+            || async {
+                for i in (0..self.addrs.len()).filter(|i| self.is_running(*i)) {
+                    let s = self.servers(i).await.with_context(|| format!("node {i}"))?;
+                    let view: Vec<String> = s["view"]
+                        .as_array()
+                        .map(|v| {
+                            v.iter()
+                                .filter_map(|a| a.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    ensure!(
+                        s["ready"] == true && view == running,
+                        "node {i}: ready={} view={view:?}",
+                        s["ready"]
+                    );
                 }
-                match self.servers(i).await {
-                    Ok(s) => {
-                        let view: Vec<String> = s["view"]
-                            .as_array()
-                            .map(|v| {
-                                v.iter()
-                                    .filter_map(|a| a.as_str().map(String::from))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        if s["ready"] != true || view != running {
-                            all = false;
-                            last = format!("node {i}: ready={} view={view:?}", s["ready"]);
-                        }
-                    }
-                    Err(e) => {
-                        all = false;
-                        last = format!("node {i}: {e}");
-                    }
-                }
-            }
-            if all {
-                return Ok(());
-            }
-            if start.elapsed() > limit {
-                bail!("cluster did not converge within {limit:?}: {last}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+                Ok(true)
+            },
+        )
+        .await
     }
 
     /// Waits until every running node has the same, non-empty digest; returns it.
     pub async fn wait_same_data(&self, limit: Duration) -> anyhow::Result<serde_json::Value> {
-        let start = Instant::now();
-        loop {
-            let mut digests = Vec::new();
-            for i in 0..self.addrs.len() {
-                if self.is_running(i) {
+        wait_for_value(
+            "every running node to hold the same data",
+            limit,
+            || async {
+                let mut digests = Vec::new();
+                for i in (0..self.addrs.len()).filter(|i| self.is_running(*i)) {
                     digests.push(self.digest(i).await.unwrap_or_default());
                 }
-            }
-            let first = digests.first().cloned().unwrap_or_default();
-            if digests.iter().all(|d| *d == first)
-                && first.as_object().is_some_and(|o| !o.is_empty())
-            {
-                return Ok(first);
-            }
-            if start.elapsed() > limit {
-                bail!("nodes did not agree within {limit:?}: {digests:#?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+                let first = digests.first().cloned().unwrap_or_default();
+                ensure!(
+                    digests.iter().all(|d| *d == first)
+                        && first.as_object().is_some_and(|o| !o.is_empty()),
+                    "the nodes' digests: {digests:#?}"
+                );
+                Ok(Some(first))
+            },
+        )
+        .await
     }
 }

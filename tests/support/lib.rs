@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod naming;
 pub mod program;
+pub mod wait;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -34,6 +35,22 @@ pub fn target_dir() -> anyhow::Result<PathBuf> {
         .with_context(|| format!("no cargo target directory above {}", exe.display()))
 }
 
+/// The configuration of a test node: 127.0.0.1 on a free port, its data in
+/// `dir`, unsynced writes (a test does not outlive a crash), and no probing:
+/// tests register persistent instances at made-up addresses, and only those
+/// that probe on purpose (with loopback listeners) turn it on.
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = Config {
+        bind: [127, 0, 0, 1].into(),
+        port: 0,
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    config.persistent.sync_writes = false;
+    config.health.probe_enabled = false;
+    config
+}
+
 /// A node in this process, on a free loopback port, with its own data directory.
 pub struct TestNode {
     pub node: Node,
@@ -43,16 +60,7 @@ pub struct TestNode {
 impl TestNode {
     pub async fn start(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<TestNode> {
         let dir = tempfile::tempdir().context("temp dir")?;
-        let mut config = Config {
-            bind: [127, 0, 0, 1].into(),
-            port: 0,
-            data_dir: dir.path().to_path_buf(),
-            ..Config::default()
-        };
-        config.persistent.sync_writes = false;
-        // Tests register persistent instances at made-up addresses; only tests
-        // that probe on purpose (with loopback listeners) turn probing on.
-        config.health.probe_enabled = false;
+        let mut config = test_config(dir.path());
         tweak(&mut config);
         let node = Node::start(config).await?;
         Ok(TestNode { node, dir })
@@ -98,6 +106,20 @@ pub async fn run_program(mut cmd: Command, limit: Duration) -> anyhow::Result<Pr
         );
     }
     Ok(output)
+}
+
+/// `node <script>` in `tests/compat/node` (the scripts that drive the npm
+/// `nacos-naming` client), pointed at the server `addr` (`NACOS_ADDR`,
+/// `host:port`). Fails when the package is not installed.
+pub fn node_client(script: &str, addr: &str) -> anyhow::Result<Command> {
+    let dir = repo_root().join("tests/compat/node");
+    installed(
+        dir.join("node_modules/nacos-naming"),
+        "the npm package nacos-naming",
+    )?;
+    let mut cmd = Command::new("node");
+    cmd.arg(script).current_dir(dir).env("NACOS_ADDR", addr);
+    Ok(cmd)
 }
 
 /// A path that must exist for the test to run: the install step of

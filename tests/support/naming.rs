@@ -1,10 +1,12 @@
-//! Small clients of the naming API for end-to-end tests, and a bounded wait.
+//! Small clients of the naming API for end-to-end tests.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use serde_json::Value;
+
+use crate::wait::wait_for;
 
 pub fn http() -> reqwest::Client {
     reqwest::Client::new()
@@ -79,28 +81,6 @@ pub async fn wait_hosts(
         Ok(hosts(url, service).await? == want)
     })
     .await
-}
-
-pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let start = Instant::now();
-    loop {
-        match check().await {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(e) if start.elapsed() > limit => {
-                return Err(e.context(format!("waiting for {what}")));
-            }
-            Err(_) => {}
-        }
-        if start.elapsed() > limit {
-            bail!("timed out after {limit:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// Sends an instance write (`method` POST, PUT or DELETE) with these form

@@ -60,6 +60,7 @@ pub enum MemberState {
 /// The ready members, sorted: what responsibility is computed from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct View {
+    /// The ready members (this node included when it is ready), sorted by address.
     pub healthy: Vec<SocketAddr>,
     /// A hash of `healthy`; two nodes with equal digests agree on every owner.
     pub digest: u64,
@@ -116,10 +117,12 @@ pub fn service_hash(service: &ServiceKey) -> u64 {
 pub struct Fnv(u64);
 
 impl Fnv {
+    /// The FNV-1a offset basis.
     pub fn new() -> Fnv {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
 
+    /// Hashes `bytes` into the state.
     pub fn write(&mut self, bytes: &[u8]) {
         for byte in bytes {
             self.0 ^= u64::from(*byte);
@@ -127,10 +130,12 @@ impl Fnv {
         }
     }
 
+    /// Hashes `value` as its 8 little-endian bytes.
     pub fn write_u64(&mut self, value: u64) {
         self.write(&value.to_le_bytes());
     }
 
+    /// The hash of everything written.
     pub fn finish(self) -> u64 {
         self.0
     }
@@ -184,11 +189,17 @@ pub struct Cluster {
 /// One row of `operator/servers`.
 #[derive(Clone, Debug, Serialize)]
 pub struct MemberReport {
+    /// The member's address as the member list names it.
     pub address: SocketAddr,
+    /// `UP`, `STARTING`, `SUSPICIOUS` or `DOWN` (Nacos's `NodeState` names).
     pub state: MemberState,
+    /// Whether the row is this node.
     pub is_self: bool,
+    /// Probes failed in a row.
     pub failures: u32,
+    /// Wall-clock ms of the last successful probe (`None`: never, or this node).
     pub last_seen: Option<i64>,
+    /// Why the last probe failed, while it is failing.
     pub last_error: Option<String>,
 }
 
@@ -236,6 +247,7 @@ impl Cluster {
         }))
     }
 
+    /// This node's address as the member list names it.
     pub fn me(&self) -> SocketAddr {
         self.me
     }
@@ -273,10 +285,12 @@ impl Cluster {
             .map(|i| i as u16 + 1)
     }
 
+    /// The client for the internal API (carries the cluster secret).
     pub fn client(&self) -> &PeerClient {
         &self.client
     }
 
+    /// The `[cluster]` configuration the node started with.
     pub fn config(&self) -> &ClusterConfig {
         &self.config
     }
@@ -290,6 +304,7 @@ impl Cluster {
             .collect()
     }
 
+    /// The configured member at `address`, this node included; `None` if it is not one.
     pub fn member(&self, address: SocketAddr) -> Option<&Member> {
         self.members.iter().find(|m| m.address == address)
     }
@@ -327,6 +342,7 @@ impl Cluster {
         self.view_changes.subscribe()
     }
 
+    /// The current view (cheap: a shared pointer, replaced whole on change).
     pub fn view(&self) -> Arc<View> {
         Arc::clone(&self.view.read().unwrap_or_else(|e| e.into_inner()))
     }

@@ -12,19 +12,28 @@ use super::members::Member;
 use crate::config::ClusterConfig;
 use crate::wire::{self, MSGPACK, PROTOCOL_HEADER, PROTOCOL_VERSION, Rpc, SECRET_HEADER};
 
+/// Why a call to a peer failed.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum PeerError {
     /// No answer: connection refused or reset, or the deadline passed.
     #[error("unreachable: {0}")]
     Unreachable(String),
-    /// The peer answered with an error status.
+    /// The peer answered with an error status: it is up, but said no.
     #[error("answered {status}: {body}")]
-    Refused { status: StatusCode, body: String },
+    Refused {
+        /// The HTTP status it answered.
+        status: StatusCode,
+        /// The first 200 characters of its body, as text.
+        body: String,
+    },
     /// The peer answered something this node cannot read.
     #[error("protocol error: {0}")]
     Protocol(String),
 }
 
+/// Sends [`crate::wire`] messages to peers as MessagePack over HTTP, with the
+/// cluster secret, the protocol version and `cluster.request_timeout_ms`
+/// (connect within at most 1 s). Cheap to clone: connections are pooled.
 #[derive(Clone)]
 pub struct PeerClient {
     http: reqwest::Client,
@@ -33,6 +42,8 @@ pub struct PeerClient {
 }
 
 impl PeerClient {
+    /// A client with the deadlines and secret of `config`; fails only if the HTTP
+    /// client cannot be built.
     pub fn new(config: &ClusterConfig) -> anyhow::Result<PeerClient> {
         let timeout = Duration::from_millis(config.request_timeout_ms);
         let http = reqwest::Client::builder()

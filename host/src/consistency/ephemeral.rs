@@ -17,6 +17,8 @@ use crate::notifier::{ChangeKinds, Notifier};
 use crate::registry::model::{Lease, Stamp};
 use crate::registry::{Key, Record, Registry};
 
+/// Writes ephemeral instances to the registry at once and, in a cluster,
+/// queues them for the peers.
 pub struct EphemeralStore {
     registry: Arc<Registry>,
     notifier: Notifier,
@@ -27,6 +29,7 @@ pub struct EphemeralStore {
 }
 
 impl EphemeralStore {
+    /// A standalone node's store: nothing to replicate.
     pub fn standalone(registry: Arc<Registry>, notifier: Notifier) -> Self {
         EphemeralStore {
             registry,
@@ -36,6 +39,7 @@ impl EphemeralStore {
         }
     }
 
+    /// A cluster member's store: writes are replicated by `distro`.
     pub fn clustered(registry: Arc<Registry>, notifier: Notifier, distro: Arc<Distro>) -> Self {
         let ack_after_majority = distro.cluster().config().ack_after_majority;
         EphemeralStore {

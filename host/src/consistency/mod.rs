@@ -45,7 +45,9 @@ tokio::task_local! {
 
 /// Where persistent data goes: the local log (standalone) or Raft (cluster).
 pub enum PersistentBackend {
+    /// A standalone node: the write-ahead log in the data directory.
     Local(PersistentStore),
+    /// A cluster member: writes go through the Raft leader.
     Raft(Arc<RaftStore>),
 }
 
@@ -62,8 +64,10 @@ impl PersistentBackend {
 /// tells the front doors which ones the client should simply try again (503).
 #[derive(Debug, thiserror::Error)]
 pub enum ConsistencyError {
+    /// The local log could not be written or synced (HTTP 500).
     #[error("persistent store failed: {0}")]
     Storage(#[from] std::io::Error),
+    /// The node stopped before the write was decided (retryable).
     #[error("the node is shutting down")]
     ShuttingDown,
     /// No Raft leader is known (an election is on, or this member is cut off).
@@ -162,6 +166,7 @@ pub struct ConsistencyService {
 }
 
 impl ConsistencyService {
+    /// The facade over one registry: `notifier` hears every applied change.
     pub fn new(
         registry: Arc<Registry>,
         notifier: Notifier,
@@ -233,6 +238,8 @@ impl ConsistencyService {
         }
     }
 
+    /// The current record under `key`, read from this node's registry (not
+    /// linearized: see [`Self::linearize`]).
     pub fn get(&self, key: &Key) -> Option<Record> {
         match key {
             Key::Instance { service, id, .. } => {
@@ -247,10 +254,12 @@ impl ConsistencyService {
         }
     }
 
+    /// Adds a listener of applied changes (called off the write path, coalesced).
     pub fn listen(&self, listener: Arc<dyn ChangeListener>) {
         self.notifier.listen(listener);
     }
 
+    /// The registry the stores apply to.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }

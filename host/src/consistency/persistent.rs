@@ -24,6 +24,7 @@ const LOG_FILE: &str = "persistent.log";
 /// A frame larger than this is corruption, not data.
 const MAX_FRAME: u32 = 64 * 1024 * 1024;
 
+/// The standalone node's persistent store (see the module documentation).
 pub struct PersistentStore {
     inner: Arc<Inner>,
 }
@@ -69,6 +70,9 @@ impl PersistentStore {
         })
     }
 
+    /// Appends `write` to the log (synced unless `persistent.sync_writes` is off),
+    /// then applies it. Fails with [`ConsistencyError::Storage`] when the log
+    /// cannot be written; the registry is then unchanged.
     pub async fn write(&self, write: Write) -> Result<(), ConsistencyError> {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
@@ -174,22 +178,15 @@ fn compact(path: &Path, registry: &Registry) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::consistency::Record;
-    use crate::registry::model::{Instance, InstanceId, Metadata, ServiceKey, ServiceMeta};
+    use crate::registry::model::{Instance, ServiceKey, ServiceMeta};
 
     fn persistent_instance(ip: &str) -> Record {
         Record::Instance {
             service: ServiceKey::new("public", "DEFAULT_GROUP", "db"),
             instance: Instance {
-                id: InstanceId::new("DEFAULT", ip, 5432),
                 weight: 2.0,
-                healthy: true,
-                enabled: true,
                 ephemeral: false,
-                marked: false,
-                metadata: Metadata::new(),
-                last_beat: 1,
-                version: Default::default(),
-                lease: Default::default(),
+                ..Instance::for_test(ip, 5432, 1)
             },
         }
     }

@@ -32,6 +32,10 @@ use crate::registry::{InstanceSlot, Registry};
 use crate::shutdown::Shutdown;
 use crate::switches::Switches;
 
+/// The beat checker (Nacos's `ClientBeatCheckTask`): every
+/// `health.check_period_ms` it turns ephemeral, beat-leased, unmarked
+/// instances silent for longer than their beat timeout unhealthy, then deletes
+/// them after the delete timeout, on the member responsible for their service.
 pub struct BeatChecker {
     registry: Arc<Registry>,
     consistency: Arc<ConsistencyService>,
@@ -52,6 +56,8 @@ enum Verdict {
 }
 
 impl BeatChecker {
+    /// A checker writing its verdicts through `consistency`; `plugins` (health
+    /// policies) are asked first, `cluster` decides which services are this node's.
     pub fn new(
         consistency: Arc<ConsistencyService>,
         switches: Arc<Switches>,
@@ -69,6 +75,7 @@ impl BeatChecker {
         }
     }
 
+    /// Checks every `check_period_ms` until `shutdown`.
     pub async fn run(self, mut shutdown: Shutdown) {
         let mut tick = tokio::time::interval(Duration::from_millis(self.config.check_period_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -320,7 +327,7 @@ mod tests {
     use crate::config::Config;
     use crate::consistency::{EphemeralStore, PersistentBackend, PersistentStore};
     use crate::notifier::Notifier;
-    use crate::registry::model::{META_BEAT_TIMEOUT, Version};
+    use crate::registry::model::META_BEAT_TIMEOUT;
 
     /// A standalone node's stores and a checker with the default 15 s / 30 s.
     fn checker(dir: &std::path::Path) -> anyhow::Result<BeatChecker> {
@@ -354,18 +361,7 @@ mod tests {
         last_beat: i64,
         change: impl FnOnce(&mut Instance),
     ) {
-        let mut instance = Instance {
-            id: InstanceId::new("DEFAULT", ip, 80),
-            weight: 1.0,
-            healthy: true,
-            enabled: true,
-            ephemeral: true,
-            marked: false,
-            metadata: Metadata::new(),
-            last_beat,
-            version: Version::ZERO,
-            lease: Lease::Beat,
-        };
+        let mut instance = Instance::for_test(ip, 80, last_beat);
         change(&mut instance);
         let record = Record::Instance {
             service: key(),

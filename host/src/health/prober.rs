@@ -49,6 +49,11 @@ struct Target {
     checker: HealthChecker,
 }
 
+/// The active health check of persistent instances (Nacos's
+/// `HealthCheckProcessor`): TCP connects or HTTP GETs, every
+/// `health.probe_interval_ms`, on the member responsible for the service;
+/// `checkTimes` failures in a row turn an instance unhealthy, one success
+/// healthy again.
 pub struct HealthProber {
     registry: Arc<Registry>,
     consistency: Arc<ConsistencyService>,
@@ -61,6 +66,8 @@ pub struct HealthProber {
 }
 
 impl HealthProber {
+    /// A prober writing its verdicts through `consistency`. Fails only if its HTTP
+    /// client cannot be built.
     pub fn new(
         consistency: Arc<ConsistencyService>,
         switches: Arc<Switches>,
@@ -83,6 +90,7 @@ impl HealthProber {
         }))
     }
 
+    /// Probes every `probe_interval_ms` until `shutdown`.
     pub async fn run(self: Arc<Self>, mut shutdown: Shutdown) {
         let mut tick = tokio::time::interval(Duration::from_millis(self.config.probe_interval_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

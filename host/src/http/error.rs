@@ -7,16 +7,23 @@ use axum::response::{IntoResponse, Response};
 use crate::naming::NamingError;
 use crate::switches::SwitchError;
 
+/// An error answered to an HTTP client: the status of [`ApiError::status`] and
+/// the body `caused: <message>;`, as Nacos writes it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A parameter is missing or malformed (400), e.g. `Param 'ip' is required.`.
     #[error("{0}")]
     BadRequest(String),
+    /// What the request names does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// The body exceeded `http.max_body_bytes` (413); the limit in bytes.
     #[error("request body larger than {0} bytes")]
     BodyTooLarge(usize),
+    /// The query string exceeded `http.max_query_bytes` (414); the limit in bytes.
     #[error("query string longer than {0} bytes")]
     UriTooLong(usize),
+    /// Anything else that is the node's fault (500).
     #[error("{0}")]
     Internal(String),
     /// An internal route without the cluster credential.
@@ -32,6 +39,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -1,7 +1,7 @@
 //! The HTTP API: Nacos's v1 naming open API under `/nacos/v1/ns` (with the
 //! console-facing `catalog/*`, `service/subscribers` and the oldest `api/*`
 //! routes), plus the console health probes. Handlers are free functions on
-//! [`ApiState`], one file per resource, registered in [`router`]. Every
+//! [`ApiState`], one file per resource, registered in `router`. Every
 //! Nacos 1.4 naming route and how Nacre answers it: `docs/COMPATIBILITY.md`.
 
 mod catalog;
@@ -46,17 +46,25 @@ use crate::system_stats::SystemStats;
 #[derive(Clone)]
 pub struct ApiState(Arc<Shared>);
 
+/// The node's parts the HTTP handlers use, built once by [`crate::node`].
 pub struct Shared {
+    /// The naming operations every client route ends in.
     pub naming: Arc<ServiceManager>,
+    /// `[http]`: body and query limits.
     pub limits: HttpConfig,
+    /// Memory and CPU figures for metrics and `operator/metrics`.
     pub system: SystemStats,
+    /// UDP push: subscribers are added by `instance/list` with a `udpPort`.
     pub push: PushService,
+    /// The plugin set, when a plugin folder is configured.
     pub plugins: Option<Arc<Plugins>>,
     /// The address this node tells others to reach it at.
     pub advertised: SocketAddr,
     /// Membership and Distro, when the node is part of a cluster.
     pub cluster: Option<Arc<Cluster>>,
+    /// Distro, when the node is part of a cluster: forwarding and the sync routes.
     pub distro: Option<Arc<Distro>>,
+    /// Raft, when the node is part of a cluster: the persistent store's routes.
     pub raft: Option<Arc<RaftStore>>,
     /// The gRPC door, when enabled: its figures and connections.
     pub grpc: Option<Arc<GrpcDoor>>,
@@ -70,6 +78,7 @@ impl std::ops::Deref for ApiState {
 }
 
 impl ApiState {
+    /// Shares `shared` between the handlers.
     pub fn new(shared: Shared) -> Self {
         ApiState(Arc::new(shared))
     }
@@ -114,7 +123,10 @@ fn operator_routes() -> Router<ApiState> {
         .route("/distro/status", get(responsibility::status))
 }
 
-pub fn router(state: ApiState) -> Router {
+/// Every route of the node: the v1 naming API under `/nacos/v1/ns`, the
+/// operator and plugin routes, and the internal cluster routes under
+/// `/nacre/v1` (which check the cluster credential).
+pub(crate) fn router(state: ApiState) -> Router {
     let instance_writes = instance_write_routes().route_layer(middleware::from_fn_with_state(
         state.clone(),
         forward::route_to_responsible,

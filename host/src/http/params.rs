@@ -136,11 +136,13 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
+    /// The value of `name`, or 400 `Param '<name>' is required.` (Nacos's text).
     pub fn required(&self, name: &str) -> Result<&str, ApiError> {
         self.get(name)
             .ok_or_else(|| ApiError::BadRequest(format!("Param '{name}' is required.")))
     }
 
+    /// The value of `name`, or `default` when it is absent or blank.
     pub fn or<'a>(&'a self, name: &str, default: &'a str) -> &'a str {
         self.get(name).unwrap_or(default)
     }
@@ -166,6 +168,7 @@ impl Params {
             .transpose()
     }
 
+    /// `namespaceId` (`public` when absent); at most 512 bytes, no control characters.
     pub fn namespace(&self) -> Result<String, ApiError> {
         let namespace = self.or("namespaceId", DEFAULT_NAMESPACE);
         check_name("namespaceId", namespace)?;
@@ -176,7 +179,7 @@ impl Params {
     /// `groupName`), in `namespaceId`. Clients older than Nacos 0.8 name it
     /// `dom` instead (`DistroFilter`), which is read when `serviceName` is absent.
     ///
-    /// Neither part may contain `#` ([`check_service_part`]).
+    /// Neither part may contain `#` (`check_service_part`).
     pub fn service_key(&self) -> Result<ServiceKey, ApiError> {
         let namespace = self.namespace()?;
         let raw = match self.get("serviceName").or_else(|| self.get("dom")) {
@@ -209,6 +212,8 @@ impl Params {
         Ok(ServiceKey::new(namespace, group, name))
     }
 
+    /// The cluster name in parameter `name` (`DEFAULT` when absent); 400 unless it
+    /// matches Nacos's `[0-9a-zA-Z-]+`.
     pub fn cluster(&self, name: &str) -> Result<String, ApiError> {
         let cluster = self.or(name, DEFAULT_CLUSTER);
         check_cluster(name, cluster)?;
@@ -236,6 +241,7 @@ impl Params {
         }
     }
 
+    /// A port in parameter `name`, 1 to 65535; `None` when absent, 400 when malformed.
     pub fn port(&self, name: &str) -> Result<Option<u16>, ApiError> {
         self.get(name).map(|v| parse_port(name, v)).transpose()
     }
@@ -248,6 +254,7 @@ impl Params {
         }
     }
 
+    /// `weight`, from 0 to 10000 as Nacos accepts; `None` when absent.
     pub fn weight(&self) -> Result<Option<f64>, ApiError> {
         self.get("weight").map(parse_weight).transpose()
     }

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 /// Axum middleware: serves the request, then logs it.
-pub async fn log_request(request: Request, next: Next) -> Response {
+pub(crate) async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = bounded(request.uri().path());

@@ -6,12 +6,12 @@
 //! - `text`: `2026-05-01T12:30:05.120Z  INFO nacre::node: message key=value …`,
 //!   coloured only when stderr is a terminal and `NO_COLOR` is unset or
 //!   empty (<https://no-color.org>), so files and pipes get plain text;
-//! - `json`: one JSON object per line ([`json`]).
+//! - `json`: one JSON object per line (`json.rs`).
 //!
 //! Also here: the access log ([`access`]), fields named at run time such as a
 //! plugin's ([`FieldSet`]), instants written as dates ([`UtcMillis`]), and
 //! openraft's lines about members that are not up yet, moved to DEBUG
-//! ([`openraft_noise`]).
+//! (`openraft_noise`).
 
 pub mod access;
 mod field_set;
@@ -49,13 +49,18 @@ pub enum LogFormat {
 pub struct FilterError {
     /// `log_level` or `RUST_LOG`.
     pub source_name: &'static str,
+    /// The filter as given.
     pub directives: String,
+    /// What `tracing-subscriber` found wrong with it.
     pub reason: String,
 }
 
 /// Parses `directives` (`tracing` filter syntax) strictly: a directive that
 /// does not parse is an error, not silently ignored.
-pub fn parse_filter(source_name: &'static str, directives: &str) -> Result<EnvFilter, FilterError> {
+pub(crate) fn parse_filter(
+    source_name: &'static str,
+    directives: &str,
+) -> Result<EnvFilter, FilterError> {
     EnvFilter::builder()
         .parse(directives)
         .map_err(|e| FilterError {

@@ -17,21 +17,35 @@ use crate::registry::model::{
 
 /// Beat result codes the Nacos clients understand.
 pub const BEAT_OK: u32 = 10200;
+/// The instance is unknown: the client should register it again (sent for a
+/// light beat, which carries no body to re-register from).
 pub const BEAT_UNKNOWN_INSTANCE: u32 = 20404;
 
 /// What a client sends in a beat body (the Java client's `BeatInfo`).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct BeatInfo {
+    /// The instance's address.
     pub ip: String,
+    /// The instance's port.
     pub port: u16,
+    /// Weight to re-register with (default 1).
     pub weight: Option<f64>,
+    /// `group@@name` as the client sends it; not read: the request's
+    /// `serviceName` names the service.
     pub service_name: String,
+    /// The instance's cluster; when not blank it wins over `clusterName`.
     pub cluster: String,
+    /// Metadata to re-register with; health policies see it on every beat.
     pub metadata: Metadata,
+    /// Sent by the Java client; not read.
     pub scheduled: bool,
+    /// The client's beat period (ms); not read: the interval the node asks for
+    /// comes from the switches or `preserved.heart.beat.interval`.
     pub period: Option<i64>,
+    /// Sent by the Java client; not read.
     pub stopped: bool,
+    /// Whether a re-registration is ephemeral (default true).
     pub ephemeral: Option<bool>,
 }
 
@@ -39,8 +53,11 @@ pub struct BeatInfo {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BeatReply {
+    /// Milliseconds until the next beat the client should send.
     pub client_beat_interval: u64,
+    /// [`BEAT_OK`] or [`BEAT_UNKNOWN_INSTANCE`].
     pub code: u32,
+    /// Whether the client may send light beats (no body) from now on.
     pub light_beat_enabled: bool,
 }
 

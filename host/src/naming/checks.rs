@@ -13,17 +13,17 @@ use crate::registry::model::{MAX_WEIGHT, MIN_WEIGHT, Metadata};
 pub const MAX_NAME_LEN: usize = 512;
 
 /// The error for a parameter that is present but wrong.
-pub fn illegal(name: &str, reason: &str) -> NamingError {
+pub(crate) fn illegal(name: &str, reason: &str) -> NamingError {
     NamingError::InvalidParam(format!("Param '{name}' is illegal: {reason}"))
 }
 
 /// The error for a parameter that is missing.
-pub fn required(name: &str) -> NamingError {
+pub(crate) fn required(name: &str) -> NamingError {
     NamingError::InvalidParam(format!("Param '{name}' is required."))
 }
 
 /// Any name: bounded length, no control characters.
-pub fn check_name(param: &str, value: &str) -> Result<(), NamingError> {
+pub(crate) fn check_name(param: &str, value: &str) -> Result<(), NamingError> {
     if value.len() > MAX_NAME_LEN {
         return Err(illegal(param, &format!("longer than {MAX_NAME_LEN} bytes")));
     }
@@ -34,7 +34,7 @@ pub fn check_name(param: &str, value: &str) -> Result<(), NamingError> {
 }
 
 /// Nacos's cluster name syntax: `[0-9a-zA-Z-]+`.
-pub fn check_cluster(param: &str, value: &str) -> Result<(), NamingError> {
+pub(crate) fn check_cluster(param: &str, value: &str) -> Result<(), NamingError> {
     check_name(param, value)?;
     if !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         Ok(())
@@ -52,7 +52,7 @@ pub fn check_cluster(param: &str, value: &str) -> Result<(), NamingError> {
 /// brackets), or a host name. Nacos 1.4 stores any string and refuses only
 /// digits-and-dots that are no IPv4 address (`Instance#validate`); Nacre also
 /// refuses what is none of the forms above (spaces, quotes, `#`, ...).
-pub fn check_ip(param: &str, value: &str) -> Result<(), NamingError> {
+pub(crate) fn check_ip(param: &str, value: &str) -> Result<(), NamingError> {
     check_name(param, value)?;
     if value.parse::<IpAddr>().is_ok() {
         return Ok(());
@@ -103,7 +103,7 @@ fn is_ipv6_with_zone(value: &str) -> bool {
 /// client splits on it (`ip#port#cluster#group@@service`) ambiguous. Nacos
 /// 1.4 refuses it too, with a stricter syntax (`Service#validate`:
 /// `[0-9a-zA-Z@.:_-]+` on `group@@name`); Nacos 2.x accepts any name.
-pub fn check_service_part(param: &str, value: &str) -> Result<(), NamingError> {
+pub(crate) fn check_service_part(param: &str, value: &str) -> Result<(), NamingError> {
     check_name(param, value)?;
     if value.contains('#') {
         return Err(illegal(
@@ -115,7 +115,7 @@ pub fn check_service_part(param: &str, value: &str) -> Result<(), NamingError> {
 }
 
 /// A port as a number already read (gRPC JSON): 1 to 65535.
-pub fn check_port(param: &str, value: i64) -> Result<u16, NamingError> {
+pub(crate) fn check_port(param: &str, value: i64) -> Result<u16, NamingError> {
     match u16::try_from(value) {
         Ok(port) if port > 0 => Ok(port),
         _ => Err(illegal(param, &format!("port {value} is outside 1-65535"))),
@@ -123,7 +123,7 @@ pub fn check_port(param: &str, value: i64) -> Result<u16, NamingError> {
 }
 
 /// A port as text (v1 parameters).
-pub fn parse_port(param: &str, value: &str) -> Result<u16, NamingError> {
+pub(crate) fn parse_port(param: &str, value: &str) -> Result<u16, NamingError> {
     match value.parse::<i64>() {
         Ok(p) => check_port(param, p),
         Err(_) => Err(illegal(
@@ -134,7 +134,7 @@ pub fn parse_port(param: &str, value: &str) -> Result<u16, NamingError> {
 }
 
 /// A weight: a finite number from [`MIN_WEIGHT`] to [`MAX_WEIGHT`].
-pub fn check_weight(weight: f64) -> Result<f64, NamingError> {
+pub(crate) fn check_weight(weight: f64) -> Result<f64, NamingError> {
     if !weight.is_finite() || !(MIN_WEIGHT..=MAX_WEIGHT).contains(&weight) {
         return Err(illegal(
             "weight",
@@ -145,7 +145,7 @@ pub fn check_weight(weight: f64) -> Result<f64, NamingError> {
 }
 
 /// A weight as text (v1 parameters).
-pub fn parse_weight(value: &str) -> Result<f64, NamingError> {
+pub(crate) fn parse_weight(value: &str) -> Result<f64, NamingError> {
     let weight: f64 = value
         .parse()
         .map_err(|_| illegal("weight", &format!("expected a number, got {value:?}")))?;
@@ -154,7 +154,7 @@ pub fn parse_weight(value: &str) -> Result<f64, NamingError> {
 
 /// Metadata from a JSON object: strings as they are, numbers and booleans as
 /// their text, `null` as `""`; nested values are refused.
-pub fn metadata_from_json(
+pub(crate) fn metadata_from_json(
     param: &str,
     map: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Metadata, NamingError> {

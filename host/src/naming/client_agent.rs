@@ -21,6 +21,7 @@
 //! Nacre does not: anyone can send that header. Its members mark forwarded
 //! requests with the cluster credential instead (see `docs/COMPATIBILITY.md`).
 
+/// The family of a Nacos client, from its User-Agent prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
     /// `Nacos-Java-Client` (also what the npm `nacos-naming` client sends).
@@ -44,11 +45,14 @@ pub enum ClientKind {
     /// `Nacos-Python-Client`. Nacos 1.4 does not know it (it is "unknown"
     /// there), and no rule here treats it otherwise.
     Python,
+    /// An agent Nacos does not recognise (or none): no push, bare names.
     Unknown,
 }
 
+/// A client as its User-Agent names it: family and version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientAgent {
+    /// The client's family.
     pub kind: ClientKind,
     /// Dotted version numbers; empty when unknown.
     pub version: Vec<u32>,
@@ -70,6 +74,8 @@ const PREFIXES: [(&str, ClientKind); 10] = [
 ];
 
 impl ClientAgent {
+    /// Reads a User-Agent such as `Nacos-Java-Client:v1.4.1`; anything unknown
+    /// is [`ClientKind::Unknown`] with no version.
     pub fn parse(user_agent: &str) -> ClientAgent {
         let agent = user_agent.trim();
         for (prefix, kind) in PREFIXES {
@@ -110,7 +116,10 @@ impl ClientAgent {
 
 /// The agent string Nacos reads from a request's headers: the User-Agent, or
 /// the `Client-Version` header when the User-Agent is empty.
-pub fn agent_header<'a>(user_agent: Option<&'a str>, client_version: Option<&'a str>) -> &'a str {
+pub(crate) fn agent_header<'a>(
+    user_agent: Option<&'a str>,
+    client_version: Option<&'a str>,
+) -> &'a str {
     match user_agent.map(str::trim) {
         Some(agent) if !agent.is_empty() => agent,
         _ => client_version.map(str::trim).unwrap_or(""),

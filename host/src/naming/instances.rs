@@ -12,8 +12,11 @@ use crate::registry::model::{
 /// Fields a `PATCH instance` may change; `None` keeps the current value.
 #[derive(Debug, Clone, Default)]
 pub struct InstancePatch {
+    /// New weight (0 to 10000).
     pub weight: Option<f64>,
+    /// Enable or disable the instance.
     pub enabled: Option<bool>,
+    /// Metadata to replace the instance's whole metadata with.
     pub metadata: Option<Metadata>,
 }
 
@@ -195,6 +198,8 @@ impl ServiceManager {
         Ok(())
     }
 
+    /// One instance; [`NamingError::NotFound`] (Nacos's texts) when the service or
+    /// the instance is absent.
     pub fn instance(&self, service: &ServiceKey, id: &InstanceId) -> Result<Instance, NamingError> {
         if self.registry.service(service).is_none() {
             return Err(NamingError::NotFound(format!(

@@ -15,13 +15,19 @@ use crate::registry::{InstanceSlot, Service, ServiceState};
 
 /// The cached rendering of one revision of a service.
 pub struct HostsView {
+    /// The service's revision this was rendered from.
     pub revision: u64,
     /// JSON array of every enabled instance.
     pub all_hosts: String,
     /// JSON array of the instances a `healthyOnly=true` caller gets.
     pub healthy_hosts: String,
+    /// Nacos's `checksum` field: a hash of the listed hosts and the threshold,
+    /// as 16 hex digits.
     pub checksum: String,
+    /// Whether the healthy share was at or below the protect threshold, so every
+    /// instance is shown healthy (Nacos's `reachProtectThreshold`).
     pub reach_protection_threshold: bool,
+    /// The service's metadata as a JSON object.
     pub metadata_json: String,
 }
 
@@ -31,13 +37,16 @@ pub struct ListRequest<'a> {
     pub clusters: &'a [String],
     /// The `clusters` parameter as given, echoed back.
     pub clusters_param: &'a str,
+    /// `healthyOnly`: leave out unhealthy instances.
     pub healthy_only: bool,
+    /// `cacheMillis` of the reply: how long the client may keep it.
     pub cache_millis: u64,
     /// Whether the caller gets the grouped name (`group@@name`) in `dom` and
     /// in each host's `serviceName`, or the bare name: Nacos 1.4 gives the
     /// grouped one to Java clients from 1.0.0 only
     /// ([`super::client_agent::ClientAgent::is_java_since_1_0`]).
     pub grouped_names: bool,
+    /// `env` as given, echoed back.
     pub env: &'a str,
 }
 
@@ -64,7 +73,7 @@ struct HostJson<'a> {
 struct BareHostsView(Arc<HostsView>);
 
 /// Renders the reply for a service that exists.
-pub fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String {
+pub(crate) fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String {
     let view = hosts_view(service, request.clusters, request.grouped_names);
     reply(service.key(), &view, request, now)
 }
@@ -72,7 +81,7 @@ pub fn render(service: &Service, request: &ListRequest<'_>, now: i64) -> String 
 /// The hosts of `service` in `clusters` (empty: all), as both front doors
 /// show them, each host's `serviceName` grouped (`group@@name`) or bare:
 /// cached per revision when unfiltered, rendered on the spot otherwise.
-pub fn hosts_view(service: &Service, clusters: &[String], grouped: bool) -> Arc<HostsView> {
+pub(crate) fn hosts_view(service: &Service, clusters: &[String], grouped: bool) -> Arc<HostsView> {
     let key = service.key();
     match (clusters.is_empty(), grouped) {
         (true, true) => {
@@ -116,7 +125,7 @@ fn reply(key: &ServiceKey, view: &HostsView, request: &ListRequest<'_>, now: i64
 }
 
 /// The reply for a service this node does not know: Nacos answers an empty list.
-pub fn render_unknown(key: &ServiceKey, request: &ListRequest<'_>, now: i64) -> String {
+pub(crate) fn render_unknown(key: &ServiceKey, request: &ListRequest<'_>, now: i64) -> String {
     wrap(key, request, now, "[]", "", false, "{}")
 }
 
@@ -163,7 +172,7 @@ fn wrap(
 }
 
 /// Appends `s` as a JSON string.
-pub fn push_json_str(out: &mut String, s: &str) {
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
     // serde_json never fails to serialise a &str.
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
@@ -225,7 +234,7 @@ fn build_view(
 }
 
 /// Renders `instances` in the order given (a push filter's answer), for one caller.
-pub fn render_instances(
+pub(crate) fn render_instances(
     service: &Service,
     instances: &[Instance],
     request: &ListRequest<'_>,
@@ -237,7 +246,7 @@ pub fn render_instances(
 
 /// The hosts of a push filter's answer for `service`, in the order given,
 /// keeping those in `clusters` (empty: all), `serviceName` grouped or bare.
-pub fn hosts_view_of(
+pub(crate) fn hosts_view_of(
     service: &Service,
     instances: &[Instance],
     clusters: &[String],

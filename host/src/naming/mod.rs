@@ -39,6 +39,7 @@ pub use beat::{BEAT_OK, BEAT_UNKNOWN_INSTANCE, BeatInfo, BeatReply};
 pub use instances::InstancePatch;
 pub use services::ServicePatch;
 
+/// Why a naming operation failed; each front door maps it to its own answer.
 #[derive(Debug, thiserror::Error)]
 pub enum NamingError {
     /// The request cannot be served as asked (HTTP 400).
@@ -67,6 +68,8 @@ pub struct ServiceManager {
 }
 
 impl ServiceManager {
+    /// The operations over `consistency`'s stores; a persistent write waits at
+    /// most `write_timeout`.
     pub fn new(
         consistency: Arc<ConsistencyService>,
         switches: Arc<Switches>,
@@ -95,10 +98,12 @@ impl ServiceManager {
         Ok(())
     }
 
+    /// The registry the operations read.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
 
+    /// The runtime switches (`operator/switches`).
     pub fn switches(&self) -> &Arc<Switches> {
         &self.switches
     }

@@ -33,6 +33,7 @@ pub struct InfoRequest<'a> {
 pub struct RefTimes(AtomicI64);
 
 impl RefTimes {
+    /// The next `lastRefTime`: now in ms, or one past the last one if that is later.
     pub fn next(&self) -> i64 {
         let now = now_millis();
         let previous = self

@@ -10,8 +10,11 @@ use crate::registry::model::{ClusterMeta, Metadata, ServiceKey, ServiceMeta};
 /// Fields a `PUT service` may change; `None` keeps the current value.
 #[derive(Debug, Clone, Default)]
 pub struct ServicePatch {
+    /// New protect threshold (0 to 1).
     pub protect_threshold: Option<f64>,
+    /// Metadata to replace the service's whole metadata with.
     pub metadata: Option<Metadata>,
+    /// New selector JSON.
     pub selector: Option<serde_json::Value>,
 }
 
@@ -25,6 +28,9 @@ impl ServiceManager {
         }
     }
 
+    /// `POST service`: defines a service. Fails with [`NamingError::InvalidParam`]
+    /// when it is already defined (an implicit one, created by a registration, is
+    /// taken over, its cluster settings kept).
     pub async fn create_service(&self, meta: ServiceMeta) -> Result<(), NamingError> {
         if self.registry.is_explicit(&meta.key) {
             return Err(NamingError::InvalidParam(format!(
@@ -42,6 +48,8 @@ impl ServiceManager {
         Ok(())
     }
 
+    /// `PUT service`: changes what `patch` sets. Fails with
+    /// [`NamingError::InvalidParam`] when the service does not exist (Nacos's text).
     pub async fn update_service(
         &self,
         key: ServiceKey,
@@ -83,6 +91,8 @@ impl ServiceManager {
         Ok(())
     }
 
+    /// `DELETE service`: removes an empty service. Fails with
+    /// [`NamingError::InvalidParam`] when it does not exist or still has instances.
     pub async fn remove_service(&self, key: ServiceKey) -> Result<(), NamingError> {
         let service = self.registry.service(&key).ok_or_else(|| {
             NamingError::InvalidParam(format!(
@@ -102,6 +112,8 @@ impl ServiceManager {
         Ok(())
     }
 
+    /// A service's definition; [`NamingError::InvalidParam`] when it does not exist
+    /// (Nacos answers 400 there, not 404).
     pub fn service(&self, key: &ServiceKey) -> Result<ServiceMeta, NamingError> {
         self.registry.service_meta(key).ok_or_else(|| {
             NamingError::InvalidParam(format!("service {} is not found!", key.grouped_name()))

@@ -71,18 +71,10 @@ mod tests {
 
     fn instance(ip: &str) -> Instance {
         Instance {
-            id: InstanceId::new("DEFAULT".to_string(), ip.to_string(), 80),
-            weight: 1.0,
-            healthy: true,
-            enabled: true,
-            ephemeral: true,
-            marked: false,
             metadata: [("zone".to_string(), "a".to_string())]
                 .into_iter()
                 .collect(),
-            last_beat: 0,
-            version: Default::default(),
-            lease: Default::default(),
+            ..Instance::for_test(ip, 80, 0)
         }
     }
 

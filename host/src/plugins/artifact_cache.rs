@@ -40,6 +40,8 @@ pub struct ArtifactCache {
 }
 
 impl ArtifactCache {
+    /// A cache in `dir` for components compiled by `engine` (files of another
+    /// engine configuration never match). Nothing is read or created yet.
     pub fn new(dir: PathBuf, engine: &Engine) -> ArtifactCache {
         let mut hasher = Sha256Hasher(Sha256::new());
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
@@ -48,7 +50,7 @@ impl ArtifactCache {
     }
 
     /// The file that holds (or will hold) the artifact of `wasm`.
-    pub fn path_for(&self, wasm: &[u8]) -> PathBuf {
+    pub(crate) fn path_for(&self, wasm: &[u8]) -> PathBuf {
         let wasm_key = hex(&Sha256::digest(wasm));
         self.dir
             .join(format!("{wasm_key}-{}.cwasm", self.engine_key))
@@ -57,7 +59,7 @@ impl ArtifactCache {
     /// The component whose artifact belongs in `path` (from [`Self::path_for`]):
     /// from the cache when a sound artifact is there, else compiled (with
     /// `compile`) and written to the cache.
-    pub fn load_or_compile(
+    pub(crate) fn load_or_compile(
         &self,
         engine: &Engine,
         path: &Path,
@@ -76,7 +78,7 @@ impl ArtifactCache {
     /// Deletes the artifacts not in `keep` (those of plugins no longer
     /// loaded, old versions, other engine configurations): the cache holds
     /// what the node runs, not every version it ever compiled.
-    pub fn prune(&self, keep: &HashSet<PathBuf>) {
+    pub(crate) fn prune(&self, keep: &HashSet<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };

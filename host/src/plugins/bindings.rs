@@ -3,8 +3,9 @@
 //! registry's. The shared `types` and `host` interfaces are generated once
 //! (with the listener world) and reused by the other two.
 
-use crate::registry::model::{Instance, InstanceId, ServiceKey};
+use crate::registry::model::{Instance, ServiceKey};
 
+/// Host bindings of the `listener` world (and of the shared `types` and `host` interfaces).
 pub mod listener {
     wasmtime::component::bindgen!({
         world: "listener",
@@ -12,6 +13,7 @@ pub mod listener {
     });
 }
 
+/// Host bindings of the `health-policy` world.
 pub mod health_policy {
     wasmtime::component::bindgen!({
         world: "health-policy",
@@ -23,6 +25,7 @@ pub mod health_policy {
     });
 }
 
+/// Host bindings of the `push-filter` world.
 pub mod push_filter {
     wasmtime::component::bindgen!({
         world: "push-filter",
@@ -37,6 +40,7 @@ pub mod push_filter {
 pub use listener::nacre::plugin::host as wit_host;
 pub use listener::nacre::plugin::types as wit;
 
+/// A service key as the WIT `service-key` record.
 pub fn service_to_wit(key: &ServiceKey) -> wit::ServiceKey {
     wit::ServiceKey {
         namespace: key.namespace.clone(),
@@ -45,10 +49,12 @@ pub fn service_to_wit(key: &ServiceKey) -> wit::ServiceKey {
     }
 }
 
+/// A WIT `service-key` as the registry's key (names taken as given).
 pub fn service_from_wit(key: wit::ServiceKey) -> ServiceKey {
     ServiceKey::new(key.namespace, key.group, key.name)
 }
 
+/// An instance as the WIT `instance` record (`last-beat-millis` is wall-clock ms).
 pub fn instance_to_wit(instance: &Instance) -> wit::Instance {
     wit::Instance {
         ip: instance.id.ip.clone(),
@@ -65,20 +71,5 @@ pub fn instance_to_wit(instance: &Instance) -> wit::Instance {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         last_beat_millis: instance.last_beat,
-    }
-}
-
-pub fn instance_from_wit(instance: wit::Instance) -> Instance {
-    Instance {
-        id: InstanceId::new(instance.cluster, instance.ip, instance.port),
-        weight: instance.weight,
-        healthy: instance.healthy,
-        enabled: instance.enabled,
-        ephemeral: instance.ephemeral,
-        marked: instance.marked,
-        metadata: instance.metadata.into_iter().collect(),
-        last_beat: instance.last_beat_millis,
-        version: Default::default(),
-        lease: Default::default(),
     }
 }

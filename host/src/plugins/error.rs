@@ -2,7 +2,7 @@
 //! component is refused, [`PluginError`] when a call yields no usable answer,
 //! [`AnswerError`] when the host refuses what a plugin answered.
 //!
-//! Every message is bounded and printable (see [`printable`]): these strings
+//! Every message is bounded and printable (see `printable`): these strings
 //! end up in the log and in `GET /nacre/v1/plugins`, which needs no
 //! credential, so they never carry more than a short excerpt of what a plugin
 //! sent and never any content of a file the node read.
@@ -25,33 +25,74 @@ pub enum LoadError {
     /// The manifest is not valid TOML or breaks a rule; `reason` never quotes
     /// the file beyond names the manifest format itself defines.
     #[error("manifest {path}: {reason}")]
-    Manifest { path: PathBuf, reason: String },
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong, without the file's text.
+        reason: String,
+    },
     /// Another manifest already loads a plugin of this name.
     #[error("plugin name {name:?} is already used by {other}")]
-    DuplicateName { name: String, other: PathBuf },
+    DuplicateName {
+        /// The name both manifests give.
+        name: String,
+        /// The manifest that loaded it first.
+        other: PathBuf,
+    },
     /// The file does not start like WebAssembly (checked before wasmtime sees it,
     /// whose message would quote the first bytes).
     #[error("{path} is not a WebAssembly file (it does not start with \\0asm)")]
-    NotWasm { path: PathBuf },
+    NotWasm {
+        /// The component file.
+        path: PathBuf,
+    },
+    /// wasmtime refused the component; `reason` is its message, cut to [`MAX_REASON_BYTES`].
     #[error("{path} is not a valid WebAssembly component: {reason}")]
-    InvalidComponent { path: PathBuf, reason: String },
+    InvalidComponent {
+        /// The component file.
+        path: PathBuf,
+        /// wasmtime's message, bounded.
+        reason: String,
+    },
+    /// The component imports `wasi:http` but the manifest grants no `http` capability.
     #[error(
         "plugin {name} imports wasi:http but its manifest grants no `http` capability: {reason}"
     )]
-    UngrantedHttp { name: String, reason: String },
+    UngrantedHttp {
+        /// The plugin's name.
+        name: String,
+        /// wasmtime's link error, bounded.
+        reason: String,
+    },
+    /// The component imports an interface the host does not link (it offers
+    /// WASI p2, `nacre:plugin/host`, and `wasi:http` when granted).
     #[error("plugin {name} imports something the host does not offer: {reason}")]
-    UnknownImport { name: String, reason: String },
+    UnknownImport {
+        /// The plugin's name.
+        name: String,
+        /// wasmtime's link error (it names the import), bounded.
+        reason: String,
+    },
+    /// The component lacks the exports of the world its manifest names.
     #[error(
         "plugin {name}: the component does not export the `{world}` world its manifest names: {reason}"
     )]
     MissingExport {
+        /// The plugin's name.
         name: String,
+        /// The world the manifest names.
         world: World,
+        /// wasmtime's message, bounded.
         reason: String,
     },
     /// The component compiled and linked but could not start.
     #[error("instantiating plugin {name}: {error}")]
-    Instantiate { name: String, error: PluginError },
+    Instantiate {
+        /// The plugin's name.
+        name: String,
+        /// Why instantiation failed (a trap, a limit, ...).
+        error: PluginError,
+    },
     /// The engine itself could not be set up (not the plugin's fault).
     #[error("{0}")]
     Engine(String),
@@ -70,17 +111,29 @@ pub enum PluginError {
     Busy,
     /// The request stopped waiting (it waits at most the request-path budget).
     #[error("did not answer within the {waited_ms} ms a request waits for plugins")]
-    Late { waited_ms: u64 },
+    Late {
+        /// How long the request waited, ms.
+        waited_ms: u64,
+    },
     /// Epoch interruption cut the call at its deadline.
     #[error("ran past its {timeout_ms} ms deadline")]
-    Timeout { timeout_ms: u64 },
+    Timeout {
+        /// The plugin's deadline per call, ms.
+        timeout_ms: u64,
+    },
     /// The guest asked for more memory than its cap.
     #[error("ran out of memory: its cap is {cap_mb} MiB")]
-    OutOfMemory { cap_mb: u64 },
+    OutOfMemory {
+        /// The plugin's memory cap, MiB.
+        cap_mb: u64,
+    },
     /// The guest passed the host more data in one host call or answer than
     /// the host copies for it (wasmtime's hostcall fuel).
     #[error("passed the host more than {cap_bytes} bytes in one host call or answer")]
-    TooMuchData { cap_bytes: usize },
+    TooMuchData {
+        /// What the host copies at most, bytes.
+        cap_bytes: usize,
+    },
     /// Any other trap (a Rust panic is `unreachable`).
     #[error("trapped: {0}")]
     Trap(String),
@@ -90,6 +143,7 @@ pub enum PluginError {
          log with the host interface instead"
     )]
     BlockingWasi,
+    /// A host function the plugin called panicked; the call fails, the node stays up.
     #[error("a host function panicked: {0}")]
     HostPanic(String),
     /// A listener's `error` answer.
@@ -118,16 +172,28 @@ impl PluginError {
 /// cut to a printable excerpt.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AnswerError {
+    /// More instances came back than the filter was offered.
     #[error("returned {returned} instances, offered {offered}")]
-    TooMany { returned: usize, offered: usize },
+    TooMany {
+        /// Instances in the answer.
+        returned: usize,
+        /// Instances the filter was offered.
+        offered: usize,
+    },
+    /// An instance (`ip:port (cluster)`) that was not among those offered.
     #[error("returned {0}, which it was not offered")]
     NotOffered(String),
+    /// The same instance twice.
     #[error("returned {0} more than once")]
     Duplicate(String),
+    /// A weight outside `0..=max` (Nacos's weight range).
     #[error("returned weight {weight} for {instance} (allowed: 0 to {max})")]
     BadWeight {
+        /// The weight returned.
         weight: f64,
+        /// The instance, `ip:port (cluster)`.
         instance: String,
+        /// The largest weight allowed.
         max: f64,
     },
 }
@@ -135,7 +201,7 @@ pub enum AnswerError {
 /// `text` cut to at most `max` bytes (at a character boundary, marked with
 /// `…`) with control characters escaped, so that a plugin's text can neither
 /// grow a log line or status without bound nor forge a line of its own.
-pub fn printable(text: &str, max: usize) -> String {
+pub(crate) fn printable(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max) + 3);
     for c in text.chars() {
         let before = out.len();
@@ -156,7 +222,7 @@ pub fn printable(text: &str, max: usize) -> String {
 /// `message` with every quoted (in backticks or double quotes) text replaced
 /// by `…`, except the words in `keep` and short punctuation (`=`, `]`): for
 /// a library's message about a file, which quotes the file.
-pub fn redact_quotes(message: &str, keep: &[&str]) -> String {
+pub(crate) fn redact_quotes(message: &str, keep: &[&str]) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     while let Some(open) = rest.find(['`', '"']) {

@@ -30,7 +30,9 @@ pub const MAX_MANIFESTS: usize = 128;
 /// The two kinds of plugin file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A `*.toml` manifest, at most [`MAX_MANIFEST_BYTES`].
     Manifest,
+    /// A `.wasm` component, at most [`MAX_COMPONENT_BYTES`].
     Component,
 }
 
@@ -63,29 +65,51 @@ pub enum FileError {
     /// The path, or the file a link leads to, is outside the plugin folder.
     #[error("{path}: a {kind} must be a file inside the plugin folder {folder}")]
     OutsideFolder {
+        /// The path as named (in the manifest, or listed in the folder).
         path: PathBuf,
+        /// What the file was to be.
         kind: Kind,
+        /// The plugin folder as configured.
         folder: PathBuf,
     },
+    /// The path is a directory, a FIFO, a device or a socket: reading one could
+    /// block or never end, so it is refused before it is opened.
     #[error("{path} is a {file_type}, not a regular file: a {kind} must be one")]
     NotRegular {
+        /// The path as named.
         path: PathBuf,
+        /// What the file was to be.
         kind: Kind,
+        /// What it is instead (`directory`, `FIFO`, ...).
         file_type: &'static str,
     },
+    /// The file is larger than its kind's cap; nothing of it is read.
     #[error("{path} is {bytes} bytes, more than the {cap} bytes a {kind} may have")]
     TooLarge {
+        /// The path as named.
         path: PathBuf,
+        /// What the file was to be.
         kind: Kind,
+        /// Its size, bytes.
         bytes: u64,
+        /// The cap for its kind, bytes.
         cap: u64,
     },
+    /// The file's identity or size changed between the check and the read
+    /// (it was replaced while the node loaded it).
     #[error("{path} changed while it was being read")]
-    Changed { path: PathBuf },
+    Changed {
+        /// The path as named.
+        path: PathBuf,
+    },
+    /// The operating system refused an operation on the file.
     #[error("{op} {path}: {source}")]
     Io {
+        /// What was being done (`opening`, `reading`, `resolving`, ...).
         op: &'static str,
+        /// The path as named.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
 }
@@ -119,6 +143,8 @@ pub struct PluginFolder {
 }
 
 impl PluginFolder {
+    /// Resolves `dir` (links included) once; fails with [`FileError::Io`] when it
+    /// does not exist or cannot be resolved.
     pub fn open(dir: &Path) -> Result<PluginFolder, FileError> {
         let root = std::fs::canonicalize(dir).map_err(|source| FileError::Io {
             op: "resolving",
@@ -133,7 +159,7 @@ impl PluginFolder {
 
     /// The manifests (`*.toml`) directly in the folder, sorted by name, at
     /// most [`MAX_MANIFESTS`]. Other files and subfolders are not looked at.
-    pub fn manifests(&self) -> Result<Vec<PathBuf>, FileError> {
+    pub(crate) fn manifests(&self) -> Result<Vec<PathBuf>, FileError> {
         let entries = std::fs::read_dir(&self.dir).map_err(|source| FileError::Io {
             op: "listing",
             path: self.dir.clone(),
@@ -153,7 +179,7 @@ impl PluginFolder {
     }
 
     /// The stamp of the file at `path`, checked like [`Self::read`] checks it, without opening it.
-    pub fn stamp(&self, path: &Path, kind: Kind) -> Result<FileStamp, FileError> {
+    pub(crate) fn stamp(&self, path: &Path, kind: Kind) -> Result<FileStamp, FileError> {
         let real = self.confine(path, kind)?;
         let metadata = metadata(&real, path)?;
         regular(&metadata, path, kind)?;

@@ -16,8 +16,11 @@ use crate::registry::model::{BeatTimeouts, Instance, ServiceKey};
 /// A health policy's verdict, in the registry's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HealthVerdict {
+    /// Mark the instance healthy.
     Healthy,
+    /// Mark the instance unhealthy (it stays registered and listed as such).
     Unhealthy,
+    /// Deregister the instance now.
     Delete,
 }
 
@@ -27,7 +30,7 @@ impl Plugins {
     /// is for a beat that just arrived (with the beat's metadata), else a
     /// periodic check. `None`: no policy had an opinion (or none answered in
     /// time): the default beat rules decide.
-    pub async fn judge(
+    pub(crate) async fn judge(
         &self,
         service: &ServiceKey,
         instance: &Instance,
@@ -72,7 +75,7 @@ impl Plugins {
     }
 
     /// Whether some health policy applies to `service`.
-    pub fn judges(&self, service: &ServiceKey) -> bool {
+    pub(crate) fn judges(&self, service: &ServiceKey) -> bool {
         self.applies(World::HealthPolicy, service)
     }
 }

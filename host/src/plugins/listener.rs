@@ -17,7 +17,7 @@ impl Plugins {
     /// Delivers one change to every listener plugin that applies to its
     /// service. A listener's `error` answer counts as a failure of the
     /// plugin, like a trap (docs/PLUGINS.md, "Watching plugins").
-    pub fn deliver(&self, event: &ChangeEvent) {
+    pub(crate) fn deliver(&self, event: &ChangeEvent) {
         let applicable = self.applicable(World::Listener, &event.service);
         if applicable.is_empty() {
             return;

@@ -34,8 +34,12 @@ use super::scope::{AppliesTo, RawAppliesTo};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum World {
+    /// Sees every change of the services it applies to; cannot alter anything.
     Listener,
+    /// Judges the health of ephemeral, unmarked instances on each beat and
+    /// each pass of the beat checker.
     HealthPolicy,
+    /// Decides which instances a subscriber is sent.
     PushFilter,
 }
 
@@ -106,15 +110,21 @@ pub struct Capabilities {
 /// A validated manifest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
+    /// The plugin's name: unique in the folder, used in logs and the status page.
     pub name: String,
+    /// Which world the component implements.
     pub world: World,
     /// The component: the manifest's `wasm`, a relative path without `..`,
     /// joined to the manifest's folder (the folder confines it when read).
     pub wasm: PathBuf,
+    /// The services the plugin is called for (`[applies_to]` globs).
     pub applies_to: AppliesTo,
+    /// `[config]` as key/value strings (non-string TOML values in TOML notation),
+    /// handed to the plugin as-is.
     pub config: Vec<(String, String)>,
     /// The limits in force: the manifest's or the node's, capped per world.
     pub limits: Limits,
+    /// What the plugin may reach beyond the host interface (`[capabilities]`).
     pub capabilities: Capabilities,
     /// The manifest file itself.
     pub path: PathBuf,

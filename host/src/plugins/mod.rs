@@ -16,7 +16,7 @@
 //!   periodic checks), `push_filter` (what a subscriber is sent) with `answer`
 //!   (what a filter may answer).
 //! - Underneath: [`runtime`] (engine, stores, limits, quarantine, the
-//!   request-path workers), [`bindings`] (the host side of the `nacre:plugin`
+//!   request-path workers), `bindings` (the host side of the `nacre:plugin`
 //!   WIT worlds), [`outbound_http`] (`wasi:http` for plugins granted it).
 //! - Reporting: `status` (`GET /nacre/v1/plugins`), [`error`] (what can go
 //!   wrong, typed).
@@ -26,7 +26,7 @@
 
 mod answer;
 pub mod artifact_cache;
-pub mod bindings;
+pub(crate) mod bindings;
 pub mod error;
 pub mod folder;
 mod health_policy;

@@ -66,6 +66,7 @@ pub struct OutboundHttp {
 }
 
 impl OutboundHttp {
+    /// The outbound HTTP of `plugin`, which may reach only the `host:port`s in `allowed`.
     pub fn new(plugin: &str, allowed: Arc<[String]>) -> OutboundHttp {
         OutboundHttp {
             plugin: plugin.to_string(),
@@ -76,7 +77,7 @@ impl OutboundHttp {
     }
 
     /// Called before every plugin call: its deadline, and a fresh request count.
-    pub fn start_call(&mut self, deadline: Instant) {
+    pub(crate) fn start_call(&mut self, deadline: Instant) {
         self.deadline = deadline;
         self.requests = 0;
     }

@@ -25,7 +25,9 @@ use crate::registry::model::{Instance, ServiceKey};
 pub enum FilterOutcome {
     /// No filter applies (or none answered): send the list as it is.
     Unchanged,
+    /// Send these instances instead (checked against what was offered).
     Send(Vec<Instance>),
+    /// Send nothing to this subscriber this time.
     Skip,
 }
 
@@ -33,10 +35,13 @@ pub enum FilterOutcome {
 pub struct SubscriberInfo<'a> {
     /// `ip:port` the client is reached at.
     pub address: String,
+    /// The client's User-Agent (e.g. `Nacos-Java-Client:v1.4.1`).
     pub client_agent: &'a str,
+    /// The namespace the subscription is in.
     pub namespace: &'a str,
     /// The clusters the client asked for; empty means all.
     pub clusters: Vec<String>,
+    /// The `app` parameter the client sent (empty when none).
     pub app: &'a str,
 }
 
@@ -102,7 +107,7 @@ impl Plugins {
     }
 
     /// Whether some push filter applies to `service` (so list replies cannot come from the cache).
-    pub fn filters(&self, service: &ServiceKey) -> bool {
+    pub(crate) fn filters(&self, service: &ServiceKey) -> bool {
         self.applies(World::PushFilter, service)
     }
 }

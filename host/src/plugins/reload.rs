@@ -26,7 +26,7 @@ impl Plugins {
     /// manifests are (re)loaded, removed ones dropped. A plugin whose new
     /// version fails to load keeps running in its old version, with the
     /// error reported. Returns whether anything changed.
-    pub fn reload(&self) -> bool {
+    pub(crate) fn reload(&self) -> bool {
         let Some(dir) = &self.dir else { return false };
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.current();

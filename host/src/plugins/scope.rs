@@ -92,6 +92,7 @@ impl Glob {
         Ok(Glob(Matcher::Positions(positions)))
     }
 
+    /// Whether `text` matches the whole glob (`*` any run, `?` one character).
     pub fn matches(&self, text: &str) -> bool {
         match &self.0 {
             Matcher::Any => true,
@@ -148,8 +149,11 @@ fn set(bits: &mut Bits, at: usize) {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawAppliesTo {
+    /// Globs of namespace ids.
     pub namespaces: Vec<String>,
+    /// Globs of group names.
     pub groups: Vec<String>,
+    /// Globs of service names (without the group).
     pub services: Vec<String>,
 }
 
@@ -175,7 +179,7 @@ pub struct AppliesTo {
 
 impl AppliesTo {
     /// Compiles the three lists; an error names the list and the rule broken.
-    pub fn compile(raw: &RawAppliesTo) -> Result<AppliesTo, String> {
+    pub(crate) fn compile(raw: &RawAppliesTo) -> Result<AppliesTo, String> {
         let list = |name: &str, globs: &[String]| -> Result<Vec<Glob>, String> {
             if globs.len() > MAX_GLOBS {
                 return Err(format!(
@@ -194,6 +198,7 @@ impl AppliesTo {
         })
     }
 
+    /// Whether the service's namespace, group and name each match one of their globs.
     pub fn matches(&self, service: &ServiceKey) -> bool {
         let any = |globs: &[Glob], value: &str| globs.iter().any(|g| g.matches(value));
         any(&self.namespaces, &service.namespace)

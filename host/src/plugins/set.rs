@@ -66,7 +66,7 @@ impl PluginSet {
         }
     }
 
-    pub fn from_loaded(by_manifest: BTreeMap<PathBuf, Loaded>) -> PluginSet {
+    pub(crate) fn from_loaded(by_manifest: BTreeMap<PathBuf, Loaded>) -> PluginSet {
         let mut set = PluginSet {
             by_manifest,
             ..PluginSet::default()
@@ -136,7 +136,11 @@ impl Plugins {
 
     /// Loads one plugin from its manifest, outside any plugin folder (for
     /// `nacre plugin test`); the manifest's own folder confines its files.
-    pub fn load_one(&self, manifest_path: &Path, log: LogSink) -> Result<Arc<Plugin>, LoadError> {
+    pub(crate) fn load_one(
+        &self,
+        manifest_path: &Path,
+        log: LogSink,
+    ) -> Result<Arc<Plugin>, LoadError> {
         let dir = manifest_path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())

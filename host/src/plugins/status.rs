@@ -14,7 +14,10 @@ use super::set::{Loaded, Plugins};
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginStatus {
+    /// The manifest's `name`; for a manifest that never loaded, its `name` if it
+    /// parsed that far, else the file's stem.
     pub name: String,
+    /// The world (`listener`, `health-policy`, `push-filter`); empty when none loaded.
     pub world: String,
     /// The manifest's path.
     pub manifest: String,
@@ -27,7 +30,9 @@ pub struct PluginStatus {
     pub artifact: Option<Artifact>,
     /// Why the plugin's last failed call failed.
     pub last_failure: Option<String>,
+    /// Calls made into the plugin since it loaded.
     pub calls: u64,
+    /// Calls that failed (traps, timeouts, refused answers).
     pub failures: u64,
     /// Calls not made while the plugin was quarantined.
     pub skipped: u64,
@@ -37,6 +42,7 @@ pub struct PluginStatus {
     pub logs_dropped: u64,
     /// Median and 99th percentile of the last 1,024 calls, in microseconds.
     pub p50_us: u32,
+    /// 99th percentile of the last 1,024 calls, in microseconds.
     pub p99_us: u32,
 }
 

@@ -1,6 +1,6 @@
 //! `nacre plugin test`: calls of one plugin against a sample input, with no
 //! node running — a plugin author's test loop. The sample's shape per world
-//! is in [`sample`] (and docs/PLUGINS.md); unknown fields are refused.
+//! is in `sample` (and docs/PLUGINS.md); unknown fields are refused.
 //!
 //! The plugin is loaded as a node loads it (same limits, same confined
 //! folder, same compiled-component cache when one is given), and called on
@@ -51,6 +51,7 @@ pub struct TestOutcome {
     pub result: Option<Value>,
     /// The plugin's log lines, `LEVEL message key=value ...`.
     pub logs: Vec<String>,
+    /// Why the call failed, if it did (the same text the status page shows).
     pub failure: Option<String>,
     /// With `repeat > 1`: timings of the repeated calls.
     pub timing: Option<Timing>,
@@ -60,6 +61,7 @@ pub struct TestOutcome {
 
 /// How long a plugin takes, measured by repeating the sample call.
 pub struct Timing {
+    /// Calls made.
     pub calls: u32,
     /// Mean wall time of one call, including building the call's arguments.
     pub mean_call_ns: u64,

@@ -46,13 +46,22 @@ struct PendingPush {
 /// Counters of `operator/push/state` and the node's metrics.
 #[derive(Default)]
 pub struct PushCounters {
+    /// Pushes attempted (one per subscriber and change).
     pub total: AtomicU64,
+    /// Pushes the client acknowledged.
     pub succeeded: AtomicU64,
+    /// Pushes that failed to encode or went unacknowledged after every retry.
     pub failed: AtomicU64,
+    /// Datagrams sent again for lack of an ack.
     pub retransmits: AtomicU64,
+    /// Sum of the acknowledged pushes' round trips (ms): divided by `succeeded`,
+    /// the average push cost.
     pub ack_cost_ms: AtomicU64,
+    /// Datagrams on the push socket that were not a valid ack.
     pub bad_packets: AtomicU64,
+    /// Valid acks for no pending push (late, duplicated or forged).
     pub unmatched_acks: AtomicU64,
+    /// Subscribers dropped for not listing again within their lifetime.
     pub zombies_dropped: AtomicU64,
 }
 
@@ -60,17 +69,29 @@ pub struct PushCounters {
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PushState {
+    /// Acknowledged pushes (Nacos's `succeed`).
     pub succeed: u64,
+    /// Pushes attempted.
     pub total: u64,
+    /// Pushes that failed or went unacknowledged.
     pub failed: u64,
+    /// `succeed / total` (0 before any push).
     pub ratio: f64,
+    /// Average round trip of an acknowledged push, ms.
     pub avg_push_cost: u64,
+    /// See [`PushCounters::retransmits`].
     pub retransmits: u64,
+    /// See [`PushCounters::bad_packets`].
     pub bad_packets: u64,
+    /// See [`PushCounters::unmatched_acks`].
     pub unmatched_acks: u64,
+    /// See [`PushCounters::zombies_dropped`].
     pub zombies_dropped: u64,
+    /// Subscribers held now.
     pub subscribers: usize,
+    /// Pushes sent and not yet acknowledged nor given up.
     pub pending_acks: usize,
+    /// The UDP port pushes leave from (0 if the socket has no address).
     pub udp_port: u16,
 }
 
@@ -136,6 +157,7 @@ impl PushService {
         Ok(push)
     }
 
+    /// The address of the push socket (acks come back to it).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.inner.socket.local_addr().ok()
     }
@@ -143,7 +165,7 @@ impl PushService {
     /// Whether a client with this User-Agent can take pushes (Nacos's rule,
     /// `PushService#canEnablePush`: Java, Go, C, C# and DNS clients at or
     /// above the switch versions, DNS-F measured against `pushPythonVersion`).
-    pub fn can_push(agent: &ClientAgent, switches: &SwitchValues) -> bool {
+    pub(crate) fn can_push(agent: &ClientAgent, switches: &SwitchValues) -> bool {
         if !switches.push_enabled {
             return false;
         }
@@ -176,7 +198,7 @@ impl PushService {
 
     /// The live subscribers of the services `keep` accepts, each with its
     /// service (zombies are left out).
-    pub fn subscribers_matching(
+    pub(crate) fn subscribers_matching(
         &self,
         keep: impl Fn(&ServiceKey) -> bool,
     ) -> Vec<(ServiceKey, PushSubscriber)> {
@@ -188,6 +210,7 @@ impl PushService {
         Duration::from_millis(self.inner.switches.with(|s| s.default_push_cache_millis))
     }
 
+    /// The counters now, for `GET operator/push/state` and metrics.
     pub fn state(&self) -> PushState {
         let c = &self.inner.counters;
         let total = c.total.load(Ordering::Relaxed);

@@ -19,7 +19,7 @@ pub const MAX_DATAGRAM: usize = 65_507;
 pub const MAX_ACK_BYTES: usize = 1024;
 
 /// Builds the datagram for one push of `list_json`.
-pub fn encode_push(list_json: &str, last_ref_time: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn encode_push(list_json: &str, last_ref_time: u64) -> std::io::Result<Vec<u8>> {
     let packet = serde_json::json!({
         "type": "dom",
         "data": list_json,
@@ -37,12 +37,16 @@ pub fn encode_push(list_json: &str, last_ref_time: u64) -> std::io::Result<Vec<u
 /// Why a received packet is not a usable ack.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BadPacket {
+    /// Larger than [`MAX_ACK_BYTES`]; the size in bytes.
     #[error("packet of {0} bytes is too large for an ack")]
     Oversized(usize),
+    /// Not a JSON object with a string `type`.
     #[error("packet is not an ack JSON object")]
     Malformed,
+    /// A JSON object whose `type` is not `push-ack`; the type, cut short.
     #[error("packet type {0:?} is not push-ack")]
     NotAnAck(String),
+    /// `lastRefTime` is missing or not a whole number.
     #[error("lastRefTime is missing or not a number")]
     BadRefTime,
 }
@@ -56,7 +60,7 @@ struct AckPacket {
 }
 
 /// Reads an ack and returns the `lastRefTime` it acknowledges.
-pub fn decode_ack(bytes: &[u8]) -> Result<u64, BadPacket> {
+pub(crate) fn decode_ack(bytes: &[u8]) -> Result<u64, BadPacket> {
     if bytes.len() > MAX_ACK_BYTES {
         return Err(BadPacket::Oversized(bytes.len()));
     }

@@ -8,7 +8,7 @@ use crate::shutdown::Shutdown;
 
 impl PushService {
     /// Reads packets until shutdown.
-    pub async fn receive_acks(self, mut shutdown: Shutdown) {
+    pub(crate) async fn receive_acks(self, mut shutdown: Shutdown) {
         // Larger than any ack, so an oversized packet is seen whole and refused.
         let mut buf = vec![0u8; packet::MAX_DATAGRAM + 1];
         loop {

@@ -1,12 +1,12 @@
 //! From change events to datagrams, on two long-lived tasks (so shutdown
 //! drains them, and a flood of changes never spawns a task per push):
 //!
-//! - [`PushService::run_pushes`]: a change schedules one push of its service
+//! - `PushService::run_pushes`: a change schedules one push of its service
 //!   after the merge window; more changes to that service inside the window
 //!   ride along, so a burst becomes one push carrying the final state. Each
 //!   subscriber gets the list as it would get it from `instance/list` (its
 //!   clusters, the push cache time as `cacheMillis`).
-//! - [`PushService::run_retransmits`]: an unacked push is sent again every
+//! - `PushService::run_retransmits`: an unacked push is sent again every
 //!   ack timeout until acked or out of retries.
 
 use std::collections::HashMap;
@@ -75,14 +75,14 @@ struct Variant {
 
 impl PushService {
     /// Sends each scheduled push when its merge window ends, until shutdown.
-    pub async fn run_pushes(self, mut due: DuePushes, mut shutdown: Shutdown) {
+    pub(crate) async fn run_pushes(self, mut due: DuePushes, mut shutdown: Shutdown) {
         while let Some(service) = due.next(&self.inner.window, &mut shutdown).await {
             self.push_service(&service).await;
         }
     }
 
     /// Pushes the current state of `service` to each live subscriber.
-    pub async fn push_service(&self, service: &ServiceKey) {
+    pub(crate) async fn push_service(&self, service: &ServiceKey) {
         let (subscribers, zombies) = self.inner.subscribers.live(service, self.zombie_ttl());
         self.count_zombies(zombies);
         if subscribers.is_empty() {
@@ -178,7 +178,7 @@ impl PushService {
 
     /// Sends every push unacked for an ack timeout again, until its retries
     /// run out (then it counts as failed); until shutdown.
-    pub async fn run_retransmits(self, mut shutdown: Shutdown) {
+    pub(crate) async fn run_retransmits(self, mut shutdown: Shutdown) {
         let timeout = Duration::from_millis(self.inner.config.ack_timeout_ms.max(1));
         let mut tick = tokio::time::interval((timeout / 4).max(Duration::from_millis(5)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -251,7 +251,7 @@ impl PushService {
     }
 
     /// Drops zombie subscribers periodically, so idle services do not keep them.
-    pub async fn sweep_zombies(self, mut shutdown: Shutdown) {
+    pub(crate) async fn sweep_zombies(self, mut shutdown: Shutdown) {
         loop {
             let ttl = self.zombie_ttl();
             let period = (ttl / 2).max(Duration::from_millis(50));

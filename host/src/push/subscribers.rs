@@ -19,17 +19,22 @@ use crate::registry::model::ServiceKey;
 pub struct PushSubscriber {
     /// Where pushes go (and where acks must come from).
     pub addr: SocketAddr,
+    /// The client's family and version, parsed from `user_agent`.
     pub agent: ClientAgent,
     /// The User-Agent as the client sent it.
     pub user_agent: String,
     /// The `clusters` parameter of its list request, as given.
     pub clusters: String,
+    /// The `app` parameter of its list request (empty when none).
     pub app: String,
+    /// When it last listed the service: it is a zombie once this is older than
+    /// `defaultPushCacheMillis`.
     pub last_refresh: Instant,
 }
 
 impl PushSubscriber {
-    pub fn cluster_list(&self) -> Vec<String> {
+    /// The cluster names in `clusters` (empty: every cluster).
+    pub(crate) fn cluster_list(&self) -> Vec<String> {
         self.clusters
             .split(',')
             .map(str::trim)
@@ -39,6 +44,8 @@ impl PushSubscriber {
     }
 }
 
+/// Every subscriber, by service and then by address (one entry per address:
+/// a client that lists again replaces its entry).
 #[derive(Default)]
 pub struct Subscribers {
     by_service: DashMap<ServiceKey, HashMap<SocketAddr, PushSubscriber>, FastHash>,
@@ -46,7 +53,7 @@ pub struct Subscribers {
 
 impl Subscribers {
     /// Adds a subscriber or refreshes an existing one.
-    pub fn refresh(&self, service: &ServiceKey, subscriber: PushSubscriber) {
+    pub(crate) fn refresh(&self, service: &ServiceKey, subscriber: PushSubscriber) {
         match self.by_service.get_mut(service) {
             Some(mut subs) => {
                 subs.insert(subscriber.addr, subscriber);
@@ -62,7 +69,7 @@ impl Subscribers {
 
     /// The live subscribers of a service; zombies older than `ttl` are dropped
     /// on the way and counted in the second value.
-    pub fn live(&self, service: &ServiceKey, ttl: Duration) -> (Vec<PushSubscriber>, usize) {
+    pub(crate) fn live(&self, service: &ServiceKey, ttl: Duration) -> (Vec<PushSubscriber>, usize) {
         let Some(mut subs) = self.by_service.get_mut(service) else {
             return (Vec::new(), 0);
         };
@@ -80,7 +87,7 @@ impl Subscribers {
     }
 
     /// Drops every zombie; returns how many.
-    pub fn sweep(&self, ttl: Duration) -> usize {
+    pub(crate) fn sweep(&self, ttl: Duration) -> usize {
         let mut dropped = 0;
         self.by_service.retain(|_, subs| {
             let before = subs.len();
@@ -93,7 +100,7 @@ impl Subscribers {
 
     /// The live subscribers (refreshed within `ttl`) of every service `keep`
     /// accepts, each with its service, for listings (`service/subscribers`).
-    pub fn matching(
+    pub(crate) fn matching(
         &self,
         ttl: Duration,
         keep: impl Fn(&ServiceKey) -> bool,
@@ -118,6 +125,7 @@ impl Subscribers {
         self.by_service.get(service).is_some_and(|s| !s.is_empty())
     }
 
+    /// Subscribers across every service.
     pub fn count(&self) -> usize {
         self.by_service.iter().map(|s| s.value().len()).sum()
     }

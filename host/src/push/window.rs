@@ -27,6 +27,7 @@ pub struct MergeWindow {
 pub struct DuePushes(mpsc::UnboundedReceiver<(ServiceKey, Instant)>);
 
 impl MergeWindow {
+    /// A window of `window`, and the receiving end its sending task reads.
     pub fn new(window: Duration) -> (MergeWindow, DuePushes) {
         let (due, receiver) = mpsc::unbounded_channel();
         let window = MergeWindow {
@@ -38,7 +39,7 @@ impl MergeWindow {
     }
 
     /// Schedules a push of `service`, unless one is already waiting.
-    pub fn schedule(&self, service: &ServiceKey) {
+    pub(crate) fn schedule(&self, service: &ServiceKey) {
         if self.scheduled.insert(service.clone(), ()).is_some() {
             return;
         }

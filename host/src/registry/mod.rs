@@ -51,8 +51,11 @@ pub struct Registry {
 /// What a beat found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BeatOutcome {
+    /// The instance's health as the beat found it (the beat is judged after).
     pub healthy: bool,
+    /// Whether an operator fixed the health (see [`model::Instance::marked`]).
     pub marked: bool,
+    /// Whether the instance is ephemeral (beats only keep ephemeral ones alive).
     pub ephemeral: bool,
     /// The instance's own beat interval (metadata `preserved.heart.beat.interval`).
     pub beat_interval: Option<u64>,
@@ -73,6 +76,7 @@ impl Registry {
         }
     }
 
+    /// The live service under `key`, if the registry holds it (listed or not).
     pub fn service(&self, key: &ServiceKey) -> Option<Arc<Service>> {
         self.services.get(key).map(|s| Arc::clone(s.value()))
     }
@@ -104,6 +108,7 @@ impl Registry {
         names
     }
 
+    /// Instances across every service, for metrics (walks all services).
     pub fn instance_count(&self) -> usize {
         self.services
             .iter()
@@ -257,12 +262,14 @@ impl Registry {
         state.instances.get(id).map(|slot| slot.ephemeral)
     }
 
+    /// A copy of one instance, or `None` when the service or instance is absent.
     pub fn instance(&self, service: &ServiceKey, id: &InstanceId) -> Option<Instance> {
         let service = self.service(service)?;
         let state = service.read_state();
         state.instances.get(id).map(|slot| slot.to_instance(id))
     }
 
+    /// A copy of a service's definition, or `None` when the service is absent.
     pub fn service_meta(&self, key: &ServiceKey) -> Option<ServiceMeta> {
         self.service(key).map(|s| s.read_state().meta.clone())
     }
@@ -277,20 +284,11 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use model::{Lease, Metadata, Version};
 
     fn instance(ip: &str, port: u16) -> Instance {
         Instance {
-            id: InstanceId::new("DEFAULT", ip, port),
-            weight: 1.0,
-            healthy: true,
-            enabled: true,
             ephemeral: false,
-            marked: false,
-            metadata: Metadata::new(),
-            last_beat: 100,
-            version: Version::ZERO,
-            lease: Lease::Beat,
+            ..Instance::for_test(ip, port, 100)
         }
     }
 

@@ -9,19 +9,26 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+/// The namespace of requests that name none (`namespaceId` absent or empty), as in Nacos.
 pub const DEFAULT_NAMESPACE: &str = "public";
+/// The group of services named without `group@@`, as in Nacos.
 pub const DEFAULT_GROUP: &str = "DEFAULT_GROUP";
+/// The cluster of instances registered without `clusterName`, as in Nacos.
 pub const DEFAULT_CLUSTER: &str = "DEFAULT";
 /// Separates the group from the service in a grouped name (`group@@service`).
 pub const GROUP_SEPARATOR: &str = "@@";
 
 /// Instance weights are accepted in this closed range, as in Nacos.
 pub const MIN_WEIGHT: f64 = 0.0;
+/// The largest accepted weight (Nacos's `Constants.MAX_WEIGHT_VALUE`).
 pub const MAX_WEIGHT: f64 = 10000.0;
 
 /// Metadata keys through which a client overrides the beat timings of one instance (ms).
 pub const META_BEAT_TIMEOUT: &str = "preserved.heart.beat.timeout";
+/// Milliseconds of silence after which an instance is deleted (default 30 000).
 pub const META_DELETE_TIMEOUT: &str = "preserved.ip.delete.timeout";
+/// Milliseconds between the beats the client should send (default 5 000); echoed as
+/// `clientBeatInterval` in the beat reply.
 pub const META_BEAT_INTERVAL: &str = "preserved.heart.beat.interval";
 
 /// Metadata is kept sorted so that checksums and JSON output are stable.
@@ -30,12 +37,16 @@ pub type Metadata = BTreeMap<String, String>;
 /// Names one service: the namespace it lives in, its group and its name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ServiceKey {
+    /// The namespace id (`public` when the client names none).
     pub namespace: String,
+    /// The group (`DEFAULT_GROUP` when the client names none).
     pub group: String,
+    /// The service's name without the `group@@` prefix.
     pub name: String,
 }
 
 impl ServiceKey {
+    /// A key from its three parts, taken as given (callers validate names).
     pub fn new(
         namespace: impl Into<String>,
         group: impl Into<String>,
@@ -67,12 +78,16 @@ impl fmt::Display for ServiceKey {
 /// What identifies an instance inside its service: the cluster and the address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InstanceId {
+    /// The cluster the instance belongs to (`DEFAULT` unless named).
     pub cluster: String,
+    /// The address as the client gave it (an IPv4, IPv6 or host name; not resolved).
     pub ip: String,
+    /// The instance's port, 1 to 65535 (the v1 API refuses 0).
     pub port: u16,
 }
 
 impl InstanceId {
+    /// An id from its three parts, taken as given (callers validate them).
     pub fn new(cluster: impl Into<String>, ip: impl Into<String>, port: u16) -> Self {
         InstanceId {
             cluster: cluster.into(),
@@ -93,14 +108,21 @@ impl InstanceId {
 /// One registered instance, as written through the consistency layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Instance {
+    /// Cluster, ip and port: unique within the service.
     pub id: InstanceId,
+    /// Relative share of traffic clients give the instance, in
+    /// `MIN_WEIGHT..=MAX_WEIGHT`.
     pub weight: f64,
+    /// Whether the instance passes its health check (beats for ephemeral
+    /// instances, probes for persistent ones, or an operator's mark).
     pub healthy: bool,
+    /// A disabled instance stays registered but is left out of `instance/list`.
     pub enabled: bool,
     /// Ephemeral instances live on beats (Distro); persistent ones are stored durably.
     pub ephemeral: bool,
     /// Health set by an operator: the beat checker never changes it.
     pub marked: bool,
+    /// Free key/value pairs from the client; the `preserved.*` keys tune beat timings.
     pub metadata: Metadata,
     /// Wall-clock ms of the last beat (or registration). The registry keeps the
     /// newest value it has seen, so a write carrying an older time never rewinds it.
@@ -115,6 +137,28 @@ pub struct Instance {
     pub lease: Lease,
 }
 
+impl Instance {
+    /// A healthy, enabled, unmarked, beat-leased ephemeral instance at
+    /// `ip:port` in the `DEFAULT` cluster: weight 1, no metadata, version
+    /// zero, last beat at `last_beat` (ms). Where unit tests start; each
+    /// changes the fields it is about.
+    #[cfg(test)]
+    pub(crate) fn for_test(ip: &str, port: u16, last_beat: i64) -> Instance {
+        Instance {
+            id: InstanceId::new(DEFAULT_CLUSTER, ip, port),
+            weight: 1.0,
+            healthy: true,
+            enabled: true,
+            ephemeral: true,
+            marked: false,
+            metadata: Metadata::new(),
+            last_beat,
+            version: Version::ZERO,
+            lease: Lease::Beat,
+        }
+    }
+}
+
 /// What keeps an ephemeral instance alive, and so who may expire it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Lease {
@@ -126,8 +170,12 @@ pub enum Lease {
     /// `incarnation`: its start time, ms); the instance lives as long as the
     /// connection, and is that node's to delete.
     Connection {
+        /// The member holding the connection, as the cluster knows it.
         node: SocketAddr,
+        /// That member's start time (ms since the Unix epoch): a restarted member
+        /// is a new incarnation whose old connections are gone.
         incarnation: u64,
+        /// The gRPC connection id the client was given.
         connection: String,
     },
 }
@@ -178,7 +226,9 @@ pub struct Stamp {
 /// or the instance's own through `preserved.*` metadata.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BeatTimeouts {
+    /// Milliseconds of silence after which the instance turns unhealthy.
     pub unhealthy_after_ms: u64,
+    /// Milliseconds of silence after which the instance is deleted.
     pub delete_after_ms: u64,
 }
 
@@ -206,10 +256,12 @@ pub fn metadata_millis(metadata: &Metadata, key: &str) -> Option<u64> {
 /// by the first registration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceMeta {
+    /// The service this definition belongs to.
     pub key: ServiceKey,
     /// When the healthy share of instances is at or below this, `instance/list`
     /// returns every instance as healthy (Nacos's protection against a flood).
     pub protect_threshold: f64,
+    /// Free key/value pairs from `POST/PUT service`.
     pub metadata: Metadata,
     /// The selector JSON as given by the client (`{"type":"none"}` by default).
     pub selector: Option<serde_json::Value>,
@@ -218,6 +270,8 @@ pub struct ServiceMeta {
 }
 
 impl ServiceMeta {
+    /// A definition with Nacos's defaults: threshold 0 (no protection), no
+    /// metadata, no selector, no cluster settings.
     pub fn new(key: ServiceKey) -> Self {
         ServiceMeta {
             key,
@@ -229,8 +283,10 @@ impl ServiceMeta {
     }
 }
 
+/// Settings of one cluster of a service (`PUT cluster`), as Nacos's `Cluster`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterMeta {
+    /// Free key/value pairs of the cluster.
     pub metadata: Metadata,
     /// How the responsible node checks this cluster's persistent instances.
     #[serde(default)]
@@ -247,7 +303,12 @@ pub enum HealthChecker {
     #[default]
     Tcp,
     /// Healthy while `GET http://ip:port{path}` answers `expected_code`.
-    Http { path: String, expected_code: u16 },
+    Http {
+        /// The request path (`/health` ...), starting with `/`.
+        path: String,
+        /// The status that means healthy (Nacos's default 200).
+        expected_code: u16,
+    },
     /// Not checked: health changes only by hand.
     None,
 }

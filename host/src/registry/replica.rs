@@ -24,7 +24,9 @@ use super::{FastHash, Registry};
 /// deletion.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tombstone {
+    /// The deleted instance.
     pub id: InstanceId,
+    /// The version of the deletion: a copy with an older version loses to it.
     pub version: Version,
 }
 
@@ -32,8 +34,11 @@ pub struct Tombstone {
 /// tombstones. What Distro sends, fetches and loads.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceRecords {
+    /// The service the records belong to.
     pub service: ServiceKey,
+    /// Live ephemeral instances, each with its version.
     pub instances: Vec<Instance>,
+    /// Deletions still remembered (see [`Tombstone`]).
     pub tombstones: Vec<Tombstone>,
 }
 
@@ -360,25 +365,14 @@ fn record_hash(service: &ServiceKey, id: &InstanceId, version: Version) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::model::{Lease, Metadata};
+    use crate::registry::model::Lease;
 
     fn key() -> ServiceKey {
         ServiceKey::new("public", "DEFAULT_GROUP", "svc")
     }
 
     fn instance(ip: &str) -> Instance {
-        Instance {
-            id: InstanceId::new("DEFAULT", ip, 80),
-            weight: 1.0,
-            healthy: true,
-            enabled: true,
-            ephemeral: true,
-            marked: false,
-            metadata: Metadata::new(),
-            last_beat: 100,
-            version: Version::ZERO,
-            lease: Lease::Beat,
-        }
+        Instance::for_test(ip, 80, 100)
     }
 
     fn at(micros: u64, node: u16) -> Stamp {

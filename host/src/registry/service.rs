@@ -29,11 +29,13 @@ struct CachedView {
 /// The state behind a service's lock. Readers outside the registry see it
 /// through [`Service::read_state`]; only the registry writes it.
 pub struct ServiceState {
+    /// The service's definition (threshold, metadata, selector, clusters).
     pub meta: ServiceMeta,
     /// Written explicitly (`POST service`) or through the persistent store; an
     /// implicit service (created by an ephemeral registration) may be cleaned up
     /// once it has been empty for a while.
     pub explicit: bool,
+    /// Live instances, by id.
     pub instances: HashMap<InstanceId, InstanceSlot, FastHash>,
     /// Deleted ephemeral instances and the version of their deletion, kept
     /// (with the wall-clock ms of the deletion) until they are older than
@@ -52,14 +54,23 @@ pub struct ServiceState {
 /// An instance as stored: the id is the map key, the last beat is atomic so a
 /// beat only needs the read lock.
 pub struct InstanceSlot {
+    /// See [`Instance::weight`].
     pub weight: f64,
+    /// See [`Instance::healthy`].
     pub healthy: bool,
+    /// See [`Instance::enabled`].
     pub enabled: bool,
+    /// See [`Instance::ephemeral`].
     pub ephemeral: bool,
+    /// See [`Instance::marked`].
     pub marked: bool,
+    /// See [`Instance::metadata`].
     pub metadata: Metadata,
+    /// Wall-clock ms of the last beat; a beat stores it under the read lock.
     pub last_beat: AtomicI64,
+    /// See [`Instance::version`].
     pub version: Version,
+    /// See [`Instance::lease`].
     pub lease: Lease,
 }
 
@@ -79,6 +90,7 @@ impl InstanceSlot {
         (instance.id, slot)
     }
 
+    /// The instance as a value, with the beat time read now.
     pub fn to_instance(&self, id: &InstanceId) -> Instance {
         Instance {
             id: id.clone(),
@@ -94,6 +106,7 @@ impl InstanceSlot {
         }
     }
 
+    /// Wall-clock ms of the last beat (or of the registration).
     pub fn last_beat(&self) -> i64 {
         self.last_beat.load(Ordering::Relaxed)
     }
@@ -196,14 +209,17 @@ impl Service {
         }
     }
 
+    /// The service's namespace, group and name.
     pub fn key(&self) -> &ServiceKey {
         &self.key
     }
 
+    /// Counts the service's changes; a cached rendering is valid while this is unchanged.
     pub fn revision(&self) -> u64 {
         self.revision.load(Ordering::Acquire)
     }
 
+    /// Instances currently held (healthy or not, enabled or not).
     pub fn instance_count(&self) -> usize {
         self.read_state().instances.len()
     }
@@ -225,6 +241,7 @@ impl Service {
         self.read_state().listed
     }
 
+    /// Takes the read lock. Hold it briefly: writers of this service wait on it.
     pub fn read_state(&self) -> RwLockReadGuard<'_, ServiceState> {
         // A poisoned lock means a panic while writing plain data; the data is
         // still consistent at field level, so keep serving it.

@@ -10,21 +10,30 @@ use super::model::{Instance, InstanceId, ServiceKey, ServiceMeta};
 /// A value stored through the consistency facade. Its key is derived from it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Record {
+    /// One instance of `service`.
     Instance {
+        /// The service the instance belongs to.
         service: ServiceKey,
+        /// The instance, with its id.
         instance: Instance,
     },
+    /// A service definition.
     Service(ServiceMeta),
 }
 
 /// Addresses one stored value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Key {
+    /// One instance of `service`; `ephemeral` says which store holds it.
     Instance {
+        /// The service the instance belongs to.
         service: ServiceKey,
+        /// The instance's cluster, ip and port.
         id: InstanceId,
+        /// Whether it lives in the ephemeral store (Distro) or the persistent one.
         ephemeral: bool,
     },
+    /// A service definition.
     Service(ServiceKey),
 }
 
@@ -43,6 +52,7 @@ pub enum Write {
 }
 
 impl Record {
+    /// The key that addresses this record.
     pub fn key(&self) -> Key {
         match self {
             Record::Instance { service, instance } => Key::Instance {
@@ -54,12 +64,14 @@ impl Record {
         }
     }
 
+    /// Whether the record is an ephemeral instance (Distro's, not the persistent store's).
     pub fn is_ephemeral(&self) -> bool {
         matches!(self, Record::Instance { instance, .. } if instance.ephemeral)
     }
 }
 
 impl Key {
+    /// Whether the key addresses an ephemeral instance.
     pub fn is_ephemeral(&self) -> bool {
         matches!(
             self,
@@ -98,6 +110,7 @@ impl Write {
         }
     }
 
+    /// Whether the write goes to the ephemeral store (Distro) rather than the persistent one.
     pub fn is_ephemeral(&self) -> bool {
         match self {
             Write::Put(record) | Write::Update(record) => record.is_ephemeral(),

@@ -7,9 +7,10 @@ pub mod process;
 pub mod udp;
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nacre::{Config, Node};
+pub use nacre_e2e::test_config;
 use serde_json::Value;
 
 pub const NS: &str = "/nacos/v1/ns";
@@ -36,6 +37,13 @@ pub struct Reply {
 }
 
 impl Reply {
+    async fn read(response: reqwest::Response) -> Reply {
+        Reply {
+            status: response.status().as_u16(),
+            text: response.text().await.expect("body read"),
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
@@ -54,20 +62,6 @@ impl Reply {
         assert_eq!(self.status, 200, "body: {}", self.text);
         self
     }
-}
-
-pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut config = Config {
-        bind: [127, 0, 0, 1].into(),
-        port: 0,
-        data_dir: dir.to_path_buf(),
-        ..Config::default()
-    };
-    config.persistent.sync_writes = false;
-    // Tests register persistent instances at made-up addresses; only tests
-    // that probe on purpose (with loopback listeners) turn probing on.
-    config.health.probe_enabled = false;
-    config
 }
 
 impl TestNode {
@@ -127,19 +121,39 @@ impl TestNode {
         if let Some(agent) = agent {
             request = request.header("User-Agent", agent);
         }
-        let response = request.send().await.expect("request sent");
-        Reply {
-            status: response.status().as_u16(),
-            text: response.text().await.expect("body read"),
-        }
+        Reply::read(request.send().await.expect("request sent")).await
     }
 
     pub async fn get(&self, path: &str, params: &[(&str, &str)]) -> Reply {
         self.send("GET", path, params).await
     }
 
+    /// `POST instance` of `ip:port` in `service`, with `extra` parameters.
     pub async fn register(
         &self,
+        service: &str,
+        ip: &str,
+        port: u16,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        self.instance_write("POST", service, ip, port, extra).await
+    }
+
+    /// `DELETE instance` of `ip:port` in `service`, with `extra` parameters.
+    pub async fn deregister(
+        &self,
+        service: &str,
+        ip: &str,
+        port: u16,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        self.instance_write("DELETE", service, ip, port, extra)
+            .await
+    }
+
+    async fn instance_write(
+        &self,
+        method: &str,
         service: &str,
         ip: &str,
         port: u16,
@@ -152,7 +166,7 @@ impl TestNode {
             ("port", port.as_str()),
         ];
         params.extend_from_slice(extra);
-        self.send("POST", "/instance", &params).await
+        self.send(method, "/instance", &params).await
     }
 
     pub async fn list(&self, service: &str, extra: &[(&str, &str)]) -> Value {
@@ -166,27 +180,26 @@ impl TestNode {
     /// `ip:port` of each listed host, sorted.
     pub async fn listed(&self, service: &str, extra: &[(&str, &str)]) -> Vec<String> {
         let list = self.list(service, extra).await;
-        let mut hosts: Vec<String> = list["hosts"]
-            .as_array()
-            .expect("hosts array")
-            .iter()
-            .map(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]))
-            .collect();
-        hosts.sort();
-        hosts
+        assert!(list["hosts"].is_array(), "no hosts array: {list}");
+        hosts(&list)
+    }
+
+    /// `GET path` of any route of the node, not only the naming API under
+    /// [`NS`] (`/nacre/v1/metrics`, `/nacos/v2/core/loader/current`, ...):
+    /// status and body, whatever they are.
+    pub async fn fetch(&self, path: &str) -> Reply {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request sent");
+        Reply::read(response).await
     }
 
     /// Every plugin's entry in `GET /nacre/v1/plugins`.
     pub async fn plugins(&self) -> Vec<Value> {
-        let all: Value = self
-            .http
-            .get(format!("{}/nacre/v1/plugins", self.base))
-            .send()
-            .await
-            .expect("sent")
-            .json()
-            .await
-            .expect("JSON");
+        let all = self.fetch("/nacre/v1/plugins").await.json();
         all["plugins"].as_array().cloned().unwrap_or_default()
     }
 
@@ -258,20 +271,33 @@ impl TestNode {
     }
 }
 
-/// Polls `check` until it returns true or `limit` passes; panics with `what` on timeout.
-pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
+/// `ip:port` of each entry of `list["hosts"]`, sorted: the hosts of an
+/// `instance/list` reply, of a UDP push's data or of a gRPC `ServiceInfo`.
+pub fn hosts(list: &Value) -> Vec<String> {
+    let mut hosts: Vec<String> = list["hosts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    hosts.sort();
+    hosts
+}
+
+/// Polls `check` until it answers true; panics naming `what` once `limit`
+/// has passed. The end-to-end suite's [`nacre_e2e::wait::wait_for`], with
+/// the same arguments, for tests that panic rather than return errors: a
+/// check answers `bool`, or `anyhow::Result<bool>` whose last error says what
+/// was seen instead.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, check: F)
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
+    Fut: Future,
+    Fut::Output: nacre_e2e::wait::Check,
 {
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return;
-        }
-        if start.elapsed() > limit {
-            panic!("timed out after {limit:?} waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    if let Err(e) = nacre_e2e::wait::wait_for(what, limit, check).await {
+        panic!("{e:#}");
     }
 }

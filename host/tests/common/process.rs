@@ -80,13 +80,8 @@ impl Started {
 
     /// Waits until a log line satisfies `pred`, and returns it.
     pub async fn log_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let found = tokio::time::timeout(LIMIT, async {
-            loop {
-                if let Some(line) = self.log_lines().into_iter().find(|l| pred(l)) {
-                    return line;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+        let found = nacre_e2e::wait::wait_for_value(&format!("a log line {what}"), LIMIT, || {
+            std::future::ready(Ok(self.log_lines().into_iter().find(|l| pred(l))))
         })
         .await;
         found.unwrap_or_else(|_| {

@@ -28,17 +28,9 @@ pub struct Push {
 }
 
 impl Push {
+    /// `ip:port` of each host the push lists, sorted.
     pub fn hosts(&self) -> Vec<String> {
-        let mut hosts: Vec<String> = self.data["hosts"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]))
-                    .collect()
-            })
-            .unwrap_or_default();
-        hosts.sort();
-        hosts
+        super::hosts(&self.data)
     }
 }
 

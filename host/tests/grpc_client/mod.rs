@@ -200,17 +200,3 @@ pub fn assert_ok(m: &Message, kind: &str) {
     assert_eq!(m.body["resultCode"], 200, "{m:?}");
     assert_eq!(m.body["errorCode"], 0, "{m:?}");
 }
-
-/// `ip:port` of each host of a `ServiceInfo`, sorted.
-pub fn hosts(info: &Value) -> Vec<String> {
-    let mut hosts: Vec<String> = info["hosts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|h| format!("{}:{}", h["ip"].as_str().unwrap_or(""), h["port"]))
-                .collect()
-        })
-        .unwrap_or_default();
-    hosts.sort();
-    hosts
-}

@@ -21,7 +21,7 @@ mod slow_filter;
 
 use std::time::Duration;
 
-use common::TestNode;
+use common::{TestNode, wait_for};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -32,27 +32,17 @@ const NORMAL_P99: Duration = Duration::from_millis(150);
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn status_text(node: &TestNode) -> String {
-    node.http
-        .get(format!("{}/nacre/v1/plugins", node.base))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("body")
+    node.fetch("/nacre/v1/plugins").await.text
 }
 
 async fn wait_active(node: &TestNode, names: &[&str]) {
     for name in names {
-        let loaded = || async { node.plugin(name).await["state"] == "active" };
-        let within = tokio::time::timeout(LIMIT, async {
-            while !loaded().await {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        });
-        if within.await.is_err() {
-            panic!("{name} not loaded: {}", node.plugin(name).await);
-        }
+        wait_for(&format!("{name} to load"), LIMIT, || async {
+            let status = node.plugin(name).await;
+            anyhow::ensure!(status["state"] == "active", "its status: {status}");
+            Ok(true)
+        })
+        .await;
     }
 }
 

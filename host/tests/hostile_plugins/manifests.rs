@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::common::plugins::{start_with_plugins, steady_traffic};
-use super::common::wait_until;
+use super::common::wait_for;
 use super::plugins_wat as wat;
 use super::{LIMIT, SERIAL, status_text};
 
@@ -104,9 +104,9 @@ async fn manifests_are_confined_to_the_plugin_folder() {
         // taken up, and a refused manifest that changes its name loads.
         wat::install(folder, "late", "listener", &quiet, "");
         std::fs::remove_file(folder.join("twin-a.toml")).expect("removed");
-        wait_until(
-            LIMIT,
+        wait_for(
             "the late plugin and the second twin load",
+            LIMIT,
             || async {
                 node.plugin("late").await["state"] == "active"
                     && node.plugin("twin").await["state"] == "active"
@@ -114,7 +114,7 @@ async fn manifests_are_confined_to_the_plugin_folder() {
         )
         .await;
         std::fs::write(folder.join("twin-c.toml"), twin("twin")).expect("third twin");
-        wait_until(LIMIT, "the third twin is refused", || async {
+        wait_for("the third twin is refused", LIMIT, || async {
             node.plugins().await.iter().any(|p| {
                 p["manifest"]
                     .as_str()
@@ -125,7 +125,7 @@ async fn manifests_are_confined_to_the_plugin_folder() {
         })
         .await;
         std::fs::write(folder.join("twin-c.toml"), twin("triplet")).expect("renamed");
-        wait_until(LIMIT, "the renamed third twin loads", || async {
+        wait_for("the renamed third twin loads", LIMIT, || async {
             node.plugin("triplet").await["state"] == "active"
         })
         .await;

@@ -44,13 +44,8 @@ async fn a_slow_push_filter_stalls_only_itself() {
         assert_eq!(node.listed("quick-svc", &[]).await.len(), 1);
     };
     let liveness = move |_| async move {
-        let reply = node
-            .http
-            .get(format!("{}/nacos/v1/console/health/liveness", node.base))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(reply.status(), 200);
+        let reply = node.fetch("/nacos/v1/console/health/liveness").await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
     };
     let status = move |_| async move {
         assert_eq!(node.plugins().await.len(), 2);

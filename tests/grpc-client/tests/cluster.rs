@@ -15,8 +15,9 @@ use nacos_sdk::api::naming::{
 };
 use nacos_sdk::api::props::ClientProps;
 use nacre_e2e::cluster::{ClusterOptions, TestCluster};
-use nacre_e2e::naming::{http, wait_for, wait_hosts};
+use nacre_e2e::naming::{http, wait_hosts};
 use nacre_e2e::program::Running;
+use nacre_e2e::wait::wait_for;
 use tokio::process::Command;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -91,13 +92,10 @@ async fn subscriber(member: &str) -> anyhow::Result<NamingService> {
 #[tokio::test]
 async fn a_killed_members_clients_leave_the_survivors_and_roaming_ones_come_back()
 -> anyhow::Result<()> {
-    let mut cluster = TestCluster::start(ClusterOptions {
-        env: vec![(
-            "NACRE_CLUSTER_LEASE_GRACE_MS".into(),
-            LEASE_GRACE_MS.to_string(),
-        )],
-        ..ClusterOptions::default()
-    })
+    let grace = LEASE_GRACE_MS.to_string();
+    let mut cluster = TestCluster::start(
+        ClusterOptions::default().with_env(&[("NACRE_CLUSTER_LEASE_GRACE_MS", &grace)]),
+    )
     .await?;
     let addrs = cluster.addrs.clone();
     let member = |i: usize| addrs[i].to_string();
@@ -189,14 +187,14 @@ async fn a_killed_members_clients_leave_the_survivors_and_roaming_ones_come_back
 #[tokio::test]
 async fn a_cut_off_members_clients_are_sent_elsewhere_and_come_back_after_the_heal()
 -> anyhow::Result<()> {
-    let cluster = TestCluster::start(ClusterOptions {
-        proxied: true,
-        env: vec![(
-            "NACRE_CLUSTER_LEASE_GRACE_MS".into(),
-            LEASE_GRACE_MS.to_string(),
-        )],
-        ..ClusterOptions::default()
-    })
+    let grace = LEASE_GRACE_MS.to_string();
+    let cluster = TestCluster::start(
+        ClusterOptions {
+            proxied: true,
+            ..ClusterOptions::default()
+        }
+        .with_env(&[("NACRE_CLUSTER_LEASE_GRACE_MS", &grace)]),
+    )
     .await?;
     let addrs = cluster.addrs.clone();
     let url = |i: usize| format!("http://{}", addrs[i]);

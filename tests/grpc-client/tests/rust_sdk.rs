@@ -16,6 +16,7 @@ use nacre::{Config, Node};
 use nacre_e2e::TestNode;
 use nacre_e2e::naming::{hosts, wait_hosts};
 use nacre_e2e::program::Running;
+use nacre_e2e::wait::wait_for;
 use tokio::process::Command;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -74,23 +75,21 @@ impl NamingEventListener for Events {
 
 impl Events {
     async fn wait_for(&self, expected: &[&str]) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + LIMIT;
-        loop {
+        let what = format!("the listener to be told {expected:?}");
+        wait_for(&what, LIMIT, || async {
             let last = self
                 .0
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .last()
                 .cloned();
-            if last.as_deref().is_some_and(|l| l == expected) {
-                return Ok(());
-            }
             ensure!(
-                tokio::time::Instant::now() < deadline,
-                "listener never told {expected:?}; last {last:?}"
+                last.as_deref().is_some_and(|l| l == expected),
+                "it was told {last:?} last"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            Ok(true)
+        })
+        .await
     }
 
     fn count(&self) -> usize {

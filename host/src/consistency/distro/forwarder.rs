@@ -44,6 +44,7 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
+    /// A queue for each peer of `cluster`; nothing is sent until the senders run.
     pub fn new(cluster: &Cluster) -> Forwarder {
         let mut queues = HashMap::new();
         let mut receivers = Vec::new();

@@ -2,7 +2,7 @@
 //! `DistroConsistencyServiceImpl`).
 //!
 //! - Every member holds every service's ephemeral instances in memory.
-//! - Each service has one *responsible* member ([`Cluster::owner`]): client
+//! - Each service has one *responsible* member ([`Cluster::responsible`]): client
 //!   writes and beats for it are forwarded there (`http::forward`, batched by
 //!   [`forwarder`]), so one member decides each service's state and runs its
 //!   beat checks.
@@ -54,6 +54,7 @@ pub struct DistroStats {
     pub forward_retries: AtomicU64,
     /// Sync batches delivered to peers, and the services in them.
     pub sync_batches: AtomicU64,
+    /// Services in those batches.
     pub synced_services: AtomicU64,
     /// Sync batches that failed (and were queued again).
     pub sync_failures: AtomicU64,
@@ -62,6 +63,7 @@ pub struct DistroStats {
     /// Services fetched from their owner by checksum repair, and services
     /// whose newer records were sent back to it.
     pub repaired_fetched: AtomicU64,
+    /// Services whose newer records were sent back to their owner.
     pub repaired_returned: AtomicU64,
     /// Tombstones forgotten after `tombstone_ttl_ms`.
     pub tombstones_forgotten: AtomicU64,
@@ -70,10 +72,12 @@ pub struct DistroStats {
 }
 
 impl DistroStats {
+    /// Adds `n` to one of the counters above.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Reads one of the counters above.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
@@ -88,6 +92,7 @@ pub struct Distro {
     forwarder: Forwarder,
     /// This node's index among the members: the writer part of versions.
     node: u16,
+    /// Counters for metrics.
     pub stats: DistroStats,
     /// Bounds the client requests being forwarded at once (`http::forward`).
     pub forward_slots: tokio::sync::Semaphore,
@@ -113,6 +118,8 @@ struct ForwardedWrite {
 const FORWARDED_KEPT: usize = 16 * 1024;
 
 impl Distro {
+    /// Distro for this member, with a sync and a forward queue per peer; the node
+    /// spawns its tasks (`run_repairs`, the queues' senders, ...) itself.
     pub fn new(cluster: Arc<Cluster>, registry: Arc<Registry>, notifier: Notifier) -> Arc<Distro> {
         let syncer = DistroSyncer::new(&cluster);
         let forwarder = Forwarder::new(&cluster);
@@ -134,14 +141,17 @@ impl Distro {
         })
     }
 
+    /// The membership Distro replicates across.
     pub fn cluster(&self) -> &Arc<Cluster> {
         &self.cluster
     }
 
+    /// The per-peer queues of changes waiting to be synced.
     pub fn syncer(&self) -> &DistroSyncer {
         &self.syncer
     }
 
+    /// The per-peer queues of client requests forwarded to the responsible member.
     pub fn forwarder(&self) -> &Forwarder {
         &self.forwarder
     }

@@ -3,7 +3,7 @@
 //!
 //! - A service waiting in a peer's queue is never queued twice; with it wait
 //!   the ids of its changed instances (or "all of them" past
-//!   [`MAX_LISTED`]). What is sent is read *at send time*: a burst of changes
+//!   `MAX_LISTED`). What is sent is read *at send time*: a burst of changes
 //!   to one instance goes out once, in its final state, with its version.
 //! - A batch leaves as soon as the task is idle: the first change after a
 //!   quiet spell is on the wire at once, and changes made while a batch is in
@@ -149,11 +149,14 @@ impl PeerQueue {
     }
 }
 
+/// One queue per peer of the services whose ephemeral records changed, sent
+/// in batches ([`crate::wire::SyncBatch`]).
 pub struct DistroSyncer {
     queues: Vec<Arc<PeerQueue>>,
 }
 
 impl DistroSyncer {
+    /// An empty queue for each peer of `cluster`.
     pub fn new(cluster: &Cluster) -> DistroSyncer {
         let queues = cluster
             .peers()

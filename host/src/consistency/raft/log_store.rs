@@ -111,6 +111,7 @@ pub struct LogStore {
 }
 
 impl LogStore {
+    /// The log store in `db` (the same database as the state machine's snapshot).
     pub fn new(db: Arc<Database>) -> LogStore {
         LogStore { db }
     }

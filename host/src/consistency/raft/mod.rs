@@ -70,6 +70,7 @@ impl RaftMembers {
         }
     }
 
+    /// The member with Raft id `id` (ids are 1-based, in address order).
     pub fn member(&self, id: u64) -> Option<&Member> {
         self.ids.iter().find(|(i, _)| *i == id).map(|(_, m)| m)
     }
@@ -86,17 +87,28 @@ impl RaftMembers {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RaftStatus {
+    /// This member's Raft id.
     pub node_id: u64,
+    /// `LEADER`, `FOLLOWER`, `CANDIDATE`, `LEARNER` or `SHUTDOWN`.
     pub state: String,
+    /// The current term.
     pub term: u64,
+    /// The leader's address, if one is known.
     pub leader: Option<String>,
+    /// The last index this member knows committed.
     pub commit_index: Option<u64>,
+    /// The last index applied to the registry.
     pub last_applied: Option<u64>,
+    /// The last index in this member's log.
     pub last_log_index: Option<u64>,
+    /// The index the latest snapshot covers.
     pub snapshot_index: Option<u64>,
+    /// The voters' addresses.
     pub members: Vec<String>,
 }
 
+/// A cluster's persistent store: writes are proposed to the Raft leader (from a
+/// follower, forwarded to it), applied to the registry once committed.
 pub struct RaftStore {
     raft: Raft<RaftTypes>,
     db: Arc<redb::Database>,
@@ -185,6 +197,7 @@ impl RaftStore {
         }))
     }
 
+    /// The openraft handle, for the internal routes that carry its RPCs.
     pub fn raft(&self) -> &Raft<RaftTypes> {
         &self.raft
     }
@@ -332,10 +345,12 @@ impl RaftStore {
         }
     }
 
+    /// The leader's Raft id, as this member last heard.
     pub fn leader_id(&self) -> Option<u64> {
         self.raft.metrics().borrow().current_leader
     }
 
+    /// The state for `operator/servers` and metrics (reads the committed index from disk).
     pub async fn status(&self) -> RaftStatus {
         let metrics = self.raft.metrics().borrow().clone();
         let committed = log_store::blocking(&self.db, log_store::read_committed)
@@ -372,6 +387,7 @@ impl RaftStore {
         }
     }
 
+    /// Stops Raft's tasks; a failure is logged, not returned.
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "Raft did not shut down cleanly");

@@ -38,6 +38,7 @@ impl RaftNetworkFactory<RaftTypes> for Network {
     }
 }
 
+/// openraft's connection to one member: its RPCs as typed peer calls.
 pub struct PeerLink {
     target: NodeId,
     member: Option<Member>,

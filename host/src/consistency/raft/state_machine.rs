@@ -37,6 +37,7 @@ struct StoredSnapshot {
     data: Vec<u8>,
 }
 
+/// Applies committed entries to the registry and builds and installs snapshots.
 pub struct StateMachine {
     registry: Arc<Registry>,
     notifier: Notifier,

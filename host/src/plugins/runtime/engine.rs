@@ -65,7 +65,7 @@ impl PluginEngine {
     }
 
     /// Deletes cached artifacts other than those in `keep`.
-    pub fn prune_cache(&self, keep: &std::collections::HashSet<PathBuf>) {
+    pub(crate) fn prune_cache(&self, keep: &std::collections::HashSet<PathBuf>) {
         if let Some(cache) = &self.cache {
             cache.prune(keep);
         }

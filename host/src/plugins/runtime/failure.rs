@@ -57,7 +57,7 @@ pub fn settle<R>(
 
 /// What a wasmtime error means for the plugin: `limits` and `fuel` (the
 /// store's hostcall fuel during the call) name the limit that was hit.
-pub fn classify(error: &wasmtime::Error, limits: Limits, fuel: usize) -> PluginError {
+pub(crate) fn classify(error: &wasmtime::Error, limits: Limits, fuel: usize) -> PluginError {
     if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
         return match trap {
             wasmtime::Trap::Interrupt => PluginError::Timeout {

@@ -20,6 +20,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 pub const QUARANTINE_AFTER: u32 = 3;
 /// The first quarantine; each next one doubles, up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest quarantine, however many came before.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// At most one warning per plugin per this period about failed calls; the
 /// next one says how many went unlogged.
@@ -53,7 +54,7 @@ pub const MAX_RANDOM_BYTES: u64 = 64 << 10;
 pub const MAX_TABLE_ELEMENTS: usize = 200_000;
 
 /// Epoch ticks of a deadline of `timeout_ms`.
-pub fn deadline_ticks(timeout_ms: u64) -> u64 {
+pub(crate) fn deadline_ticks(timeout_ms: u64) -> u64 {
     (timeout_ms * 1000 / EPOCH_TICK.as_micros() as u64).max(1)
 }
 
@@ -62,7 +63,7 @@ pub fn deadline_ticks(timeout_ms: u64) -> u64 {
 /// twice over, plus [`HOST_DATA_PER_CALL`]. Counted the way wasmtime counts:
 /// each list as its length times the host size of an element, each string
 /// as its bytes.
-pub fn answer_fuel(offered: &[wit::Instance]) -> usize {
+pub(crate) fn answer_fuel(offered: &[wit::Instance]) -> usize {
     let lifted: usize = offered
         .iter()
         .map(|i| {
@@ -83,6 +84,7 @@ pub fn answer_fuel(offered: &[wit::Instance]) -> usize {
 /// [`OverMemoryCap`] (the call fails as out of memory, rather than the guest
 /// seeing `memory.grow` return -1 and limping on).
 pub struct MemoryCap {
+    /// The cap, in bytes of linear memory.
     pub bytes: usize,
 }
 
@@ -90,7 +92,9 @@ pub struct MemoryCap {
 #[derive(Debug, thiserror::Error)]
 #[error("memory would grow to {desired} bytes, over the plugin's cap of {cap}")]
 pub struct OverMemoryCap {
+    /// The size the guest asked to grow to, bytes.
     pub desired: usize,
+    /// The plugin's cap, bytes.
     pub cap: usize,
 }
 

@@ -15,6 +15,7 @@ use super::limits::{
 /// One log line as the node writes it: message and fields, each bounded and printable.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogLine {
+    /// The message, at most [`MAX_LOG_MESSAGE_BYTES`], control characters escaped.
     pub message: String,
     /// The fields as pairs, then `("(more)", N)` if fields were dropped; the
     /// node's log writes them as fields of the line (`crate::logging::FieldSet`).
@@ -27,7 +28,7 @@ impl LogLine {
     /// The line for what a plugin passed to `host.log`, cut to the limits in
     /// [`super::limits`]: at most [`MAX_LOG_MESSAGE_BYTES`] of message and
     /// [`MAX_LOG_FIELDS`] fields of [`MAX_LOG_FIELD_BYTES`] each.
-    pub fn bounded(message: &str, fields: &[(String, String)]) -> LogLine {
+    pub(crate) fn bounded(message: &str, fields: &[(String, String)]) -> LogLine {
         let mut pairs: Vec<(String, String)> = fields
             .iter()
             .take(MAX_LOG_FIELDS)
@@ -56,8 +57,10 @@ impl LogLine {
 pub enum Admit {
     /// Write it; `dropped_before` lines were dropped in the previous second.
     Write {
+        /// Lines dropped over the budget in the window before this one.
         dropped_before: u64,
     },
+    /// Over this second's budget: drop it (it is counted).
     Drop,
 }
 
@@ -76,7 +79,8 @@ struct Window {
 }
 
 impl LogBudget {
-    pub fn admit(&self, now: Instant) -> Admit {
+    /// Counts a line at `now` against the current one-second window.
+    pub(crate) fn admit(&self, now: Instant) -> Admit {
         let mut slot = self.window.lock().unwrap_or_else(|e| e.into_inner());
         let mut dropped_before = 0;
         if slot
@@ -100,7 +104,7 @@ impl LogBudget {
     }
 
     /// Lines dropped since the plugin was loaded.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 }

@@ -31,8 +31,11 @@ pub(super) enum Exports {
 
 /// An instantiated plugin's typed exports.
 pub enum Bound {
+    /// A `listener` world's exports.
     Listener(listener::Listener),
+    /// A `health-policy` world's exports.
     HealthPolicy(health_policy::HealthPolicy),
+    /// A `push-filter` world's exports.
     PushFilter(push_filter::PushFilter),
 }
 
@@ -45,6 +48,7 @@ struct Live {
 /// A loaded plugin.
 pub struct Plugin {
     engine: Engine,
+    /// The validated manifest the plugin was loaded from.
     pub manifest: Manifest,
     /// The manifest's `http` allow-list; empty: no outbound HTTP.
     http_allowed: Arc<[String]>,
@@ -56,6 +60,7 @@ pub struct Plugin {
     /// The instance between calls (none after a failure, until the next call).
     idle: Mutex<Option<Live>>,
     pub(super) health: Supervision,
+    /// Call counts and recent timings, for the status page and metrics.
     pub stats: CallStats,
     ctx: Arc<PluginContext>,
     /// Started on the first request-path call (see `Plugin::call_off_thread`).
@@ -66,7 +71,9 @@ pub struct Plugin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginState {
+    /// Called as events come.
     Active,
+    /// Sitting out a backoff after repeated failures: not called until it ends.
     Quarantined,
 }
 
@@ -94,14 +101,17 @@ impl Plugin {
         }
     }
 
+    /// The manifest's `name`.
     pub fn name(&self) -> &str {
         &self.manifest.name
     }
 
+    /// What the host interface serves this plugin (its name, config, log sink).
     pub fn context(&self) -> &Arc<PluginContext> {
         &self.ctx
     }
 
+    /// Whether the plugin is quarantined at this moment.
     pub fn state(&self) -> PluginState {
         if self.health.is_quarantined(Instant::now()) {
             PluginState::Quarantined
@@ -115,8 +125,9 @@ impl Plugin {
         self.health.last_failure().map(|e| e.to_string())
     }
 
-    /// The last failure, typed.
-    pub fn last_error(&self) -> Option<PluginError> {
+    /// The last failure, typed (for the unit tests of the callers).
+    #[cfg(test)]
+    pub(crate) fn last_error(&self) -> Option<PluginError> {
         self.health.last_failure()
     }
 
@@ -126,7 +137,7 @@ impl Plugin {
     }
 
     /// Builds a fresh instance (as after a failure) and returns how long that took.
-    pub fn reinstantiate(&self) -> Result<Duration, PluginError> {
+    pub(crate) fn reinstantiate(&self) -> Result<Duration, PluginError> {
         let started = Instant::now();
         let live = self.instantiate()?;
         let took = started.elapsed();
@@ -177,7 +188,7 @@ impl Plugin {
 
     /// Runs one call under the plugin's limits. `None` means the plugin did not
     /// answer (quarantined, trapped, timed out, out of memory): the caller
-    /// applies the default behaviour. See [`Self::try_call`] for why.
+    /// applies the default behaviour. See `Self::try_call` for why.
     pub fn call<R: Send>(
         &self,
         f: impl FnOnce(&mut Store<StoreState>, &Bound) -> wasmtime::Result<R> + Send,
@@ -188,7 +199,7 @@ impl Plugin {
     /// Runs one call under the plugin's limits, on this thread. `f` may raise
     /// the store's hostcall fuel for its answer (push filters do); a failure
     /// is counted (and may quarantine the plugin) before it is returned.
-    pub fn try_call<R: Send>(
+    pub(crate) fn try_call<R: Send>(
         &self,
         f: impl FnOnce(&mut Store<StoreState>, &Bound) -> wasmtime::Result<R> + Send,
     ) -> Result<R, PluginError> {
@@ -199,7 +210,7 @@ impl Plugin {
     /// counts as a success: an answer `check` refuses (a listener's error, a
     /// push filter's invalid list) is a failure like a trap, so that a plugin
     /// refused on every call is quarantined like one that traps on every call.
-    pub fn call_checked<A: Send, R>(
+    pub(crate) fn call_checked<A: Send, R>(
         &self,
         f: impl FnOnce(&mut Store<StoreState>, &Bound) -> wasmtime::Result<A> + Send,
         check: impl FnOnce(A) -> Result<R, PluginError>,

@@ -30,15 +30,21 @@ pub enum LogSink {
 
 /// What the host interface needs to serve one plugin, shared by its stores.
 pub struct PluginContext {
+    /// The manifest's `name`, which every log line of the plugin carries.
     pub name: String,
+    /// The manifest's `[config]`, returned by `host.config` and `host.config-get`.
     pub config: Vec<(String, String)>,
+    /// The registry `host.list-instances` and `host.list-services` read
+    /// (plugins never write it).
     pub registry: Arc<Registry>,
+    /// Where `host.log` lines go.
     pub log: LogSink,
     /// The plugin's allowance of log lines (with [`LogSink::Tracing`]).
     pub log_budget: LogBudget,
 }
 
 impl PluginContext {
+    /// The context of the plugin `manifest` describes, with a fresh log budget.
     pub fn new(manifest: &Manifest, registry: Arc<Registry>, log: LogSink) -> PluginContext {
         PluginContext {
             name: manifest.name.clone(),
@@ -64,7 +70,7 @@ pub struct StoreState {
 /// A fresh store for one instance of the plugin of `manifest`: its memory
 /// cap, epoch deadlines that trap, and [`HOST_DATA_PER_CALL`] of hostcall
 /// fuel until a call sets its own.
-pub fn new_store(
+pub(crate) fn new_store(
     engine: &Engine,
     manifest: &Manifest,
     ctx: Arc<PluginContext>,

@@ -35,17 +35,23 @@ impl Supervision {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn is_quarantined(&self, now: Instant) -> bool {
+    /// Whether a quarantine is in force at `now`.
+    pub(crate) fn is_quarantined(&self, now: Instant) -> bool {
         self.record().quarantined_until.is_some_and(|t| t > now)
     }
 
     /// A call answered usably: the run of failures ends.
-    pub fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         self.record().consecutive_failures = 0;
     }
 
     /// Counts a failure of `plugin`; returns the backoff if it quarantined the plugin.
-    pub fn failed(&self, plugin: &str, error: PluginError, now: Instant) -> Option<Duration> {
+    pub(crate) fn failed(
+        &self,
+        plugin: &str,
+        error: PluginError,
+        now: Instant,
+    ) -> Option<Duration> {
         let mut record = self.record();
         record.consecutive_failures += 1;
         let quarantine = (record.consecutive_failures >= QUARANTINE_AFTER).then(|| {
@@ -79,7 +85,7 @@ impl Supervision {
     }
 
     /// Why the last failed call failed, if one did.
-    pub fn last_failure(&self) -> Option<PluginError> {
+    pub(crate) fn last_failure(&self) -> Option<PluginError> {
         self.record().last_failure.clone()
     }
 }
@@ -100,6 +106,7 @@ pub struct CallStats {
 }
 
 impl CallStats {
+    /// Records one call's wall time (µs kept, the last 1,024 calls).
     pub fn record(&self, took: Duration) {
         let mut recent = self.recent_micros.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() == TIMING_WINDOW {
@@ -109,7 +116,7 @@ impl CallStats {
     }
 
     /// (p50, p99) of the recent calls, in microseconds.
-    pub fn percentiles(&self) -> (u32, u32) {
+    pub(crate) fn percentiles(&self) -> (u32, u32) {
         let mut recent: Vec<u32> = self
             .recent_micros
             .lock()
@@ -126,6 +133,7 @@ impl CallStats {
         (at(0.50), at(0.99))
     }
 
+    /// Reads one of the counters above.
     pub fn count(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }

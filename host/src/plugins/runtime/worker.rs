@@ -48,7 +48,7 @@ impl Worker {
     }
 
     /// Queues `job`; `false` if the queue is full (or the thread is gone).
-    pub fn submit(&self, job: Job) -> bool {
+    pub(crate) fn submit(&self, job: Job) -> bool {
         match self.queue.try_send(job) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
@@ -70,7 +70,7 @@ impl Plugin {
     /// latest, without blocking the caller's thread. A call still queued when
     /// the caller stops waiting is not made; one already running finishes (or
     /// fails) under its own deadline.
-    pub async fn call_off_thread<A: Send, R: Send + 'static>(
+    pub(crate) async fn call_off_thread<A: Send, R: Send + 'static>(
         self: &Arc<Self>,
         until: tokio::time::Instant,
         f: impl FnOnce(&mut Store<StoreState>, &Bound) -> wasmtime::Result<A> + Send + 'static,
