@@ -234,18 +234,33 @@ impl Registry {
             service: service.clone(),
             ..ServiceRecords::default()
         };
-        let wanted = |id: &InstanceId| ids.is_none_or(|ids| ids.contains(id));
-        for (id, slot) in &state.instances {
-            if slot.ephemeral && wanted(id) {
+        let mut add = |id: &InstanceId| {
+            if let Some(slot) = state.instances.get(id).filter(|slot| slot.ephemeral) {
                 records.instances.push(slot.to_instance(id));
             }
-        }
-        for (id, (version, _)) in &state.tombstones {
-            if wanted(id) {
+            if let Some((version, _)) = state.tombstones.get(id) {
                 records.tombstones.push(Tombstone {
                     id: id.clone(),
                     version: *version,
                 });
+            }
+        };
+        match ids {
+            // A few named instances (a forwarded write, a delta): looked up,
+            // not found by a scan of a service that may hold thousands.
+            Some(ids) => ids.iter().for_each(&mut add),
+            None => {
+                for (id, slot) in &state.instances {
+                    if slot.ephemeral {
+                        records.instances.push(slot.to_instance(id));
+                    }
+                }
+                for (id, (version, _)) in &state.tombstones {
+                    records.tombstones.push(Tombstone {
+                        id: id.clone(),
+                        version: *version,
+                    });
+                }
             }
         }
         records.instances.sort_unstable_by(|a, b| a.id.cmp(&b.id));
