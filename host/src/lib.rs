@@ -32,6 +32,10 @@
 //! starting node says it will do) and [`startup`] (start-up errors with
 //! their fix).
 
+// Every public item says what it is (shapes, units, errors); clippy's
+// `-D warnings` turns a missing one into a failure.
+#![warn(missing_docs)]
+
 pub mod banner;
 pub mod clock;
 pub mod cluster;

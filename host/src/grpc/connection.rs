@@ -33,6 +33,7 @@ pub struct ClientInfo {
     pub version: String,
     /// The namespace it named (`tenant`), `public` when empty.
     pub namespace: String,
+    /// The labels it sent (`module`, `source`, `AppName`, ...), as given.
     pub labels: HashMap<String, String>,
     /// Its own idea of its IP (`metadata.clientIp`), else the peer address's.
     pub ip: String,
@@ -68,7 +69,9 @@ pub enum SendError {
 pub struct Connection {
     /// `<ms>_<ip>_<port>`, as Nacos forms it.
     pub id: Arc<str>,
+    /// The client's address as the socket sees it.
     pub remote: SocketAddr,
+    /// The node's gRPC port the client dialled.
     pub local_port: u16,
     /// When the transport was accepted (ms).
     pub created: i64,
@@ -114,6 +117,8 @@ impl Connection {
         self.last_active.store(now_millis(), Ordering::Relaxed);
     }
 
+    /// When the client was last heard from (any request or stream message),
+    /// in ms since the epoch.
     pub fn last_active(&self) -> i64 {
         self.last_active.load(Ordering::Relaxed)
     }
@@ -138,6 +143,7 @@ impl Connection {
         self.is_registered()
     }
 
+    /// Who the client said it is; `None` before its `ConnectionSetupRequest`.
     pub fn client(&self) -> Option<&ClientInfo> {
         self.client.get()
     }
@@ -203,6 +209,7 @@ impl Connection {
         !self.released.swap(true, Ordering::AcqRel)
     }
 
+    /// Whether the connection was released (its effects on the registry undone).
     pub fn is_released(&self) -> bool {
         self.released.load(Ordering::Acquire)
     }
@@ -213,6 +220,7 @@ impl Connection {
         self.close.notify_one();
     }
 
+    /// Whether the node or the client has started closing the transport.
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
     }
@@ -249,10 +257,12 @@ impl Connections {
         self.by_id.remove(&conn.id);
     }
 
+    /// Transports open now, set up or not.
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
 
+    /// Whether no transport is open.
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }

@@ -18,9 +18,13 @@ use super::proto::Payload;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Target {
+    /// The client's id of this request, echoed in the answer (`""` if absent).
     pub request_id: Option<String>,
+    /// The namespace (`public` when empty or absent).
     pub namespace: Option<String>,
+    /// The service name; `group@@name` is split as in v1.
     pub service_name: Option<String>,
+    /// The group (`DEFAULT_GROUP` when empty or absent).
     pub group_name: Option<String>,
 }
 
@@ -29,9 +33,11 @@ pub struct Target {
 #[serde(default, rename_all = "camelCase")]
 pub struct InstanceRequest {
     #[serde(flatten)]
+    /// The service it is about, and the request id.
     pub target: Target,
     /// `registerInstance` or `deregisterInstance`.
     pub r#type: Option<String>,
+    /// The instance to register or deregister.
     pub instance: Option<InstanceBody>,
 }
 
@@ -40,9 +46,11 @@ pub struct InstanceRequest {
 #[serde(default, rename_all = "camelCase")]
 pub struct BatchInstanceRequest {
     #[serde(flatten)]
+    /// The service it is about, and the request id.
     pub target: Target,
     /// `batchRegisterInstance`.
     pub r#type: Option<String>,
+    /// The connection's whole publication in the service (empty: none).
     pub instances: Option<Vec<InstanceBody>>,
 }
 
@@ -50,13 +58,21 @@ pub struct BatchInstanceRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct InstanceBody {
+    /// Address, as v1's `ip` (IPv4, IPv6, bracketed, zoned, or a host name).
     pub ip: Option<String>,
+    /// Port, 1-65535.
     pub port: Option<i64>,
+    /// Weight, 0.0 to 10000.0 (default 1.0).
     pub weight: Option<f64>,
+    /// Initial health (default true).
     pub healthy: Option<bool>,
+    /// Whether it is listed (default true).
     pub enabled: Option<bool>,
+    /// Ephemeral (leased to the connection, the default) or persistent.
     pub ephemeral: Option<bool>,
+    /// Cluster (`DEFAULT` when absent); `[0-9a-zA-Z-]+`.
     pub cluster_name: Option<String>,
+    /// Metadata; numbers and booleans are kept as their text.
     pub metadata: Option<Map<String, Value>>,
 }
 
@@ -65,8 +81,11 @@ pub struct InstanceBody {
 #[serde(default, rename_all = "camelCase")]
 pub struct SubscribeRequest {
     #[serde(flatten)]
+    /// The service it is about, and the request id.
     pub target: Target,
+    /// True subscribes, false unsubscribes.
     pub subscribe: bool,
+    /// Comma-separated clusters to be shown (empty: all).
     pub clusters: Option<String>,
 }
 
@@ -75,9 +94,13 @@ pub struct SubscribeRequest {
 #[serde(default, rename_all = "camelCase")]
 pub struct QueryRequest {
     #[serde(flatten)]
+    /// The service it is about, and the request id.
     pub target: Target,
+    /// Comma-separated clusters to be shown (empty: all).
     pub cluster: Option<String>,
+    /// Only healthy instances (Java, Go, Rust spelling).
     pub healthy_only: Option<bool>,
+    /// Only healthy instances (Python's spelling).
     pub health_only: Option<bool>,
 }
 
@@ -86,8 +109,11 @@ pub struct QueryRequest {
 #[serde(default, rename_all = "camelCase")]
 pub struct ServiceListRequest {
     #[serde(flatten)]
+    /// The namespace and group listed, and the request id.
     pub target: Target,
+    /// Page, from 1 (default 1).
     pub page_no: Option<i64>,
+    /// Services per page, 1 to 100,000 (default 10).
     pub page_size: Option<i64>,
 }
 
@@ -97,8 +123,11 @@ pub struct ServiceListRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SetupRequest {
+    /// `Nacos-Java-Client:v2.3.0` and the like.
     pub client_version: Option<String>,
+    /// The client's namespace (empty: `public`).
     pub tenant: Option<String>,
+    /// Labels (`module`, `source`, `AppName`, ...).
     pub labels: Option<HashMap<String, String>>,
 }
 
@@ -107,7 +136,9 @@ pub struct SetupRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Bare {
+    /// The request id the message answers or carries.
     pub request_id: Option<String>,
+    /// An answer's result (200 when it succeeded).
     pub result_code: Option<i64>,
 }
 
@@ -146,6 +177,7 @@ impl Reply {
         self
     }
 
+    /// Adds (or replaces) a field of the answer.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Reply {
         self.fields.insert(key.into(), value.into());
         self
@@ -157,6 +189,7 @@ impl Reply {
         self
     }
 
+    /// The answer as a `Payload` of its type, the raw field spliced last.
     pub fn into_payload(self) -> Payload {
         let mut json = Value::Object(self.fields).to_string();
         if let Some((key, raw)) = self.raw {

@@ -70,15 +70,20 @@ pub struct GrpcDoor {
 
 /// What [`GrpcDoor::start`] needs from the node.
 pub struct Parts {
+    /// The `[grpc]` section: limits, queue sizes, probe and ack timeouts.
     pub config: GrpcConfig,
+    /// The naming operations both doors call.
     pub naming: Arc<ServiceManager>,
+    /// The loaded plugins (push filters shape pushes and answers).
     pub plugins: Option<Arc<Plugins>>,
     /// This node's advertised address and incarnation (its start time, ms):
     /// named in the leases of its connections.
     pub node: SocketAddr,
+    /// See `node`.
     pub incarnation: u64,
     /// How long changes to one service gather before a push.
     pub merge_window: Duration,
+    /// Whether the node may serve clients now (always, standalone).
     pub ready: Readiness,
     /// A cluster member not ready for this long tells its clients to
     /// reconnect elsewhere and closes their connections (half of

@@ -50,11 +50,15 @@ pub enum PublishError {
     /// The connection was released while the request was on its way.
     #[error("connection is unregistered")]
     Released,
+    /// The naming operation refused it (bad parameter, or a store that
+    /// could not take the write in time).
     #[error(transparent)]
     Naming(#[from] NamingError),
 }
 
 impl Publisher {
+    /// A publisher writing through `naming`, naming this member (`node`, as
+    /// in `cluster.members`, and its `incarnation`) in the leases it hands out.
     pub fn new(naming: Arc<ServiceManager>, node: SocketAddr, incarnation: u64) -> Publisher {
         Publisher {
             naming,

@@ -50,6 +50,8 @@ pub struct PushHub {
 }
 
 impl PushHub {
+    /// A hub whose pushes wait `window` for more changes; the receiving end
+    /// is for the door's push task (`run_pushes`).
     pub fn new(window: Duration) -> (PushHub, DuePushes) {
         let (window, due) = MergeWindow::new(window);
         let hub = PushHub {
@@ -79,6 +81,7 @@ impl PushHub {
         true
     }
 
+    /// Ends `conn`'s subscription to `service` (and forgets its unacked push).
     pub fn unsubscribe(&self, conn: &Connection, service: &ServiceKey) {
         let mut holdings = conn.holdings();
         holdings.subscriptions.remove(service);
