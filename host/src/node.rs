@@ -88,16 +88,7 @@ impl Node {
         let stores = open_stores(&config, cluster.as_ref(), &mut tasks, &shutdown).await?;
         let switches = Arc::new(Switches::new(&config));
         let plugins = load_plugins(&config, &stores.registry)?;
-        let naming = Arc::new(ServiceManager::new(
-            Arc::clone(&stores.consistency),
-            Arc::clone(&switches),
-            plugins.clone(),
-            BeatTimeouts {
-                unhealthy_after_ms: config.health.beat_timeout_ms,
-                delete_after_ms: config.health.delete_timeout_ms,
-            },
-            Duration::from_millis(config.raft.write_timeout_ms),
-        ));
+        let naming = naming_operations(&config, &stores, &switches, &plugins);
         let push = PushService::start(
             config.bind,
             config.push.clone(),
@@ -111,21 +102,14 @@ impl Node {
         .await?;
         stores.notifier.listen(Arc::new(push.clone()));
         let grpc = match grpc_listener {
-            Some(listener) => {
-                let door = start_grpc(
-                    &config,
-                    &naming,
-                    &plugins,
-                    cluster.as_ref(),
-                    advertised,
-                    listener,
-                    (&mut tasks, &shutdown),
-                )?;
-                stores
-                    .notifier
-                    .listen(Arc::new(DoorListener(Arc::downgrade(&door))));
-                Some(door)
-            }
+            Some(listener) => Some(start_grpc(
+                &config,
+                (&naming, &plugins, &stores.notifier),
+                cluster.as_ref(),
+                advertised,
+                listener,
+                (&mut tasks, &shutdown),
+            )?),
             None => None,
         };
         tasks.spawn(
@@ -410,10 +394,30 @@ fn serve_http(
 }
 
 /// The gRPC front door of Nacos 2.x clients.
+/// The naming operations both front doors call.
+fn naming_operations(
+    config: &Config,
+    stores: &Stores,
+    switches: &Arc<Switches>,
+    plugins: &Option<Arc<Plugins>>,
+) -> Arc<ServiceManager> {
+    Arc::new(ServiceManager::new(
+        Arc::clone(&stores.consistency),
+        Arc::clone(switches),
+        plugins.clone(),
+        BeatTimeouts {
+            unhealthy_after_ms: config.health.beat_timeout_ms,
+            delete_after_ms: config.health.delete_timeout_ms,
+        },
+        Duration::from_millis(config.raft.write_timeout_ms),
+    ))
+}
+
+/// Starts the gRPC door on `listener` and has the notifier tell it of
+/// changes (for its pushes).
 fn start_grpc(
     config: &Config,
-    naming: &Arc<ServiceManager>,
-    plugins: &Option<Arc<Plugins>>,
+    (naming, plugins, notifier): (&Arc<ServiceManager>, &Option<Arc<Plugins>>, &Notifier),
     cluster: Option<&Arc<Cluster>>,
     advertised: SocketAddr,
     listener: TcpListener,
@@ -435,7 +439,10 @@ fn start_grpc(
         close_when_not_ready_after: Duration::from_millis(config.cluster.lease_grace_ms / 2),
         ready: Box::new(move || cluster.as_ref().is_none_or(|c| c.is_ready())),
     };
-    GrpcDoor::start(parts, listener, tasks, shutdown).context("starting the gRPC server")
+    let door =
+        GrpcDoor::start(parts, listener, tasks, shutdown).context("starting the gRPC server")?;
+    notifier.listen(Arc::new(DoorListener(Arc::downgrade(&door))));
+    Ok(door)
 }
 
 /// Compiled plugins are cached here, under the data directory.
