@@ -26,11 +26,18 @@ pub fn repo_root() -> PathBuf {
 /// where `scripts/test.sh` installs what the tests drive (`compat-venv/`) and
 /// `scripts/build-plugins.sh` leaves the plugins (`plugins/`). Found from the
 /// running test binary, `<target>[/<triple>]/<profile>/deps/<test>`: the
-/// nearest folder above it that cargo marked with `CACHEDIR.TAG`.
+/// nearest folder above it that cargo marked with `CACHEDIR.TAG`, else the
+/// folder above `<profile>`. (Cargo writes the tag only when it creates the
+/// folder itself; `scripts/test.sh` creates it first, for the venvs, on a
+/// fresh clone.)
 pub fn target_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the test binary")?;
-    exe.ancestors()
-        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+    let tagged = exe
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file());
+    let above_profile = || exe.ancestors().nth(3);
+    tagged
+        .or_else(above_profile)
         .map(Path::to_path_buf)
         .with_context(|| format!("no cargo target directory above {}", exe.display()))
 }
