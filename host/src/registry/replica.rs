@@ -89,46 +89,32 @@ impl Registry {
     /// changes, because a client's write is news: it must win over a
     /// deletion some other member acknowledged earlier and has not yet
     /// delivered here (a member cut off before it noticed).
-    pub fn put_ephemeral(
-        &self,
-        service: &ServiceKey,
-        mut instance: Instance,
-        at: Stamp,
-    ) -> Written {
-        let mut replicate = false;
-        let revision = self.write_service(service, true, at.millis, |state| {
-            if state
-                .instances
-                .get(&instance.id)
-                .is_some_and(|slot| !slot.ephemeral)
-            {
-                return false;
-            }
-            instance.version = Version::after(state.known_version(&instance.id), at);
-            replicate = true;
-            state.upsert(instance, at.millis)
-        });
-        Written {
-            revision,
-            replicate,
-        }
+    pub fn put_ephemeral(&self, service: &ServiceKey, instance: Instance, at: Stamp) -> Written {
+        self.write_ephemeral(service, instance, at, false)
     }
 
     /// [`Registry::put_ephemeral`], but only if the instance is here (a
     /// read-modify-write must not bring back an instance deleted meanwhile).
-    pub fn update_ephemeral(
+    pub fn update_ephemeral(&self, service: &ServiceKey, instance: Instance, at: Stamp) -> Written {
+        self.write_ephemeral(service, instance, at, true)
+    }
+
+    /// Both of the above: a persistent instance of the same id is never
+    /// overwritten; with `only_if_present` neither is a missing one created.
+    fn write_ephemeral(
         &self,
         service: &ServiceKey,
         mut instance: Instance,
         at: Stamp,
+        only_if_present: bool,
     ) -> Written {
         let mut replicate = false;
-        let revision = self.write_service(service, false, at.millis, |state| {
-            if !state
-                .instances
-                .get(&instance.id)
-                .is_some_and(|slot| slot.ephemeral)
-            {
+        let revision = self.write_service(service, !only_if_present, at.millis, |state| {
+            let allowed = match state.instances.get(&instance.id) {
+                Some(slot) => slot.ephemeral,
+                None => !only_if_present,
+            };
+            if !allowed {
                 return false;
             }
             instance.version = Version::after(state.known_version(&instance.id), at);
@@ -487,6 +473,24 @@ mod tests {
             copy.merge_ephemeral(records(&registry), 0, |_| true)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn an_update_changes_only_an_instance_that_is_here() {
+        let registry = Registry::replicated();
+        let missing = registry.update_ephemeral(&key(), instance("1.1.1.1"), at(1_000, 1));
+        assert!(!missing.replicate && missing.revision.is_none());
+        assert!(listed(&registry).is_empty());
+        registry.put_ephemeral(&key(), instance("1.1.1.1"), at(2_000, 1));
+        registry.remove_ephemeral(&key(), &instance("1.1.1.1").id, at(3_000, 1));
+        let deleted = registry.update_ephemeral(&key(), instance("1.1.1.1"), at(4_000, 1));
+        assert!(!deleted.replicate, "an update brought back a deleted instance");
+        assert!(listed(&registry).is_empty());
+        registry.put_ephemeral(&key(), instance("1.1.1.1"), at(5_000, 1));
+        let mut heavier = instance("1.1.1.1");
+        heavier.weight = 3.0;
+        let present = registry.update_ephemeral(&key(), heavier, at(6_000, 1));
+        assert!(present.replicate && present.revision.is_some());
     }
 
     #[test]
