@@ -484,7 +484,10 @@ mod tests {
         registry.put_ephemeral(&key(), instance("1.1.1.1"), at(2_000, 1));
         registry.remove_ephemeral(&key(), &instance("1.1.1.1").id, at(3_000, 1));
         let deleted = registry.update_ephemeral(&key(), instance("1.1.1.1"), at(4_000, 1));
-        assert!(!deleted.replicate, "an update brought back a deleted instance");
+        assert!(
+            !deleted.replicate,
+            "an update brought back a deleted instance"
+        );
         assert!(listed(&registry).is_empty());
         registry.put_ephemeral(&key(), instance("1.1.1.1"), at(5_000, 1));
         let mut heavier = instance("1.1.1.1");

@@ -6,35 +6,20 @@
 //! (failure detection + `cluster.lease_grace_ms`), and a client that knows
 //! other members reconnects to one and its redo brings its instance back.
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use nacos_sdk::api::naming::{
-    NamingChangeEvent, NamingEventListener, NamingService, NamingServiceBuilder, ServiceInstance,
-};
-use nacos_sdk::api::props::ClientProps;
+use common::{Events, LIMIT, hold};
+use nacos_sdk::api::naming::{NamingService, NamingServiceBuilder};
 use nacre_e2e::cluster::{ClusterOptions, TestCluster};
 use nacre_e2e::naming::{http, wait_hosts};
-use nacre_e2e::program::Running;
 use nacre_e2e::wait::wait_for;
-use tokio::process::Command;
-
-const LIMIT: Duration = Duration::from_secs(20);
 
 /// `cluster.lease_grace_ms` of the test cluster (the default is 5000).
 const LEASE_GRACE_MS: u64 = 2_000;
-
-/// One `nacos-rust-hold` process: an SDK client given `servers` (one
-/// member, or several to fail over between) that registers one instance.
-fn hold(servers: &str, service: &str, port: u16) -> anyhow::Result<Running> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nacos-rust-hold"));
-    cmd.env("NACOS_ADDR", servers)
-        .env("SERVICE", service)
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "off");
-    Running::spawn(cmd)
-}
 
 /// The gRPC connections member `i` holds (`loader/current`: id → details).
 async fn connections(cluster: &TestCluster, i: usize) -> anyhow::Result<usize> {
@@ -48,44 +33,10 @@ async fn connections(cluster: &TestCluster, i: usize) -> anyhow::Result<usize> {
     Ok(listing.as_object().map_or(0, serde_json::Map::len))
 }
 
-/// Records the instances each push to the SDK's listener carried.
-#[derive(Default)]
-struct Events(Mutex<Vec<Vec<String>>>);
-
-impl NamingEventListener for Events {
-    fn event(&self, event: Arc<NamingChangeEvent>) {
-        let mut hosts: Vec<String> = event
-            .instances
-            .as_deref()
-            .unwrap_or(&[])
-            .iter()
-            .map(ServiceInstance::ip_and_port)
-            .collect();
-        hosts.sort();
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(hosts);
-    }
-}
-
-impl Events {
-    fn last(&self) -> Option<Vec<String>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .last()
-            .cloned()
-    }
-}
-
 /// An SDK client on one member. Push-empty protection (on by default in
 /// the SDK) would keep it from hearing that the last instance left.
 async fn subscriber(member: &str) -> anyhow::Result<NamingService> {
-    let props = ClientProps::new()
-        .server_addr(member)
-        .namespace("")
-        .app_name("nacre-tests")
-        .naming_load_cache_at_start(false)
-        .naming_push_empty_protection(false)
-        .env_first(false);
+    let props = common::props(member).naming_push_empty_protection(false);
     Ok(NamingServiceBuilder::new(props).build().await?)
 }
 
@@ -103,7 +54,7 @@ async fn a_killed_members_clients_leave_the_survivors_and_roaming_ones_come_back
     let all = (0..3).map(member).collect::<Vec<_>>().join(",");
 
     // A client that knows every member: the SDK picks one at random.
-    let mut roaming = hold(&all, "v2-roaming", 9201)?;
+    let mut roaming = hold(&all, "v2-roaming", 9201, true)?;
     roaming
         .expect("registered", LIMIT, |v| v["step"] == "registered")
         .await?;
@@ -117,7 +68,7 @@ async fn a_killed_members_clients_leave_the_survivors_and_roaming_ones_come_back
     let (y, z) = ((x + 1) % 3, (x + 2) % 3);
 
     // A client that knows only that member: nowhere to go when it dies.
-    let mut pinned = hold(&member(x), "v2-pinned", 9202)?;
+    let mut pinned = hold(&member(x), "v2-pinned", 9202, true)?;
     pinned
         .expect("registered", LIMIT, |v| v["step"] == "registered")
         .await?;
@@ -129,11 +80,7 @@ async fn a_killed_members_clients_leave_the_survivors_and_roaming_ones_come_back
     watcher
         .subscribe("v2-pinned".into(), None, vec![], events.clone())
         .await?;
-    wait_for("the subscriber to be pushed the instance", LIMIT, || {
-        let last = events.last();
-        async move { Ok(last.is_some_and(|l| l == ["127.0.0.1:9202"])) }
-    })
-    .await?;
+    events.wait_for(&["127.0.0.1:9202"]).await?;
     wait_hosts(&url(z), "v2-pinned", &["127.0.0.1:9202"], LIMIT).await?;
     wait_hosts(&url(z), "v2-roaming", &["127.0.0.1:9201"], LIMIT).await?;
 
@@ -149,11 +96,7 @@ async fn a_killed_members_clients_leave_the_survivors_and_roaming_ones_come_back
             .with_context(|| format!("member {survivor} still lists the dead member's client"))?;
     }
     let gone_after = killed.elapsed();
-    wait_for("the subscriber to be pushed the removal", LIMIT, || {
-        let last = events.last();
-        async move { Ok(last.is_some_and(|l| l.is_empty())) }
-    })
-    .await?;
+    events.wait_for(&[]).await?;
     ensure!(
         gone_after >= Duration::from_millis(LEASE_GRACE_MS),
         "the dead member's client left after {gone_after:?}, before the lease grace: \
@@ -199,12 +142,12 @@ async fn a_cut_off_members_clients_are_sent_elsewhere_and_come_back_after_the_he
     let addrs = cluster.addrs.clone();
     let url = |i: usize| format!("http://{}", addrs[i]);
     let (x, y, z) = (0, 1, 2);
-    let mut pinned = hold(&addrs[x].to_string(), "v2-cut", 9301)?;
+    let mut pinned = hold(&addrs[x].to_string(), "v2-cut", 9301, true)?;
     pinned
         .expect("registered", LIMIT, |v| v["step"] == "registered")
         .await?;
     let others = format!("{},{}", addrs[y], addrs[z]);
-    let mut elsewhere = hold(&others, "v2-cut", 9302)?;
+    let mut elsewhere = hold(&others, "v2-cut", 9302, true)?;
     elsewhere
         .expect("registered", LIMIT, |v| v["step"] == "registered")
         .await?;

@@ -3,33 +3,18 @@
 //! node: every naming call, a client dropped, a client process killed with
 //! -9, and a node restart that its clients ride out by reconnecting.
 
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
+use common::{Events, LIMIT, addrs, client, hold};
 use nacos_sdk::api::error::Error as SdkError;
-use nacos_sdk::api::naming::{
-    NamingChangeEvent, NamingEventListener, NamingService, NamingServiceBuilder, ServiceInstance,
-};
-use nacos_sdk::api::props::ClientProps;
+use nacos_sdk::api::naming::ServiceInstance;
 use nacre::{Config, Node};
 use nacre_e2e::TestNode;
 use nacre_e2e::naming::{hosts, wait_hosts};
-use nacre_e2e::program::Running;
-use nacre_e2e::wait::wait_for;
-use tokio::process::Command;
-
-const LIMIT: Duration = Duration::from_secs(20);
-
-async fn client(addr: &str) -> anyhow::Result<NamingService> {
-    let props = ClientProps::new()
-        .server_addr(addr)
-        .namespace("")
-        .app_name("nacre-tests")
-        .naming_load_cache_at_start(false)
-        .env_first(false);
-    Ok(NamingServiceBuilder::new(props).build().await?)
-}
 
 fn instance(port: i32) -> ServiceInstance {
     ServiceInstance {
@@ -54,47 +39,6 @@ async fn wait_listed(
     limit: Duration,
 ) -> anyhow::Result<()> {
     wait_hosts(&format!("http://{addr}"), service, expected, limit).await
-}
-
-fn addrs(instances: &[ServiceInstance]) -> Vec<String> {
-    let mut all: Vec<String> = instances.iter().map(ServiceInstance::ip_and_port).collect();
-    all.sort();
-    all
-}
-
-/// Records what the SDK's listener was told.
-#[derive(Default)]
-struct Events(Mutex<Vec<Vec<String>>>);
-
-impl NamingEventListener for Events {
-    fn event(&self, event: Arc<NamingChangeEvent>) {
-        let hosts = addrs(event.instances.as_deref().unwrap_or(&[]));
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(hosts);
-    }
-}
-
-impl Events {
-    async fn wait_for(&self, expected: &[&str]) -> anyhow::Result<()> {
-        let what = format!("the listener to be told {expected:?}");
-        wait_for(&what, LIMIT, || async {
-            let last = self
-                .0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .last()
-                .cloned();
-            ensure!(
-                last.as_deref().is_some_and(|l| l == expected),
-                "it was told {last:?} last"
-            );
-            Ok(true)
-        })
-        .await
-    }
-
-    fn count(&self) -> usize {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }
 
 #[tokio::test]
@@ -212,25 +156,11 @@ async fn rust_sdk_naming_over_grpc() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn hold(addr: &str, service: &str, port: u16) -> anyhow::Result<Running> {
-    hold_with(addr, service, port, true)
-}
-
-fn hold_with(addr: &str, service: &str, port: u16, deregister: bool) -> anyhow::Result<Running> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nacos-rust-hold"));
-    cmd.env("DEREGISTER", if deregister { "1" } else { "0" })
-        .env("NACOS_ADDR", addr)
-        .env("SERVICE", service)
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "off");
-    Running::spawn(cmd)
-}
-
 #[tokio::test]
 async fn rust_client_killed_with_sigkill_disappears() -> anyhow::Result<()> {
     let node = TestNode::start(|_| {}).await?;
     let addr = node.address();
-    let mut held = hold(&addr, "rs-killed", 8501)?;
+    let mut held = hold(&addr, "rs-killed", 8501, true)?;
     held.expect("registered", LIMIT, |v| v["step"] == "registered")
         .await?;
     wait_listed(&addr, "rs-killed", &["127.0.0.1:8501"], LIMIT).await?;
@@ -244,7 +174,7 @@ async fn rust_client_killed_with_sigkill_disappears() -> anyhow::Result<()> {
 async fn rust_client_closed_without_deregistering_disappears() -> anyhow::Result<()> {
     let node = TestNode::start(|_| {}).await?;
     let addr = node.address();
-    let mut held = hold_with(&addr, "rs-closed", 8551, false)?;
+    let mut held = hold(&addr, "rs-closed", 8551, false)?;
     held.expect("registered", LIMIT, |v| v["step"] == "registered")
         .await?;
     wait_listed(&addr, "rs-closed", &["127.0.0.1:8551"], LIMIT).await?;
@@ -258,7 +188,7 @@ async fn rust_client_closed_without_deregistering_disappears() -> anyhow::Result
 async fn clients_reconnect_and_redo_after_a_node_restart() -> anyhow::Result<()> {
     let first = TestNode::start(|_| {}).await?;
     let addr = first.address();
-    let mut held = hold(&addr, "rs-restart", 8601)?;
+    let mut held = hold(&addr, "rs-restart", 8601, true)?;
     held.expect("registered", LIMIT, |v| v["step"] == "registered")
         .await?;
     wait_listed(&addr, "rs-restart", &["127.0.0.1:8601"], LIMIT).await?;
