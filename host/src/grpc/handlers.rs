@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::GrpcDoor;
 use super::connection::Connection;
+use super::info::Shown;
 use super::messages::{
     BatchInstanceRequest, InstanceBody, InstanceRequest, QueryRequest, Reply, ServiceListRequest,
     SubscribeRequest, Target,
@@ -245,9 +246,13 @@ pub async fn subscribe(door: &GrpcDoor, conn: &Arc<Connection>, req: SubscribeRe
     } else {
         door.push.unsubscribe(conn, &service);
     }
-    let info = door
-        .service_info(conn, &service, &clusters, clusters_param, false)
-        .await;
+    let shown = Shown {
+        service: &service,
+        clusters_param,
+        clusters,
+        healthy_only: false,
+    };
+    let info = door.service_info(conn, &shown).await;
     Reply::ok(KIND, &rid)
         .with_raw("serviceInfo", info)
         .into_payload()
@@ -265,9 +270,13 @@ pub async fn query(door: &GrpcDoor, conn: &Connection, req: QueryRequest) -> Pay
         Err(e) => return param_check(KIND, &rid, e),
     };
     let healthy_only = req.healthy_only.or(req.health_only).unwrap_or(false);
-    let info = door
-        .service_info(conn, &service, &clusters, clusters_param, healthy_only)
-        .await;
+    let shown = Shown {
+        service: &service,
+        clusters_param,
+        clusters,
+        healthy_only,
+    };
+    let info = door.service_info(conn, &shown).await;
     Reply::ok(KIND, &rid)
         .with_raw("serviceInfo", info)
         .into_payload()

@@ -24,7 +24,7 @@ use dashmap::DashMap;
 
 use super::GrpcDoor;
 use super::connection::{Connection, SendError};
-use super::info::Shaped;
+use super::info::{Shaped, Shown};
 use super::payload::payload;
 use crate::clock::now_millis;
 use crate::naming::list::push_json_str;
@@ -180,31 +180,24 @@ impl GrpcDoor {
             return;
         }
         let ref_time = self.ref_times.next();
+        // Without a push filter every subscriber with the same clusters is
+        // shown the same: rendered once per clusters parameter.
+        let filtered = self.filtered(service);
         let mut rendered: HashMap<Arc<str>, Arc<String>> = HashMap::new();
         for sub in subscribers {
-            let clusters = cluster_names(&sub.clusters);
-            let info = match self
-                .shaped_info(
-                    &sub.conn,
-                    service,
-                    &clusters,
-                    &sub.clusters,
-                    false,
-                    ref_time,
-                )
-                .await
-            {
+            let shaped = if filtered {
+                let shown = Shown::subscribed(service, &sub.clusters);
+                self.shaped_info(&sub.conn, &shown, ref_time).await
+            } else {
+                None
+            };
+            let info = match shaped {
                 Some(Shaped::Skip) => continue,
                 Some(Shaped::Send(json)) => Arc::new(json),
                 None => Arc::clone(rendered.entry(Arc::clone(&sub.clusters)).or_insert_with(
                     || {
-                        Arc::new(self.plain_info(
-                            service,
-                            &clusters,
-                            &sub.clusters,
-                            false,
-                            ref_time,
-                        ))
+                        let shown = Shown::subscribed(service, &sub.clusters);
+                        Arc::new(self.plain_info(&shown, ref_time))
                     },
                 )),
             };
@@ -313,29 +306,17 @@ impl GrpcDoor {
                 return;
             }
         };
-        let names = cluster_names(&clusters);
+        let shown = Shown::subscribed(service, &clusters);
         let ref_time = self.ref_times.next();
-        let info = match self
-            .shaped_info(conn, service, &names, &clusters, false, ref_time)
-            .await
-        {
+        let info = match self.shaped_info(conn, &shown, ref_time).await {
             Some(Shaped::Skip) => {
                 conn.holdings().unacked.remove(service);
                 return;
             }
             Some(Shaped::Send(json)) => json,
-            None => self.plain_info(service, &names, &clusters, false, ref_time),
+            None => self.plain_info(&shown, ref_time),
         };
         self.stats.pushes_resent.fetch_add(1, Ordering::Relaxed);
         self.send_push(conn, service, &info);
     }
-}
-
-fn cluster_names(param: &str) -> Vec<String> {
-    param
-        .split(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(String::from)
-        .collect()
 }
