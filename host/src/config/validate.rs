@@ -223,6 +223,17 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_grpc_limit_is_refused() {
+        for zero in [
+            (|c: &mut Config| c.grpc.send_queue = 0) as fn(&mut Config),
+            |c| c.grpc.max_connections = 0,
+            |c| c.grpc.push_ack_timeout_ms = 0,
+        ] {
+            assert!(refusal(zero).contains("grpc."));
+        }
+    }
+
+    #[test]
     fn a_cluster_member_needs_a_fixed_port() {
         let err = refusal(|c| {
             c.cluster.members = vec!["127.0.0.1:8848".into(), "127.0.0.1:8858".into()];
