@@ -36,6 +36,8 @@
 // `-D warnings` turns a missing one into a failure.
 #![warn(missing_docs)]
 
+pub mod accounts;
+pub mod auth;
 pub mod banner;
 pub mod clock;
 pub mod cluster;
