@@ -384,7 +384,10 @@ mod tests {
         };
         assert!(tables.apply(create.clone()));
         let first = tables.user("ann").map(|u| u.generation);
-        assert!(!tables.apply(create.clone()), "a taken name is not replaced");
+        assert!(
+            !tables.apply(create.clone()),
+            "a taken name is not replaced"
+        );
         assert!(tables.apply(AccountChange::DeleteUser {
             username: "ann".into()
         }));
@@ -435,7 +438,11 @@ mod tests {
             username: "ann".into(),
         });
         assert!(!tables.role_exists("dev"));
-        assert_eq!(tables.permissions().count(), 1, "permissions stay with the role");
+        assert_eq!(
+            tables.permissions().count(),
+            1,
+            "permissions stay with the role"
+        );
         tables.apply(AccountChange::UnbindRole {
             role: "dev".into(),
             username: None,
@@ -470,7 +477,10 @@ mod tests {
         tables.apply(AccountChange::AddSigningKey(key(3)));
         assert!(tables.verifying_key(1).is_none(), "two rotations ago");
         assert!(tables.verifying_key(2).is_some());
-        assert!(!format!("{:?}", key(9)).contains("9, 9"), "secrets are not printed");
+        assert!(
+            !format!("{:?}", key(9)).contains("9, 9"),
+            "secrets are not printed"
+        );
     }
 
     #[test]

@@ -315,7 +315,6 @@ async fn open_stores(
     })
 }
 
-
 /// Listener plugins on their thread, and the plugin folder's watcher.
 fn start_plugins(
     config: &Config,

@@ -73,7 +73,8 @@ pub async fn run(auth: Arc<Auth>, config: AuthConfig, mut shutdown: Shutdown) {
 }
 
 async fn first_key(auth: &Auth) -> Result<(), AccountError> {
-    auth.write(AccountChange::FirstSigningKey(new_key()?)).await?;
+    auth.write(AccountChange::FirstSigningKey(new_key()?))
+        .await?;
     tracing::info!("auth: generated the signing key for tokens");
     Ok(())
 }

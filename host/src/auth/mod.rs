@@ -313,7 +313,9 @@ pub fn check_password(param: &str, password: &str) -> Result<(), String> {
         ));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(format!("{param} must be at most {MAX_PASSWORD_BYTES} bytes"));
+        return Err(format!(
+            "{param} must be at most {MAX_PASSWORD_BYTES} bytes"
+        ));
     }
     Ok(())
 }

@@ -95,7 +95,10 @@ mod tests {
             ":DEFAULT_GROUP:naming/orders"
         );
         assert_eq!(naming_resource("dev", None, None), "dev:*:naming/*");
-        assert_eq!(naming_resource("dev", Some(" "), Some("")), "dev:*:naming/*");
+        assert_eq!(
+            naming_resource("dev", Some(" "), Some("")),
+            "dev:*:naming/*"
+        );
     }
 
     #[test]

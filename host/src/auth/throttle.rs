@@ -115,6 +115,9 @@ mod tests {
         throttle.failed("a", ip);
         throttle.failed("b", ip);
         assert!(throttle.blocked("c", ip).is_some());
-        assert_eq!(throttle.blocked("c", Some(IpAddr::from([127, 0, 0, 8]))), None);
+        assert_eq!(
+            throttle.blocked("c", Some(IpAddr::from([127, 0, 0, 8]))),
+            None
+        );
     }
 }

@@ -84,12 +84,15 @@ pub fn verify(token: &str, tables: &Tables, now: u64) -> Result<Claims, TokenErr
     let key = tables
         .verifying_key(claims.kid)
         .ok_or(TokenError::Invalid)?;
-    let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| TokenError::Invalid)?;
-    let mut expected =
-        HmacSha256::new_from_slice(&key.secret).map_err(|_| TokenError::Invalid)?;
+    let mac = URL_SAFE_NO_PAD
+        .decode(mac)
+        .map_err(|_| TokenError::Invalid)?;
+    let mut expected = HmacSha256::new_from_slice(&key.secret).map_err(|_| TokenError::Invalid)?;
     expected.update(&token.as_bytes()[..PREFIX.len() + payload.len()]);
     // `verify_slice` compares in constant time.
-    expected.verify_slice(&mac).map_err(|_| TokenError::Invalid)?;
+    expected
+        .verify_slice(&mac)
+        .map_err(|_| TokenError::Invalid)?;
     if claims.exp < now {
         return Err(TokenError::Expired);
     }
@@ -135,7 +138,10 @@ mod tests {
     fn a_fresh_token_verifies_until_it_expires() {
         let tables = tables();
         let token = token_for(&tables, 1_000);
-        assert_eq!(verify(&token, &tables, 999).map(|c| c.sub), Ok("ann".into()));
+        assert_eq!(
+            verify(&token, &tables, 999).map(|c| c.sub),
+            Ok("ann".into())
+        );
         assert_eq!(verify(&token, &tables, 1_001), Err(TokenError::Expired));
     }
 
@@ -161,7 +167,11 @@ mod tests {
         let flipped = String::from_utf8(bytes).expect("ascii");
         assert_eq!(verify(&flipped, &tables, 1), Err(TokenError::Invalid));
         for junk in ["", "nacre1.", "nacre1..", "a.b.c", &"x".repeat(5000)] {
-            assert_eq!(verify(junk, &tables, 1), Err(TokenError::Invalid), "{junk:.20}");
+            assert_eq!(
+                verify(junk, &tables, 1),
+                Err(TokenError::Invalid),
+                "{junk:.20}"
+            );
         }
     }
 

@@ -166,7 +166,9 @@ fn auth(a: &AuthConfig) -> anyhow::Result<()> {
         );
     }
     if a.failures_per_user_per_minute == 0 || a.failures_per_source_per_minute == 0 {
-        bail!("auth.failures_per_user_per_minute and auth.failures_per_source_per_minute must be greater than 0");
+        bail!(
+            "auth.failures_per_user_per_minute and auth.failures_per_source_per_minute must be greater than 0"
+        );
     }
     crate::auth::check_username("auth.admin_username", &a.admin_username)
         .map_err(|e| anyhow::anyhow!("{e}"))?;

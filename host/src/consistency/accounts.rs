@@ -154,7 +154,10 @@ mod tests {
         assert!(held.is_admin("root"));
         assert!(held.user("ann").is_some());
         assert_eq!(held.roles_of("root").collect::<Vec<_>>(), vec![ADMIN_ROLE]);
-        assert_eq!(*held, *tables.read().map_err(|_| anyhow::anyhow!("poisoned"))?);
+        assert_eq!(
+            *held,
+            *tables.read().map_err(|_| anyhow::anyhow!("poisoned"))?
+        );
         Ok(())
     }
 }

@@ -49,7 +49,8 @@ impl PersistentStore {
         fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
         let path = data_dir.join(LOG_FILE);
-        let writes: Vec<Write> = read_log(&path).with_context(|| format!("replaying {}", path.display()))?;
+        let writes: Vec<Write> =
+            read_log(&path).with_context(|| format!("replaying {}", path.display()))?;
         let replayed = writes.len();
         for write in writes {
             apply(&registry, &notifier, write);

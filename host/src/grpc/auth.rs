@@ -20,7 +20,9 @@ use crate::registry::model::{DEFAULT_NAMESPACE, GROUP_SEPARATOR};
 /// The response type and the action of a secured request type.
 fn secured(kind: &str) -> Option<(&'static str, Action)> {
     match kind {
-        "InstanceRequest" | "PersistentInstanceRequest" => Some(("InstanceResponse", Action::Write)),
+        "InstanceRequest" | "PersistentInstanceRequest" => {
+            Some(("InstanceResponse", Action::Write))
+        }
         "BatchInstanceRequest" => Some(("BatchInstanceResponse", Action::Write)),
         "SubscribeServiceRequest" => Some(("SubscribeServiceResponse", Action::Read)),
         "ServiceQueryRequest" => Some(("QueryServiceResponse", Action::Read)),
@@ -33,7 +35,12 @@ impl GrpcDoor {
     /// `Err(the refusal)` when auth is on and the request's credential does
     /// not allow it; `Ok` for everything else (a body that does not parse is
     /// left for its handler to refuse).
-    pub(super) async fn authorize(&self, kind: &str, body: &[u8], request: &Payload) -> Result<(), Payload> {
+    pub(super) async fn authorize(
+        &self,
+        kind: &str,
+        body: &[u8],
+        request: &Payload,
+    ) -> Result<(), Payload> {
         if !self.auth.enabled() {
             return Ok(());
         }
@@ -76,7 +83,9 @@ impl GrpcDoor {
             Ok(_) => Ok(()),
             Err(denied) => {
                 let rid = target.request_id.unwrap_or_default();
-                Err(Reply::ok(response, &rid).fail(403, denied.to_string()).into_payload())
+                Err(Reply::ok(response, &rid)
+                    .fail(403, denied.to_string())
+                    .into_payload())
             }
         }
     }

@@ -9,8 +9,8 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::extract::{Extension, OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
@@ -38,7 +38,6 @@ pub(super) fn routes(state: &ApiState) -> Router<ApiState> {
         .route("/login", login_route.clone())
         .route("/users/login", login_route.clone())
         .route("/users", users.clone())
-        .route("", users)
         .route("/users/search", guard::admin(state, get(search_users)))
         .route("/users/admin", post(first_admin))
         .route("/roles", roles)
@@ -46,6 +45,8 @@ pub(super) fn routes(state: &ApiState) -> Router<ApiState> {
         .route("/permissions", permissions);
     Router::new()
         .nest("/nacos/v1/auth", auth)
+        // Nacos maps its user controller on `/v1/auth` too.
+        .route("/nacos/v1/auth", users)
         .route("/nacos/v3/auth/user/login", login_route)
         .route("/nacos/v1/console/server/state", get(server_state))
         .route(
@@ -94,7 +95,7 @@ fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, Response> {
 /// Wrong credentials: 403 `unknown user!`; too many failures: 429.
 async fn login(
     State(state): State<ApiState>,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     params: Params,
 ) -> Response {
@@ -337,11 +338,16 @@ async fn revoke_tokens(
 async fn first_admin(State(state): State<ApiState>, params: Params) -> Response {
     let from_loopback = params.remote.is_some_and(|r| r.ip().is_loopback());
     if !from_loopback {
-        return denial(&crate::auth::Denied::Forbidden, "/nacos/v1/auth/users/admin");
+        return denial(
+            &crate::auth::Denied::Forbidden,
+            "/nacos/v1/auth/users/admin",
+        );
     }
     if state.auth.tables().has_admin() {
-        return Json(json!({"code": 409, "message": null, "data": "have admin user cannot use it"}))
-            .into_response();
+        return Json(
+            json!({"code": 409, "message": null, "data": "have admin user cannot use it"}),
+        )
+        .into_response();
     }
     let (password, generated) = match params.get("password") {
         Some(p) => (p.to_string(), false),
@@ -363,8 +369,10 @@ async fn first_admin(State(state): State<ApiState>, params: Params) -> Response 
         return refused(e);
     }
     if !state.auth.tables().is_admin(&username) {
-        return Json(json!({"code": 409, "message": null, "data": "have admin user cannot use it"}))
-            .into_response();
+        return Json(
+            json!({"code": 409, "message": null, "data": "have admin user cannot use it"}),
+        )
+        .into_response();
     }
     tracing::info!(user = %username, "auth: first admin created from the node's own machine");
     let shown = if generated { password } else { String::new() };
@@ -474,7 +482,11 @@ fn permission_of(params: &Params) -> Result<Permission, Response> {
     let action = required(params, "action")?;
     let action = Action::parse(action)
         .ok_or_else(|| invalid(format!("action must be r, w or rw, got {action:?}")))?;
-    if resource.len() > 1024 || resource.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if resource.len() > 1024
+        || resource
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(invalid(
             "resource must be at most 1024 bytes, without whitespace (e.g. 'dev:*:*')",
         ));

@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -48,7 +48,11 @@ struct Guard {
     needs: Needs,
 }
 
-fn guarded(state: &ApiState, needs: Needs, route: MethodRouter<ApiState>) -> MethodRouter<ApiState> {
+fn guarded(
+    state: &ApiState,
+    needs: Needs,
+    route: MethodRouter<ApiState>,
+) -> MethodRouter<ApiState> {
     let guard = Guard {
         state: state.clone(),
         needs,
@@ -136,7 +140,13 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err(denied) => denial(&denied, parts.uri.path()),
+        Err(denied) => {
+            let path = parts
+                .extensions
+                .get::<OriginalUri>()
+                .map_or(parts.uri.path(), |o| o.0.path());
+            denial(&denied, path)
+        }
     }
 }
 
@@ -146,7 +156,9 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
         .await
         .map(|b| b.to_bytes())
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 ApiError::BodyTooLarge(limit)
             } else {
                 ApiError::BadRequest(format!("could not read the request body: {e}"))

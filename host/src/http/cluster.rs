@@ -28,8 +28,9 @@ use crate::consistency::raft::Proposed;
 use crate::consistency::{HELD_ELSEWHERE, RaftStore};
 use crate::wire::{
     self, Checksums, FetchRecords, ForwardBatch, ForwardReplies, Forwarded, ForwardedRequest,
-    MSGPACK, PROTOCOL_HEADER, PROTOCOL_VERSION, ProposeAccountChange, ProposeWrite, RaftTypes, ReadIndexRequest, Records,
-    Rpc, SnapshotRequest, StatusRequest, SubscribersQuery, SyncBatch, SyncReply,
+    MSGPACK, PROTOCOL_HEADER, PROTOCOL_VERSION, ProposeAccountChange, ProposeWrite, RaftTypes,
+    ReadIndexRequest, Records, Rpc, SnapshotRequest, StatusRequest, SubscribersQuery, SyncBatch,
+    SyncReply,
 };
 
 /// Where operators and tests read each service's checksum on this node (JSON).

@@ -168,7 +168,10 @@ pub(crate) fn router(state: ApiState) -> Router {
             auth::reads(s, get(legacy::service_names).post(legacy::service_names)),
         )
         .route("/service/checksum", auth::reads(s, put(service::checksum)))
-        .route("/service/subscribers", auth::reads(s, get(subscribers::list)))
+        .route(
+            "/service/subscribers",
+            auth::reads(s, get(subscribers::list)),
+        )
         .route("/cluster", auth::writes(s, put(service::update_cluster)))
         .route("/catalog/services", auth::reads(s, get(catalog::services)))
         .route("/catalog/service", auth::reads(s, get(catalog::service)))
@@ -191,10 +194,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         )
         .route(
             "/api/allDomNames",
-            auth::reads(
-                s,
-                get(legacy::all_dom_names).post(legacy::all_dom_names),
-            ),
+            auth::reads(s, get(legacy::all_dom_names).post(legacy::all_dom_names)),
         )
         .nest("/operator", operator_routes(s))
         .nest("/ops", operator_routes(s))

@@ -41,12 +41,12 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{ConsistencyError, Deadline, Write};
+use crate::accounts::{AccountChange, SharedTables};
 use crate::cluster::{Cluster, Member};
 use crate::config::RaftConfig;
 use crate::notifier::Notifier;
 use crate::registry::Registry;
 use crate::shutdown::Shutdown;
-use crate::accounts::{AccountChange, SharedTables};
 use crate::wire::{
     ForwardedWrite, ProposeAccountChange, ProposeWrite, RaftTypes, ReadIndex, ReadIndexRequest,
 };
