@@ -345,7 +345,9 @@ async fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match (&cli.access_token, &cli.username) {
-        (Some(token), _) => client::set_credential(format!("accessToken={}", client::encode(token))),
+        (Some(token), _) => {
+            client::set_credential(format!("accessToken={}", client::encode(token)))
+        }
         (None, Some(user)) => {
             let password = std::env::var("BENCH_PASSWORD")
                 .context("--username needs the password in BENCH_PASSWORD")?;
