@@ -83,10 +83,10 @@ fn invalid(message: impl Into<String>) -> Response {
     refused(AccountError::Invalid(message.into()))
 }
 
-fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, Response> {
+fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, AccountError> {
     params
         .get(name)
-        .ok_or_else(|| invalid(format!("Param '{name}' is required.")))
+        .ok_or_else(|| AccountError::Invalid(format!("Param '{name}' is required.")))
 }
 
 /// `POST|GET /nacos/v1/auth/login` (and `users/login`, v3 `user/login`):
@@ -194,14 +194,14 @@ async fn search_users(State(state): State<ApiState>, params: Params) -> Response
 async fn create_user(State(state): State<ApiState>, params: Params) -> Response {
     let username = match required(&params, "username") {
         Ok(u) => u.to_string(),
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     if let Err(m) = check_username("username", &username) {
         return invalid(m);
     }
     let password = match required(&params, "password") {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     if state.auth.tables().user(&username).is_some() {
         return invalid(format!("user '{username}' already exist!"));
@@ -232,7 +232,7 @@ async fn change_password(
 ) -> Response {
     let username = match required(&params, "username") {
         Ok(u) => u.to_string(),
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     let permitted = match &caller.username {
         None => true, // auth off
@@ -243,7 +243,7 @@ async fn change_password(
     }
     let password = match required(&params, "newPassword") {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     if state.auth.tables().user(&username).is_none() {
         return invalid(format!("user '{username}' not found!"));
@@ -269,7 +269,7 @@ async fn change_password(
 async fn delete_user(State(state): State<ApiState>, params: Params) -> Response {
     let username = match required(&params, "username") {
         Ok(u) => u.to_string(),
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     {
         let tables = state.auth.tables();
@@ -421,7 +421,7 @@ async fn search_roles(State(state): State<ApiState>, params: Params) -> Response
 async fn add_role(State(state): State<ApiState>, params: Params) -> Response {
     let (role, username) = match (required(&params, "role"), required(&params, "username")) {
         (Ok(r), Ok(u)) => (r.to_string(), u.to_string()),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(e), _) | (_, Err(e)) => return refused(e),
     };
     if let Err(m) = check_username("role", &role) {
         return invalid(m);
@@ -447,7 +447,7 @@ async fn add_role(State(state): State<ApiState>, params: Params) -> Response {
 async fn remove_role(State(state): State<ApiState>, params: Params) -> Response {
     let role = match required(&params, "role") {
         Ok(r) => r.to_string(),
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     if role == ADMIN_ROLE {
         return invalid(format!("role '{ADMIN_ROLE}' cannot be deleted"));
@@ -476,19 +476,20 @@ async fn list_permissions(State(state): State<ApiState>, params: Params) -> Resp
     page(&params, items)
 }
 
-fn permission_of(params: &Params) -> Result<Permission, Response> {
+fn permission_of(params: &Params) -> Result<Permission, AccountError> {
     let role = required(params, "role")?.to_string();
     let resource = required(params, "resource")?.to_string();
     let action = required(params, "action")?;
-    let action = Action::parse(action)
-        .ok_or_else(|| invalid(format!("action must be r, w or rw, got {action:?}")))?;
+    let action = Action::parse(action).ok_or_else(|| {
+        AccountError::Invalid(format!("action must be r, w or rw, got {action:?}"))
+    })?;
     if resource.len() > 1024
         || resource
             .chars()
             .any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(invalid(
-            "resource must be at most 1024 bytes, without whitespace (e.g. 'dev:*:*')",
+        return Err(AccountError::Invalid(
+            "resource must be at most 1024 bytes, without whitespace (e.g. 'dev:*:*')".into(),
         ));
     }
     Ok(Permission {
@@ -502,7 +503,7 @@ fn permission_of(params: &Params) -> Result<Permission, Response> {
 async fn grant_permission(State(state): State<ApiState>, params: Params) -> Response {
     let permission = match permission_of(&params) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     if !state.auth.tables().role_exists(&permission.role) {
         return invalid(format!("role {} not found!", permission.role));
@@ -517,7 +518,7 @@ async fn grant_permission(State(state): State<ApiState>, params: Params) -> Resp
 async fn revoke_permission(State(state): State<ApiState>, params: Params) -> Response {
     let permission = match permission_of(&params) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     match state.auth.write(AccountChange::Revoke(permission)).await {
         Ok(()) => rest_ok("delete permission ok!"),
