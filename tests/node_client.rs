@@ -5,14 +5,11 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use nacre_e2e::auth::{Admin, READER, WRITER, start_with_users};
-use nacre_e2e::program::Running;
+use nacre_e2e::auth::{Admin, WRITER, start_with_users};
+use nacre_e2e::credentials::{self, Held, STEP_LIMIT};
 use nacre_e2e::wait::wait_for;
 use nacre_e2e::{TestNode, node_client, run_program};
 use tokio::process::Command;
-
-/// Bound of each step of a held client.
-const LIMIT: Duration = Duration::from_secs(10);
 
 fn compat_script(mode: &str, node: &TestNode, beat_phase_ms: u64) -> anyhow::Result<Command> {
     let mut cmd = node_client("compat.js", &node.address())?;
@@ -101,10 +98,9 @@ async fn subscribe_receives_pushes() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn auth_script(node: &TestNode, mode: &str) -> anyhow::Result<Command> {
-    let mut cmd = node_client("auth.js", &node.address())?;
-    cmd.env("MODE", mode);
-    Ok(cmd)
+/// `auth.js` (its modes: `nacre_e2e::credentials`).
+fn auth_script(node: &TestNode) -> anyhow::Result<Command> {
+    node_client("auth.js", &node.address())
 }
 
 /// With auth on, the client configured with a username and password (it
@@ -117,25 +113,7 @@ fn auth_script(node: &TestNode, mode: &str) -> anyhow::Result<Command> {
 #[tokio::test]
 async fn with_credentials_what_is_granted_works_and_nothing_else() -> anyhow::Result<()> {
     let (node, _admin) = start_with_users(|_| {}).await?;
-    let mut cmd = auth_script(&node, "grants")?;
-    cmd.env("WRITER", format!("{}:{}", WRITER.name, WRITER.password))
-        .env("READER", format!("{}:{}", READER.name, READER.password));
-    let out = run_program(cmd, Duration::from_secs(30)).await?;
-    for step in [
-        "writer-registers",
-        "reader-subscribes",
-        "reader-writes-refused",
-        "wrong-password-refused",
-        "no-credentials-refused",
-    ] {
-        anyhow::ensure!(
-            out.stdout
-                .contains(&format!("\"step\":\"{step}\",\"ok\":true")),
-            "step {step} missing:\n{}",
-            out.stdout
-        );
-    }
-    Ok(())
+    credentials::grants(auth_script(&node)?, Duration::from_secs(30)).await
 }
 
 /// When the node last took a beat for `ip:port` of `service` (ms).
@@ -168,46 +146,35 @@ async fn last_beat(admin: &Admin, service: &str, ip: &str, port: u16) -> anyhow:
 #[tokio::test]
 async fn a_password_change_refuses_the_clients_next_list_and_beat() -> anyhow::Result<()> {
     let (node, admin) = start_with_users(|c| c.health.client_beat_interval_ms = 500).await?;
-    let mut cmd = auth_script(&node, "hold")?;
-    cmd.env("USERNAME", WRITER.name)
-        .env("PASSWORD", WRITER.password)
-        .env("SERVICE", "node-revoked")
-        .env("PORT", "7000");
-    let mut client = Running::spawn(cmd)?;
-    client
-        .expect("ready", LIMIT, |v| v["step"] == "ready")
-        .await?;
+    let mut client = Held::start(auth_script(&node)?, WRITER, "node-revoked").await?;
     let registered = last_beat(&admin, "node-revoked", "127.0.0.1", 7000).await?;
     // The client's first beat comes up to 10 s after it starts.
     wait_for("a beat taken", Duration::from_secs(15), || async {
         Ok(last_beat(&admin, "node-revoked", "127.0.0.1", 7000).await? > registered)
     })
     .await?;
-    client.send("call").await?;
-    let before = client
-        .expect("a list", LIMIT, |v| v["step"] == "call")
-        .await?;
+    let before = client.call().await?;
     anyhow::ensure!(before["allowed"] == true, "{before}");
 
     admin
         .change_password(WRITER.name, "writer-password-2")
         .await?;
     let beaten = last_beat(&admin, "node-revoked", "127.0.0.1", 7000).await?;
-    client.send("call").await?;
-    let after = client
-        .expect("a list", LIMIT, |v| v["step"] == "call")
-        .await?;
+    let after = client.call().await?;
     anyhow::ensure!(
         after["allowed"] == false && after["status"] == 403 && after["message"] == "unknown user!",
         "after the password change: {after}"
     );
     let beat = client
-        .expect("a refused beat", LIMIT, |v| v["step"] == "beat-refused")
+        .program
+        .expect("a refused beat", STEP_LIMIT, |v| {
+            v["step"] == "beat-refused"
+        })
         .await?;
     anyhow::ensure!(
         beat["status"] == 403 && beat["message"] == "unknown user!",
         "{beat}"
     );
     anyhow::ensure!(last_beat(&admin, "node-revoked", "127.0.0.1", 7000).await? == beaten);
-    client.finish(LIMIT).await
+    client.finish().await
 }

@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
-use nacre_e2e::auth::{READER, User, WRITER, start_with_users, token_answer};
+use anyhow::ensure;
+use nacre_e2e::auth::{WRITER, start_with_users};
+use nacre_e2e::credentials::{self, Held};
 use nacre_e2e::naming::wait_hosts;
 use nacre_e2e::program::Running;
-use nacre_e2e::wait::wait_for;
 use nacre_e2e::{TestNode, installed, node_client, repo_root, run_program, target_dir};
 use serde_json::Value;
 use tokio::process::Command;
@@ -167,31 +167,12 @@ async fn v1_node_client_and_v2_python_client_see_each_other() -> anyhow::Result<
     Ok(())
 }
 
-fn auth_script(node: &TestNode, mode: &str) -> anyhow::Result<Command> {
+/// `auth_v2.py` (its modes: `nacre_e2e::credentials`).
+fn auth_script(node: &TestNode) -> anyhow::Result<Command> {
     let mut cmd = Command::new(python()?);
     cmd.arg(repo_root().join("tests/compat/python-v2/auth_v2.py"))
-        .env("NACOS_ADDR", node.address())
-        .env("MODE", mode);
+        .env("NACOS_ADDR", node.address());
     Ok(cmd)
-}
-
-/// The SDK holding `user`'s token, registered as `service`, taking "call"s.
-fn holding(node: &TestNode, user: User, service: &str) -> anyhow::Result<Running> {
-    let mut cmd = auth_script(node, "hold")?;
-    cmd.env("USERNAME", user.name)
-        .env("PASSWORD", user.password)
-        .env("SERVICE", service)
-        .env("PORT", "7000");
-    Running::spawn(cmd)
-}
-
-/// One "call" (a service list and a registration): whether it was allowed,
-/// the errorCode and message the SDK raised if not, and the token it holds.
-async fn call(client: &mut Running) -> anyhow::Result<Value> {
-    client.send("call").await?;
-    client
-        .expect("the call's outcome", STEP_LIMIT, |v| v["step"] == "call")
-        .await
 }
 
 /// With auth on, the SDK configured with a username and password (it logs
@@ -205,25 +186,7 @@ async fn call(client: &mut Running) -> anyhow::Result<Value> {
 async fn python_sdk_3_with_credentials_what_is_granted_works_and_nothing_else() -> anyhow::Result<()>
 {
     let (node, _admin) = start_with_users(|_| {}).await?;
-    let mut cmd = auth_script(&node, "grants")?;
-    cmd.env("WRITER", format!("{}:{}", WRITER.name, WRITER.password))
-        .env("READER", format!("{}:{}", READER.name, READER.password));
-    let out = run_program(cmd, Duration::from_secs(60)).await?;
-    for step in [
-        "writer-registers",
-        "reader-subscribes",
-        "reader-writes-refused",
-        "wrong-password-refused",
-        "no-credentials-refused",
-    ] {
-        ensure!(
-            out.stdout
-                .contains(&format!("\"step\": \"{step}\", \"ok\": true")),
-            "step {step} missing:\n{}",
-            out.stdout
-        );
-    }
-    Ok(())
+    credentials::grants(auth_script(&node)?, Duration::from_secs(60)).await
 }
 
 /// The user's password changed while the SDK runs: the token it holds is
@@ -233,53 +196,18 @@ async fn python_sdk_3_with_credentials_what_is_granted_works_and_nothing_else() 
 #[tokio::test]
 async fn python_sdk_3_is_refused_at_once_after_a_password_change() -> anyhow::Result<()> {
     let (node, admin) = start_with_users(|_| {}).await?;
-    let mut client = holding(&node, WRITER, "py3-revoked")?;
-    let ready = client
-        .expect("ready", STEP_LIMIT, |v| v["step"] == "ready")
-        .await?;
-    let token = ready["token"].as_str().context("the token")?.to_string();
-    ensure!(call(&mut client).await?["allowed"] == true);
-
-    admin
-        .change_password(WRITER.name, "writer-password-2")
-        .await?;
-    ensure!(token_answer(&node, &token).await? == (403, "token invalid!".into()));
-    for _ in 0..2 {
-        let after = call(&mut client).await?;
-        ensure!(
-            after["allowed"] == false
-                && after["code"] == 403
-                && after["error"] == "token invalid!"
-                && after["token"] == token.as_str(),
-            "after the password change: {after}"
-        );
-    }
-    client.finish(STEP_LIMIT).await
+    let held = Held::start(auth_script(&node)?, WRITER, "py3-revoked").await?;
+    credentials::refused_after_password_change(&node, &admin, held, |answer| {
+        answer["allowed"] == false && answer["code"] == 403 && answer["error"] == "token invalid!"
+    })
+    .await
 }
 
-/// Tokens of 11 s (the SDK renews once less than 10 s are left): a call
-/// made after the node refuses the SDK's first token as expired still
-/// works, because the SDK logged in again over HTTP — with a different,
-/// valid token.
+/// Tokens of 11 s: a call made once the node refuses the SDK's first token
+/// as expired still works — the SDK logged in again over HTTP.
 #[tokio::test]
 async fn python_sdk_3_renews_an_expired_token_by_logging_in_again() -> anyhow::Result<()> {
     let (node, _admin) = start_with_users(|c| c.auth.token_ttl_seconds = 11).await?;
-    let mut client = holding(&node, WRITER, "py3-renewed")?;
-    let ready = client
-        .expect("ready", STEP_LIMIT, |v| v["step"] == "ready")
-        .await?;
-    let first = ready["token"].as_str().context("the token")?.to_string();
-    wait_for(
-        "the first token to expire",
-        Duration::from_secs(15),
-        || async { Ok(token_answer(&node, &first).await? == (403, "token expired!".into())) },
-    )
-    .await?;
-
-    let after = call(&mut client).await?;
-    ensure!(after["allowed"] == true, "after expiry: {after}");
-    let second = after["token"].as_str().context("the token")?;
-    ensure!(second != first, "the SDK did not log in again: {after}");
-    ensure!(token_answer(&node, second).await?.0 == 200);
-    client.finish(STEP_LIMIT).await
+    let held = Held::start(auth_script(&node)?, WRITER, "py3-renewed").await?;
+    credentials::renewed_after_expiry(&node, held).await
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cluster;
+pub mod credentials;
 pub mod naming;
 pub mod program;
 pub mod wait;

@@ -122,7 +122,7 @@ async function grants() {
   }, () => hostsOf(last));
   step(current, { service });
 
-  current = 'reader-subscribes';
+  current = 'reader-reads';
   const reader = await clientAs(process.env.READER);
   const changes = [];
   reader.subscribe(service, hosts => changes.push(hostsOf(hosts)));

@@ -35,7 +35,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 
 from v2.nacos import ClientConfigBuilder, GRPCConfig, NacosNamingService
 from v2.nacos.common.nacos_exception import NacosException
@@ -47,18 +46,10 @@ from v2.nacos.naming.model.naming_param import (
     SubscribeServiceParam,
 )
 
-WAIT_LIMIT_S = int(os.environ.get("WAIT_LIMIT_MS", "10000")) / 1000.0
-WORK_DIR = tempfile.mkdtemp(prefix="nacos-sdk-python-v2-auth-")
+from compat_v2 import WAIT_LIMIT_S, WORK_DIR, addrs, check, step, wait_for
+from compat_v2 import _fired as _last
+
 current = "start"
-
-
-def step(name, **extra):
-    print(json.dumps({"step": name, "ok": True, **extra}), flush=True)
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 async def client(pair=None):
@@ -78,21 +69,6 @@ async def client(pair=None):
 def token_of(naming):
     """The token the SDK holds (read, never changed)."""
     return naming.grpc_client_proxy.nacos_server_connector.auth_client.access_token
-
-
-def addrs(instances):
-    return sorted("%s:%d" % (i.ip, i.port) for i in instances)
-
-
-async def wait_for(what, probe):
-    deadline = asyncio.get_running_loop().time() + WAIT_LIMIT_S
-    while True:
-        ok, last = await probe()
-        if ok:
-            return last
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out after %.1f s waiting for: %s (last: %r)" % (WAIT_LIMIT_S, what, last))
-        await asyncio.sleep(0.1)
 
 
 async def refused(what, call, code, message):
@@ -119,7 +95,7 @@ async def grants():
     check(service in names, "the writer's service list: %r" % names)
     step(current, service=service)
 
-    current = "reader-subscribes"
+    current = "reader-reads"
     reader = await client(os.environ["READER"])
     fired = []
 
@@ -164,11 +140,6 @@ async def grants():
 
     for naming in (writer, second, third, reader, wrong, anonymous):
         await naming.shutdown()
-
-
-async def _last(fired, expected):
-    last = fired[-1] if fired else None
-    return last == expected, last
 
 
 async def hold():

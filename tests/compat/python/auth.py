@@ -29,11 +29,12 @@ import os
 import signal
 import sys
 import tempfile
-import time
 from urllib.error import HTTPError
 
 import nacos
 from nacos.exception import NacosException
+
+from compat import check, hosts_of, step, wait_for
 
 WAIT_LIMIT_S = int(os.environ.get("WAIT_LIMIT_MS", "10000")) / 1000.0
 LOG_DIR = os.path.join(tempfile.gettempdir(), "nacre-compat-python-logs")
@@ -42,29 +43,11 @@ DENIED = "Insufficient privilege."
 current = "start"
 
 
-def step(name, **extra):
-    print(json.dumps({"step": name, "ok": True, **extra}), flush=True)
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
-
-
-def hosts_of(reply):
-    return sorted("%s:%s" % (h["ip"], h["port"]) for h in reply.get("hosts") or [])
-
-
 def wait_hosts(client, service, expected):
-    start = time.monotonic()
-    while True:
+    def probe():
         seen = hosts_of(client.list_naming_instance(service))
-        if seen == expected:
-            return
-        if time.monotonic() - start > WAIT_LIMIT_S:
-            raise AssertionError("timed out after %.1f s waiting for %s to list %r (last: %r)"
-                                 % (WAIT_LIMIT_S, service, expected, seen))
-        time.sleep(0.1)
+        return seen == expected, seen
+    wait_for("%s to list %r" % (service, expected), probe)
 
 
 def client_as(pair):
