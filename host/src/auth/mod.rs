@@ -18,8 +18,9 @@ pub mod resource;
 pub mod throttle;
 pub mod token;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{PoisonError, RwLockReadGuard};
+use std::sync::{Mutex, PoisonError, RwLockReadGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -105,7 +106,14 @@ pub struct Auth {
     passwords: password::PasswordChecks,
     throttle: throttle::Throttle,
     write_timeout: Duration,
+    /// Tokens whose signature was checked, with their claims: a client
+    /// sends the same token on every request, so the decoding and the MAC
+    /// are done once per token, the expiry, key and generation every time.
+    verified: Mutex<HashMap<String, Claims>>,
 }
+
+/// Most verified tokens remembered; beyond it the memory starts over.
+const MAX_VERIFIED: usize = 4096;
 
 /// A token answered to logins while auth is off (r-nacos answers the same);
 /// nothing checks it.
@@ -131,6 +139,7 @@ impl Auth {
                 config.failures_per_source_per_minute,
             ),
             write_timeout,
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -179,9 +188,7 @@ impl Auth {
         source: Option<IpAddr>,
     ) -> Result<String, Denied> {
         if let Some(token) = &credentials.token {
-            let now = unix_seconds();
-            let claims: Claims = token::verify(token, &self.tables(), now)?;
-            return Ok(claims.sub);
+            return self.verify_token(token);
         }
         match (&credentials.username, &credentials.password) {
             (Some(username), Some(password)) => {
@@ -190,6 +197,23 @@ impl Auth {
             }
             _ => Err(Denied::UnknownUser),
         }
+    }
+
+    fn verify_token(&self, token: &str) -> Result<String, Denied> {
+        let now = unix_seconds();
+        let tables = self.tables();
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(claims) = verified.get(token)
+            && token::still_valid(claims, &tables, now)
+        {
+            return Ok(claims.sub.clone());
+        }
+        let claims = token::verify(token, &tables, now)?;
+        if verified.len() >= MAX_VERIFIED {
+            verified.clear();
+        }
+        verified.insert(token.to_string(), claims.clone());
+        Ok(claims.sub)
     }
 
     async fn check_password(

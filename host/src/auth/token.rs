@@ -25,7 +25,7 @@ const MAX_TOKEN_BYTES: usize = 1024;
 type HmacSha256 = Hmac<Sha256>;
 
 /// What a token says.
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user.
     pub sub: String,
@@ -100,6 +100,17 @@ pub fn verify(token: &str, tables: &Tables, now: u64) -> Result<Claims, TokenErr
         Some(user) if user.generation == claims.generation => Ok(claims),
         _ => Err(TokenError::Invalid),
     }
+}
+
+/// Whether claims verified earlier still hold at `now`: their key is still
+/// kept, they have not expired, their user has the same generation. (What
+/// [`verify`] checks after the signature.)
+pub fn still_valid(claims: &Claims, tables: &Tables, now: u64) -> bool {
+    tables.verifying_key(claims.kid).is_some()
+        && claims.exp >= now
+        && tables
+            .user(&claims.sub)
+            .is_some_and(|u| u.generation == claims.generation)
 }
 
 #[cfg(test)]

@@ -183,11 +183,32 @@ impl RequestParams {
             "serviceName",
             "dom",
         ];
-        let pairs = form_urlencoded::parse(query.as_bytes())
-            .chain(form_urlencoded::parse(form))
-            .filter(|(k, _)| WANTED.contains(&k.as_ref()))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        // Only the wanted values are decoded: a beat's body is mostly one
+        // long encoded JSON that the route decodes itself.
+        let mut pairs = Vec::new();
+        for segment in query
+            .as_bytes()
+            .split(|b| *b == b'&')
+            .chain(form.split(|b| *b == b'&'))
+        {
+            let (key, value) = match segment.iter().position(|b| *b == b'=') {
+                Some(at) => (&segment[..at], &segment[at + 1..]),
+                None => (segment, &[][..]),
+            };
+            let plain = !key.iter().any(|b| *b == b'%' || *b == b'+');
+            let wanted = if plain {
+                WANTED
+                    .iter()
+                    .find(|w| w.as_bytes() == key)
+                    .map(|w| w.to_string())
+            } else {
+                let decoded = decode(key);
+                WANTED.contains(&decoded.as_str()).then_some(decoded)
+            };
+            if let Some(name) = wanted {
+                pairs.push((name, decode(value)));
+            }
+        }
         RequestParams { pairs }
     }
 
@@ -214,6 +235,17 @@ impl RequestParams {
             resource: naming_resource(namespace, group, service),
         }
     }
+}
+
+/// One `application/x-www-form-urlencoded` component, decoded.
+fn decode(raw: &[u8]) -> String {
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    percent_encoding::percent_decode(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The credential of a request: headers first, parameters win
@@ -297,6 +329,18 @@ mod tests {
             ":G:naming/orders"
         );
         assert_eq!(resource(""), ":*:naming/*");
+    }
+
+    #[test]
+    fn only_wanted_parameters_are_read_and_they_are_decoded() {
+        let params = RequestParams::read(
+            "serviceName=a%40%40b&beat=%7B%22x%22%3D1%7D",
+            b"password=p+w%3D%3D&user%6eame=ann&other=1",
+        );
+        assert_eq!(params.get("serviceName"), Some("a@@b"));
+        assert_eq!(params.get("password"), Some("p w=="));
+        assert_eq!(params.get("username"), Some("ann"));
+        assert_eq!(params.get("beat"), None);
     }
 
     #[test]
