@@ -49,7 +49,8 @@ impl PersistentStore {
         fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
         let path = data_dir.join(LOG_FILE);
-        let writes = read_log(&path).with_context(|| format!("replaying {}", path.display()))?;
+        let writes: Vec<Write> =
+            read_log(&path).with_context(|| format!("replaying {}", path.display()))?;
         let replayed = writes.len();
         for write in writes {
             apply(&registry, &notifier, write);
@@ -97,8 +98,9 @@ fn fnv1a(bytes: &[u8]) -> u32 {
     })
 }
 
-fn encode_frame(write: &Write) -> io::Result<Vec<u8>> {
-    let payload = rmp_serde::to_vec(write).map_err(io::Error::other)?;
+/// One log frame holding `value` (see the module documentation).
+pub(super) fn encode_frame<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    let payload = rmp_serde::to_vec(value).map_err(io::Error::other)?;
     let len = u32::try_from(payload.len()).map_err(io::Error::other)?;
     let mut frame = Vec::with_capacity(payload.len() + 8);
     frame.extend_from_slice(&len.to_le_bytes());
@@ -107,7 +109,8 @@ fn encode_frame(write: &Write) -> io::Result<Vec<u8>> {
     Ok(frame)
 }
 
-fn read_log(path: &Path) -> io::Result<Vec<Write>> {
+/// Every whole frame of the log at `path` (none if it does not exist).
+pub(super) fn read_log<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<Vec<T>> {
     let mut bytes = Vec::new();
     match File::open(path) {
         Ok(mut file) => file.read_to_end(&mut bytes)?,
@@ -156,13 +159,25 @@ fn read_log(path: &Path) -> io::Result<Vec<Write>> {
 }
 
 /// Rewrites the log as the minimal set of puts that rebuilds the persistent
-/// part of the registry, atomically (temp file, sync, rename).
+/// part of the registry.
 fn compact(path: &Path, registry: &Registry) -> io::Result<()> {
+    let puts = super::persistent_records(registry)
+        .into_iter()
+        .map(Write::Put);
+    rewrite_log(path, puts)
+}
+
+/// Replaces the log at `path` by one frame per value, atomically (temp
+/// file, sync, rename, sync of the folder).
+pub(super) fn rewrite_log<T: serde::Serialize>(
+    path: &Path,
+    values: impl IntoIterator<Item = T>,
+) -> io::Result<()> {
     let tmp: PathBuf = path.with_extension("log.tmp");
     {
         let mut out = BufWriter::new(File::create(&tmp)?);
-        for record in super::persistent_records(registry) {
-            out.write_all(&encode_frame(&Write::Put(record))?)?;
+        for value in values {
+            out.write_all(&encode_frame(&value)?)?;
         }
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }
@@ -227,12 +242,12 @@ mod tests {
         let good = bytes.len();
         bytes.extend_from_slice(&encode_frame(&Write::Put(persistent_instance("10.0.0.2")))?[..10]);
         fs::write(&path, &bytes)?;
-        assert_eq!(read_log(&path)?.len(), 1);
+        assert_eq!(read_log::<Write>(&path)?.len(), 1);
 
         bytes.truncate(good);
         bytes[good - 1] ^= 0xff;
         fs::write(&path, &bytes)?;
-        assert!(read_log(&path).is_err());
+        assert!(read_log::<Write>(&path).is_err());
         Ok(())
     }
 }

@@ -174,10 +174,17 @@ impl Reply {
 
     /// Turns the answer into a failure with Nacos's `errorCode`
     /// (`resultCode` 500): the typed failure clients raise without retrying.
+    /// It keeps the fields a client's model of its type cannot do without,
+    /// empty (see [`required_fields`]).
     pub fn fail(mut self, error_code: u16, message: impl Into<String>) -> Reply {
         self.result_code = 500;
         self.error_code = error_code;
         self.message = message.into();
+        for (key, empty) in required_fields(self.kind) {
+            if !self.has(key) {
+                self = self.with(key, empty);
+            }
+        }
         self
     }
 
@@ -191,6 +198,12 @@ impl Reply {
             self.fields.push_str(&json);
         }
         self
+    }
+
+    /// Whether the answer already has its own field `key` (a rendered
+    /// value cannot hold `,"key":` unescaped).
+    fn has(&self, key: &str) -> bool {
+        self.fields.contains(&format!(",\"{key}\":"))
     }
 
     /// Adds a field whose JSON is already rendered.
@@ -231,6 +244,23 @@ impl Reply {
         }
         json.push('}');
         payload(self.kind, json)
+    }
+}
+
+/// The fields an answer of `kind` must carry even when it is a failure,
+/// with their empty values. nacos-sdk-python 3.x declares `count` and
+/// `serviceNames` of `ServiceListResponse` without defaults
+/// (`v2/nacos/naming/model/naming_response.py`), so a refusal without them
+/// (a 403 for a service list) surfaced as a validation error with code 500
+/// instead of its errorCode. Nacos leaves out null fields and fails that
+/// client the same way; answering the empty page costs nothing.
+fn required_fields(kind: &str) -> Vec<(&'static str, Value)> {
+    match kind {
+        "ServiceListResponse" => vec![
+            ("count", 0.into()),
+            ("serviceNames", Value::Array(Vec::new())),
+        ],
+        _ => Vec::new(),
     }
 }
 
@@ -283,6 +313,19 @@ mod tests {
         let json: Value = serde_json::from_slice(body_of(&list))?;
         assert_eq!(json["serviceNames"], serde_json::json!(["a", "b"]));
         assert_eq!(json["count"], 2);
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_service_list_still_carries_an_empty_page() -> Result<(), serde_json::Error> {
+        let failed = Reply::ok("ServiceListResponse", "9")
+            .fail(403, "token invalid!")
+            .into_payload();
+        let json: Value = serde_json::from_slice(body_of(&failed))?;
+        assert_eq!(json["errorCode"], 403);
+        assert_eq!(json["message"], "token invalid!");
+        assert_eq!(json["count"], 0);
+        assert_eq!(json["serviceNames"], serde_json::json!([]));
         Ok(())
     }
 }

@@ -19,6 +19,7 @@
 //! - [`payload`], [`messages`], [`proto`], [`codec`]: the wire;
 //!   [`coalesce`]: one socket write per HTTP/2 flush.
 
+mod auth;
 pub mod coalesce;
 pub mod codec;
 pub mod connection;
@@ -41,6 +42,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::auth::Auth;
 use crate::config::GrpcConfig;
 use crate::naming::ServiceManager;
 use crate::naming::service_info::RefTimes;
@@ -60,6 +62,7 @@ pub struct GrpcDoor {
     pub(crate) config: GrpcConfig,
     pub(crate) naming: Arc<ServiceManager>,
     pub(crate) plugins: Option<Arc<Plugins>>,
+    pub(crate) auth: Arc<Auth>,
     pub(crate) connections: Connections,
     pub(crate) publisher: Publisher,
     pub(crate) push: PushHub,
@@ -79,6 +82,8 @@ pub struct Parts {
     pub naming: Arc<ServiceManager>,
     /// The loaded plugins (push filters shape pushes and answers).
     pub plugins: Option<Arc<Plugins>>,
+    /// Auth: the secured naming requests are checked against it.
+    pub auth: Arc<Auth>,
     /// This node's advertised address and incarnation (its start time, ms):
     /// named in the leases of its connections.
     pub node: SocketAddr,
@@ -112,6 +117,7 @@ impl GrpcDoor {
             config: parts.config,
             naming: parts.naming,
             plugins: parts.plugins,
+            auth: parts.auth,
             connections: Connections::default(),
             push,
             ref_times: RefTimes::default(),
