@@ -11,6 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // tonic-prost's codec with small starting buffers (src/grpc/codec.rs).
+        .codec_path("crate::grpc::codec::SmallCodec")
         .compile_fds(descriptors)?;
     Ok(())
 }

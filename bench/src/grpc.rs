@@ -29,7 +29,7 @@ use nacre::grpc::payload::{body_of, payload, type_of};
 use nacre::grpc::proto::Payload;
 use nacre::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
 use nacre::grpc::proto::request_client::RequestClient;
-use serde_json::{Value, json};
+use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -124,7 +124,7 @@ impl GrpcConn {
     ) -> anyhow::Result<GrpcConn> {
         let channel = H2::connect(addr).await?;
         let mut unary = RequestClient::new(channel.clone()).max_decoding_message_size(64 << 20);
-        let check = call(&mut unary, "ServerCheckRequest", json!({"requestId": ""})).await?;
+        let check = call(&mut unary, "ServerCheckRequest", BARE.into()).await?;
         if type_of(&check) != "ServerCheckResponse" {
             bail!("server check answered {}", type_of(&check));
         }
@@ -134,9 +134,9 @@ impl GrpcConn {
             .request_bi_stream(ReceiverStream::new(rx))
             .await?
             .into_inner();
-        let setup = json!({"clientVersion": "nacre-bench", "tenant": "", "labels": {"module": "naming", "source": "sdk"}});
+        let setup = r#"{"clientVersion":"nacre-bench","tenant":"","labels":{"module":"naming","source":"sdk"}}"#;
         to_server
-            .send(payload("ConnectionSetupRequest", setup.to_string()))
+            .send(payload("ConnectionSetupRequest", setup))
             .await?;
         let answers = to_server.clone();
         tokio::spawn(async move {
@@ -171,9 +171,7 @@ impl GrpcConn {
             _to_server: to_server,
         };
         for _ in 0..250 {
-            let health = conn
-                .call("HealthCheckRequest", json!({"requestId": ""}))
-                .await?;
+            let health = conn.call("HealthCheckRequest", BARE.into()).await?;
             if type_of(&health) == "HealthCheckResponse" {
                 return Ok(conn);
             }
@@ -182,35 +180,67 @@ impl GrpcConn {
         bail!("the connection was not registered within 5 s")
     }
 
-    /// One request; an `ErrorResponse` or a failed typed answer is an error.
-    pub async fn call(&mut self, kind: &str, body: Value) -> anyhow::Result<Payload> {
+    /// One request (`body` is its JSON).
+    pub async fn call(&mut self, kind: &str, body: String) -> anyhow::Result<Payload> {
         call(&mut self.unary, kind, body).await
     }
 
-    pub async fn expect_ok(&mut self, kind: &str, body: Value) -> anyhow::Result<()> {
+    /// One request; an `ErrorResponse` or a failed typed answer is an error.
+    pub async fn expect_ok(&mut self, kind: &str, body: String) -> anyhow::Result<()> {
         let answer = self.call(kind, body).await?;
-        let json: Value = serde_json::from_slice(body_of(&answer))?;
-        if json["resultCode"] != 200 {
-            bail!("{kind} answered {}: {json}", type_of(&answer));
+        let outcome: Outcome = serde_json::from_slice(body_of(&answer))?;
+        if outcome.result_code != Some(200) {
+            bail!(
+                "{kind} answered {}: {}",
+                type_of(&answer),
+                String::from_utf8_lossy(body_of(&answer))
+            );
         }
         Ok(())
     }
 }
 
-async fn call(unary: &mut RequestClient<H2>, kind: &str, body: Value) -> anyhow::Result<Payload> {
-    let answer = unary
-        .request(payload(kind, body.to_string()))
-        .await?
-        .into_inner();
+/// The body of a request that carries nothing but an (empty) request id.
+pub const BARE: &str = r#"{"requestId":""}"#;
+
+/// What the bench reads of an answer: its result, the rest skipped (the
+/// same small cost whichever server answers, and no JSON tree per answer).
+#[derive(Deserialize)]
+struct Outcome {
+    #[serde(rename = "resultCode")]
+    result_code: Option<i64>,
+}
+
+async fn call(unary: &mut RequestClient<H2>, kind: &str, body: String) -> anyhow::Result<Payload> {
+    let answer = unary.request(payload(kind, body)).await?.into_inner();
     Ok(answer)
 }
 
-fn register_body(service: &str, port: u16, seq: u64) -> Value {
-    json!({"namespace": "public", "serviceName": service, "groupName": "DEFAULT_GROUP",
-           "type": "registerInstance", "module": "naming",
-           "instance": {"ip": "127.0.0.1", "port": port, "weight": 1.0, "healthy": true,
-                        "enabled": true, "ephemeral": true, "clusterName": "DEFAULT",
-                        "metadata": {"seq": seq.to_string()}}})
+/// `s` as a JSON string.
+fn quoted(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+/// An `InstanceRequest` registering 127.0.0.1:`port` with `seq` in its
+/// metadata in the service named `service` (a JSON string, see [`quoted`]).
+fn register_body(service: &str, port: u16, seq: u64) -> String {
+    format!(
+        r#"{{"namespace":"public","serviceName":{service},"groupName":"DEFAULT_GROUP","type":"registerInstance","module":"naming","instance":{{"ip":"127.0.0.1","port":{port},"weight":1.0,"healthy":true,"enabled":true,"ephemeral":true,"clusterName":"DEFAULT","metadata":{{"seq":"{seq}"}}}}}}"#
+    )
+}
+
+/// A `ServiceQueryRequest` (all clusters, all hosts) of `service` (a JSON string).
+fn query_body(service: &str) -> String {
+    format!(
+        r#"{{"namespace":"public","serviceName":{service},"groupName":"DEFAULT_GROUP","cluster":"","healthyOnly":false}}"#
+    )
+}
+
+/// A `SubscribeServiceRequest` (all clusters) of `service` (a JSON string).
+fn subscribe_body(service: &str) -> String {
+    format!(
+        r#"{{"namespace":"public","serviceName":{service},"groupName":"DEFAULT_GROUP","clusters":"","subscribe":true}}"#
+    )
 }
 
 /// Opens `n` connections, `parallel` at a time.
@@ -260,13 +290,19 @@ pub async fn throughput(
     duration: Duration,
 ) -> Summary {
     let stop = Arc::new(AtomicBool::new(false));
+    // Service names rendered once, not per request.
+    let names: Arc<Vec<String>> = Arc::new(
+        (0..services)
+            .map(|s| quoted(&format!("{prefix}-{s}")))
+            .collect(),
+    );
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for (i, mut conn) in conns.into_iter().enumerate() {
         let stop = Arc::clone(&stop);
-        let service = format!("{prefix}-{}", i as u64 % services);
-        let all = services;
-        let prefix = prefix.to_string();
+        let names = Arc::clone(&names);
+        let all = names.len() as u64;
+        let service = names[(i as u64 % all) as usize].clone();
         workers.spawn(async move {
             let mut recorder = Recorder::default();
             let mut n: u64 = 0;
@@ -280,15 +316,11 @@ pub async fn throughput(
                     ),
                     Op::Query => (
                         "ServiceQueryRequest",
-                        json!({"namespace": "public",
-                        "serviceName": format!("{prefix}-{}", (i as u64 + n) % all),
-                        "groupName": "DEFAULT_GROUP", "cluster": "", "healthyOnly": false}),
+                        query_body(&names[((i as u64 + n) % all) as usize]),
                     ),
                     Op::Subscribe => (
                         "SubscribeServiceRequest",
-                        json!({"namespace": "public",
-                        "serviceName": format!("{prefix}-{}", (i as u64 + n) % all),
-                        "groupName": "DEFAULT_GROUP", "clusters": "", "subscribe": true}),
+                        subscribe_body(&names[((i as u64 + n) % all) as usize]),
                     ),
                 };
                 let t = Instant::now();
@@ -318,7 +350,7 @@ pub async fn preload(conns: &mut [GrpcConn], services: u64, prefix: &str) -> any
         let conn = &mut conns[(s as usize) % conns.len()];
         conn.expect_ok(
             "InstanceRequest",
-            register_body(&format!("{prefix}-{s}"), 9, 0),
+            register_body(&quoted(&format!("{prefix}-{s}")), 9, 0),
         )
         .await?;
     }
@@ -372,6 +404,7 @@ pub async fn push_latency(
         );
     }
     drop(tx);
+    let service = &quoted(service);
     let mut writer = GrpcConn::connect(addr, None).await?;
     writer
         .expect_ok("InstanceRequest", register_body(service, 7, 0))
@@ -379,11 +412,7 @@ pub async fn push_latency(
     let mut subscribed = Vec::with_capacity(subs.len());
     for mut sub in subs {
         let answer = sub
-            .expect_ok(
-                "SubscribeServiceRequest",
-                json!({"namespace": "public", "serviceName": service,
-            "groupName": "DEFAULT_GROUP", "clusters": "", "subscribe": true}),
-            )
+            .expect_ok("SubscribeServiceRequest", subscribe_body(service))
             .await;
         match answer {
             Ok(()) => subscribed.push(sub),

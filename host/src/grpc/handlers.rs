@@ -309,6 +309,6 @@ pub fn service_list(door: &GrpcDoor, req: ServiceListRequest) -> Payload {
     let page: Vec<&String> = names.iter().skip(start).take(page_size).collect();
     Reply::ok(KIND, &rid)
         .with("count", names.len())
-        .with("serviceNames", serde_json::json!(page))
+        .with("serviceNames", &page)
         .into_payload()
 }

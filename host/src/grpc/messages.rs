@@ -8,11 +8,12 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::payload::payload;
 use super::proto::Payload;
+use crate::naming::list::push_json_str;
 
 /// The fields every naming request carries.
 #[derive(Debug, Default, Deserialize)]
@@ -142,10 +143,17 @@ pub struct Bare {
     pub result_code: Option<i64>,
 }
 
-/// Builds one answer: the common fields of every response, then its own.
+/// Builds one answer: the common fields of every response, then its own,
+/// written as JSON text directly (no object tree: an answer is built for
+/// every request).
 pub struct Reply {
     kind: &'static str,
-    fields: Map<String, Value>,
+    result_code: u16,
+    error_code: u16,
+    message: String,
+    request_id: String,
+    /// The answer's own fields, rendered: `,"key":value` each.
+    fields: String,
     /// Pre-rendered JSON appended as the last field (a `serviceInfo`).
     raw: Option<(&'static str, String)>,
 }
@@ -153,15 +161,13 @@ pub struct Reply {
 impl Reply {
     /// A successful answer of type `kind` to the request `request_id`.
     pub fn ok(kind: &'static str, request_id: &str) -> Reply {
-        let mut fields = Map::new();
-        fields.insert("resultCode".into(), 200.into());
-        fields.insert("errorCode".into(), 0.into());
-        fields.insert("message".into(), "".into());
-        fields.insert("requestId".into(), request_id.into());
-        fields.insert("success".into(), true.into());
         Reply {
             kind,
-            fields,
+            result_code: 200,
+            error_code: 0,
+            message: String::new(),
+            request_id: request_id.to_string(),
+            fields: String::new(),
             raw: None,
         }
     }
@@ -171,21 +177,33 @@ impl Reply {
     /// It keeps the fields a client's model of its type cannot do without,
     /// empty (see [`required_fields`]).
     pub fn fail(mut self, error_code: u16, message: impl Into<String>) -> Reply {
-        self.fields.insert("resultCode".into(), 500.into());
-        self.fields.insert("errorCode".into(), error_code.into());
-        self.fields
-            .insert("message".into(), Value::String(message.into()));
-        self.fields.insert("success".into(), false.into());
+        self.result_code = 500;
+        self.error_code = error_code;
+        self.message = message.into();
         for (key, empty) in required_fields(self.kind) {
-            self.fields.entry(key).or_insert(empty);
+            if !self.has(key) {
+                self = self.with(key, empty);
+            }
         }
         self
     }
 
-    /// Adds (or replaces) a field of the answer.
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Reply {
-        self.fields.insert(key.into(), value.into());
+    /// Adds a field of the answer (each key once; not one of the common
+    /// fields). A value that cannot be rendered as JSON is left out.
+    pub fn with(mut self, key: &'static str, value: impl Serialize) -> Reply {
+        if let Ok(json) = serde_json::to_string(&value) {
+            self.fields.push_str(",\"");
+            self.fields.push_str(key);
+            self.fields.push_str("\":");
+            self.fields.push_str(&json);
+        }
         self
+    }
+
+    /// Whether the answer already has its own field `key` (a rendered
+    /// value cannot hold `,"key":` unescaped).
+    fn has(&self, key: &str) -> bool {
+        self.fields.contains(&format!(",\"{key}\":"))
     }
 
     /// Adds a field whose JSON is already rendered.
@@ -194,17 +212,37 @@ impl Reply {
         self
     }
 
-    /// The answer as a `Payload` of its type, the raw field spliced last.
+    /// The answer as a `Payload` of its type, the raw field last.
     pub fn into_payload(self) -> Payload {
-        let mut json = Value::Object(self.fields).to_string();
+        let raw_len = self
+            .raw
+            .as_ref()
+            .map_or(0, |(k, json)| k.len() + json.len() + 4);
+        let mut json = String::with_capacity(
+            96 + self.message.len() + self.request_id.len() + self.fields.len() + raw_len,
+        );
+        json.push_str("{\"resultCode\":");
+        json.push_str(&self.result_code.to_string());
+        json.push_str(",\"errorCode\":");
+        json.push_str(&self.error_code.to_string());
+        json.push_str(",\"message\":");
+        push_json_str(&mut json, &self.message);
+        json.push_str(",\"requestId\":");
+        push_json_str(&mut json, &self.request_id);
+        json.push_str(",\"success\":");
+        json.push_str(if self.result_code == 200 {
+            "true"
+        } else {
+            "false"
+        });
+        json.push_str(&self.fields);
         if let Some((key, raw)) = self.raw {
-            json.pop(); // the closing brace
             json.push_str(",\"");
             json.push_str(key);
             json.push_str("\":");
             json.push_str(&raw);
-            json.push('}');
         }
+        json.push('}');
         payload(self.kind, json)
     }
 }
@@ -216,11 +254,11 @@ impl Reply {
 /// (a 403 for a service list) surfaced as a validation error with code 500
 /// instead of its errorCode. Nacos leaves out null fields and fails that
 /// client the same way; answering the empty page costs nothing.
-fn required_fields(kind: &str) -> Vec<(String, Value)> {
+fn required_fields(kind: &str) -> Vec<(&'static str, Value)> {
     match kind {
         "ServiceListResponse" => vec![
-            ("count".into(), 0.into()),
-            ("serviceNames".into(), Value::Array(Vec::new())),
+            ("count", 0.into()),
+            ("serviceNames", Value::Array(Vec::new())),
         ],
         _ => Vec::new(),
     }
@@ -254,14 +292,27 @@ mod tests {
         let json: Value = serde_json::from_slice(body_of(&p))?;
         assert_eq!(json["serviceInfo"]["name"], "s");
         assert_eq!(json["requestId"], "7");
+        assert_eq!(json["success"], true);
         let failed = Reply::ok("InstanceResponse", "")
-            .fail(400, "bad")
+            .with("type", "registerInstance")
+            .fail(400, "bad \"quoted\"")
             .into_payload();
         let json: Value = serde_json::from_slice(body_of(&failed))?;
         assert_eq!(
             (json["resultCode"].as_i64(), json["errorCode"].as_i64()),
             (Some(500), Some(400))
         );
+        assert_eq!(json["message"], "bad \"quoted\"");
+        assert_eq!(json["success"], false);
+        assert_eq!(json["type"], "registerInstance");
+        let names = ["a", "b"];
+        let list = Reply::ok("ServiceListResponse", "1")
+            .with("count", 2)
+            .with("serviceNames", names)
+            .into_payload();
+        let json: Value = serde_json::from_slice(body_of(&list))?;
+        assert_eq!(json["serviceNames"], serde_json::json!(["a", "b"]));
+        assert_eq!(json["count"], 2);
         Ok(())
     }
 

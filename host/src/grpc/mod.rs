@@ -16,9 +16,12 @@
 //! - [`info`]: what a client is shown of a service (push filters applied).
 //! - [`liveness`]: probes of idle connections, closing stuck ones.
 //! - [`stats`]: counters, metrics and the connection listing.
-//! - [`payload`], [`messages`], [`proto`]: the wire.
+//! - [`payload`], [`messages`], [`proto`], [`codec`]: the wire;
+//!   [`coalesce`]: one socket write per HTTP/2 flush.
 
 mod auth;
+pub mod coalesce;
+pub mod codec;
 pub mod connection;
 pub mod handlers;
 pub mod info;

@@ -1,9 +1,10 @@
 //! The gRPC server: its port, the accept loop and one HTTP/2 connection per
-//! accepted transport, served by hyper with tonic's routes.
+//! accepted transport, served by hyper with tonic's generated services.
 //!
 //! The node runs the accept loop itself, rather than tonic's `Server`, to
-//! own each transport: the [`Connection`] is created at accept and handed to
-//! every request on it, a connection the node decides to close (an
+//! own each transport: the [`Connection`] is created at accept and the
+//! transport's services are made for it (every request on it knows its
+//! connection), a connection the node decides to close (an
 //! unresponsive or stuck client, shutdown) is really closed — the Python
 //! client notices nothing less than a closed socket (NACOS-V2.md §9) — and
 //! when the transport ends, whoever ended it, the connection is released at
@@ -17,9 +18,11 @@ use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tower::ServiceExt;
+use tonic::codegen::BoxFuture;
+use tower::Service;
 
 use super::GrpcDoor;
+use super::coalesce::Coalesced;
 use super::connection::Connection;
 use super::payload::payload;
 use super::proto::bi_request_stream_server::BiRequestStreamServer;
@@ -39,6 +42,9 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 
 /// Largest header block accepted from a client.
 const MAX_HEADER_BYTES: u32 = 64 * 1024;
+
+/// The paths of the stream service (`/BiRequestStream/requestBiStream`).
+const STREAM_PATH: &str = "/BiRequestStream/";
 
 /// Binds the HTTP listener and the gRPC one. With `grpc_port` 0 the gRPC
 /// port is the HTTP port + 1000; when the HTTP port is 0 too (any free
@@ -86,17 +92,6 @@ impl GrpcDoor {
     /// (each registered client is first told `ConnectResetRequest`).
     pub(super) async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: Shutdown) {
         let local_port = self.addr.port();
-        let limit = self.config.max_message_bytes;
-        let routes = tonic::service::Routes::new(
-            RequestServer::new(Services(Arc::clone(&self)))
-                .max_decoding_message_size(limit)
-                .max_encoding_message_size(usize::MAX),
-        )
-        .add_service(
-            BiRequestStreamServer::new(Services(Arc::clone(&self)))
-                .max_decoding_message_size(limit)
-                .max_encoding_message_size(usize::MAX),
-        );
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -112,7 +107,7 @@ impl GrpcDoor {
                         continue; // dropping it closes it
                     }
                     let conn = self.connections.open(remote, local_port);
-                    tokio::spawn(Arc::clone(&self).serve_transport(tcp, conn, routes.clone()));
+                    tokio::spawn(Arc::clone(&self).serve_transport(tcp, conn));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: pause, keep serving.
@@ -127,27 +122,17 @@ impl GrpcDoor {
 
     /// Serves HTTP/2 on one transport until it ends or the node closes it,
     /// then releases its connection.
-    async fn serve_transport(
-        self: Arc<Self>,
-        tcp: TcpStream,
-        conn: Arc<Connection>,
-        routes: tonic::service::Routes,
-    ) {
+    async fn serve_transport(self: Arc<Self>, tcp: TcpStream, conn: Arc<Connection>) {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-        let tagged = Arc::clone(&conn);
-        let service =
-            tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(Arc::clone(&tagged));
-                routes.clone().oneshot(request)
-            });
+        let service = self.routes(&conn);
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .max_concurrent_streams(self.config.max_streams_per_connection)
             .max_header_list_size(MAX_HEADER_BYTES);
-        let serving =
-            builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+        let io = TokioIo::new(Coalesced::new(tcp));
+        let serving = builder.serve_connection(io, TowerToHyperService::new(service));
         tokio::pin!(serving);
         tokio::select! {
             result = serving.as_mut() => {
@@ -162,6 +147,41 @@ impl GrpcDoor {
         }
         self.release(&conn).await;
         self.connections.remove(&conn);
+    }
+
+    /// The two services as one connection's transport serves them: each
+    /// request goes to the service its path names (the unary one answers
+    /// any unknown path `Unimplemented`), and the services know the
+    /// connection. (A router and a tag on every request cost more than the
+    /// naming work of a small request.)
+    fn routes(
+        self: &Arc<Self>,
+        conn: &Arc<Connection>,
+    ) -> impl tower::Service<
+        hyper::Request<hyper::body::Incoming>,
+        Response = hyper::Response<tonic::body::Body>,
+        Error = std::convert::Infallible,
+        Future = BoxFuture<hyper::Response<tonic::body::Body>, std::convert::Infallible>,
+    > + Clone
+    + use<> {
+        let limit = self.config.max_message_bytes;
+        let services = Services {
+            door: Arc::clone(self),
+            conn: Arc::clone(conn),
+        };
+        let unary = RequestServer::new(services.clone())
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(usize::MAX);
+        let stream = BiRequestStreamServer::new(services)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(usize::MAX);
+        tower::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            if request.uri().path().starts_with(STREAM_PATH) {
+                stream.clone().call(request)
+            } else {
+                unary.clone().call(request)
+            }
+        })
     }
 
     /// Tells each registered client to reconnect (Java and Go honour

@@ -205,24 +205,20 @@ impl GrpcDoor {
 
 type OutboundStream = Pin<Box<dyn Stream<Item = Result<Payload, Status>> + Send>>;
 
-fn connection_of<T>(request: &Request<T>) -> Result<Arc<Connection>, Status> {
-    request
-        .extensions()
-        .get::<Arc<Connection>>()
-        .cloned()
-        .ok_or_else(|| Status::internal("request without a connection"))
-}
-
-/// The door as tonic serves it.
+/// The door as tonic serves it to one connection's transport.
 #[derive(Clone)]
-pub struct Services(pub Arc<GrpcDoor>);
+pub struct Services {
+    /// The door.
+    pub door: Arc<GrpcDoor>,
+    /// The connection whose transport these services serve.
+    pub conn: Arc<Connection>,
+}
 
 #[tonic::async_trait]
 impl RequestService for Services {
     async fn request(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
-        let conn = connection_of(&request)?;
         Ok(Response::new(
-            self.0.dispatch(&conn, request.into_inner()).await,
+            self.door.dispatch(&self.conn, request.into_inner()).await,
         ))
     }
 }
@@ -236,14 +232,14 @@ impl BiRequestStream for Services {
         &self,
         request: Request<Streaming<Payload>>,
     ) -> Result<Response<Self::requestBiStreamStream>, Status> {
-        let conn = connection_of(&request)?;
+        let conn = Arc::clone(&self.conn);
         if !conn.open_stream() {
             return Err(Status::already_exists(
                 "this connection already has its stream; open a new connection",
             ));
         }
-        let (outbound, queue) = tokio::sync::mpsc::channel(self.0.config.send_queue);
-        tokio::spawn(Arc::clone(&self.0).read_stream(conn, request.into_inner(), outbound));
+        let (outbound, queue) = tokio::sync::mpsc::channel(self.door.config.send_queue);
+        tokio::spawn(Arc::clone(&self.door).read_stream(conn, request.into_inner(), outbound));
         let outbound = ReceiverStream::new(queue).map(|message| Ok(*message));
         Ok(Response::new(Box::pin(outbound)))
     }
