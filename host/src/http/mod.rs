@@ -68,6 +68,8 @@ pub struct Shared {
     pub raft: Option<Arc<RaftStore>>,
     /// The gRPC door, when enabled: its figures and connections.
     pub grpc: Option<Arc<GrpcDoor>>,
+    /// The web console's routes and what they read.
+    pub console: crate::console::Console,
 }
 
 impl std::ops::Deref for ApiState {
@@ -191,6 +193,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/nacos/v2/core/loader/current", get(loader::current))
         .route("/nacre/v1/plugins", get(operator::plugins))
         .merge(cluster::routes(&state))
+        .merge(crate::console::routes(&state.console))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
