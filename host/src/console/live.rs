@@ -73,3 +73,47 @@ fn changes(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::registry::feed::{Cause, ChangeFeed, What};
+    use crate::registry::model::{InstanceId, ServiceKey};
+
+    fn record(feed: &ChangeFeed, n: usize) {
+        let key = ServiceKey::new("public", "DEFAULT_GROUP", "orders");
+        let id = InstanceId::new("DEFAULT", "10.0.0.1", 80);
+        for at in 0..n as i64 {
+            feed.record(at, &key, &id, What::Healthy, Cause::BeatResumed);
+        }
+    }
+
+    /// A reader more than the buffer behind gets `dropped` and its stream
+    /// ends; the writer never waited for it.
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_is_dropped() {
+        let feed = ChangeFeed::default();
+        let (_trigger, shutdown) = crate::shutdown::channel();
+        let stream = changes(feed.subscribe(), shutdown);
+        record(&feed, LIVE_BUFFER + 10);
+        let events: Vec<_> = stream.collect().await;
+        assert_eq!(events.len(), 1, "only the notice that it was dropped");
+    }
+
+    /// A reader that keeps up gets every change, and its stream ends when
+    /// the node shuts down.
+    #[tokio::test]
+    async fn a_reader_that_keeps_up_gets_every_change_until_shutdown() {
+        let feed = ChangeFeed::default();
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let mut stream = Box::pin(changes(feed.subscribe(), shutdown));
+        record(&feed, 3);
+        for _ in 0..3 {
+            assert!(stream.next().await.is_some());
+        }
+        trigger.trigger();
+        assert!(stream.next().await.is_none());
+    }
+}
