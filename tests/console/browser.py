@@ -11,7 +11,9 @@ Modes (first argument):
   cluster URL    the cluster page: every member up, then (after the test
                  kills one) that member shown as down.
   shots URL DIR  a screenshot of every page into DIR (docs/console/).
-  bench URL      bytes transferred and time to first render of /nacos/.
+  bench URL [N]  bytes transferred and time to first render of /nacos/,
+                 N times with an empty cache.
+  seed URL N     registers N services of one instance each (for bench).
 """
 
 import json
@@ -155,8 +157,23 @@ def bench(driver, base):
     say("bench", **figures)
 
 
+def seed(base, count):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i):
+        call(base, "POST", "/nacos/v1/ns/instance", {
+            "serviceName": f"svc-{i:05d}", "groupName": f"group-{i % 10}",
+            "ip": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}", "port": "8080"})
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(count)))
+    say("seed", services=count)
+
+
 def main():
     mode, base = sys.argv[1], sys.argv[2].rstrip("/")
+    if mode == "seed":
+        return seed(base, int(sys.argv[3]))
     driver = browser()
     step = mode
     try:

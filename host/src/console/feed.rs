@@ -7,11 +7,13 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::gather::{Gathered, gather};
 use super::params::{Bad, namespace, number, page, text};
 use super::{Console, Query};
 use crate::naming::catalog::{ServiceFilter, page as slice};
-use crate::registry::feed::{Change, FEED_CAPACITY};
+use crate::registry::feed::FEED_CAPACITY;
 use crate::registry::model::{DEFAULT_GROUP, Instance, ServiceKey};
+use crate::wire::FeedQuery;
 
 /// `GET /nacre/v1/console/state`: the node the console talks to:
 /// `{"node","version","standalone","bundleBytes","feedCapacity"}`.
@@ -26,27 +28,20 @@ pub(super) async fn state(State(console): State<Console>) -> Response {
     .into_response()
 }
 
-/// `GET /nacre/v1/console/feed`: the newest changes, newest first:
-/// `{"changes":[{"seq","at","node","service","instance","what","cause"}]}`.
+/// `GET /nacre/v1/console/feed`: the newest changes of every member, newest
+/// first: `{"changes":[{"seq","at","node","service","instance","what","cause"}]}`.
 /// Filters: `namespaceId` (with `serviceName` and `groupName`, exact: one
 /// service's feed), `ip` (part of `ip:port`), `limit` (1 to 4096, 100).
 pub(super) async fn feed(State(console): State<Console>, query: Query) -> Result<Response, Bad> {
-    let ns = namespace(&query)?;
-    let name = text(&query, "serviceName")?;
-    let group = text(&query, "groupName")?;
-    let address = text(&query, "ip")?;
-    let limit = number(&query, "limit", 100, (1, FEED_CAPACITY))?;
-    let changes = console.naming.registry().feed().latest(limit, |c| {
-        c.service.namespace == ns
-            && (name.is_empty() || c.service.name == name)
-            && (group.is_empty() || c.service.group == group)
-            && (address.is_empty() || address_of(c).contains(address))
-    });
-    Ok(Json(json!({ "changes": changes })).into_response())
-}
-
-fn address_of(change: &Change) -> String {
-    format!("{}:{}", change.instance.ip, change.instance.port)
+    let wanted = FeedQuery {
+        namespace: namespace(&query)?,
+        group: text(&query, "groupName")?.to_string(),
+        name: text(&query, "serviceName")?.to_string(),
+        address: text(&query, "ip")?.to_string(),
+        limit: number(&query, "limit", 100, (1, FEED_CAPACITY))?,
+    };
+    let gathered = gather(&console, &wanted).await;
+    Ok(Json(json!({ "changes": gathered.changes })).into_response())
 }
 
 /// Which instances a listing keeps.
@@ -73,8 +68,8 @@ impl InstanceFilter<'_> {
 /// `catalog/services`), `ip` (part of `ip:port`), `unhealthy=true`;
 /// `pageNo`, `pageSize` (20). Each instance carries what `catalog/instances`
 /// shows plus its `override` (an operator's weight/enabled still in force,
-/// or null), its newest `change` in the feed, and the member `responsible`
-/// for it.
+/// or null) and its newest `change`, from every member's feed, and the
+/// member `responsible` for it.
 pub(super) async fn instances(
     State(console): State<Console>,
     query: Query,
@@ -116,18 +111,32 @@ pub(super) async fn instances(
         kept.sort_by(|a, b| a.id.cmp(&b.id));
         found.extend(kept.into_iter().map(|i| (key.clone(), i)));
     }
-    let list: Vec<Value> = slice(&found, page_no, page_size)
+    let shown = slice(&found, page_no, page_size);
+    // What every member recorded about the instances shown.
+    let about = FeedQuery {
+        namespace: ns.clone(),
+        group: if exact.is_empty() { "" } else { group }.to_string(),
+        name: exact.to_string(),
+        address: filter.address.to_string(),
+        limit: FEED_CAPACITY,
+    };
+    let gathered = match shown.is_empty() {
+        true => Gathered::default(),
+        false => gather(&console, &about).await,
+    };
+    let list: Vec<Value> = shown
         .iter()
-        .map(|(key, instance)| instance_json(&console, key, instance))
+        .map(|(key, instance)| instance_json(&console, &gathered, key, instance))
         .collect();
     Ok(Json(json!({ "count": found.len(), "list": list })).into_response())
 }
 
-fn instance_json(console: &Console, key: &ServiceKey, instance: &Instance) -> Value {
-    let feed = console.naming.registry().feed();
-    let change = feed
-        .latest(1, |c| &c.service == key && c.instance == instance.id)
-        .pop();
+fn instance_json(
+    console: &Console,
+    gathered: &Gathered,
+    key: &ServiceKey,
+    instance: &Instance,
+) -> Value {
     let responsible = match &console.cluster {
         Some(cluster) => cluster.responsible(key).map(|a| a.to_string()),
         None => Some(console.advertised.to_string()),
@@ -150,8 +159,8 @@ fn instance_json(console: &Console, key: &ServiceKey, instance: &Instance) -> Va
         "lease": instance.lease,
         "instanceHeartBeatTimeOut": timings.unhealthy_after,
         "ipDeleteTimeout": timings.delete_after,
-        "override": feed.override_of(key, &instance.id),
-        "change": change,
+        "override": gathered.override_of(key, &instance.id),
+        "change": gathered.latest(key, &instance.id),
         "responsible": responsible,
     })
 }

@@ -26,6 +26,7 @@
 
 mod assets;
 mod feed;
+mod gather;
 pub mod history;
 mod live;
 mod namespaces;
@@ -45,6 +46,7 @@ use crate::consistency::distro::Distro;
 use crate::naming::ServiceManager;
 use crate::shutdown::Shutdown;
 
+pub(crate) use gather::member_feed;
 pub use history::MetricsHistory;
 
 /// What the console's routes read. Cheap to clone.

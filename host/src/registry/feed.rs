@@ -21,7 +21,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::model::{InstanceId, ServiceKey};
@@ -34,7 +34,7 @@ pub const LIVE_BUFFER: usize = 256;
 const MAX_OVERRIDES: usize = 100_000;
 
 /// Which front door a client request came in by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Door {
     /// The v1 HTTP API (Nacos 1.x clients, scripts).
@@ -44,7 +44,7 @@ pub enum Door {
 }
 
 /// Why a change happened. Serialised as `{"kind": ..., <fields>}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Cause {
     /// The instance's client asked for it.
@@ -82,7 +82,7 @@ pub enum Cause {
 }
 
 /// What happened to the instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum What {
     /// It was added.
@@ -100,7 +100,7 @@ pub enum What {
 }
 
 /// An operator's edit of an instance's weight or `enabled` still in force.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Override {
     /// The weight the edit set.
     pub weight: f64,
@@ -113,7 +113,7 @@ pub struct Override {
 }
 
 /// One entry of the feed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
     /// Position in the feed, from 1, never repeating.
     pub seq: u64,
@@ -235,6 +235,19 @@ impl ChangeFeed {
             .unwrap_or_else(|e| e.into_inner())
             .get(&(service.clone(), instance.clone()))
             .cloned()
+    }
+
+    /// The overrides in force on the instances `filter` keeps.
+    pub fn overrides(
+        &self,
+        filter: impl Fn(&ServiceKey, &InstanceId) -> bool,
+    ) -> Vec<(ServiceKey, InstanceId, Override)> {
+        let overrides = self.overrides.lock().unwrap_or_else(|e| e.into_inner());
+        overrides
+            .iter()
+            .filter(|((key, id), _)| filter(key, id))
+            .map(|((key, id), o)| (key.clone(), id.clone(), o.clone()))
+            .collect()
     }
 
     /// The newest entries kept by `filter`, newest first, at most `limit`.
