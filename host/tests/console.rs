@@ -25,6 +25,22 @@ async fn feed(node: &TestNode, service: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// Waits until the newest entry of `service`'s feed is a `what`; its feed then.
+async fn newest_becomes(node: &TestNode, service: &str, what: &str) -> Vec<Value> {
+    wait_for(
+        &format!("{what} at the top of {service}'s feed"),
+        LIMIT,
+        || async {
+            feed(node, service)
+                .await
+                .first()
+                .is_some_and(|c| c["what"] == what)
+        },
+    )
+    .await;
+    feed(node, service).await
+}
+
 /// `what` and `cause.kind` of each entry, newest first.
 fn whats(changes: &[Value]) -> Vec<(String, String)> {
     changes
@@ -36,6 +52,27 @@ fn whats(changes: &[Value]) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// A header of `response` as text (empty when absent or not text).
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// What the console sends to edit an instance: `PATCH instance` of
+/// `orders` 10.0.0.1:80 with `fields`.
+async fn edit(node: &TestNode, fields: &[(&str, &str)]) {
+    let mut params = vec![
+        ("serviceName", "orders"),
+        ("ip", "10.0.0.1"),
+        ("port", "80"),
+    ];
+    params.extend_from_slice(fields);
+    node.send("PATCH", "/instance", &params).await.assert_ok();
 }
 
 /// The console's view of one instance (`/nacre/v1/console/instances`).
@@ -69,15 +106,8 @@ async fn the_bundle_is_served_at_nacos() {
         .await
         .expect("sent");
     assert_eq!(page.status().as_u16(), 200);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap_or("")
-            .starts_with("text/html")
-    );
-    let policy = page.headers()["content-security-policy"]
-        .to_str()
-        .unwrap_or("");
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    let policy = header(&page, "content-security-policy");
     assert!(policy.contains("script-src 'self'"), "{policy}");
     assert_eq!(page.headers()["x-frame-options"], "DENY");
     assert!(
@@ -184,18 +214,7 @@ async fn the_feed_says_what_happened_and_why() {
     node.register("orders", "10.0.0.1", 80, &[])
         .await
         .assert_ok();
-    node.send(
-        "PATCH",
-        "/instance",
-        &[
-            ("serviceName", "orders"),
-            ("ip", "10.0.0.1"),
-            ("port", "80"),
-            ("enabled", "false"),
-        ],
-    )
-    .await
-    .assert_ok();
+    edit(&node, &[("enabled", "false")]).await;
     node.deregister("orders", "10.0.0.1", 80, &[])
         .await
         .assert_ok();
@@ -233,14 +252,7 @@ async fn a_beat_timeout_is_recorded_with_the_silence() {
     node.register("quiet", "10.0.0.1", 80, &[])
         .await
         .assert_ok();
-    wait_for("the deletion in the feed", LIMIT, || async {
-        feed(&node, "quiet")
-            .await
-            .first()
-            .is_some_and(|c| c["what"] == "deregistered")
-    })
-    .await;
-    let changes = feed(&node, "quiet").await;
+    let changes = newest_becomes(&node, "quiet", "deregistered").await;
     assert_eq!(
         whats(&changes),
         [
@@ -270,14 +282,8 @@ async fn a_probe_verdict_is_recorded() {
     node.register("db", "127.0.0.1", port, &[("ephemeral", "false")])
         .await
         .assert_ok();
-    wait_for("the probe's verdict in the feed", LIMIT, || async {
-        feed(&node, "db")
-            .await
-            .first()
-            .is_some_and(|c| c["what"] == "unhealthy")
-    })
-    .await;
-    let verdict = &feed(&node, "db").await[0];
+    let changes = newest_becomes(&node, "db", "unhealthy").await;
+    let verdict = &changes[0];
     assert_eq!(
         verdict["cause"],
         json!({"kind": "probe", "check": "TCP", "ok": false})
@@ -297,19 +303,7 @@ async fn an_override_lasts_until_the_client_registers_again() {
         console_instance(&node, "orders").await["override"],
         Value::Null
     );
-    node.send(
-        "PATCH",
-        "/instance",
-        &[
-            ("serviceName", "orders"),
-            ("ip", "10.0.0.1"),
-            ("port", "80"),
-            ("enabled", "false"),
-            ("weight", "0.5"),
-        ],
-    )
-    .await
-    .assert_ok();
+    edit(&node, &[("enabled", "false"), ("weight", "0.5")]).await;
     let edited = console_instance(&node, "orders").await;
     assert_eq!(edited["enabled"], false);
     assert_eq!(edited["override"]["enabled"], false);
@@ -391,12 +385,7 @@ async fn the_live_stream_sends_changes_and_ends_at_shutdown() {
         .await
         .expect("stream opened");
     assert_eq!(response.status().as_u16(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap_or("")
-            .starts_with("text/event-stream")
-    );
+    assert!(header(&response, "content-type").starts_with("text/event-stream"));
     node.register("live", "10.0.0.1", 80, &[]).await.assert_ok();
     let mut seen = String::new();
     let read = tokio::time::timeout(LIMIT, async {

@@ -78,24 +78,12 @@ pub(super) async fn gather(console: &Console, query: &FeedQuery) -> Gathered {
     let mut gathered = Gathered::default();
     gathered.add(member_feed(console, query));
     if let Some(cluster) = &console.cluster {
-        let mut calls = tokio::task::JoinSet::new();
-        for peer in cluster.peers() {
-            let client = cluster.client().clone();
-            let query = query.clone();
-            calls.spawn(async move {
-                match client.call_within(&peer, &query, PEER_WAIT).await {
-                    Ok(list) => Some(list),
-                    Err(e) => {
-                        tracing::debug!(peer = %peer.address, error = %e, "no change feed from a member");
-                        None
-                    }
-                }
-            });
-        }
-        while let Some(answer) = calls.join_next().await {
-            if let Ok(Some(list)) = answer {
-                gathered.add(list);
-            }
+        let answers = cluster
+            .client()
+            .ask_each(cluster.peers(), query, PEER_WAIT, "change feed")
+            .await;
+        for list in answers {
+            gathered.add(list);
         }
     }
     gathered
