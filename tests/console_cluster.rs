@@ -213,3 +213,35 @@ async fn the_console_feed_gathers_every_member() -> anyhow::Result<()> {
     .await?;
     Ok(())
 }
+
+/// The live stream of a member shows changes another member decided: the
+/// registration is replicated to it, and its notifier tells the stream.
+#[tokio::test]
+async fn the_live_stream_shows_changes_decided_elsewhere() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = TestCluster::start(ClusterOptions::default()).await?;
+    let owner = cluster.owner_of("payments");
+    let viewer = (owner + 1) % 3;
+    let mut stream = http()
+        .get(cluster.url(viewer, "/nacre/v1/console/events"))
+        .send()
+        .await?;
+    ensure!(stream.status().is_success(), "events: {}", stream.status());
+    register(&cluster.url(owner, ""), "payments", "10.4.0.1", 8080).await?;
+    let mut seen = String::new();
+    let found = tokio::time::timeout(LIMIT, async {
+        while !(seen.contains("event: service") && seen.contains("\"payments\"")) {
+            match stream.chunk().await {
+                Ok(Some(chunk)) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return false,
+            }
+        }
+        true
+    })
+    .await;
+    ensure!(
+        found == Ok(true),
+        "no service event for payments; read {seen:?}"
+    );
+    Ok(())
+}

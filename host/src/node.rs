@@ -20,7 +20,7 @@ use crate::consistency::distro::{Distro, DistroSyncer};
 use crate::consistency::{
     ConsistencyService, EphemeralStore, PersistentBackend, PersistentStore, RaftStore,
 };
-use crate::console::{self, Console, MetricsHistory};
+use crate::console::{self, Console, MetricsHistory, ServiceChanges};
 use crate::grpc::push::DoorListener;
 use crate::grpc::{self, GrpcDoor};
 use crate::health::{BeatChecker, HealthProber};
@@ -386,6 +386,12 @@ fn start_console(
 ) -> Console {
     stores.registry.feed().set_node(advertised.to_string());
     let history = Arc::new(MetricsHistory::default());
+    let services = Arc::new(ServiceChanges::default());
+    if config.console.enabled {
+        stores
+            .notifier
+            .listen(Arc::clone(&services) as Arc<dyn ChangeListener>);
+    }
     if config.console.enabled {
         tasks.spawn(Arc::clone(&history).run(
             Arc::clone(&stores.registry),
@@ -402,6 +408,7 @@ fn start_console(
         raft: stores.raft.clone(),
         history,
         shutdown: shutdown.clone(),
+        services,
     })
 }
 

@@ -3,7 +3,11 @@
 //! refresh button (Consul's UI does the same with blocking queries).
 //!
 //! Each entry is one `change` event whose data is the feed entry's JSON
-//! ([`crate::registry::feed::Change`]). A reader gets a buffer of its own of
+//! ([`crate::registry::feed::Change`]): what this member decided. Changes
+//! other members decided reach this member's registry by replication, not
+//! through its feed; the notifier tells [`ServiceChanges`] of them, and the
+//! stream sends a `service` event `{"service": {namespace, group, name}}`
+//! for each (coalesced, as the notifier coalesces). A reader gets a buffer of its own of
 //! [`LIVE_BUFFER`] entries: one that falls further behind is sent a final
 //! `dropped` event and the stream ends (the browser reconnects and reloads
 //! what it shows) — a slow reader never slows the node. Streams end when the
@@ -19,9 +23,36 @@ use futures_util::stream::{self, Stream};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 
+use serde_json::json;
+use tokio::sync::broadcast;
+
 use super::Console;
+use crate::notifier::{ChangeEvent, ChangeListener};
 use crate::registry::feed::{Change, LIVE_BUFFER};
+use crate::registry::model::ServiceKey;
 use crate::shutdown::Shutdown;
+
+/// Hears every applied change from the notifier and passes the service on
+/// to the live streams; wants nothing while no stream is open, so it costs
+/// writers nothing then.
+pub struct ServiceChanges(broadcast::Sender<ServiceKey>);
+
+impl Default for ServiceChanges {
+    fn default() -> Self {
+        ServiceChanges(broadcast::channel(LIVE_BUFFER).0)
+    }
+}
+
+impl ChangeListener for ServiceChanges {
+    fn wants(&self, _service: &ServiceKey) -> bool {
+        self.0.receiver_count() > 0
+    }
+
+    fn on_change(&self, event: &ChangeEvent) {
+        // No reader is not an error.
+        let _ = self.0.send(event.service.clone());
+    }
+}
 
 /// How often an idle stream sends a keep-alive comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -30,38 +61,52 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub(super) async fn events(
     State(console): State<Console>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let reader = console.naming.registry().feed().subscribe();
-    Sse::new(changes(reader, console.shutdown.clone()))
+    let readers = Readers {
+        feed: console.naming.registry().feed().subscribe(),
+        services: console.services.0.subscribe(),
+    };
+    Sse::new(changes(readers, console.shutdown.clone()))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+/// What one stream reads.
+struct Readers {
+    feed: Receiver<Change>,
+    services: Receiver<ServiceKey>,
 }
 
 /// Where a stream is.
 enum Step {
-    Open(Receiver<Change>, Shutdown),
+    Open(Readers, Shutdown),
     Done,
 }
 
+/// The next event of `readers`: `Ok(None)` for one to skip, `Err` once a
+/// reader lagged or closed.
+async fn next(readers: &mut Readers) -> Result<Event, RecvError> {
+    tokio::select! {
+        change = readers.feed.recv() => Ok(Event::default()
+            .event("change")
+            .json_data(&change?)
+            .unwrap_or_else(|_| Event::default().comment("unrenderable change"))),
+        service = readers.services.recv() => Ok(Event::default()
+            .event("service")
+            .data(json!({ "service": service? }).to_string())),
+    }
+}
+
 /// The events of one reader, until it lags, the feed closes or the node stops.
-fn changes(
-    reader: Receiver<Change>,
-    shutdown: Shutdown,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold(Step::Open(reader, shutdown), |step| async move {
-        let Step::Open(mut reader, mut shutdown) = step else {
+fn changes(readers: Readers, shutdown: Shutdown) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold(Step::Open(readers, shutdown), |step| async move {
+        let Step::Open(mut readers, mut shutdown) = step else {
             return None;
         };
         let received = tokio::select! {
-            received = reader.recv() => received,
+            received = next(&mut readers) => received,
             () = shutdown.recv() => return None,
         };
         match received {
-            Ok(change) => {
-                let event = Event::default()
-                    .event("change")
-                    .json_data(&change)
-                    .unwrap_or_else(|_| Event::default().comment("unrenderable change"));
-                Some((Ok(event), Step::Open(reader, shutdown)))
-            }
+            Ok(event) => Some((Ok(event), Step::Open(readers, shutdown))),
             Err(RecvError::Lagged(missed)) => {
                 tracing::debug!(missed, "console stream reader fell behind; dropped");
                 let event = Event::default()
@@ -96,7 +141,12 @@ mod tests {
     async fn a_reader_that_falls_behind_is_dropped() {
         let feed = ChangeFeed::default();
         let (_trigger, shutdown) = crate::shutdown::channel();
-        let stream = changes(feed.subscribe(), shutdown);
+        let services = ServiceChanges::default();
+        let readers = Readers {
+            feed: feed.subscribe(),
+            services: services.0.subscribe(),
+        };
+        let stream = changes(readers, shutdown);
         record(&feed, LIVE_BUFFER + 10);
         let events: Vec<_> = stream.collect().await;
         assert_eq!(events.len(), 1, "only the notice that it was dropped");
@@ -108,7 +158,12 @@ mod tests {
     async fn a_reader_that_keeps_up_gets_every_change_until_shutdown() {
         let feed = ChangeFeed::default();
         let (trigger, shutdown) = crate::shutdown::channel();
-        let mut stream = Box::pin(changes(feed.subscribe(), shutdown));
+        let services = ServiceChanges::default();
+        let readers = Readers {
+            feed: feed.subscribe(),
+            services: services.0.subscribe(),
+        };
+        let mut stream = Box::pin(changes(readers, shutdown));
         record(&feed, 3);
         for _ in 0..3 {
             assert!(stream.next().await.is_some());

@@ -48,6 +48,7 @@ use crate::shutdown::Shutdown;
 
 pub(crate) use gather::member_feed;
 pub use history::MetricsHistory;
+pub use live::ServiceChanges;
 
 /// What the console's routes read. Cheap to clone.
 #[derive(Clone)]
@@ -71,6 +72,9 @@ pub struct Parts {
     pub history: Arc<MetricsHistory>,
     /// Ends the live streams when the node stops.
     pub shutdown: Shutdown,
+    /// Services changed by any member, for the live streams (the node has
+    /// the notifier tell it).
+    pub services: Arc<ServiceChanges>,
 }
 
 impl std::ops::Deref for Console {

@@ -91,10 +91,14 @@ function listen() {
   const url = '/nacre/v1/console/events' + (token() ? `?accessToken=${encodeURIComponent(token())}` : '');
   const stream = new EventSource(url);
   const button = document.getElementById('live');
-  stream.addEventListener('change', (event) => {
-    if (paused || !current || !current.live) return;
-    current.live(JSON.parse(event.data));
-  });
+  // `change`: a feed entry of this node; `service`: a service changed by
+  // any member. Views look at `.service` of either.
+  for (const kind of ['change', 'service']) {
+    stream.addEventListener(kind, (event) => {
+      if (paused || !current || !current.live) return;
+      current.live(JSON.parse(event.data));
+    });
+  }
   stream.addEventListener('dropped', () => { if (!paused) show(); });
   stream.onopen = () => button.classList.add('on');
   stream.onerror = () => button.classList.remove('on');
