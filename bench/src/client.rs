@@ -19,6 +19,16 @@ use tokio::net::TcpStream;
 /// Requests that take longer than this count as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The credential every request carries in its query string, as Nacos
+/// clients send it (`accessToken=…`, or `username=…&password=…` like npm
+/// `nacos-naming`); set once from the command line.
+static CREDENTIAL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Makes every request of this process carry `query` (already encoded).
+pub fn set_credential(query: String) {
+    let _ = CREDENTIAL.set(query);
+}
+
 pub struct Connection {
     addr: SocketAddr,
     host: String,
@@ -95,9 +105,16 @@ impl Connection {
         let agent = self.user_agent;
         let sender = self.connect().await?;
         sender.ready().await.context("connection closed")?;
+        let uri = match CREDENTIAL.get() {
+            Some(credential) if path_and_query.contains('?') => {
+                format!("{path_and_query}&{credential}")
+            }
+            Some(credential) => format!("{path_and_query}?{credential}"),
+            None => path_and_query.to_string(),
+        };
         let mut request = Request::builder()
             .method(method)
-            .uri(path_and_query)
+            .uri(uri)
             .header("Host", host);
         if let Some(agent) = agent {
             request = request.header("User-Agent", agent);

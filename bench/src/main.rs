@@ -37,6 +37,13 @@ struct Cli {
     /// Also print one JSON object per result on stdout
     #[arg(long, global = true)]
     json: bool,
+    /// Send this token as `accessToken` with every HTTP request (a server with auth on)
+    #[arg(long, global = true)]
+    access_token: Option<String>,
+    /// Send `username` and this user's `password` with every HTTP request, as npm
+    /// nacos-naming does (a server with auth on); the password comes from BENCH_PASSWORD
+    #[arg(long, global = true)]
+    username: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -337,6 +344,21 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    match (&cli.access_token, &cli.username) {
+        (Some(token), _) => {
+            client::set_credential(format!("accessToken={}", client::encode(token)))
+        }
+        (None, Some(user)) => {
+            let password = std::env::var("BENCH_PASSWORD")
+                .context("--username needs the password in BENCH_PASSWORD")?;
+            client::set_credential(format!(
+                "username={}&password={}",
+                client::encode(user),
+                client::encode(&password)
+            ));
+        }
+        (None, None) => {}
+    }
     let addrs: Vec<SocketAddr> = cli
         .url
         .split(',')

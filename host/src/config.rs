@@ -53,6 +53,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// `[raft]`: the persistent store of a cluster.
     pub raft: RaftConfig,
+    /// `[auth]`: client authentication and authorization.
+    pub auth: AuthConfig,
 }
 
 /// The web console (`crate::console`).
@@ -261,6 +263,64 @@ pub struct RaftConfig {
     pub log_entries_kept_after_snapshot: u64,
 }
 
+/// Authentication and authorization of clients (docs/AUTH.md).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Require credentials on the client API (Nacos's `nacos.core.auth.enabled`).
+    pub enabled: bool,
+    /// Name of the first admin, created at first start with `admin_password`.
+    pub admin_username: String,
+    /// Password of the first admin; empty creates none (use `nacre auth init`
+    /// from the node's own machine instead). Used only while no admin exists.
+    pub admin_password: String,
+    /// Lifetime of an issued token, in seconds (Nacos: 18000).
+    pub token_ttl_seconds: u64,
+    /// Failed logins one user may have in a minute before its logins are
+    /// refused (429) for the rest of that minute.
+    pub failures_per_user_per_minute: u32,
+    /// Failed logins one source address may have in a minute before its
+    /// logins are refused (429) for the rest of that minute.
+    pub failures_per_source_per_minute: u32,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let password = if self.admin_password.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("AuthConfig")
+            .field("enabled", &self.enabled)
+            .field("admin_username", &self.admin_username)
+            .field("admin_password", &password)
+            .field("token_ttl_seconds", &self.token_ttl_seconds)
+            .field(
+                "failures_per_user_per_minute",
+                &self.failures_per_user_per_minute,
+            )
+            .field(
+                "failures_per_source_per_minute",
+                &self.failures_per_source_per_minute,
+            )
+            .finish()
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            enabled: false,
+            admin_username: "nacos".into(),
+            admin_password: String::new(),
+            token_ttl_seconds: 18_000,
+            failures_per_user_per_minute: 10,
+            failures_per_source_per_minute: 30,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -279,6 +339,7 @@ impl Default for Config {
             persistent: PersistentConfig::default(),
             cluster: ClusterConfig::default(),
             raft: RaftConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

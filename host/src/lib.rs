@@ -12,6 +12,9 @@
 //! - [`grpc`]: the front door of Nacos 2.x clients: gRPC on the HTTP port +
 //!   1000, the connection as the lease of its instances, pushes on the
 //!   stream.
+//! - [`auth`]: who a request comes from (token, or username and password)
+//!   and whether its route lets them, for both doors; over the auth tables
+//!   of [`accounts`] (a leaf), which change through Raft or a local log.
 //! - [`naming`]: the rules clients meet — register, deregister, beat, list,
 //!   service definitions — the same whatever door a request came in by.
 //! - [`consistency`]: the `put / remove / get / listen` facade; ephemeral
@@ -38,6 +41,8 @@
 // `-D warnings` turns a missing one into a failure.
 #![warn(missing_docs)]
 
+pub mod accounts;
+pub mod auth;
 pub mod banner;
 pub mod clock;
 pub mod cluster;

@@ -4,6 +4,8 @@
 //! fails its test) end with `error: …` and, when there is one, `fix: …` on
 //! stderr and exit status 1 — never a backtrace, which is for bugs.
 
+mod auth_cli;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -36,6 +38,9 @@ enum Command {
     /// Work with WebAssembly plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Users, roles and permissions of a running node, and its first admin.
+    #[command(subcommand)]
+    Auth(auth_cli::AuthCommand),
 }
 
 #[derive(Subcommand)]
@@ -45,6 +50,9 @@ enum PluginCommand {
         /// Base URL of the node
         #[arg(long, default_value = "http://127.0.0.1:8848")]
         url: String,
+        /// An admin's token, when the node has auth on (from `nacre auth login`)
+        #[arg(long, env = "NACRE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Call one plugin once with a sample input, without a node; prints its answer and log lines.
     Test(TestArgs),
@@ -110,8 +118,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Start(args) => start(args),
-        Command::Plugin(PluginCommand::List { url }) => plugin_list(&url).map_err(Failure::from),
+        Command::Plugin(PluginCommand::List { url, token }) => {
+            plugin_list(&url, token.as_deref()).map_err(Failure::from)
+        }
         Command::Plugin(PluginCommand::Test(args)) => plugin_test(&args).map_err(Failure::from),
+        Command::Auth(command) => auth_cli::run(command).map_err(Failure::from),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,11 +136,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn plugin_list(url: &str) -> anyhow::Result<()> {
+fn plugin_list(url: &str, token: Option<&str>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let body: serde_json::Value = runtime.block_on(async {
         let endpoint = format!("{}/nacre/v1/plugins", url.trim_end_matches('/'));
-        let reply = reqwest::get(&endpoint)
+        let mut request = reqwest::Client::new().get(&endpoint);
+        if let Some(token) = token {
+            request = request.header("accessToken", token);
+        }
+        let reply = request
+            .send()
             .await
             .with_context(|| format!("asking {endpoint} (is a node running there? see --url)"))?;
         anyhow::ensure!(

@@ -12,13 +12,16 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::accounts::SharedTables;
+use crate::auth::{self, Auth};
 use crate::banner::Addresses;
 use crate::clock::now_millis;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::consistency::distro::{Distro, DistroSyncer};
 use crate::consistency::{
-    ConsistencyService, EphemeralStore, PersistentBackend, PersistentStore, RaftStore,
+    AccountsLog, AccountsStore, ConsistencyService, EphemeralStore, PersistentBackend,
+    PersistentStore, RaftStore,
 };
 use crate::console::{self, Console, MetricsHistory, ServiceChanges};
 use crate::grpc::push::DoorListener;
@@ -67,6 +70,8 @@ struct Stores {
     consistency: Arc<ConsistencyService>,
     distro: Option<Arc<Distro>>,
     raft: Option<Arc<RaftStore>>,
+    /// Auth over the users, roles, permissions and signing keys.
+    auth: Arc<Auth>,
 }
 
 impl Node {
@@ -87,6 +92,12 @@ impl Node {
         let mut tasks = JoinSet::new();
 
         let stores = open_stores(&config, cluster.as_ref(), &mut tasks, &shutdown).await?;
+        let auth = Arc::clone(&stores.auth);
+        tasks.spawn(auth::bootstrap::run(
+            Arc::clone(&auth),
+            config.auth.clone(),
+            shutdown.clone(),
+        ));
         let switches = Arc::new(Switches::new(&config));
         let plugins = load_plugins(&config, &stores.registry)?;
         let naming = naming_operations(&config, &stores, &switches, &plugins);
@@ -105,7 +116,7 @@ impl Node {
         let grpc = match grpc_listener {
             Some(listener) => Some(start_grpc(
                 &config,
-                (&naming, &plugins, &stores.notifier),
+                (&naming, &plugins, &stores.notifier, &auth),
                 cluster.as_ref(),
                 advertised,
                 listener,
@@ -162,6 +173,7 @@ impl Node {
             raft: stores.raft.clone(),
             grpc: grpc.clone(),
             console,
+            auth,
         });
         serve_http(
             listener,
@@ -255,13 +267,14 @@ async fn open_stores(
         None => Registry::new(),
     });
     let notifier = Notifier::new();
+    let tables = SharedTables::default();
     let raft = match cluster {
         Some(cluster) => Some(
             RaftStore::open(
                 Arc::clone(cluster),
                 &config.raft,
                 &config.data_dir,
-                (Arc::clone(&registry), notifier.clone()),
+                (Arc::clone(&registry), notifier.clone(), Arc::clone(&tables)),
                 (tasks, shutdown),
             )
             .await?,
@@ -276,6 +289,10 @@ async fn open_stores(
             notifier.clone(),
             config.persistent.sync_writes,
         )?),
+    };
+    let accounts = match &raft {
+        Some(raft) => AccountsStore::Raft(Arc::clone(raft)),
+        None => AccountsStore::Local(AccountsLog::open(&config.data_dir, Arc::clone(&tables))?),
     };
     let distro =
         cluster.map(|c| Distro::new(Arc::clone(c), Arc::clone(&registry), notifier.clone()));
@@ -297,6 +314,12 @@ async fn open_stores(
         consistency,
         distro,
         raft,
+        auth: Arc::new(Auth::new(
+            &config.auth,
+            tables,
+            accounts,
+            Duration::from_millis(config.raft.write_timeout_ms),
+        )),
     })
 }
 
@@ -466,7 +489,12 @@ fn naming_operations(
 /// changes (for its pushes).
 fn start_grpc(
     config: &Config,
-    (naming, plugins, notifier): (&Arc<ServiceManager>, &Option<Arc<Plugins>>, &Notifier),
+    (naming, plugins, notifier, auth): (
+        &Arc<ServiceManager>,
+        &Option<Arc<Plugins>>,
+        &Notifier,
+        &Arc<Auth>,
+    ),
     cluster: Option<&Arc<Cluster>>,
     advertised: SocketAddr,
     listener: TcpListener,
@@ -477,6 +505,7 @@ fn start_grpc(
         config: config.grpc.clone(),
         naming: Arc::clone(naming),
         plugins: plugins.clone(),
+        auth: Arc::clone(auth),
         // Leases name the member as the cluster knows it (its entry in
         // cluster.members), which is what `distro::leases` compares.
         node: cluster.as_ref().map_or(advertised, |c| c.me()),

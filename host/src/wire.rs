@@ -26,11 +26,12 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::AccountChange;
 use crate::registry::model::ServiceKey;
 use crate::registry::{ServiceRecords, Write};
 
 /// The version of this protocol; members of different versions refuse each other.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// The header carrying [`PROTOCOL_VERSION`] on every internal request.
 pub const PROTOCOL_HEADER: &str = "x-nacre-protocol";
 /// The header carrying the cluster secret on every internal request.
@@ -188,6 +189,9 @@ rpc!(ForwardBatch => ForwardReplies, "/nacre/v1/distro/forward");
 pub struct RaftCommand {
     /// The writes, applied in this order at one log index.
     pub writes: Vec<Write>,
+    /// Changes to the auth tables, applied after `writes`.
+    #[serde(default)]
+    pub accounts: Vec<AccountChange>,
 }
 
 /// What applying an entry answers (nothing: the write either applied or not).
@@ -232,6 +236,16 @@ pub enum ForwardedWrite {
     Failed(String),
 }
 rpc!(ProposeWrite => ForwardedWrite, "/nacre/v1/raft/write");
+
+/// A follower's change to the auth tables for the leader to propose.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProposeAccountChange {
+    /// The change an admin asked for (or a start-up step: the first key or admin).
+    pub change: AccountChange,
+    /// Milliseconds the caller still waits.
+    pub deadline_ms: u64,
+}
+rpc!(ProposeAccountChange => ForwardedWrite, "/nacre/v1/raft/accounts");
 
 /// A follower asks the leader for a read index.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

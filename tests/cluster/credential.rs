@@ -40,6 +40,7 @@ async fn internal_routes_require_the_cluster_credential() -> anyhow::Result<()> 
             ("GET", "/nacre/v1/distro/digest"),
             ("POST", "/nacre/v1/cluster/status"),
             ("POST", "/nacre/v1/raft/write"),
+            ("POST", "/nacre/v1/raft/accounts"),
         ] {
             let mut request = http()
                 .request(method.parse()?, cluster.url(0, path))

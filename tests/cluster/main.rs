@@ -1,6 +1,7 @@
 //! Distro clusters of three `nacre` processes on loopback, one module per
 //! scenario. (The seeded fault-injection suite is `tests/fault/`.)
 
+mod auth;
 mod credential;
 mod forward;
 mod kill;

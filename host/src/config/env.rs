@@ -40,6 +40,7 @@ impl Config {
             .filter(|name| {
                 name.starts_with(ENV_PREFIX)
                     && name != "NACRE_CONFIG"
+                    && name != "NACRE_TOKEN"
                     && find_knob(&defaults, name).is_none()
             })
             .collect()

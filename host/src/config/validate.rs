@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 
 use anyhow::bail;
 
-use super::{ClusterConfig, Config, GrpcConfig, HealthConfig, PluginsConfig, RaftConfig};
+use super::{
+    AuthConfig, ClusterConfig, Config, GrpcConfig, HealthConfig, PluginsConfig, RaftConfig,
+};
 use crate::plugins::manifest::{MAX_MEMORY_MB, MAX_TIMEOUT_MS};
 
 impl Config {
@@ -26,6 +28,7 @@ impl Config {
         plugins(&self.plugins)?;
         grpc(&self.grpc)?;
         raft(&self.raft)?;
+        auth(&self.auth)?;
         let c = &self.cluster;
         if !c.members.is_empty() && c.max_message_bytes < 2 * self.http.max_body_bytes {
             bail!(
@@ -50,6 +53,14 @@ impl Config {
                 "health.client_beat_interval_ms ({}) is not shorter than health.beat_timeout_ms \
                  ({}): clients told to beat at that interval turn unhealthy between two beats",
                 h.client_beat_interval_ms, h.beat_timeout_ms
+            ));
+        }
+        if !self.auth.enabled && !self.bind.is_loopback() {
+            warnings.push(format!(
+                "auth.enabled is off and the node listens on {}: anyone who can reach the port \
+                 can register, deregister and read every service (set auth.enabled = true, or \
+                 bind = \"127.0.0.1\")",
+                self.bind
             ));
         }
         let c = &self.cluster;
@@ -142,6 +153,28 @@ fn grpc(g: &GrpcConfig) -> anyhow::Result<()> {
         || g.push_ack_timeout_ms == 0
     {
         bail!("every grpc.* size, limit and interval must be greater than 0");
+    }
+    Ok(())
+}
+
+/// The auth knobs.
+fn auth(a: &AuthConfig) -> anyhow::Result<()> {
+    if a.token_ttl_seconds == 0 || a.token_ttl_seconds > 30 * 24 * 3600 {
+        bail!(
+            "auth.token_ttl_seconds ({}) must be between 1 and 2592000 (30 days);              Nacos's default is 18000",
+            a.token_ttl_seconds
+        );
+    }
+    if a.failures_per_user_per_minute == 0 || a.failures_per_source_per_minute == 0 {
+        bail!(
+            "auth.failures_per_user_per_minute and auth.failures_per_source_per_minute must be greater than 0"
+        );
+    }
+    crate::auth::check_username("auth.admin_username", &a.admin_username)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !a.admin_password.is_empty() {
+        crate::auth::check_password("auth.admin_password", &a.admin_password)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(())
 }
@@ -245,8 +278,15 @@ mod tests {
 
     #[test]
     fn doubtful_combinations_are_warnings() {
-        assert!(Config::default().warnings().is_empty());
-        let mut config = Config::default();
+        let defaults = Config::default().warnings();
+        assert_eq!(defaults.len(), 1, "{defaults:?}");
+        assert!(defaults[0].contains("auth.enabled is off"), "{defaults:?}");
+        let loopback = Config {
+            bind: std::net::IpAddr::from([127, 0, 0, 1]),
+            ..Config::default()
+        };
+        assert!(loopback.warnings().is_empty());
+        let mut config = loopback;
         config.health.beat_timeout_ms = 3_000;
         config.health.delete_timeout_ms = 6_000;
         let warnings = config.warnings();

@@ -13,6 +13,7 @@
 //! durable by then fails (retryably, 503) instead of keeping the client
 //! waiting, however long it queued or was forwarded before.
 
+pub mod accounts;
 pub mod distro;
 pub mod ephemeral;
 pub mod persistent;
@@ -27,6 +28,7 @@ use crate::notifier::{ChangeKinds, ChangeListener, Notifier};
 use crate::registry::Registry;
 pub use crate::registry::{Key, Record, Write};
 
+pub use accounts::{AccountsLog, AccountsStore};
 pub use ephemeral::EphemeralStore;
 pub use persistent::PersistentStore;
 pub use raft::RaftStore;

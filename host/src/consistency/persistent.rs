@@ -49,7 +49,8 @@ impl PersistentStore {
         fs::create_dir_all(data_dir)
             .with_context(|| format!("creating data directory {}", data_dir.display()))?;
         let path = data_dir.join(LOG_FILE);
-        let writes = read_log(&path).with_context(|| format!("replaying {}", path.display()))?;
+        let writes: Vec<Write> =
+            read_log(&path).with_context(|| format!("replaying {}", path.display()))?;
         let replayed = writes.len();
         for write in writes {
             apply(&registry, &notifier, write);
@@ -97,8 +98,9 @@ fn fnv1a(bytes: &[u8]) -> u32 {
     })
 }
 
-fn encode_frame(write: &Write) -> io::Result<Vec<u8>> {
-    let payload = rmp_serde::to_vec(write).map_err(io::Error::other)?;
+/// One log frame holding `value` (see the module documentation).
+pub(super) fn encode_frame<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    let payload = rmp_serde::to_vec(value).map_err(io::Error::other)?;
     let len = u32::try_from(payload.len()).map_err(io::Error::other)?;
     let mut frame = Vec::with_capacity(payload.len() + 8);
     frame.extend_from_slice(&len.to_le_bytes());
@@ -107,7 +109,8 @@ fn encode_frame(write: &Write) -> io::Result<Vec<u8>> {
     Ok(frame)
 }
 
-fn read_log(path: &Path) -> io::Result<Vec<Write>> {
+/// Every whole frame of the log at `path` (none if it does not exist).
+pub(super) fn read_log<T: serde::de::DeserializeOwned>(path: &Path) -> io::Result<Vec<T>> {
     let mut bytes = Vec::new();
     match File::open(path) {
         Ok(mut file) => file.read_to_end(&mut bytes)?,
@@ -227,12 +230,12 @@ mod tests {
         let good = bytes.len();
         bytes.extend_from_slice(&encode_frame(&Write::Put(persistent_instance("10.0.0.2")))?[..10]);
         fs::write(&path, &bytes)?;
-        assert_eq!(read_log(&path)?.len(), 1);
+        assert_eq!(read_log::<Write>(&path)?.len(), 1);
 
         bytes.truncate(good);
         bytes[good - 1] ^= 0xff;
         fs::write(&path, &bytes)?;
-        assert!(read_log(&path).is_err());
+        assert!(read_log::<Write>(&path).is_err());
         Ok(())
     }
 }

@@ -26,7 +26,8 @@ use tokio::sync::broadcast::error::RecvError;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use super::Console;
+use super::params::{Bad, namespace};
+use super::{Console, Query};
 use crate::notifier::{ChangeEvent, ChangeListener};
 use crate::registry::feed::{Change, LIVE_BUFFER};
 use crate::registry::model::ServiceKey;
@@ -60,17 +61,21 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// `GET /nacre/v1/console/events` (see the module's documentation).
 pub(super) async fn events(
     State(console): State<Console>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    query: Query,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Bad> {
     let readers = Readers {
+        namespace: namespace(&query)?,
         feed: console.naming.registry().feed().subscribe(),
         services: console.services.0.subscribe(),
     };
-    Sse::new(changes(readers, console.shutdown.clone()))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Ok(Sse::new(changes(readers, console.shutdown.clone()))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
 /// What one stream reads.
 struct Readers {
+    /// Only changes in this namespace (the one the caller may read).
+    namespace: String,
     feed: Receiver<Change>,
     services: Receiver<ServiceKey>,
 }
@@ -81,17 +86,29 @@ enum Step {
     Done,
 }
 
-/// The next event of `readers`: `Ok(None)` for one to skip, `Err` once a
-/// reader lagged or closed.
+/// The next event of `readers` in its namespace; `Err` once a reader
+/// lagged or closed.
 async fn next(readers: &mut Readers) -> Result<Event, RecvError> {
-    tokio::select! {
-        change = readers.feed.recv() => Ok(Event::default()
-            .event("change")
-            .json_data(&change?)
-            .unwrap_or_else(|_| Event::default().comment("unrenderable change"))),
-        service = readers.services.recv() => Ok(Event::default()
-            .event("service")
-            .data(json!({ "service": service? }).to_string())),
+    loop {
+        tokio::select! {
+            change = readers.feed.recv() => {
+                let change = change?;
+                if change.service.namespace == readers.namespace {
+                    return Ok(Event::default()
+                        .event("change")
+                        .json_data(&change)
+                        .unwrap_or_else(|_| Event::default().comment("unrenderable change")));
+                }
+            }
+            service = readers.services.recv() => {
+                let service = service?;
+                if service.namespace == readers.namespace {
+                    return Ok(Event::default()
+                        .event("service")
+                        .data(json!({ "service": service }).to_string()));
+                }
+            }
+        }
     }
 }
 
@@ -143,6 +160,7 @@ mod tests {
         let (_trigger, shutdown) = crate::shutdown::channel();
         let services = ServiceChanges::default();
         let readers = Readers {
+            namespace: "public".into(),
             feed: feed.subscribe(),
             services: services.0.subscribe(),
         };
@@ -160,6 +178,7 @@ mod tests {
         let (trigger, shutdown) = crate::shutdown::channel();
         let services = ServiceChanges::default();
         let readers = Readers {
+            namespace: "public".into(),
             feed: feed.subscribe(),
             services: services.0.subscribe(),
         };

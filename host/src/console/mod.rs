@@ -22,7 +22,8 @@
 //!   the last minutes, sampled by a task of its own.
 //!
 //! With `console.enabled = false` only the Nacos-shaped routes stay (tools
-//! call them); the bundle, the feed and the stream are not served.
+//! call them); the bundle, the feed and the stream are not served. With
+//! auth on, each route is guarded by what it shows ([`Routes`]).
 
 mod assets;
 mod feed;
@@ -94,9 +95,23 @@ impl Console {
 /// Query parameters as given (the console's routes take a few plain ones).
 pub(crate) type Query = axum::extract::Query<HashMap<String, String>>;
 
-/// The console's routes, with their state; merged into the node's router.
-pub fn routes<S: Clone + Send + Sync + 'static>(console: &Console) -> Router<S> {
-    let mut router = Router::new()
+/// The console's routes, with their state, grouped by what a caller needs
+/// when auth is on; the HTTP door puts each group behind its guard. A group
+/// with no route is `None`.
+pub struct Routes<S> {
+    /// Open to anyone: the bundle (the login page is part of it).
+    pub open: Option<Router<S>>,
+    /// Any signed-in user: the namespace list (each user sees which exist
+    /// and picks one), the cluster and the node's figures.
+    pub signed_in: Router<S>,
+    /// Reads of the namespace (and service) the parameters name: the feed,
+    /// instances across services, the live stream of one namespace.
+    pub reads: Option<Router<S>>,
+}
+
+/// The console's routes (see [`Routes`]).
+pub fn routes<S: Clone + Send + Sync + 'static>(console: &Console) -> Routes<S> {
+    let signed_in = Router::new()
         .route(
             "/nacos/v1/console/namespaces",
             get(namespaces::list)
@@ -105,15 +120,24 @@ pub fn routes<S: Clone + Send + Sync + 'static>(console: &Console) -> Router<S> 
                 .delete(namespaces::not_served),
         )
         .route("/nacos/v1/core/cluster/nodes", get(nodes::nodes));
-    if console.enabled {
-        router = router
-            .merge(assets::routes())
-            .route("/nacre/v1/console/state", get(feed::state))
-            .route("/nacre/v1/console/feed", get(feed::feed))
-            .route("/nacre/v1/console/instances", get(feed::instances))
-            .route("/nacre/v1/console/cluster", get(nodes::cluster))
-            .route("/nacre/v1/console/metrics", get(history::recent))
-            .route("/nacre/v1/console/events", get(live::events));
+    if !console.enabled {
+        return Routes {
+            open: None,
+            signed_in: signed_in.with_state(console.clone()),
+            reads: None,
+        };
     }
-    router.with_state(console.clone())
+    let signed_in = signed_in
+        .route("/nacre/v1/console/state", get(feed::state))
+        .route("/nacre/v1/console/cluster", get(nodes::cluster))
+        .route("/nacre/v1/console/metrics", get(history::recent));
+    let reads = Router::new()
+        .route("/nacre/v1/console/feed", get(feed::feed))
+        .route("/nacre/v1/console/instances", get(feed::instances))
+        .route("/nacre/v1/console/events", get(live::events));
+    Routes {
+        open: Some(assets::routes()),
+        signed_in: signed_in.with_state(console.clone()),
+        reads: Some(reads.with_state(console.clone())),
+    }
 }

@@ -18,6 +18,7 @@
 //! - [`stats`]: counters, metrics and the connection listing.
 //! - [`payload`], [`messages`], [`proto`]: the wire.
 
+mod auth;
 pub mod connection;
 pub mod handlers;
 pub mod info;
@@ -38,6 +39,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::auth::Auth;
 use crate::config::GrpcConfig;
 use crate::naming::ServiceManager;
 use crate::naming::service_info::RefTimes;
@@ -57,6 +59,7 @@ pub struct GrpcDoor {
     pub(crate) config: GrpcConfig,
     pub(crate) naming: Arc<ServiceManager>,
     pub(crate) plugins: Option<Arc<Plugins>>,
+    pub(crate) auth: Arc<Auth>,
     pub(crate) connections: Connections,
     pub(crate) publisher: Publisher,
     pub(crate) push: PushHub,
@@ -76,6 +79,8 @@ pub struct Parts {
     pub naming: Arc<ServiceManager>,
     /// The loaded plugins (push filters shape pushes and answers).
     pub plugins: Option<Arc<Plugins>>,
+    /// Auth: the secured naming requests are checked against it.
+    pub auth: Arc<Auth>,
     /// This node's advertised address and incarnation (its start time, ms):
     /// named in the leases of its connections.
     pub node: SocketAddr,
@@ -109,6 +114,7 @@ impl GrpcDoor {
             config: parts.config,
             naming: parts.naming,
             plugins: parts.plugins,
+            auth: parts.auth,
             connections: Connections::default(),
             push,
             ref_times: RefTimes::default(),

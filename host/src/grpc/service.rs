@@ -63,6 +63,9 @@ impl GrpcDoor {
         if !conn.registered_within(SETUP_WAIT).await {
             return self.protocol_error(ErrorCode::Unregistered, "Connection is unregistered.");
         }
+        if let Err(refusal) = self.authorize(kind, body, &request).await {
+            return refusal;
+        }
         let answer = match kind {
             "HealthCheckRequest" => parse::<Bare>(kind, body).map(|b| {
                 Reply::ok("HealthCheckResponse", &b.request_id.unwrap_or_default()).into_payload()

@@ -24,11 +24,13 @@ use super::error::ApiError;
 use super::forward::credential_ok;
 use super::params::{Params, is_form};
 use crate::consistency::distro::{Distro, DistroStats};
+use crate::consistency::raft::Proposed;
 use crate::consistency::{HELD_ELSEWHERE, RaftStore};
 use crate::wire::{
     self, Checksums, FetchRecords, ForwardBatch, ForwardReplies, Forwarded, ForwardedRequest,
-    MSGPACK, PROTOCOL_HEADER, PROTOCOL_VERSION, ProposeWrite, RaftTypes, ReadIndexRequest, Records,
-    Rpc, SnapshotRequest, StatusRequest, SubscribersQuery, SyncBatch, SyncReply,
+    MSGPACK, PROTOCOL_HEADER, PROTOCOL_VERSION, ProposeAccountChange, ProposeWrite, RaftTypes,
+    ReadIndexRequest, Records, Rpc, SnapshotRequest, StatusRequest, SubscribersQuery, SyncBatch,
+    SyncReply,
 };
 
 /// Where operators and tests read each service's checksum on this node (JSON).
@@ -75,6 +77,7 @@ pub fn routes(state: &ApiState) -> Router<ApiState> {
         Ok(super::subscribers::local(&state, &query))
     });
     let router = rpc(router, propose);
+    let router = rpc(router, propose_account_change);
     let router = rpc(router, read_index);
     router
         .route(
@@ -212,7 +215,18 @@ async fn snapshot(state: ApiState, _: SnapshotRequest) -> Result<Records, ApiErr
 /// A follower's write for this node (if leader) to propose and commit.
 async fn propose(state: ApiState, request: ProposeWrite) -> Result<wire::ForwardedWrite, ApiError> {
     let deadline = deadline_in(request.deadline_ms);
-    Ok(raft_of(&state)?.write_here(request.write, deadline).await)
+    let write = Proposed::Registry(request.write);
+    Ok(raft_of(&state)?.write_here(write, deadline).await)
+}
+
+/// A follower's change to the auth tables, proposed here if this node leads.
+async fn propose_account_change(
+    state: ApiState,
+    request: ProposeAccountChange,
+) -> Result<wire::ForwardedWrite, ApiError> {
+    let deadline = deadline_in(request.deadline_ms);
+    let change = Proposed::Accounts(request.change);
+    Ok(raft_of(&state)?.write_here(change, deadline).await)
 }
 
 /// A follower's request for a read index (this node confirms it still leads).

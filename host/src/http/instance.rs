@@ -24,11 +24,12 @@ use crate::registry::model::{Instance, InstanceId};
 const FROM_CLIENT: Cause = Cause::Client { door: Door::Http };
 
 /// Who makes an operator's edit, for the change feed: the signed-in user
-/// the auth layer puts in the request's extensions (`crate::auth::Caller`,
-/// issue 18); `None` ("anonymous") while auth is off or not built.
+/// the auth guard put in the request's extensions; `None` ("anonymous")
+/// while auth is off.
 fn editor(extensions: &Extensions) -> Option<String> {
-    let _ = extensions;
-    None
+    extensions
+        .get::<crate::auth::Caller>()
+        .and_then(|caller| caller.username.clone())
 }
 
 /// With `linearizable=true` (a Nacre extension), a read first makes sure this

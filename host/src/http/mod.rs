@@ -4,6 +4,8 @@
 //! [`ApiState`], one file per resource, registered in `router`. Every
 //! Nacos 1.4 naming route and how Nacre answers it: `docs/COMPATIBILITY.md`.
 
+mod accounts;
+mod auth;
 mod catalog;
 mod cluster;
 mod error;
@@ -27,11 +29,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{StatusCode, Uri};
 use axum::middleware;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 
 pub use error::ApiError;
 pub use params::Params;
 
+use crate::auth::Auth;
 use crate::cluster::Cluster;
 use crate::config::HttpConfig;
 use crate::consistency::RaftStore;
@@ -70,6 +73,8 @@ pub struct Shared {
     pub grpc: Option<Arc<GrpcDoor>>,
     /// The web console's routes and what they read.
     pub console: crate::console::Console,
+    /// Authentication and authorization of every client route.
+    pub auth: Arc<Auth>,
 }
 
 impl std::ops::Deref for ApiState {
@@ -111,12 +116,14 @@ fn instance_write_routes() -> Router<ApiState> {
         .route("/api/clientBeat", put(instance::beat).post(instance::beat))
 }
 
-/// `operator/*`, also served under Nacos's alias `ops/*`.
-fn operator_routes() -> Router<ApiState> {
+/// `operator/*`, also served under Nacos's alias `ops/*`. Reading them
+/// needs no credential, as in Nacos (Java clients read `operator/metrics`
+/// to tell a live server); changing a switch is the admin's.
+fn operator_routes(state: &ApiState) -> Router<ApiState> {
     Router::new()
         .route(
             "/switches",
-            get(operator::switches).put(operator::update_switch),
+            get(operator::switches).merge(auth::admin(state, put(operator::update_switch))),
         )
         .route("/metrics", get(operator::metrics))
         .route("/servers", get(operator::servers))
@@ -128,52 +135,71 @@ fn operator_routes() -> Router<ApiState> {
 /// Every route of the node: the v1 naming API under `/nacos/v1/ns`, the
 /// operator and plugin routes, and the internal cluster routes under
 /// `/nacre/v1` (which check the cluster credential).
+///
+/// Every client route states what its caller needs (`auth::reads`,
+/// `writes`, `admin`; docs/AUTH.md has the table); routes without a guard
+/// are open on purpose (health probes, server state, login).
 pub(crate) fn router(state: ApiState) -> Router {
+    let s = &state;
     let instance_writes = instance_write_routes().route_layer(middleware::from_fn_with_state(
         state.clone(),
         forward::route_to_responsible,
     ));
+    // The guard is applied after (outside) forwarding: a write is
+    // authorized here before it goes to its responsible member.
+    let instance_writes = auth::reads_or_writes_by_method(s, instance_writes);
     let ns = Router::new()
         .merge(instance_writes)
-        .route("/instance/list", get(instance::list))
+        .route("/instance/list", auth::reads(s, get(instance::list)))
         .route(
             "/instance/statuses",
-            get(instance::statuses).post(instance::statuses),
+            auth::reads(s, get(instance::statuses).post(instance::statuses)),
         )
         .route(
             "/service",
-            get(service::detail)
-                .post(service::create)
-                .put(service::update)
-                .delete(service::remove),
+            auth::reads(s, get(service::detail)).merge(auth::writes(
+                s,
+                post(service::create)
+                    .put(service::update)
+                    .delete(service::remove),
+            )),
         )
-        .route("/service/list", get(service::list))
+        .route("/service/list", auth::reads(s, get(service::list)))
         .route(
             "/service/names",
-            get(legacy::service_names).post(legacy::service_names),
+            auth::reads(s, get(legacy::service_names).post(legacy::service_names)),
         )
-        .route("/service/checksum", put(service::checksum))
-        .route("/service/subscribers", get(subscribers::list))
-        .route("/cluster", put(service::update_cluster))
-        .route("/catalog/services", get(catalog::services))
-        .route("/catalog/service", get(catalog::service))
+        .route("/service/checksum", auth::reads(s, put(service::checksum)))
+        .route(
+            "/service/subscribers",
+            auth::reads(s, get(subscribers::list)),
+        )
+        .route("/cluster", auth::writes(s, put(service::update_cluster)))
+        .route("/catalog/services", auth::reads(s, get(catalog::services)))
+        .route("/catalog/service", auth::reads(s, get(catalog::service)))
         .route(
             "/catalog/instances",
-            get(catalog::instances).post(catalog::instances),
+            auth::reads(s, get(catalog::instances).post(catalog::instances)),
         )
         .route(
             "/catalog/rt/service",
-            get(catalog::response_times).post(catalog::response_times),
+            auth::reads(
+                s,
+                get(catalog::response_times).post(catalog::response_times),
+            ),
         )
         .route("/health/server", get(health::server))
         .route("/health/checkers", get(health::checkers))
-        .route("/api/srvIPXT", get(instance::list).post(instance::list))
+        .route(
+            "/api/srvIPXT",
+            auth::reads(s, get(instance::list).post(instance::list)),
+        )
         .route(
             "/api/allDomNames",
-            get(legacy::all_dom_names).post(legacy::all_dom_names),
+            auth::reads(s, get(legacy::all_dom_names).post(legacy::all_dom_names)),
         )
-        .nest("/operator", operator_routes())
-        .nest("/ops", operator_routes())
+        .nest("/operator", operator_routes(s))
+        .nest("/ops", operator_routes(s))
         .merge(unsupported::routes())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -190,13 +216,31 @@ pub(crate) fn router(state: ApiState) -> Router {
             get(operator::readiness),
         )
         .route("/nacre/v1/metrics", get(operator::prometheus))
-        .route("/nacos/v2/core/loader/current", get(loader::current))
-        .route("/nacre/v1/plugins", get(operator::plugins))
+        .route(
+            "/nacos/v2/core/loader/current",
+            auth::admin(s, get(loader::current)),
+        )
+        .route("/nacre/v1/plugins", auth::admin(s, get(operator::plugins)))
+        .merge(accounts::routes(s))
         .merge(cluster::routes(&state))
-        .merge(crate::console::routes(&state.console))
+        .merge(console_routes(s))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// The web console's routes, each group behind its guard
+/// ([`crate::console::Routes`]).
+fn console_routes(state: &ApiState) -> Router<ApiState> {
+    let routes = crate::console::routes(&state.console);
+    let mut router = auth::signed_in_router(state, routes.signed_in);
+    if let Some(open) = routes.open {
+        router = router.merge(open);
+    }
+    if let Some(reads) = routes.reads {
+        router = router.merge(auth::reads_or_writes_by_method(state, reads));
+    }
+    router
 }
 
 async fn not_found(uri: Uri) -> (StatusCode, String) {

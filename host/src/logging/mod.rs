@@ -18,7 +18,7 @@ mod field_set;
 mod json;
 mod openraft_noise;
 mod text;
-mod time;
+pub mod time;
 
 use std::io::IsTerminal;
 

@@ -298,10 +298,14 @@ mod suite {
             let dir = tempfile::tempdir().map_err(|e| io(&e))?;
             let db = redb::Database::create(dir.path().join("raft.redb")).map_err(|e| io(&e))?;
             let db = Arc::new(db);
-            let machine =
-                StateMachine::open(Arc::new(Registry::new()), Notifier::new(), Arc::clone(&db))
-                    .await
-                    .map_err(|e| io(&e))?;
+            let machine = StateMachine::open(
+                Arc::new(Registry::new()),
+                Notifier::new(),
+                Default::default(),
+                Arc::clone(&db),
+            )
+            .await
+            .map_err(|e| io(&e))?;
             Ok((dir, LogStore::new(db), machine))
         }
     }

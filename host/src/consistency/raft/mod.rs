@@ -41,12 +41,16 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{ConsistencyError, Deadline, Write};
+use crate::accounts::{AccountChange, SharedTables};
 use crate::cluster::{Cluster, Member};
 use crate::config::RaftConfig;
 use crate::notifier::Notifier;
 use crate::registry::Registry;
 use crate::shutdown::Shutdown;
-use crate::wire::{ForwardedWrite, ProposeWrite, RaftTypes, ReadIndex, ReadIndexRequest};
+use crate::wire::{
+    ForwardedWrite, ProposeAccountChange, ProposeWrite, RaftTypes, ReadIndex, ReadIndexRequest,
+};
+pub use proposer::Proposed;
 use proposer::Proposer;
 
 /// Node ids and the members they stand for.
@@ -126,7 +130,7 @@ impl RaftStore {
         cluster: Arc<Cluster>,
         config: &RaftConfig,
         data_dir: &Path,
-        (registry, notifier): (Arc<Registry>, Notifier),
+        (registry, notifier, accounts): (Arc<Registry>, Notifier, SharedTables),
         (tasks, shutdown): (&mut tokio::task::JoinSet<()>, &Shutdown),
     ) -> anyhow::Result<Arc<RaftStore>> {
         std::fs::create_dir_all(data_dir)
@@ -152,7 +156,8 @@ impl RaftStore {
         let raft_config = Arc::new(raft_config.validate().context("invalid raft settings")?);
         let log = log_store::LogStore::new(Arc::clone(&db));
         let machine =
-            state_machine::StateMachine::open(registry, notifier, Arc::clone(&db)).await?;
+            state_machine::StateMachine::open(registry, notifier, accounts, Arc::clone(&db))
+                .await?;
         let network = network::Network {
             members: Arc::clone(&members),
             client: cluster.client().clone(),
@@ -205,6 +210,20 @@ impl RaftStore {
     /// Proposes `write` (through the leader) and waits for its commit, until
     /// `deadline`.
     pub async fn write(&self, write: Write, deadline: Deadline) -> Result<(), ConsistencyError> {
+        self.propose(Proposed::Registry(write), deadline).await
+    }
+
+    /// Proposes a change to the auth tables (through the leader) and waits
+    /// for its commit and its apply on this member, until `deadline`.
+    pub async fn write_accounts(
+        &self,
+        change: AccountChange,
+        deadline: Deadline,
+    ) -> Result<(), ConsistencyError> {
+        self.propose(Proposed::Accounts(change), deadline).await
+    }
+
+    async fn propose(&self, write: Proposed, deadline: Deadline) -> Result<(), ConsistencyError> {
         loop {
             let attempt = match self.leader_id() {
                 Some(leader) if leader != self.id => {
@@ -251,14 +270,14 @@ impl RaftStore {
 
     /// Proposes on this node (batched with other writes, see [`proposer`]);
     /// answers `NotLeader` if it is not the leader, `TimedOut` at `deadline`.
-    pub async fn write_here(&self, write: Write, deadline: Deadline) -> ForwardedWrite {
+    pub async fn write_here(&self, write: Proposed, deadline: Deadline) -> ForwardedWrite {
         self.proposer.propose(write, deadline).await
     }
 
     async fn write_through(
         &self,
         leader: u64,
-        write: &Write,
+        write: &Proposed,
         deadline: Deadline,
     ) -> ForwardedWrite {
         let Some(member) = self.members.member(leader) else {
@@ -268,16 +287,25 @@ impl RaftStore {
         if left.is_zero() {
             return ForwardedWrite::TimedOut;
         }
-        let request = ProposeWrite {
-            write: write.clone(),
-            deadline_ms: left.as_millis() as u64,
+        let deadline_ms = left.as_millis() as u64;
+        let client = self.cluster.client();
+        let answer = match write {
+            Proposed::Registry(write) => {
+                let request = ProposeWrite {
+                    write: write.clone(),
+                    deadline_ms,
+                };
+                client.call_within(member, &request, left).await
+            }
+            Proposed::Accounts(change) => {
+                let request = ProposeAccountChange {
+                    change: change.clone(),
+                    deadline_ms,
+                };
+                client.call_within(member, &request, left).await
+            }
         };
-        match self
-            .cluster
-            .client()
-            .call_within(member, &request, left)
-            .await
-        {
+        match answer {
             Ok(answer) => answer,
             Err(_) if Instant::now() >= deadline => ForwardedWrite::TimedOut,
             Err(e) => ForwardedWrite::Failed(format!("leader {} unreachable: {e}", member.address)),
@@ -348,6 +376,11 @@ impl RaftStore {
     /// The leader's Raft id, as this member last heard.
     pub fn leader_id(&self) -> Option<u64> {
         self.raft.metrics().borrow().current_leader
+    }
+
+    /// Whether this member is the Raft leader right now.
+    pub fn is_leader(&self) -> bool {
+        self.leader_id() == Some(self.id)
     }
 
     /// The state for `operator/servers` and metrics (reads the committed index from disk).

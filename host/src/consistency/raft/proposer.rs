@@ -18,6 +18,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::accounts::AccountChange;
 use crate::consistency::{Deadline, Write};
 use crate::shutdown::Shutdown;
 use crate::wire::{ForwardedWrite, RaftCommand, RaftTypes};
@@ -29,8 +30,18 @@ pub const MAX_BATCH: usize = 256;
 /// instead of queueing without bound.
 const MAX_QUEUED: usize = 16 * MAX_BATCH;
 
+/// What a log entry carries: a write to the registry's persistent data, or
+/// a change to the auth tables.
+#[derive(Clone, Debug)]
+pub enum Proposed {
+    /// A persistent instance or service definition.
+    Registry(Write),
+    /// Users, roles, permissions, signing keys.
+    Accounts(AccountChange),
+}
+
 struct Proposal {
-    write: Write,
+    write: Proposed,
     deadline: Deadline,
     reply: oneshot::Sender<ForwardedWrite>,
 }
@@ -56,7 +67,7 @@ impl Proposer {
 
     /// Proposes `write` in the next entry and waits for that entry's commit,
     /// until `deadline`.
-    pub async fn propose(&self, write: Write, deadline: Deadline) -> ForwardedWrite {
+    pub async fn propose(&self, write: Proposed, deadline: Deadline) -> ForwardedWrite {
         let (reply, answer) = oneshot::channel();
         let proposal = Proposal {
             write,
@@ -106,10 +117,20 @@ async fn propose_batches(
         let Some(deadline) = live.iter().map(|p| p.deadline).max() else {
             continue;
         };
-        let (writes, replies): (Vec<Write>, Vec<_>) =
-            live.into_iter().map(|p| (p.write, p.reply)).unzip();
-        let count = writes.len();
-        let outcome = commit(&raft, RaftCommand { writes }, deadline).await;
+        let mut command = RaftCommand {
+            writes: Vec::with_capacity(live.len()),
+            accounts: Vec::new(),
+        };
+        let mut replies = Vec::with_capacity(live.len());
+        for proposal in live {
+            match proposal.write {
+                Proposed::Registry(write) => command.writes.push(write),
+                Proposed::Accounts(change) => command.accounts.push(change),
+            }
+            replies.push(proposal.reply);
+        }
+        let count = replies.len();
+        let outcome = commit(&raft, command, deadline).await;
         tracing::trace!(writes = count, ?outcome, "proposed a batch");
         for reply in replies {
             // A writer that gave up no longer listens; nothing to tell it.

@@ -20,6 +20,7 @@ use redb::Database;
 use serde::{Deserialize, Serialize};
 
 use super::log_store::{blocking, decode, encode, read_meta, write_meta_bytes};
+use crate::accounts::{AccountChange, SharedTables, Tables};
 use crate::consistency::{Key, Record, Write, apply, persistent_records};
 use crate::notifier::Notifier;
 use crate::registry::Registry;
@@ -30,7 +31,28 @@ type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
 const SNAPSHOT: &str = "snapshot";
 
-/// A snapshot as stored: its metadata and the MessagePack records.
+/// What a snapshot holds: every persistent record and the auth tables.
+#[derive(Serialize, Deserialize)]
+struct SnapshotData {
+    records: Vec<Record>,
+    accounts: Tables,
+}
+
+impl SnapshotData {
+    /// Decodes a snapshot; one written before the auth tables were part of
+    /// it is its records alone.
+    fn decode(bytes: &[u8]) -> Result<SnapshotData, openraft::AnyError> {
+        decode(bytes).or_else(|e| match decode::<Vec<Record>>(bytes) {
+            Ok(records) => Ok(SnapshotData {
+                records,
+                accounts: Tables::default(),
+            }),
+            Err(_) => Err(e),
+        })
+    }
+}
+
+/// A snapshot as stored: its metadata and the MessagePack [`SnapshotData`].
 #[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
     meta: SnapshotMeta<NodeId, BasicNode>,
@@ -41,6 +63,7 @@ struct StoredSnapshot {
 pub struct StateMachine {
     registry: Arc<Registry>,
     notifier: Notifier,
+    accounts: SharedTables,
     db: Arc<Database>,
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, BasicNode>,
@@ -52,6 +75,7 @@ impl StateMachine {
     pub async fn open(
         registry: Arc<Registry>,
         notifier: Notifier,
+        accounts: SharedTables,
         db: Arc<Database>,
     ) -> anyhow::Result<StateMachine> {
         let stored: Option<StoredSnapshot> = blocking(&db, |db| read_meta(db, SNAPSHOT))
@@ -60,16 +84,17 @@ impl StateMachine {
         let mut machine = StateMachine {
             registry,
             notifier,
+            accounts,
             db,
             last_applied: None,
             membership: StoredMembership::default(),
             snapshots_built: 0,
         };
         if let Some(stored) = stored {
-            let records: Vec<Record> = decode(&stored.data)
+            let data = SnapshotData::decode(&stored.data)
                 .map_err(|e| anyhow::anyhow!("decoding the Raft snapshot: {e}"))?;
-            let count = records.len();
-            machine.replace_all(records);
+            let count = data.records.len();
+            machine.replace_all(data);
             machine.last_applied = stored.meta.last_log_id;
             machine.membership = stored.meta.last_membership;
             tracing::info!(records = count, last_applied = ?machine.last_applied, "loaded Raft snapshot");
@@ -77,8 +102,10 @@ impl StateMachine {
         Ok(machine)
     }
 
-    /// Makes the registry's persistent records exactly `records`.
-    fn replace_all(&self, records: Vec<Record>) {
+    /// Makes the registry's persistent records and the auth tables exactly
+    /// the snapshot's.
+    fn replace_all(&self, SnapshotData { records, accounts }: SnapshotData) {
+        self.apply_accounts(AccountChange::Restore(accounts));
         let wanted: HashSet<Key> = records.iter().map(Record::key).collect();
         for existing in persistent_records(&self.registry) {
             let key = existing.key();
@@ -89,6 +116,11 @@ impl StateMachine {
         for record in records {
             apply(&self.registry, &self.notifier, Write::Put(record));
         }
+    }
+
+    fn apply_accounts(&self, change: AccountChange) {
+        let mut tables = self.accounts.write().unwrap_or_else(|e| e.into_inner());
+        tables.apply(change);
     }
 
     fn snapshot_of(stored: StoredSnapshot) -> Snapshot<RaftTypes> {
@@ -103,7 +135,7 @@ impl StateMachine {
 /// snapshot matches `last_applied` exactly.
 pub struct SnapshotBuilder {
     db: Arc<Database>,
-    records: Vec<Record>,
+    data: SnapshotData,
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, BasicNode>,
     id: String,
@@ -111,7 +143,7 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<RaftTypes> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<RaftTypes>> {
-        let data = encode(&self.records).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let data = encode(&self.data).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         let stored = StoredSnapshot {
             meta: SnapshotMeta {
                 last_log_id: self.last_applied,
@@ -124,7 +156,7 @@ impl RaftSnapshotBuilder<RaftTypes> for SnapshotBuilder {
         blocking(&self.db, move |db| write_meta_bytes(db, SNAPSHOT, &bytes))
             .await
             .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        tracing::info!(records = self.records.len(), last_applied = ?self.last_applied, "built Raft snapshot");
+        tracing::info!(records = self.data.records.len(), last_applied = ?self.last_applied, "built Raft snapshot");
         Ok(StateMachine::snapshot_of(stored))
     }
 }
@@ -152,6 +184,9 @@ impl RaftStateMachine<RaftTypes> for StateMachine {
                     for write in command.writes {
                         apply(&self.registry, &self.notifier, write);
                     }
+                    for change in command.accounts {
+                        self.apply_accounts(change);
+                    }
                 }
                 EntryPayload::Membership(membership) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), membership);
@@ -167,7 +202,14 @@ impl RaftStateMachine<RaftTypes> for StateMachine {
         let index = self.last_applied.map_or(0, |l| l.index);
         SnapshotBuilder {
             db: Arc::clone(&self.db),
-            records: persistent_records(&self.registry),
+            data: SnapshotData {
+                records: persistent_records(&self.registry),
+                accounts: self
+                    .accounts
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone(),
+            },
             last_applied: self.last_applied,
             membership: self.membership.clone(),
             id: format!("{index}-{}", self.snapshots_built),
@@ -184,8 +226,8 @@ impl RaftStateMachine<RaftTypes> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> StorageResult<()> {
         let data = snapshot.into_inner();
-        let records: Vec<Record> =
-            decode(&data).map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let decoded = SnapshotData::decode(&data)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         let stored = StoredSnapshot {
             meta: meta.clone(),
             data,
@@ -195,8 +237,8 @@ impl RaftStateMachine<RaftTypes> for StateMachine {
         blocking(&self.db, move |db| write_meta_bytes(db, SNAPSHOT, &bytes))
             .await
             .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-        let count = records.len();
-        self.replace_all(records);
+        let count = decoded.records.len();
+        self.replace_all(decoded);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         tracing::info!(records = count, last_applied = ?self.last_applied, "installed Raft snapshot from the leader");

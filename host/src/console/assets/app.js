@@ -71,7 +71,8 @@ function showLogin() {
     event.preventDefault();
     try {
       await login(user.value, pass.value);
-      start();
+      await start();
+      listen();
     } catch (e) {
       error.textContent = e.status === 403 ? 'Wrong user or password.' : e.message;
     }
@@ -87,9 +88,16 @@ function showUser() {
 }
 
 /** The live stream: each registry change goes to the shown view. */
+let stream = null;
+let streaming = null; // the namespace `stream` follows
 function listen() {
-  const url = '/nacre/v1/console/events' + (token() ? `?accessToken=${encodeURIComponent(token())}` : '');
-  const stream = new EventSource(url);
+  // A closed stream (refused before sign-in, say) is opened again.
+  if (stream && streaming === namespace() && stream.readyState !== EventSource.CLOSED) return;
+  if (stream) stream.close();
+  streaming = namespace();
+  const query = new URLSearchParams({ namespaceId: streaming });
+  if (token()) query.set('accessToken', token());
+  stream = new EventSource(`/nacre/v1/console/events?${query}`);
   const button = document.getElementById('live');
   // `change`: a feed entry of this node; `service`: a service changed by
   // any member. Views look at `.service` of either.
@@ -120,6 +128,5 @@ async function start() {
 }
 
 whenLoginNeeded(() => showLogin());
-window.addEventListener('hashchange', show);
-listen();
-start();
+window.addEventListener('hashchange', () => { listen(); show(); });
+start().then(listen);

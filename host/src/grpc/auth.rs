@@ -1,0 +1,92 @@
+//! The auth check of the gRPC door (NACOS-AUTH.md §5): the naming requests
+//! Nacos secures — `InstanceRequest`, `BatchInstanceRequest`,
+//! `PersistentInstanceRequest` (write), `ServiceQueryRequest`,
+//! `SubscribeServiceRequest`, `ServiceListRequest` (read) — need the
+//! credential a client puts in `metadata.headers` (`accessToken`,
+//! `Authorization: Bearer …`, or `username` + `password`). `ServerCheck`,
+//! the setup and `HealthCheck` need none, as in Nacos. A refusal is the
+//! request's own response type with `resultCode` 500 and `errorCode` 403
+//! (`RemoteRequestAuthFilter`); Java 3.x logs in again on it.
+
+use super::GrpcDoor;
+use super::handlers::parse;
+use super::messages::{Reply, Target};
+use super::proto::Payload;
+use crate::accounts::Action;
+use crate::auth::resource::naming_resource;
+use crate::auth::{Credentials, Need};
+use crate::registry::model::{DEFAULT_NAMESPACE, GROUP_SEPARATOR};
+
+/// The response type and the action of a secured request type.
+fn secured(kind: &str) -> Option<(&'static str, Action)> {
+    match kind {
+        "InstanceRequest" | "PersistentInstanceRequest" => {
+            Some(("InstanceResponse", Action::Write))
+        }
+        "BatchInstanceRequest" => Some(("BatchInstanceResponse", Action::Write)),
+        "SubscribeServiceRequest" => Some(("SubscribeServiceResponse", Action::Read)),
+        "ServiceQueryRequest" => Some(("QueryServiceResponse", Action::Read)),
+        "ServiceListRequest" => Some(("ServiceListResponse", Action::Read)),
+        _ => None,
+    }
+}
+
+impl GrpcDoor {
+    /// `Err(the refusal)` when auth is on and the request's credential does
+    /// not allow it; `Ok` for everything else (a body that does not parse is
+    /// left for its handler to refuse).
+    pub(super) async fn authorize(
+        &self,
+        kind: &str,
+        body: &[u8],
+        request: &Payload,
+    ) -> Result<(), Payload> {
+        if !self.auth.enabled() {
+            return Ok(());
+        }
+        let Some((response, action)) = secured(kind) else {
+            return Ok(());
+        };
+        let Ok(target) = parse::<Target>(kind, body) else {
+            return Ok(());
+        };
+        let headers = request.metadata.as_ref().map(|m| &m.headers);
+        let header = |name: &str| {
+            headers
+                .and_then(|h| h.get(name))
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+        };
+        let token = header("Authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| header("accessToken"));
+        let credentials = Credentials {
+            token: token.map(str::to_string),
+            username: header("username").map(str::to_string),
+            password: header("password").map(str::to_string),
+        };
+        let namespace = target
+            .namespace
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or(DEFAULT_NAMESPACE);
+        let raw = target.service_name.as_deref();
+        let (group, service) = match raw.map(|r| r.split_once(GROUP_SEPARATOR)) {
+            Some(Some((group, name))) => (Some(group), Some(name)),
+            _ => (target.group_name.as_deref(), raw),
+        };
+        let need = Need::Naming {
+            action,
+            resource: naming_resource(namespace, group, service),
+        };
+        match self.auth.check(&credentials, None, &need).await {
+            Ok(_) => Ok(()),
+            Err(denied) => {
+                let rid = target.request_id.unwrap_or_default();
+                Err(Reply::ok(response, &rid)
+                    .fail(403, denied.to_string())
+                    .into_payload())
+            }
+        }
+    }
+}

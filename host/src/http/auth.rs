@@ -1,0 +1,380 @@
+//! The auth guard of the HTTP door: each route states what it needs
+//! ([`reads`], [`writes`], [`admin`], [`signed_in`], or
+//! [`reads_or_writes_by_method`]), and this middleware reads the caller's
+//! credential and the request's resource, asks [`crate::auth::Auth::check`],
+//! and either runs the route with a [`Caller`] extension or answers 403 the
+//! way Nacos does. A path that matches no route never reaches a guard: it is
+//! 404 (Nacos let unmatched URL variants through, alibaba/nacos#4701).
+//!
+//! Credentials are read where real clients put them (NACOS-AUTH.md §4):
+//! `Authorization: Bearer`, `accessToken`, `username` + `password`, as
+//! headers or parameters (query or form; parameters win). Nothing about the
+//! request's origin or User-Agent is trusted (CVE-2021-29441).
+
+use std::net::SocketAddr;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, OriginalUri, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use http_body_util::{BodyExt, Limited};
+
+use super::ApiState;
+use super::error::ApiError;
+use super::params::is_form;
+use crate::accounts::Action;
+use crate::auth::resource::naming_resource;
+use crate::auth::{Caller, Credentials, Denied, Need};
+use crate::logging::time::UtcMillis;
+use crate::registry::model::{DEFAULT_NAMESPACE, GROUP_SEPARATOR};
+
+/// What a guarded route needs.
+#[derive(Clone, Copy, Debug)]
+enum Needs {
+    Read,
+    Write,
+    /// GET reads, other methods write (the instance routes, where the
+    /// detail shares its path with the writes).
+    ByMethod,
+    Admin,
+    SignedIn,
+}
+
+#[derive(Clone)]
+struct Guard {
+    state: ApiState,
+    needs: Needs,
+}
+
+fn guarded(
+    state: &ApiState,
+    needs: Needs,
+    route: MethodRouter<ApiState>,
+) -> MethodRouter<ApiState> {
+    let guard = Guard {
+        state: state.clone(),
+        needs,
+    };
+    route.route_layer(middleware::from_fn_with_state(guard, check))
+}
+
+/// The route reads the naming resource its parameters name (`r`).
+pub(super) fn reads(state: &ApiState, route: MethodRouter<ApiState>) -> MethodRouter<ApiState> {
+    guarded(state, Needs::Read, route)
+}
+
+/// The route writes the naming resource its parameters name (`w`).
+pub(super) fn writes(state: &ApiState, route: MethodRouter<ApiState>) -> MethodRouter<ApiState> {
+    guarded(state, Needs::Write, route)
+}
+
+/// The route is the global admin's.
+pub(super) fn admin(state: &ApiState, route: MethodRouter<ApiState>) -> MethodRouter<ApiState> {
+    guarded(state, Needs::Admin, route)
+}
+
+/// Any signed-in user; the route decides the rest from the [`Caller`].
+pub(super) fn signed_in(state: &ApiState, route: MethodRouter<ApiState>) -> MethodRouter<ApiState> {
+    guarded(state, Needs::SignedIn, route)
+}
+
+/// Guards a whole router: any signed-in user.
+pub(super) fn signed_in_router(
+    state: &ApiState,
+    router: axum::Router<ApiState>,
+) -> axum::Router<ApiState> {
+    let guard = Guard {
+        state: state.clone(),
+        needs: Needs::SignedIn,
+    };
+    router.route_layer(middleware::from_fn_with_state(guard, check))
+}
+
+/// Guards a whole router whose GET routes read and whose other methods
+/// write. Apply it last (outermost), so that it runs before forwarding to
+/// the responsible member.
+pub(super) fn reads_or_writes_by_method(
+    state: &ApiState,
+    router: axum::Router<ApiState>,
+) -> axum::Router<ApiState> {
+    let guard = Guard {
+        state: state.clone(),
+        needs: Needs::ByMethod,
+    };
+    router.route_layer(middleware::from_fn_with_state(guard, check))
+}
+
+async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let auth = &guard.state.auth;
+    if !auth.enabled() {
+        let mut request = request;
+        request.extensions_mut().insert(Caller::default());
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let body = if parts.method == Method::GET {
+        Bytes::new()
+    } else {
+        match read_body(body, guard.state.limits.max_body_bytes).await {
+            Ok(body) => body,
+            Err(e) => return e.into_response(),
+        }
+    };
+    let form: &[u8] = if is_form(
+        parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    ) {
+        &body
+    } else {
+        &[]
+    };
+    let params = RequestParams::read(parts.uri.query().unwrap_or(""), form);
+    let credentials = credentials_of(&parts.headers, |name| params.get(name));
+    let source = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let need = match guard.needs {
+        Needs::Read => params.naming_need(Action::Read),
+        Needs::Write => params.naming_need(Action::Write),
+        Needs::ByMethod if parts.method == Method::GET => params.naming_need(Action::Read),
+        Needs::ByMethod => params.naming_need(Action::Write),
+        Needs::Admin => Need::Admin,
+        Needs::SignedIn => Need::SignedIn,
+    };
+    match auth.check(&credentials, source, &need).await {
+        Ok(caller) => {
+            let mut request = Request::from_parts(parts, Body::from(body));
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(denied) => {
+            let path = parts
+                .extensions
+                .get::<OriginalUri>()
+                .map_or(parts.uri.path(), |o| o.0.path());
+            denial(&denied, path)
+        }
+    }
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    Limited::new(body, limit)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::BodyTooLarge(limit)
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {e}"))
+            }
+        })
+}
+
+/// The few parameters auth looks at, from the query and a form body.
+#[derive(Default)]
+struct RequestParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl RequestParams {
+    fn read(query: &str, form: &[u8]) -> RequestParams {
+        const WANTED: [&str; 7] = [
+            "accessToken",
+            "username",
+            "password",
+            "namespaceId",
+            "groupName",
+            "serviceName",
+            "dom",
+        ];
+        // Only the wanted values are decoded: a beat's body is mostly one
+        // long encoded JSON that the route decodes itself.
+        let mut pairs = Vec::new();
+        for segment in query
+            .as_bytes()
+            .split(|b| *b == b'&')
+            .chain(form.split(|b| *b == b'&'))
+        {
+            let (key, value) = match segment.iter().position(|b| *b == b'=') {
+                Some(at) => (&segment[..at], &segment[at + 1..]),
+                None => (segment, &[][..]),
+            };
+            let plain = !key.iter().any(|b| *b == b'%' || *b == b'+');
+            let wanted = if plain {
+                WANTED
+                    .iter()
+                    .find(|w| w.as_bytes() == key)
+                    .map(|w| w.to_string())
+            } else {
+                let decoded = decode(key);
+                WANTED.contains(&decoded.as_str()).then_some(decoded)
+            };
+            if let Some(name) = wanted {
+                pairs.push((name, decode(value)));
+            }
+        }
+        RequestParams { pairs }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `action` on the service the parameters name (leniently: a malformed
+    /// name is refused by the route itself, once allowed).
+    fn naming_need(&self, action: Action) -> Need {
+        let namespace = self.get("namespaceId").unwrap_or(DEFAULT_NAMESPACE);
+        let raw = self.get("serviceName").or_else(|| self.get("dom"));
+        let (group, service) = match raw.map(|r| r.split_once(GROUP_SEPARATOR)) {
+            Some(Some((group, name))) => (Some(group), Some(name)),
+            Some(None) => (self.get("groupName"), raw),
+            None => (self.get("groupName"), None),
+        };
+        Need::Naming {
+            action,
+            resource: naming_resource(namespace, group, service),
+        }
+    }
+}
+
+/// One `application/x-www-form-urlencoded` component, decoded.
+fn decode(raw: &[u8]) -> String {
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    percent_encoding::percent_decode(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The credential of a request: headers first, parameters win
+/// (Nacos 2.x `HttpIdentityContextBuilder`).
+pub(super) fn credentials_of<'a>(
+    headers: &'a HeaderMap,
+    param: impl Fn(&str) -> Option<&'a str>,
+) -> Credentials {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let bearer = header(header::AUTHORIZATION.as_str())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let token = bearer
+        .or_else(|| param("accessToken"))
+        .or_else(|| header("accessToken"))
+        .map(str::to_string);
+    let username = param("username").or_else(|| header("username"));
+    let password = param("password").or_else(|| header("password"));
+    Credentials {
+        token,
+        username: username.map(str::to_string),
+        password: password.map(str::to_string),
+    }
+}
+
+/// A refusal as Nacos answers it: Spring Boot's error document
+/// (NACOS-AUTH.md §7), 403 (429 while throttled, 503 before a key exists).
+pub(super) fn denial(denied: &Denied, path: &str) -> Response {
+    let status = match denied {
+        Denied::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        Denied::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::FORBIDDEN,
+    };
+    let body = serde_json::json!({
+        "timestamp": UtcMillis(crate::clock::now_millis()).to_string(),
+        "status": status.as_u16(),
+        "error": status.canonical_reason().unwrap_or(""),
+        "message": denied.to_string(),
+        "path": path,
+    });
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Denied::Throttled(seconds) = denied
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn need(query: &str) -> Need {
+        RequestParams::read(query, b"").naming_need(Action::Read)
+    }
+
+    fn resource(query: &str) -> String {
+        match need(query) {
+            Need::Naming { resource, .. } => resource,
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_resource_comes_from_the_parameters() {
+        assert_eq!(resource("serviceName=orders"), ":*:naming/orders");
+        assert_eq!(
+            resource("serviceName=G%40%40orders&namespaceId=dev"),
+            "dev:G:naming/orders"
+        );
+        assert_eq!(
+            resource("serviceName=orders&groupName=G&namespaceId=public"),
+            ":G:naming/orders"
+        );
+        assert_eq!(resource(""), ":*:naming/*");
+    }
+
+    #[test]
+    fn only_wanted_parameters_are_read_and_they_are_decoded() {
+        let params = RequestParams::read(
+            "serviceName=a%40%40b&beat=%7B%22x%22%3D1%7D",
+            b"password=p+w%3D%3D&user%6eame=ann&other=1",
+        );
+        assert_eq!(params.get("serviceName"), Some("a@@b"));
+        assert_eq!(params.get("password"), Some("p w=="));
+        assert_eq!(params.get("username"), Some("ann"));
+        assert_eq!(params.get("beat"), None);
+    }
+
+    #[test]
+    fn credentials_come_from_headers_and_parameters_win() {
+        let mut headers = HeaderMap::new();
+        headers.insert("accesstoken", HeaderValue::from_static("from-header"));
+        headers.insert("username", HeaderValue::from_static("h-user"));
+        let params = RequestParams::read("username=p-user&password=pw", b"");
+        let c = credentials_of(&headers, |n| params.get(n));
+        assert_eq!(c.token.as_deref(), Some("from-header"));
+        assert_eq!(c.username.as_deref(), Some("p-user"));
+        assert_eq!(c.password.as_deref(), Some("pw"));
+
+        let params = RequestParams::read("accessToken=from-param", b"");
+        let c = credentials_of(&headers, |n| params.get(n));
+        assert_eq!(c.token.as_deref(), Some("from-param"));
+
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer from-bearer"),
+        );
+        let c = credentials_of(&headers, |n| params.get(n));
+        assert_eq!(c.token.as_deref(), Some("from-bearer"));
+    }
+}
