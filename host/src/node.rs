@@ -432,6 +432,7 @@ fn start_console(
         history,
         shutdown: shutdown.clone(),
         services,
+        auth: Arc::clone(&stores.auth),
     })
 }
 

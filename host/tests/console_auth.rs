@@ -105,3 +105,85 @@ async fn an_edit_is_recorded_with_its_user() {
     let found: Value = serde_json::from_str(&found).expect("JSON");
     assert_eq!(found["list"][0]["override"]["by"], ADMIN, "{found}");
 }
+
+/// A user who may read only `dev` sees only `dev` in the namespace list
+/// (alibaba/nacos#8107), reads its feed, and cannot edit there.
+#[tokio::test]
+async fn a_reader_sees_only_their_namespaces_and_cannot_edit() {
+    let node = start_with_auth(|_| {}).await;
+    let admin = login(&node, ADMIN, ADMIN_PASSWORD).await;
+    let post = |path: &str, params: &[(&str, &str)], token: &str| {
+        node.http
+            .post(format!("{}{path}", node.base))
+            .header("accessToken", token)
+            .form(params)
+            .send()
+    };
+    for (path, params) in [
+        (
+            "/nacos/v1/auth/users",
+            vec![("username", "viewer"), ("password", "viewer-pass-1")],
+        ),
+        (
+            "/nacos/v1/auth/roles",
+            vec![("role", "dev-readers"), ("username", "viewer")],
+        ),
+        (
+            "/nacos/v1/auth/permissions",
+            vec![
+                ("role", "dev-readers"),
+                ("resource", "dev:*:*"),
+                ("action", "r"),
+            ],
+        ),
+        (
+            "/nacos/v1/ns/instance",
+            vec![
+                ("serviceName", "a"),
+                ("ip", "10.0.0.1"),
+                ("port", "1"),
+                ("namespaceId", "dev"),
+            ],
+        ),
+        (
+            "/nacos/v1/ns/instance",
+            vec![("serviceName", "b"), ("ip", "10.0.0.1"), ("port", "1")],
+        ),
+    ] {
+        let response = post(path, &params, &admin).await.expect("sent");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
+    let viewer = login(&node, "viewer", "viewer-pass-1").await;
+    let (status, list) = get_as(&node, Some(&viewer), "/nacos/v1/console/namespaces").await;
+    assert_eq!(status, 200, "{list}");
+    let list: Value = serde_json::from_str(&list).expect("JSON");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|n| n["namespace"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, ["dev"], "{list}");
+    let (status, _) = get_as(
+        &node,
+        Some(&viewer),
+        "/nacre/v1/console/feed?namespaceId=dev",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = get_as(&node, Some(&viewer), "/nacre/v1/console/feed").await;
+    assert_eq!(status, 403, "public is not the viewer's");
+    let edit = node
+        .http
+        .patch(format!("{}/nacos/v1/ns/instance", node.base))
+        .header("accessToken", viewer.as_str())
+        .form(&[
+            ("serviceName", "a"),
+            ("ip", "10.0.0.1"),
+            ("port", "1"),
+            ("namespaceId", "dev"),
+            ("enabled", "false"),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(edit.status().as_u16(), 403, "a reader cannot edit");
+}

@@ -41,6 +41,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 
+use crate::auth::Auth;
 use crate::cluster::Cluster;
 use crate::consistency::RaftStore;
 use crate::consistency::distro::Distro;
@@ -76,6 +77,9 @@ pub struct Parts {
     /// Services changed by any member, for the live streams (the node has
     /// the notifier tell it).
     pub services: Arc<ServiceChanges>,
+    /// Users and permissions: the namespace list shows a user only the
+    /// namespaces they may read.
+    pub auth: Arc<Auth>,
 }
 
 impl std::ops::Deref for Console {

@@ -11,28 +11,43 @@
 //! (null), `quota` (200, Nacos's default), `configCount` (0: Nacre holds no
 //! configuration), `type` (0 public, 2 custom), and Nacre's `serviceCount`.
 //!
+//! With auth on, a user sees only the namespaces they may read as a whole.
+//!
 //! Nacre keeps no namespace records: a namespace exists while services live
 //! in it, created by the first registration into it, as Nacos's naming side
 //! does. So `POST`, `PUT` and `DELETE` answer 501 and say so.
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use super::params::{Bad, text};
 use super::{Console, Query};
+use crate::accounts::Action;
+use crate::auth::Caller;
+use crate::auth::resource::{Need, allowed, naming_resource};
 
 const PUBLIC: &str = "public";
 /// Nacos's default namespace quota (shown, not enforced).
 const QUOTA: u32 = 200;
 
 /// `GET /nacos/v1/console/namespaces` (see the module's documentation).
-pub(super) async fn list(State(console): State<Console>, query: Query) -> Result<Response, Bad> {
-    let counts = service_counts(&console);
+pub(super) async fn list(
+    State(console): State<Console>,
+    caller: Option<Extension<Caller>>,
+    query: Query,
+) -> Result<Response, Bad> {
+    let mut counts = service_counts(&console);
+    if let Some(Extension(Caller {
+        username: Some(user),
+    })) = &caller
+    {
+        counts.retain(|id, _| may_read(&console, user, id));
+    }
     if text(&query, "checkNamespaceIdExist")? == "true" {
         let id = text(&query, "customNamespaceId")?;
         return Ok(Json(counts.contains_key(id)).into_response());
@@ -71,6 +86,18 @@ pub(super) async fn not_served() -> (StatusCode, &'static str) {
         "caused: namespaces are not records in Nacre: one exists while services \
          live in it, and the first registration into a namespace creates it;",
     )
+}
+
+/// Whether `user` may read the whole namespace `id` (the permission the
+/// console's service list needs there): the namespace list shows a user
+/// only those (alibaba/nacos#8107: users without `public` rights were
+/// thrown to the login page).
+fn may_read(console: &Console, user: &str, id: &str) -> bool {
+    let need = Need::Naming {
+        action: Action::Read,
+        resource: naming_resource(id, None, None),
+    };
+    allowed(&console.auth.tables(), user, &need)
 }
 
 /// Services per namespace, by id; `public` is always there.
