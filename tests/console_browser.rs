@@ -1,7 +1,7 @@
 //! The web console in a real headless Chromium (Debian's `chromium` and
 //! `chromium-driver`, driven by selenium from `tests/console/browser.py`;
-//! `scripts/test.sh` installs both): an operator's walk on one node, and the
-//! cluster page following a member that is killed.
+//! `scripts/test.sh` installs both): an operator's walk on one node, signing
+//! in with auth on, and the cluster page following a member that is killed.
 
 use std::time::Duration;
 
@@ -68,6 +68,47 @@ async fn an_operator_walks_the_console() -> anyhow::Result<()> {
         "take-offline",
         "live-registration",
     ] {
+        walk.expect(step, LIMIT, |v| v["step"] == step).await?;
+    }
+    walk.finish(LIMIT).await
+}
+
+/// With auth on: the login page (and no auth-off banner), signing in, and
+/// the service list.
+#[tokio::test]
+async fn with_auth_on_the_console_asks_to_sign_in() -> anyhow::Result<()> {
+    const PASSWORD: &str = "console-admin-pw";
+    let node = TestNode::start(|config| {
+        config.auth.enabled = true;
+        config.auth.admin_password = PASSWORD.into();
+    })
+    .await?;
+    let state = node.url("/nacos/v1/console/server/state");
+    nacre_e2e::wait::wait_for("the first admin", LIMIT, || async {
+        let state: serde_json::Value = nacre_e2e::naming::http()
+            .get(&state)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok::<bool, anyhow::Error>(state["auth_admin_request"] == "false")
+    })
+    .await?;
+    let reply = nacre_e2e::naming::http()
+        .post(node.url("/nacos/v1/ns/instance"))
+        .form(&[
+            ("serviceName", "orders"),
+            ("ip", "10.0.0.2"),
+            ("port", "80"),
+            ("username", "nacos"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await?;
+    anyhow::ensure!(reply.status().is_success(), "register: {}", reply.status());
+    let url = node.url("");
+    let mut walk = Running::spawn(browser(&["login", &url, "nacos", PASSWORD])?)?;
+    for step in ["login-page", "signed-in"] {
         walk.expect(step, LIMIT, |v| v["step"] == step).await?;
     }
     walk.finish(LIMIT).await

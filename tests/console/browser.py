@@ -8,6 +8,8 @@ Modes (first argument):
   node URL       the single-node walk: service list, search, a service's
                  page, taking an instance offline (checked in instance/list),
                  a registration appearing without a reload.
+  login URL USER PASSWORD
+                 with auth on: the login page, signing in, the service list.
   cluster URL    the cluster page: every member up, then (after the test
                  kills one) that member shown as down.
   shots URL DIR  a screenshot of every page into DIR (docs/console/).
@@ -114,6 +116,19 @@ def node_walk(driver, base):
     say("live-registration")
 
 
+def login_walk(driver, base, user, password):
+    driver.get(base + "/nacos/")
+    wait(driver, "the login page", lambda d: d.find_elements(By.CSS_SELECTOR, "form.login"))
+    assert not driver.find_element(By.ID, "banner").is_displayed(), "auth-off banner shown"
+    say("login-page")
+    driver.find_element(By.NAME, "username").send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys(password, Keys.ENTER)
+    wait(driver, "the service list after signing in",
+         lambda d: "orders" in texts(d, "table tbody tr td:first-child a"))
+    assert user in driver.find_element(By.ID, "user").text
+    say("signed-in")
+
+
 def cluster_walk(driver, base, members):
     driver.get(base + "/nacos/#/cluster")
     states = lambda d: {e.get_attribute("data-member"): e.find_element(By.CSS_SELECTOR, ".member-state").text
@@ -179,6 +194,8 @@ def main():
     try:
         if mode == "node":
             node_walk(driver, base)
+        elif mode == "login":
+            login_walk(driver, base, sys.argv[3], sys.argv[4])
         elif mode == "cluster":
             cluster_walk(driver, base, int(sys.argv[3]))
         elif mode == "shots":
