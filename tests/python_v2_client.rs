@@ -1,11 +1,14 @@
 //! The Nacos Python SDK 3.x (PyPI `nacos-sdk-python`, its gRPC `v2.nacos`
 //! API), unchanged, against a node — alone, killed with -9, and next to the
-//! v1 Node.js client (npm `nacos-naming`) on the same registry.
+//! v1 Node.js client (npm `nacos-naming`) on the same registry; and with
+//! auth on, given a username and password (issue 18).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::ensure;
+use nacre_e2e::auth::{WRITER, start_with_users};
+use nacre_e2e::credentials::{self, Held};
 use nacre_e2e::naming::wait_hosts;
 use nacre_e2e::program::Running;
 use nacre_e2e::{TestNode, installed, node_client, repo_root, run_program, target_dir};
@@ -162,4 +165,49 @@ async fn v1_node_client_and_v2_python_client_see_each_other() -> anyhow::Result<
     two.finish(STEP_LIMIT).await?;
     watcher.finish(STEP_LIMIT).await?;
     Ok(())
+}
+
+/// `auth_v2.py` (its modes: `nacre_e2e::credentials`).
+fn auth_script(node: &TestNode) -> anyhow::Result<Command> {
+    let mut cmd = Command::new(python()?);
+    cmd.arg(repo_root().join("tests/compat/python-v2/auth_v2.py"))
+        .env("NACOS_ADDR", node.address());
+    Ok(cmd)
+}
+
+/// With auth on, the SDK configured with a username and password (it logs
+/// in over HTTP, then sends its token in gRPC `metadata.headers`): the
+/// writer registers and lists; the reader subscribes (its callback fires),
+/// lists, and its register and deregister are refused with errorCode 403
+/// "authorization failed!" and change nothing; a wrong password fails the
+/// SDK's login (it raises 500 "get access token failed"), no credentials
+/// are refused with 403 "unknown user!".
+#[tokio::test]
+async fn python_sdk_3_with_credentials_what_is_granted_works_and_nothing_else() -> anyhow::Result<()>
+{
+    let (node, _admin) = start_with_users(|_| {}).await?;
+    credentials::grants(auth_script(&node)?, Duration::from_secs(60)).await
+}
+
+/// The user's password changed while the SDK runs: the token it holds is
+/// revoked at once, so its next call is refused with errorCode 403 "token
+/// invalid!", and stays refused — SDK 3.2 logs in again only when its
+/// token's time is up, never on a 403 (v2/nacos/transport/auth_client.py).
+#[tokio::test]
+async fn python_sdk_3_is_refused_at_once_after_a_password_change() -> anyhow::Result<()> {
+    let (node, admin) = start_with_users(|_| {}).await?;
+    let held = Held::start(auth_script(&node)?, WRITER, "py3-revoked").await?;
+    credentials::refused_after_password_change(&node, &admin, held, |answer| {
+        answer["allowed"] == false && answer["code"] == 403 && answer["error"] == "token invalid!"
+    })
+    .await
+}
+
+/// Tokens of 11 s: a call made once the node refuses the SDK's first token
+/// as expired still works — the SDK logged in again over HTTP.
+#[tokio::test]
+async fn python_sdk_3_renews_an_expired_token_by_logging_in_again() -> anyhow::Result<()> {
+    let (node, _admin) = start_with_users(|c| c.auth.token_ttl_seconds = 11).await?;
+    let held = Held::start(auth_script(&node)?, WRITER, "py3-renewed").await?;
+    credentials::renewed_after_expiry(&node, held).await
 }

@@ -176,39 +176,13 @@ pub fn run(command: AuthCommand) -> anyhow::Result<()> {
                 role,
                 resource,
                 action,
-            } => {
-                let params = [
-                    ("role", &*role),
-                    ("resource", &*resource),
-                    ("action", &*action),
-                ];
-                admin_call(
-                    &admin,
-                    reqwest::Method::POST,
-                    "/nacos/v1/auth/permissions",
-                    &params,
-                )
-                .await
-            }
+            } => permission(&admin, reqwest::Method::POST, [&role, &resource, &action]).await,
             AuthCommand::Revoke {
                 admin,
                 role,
                 resource,
                 action,
-            } => {
-                let params = [
-                    ("role", &*role),
-                    ("resource", &*resource),
-                    ("action", &*action),
-                ];
-                admin_call(
-                    &admin,
-                    reqwest::Method::DELETE,
-                    "/nacos/v1/auth/permissions",
-                    &params,
-                )
-                .await
-            }
+            } => permission(&admin, reqwest::Method::DELETE, [&role, &resource, &action]).await,
             AuthCommand::RotateKey(admin) => {
                 admin_call(
                     &admin,
@@ -220,6 +194,16 @@ pub fn run(command: AuthCommand) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// Grants (POST) or revokes (DELETE) `[role, resource, action]`.
+async fn permission(
+    admin: &Admin,
+    method: reqwest::Method,
+    [role, resource, action]: [&str; 3],
+) -> anyhow::Result<()> {
+    let params = [("role", role), ("resource", resource), ("action", action)];
+    admin_call(admin, method, "/nacos/v1/auth/permissions", &params).await
 }
 
 async fn user_command(command: UserCommand) -> anyhow::Result<()> {

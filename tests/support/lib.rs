@@ -1,7 +1,9 @@
 //! Helpers shared by the end-to-end tests: a node on 127.0.0.1 and a way to
 //! run a real client program against it with a time bound.
 
+pub mod auth;
 pub mod cluster;
+pub mod credentials;
 pub mod naming;
 pub mod program;
 pub mod wait;

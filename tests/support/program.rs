@@ -1,13 +1,14 @@
 //! A client program that keeps running while the test acts around it: its
-//! stdout read line by line (JSON step lines), its stdin held open (closing
-//! it asks the program to finish), and a `kill -9` for the crash cases.
+//! stdout read line by line (JSON step lines), its stdin held open (a line
+//! written there is a command to programs that take them; closing it asks
+//! the program to finish), and a `kill -9` for the crash cases.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 pub struct Running {
@@ -63,6 +64,14 @@ impl Running {
                 }
             }
         }
+    }
+
+    /// Writes `line` to the program's stdin (a command, for programs that
+    /// read them).
+    pub async fn send(&mut self, line: &str) -> anyhow::Result<()> {
+        let stdin = self.stdin.as_mut().context("stdin already closed")?;
+        stdin.write_all(format!("{line}\n").as_bytes()).await?;
+        stdin.flush().await.context("writing to the program")
     }
 
     /// Closes stdin (the program's cue to shut down cleanly) and waits for it.

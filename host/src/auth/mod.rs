@@ -229,7 +229,7 @@ impl Auth {
             .tables()
             .user(username)
             .map(|u| (u.password_hash.clone(), u.generation));
-        let ok = match stored {
+        let verdict = match stored {
             Some((hash, generation)) => {
                 self.passwords
                     .check(username, password, &hash, generation)
@@ -239,14 +239,17 @@ impl Auth {
                 // The same work for an unknown name as for a wrong password,
                 // so timing does not tell which names exist.
                 let _ = self.passwords.hash(password).await;
-                false
+                password::Verdict::Wrong
             }
         };
-        if ok {
-            Ok(())
-        } else {
-            self.throttle.failed(username, source);
-            Err(Denied::UnknownUser)
+        match verdict {
+            password::Verdict::Right => Ok(()),
+            password::Verdict::Wrong => {
+                self.throttle.failed(username, source);
+                Err(Denied::UnknownUser)
+            }
+            // A client repeating a stale password is not guessing: counted once.
+            password::Verdict::WrongAgain => Err(Denied::UnknownUser),
         }
     }
 

@@ -8,6 +8,12 @@
 //! key made at start and never stored, so it holds no password; an entry
 //! counts only while the user's generation is the one it was made under
 //! (a password change forgets it at once).
+//!
+//! A wrong password is remembered too, for a minute: a client still sending
+//! an old password after a change (npm `nacos-naming` beats every 5 s) costs
+//! a keyed hash per request instead of an Argon2 run, and the throttle counts
+//! its repeats once, so it cannot lock its user out; guessing, which tries
+//! new passwords, is counted in full.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +28,8 @@ use tokio::sync::Semaphore;
 
 /// How long a successful check is remembered.
 const REMEMBER: Duration = Duration::from_secs(300);
+/// How long a failed check is remembered (the throttle's window).
+const REMEMBER_WRONG: Duration = Duration::from_secs(60);
 /// Most checks remembered; beyond it the oldest half is forgotten.
 const MAX_REMEMBERED: usize = 10_000;
 /// Argon2 runs at once: each takes ~19 MiB and tens of ms of one core.
@@ -51,7 +59,19 @@ pub fn matches(password: &str, hash: &str) -> bool {
 pub struct PasswordChecks {
     key: [u8; 32],
     remembered: Mutex<HashMap<[u8; 32], Remembered>>,
+    wrong: Mutex<HashMap<[u8; 32], Remembered>>,
     hashing: Arc<Semaphore>,
+}
+
+/// What a check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The password is right.
+    Right,
+    /// A wrong password not tried in the last minute.
+    Wrong,
+    /// The same wrong password again within the minute.
+    WrongAgain,
 }
 
 #[derive(Clone, Copy)]
@@ -71,6 +91,7 @@ impl Default for PasswordChecks {
         PasswordChecks {
             key,
             remembered: Mutex::new(HashMap::new()),
+            wrong: Mutex::new(HashMap::new()),
             hashing: Arc::new(Semaphore::new(CONCURRENT_HASHES)),
         }
     }
@@ -90,51 +111,34 @@ impl PasswordChecks {
 
     /// Whether `password` is the password of `username`, whose stored hash
     /// is `hash` under `generation`.
-    pub async fn check(&self, username: &str, password: &str, hash: &str, generation: u64) -> bool {
+    pub async fn check(
+        &self,
+        username: &str,
+        password: &str,
+        hash: &str,
+        generation: u64,
+    ) -> Verdict {
         let memo = self.memo_key(username, password);
-        let now = Instant::now();
-        {
-            let remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(r) = remembered.get(&memo)
-                && r.generation == generation
-                && r.until > now
-            {
-                return true;
-            }
+        if recalled(&self.remembered, &memo, generation) {
+            return Verdict::Right;
+        }
+        if recalled(&self.wrong, &memo, generation) {
+            return Verdict::WrongAgain;
         }
         let Ok(_permit) = self.hashing.acquire().await else {
-            return false;
+            return Verdict::Wrong;
         };
         let (password, hash) = (password.to_string(), hash.to_string());
         let ok = tokio::task::spawn_blocking(move || matches(&password, &hash))
             .await
             .unwrap_or(false);
         if ok {
-            self.remember(memo, generation);
+            remember(&self.remembered, memo, generation, REMEMBER);
+            Verdict::Right
+        } else {
+            remember(&self.wrong, memo, generation, REMEMBER_WRONG);
+            Verdict::Wrong
         }
-        ok
-    }
-
-    fn remember(&self, memo: [u8; 32], generation: u64) {
-        let now = Instant::now();
-        let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
-        if remembered.len() >= MAX_REMEMBERED {
-            remembered.retain(|_, r| r.until > now);
-            if remembered.len() >= MAX_REMEMBERED {
-                let cut = now + REMEMBER / 2;
-                remembered.retain(|_, r| r.until > cut);
-            }
-            if remembered.len() >= MAX_REMEMBERED {
-                remembered.clear();
-            }
-        }
-        remembered.insert(
-            memo,
-            Remembered {
-                generation,
-                until: now + REMEMBER,
-            },
-        );
     }
 
     /// Hashes a new password off the async threads.
@@ -151,6 +155,41 @@ impl PasswordChecks {
     }
 }
 
+/// Whether `memo` is remembered in `map` under `generation`, unexpired.
+fn recalled(map: &Mutex<HashMap<[u8; 32], Remembered>>, memo: &[u8; 32], generation: u64) -> bool {
+    let held = map.lock().unwrap_or_else(|e| e.into_inner());
+    held.get(memo)
+        .is_some_and(|r| r.generation == generation && r.until > Instant::now())
+}
+
+/// Remembers `memo` in `map` for `ttl`, keeping the map bounded.
+fn remember(
+    map: &Mutex<HashMap<[u8; 32], Remembered>>,
+    memo: [u8; 32],
+    generation: u64,
+    ttl: Duration,
+) {
+    let now = Instant::now();
+    let mut remembered = map.lock().unwrap_or_else(|e| e.into_inner());
+    if remembered.len() >= MAX_REMEMBERED {
+        remembered.retain(|_, r| r.until > now);
+        if remembered.len() >= MAX_REMEMBERED {
+            let cut = now + ttl / 2;
+            remembered.retain(|_, r| r.until > cut);
+        }
+        if remembered.len() >= MAX_REMEMBERED {
+            remembered.clear();
+        }
+    }
+    remembered.insert(
+        memo,
+        Remembered {
+            generation,
+            until: now + ttl,
+        },
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,12 +199,38 @@ mod tests {
         let checks = PasswordChecks::default();
         let stored = hash("correct horse").expect("hashes");
         assert!(stored.starts_with("$argon2id$"));
-        assert!(checks.check("ann", "correct horse", &stored, 1).await);
-        assert!(!checks.check("ann", "wrong", &stored, 1).await);
+        assert_eq!(
+            checks.check("ann", "correct horse", &stored, 1).await,
+            Verdict::Right
+        );
+        assert_eq!(
+            checks.check("ann", "wrong", &stored, 1).await,
+            Verdict::Wrong
+        );
+        assert_eq!(
+            checks.check("ann", "wrong", &stored, 1).await,
+            Verdict::WrongAgain
+        );
+        assert_eq!(
+            checks.check("ann", "wrong 2", &stored, 1).await,
+            Verdict::Wrong
+        );
         // Remembered: even a different stored hash is not consulted...
-        assert!(checks.check("ann", "correct horse", "garbage", 1).await);
+        assert_eq!(
+            checks.check("ann", "correct horse", "garbage", 1).await,
+            Verdict::Right
+        );
         // ...but only under the generation it was made under.
-        assert!(!checks.check("ann", "correct horse", "garbage", 2).await);
-        assert!(!checks.check("bob", "correct horse", "garbage", 1).await);
+        assert_eq!(
+            checks.check("ann", "correct horse", "garbage", 2).await,
+            Verdict::Wrong
+        );
+        assert_eq!(
+            checks.check("bob", "correct horse", "garbage", 1).await,
+            Verdict::Wrong
+        );
+        // A wrong password under an old generation may be right under the new one.
+        let next = hash("wrong").expect("hashes");
+        assert_eq!(checks.check("ann", "wrong", &next, 3).await, Verdict::Right);
     }
 }

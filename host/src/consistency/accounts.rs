@@ -8,11 +8,11 @@
 //! one [`AccountChange::Restore`] frame.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write as _};
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::persistent::{encode_frame, read_log};
+use super::persistent::{encode_frame, read_log, rewrite_log};
 use super::{ConsistencyError, Deadline, RaftStore};
 use crate::accounts::{AccountChange, SharedTables, Tables};
 
@@ -112,18 +112,8 @@ impl AccountsLog {
     }
 }
 
-fn compact(path: &Path, tables: Tables) -> io::Result<()> {
-    let tmp: PathBuf = path.with_extension("log.tmp");
-    {
-        let mut out = BufWriter::new(File::create(&tmp)?);
-        out.write_all(&encode_frame(&AccountChange::Restore(tables))?)?;
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+fn compact(path: &Path, tables: Tables) -> std::io::Result<()> {
+    rewrite_log(path, [AccountChange::Restore(tables)])
 }
 
 #[cfg(test)]

@@ -159,13 +159,25 @@ pub(super) fn read_log<T: serde::de::DeserializeOwned>(path: &Path) -> io::Resul
 }
 
 /// Rewrites the log as the minimal set of puts that rebuilds the persistent
-/// part of the registry, atomically (temp file, sync, rename).
+/// part of the registry.
 fn compact(path: &Path, registry: &Registry) -> io::Result<()> {
+    let puts = super::persistent_records(registry)
+        .into_iter()
+        .map(Write::Put);
+    rewrite_log(path, puts)
+}
+
+/// Replaces the log at `path` by one frame per value, atomically (temp
+/// file, sync, rename, sync of the folder).
+pub(super) fn rewrite_log<T: serde::Serialize>(
+    path: &Path,
+    values: impl IntoIterator<Item = T>,
+) -> io::Result<()> {
     let tmp: PathBuf = path.with_extension("log.tmp");
     {
         let mut out = BufWriter::new(File::create(&tmp)?);
-        for record in super::persistent_records(registry) {
-            out.write_all(&encode_frame(&Write::Put(record))?)?;
+        for value in values {
+            out.write_all(&encode_frame(&value)?)?;
         }
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }

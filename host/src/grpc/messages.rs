@@ -168,12 +168,17 @@ impl Reply {
 
     /// Turns the answer into a failure with Nacos's `errorCode`
     /// (`resultCode` 500): the typed failure clients raise without retrying.
+    /// It keeps the fields a client's model of its type cannot do without,
+    /// empty (see [`required_fields`]).
     pub fn fail(mut self, error_code: u16, message: impl Into<String>) -> Reply {
         self.fields.insert("resultCode".into(), 500.into());
         self.fields.insert("errorCode".into(), error_code.into());
         self.fields
             .insert("message".into(), Value::String(message.into()));
         self.fields.insert("success".into(), false.into());
+        for (key, empty) in required_fields(self.kind) {
+            self.fields.entry(key).or_insert(empty);
+        }
         self
     }
 
@@ -201,6 +206,23 @@ impl Reply {
             json.push('}');
         }
         payload(self.kind, json)
+    }
+}
+
+/// The fields an answer of `kind` must carry even when it is a failure,
+/// with their empty values. nacos-sdk-python 3.x declares `count` and
+/// `serviceNames` of `ServiceListResponse` without defaults
+/// (`v2/nacos/naming/model/naming_response.py`), so a refusal without them
+/// (a 403 for a service list) surfaced as a validation error with code 500
+/// instead of its errorCode. Nacos leaves out null fields and fails that
+/// client the same way; answering the empty page costs nothing.
+fn required_fields(kind: &str) -> Vec<(String, Value)> {
+    match kind {
+        "ServiceListResponse" => vec![
+            ("count".into(), 0.into()),
+            ("serviceNames".into(), Value::Array(Vec::new())),
+        ],
+        _ => Vec::new(),
     }
 }
 
@@ -240,6 +262,19 @@ mod tests {
             (json["resultCode"].as_i64(), json["errorCode"].as_i64()),
             (Some(500), Some(400))
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_service_list_still_carries_an_empty_page() -> Result<(), serde_json::Error> {
+        let failed = Reply::ok("ServiceListResponse", "9")
+            .fail(403, "token invalid!")
+            .into_payload();
+        let json: Value = serde_json::from_slice(body_of(&failed))?;
+        assert_eq!(json["errorCode"], 403);
+        assert_eq!(json["message"], "token invalid!");
+        assert_eq!(json["count"], 0);
+        assert_eq!(json["serviceNames"], serde_json::json!([]));
         Ok(())
     }
 }
