@@ -4,9 +4,9 @@
 # what the end-to-end tests drive: the Nacos Node.js client (npm nacos-naming),
 # the Nacos Python SDKs (nacos-sdk-python 1.0 and 3.x, in venvs under
 # <target>/), and for the console's browser tests Debian's chromium and
-# chromium-driver (apt, when missing) with selenium (a venv). Then runs every test of the workspace. <target> is cargo's
-# target directory: `target/`, or $CARGO_TARGET_DIR when set (the tests find
-# it the same way).
+# chromium-driver (apt, when missing) with selenium (a venv). Then runs
+# every test of the workspace. <target> is cargo's target directory:
+# `target/`, or $CARGO_TARGET_DIR when set (the tests find it the same way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
