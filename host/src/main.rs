@@ -298,9 +298,6 @@ fn start(args: StartArgs) -> Result<(), Failure> {
     for variable in Config::unknown_env_vars(std::env::vars()) {
         tracing::warn!(%variable, "ignoring a NACRE_ variable that names no knob (docs/CONFIG.md)");
     }
-    for warning in config.warnings() {
-        tracing::warn!("{warning}");
-    }
     startup::check_data_dir(&config.data_dir).map_err(anyhow::Error::from)?;
     let plugins = PluginFolder::inspect(&config);
     if plugins == PluginFolder::Missing {
@@ -316,6 +313,11 @@ fn start(args: StartArgs) -> Result<(), Failure> {
             fix: startup::fix_for(&error, &config),
             error,
         })?;
+        // Doubtful but workable settings, once the node runs (a node that
+        // cannot start says only why).
+        for warning in config.warnings() {
+            tracing::warn!("{warning}");
+        }
         let banner = Banner {
             config: &config,
             config_file: args.config.as_deref(),
