@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. First builds the plugins the tests load
 # (scripts/build-plugins.sh, into <target>/plugins/) and installs, idempotently,
-# what the end-to-end tests drive: the Nacos Node.js client (npm nacos-naming)
-# and the Nacos Python SDKs (nacos-sdk-python 1.0 and 3.x, in venvs under
-# <target>/). Then runs every test of the workspace. <target> is cargo's
-# target directory: `target/`, or $CARGO_TARGET_DIR when set (the tests find
-# it the same way).
+# what the end-to-end tests drive: the Nacos Node.js client (npm nacos-naming),
+# the Nacos Python SDKs (nacos-sdk-python 1.0 and 3.x, in venvs under
+# <target>/), and for the console's browser tests Debian's chromium and
+# chromium-driver (apt, when missing) with selenium (a venv). Then runs
+# every test of the workspace. <target> is cargo's target directory:
+# `target/`, or $CARGO_TARGET_DIR when set (the tests find it the same way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -32,6 +33,15 @@ python_venv() { # <requirements dir> <venv name> <what>
 }
 python_venv tests/compat/python compat-venv "the Nacos Python SDK 1.0"
 python_venv tests/compat/python-v2 compat-venv-v2 "the Nacos Python SDK 3.x"
+python_venv tests/console console-venv "selenium, for the console's browser tests"
+
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "== installing chromium and chromium-driver (the console's browser tests)"
+  sudo_if_needed=""
+  [ "$(id -u)" = 0 ] || sudo_if_needed="sudo"
+  $sudo_if_needed apt-get update -qq
+  $sudo_if_needed apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 
 ./scripts/build-plugins.sh
 

@@ -170,3 +170,78 @@ async fn new_instance_writes_are_routed_to_the_responsible_member() -> anyhow::R
     }
     Ok(())
 }
+
+/// The web console's change feed and overrides come from every member: a
+/// registration and an edit sent to a member that is not responsible are
+/// decided (and recorded) by the responsible one, and a third member's
+/// console shows both, naming the member that decided.
+#[tokio::test]
+async fn the_console_feed_gathers_every_member() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = TestCluster::start(ClusterOptions::default()).await?;
+    let owner = cluster.owner_of("orders");
+    let sender = (owner + 1) % 3;
+    let viewer = (owner + 2) % 3;
+    register(&cluster.url(sender, ""), "orders", "10.3.0.1", 8080).await?;
+    let reply = http()
+        .patch(cluster.url(sender, "/nacos/v1/ns/instance"))
+        .form(&[
+            ("serviceName", "orders"),
+            ("ip", "10.3.0.1"),
+            ("port", "8080"),
+            ("enabled", "false"),
+        ])
+        .send()
+        .await?;
+    ensure!(reply.status().is_success(), "edit: {}", reply.status());
+    let feed_url = cluster.url(viewer, "/nacre/v1/console/feed");
+    let feed = get_json(&feed_url, &[("serviceName", "orders")]).await?;
+    let whats: Vec<&str> = feed["changes"]
+        .as_array()
+        .context("changes")?
+        .iter()
+        .filter_map(|c| c["what"].as_str())
+        .collect();
+    ensure!(whats == ["edited", "registered"], "{feed}");
+    let decider = cluster.addrs[owner].to_string();
+    ensure!(feed["changes"][0]["node"] == decider.as_str(), "{feed}");
+    let instances_url = cluster.url(viewer, "/nacre/v1/console/instances");
+    wait_for("the instance on the viewing member", LIMIT, || async {
+        let found = get_json(&instances_url, &[("serviceName", "orders")]).await?;
+        Ok::<bool, anyhow::Error>(found["list"][0]["override"]["enabled"] == false)
+    })
+    .await?;
+    Ok(())
+}
+
+/// The live stream of a member shows changes another member decided: the
+/// registration is replicated to it, and its notifier tells the stream.
+#[tokio::test]
+async fn the_live_stream_shows_changes_decided_elsewhere() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = TestCluster::start(ClusterOptions::default()).await?;
+    let owner = cluster.owner_of("payments");
+    let viewer = (owner + 1) % 3;
+    let mut stream = http()
+        .get(cluster.url(viewer, "/nacre/v1/console/events"))
+        .send()
+        .await?;
+    ensure!(stream.status().is_success(), "events: {}", stream.status());
+    register(&cluster.url(owner, ""), "payments", "10.4.0.1", 8080).await?;
+    let mut seen = String::new();
+    let found = tokio::time::timeout(LIMIT, async {
+        while !(seen.contains("event: service") && seen.contains("\"payments\"")) {
+            match stream.chunk().await {
+                Ok(Some(chunk)) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => return false,
+            }
+        }
+        true
+    })
+    .await;
+    ensure!(
+        found == Ok(true),
+        "no service event for payments; read {seen:?}"
+    );
+    Ok(())
+}

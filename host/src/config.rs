@@ -35,6 +35,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `[http]`: limits on what a client may send.
     pub http: HttpConfig,
+    /// `[console]`: the web console at `/nacos/`.
+    pub console: ConsoleConfig,
     /// `[health]`: beat timeouts and the prober.
     pub health: HealthConfig,
     /// `[naming]`: defaults of the naming API.
@@ -53,6 +55,21 @@ pub struct Config {
     pub raft: RaftConfig,
     /// `[auth]`: client authentication and authorization.
     pub auth: AuthConfig,
+}
+
+/// The web console (`crate::console`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Serve the console at `/nacos/`, with its change feed and live stream
+    /// (the Nacos-shaped `console/namespaces` and `core/cluster/nodes` stay).
+    pub enabled: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { enabled: true }
+    }
 }
 
 /// Limits on what a client may send.
@@ -313,6 +330,7 @@ impl Default for Config {
             log_level: "info,openraft=warn".into(),
             log_format: LogFormat::Text,
             http: HttpConfig::default(),
+            console: ConsoleConfig::default(),
             health: HealthConfig::default(),
             naming: NamingConfig::default(),
             push: PushConfig::default(),

@@ -7,6 +7,8 @@
 //! - [`http`]: the front door of Nacos 1.x clients, the v1 open API
 //!   (`/nacos/v1/ns/...`): parameters in, JSON out; and the cluster-internal
 //!   routes.
+//! - [`console`]: the front door of operators: the web console at
+//!   `/nacos/`, its change feed and live stream.
 //! - [`grpc`]: the front door of Nacos 2.x clients: gRPC on the HTTP port +
 //!   1000, the connection as the lease of its instances, pushes on the
 //!   stream.
@@ -46,6 +48,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod consistency;
+pub mod console;
 pub mod grpc;
 pub mod health;
 pub mod http;

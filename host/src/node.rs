@@ -23,6 +23,7 @@ use crate::consistency::{
     AccountsLog, AccountsStore, ConsistencyService, EphemeralStore, PersistentBackend,
     PersistentStore, RaftStore,
 };
+use crate::console::{self, Console, MetricsHistory, ServiceChanges};
 use crate::grpc::push::DoorListener;
 use crate::grpc::{self, GrpcDoor};
 use crate::health::{BeatChecker, HealthProber};
@@ -154,6 +155,12 @@ impl Node {
             push_udp: push.local_addr(),
             grpc: grpc.as_ref().map(|g| g.addr()),
         };
+        let console = start_console(
+            &config,
+            (&naming, &push, &stores, cluster.as_ref()),
+            addresses.advertised,
+            (&mut tasks, &shutdown),
+        );
         let state = ApiState::new(Shared {
             naming: Arc::clone(&naming),
             limits: config.http.clone(),
@@ -165,6 +172,7 @@ impl Node {
             distro: stores.distro.clone(),
             raft: stores.raft.clone(),
             grpc: grpc.clone(),
+            console,
             auth,
         });
         serve_http(
@@ -384,6 +392,48 @@ fn start_health(
         tasks.spawn(prober.run(shutdown.clone()));
     }
     Ok(())
+}
+
+/// The web console's parts; its metrics sampler runs when it is enabled.
+/// Feed entries name `advertised` as the member that decided them.
+fn start_console(
+    config: &Config,
+    (naming, push, stores, cluster): (
+        &Arc<ServiceManager>,
+        &PushService,
+        &Stores,
+        Option<&Arc<Cluster>>,
+    ),
+    advertised: SocketAddr,
+    (tasks, shutdown): (&mut JoinSet<()>, &Shutdown),
+) -> Console {
+    stores.registry.feed().set_node(advertised.to_string());
+    let history = Arc::new(MetricsHistory::default());
+    let services = Arc::new(ServiceChanges::default());
+    if config.console.enabled {
+        stores
+            .notifier
+            .listen(Arc::clone(&services) as Arc<dyn ChangeListener>);
+    }
+    if config.console.enabled {
+        tasks.spawn(Arc::clone(&history).run(
+            Arc::clone(&stores.registry),
+            push.clone(),
+            shutdown.clone(),
+        ));
+    }
+    Console::new(console::Parts {
+        enabled: config.console.enabled,
+        naming: Arc::clone(naming),
+        advertised,
+        cluster: cluster.cloned(),
+        distro: stores.distro.clone(),
+        raft: stores.raft.clone(),
+        history,
+        shutdown: shutdown.clone(),
+        services,
+        auth: Arc::clone(&stores.auth),
+    })
 }
 
 /// The HTTP front door: the v1 API and the internal routes, with the access

@@ -308,6 +308,38 @@ pub struct SubscriberList {
 }
 rpc!(SubscribersQuery => SubscriberList, "/nacre/v1/push/subscribers");
 
+// ---- the console ---------------------------------------------------------
+
+/// Asks a member for its change feed and console overrides: each member
+/// records what it decides ([`crate::registry::feed`]), so the console
+/// gathers every member's.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FeedQuery {
+    /// The namespace id (exact).
+    pub namespace: String,
+    /// The group (exact; empty: every group).
+    pub group: String,
+    /// The service's name (exact; empty: every service).
+    pub name: String,
+    /// A substring of the instance's `ip:port` (empty: every instance).
+    pub address: String,
+    /// The most entries wanted, newest first.
+    pub limit: usize,
+}
+
+/// A member's answer to a [`FeedQuery`]: its entries and overrides, as the
+/// console's JSON (`[Change]` and `[[ServiceKey, InstanceId, Override]]`).
+/// JSON because their shape is the console's (tagged causes), which
+/// MessagePack's compact form does not carry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct FeedList {
+    /// The newest matching entries, newest first.
+    pub changes: String,
+    /// The matching overrides in force.
+    pub overrides: String,
+}
+rpc!(FeedQuery => FeedList, "/nacre/v1/feed/member");
+
 /// Encodes a message: MessagePack with fields in order (compact; a field
 /// added at the end with `#[serde(default)]` still reads older messages).
 pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {

@@ -13,8 +13,7 @@ use common::{NS, TestNode, wait_for};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 
-const ADMIN: &str = "nacos";
-const ADMIN_PASSWORD: &str = "s3cret-admin-pw";
+use common::auth::{ADMIN, ADMIN_PASSWORD, login, start_with_auth};
 
 struct Answer {
     status: u16,
@@ -66,44 +65,6 @@ async fn call(
         headers: response.headers().clone(),
         text: response.text().await.expect("body"),
     }
-}
-
-async fn start_with_auth(tweak: impl FnOnce(&mut nacre::Config)) -> TestNode {
-    let node = TestNode::start_with(|c| {
-        c.auth.enabled = true;
-        c.auth.admin_password = ADMIN_PASSWORD.into();
-        tweak(c);
-    })
-    .await;
-    // Polled through the state page, not by logging in: failed logins count.
-    wait_for(
-        "the first admin exists",
-        Duration::from_secs(10),
-        || async {
-            call(&node, "GET", "/nacos/v1/console/server/state", &[], &[])
-                .await
-                .json()["auth_admin_request"]
-                == "false"
-        },
-    )
-    .await;
-    node
-}
-
-async fn login(node: &TestNode, username: &str, password: &str) -> String {
-    let answer = call(
-        node,
-        "POST",
-        "/nacos/v1/auth/login",
-        &[("username", username), ("password", password)],
-        &[],
-    )
-    .await;
-    assert_eq!(answer.status, 200, "{}", answer.text);
-    answer.json()["accessToken"]
-        .as_str()
-        .expect("a token")
-        .to_string()
 }
 
 async fn register_with(

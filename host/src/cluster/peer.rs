@@ -66,6 +66,36 @@ impl PeerClient {
         self.call_within(peer, request, self.timeout).await
     }
 
+    /// Sends `request` to every one of `peers` at once and gathers the
+    /// answers that come within `timeout`; a member that fails or is late is
+    /// left out (logged at debug, naming `what`), as Nacos's aggregating
+    /// console reads leave it out.
+    pub async fn ask_each<R: Rpc + Clone>(
+        &self,
+        peers: Vec<Member>,
+        request: &R,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Vec<R::Reply> {
+        let mut calls = tokio::task::JoinSet::new();
+        for peer in peers {
+            let client = self.clone();
+            let request = request.clone();
+            calls.spawn(async move {
+                let answer = client.call_within(&peer, &request, timeout).await;
+                if let Err(e) = &answer {
+                    tracing::debug!(peer = %peer.address, error = %e, "no {what} from a member");
+                }
+                answer.ok()
+            });
+        }
+        let mut answers = Vec::new();
+        while let Some(answer) = calls.join_next().await {
+            answers.extend(answer.ok().flatten());
+        }
+        answers
+    }
+
     /// [`PeerClient::call`] with its own deadline (at most the configured
     /// timeout), for callers that answer a client by a deadline of its own.
     pub async fn call_within<R: Rpc>(

@@ -18,7 +18,7 @@ use super::messages::{
 };
 use super::payload::{ErrorCode, error_response};
 use super::proto::Payload;
-use super::publish::{PublishError, kind_clash};
+use super::publish::{FROM_CLIENT, PublishError, kind_clash};
 use crate::naming::NamingError;
 use crate::naming::checks::{self, illegal, required};
 use crate::registry::model::{
@@ -212,11 +212,15 @@ pub async fn persistent(door: &GrpcDoor, req: InstanceRequest) -> Payload {
     let result = match op.as_str() {
         "registerInstance" => match kind_clash(door.naming.registry(), &service, false) {
             Some(clash) => Err(NamingError::InvalidParam(clash)),
-            None => door.naming.register_instance(service, instance).await,
+            None => {
+                door.naming
+                    .register_instance(service, instance, FROM_CLIENT)
+                    .await
+            }
         },
         "deregisterInstance" => {
             door.naming
-                .deregister_instance(service, instance.id, false)
+                .deregister_instance(service, instance.id, false, FROM_CLIENT)
                 .await
         }
         _ => return param_check(KIND, &rid, illegal("type", &format!("unknown type {op:?}"))),

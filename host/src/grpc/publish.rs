@@ -28,8 +28,12 @@ use tokio::sync::Mutex;
 
 use super::connection::Connection;
 use crate::naming::{NamingError, ServiceManager};
+use crate::registry::feed::{Cause, Door};
 use crate::registry::model::{Instance, InstanceId, Lease, ServiceKey};
 use crate::registry::{FastHash, Registry};
+
+/// The change feed's cause of a client's own request on this door.
+pub(crate) const FROM_CLIENT: Cause = Cause::Client { door: Door::Grpc };
 
 /// Locks serialising the writes of connections per service.
 const STRIPES: usize = 64;
@@ -110,7 +114,7 @@ impl Publisher {
             published.push(instance.id.clone());
             if let Err(e) = self
                 .naming
-                .register_instance(service.clone(), instance)
+                .register_instance(service.clone(), instance, FROM_CLIENT)
                 .await
             {
                 // Keep track of what did land, so a release removes it.
@@ -119,7 +123,8 @@ impl Publisher {
             }
         }
         for stale in previous.iter().filter(|id| !published.contains(id)) {
-            self.remove_if_leased(&service, stale, &lease).await?;
+            self.remove_if_leased(&service, stale, &lease, FROM_CLIENT)
+                .await?;
         }
         conn.holdings()
             .publications
@@ -140,11 +145,22 @@ impl Publisher {
         conn.holdings().publications.insert(service.clone(), ids);
     }
 
-    /// Removes the connection's publication in `service`, if any.
+    /// Removes the connection's publication in `service`, if any, at its
+    /// client's request.
     pub async fn unpublish(
         &self,
         conn: &Connection,
         service: &ServiceKey,
+    ) -> Result<(), PublishError> {
+        self.withdraw(conn, service, FROM_CLIENT).await
+    }
+
+    /// Removes the connection's publication in `service`, if any, because of `cause`.
+    async fn withdraw(
+        &self,
+        conn: &Connection,
+        service: &ServiceKey,
+        cause: Cause,
     ) -> Result<(), PublishError> {
         let _serial = self.stripe(service).lock().await;
         let Some(ids) = conn.holdings().publications.remove(service) else {
@@ -152,7 +168,8 @@ impl Publisher {
         };
         let lease = self.lease(conn);
         for id in &ids {
-            self.remove_if_leased(service, id, &lease).await?;
+            self.remove_if_leased(service, id, &lease, cause.clone())
+                .await?;
         }
         Ok(())
     }
@@ -184,7 +201,7 @@ impl Publisher {
         }
         let services: Vec<ServiceKey> = conn.holdings().publications.keys().cloned().collect();
         for service in services {
-            if let Err(e) = self.unpublish(conn, &service).await {
+            if let Err(e) = self.withdraw(conn, &service, Cause::ConnectionClosed).await {
                 tracing::warn!(connection = %conn.id, %service, error = %e,
                     "could not remove a closed connection's instances");
             }
@@ -196,6 +213,7 @@ impl Publisher {
         service: &ServiceKey,
         id: &InstanceId,
         lease: &Lease,
+        cause: Cause,
     ) -> Result<(), NamingError> {
         let held = self
             .naming
@@ -204,7 +222,7 @@ impl Publisher {
             .is_some_and(|i| &i.lease == lease);
         if held {
             self.naming
-                .deregister_instance(service.clone(), id.clone(), true)
+                .deregister_instance(service.clone(), id.clone(), true, cause)
                 .await?;
         }
         Ok(())

@@ -25,6 +25,7 @@ use crate::consistency::{ConsistencyService, Deadline, Key, Record, Write};
 use crate::logging::UtcMillis;
 use crate::naming::health_owner::HealthOwner;
 use crate::plugins::{HealthVerdict, Plugins};
+use crate::registry::feed::{Cause, What};
 use crate::registry::model::{
     BeatTimeouts, HealthChecker, Instance, InstanceId, Lease, Metadata, ServiceKey,
 };
@@ -123,7 +124,7 @@ impl BeatChecker {
                         .instances
                         .iter()
                         .filter_map(|(id, slot)| {
-                            self.judge(slot, now, floor).map(|v| (id.clone(), v))
+                            self.judge(slot, now, floor).map(|v| (id.clone(), v, false))
                         })
                         .collect(),
                 };
@@ -137,9 +138,15 @@ impl BeatChecker {
                 _ => verdicts,
             };
             let recheck = policy.is_none();
-            for (id, verdict) in verdicts {
+            for (id, verdict, by_policy) in verdicts {
                 if let Err(e) = self
-                    .enforce(key, id.clone(), verdict.clone(), (now, floor), recheck)
+                    .enforce(
+                        key,
+                        id.clone(),
+                        (verdict.clone(), by_policy),
+                        (now, floor),
+                        recheck,
+                    )
                     .await
                 {
                     tracing::warn!(service = %key, ip = %id.ip, port = id.port, ?verdict, error = %e, "beat check could not apply its verdict");
@@ -198,23 +205,24 @@ impl BeatChecker {
         instances: &[Instance],
         now: i64,
         floor: i64,
-    ) -> Vec<(InstanceId, Verdict)> {
+    ) -> Vec<(InstanceId, Verdict, bool)> {
         let mut verdicts = Vec::new();
         for instance in instances
             .iter()
             .filter(|i| beats_own(i.ephemeral, &i.lease, i.marked))
         {
-            if let Some(verdict) = self
+            if let Some((verdict, by_policy)) = self
                 .policy_verdict(plugins, service, instance, now, floor)
                 .await
             {
-                verdicts.push((instance.id.clone(), verdict));
+                verdicts.push((instance.id.clone(), verdict, by_policy));
             }
         }
         verdicts
     }
 
-    /// A health policy's verdict, or the default rules' when it has no opinion.
+    /// A health policy's verdict, or the default rules' when it has no
+    /// opinion; with whether the policy decided.
     async fn policy_verdict(
         &self,
         plugins: &Plugins,
@@ -222,19 +230,24 @@ impl BeatChecker {
         instance: &Instance,
         now: i64,
         floor: i64,
-    ) -> Option<Verdict> {
+    ) -> Option<(Verdict, bool)> {
         let timeouts = self.timeouts(&instance.metadata);
-        match plugins.judge(service, instance, false, &[], timeouts).await {
+        let by_policy = match plugins.judge(service, instance, false, &[], timeouts).await {
             Some(HealthVerdict::Healthy) => (!instance.healthy).then_some(Verdict::Healthy),
             Some(HealthVerdict::Unhealthy) => instance.healthy.then_some(Verdict::Unhealthy),
             Some(HealthVerdict::Delete) => Some(Verdict::Delete),
-            None => self.default_verdict(
-                instance.last_beat.max(floor),
-                instance.healthy,
-                &instance.metadata,
-                now,
-            ),
-        }
+            None => {
+                return self
+                    .default_verdict(
+                        instance.last_beat.max(floor),
+                        instance.healthy,
+                        &instance.metadata,
+                        now,
+                    )
+                    .map(|v| (v, false));
+            }
+        };
+        by_policy.map(|v| (v, true))
     }
 
     /// Looks again under the lock: a beat may have arrived since the scan.
@@ -256,20 +269,50 @@ impl BeatChecker {
         })
     }
 
+    /// Writes `verdict` (and whether a health policy gave it) and records
+    /// it in the change feed.
     async fn enforce(
         &self,
         service: &ServiceKey,
         id: InstanceId,
-        verdict: Verdict,
+        (verdict, by_policy): (Verdict, bool),
         clock: (i64, i64),
         recheck: bool,
     ) -> Result<(), crate::consistency::ConsistencyError> {
         if recheck && !self.still(service, &id, &verdict, clock) {
             return Ok(());
         }
-        let Some(mut instance) = self.registry.instance(service, &id) else {
+        let Some(instance) = self.registry.instance(service, &id) else {
             return Ok(());
         };
+        let (now, floor) = clock;
+        let cause = if by_policy {
+            Cause::Policy
+        } else {
+            Cause::BeatTimeout {
+                silent_ms: (now - instance.last_beat.max(floor)).max(0) as u64,
+            }
+        };
+        let what = match verdict {
+            Verdict::Healthy => What::Healthy,
+            Verdict::Unhealthy => What::Unhealthy,
+            Verdict::Delete => What::Deregistered,
+        };
+        self.apply(service, instance, verdict).await?;
+        self.registry
+            .feed()
+            .record(now_millis(), service, &id, what, cause);
+        Ok(())
+    }
+
+    /// Writes one verdict on `instance`.
+    async fn apply(
+        &self,
+        service: &ServiceKey,
+        mut instance: Instance,
+        verdict: Verdict,
+    ) -> Result<(), crate::consistency::ConsistencyError> {
+        let id = instance.id.clone();
         let deadline =
             Deadline::now() + std::time::Duration::from_millis(self.config.check_period_ms);
         match verdict {

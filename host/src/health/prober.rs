@@ -29,6 +29,7 @@ use crate::cluster::Cluster;
 use crate::config::HealthConfig;
 use crate::consistency::{ConsistencyService, Record};
 use crate::naming::health_owner::HealthOwner;
+use crate::registry::feed::{Cause, What};
 use crate::registry::model::{HealthChecker, InstanceId, ServiceKey};
 use crate::registry::{FastHash, Registry};
 use crate::shutdown::Shutdown;
@@ -236,8 +237,28 @@ impl HealthProber {
         let write = self
             .consistency
             .write_verdict(crate::consistency::Write::Update(record), deadline);
-        if let Err(e) = write.await {
-            tracing::warn!(service = %target.service, error = %e, "could not record a probe's verdict");
+        match write.await {
+            Ok(()) => self.registry.feed().record(
+                crate::clock::now_millis(),
+                &target.service,
+                &target.id,
+                if wanted {
+                    What::Healthy
+                } else {
+                    What::Unhealthy
+                },
+                Cause::Probe {
+                    check: match target.checker {
+                        HealthChecker::Http { .. } => "HTTP",
+                        _ => "TCP",
+                    }
+                    .to_string(),
+                    ok,
+                },
+            ),
+            Err(e) => {
+                tracing::warn!(service = %target.service, error = %e, "could not record a probe's verdict")
+            }
         }
     }
 

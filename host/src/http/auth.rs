@@ -80,6 +80,18 @@ pub(super) fn signed_in(state: &ApiState, route: MethodRouter<ApiState>) -> Meth
     guarded(state, Needs::SignedIn, route)
 }
 
+/// Guards a whole router: any signed-in user.
+pub(super) fn signed_in_router(
+    state: &ApiState,
+    router: axum::Router<ApiState>,
+) -> axum::Router<ApiState> {
+    let guard = Guard {
+        state: state.clone(),
+        needs: Needs::SignedIn,
+    };
+    router.route_layer(middleware::from_fn_with_state(guard, check))
+}
+
 /// Guards a whole router whose GET routes read and whose other methods
 /// write. Apply it last (outermost), so that it runs before forwarding to
 /// the responsible member.

@@ -70,6 +70,9 @@ pub fn routes(state: &ApiState) -> Router<ApiState> {
             Ok(raft_of(&state)?.raft().install_snapshot(r).await)
         },
     );
+    let router = rpc(router, |state, query: crate::wire::FeedQuery| async move {
+        Ok(crate::console::member_feed(&state.console, &query))
+    });
     let router = rpc(router, |state, query: SubscribersQuery| async move {
         Ok(super::subscribers::local(&state, &query))
     });

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{Extensions, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -17,7 +17,20 @@ use crate::naming::list::{self, ListRequest};
 use crate::naming::{BeatInfo, InstancePatch};
 use crate::plugins::{FilterOutcome, SubscriberInfo};
 use crate::push::PushSubscriber;
+use crate::registry::feed::{Cause, Door};
 use crate::registry::model::{Instance, InstanceId};
+
+/// The change feed's cause of a client's own request on this door.
+const FROM_CLIENT: Cause = Cause::Client { door: Door::Http };
+
+/// Who makes an operator's edit, for the change feed: the signed-in user
+/// the auth guard put in the request's extensions; `None` ("anonymous")
+/// while auth is off.
+fn editor(extensions: &Extensions) -> Option<String> {
+    extensions
+        .get::<crate::auth::Caller>()
+        .and_then(|caller| caller.username.clone())
+}
 
 /// With `linearizable=true` (a Nacre extension), a read first makes sure this
 /// node has applied every persistent write committed before the request
@@ -60,7 +73,10 @@ pub async fn register(
 ) -> Result<&'static str, ApiError> {
     let service = params.service_key()?;
     let instance = instance_from(&params, &state)?;
-    state.naming.register_instance(service, instance).await?;
+    state
+        .naming
+        .register_instance(service, instance, FROM_CLIENT)
+        .await?;
     Ok("ok")
 }
 
@@ -78,7 +94,7 @@ pub async fn deregister(
     let ephemeral = params.flag("ephemeral")?.unwrap_or(default_ephemeral);
     state
         .naming
-        .deregister_instance(service, id, ephemeral)
+        .deregister_instance(service, id, ephemeral, FROM_CLIENT)
         .await?;
     Ok("ok")
 }
@@ -90,14 +106,19 @@ pub async fn deregister(
 /// the instance back.
 pub async fn update(
     State(state): State<ApiState>,
+    extensions: Extensions,
     params: Params,
 ) -> Result<&'static str, ApiError> {
     let service = params.service_key()?;
     let instance = instance_from(&params, &state)?;
     if ClientAgent::parse(&params.user_agent).is_java_since_1_0() {
-        state.naming.update_instance(service, instance).await?;
+        let by = editor(&extensions);
+        state.naming.update_instance(service, instance, by).await?;
     } else {
-        state.naming.register_instance(service, instance).await?;
+        state
+            .naming
+            .register_instance(service, instance, FROM_CLIENT)
+            .await?;
     }
     Ok("ok")
 }
@@ -105,6 +126,7 @@ pub async fn update(
 /// `PATCH instance`: change only the given fields.
 pub async fn patch(
     State(state): State<ApiState>,
+    extensions: Extensions,
     params: Params,
 ) -> Result<&'static str, ApiError> {
     let service = params.service_key()?;
@@ -118,7 +140,8 @@ pub async fn patch(
         enabled,
         metadata: params.metadata("metadata")?,
     };
-    state.naming.patch_instance(service, id, patch).await?;
+    let by = editor(&extensions);
+    state.naming.patch_instance(service, id, patch, by).await?;
     Ok("ok")
 }
 
@@ -327,6 +350,7 @@ pub async fn beat(State(state): State<ApiState>, params: Params) -> Result<Respo
 /// cluster's checker is `NONE`). `valid` is the old name of `healthy`.
 pub async fn mark_health(
     State(state): State<ApiState>,
+    extensions: Extensions,
     params: Params,
 ) -> Result<&'static str, ApiError> {
     let service = params.service_key()?;
@@ -337,6 +361,7 @@ pub async fn mark_health(
             .flag("valid")?
             .ok_or_else(|| ApiError::BadRequest("Param 'healthy' is required.".into()))?,
     };
-    state.naming.mark_health(service, id, healthy).await?;
+    let by = editor(&extensions);
+    state.naming.mark_health(service, id, healthy, by).await?;
     Ok("ok")
 }

@@ -71,6 +71,8 @@ pub struct Shared {
     pub raft: Option<Arc<RaftStore>>,
     /// The gRPC door, when enabled: its figures and connections.
     pub grpc: Option<Arc<GrpcDoor>>,
+    /// The web console's routes and what they read.
+    pub console: crate::console::Console,
     /// Authentication and authorization of every client route.
     pub auth: Arc<Auth>,
 }
@@ -221,9 +223,24 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/nacre/v1/plugins", auth::admin(s, get(operator::plugins)))
         .merge(accounts::routes(s))
         .merge(cluster::routes(&state))
+        .merge(console_routes(s))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// The web console's routes, each group behind its guard
+/// ([`crate::console::Routes`]).
+fn console_routes(state: &ApiState) -> Router<ApiState> {
+    let routes = crate::console::routes(&state.console);
+    let mut router = auth::signed_in_router(state, routes.signed_in);
+    if let Some(open) = routes.open {
+        router = router.merge(open);
+    }
+    if let Some(reads) = routes.reads {
+        router = router.merge(auth::reads_or_writes_by_method(state, reads));
+    }
+    router
 }
 
 async fn not_found(uri: Uri) -> (StatusCode, String) {

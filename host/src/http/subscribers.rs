@@ -99,25 +99,13 @@ async fn from_peers(state: &ApiState, query: &SubscribersQuery) -> Vec<Subscribe
     let Some(cluster) = &state.cluster else {
         return Vec::new();
     };
-    let mut calls = tokio::task::JoinSet::new();
-    for peer in cluster.peers() {
-        let client = cluster.client().clone();
-        let query = query.clone();
-        calls.spawn(async move {
-            match client.call_within(&peer, &query, PEER_WAIT).await {
-                Ok(list) => list.subscribers,
-                Err(e) => {
-                    tracing::debug!(peer = %peer.address, error = %e, "no subscribers from a member");
-                    Vec::new()
-                }
-            }
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(answer) = calls.join_next().await {
-        all.extend(answer.unwrap_or_default());
-    }
-    all
+    cluster
+        .client()
+        .ask_each(cluster.peers(), query, PEER_WAIT, "subscribers")
+        .await
+        .into_iter()
+        .flat_map(|list| list.subscribers)
+        .collect()
 }
 
 fn entry_json(entry: &SubscriberEntry) -> Value {

@@ -11,6 +11,7 @@ use super::health_owner::HealthOwner;
 use super::{NamingError, ServiceManager};
 use crate::clock::now_millis;
 use crate::plugins::HealthVerdict;
+use crate::registry::feed::{Cause, What};
 use crate::registry::model::{
     HealthChecker, Instance, InstanceId, Lease, Metadata, ServiceKey, Version,
 };
@@ -106,8 +107,13 @@ impl ServiceManager {
                     lease: Lease::Beat,
                 };
                 tracing::info!(service = %service, ip = %id.ip, port = id.port, "re-registering instance from its beat");
-                self.register_by(service.clone(), instance, self.deadline())
-                    .await?;
+                self.register_by(
+                    service.clone(),
+                    instance,
+                    self.deadline(),
+                    Cause::BeatOfUnknown,
+                )
+                .await?;
                 match self.registry.touch(&service, &id, now) {
                     Some(outcome) => outcome,
                     None => {
@@ -143,10 +149,15 @@ impl ServiceManager {
         healthy: bool,
         beat_metadata: Option<&Metadata>,
     ) -> Result<bool, NamingError> {
-        let wanted = match self.beat_verdict(service, id, beat_metadata).await {
+        let verdict = self.beat_verdict(service, id, beat_metadata).await;
+        let cause = match verdict {
+            Some(_) => Cause::Policy,
+            None => Cause::BeatResumed,
+        };
+        let wanted = match verdict {
             Some(HealthVerdict::Delete) => {
                 tracing::info!(service = %service, ip = %id.ip, port = id.port, "health policy deleted the instance on its beat");
-                self.deregister_instance(service.clone(), id.clone(), true)
+                self.deregister_instance(service.clone(), id.clone(), true, Cause::Policy)
                     .await?;
                 return Ok(true);
             }
@@ -162,6 +173,14 @@ impl ServiceManager {
         instance.healthy = wanted;
         tracing::info!(service = %service, ip = %id.ip, port = id.port, healthy = wanted, "instance health changed on its beat");
         self.update_existing(service.clone(), instance).await?;
+        let what = if wanted {
+            What::Healthy
+        } else {
+            What::Unhealthy
+        };
+        self.registry
+            .feed()
+            .record(now_millis(), service, id, what, cause);
         Ok(false)
     }
 

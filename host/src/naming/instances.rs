@@ -5,6 +5,7 @@ use super::health_owner::HealthOwner;
 use super::{NamingError, ServiceManager};
 use crate::clock::now_millis;
 use crate::consistency::{Deadline, Key, Record};
+use crate::registry::feed::{Cause, What};
 use crate::registry::model::{
     HealthChecker, Instance, InstanceId, Lease, Metadata, ServiceKey, ServiceMeta,
 };
@@ -21,13 +22,17 @@ pub struct InstancePatch {
 }
 
 impl ServiceManager {
-    /// Registers (or re-registers) an instance.
+    /// Registers (or re-registers) an instance, because of `cause` (the
+    /// change feed's). A registration carries the client's weight and
+    /// `enabled`, so it ends an operator's override of them.
     pub async fn register_instance(
         &self,
         service: ServiceKey,
         instance: Instance,
+        cause: Cause,
     ) -> Result<(), NamingError> {
-        self.register_by(service, instance, self.deadline()).await
+        self.register_by(service, instance, self.deadline(), cause)
+            .await
     }
 
     pub(super) async fn register_by(
@@ -35,8 +40,15 @@ impl ServiceManager {
         service: ServiceKey,
         mut instance: Instance,
         deadline: Deadline,
+        cause: Cause,
     ) -> Result<(), NamingError> {
-        match self.registry.instance(&service, &instance.id) {
+        let existed = self.registry.instance(&service, &instance.id);
+        let what = if existed.is_some() {
+            What::Reregistered
+        } else {
+            What::Registered
+        };
+        match existed {
             Some(existing) if existing.ephemeral != instance.ephemeral => {
                 return Err(NamingError::InvalidParam(format!(
                     "instance {}:{} is already registered as {} in cluster {}",
@@ -64,9 +76,19 @@ impl ServiceManager {
         if !instance.ephemeral {
             self.ensure_persistent_service(&service, deadline).await?;
         }
+        let id = instance.id.clone();
         self.consistency
-            .put(Record::Instance { service, instance }, deadline)
+            .put(
+                Record::Instance {
+                    service: service.clone(),
+                    instance,
+                },
+                deadline,
+            )
             .await?;
+        self.registry
+            .feed()
+            .record(now_millis(), &service, &id, what, cause);
         Ok(())
     }
 
@@ -96,31 +118,37 @@ impl ServiceManager {
         self.consistency.forget_lease(lease);
     }
 
-    /// Removes an instance; an unknown instance or service is not an error (as Nacos).
+    /// Removes an instance, because of `cause`; an unknown instance or
+    /// service is not an error (as Nacos).
     pub async fn deregister_instance(
         &self,
         service: ServiceKey,
         id: InstanceId,
         ephemeral: bool,
+        cause: Cause,
     ) -> Result<(), NamingError> {
-        let ephemeral = self
-            .registry
-            .instance_kind(&service, &id)
-            .unwrap_or(ephemeral);
+        let held = self.registry.instance_kind(&service, &id);
         let key = Key::Instance {
-            service,
-            id,
-            ephemeral,
+            service: service.clone(),
+            id: id.clone(),
+            ephemeral: held.unwrap_or(ephemeral),
         };
         self.consistency.remove(key, self.deadline()).await?;
+        if held.is_some() {
+            self.registry
+                .feed()
+                .record(now_millis(), &service, &id, What::Deregistered, cause);
+        }
         Ok(())
     }
 
-    /// Replaces an existing instance's fields (`PUT instance`).
+    /// Replaces an existing instance's fields (`PUT instance`): an edit by
+    /// `by` (the signed-in user; `None` with auth off).
     pub async fn update_instance(
         &self,
         service: ServiceKey,
         mut instance: Instance,
+        by: Option<String>,
     ) -> Result<(), NamingError> {
         let existing = self.require_instance(&service, &instance.id)?;
         instance.ephemeral = existing.ephemeral;
@@ -128,15 +156,17 @@ impl ServiceManager {
         instance.healthy = existing.healthy;
         instance.last_beat = existing.last_beat;
         instance.lease = existing.lease;
-        self.update_existing(service, instance).await
+        self.edit(service, instance, by).await
     }
 
-    /// Changes only the given fields of an existing instance (`PATCH instance`).
+    /// Changes only the given fields of an existing instance (`PATCH
+    /// instance`, what the console sends): an edit by `by`.
     pub async fn patch_instance(
         &self,
         service: ServiceKey,
         id: InstanceId,
         patch: InstancePatch,
+        by: Option<String>,
     ) -> Result<(), NamingError> {
         let mut instance = self.require_instance(&service, &id)?;
         if let Some(weight) = patch.weight {
@@ -148,7 +178,38 @@ impl ServiceManager {
         if let Some(metadata) = patch.metadata {
             instance.metadata = metadata;
         }
-        self.update_existing(service, instance).await
+        self.edit(service, instance, by).await
+    }
+
+    /// Stores an operator's edit and records it: for an ephemeral instance
+    /// its weight and `enabled` become an override that lasts until the
+    /// client registers again ([`crate::registry::feed`]).
+    async fn edit(
+        &self,
+        service: ServiceKey,
+        instance: Instance,
+        by: Option<String>,
+    ) -> Result<(), NamingError> {
+        let (id, weight, enabled, ephemeral) = (
+            instance.id.clone(),
+            instance.weight,
+            instance.enabled,
+            instance.ephemeral,
+        );
+        self.update_existing(service.clone(), instance).await?;
+        let feed = self.registry.feed();
+        if ephemeral {
+            feed.record_override(now_millis(), &service, &id, weight, enabled, by);
+        } else {
+            feed.record(
+                now_millis(),
+                &service,
+                &id,
+                What::Edited,
+                Cause::Edit { by },
+            );
+        }
+        Ok(())
     }
 
     /// Sets an instance's health by hand and marks it, so that no checker
@@ -160,6 +221,7 @@ impl ServiceManager {
         service: ServiceKey,
         id: InstanceId,
         healthy: bool,
+        by: Option<String>,
     ) -> Result<(), NamingError> {
         let mut instance = self.require_instance(&service, &id)?;
         let checker = self
@@ -182,7 +244,16 @@ impl ServiceManager {
         }
         instance.healthy = healthy;
         instance.marked = true;
-        self.update_existing(service, instance).await
+        self.update_existing(service.clone(), instance).await?;
+        let what = if healthy {
+            What::Healthy
+        } else {
+            What::Unhealthy
+        };
+        self.registry
+            .feed()
+            .record(now_millis(), &service, &id, what, Cause::Edit { by });
+        Ok(())
     }
 
     /// Stores an instance read and changed here — only if it still exists

@@ -5,6 +5,7 @@
 //!
 //! - [`model`]: services, clusters, instances, their keys and versions.
 //! - [`service`]: one service behind its lock, with renderings cached per revision.
+//! - [`feed`]: what happened to instances and why, for operators.
 //! - [`replica`]: ephemeral instances as replicas — versioned writes,
 //!   tombstones, the per-instance merge of peers' copies.
 //!
@@ -17,6 +18,7 @@
 //! never contend; a write to one service is O(1) in the number of its
 //! instances.
 
+pub mod feed;
 pub mod model;
 pub mod replica;
 pub mod service;
@@ -46,6 +48,8 @@ pub struct Registry {
     /// Whether deletions of ephemeral instances leave tombstones: only a
     /// replicated registry (a cluster member) needs them.
     keeps_tombstones: bool,
+    /// What happened to instances and why, recorded by whoever decided it.
+    feed: feed::ChangeFeed,
 }
 
 /// What a beat found.
@@ -74,6 +78,11 @@ impl Registry {
             keeps_tombstones: true,
             ..Self::default()
         }
+    }
+
+    /// The change feed: what happened to instances here, and why.
+    pub fn feed(&self) -> &feed::ChangeFeed {
+        &self.feed
     }
 
     /// The live service under `key`, if the registry holds it (listed or not).

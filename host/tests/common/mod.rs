@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test file uses its own subset of these helpers
 
+pub mod auth;
 pub mod plugins;
 pub mod process;
 pub mod udp;

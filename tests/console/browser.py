@@ -1,0 +1,224 @@
+"""Drives the web console in a real headless Chromium (Debian's chromium
+and chromium-driver, through selenium), as an operator would.
+
+Prints one JSON line per step: {"step": name, "ok": true, ...}; a failed
+step prints {"step": name, "ok": false, "error": ...} and exits 1.
+
+Modes (first argument):
+  node URL       the single-node walk: service list, search, a service's
+                 page, taking an instance offline (checked in instance/list),
+                 a registration appearing without a reload.
+  login URL USER PASSWORD
+                 with auth on: the login page, signing in, the service list.
+  cluster URL    the cluster page: every member up, then (after the test
+                 kills one) that member shown as down.
+  shots URL DIR  a screenshot of every page into DIR (docs/console/).
+  bench URL [N]  bytes transferred and time to first render of /nacos/,
+                 N times with an empty cache.
+  seed URL N     registers N services of one instance each (for bench).
+"""
+
+import json
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+LIMIT = 20  # seconds any one condition may take
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1400,900"):
+        options.add_argument(flag)
+    # A fresh profile each run (selenium's default is a new temporary one).
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def say(step, **fields):
+    print(json.dumps({"step": step, "ok": True, **fields}), flush=True)
+
+
+def wait(driver, what, check, limit=LIMIT):
+    try:
+        # The console re-renders live: an element read a moment ago may be gone.
+        return WebDriverWait(driver, limit, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException,
+                                                 NoSuchElementException)).until(check)
+    except Exception as e:  # noqa: BLE001 - report what was awaited
+        raise AssertionError(f"waited {limit}s for {what}: {type(e).__name__}") from e
+
+
+def texts(driver, css):
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, css)]
+
+
+def call(base, method, path, params):
+    data = urllib.parse.urlencode(params).encode()
+    url = base + path
+    if method == "GET":
+        url, data = f"{url}?{data.decode()}", None
+    request = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        return reply.read().decode()
+
+
+def listed(base, service):
+    answer = json.loads(call(base, "GET", "/nacos/v1/ns/instance/list", {"serviceName": service}))
+    return sorted(f"{h['ip']}:{h['port']}" for h in answer["hosts"])
+
+
+def node_walk(driver, base):
+    driver.get(base + "/nacos/")
+    wait(driver, "the service list", lambda d: "orders" in texts(d, "table tbody tr td:first-child a"))
+    banner = driver.find_element(By.ID, "banner")
+    assert banner.is_displayed() and "Auth is off" in banner.text, banner.text
+    say("service-list", services=texts(driver, "table tbody tr td:first-child a"))
+
+    search = driver.find_element(By.CSS_SELECTOR, "input[name=q]")
+    search.send_keys("pay", Keys.ENTER)
+    wait(driver, "only payments listed",
+         lambda d: texts(d, "table tbody tr td:first-child a") == ["payments"])
+    assert "q=pay" in driver.current_url, driver.current_url
+    say("search", url=driver.current_url)
+
+    driver.find_element(By.LINK_TEXT, "payments").click()
+    row = '#main tr[data-address="10.0.0.2:81"]'
+    wait(driver, "the service page", lambda d: d.find_elements(By.CSS_SELECTOR, row))
+    say("open-service", heading=driver.find_element(By.TAG_NAME, "h1").text)
+
+    # Marks this page load: a reload would lose it.
+    driver.execute_script("window.nacreSamePage = true")
+    assert "10.0.0.2:81" in listed(base, "payments")
+    driver.find_element(By.CSS_SELECTOR, row + " button.toggle").click()
+    wait(driver, "instance/list without the instance taken offline",
+         lambda d: "10.0.0.2:81" not in listed(base, "payments"))
+    wait(driver, "the row to show the override",
+         lambda d: "override by anonymous" in d.find_element(By.CSS_SELECTOR, row).text)
+    say("take-offline", listed=listed(base, "payments"))
+
+    call(base, "POST", "/nacos/v1/ns/instance",
+         {"serviceName": "payments", "ip": "10.0.0.9", "port": "90"})
+    wait(driver, "the new instance on the page",
+         lambda d: d.find_elements(By.CSS_SELECTOR, '#main tr[data-address="10.0.0.9:90"]'))
+    assert driver.execute_script("return window.nacreSamePage === true"), "the page reloaded"
+    say("live-registration")
+
+
+def login_walk(driver, base, user, password):
+    driver.get(base + "/nacos/")
+    wait(driver, "the login page", lambda d: d.find_elements(By.CSS_SELECTOR, "form.login"))
+    assert not driver.find_element(By.ID, "banner").is_displayed(), "auth-off banner shown"
+    say("login-page")
+    driver.find_element(By.NAME, "username").send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys(password, Keys.ENTER)
+    wait(driver, "the service list after signing in",
+         lambda d: "orders" in texts(d, "table tbody tr td:first-child a"))
+    assert user in driver.find_element(By.ID, "user").text
+    say("signed-in")
+
+
+def cluster_walk(driver, base, members):
+    driver.get(base + "/nacos/#/cluster")
+    states = lambda d: {e.get_attribute("data-member"): e.find_element(By.CSS_SELECTOR, ".member-state").text
+                        for e in d.find_elements(By.CSS_SELECTOR, "tr[data-member]")}
+    wait(driver, "every member up",
+         lambda d: len(states(d)) == members and set(states(d).values()) == {"UP"})
+    say("cluster-all-up", members=states(driver))
+    wait(driver, "a member shown down", lambda d: "DOWN" in states(d).values(), limit=40)
+    say("cluster-member-down", members=states(driver))
+
+
+PAGES = ["namespaces", "services", "service?service=payments&group=DEFAULT_GROUP", "instances",
+         "subscribers?service=payments", "feed", "cluster", "plugins", "metrics"]
+
+
+def screenshots(driver, base, folder):
+    for page in PAGES:
+        driver.get(f"{base}/nacos/#/{page}")
+        wait(driver, f"page {page}", lambda d: d.execute_script(
+            "return performance.getEntriesByName('nacre:first-view').length > 0"))
+        time.sleep(0.5)  # let the fonts settle; the content is already there
+        name = page.split("?")[0]
+        driver.save_screenshot(f"{folder}/{name}.png")
+        say("screenshot", page=name)
+
+
+def bench(driver, base):
+    driver.get(base + "/nacos/")
+    wait(driver, "the first view", lambda d: d.execute_script(
+        "return performance.getEntriesByName('nacre:first-view').length > 0"))
+    figures = driver.execute_script("""
+        const nav = performance.getEntriesByType('navigation')[0];
+        const resources = performance.getEntriesByType('resource');
+        const bytes = (e) => e.transferSize || e.encodedBodySize || 0;
+        return {
+          bundleBytes: bytes(nav) + resources.filter((r) => r.name.includes('/nacos/console/')).reduce((n, r) => n + bytes(r), 0),
+          totalBytes: bytes(nav) + resources.reduce((n, r) => n + bytes(r), 0),
+          firstViewMs: performance.getEntriesByName('nacre:first-view')[0].startTime,
+          services: document.querySelector('.total') && document.querySelector('.total').textContent,
+        };""")
+    say("bench", **figures)
+
+
+def seed(base, count):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i):
+        call(base, "POST", "/nacos/v1/ns/instance", {
+            "serviceName": f"svc-{i:05d}", "groupName": f"group-{i % 10}",
+            "ip": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}", "port": "8080"})
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(count)))
+    say("seed", services=count)
+
+
+def main():
+    mode, base = sys.argv[1], sys.argv[2].rstrip("/")
+    if mode == "seed":
+        return seed(base, int(sys.argv[3]))
+    driver = browser()
+    step = mode
+    try:
+        if mode == "node":
+            node_walk(driver, base)
+        elif mode == "login":
+            login_walk(driver, base, sys.argv[3], sys.argv[4])
+        elif mode == "cluster":
+            cluster_walk(driver, base, int(sys.argv[3]))
+        elif mode == "shots":
+            screenshots(driver, base, sys.argv[3])
+        elif mode == "bench":
+            for _ in range(int(sys.argv[3]) if len(sys.argv) > 3 else 1):
+                driver.delete_all_cookies()
+                driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+                bench(driver, base)
+        else:
+            raise AssertionError(f"unknown mode {mode}")
+    except Exception as e:  # noqa: BLE001 - every failure is reported as a step
+        try:
+            shown = driver.find_element(By.ID, "main").text[:1500]
+            logs = [entry["message"] for entry in driver.get_log("browser")][-5:]
+        except Exception:  # noqa: BLE001 - the browser itself may be gone
+            shown, logs = "", []
+        print(json.dumps({"step": step, "ok": False, "error": str(e), "page": shown, "console": logs}),
+              flush=True)
+        sys.exit(1)
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main()
