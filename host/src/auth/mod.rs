@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::accounts::{AccountChange, SharedTables, Tables};
+pub use crate::accounts::{check_password, check_username};
 use crate::clock::now_millis;
 use crate::config::AuthConfig;
 use crate::consistency::{AccountsStore, ConsistencyError};
@@ -311,40 +312,6 @@ impl Auth {
             .await
             .map_err(AccountError::Invalid)
     }
-}
-
-/// Longest user or role name.
-const MAX_NAME_BYTES: usize = 128;
-/// Shortest and longest password accepted for a new password.
-const MIN_PASSWORD_CHARS: usize = 8;
-const MAX_PASSWORD_BYTES: usize = 256;
-
-/// A user or role name: 1–128 bytes, no whitespace or control characters.
-pub fn check_username(param: &str, name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > MAX_NAME_BYTES {
-        return Err(format!("{param} must be 1 to {MAX_NAME_BYTES} bytes long"));
-    }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{param} must not contain whitespace or control characters"
-        ));
-    }
-    Ok(())
-}
-
-/// A new password: at least 8 characters, at most 256 bytes.
-pub fn check_password(param: &str, password: &str) -> Result<(), String> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(format!(
-            "{param} must have at least {MIN_PASSWORD_CHARS} characters"
-        ));
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(format!(
-            "{param} must be at most {MAX_PASSWORD_BYTES} bytes"
-        ));
-    }
-    Ok(())
 }
 
 fn unix_seconds() -> u64 {

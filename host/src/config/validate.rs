@@ -170,10 +170,10 @@ fn auth(a: &AuthConfig) -> anyhow::Result<()> {
             "auth.failures_per_user_per_minute and auth.failures_per_source_per_minute must be greater than 0"
         );
     }
-    crate::auth::check_username("auth.admin_username", &a.admin_username)
+    crate::accounts::check_username("auth.admin_username", &a.admin_username)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if !a.admin_password.is_empty() {
-        crate::auth::check_password("auth.admin_password", &a.admin_password)
+        crate::accounts::check_password("auth.admin_password", &a.admin_password)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(())
