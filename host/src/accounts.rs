@@ -335,7 +335,8 @@ impl Tables {
     /// Whether `username` holds `ROLE_ADMIN`.
     pub fn is_admin(&self, username: &str) -> bool {
         self.roles
-            .contains(&(ADMIN_ROLE.to_string(), username.to_string()))
+            .iter()
+            .any(|(role, user)| role == ADMIN_ROLE && user == username)
     }
 
     /// Whether any user holds `ROLE_ADMIN`.

@@ -226,6 +226,12 @@ impl Auth {
         if let Some(wait) = self.throttle.blocked(username, source) {
             return Err(Denied::Throttled(wait));
         }
+        let generation = self.tables().user(username).map(|u| u.generation);
+        if let Some(generation) = generation
+            && self.passwords.recalls_right(username, password, generation)
+        {
+            return Ok(());
+        }
         let stored = self
             .tables()
             .user(username)

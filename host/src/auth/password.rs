@@ -109,6 +109,16 @@ impl PasswordChecks {
         mac.finalize().into_bytes().into()
     }
 
+    /// Whether `password` was found right for `username` under
+    /// `generation` lately: the cheap check, before any hash is looked at.
+    pub fn recalls_right(&self, username: &str, password: &str, generation: u64) -> bool {
+        recalled(
+            &self.remembered,
+            &self.memo_key(username, password),
+            generation,
+        )
+    }
+
     /// Whether `password` is the password of `username`, whose stored hash
     /// is `hash` under `generation`.
     pub async fn check(
