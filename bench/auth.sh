@@ -7,8 +7,12 @@
 #   bench/auth.sh [rounds]
 #
 # Each round starts a fresh standalone node per configuration, rotating which
-# goes first. Knobs: CONNECTIONS, DURATION (s per op). Prints JSON lines and
-# a table of the medians with each configuration's ratio to auth off.
+# goes first. Besides throughput, the node's CPU per request (from
+# /proc/<pid>/stat, nacre-bench --server-pid) is recorded: it is what auth
+# adds, whatever else the two cores are doing. PIN=1 puts the node on CPU 0
+# and the client on CPU 1 (taskset), so throughput is the node's alone.
+# Knobs: CONNECTIONS, DURATION (s per op), PIN. Prints JSON lines and a
+# table of the medians with each configuration's ratio to auth off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +20,9 @@ ROUNDS=${1:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-8}
 PORT=${PORT:-18848}
+PIN=${PIN:-0}
+NODE_CPU=(); BENCH_CPU=()
+if [ "$PIN" = 1 ]; then NODE_CPU=(taskset -c 0); BENCH_CPU=(taskset -c 1); fi
 cargo build --release -q -p nacre -p nacre-bench
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
@@ -36,7 +43,7 @@ trap 'stop; rm -rf "$WORK"' EXIT
 start_node() {
   NACRE_AUTH_ENABLED=$([ "$1" = on ] && echo true || echo false) \
   NACRE_AUTH_ADMIN_PASSWORD=$PASSWORD \
-    "$NACRE" start --bind 127.0.0.1 --port "$PORT" --data-dir "$WORK/$1-$RANDOM" > "$WORK/$1.log" 2>&1 &
+    "${NODE_CPU[@]}" "$NACRE" start --bind 127.0.0.1 --port "$PORT" --data-dir "$WORK/$1-$RANDOM" > "$WORK/$1.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 200); do
     curl -sf "$URL/nacos/v1/console/server/state" | grep -q '"auth_admin_request":"false"' && return 0
@@ -63,7 +70,7 @@ for round in $(seq "$ROUNDS"); do
         creds=(--access-token "$token") ;;
       password) start_node on; creds=(--username nacos) ;;
     esac
-    BENCH_PASSWORD=$PASSWORD "$BENCH" --url "$URL" --json "${creds[@]}" load --connections "$CONNECTIONS" \
+    BENCH_PASSWORD=$PASSWORD "${BENCH_CPU[@]}" "$BENCH" --url "$URL" --json --server-pid "${PIDS[-1]}" "${creds[@]}" load --connections "$CONNECTIONS" \
       --duration "$DURATION" --ops register,beat --services 200 --instances 2000 \
       | grep '^{' | tag "$config" >> "$OUT"
     stop
@@ -81,4 +88,8 @@ print("\n| op | auth off req/s | token req/s | token / off | password req/s | pa
 for op in ("register", "beat"):
     off, tok, pw = (med(c, op, "per_second") for c in ("off", "token", "password"))
     print(f"| {op} | {off:,.0f} | {tok:,.0f} | {tok / off:.2f}x | {pw:,.0f} | {pw / off:.2f}x |")
+print("\n| op | node CPU µs/req, auth off | token | token / off | password | password / off |\n|---|---|---|---|---|---|")
+for op in ("register", "beat"):
+    off, tok, pw = (med(c, op, "server_cpu_us") for c in ("off", "token", "password"))
+    print(f"| {op} | {off:.1f} | {tok:.1f} | {tok / off:.2f}x | {pw:.1f} | {pw / off:.2f}x |")
 PY

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
+use crate::server_cpu;
 use crate::stats::Summary;
 use crate::workload::{self, MakeRequest, Plan};
 
@@ -46,6 +47,8 @@ pub struct LoadArgs {
     pub max_requests: u64,
     /// Time bound of the preload.
     pub preload_timeout: Duration,
+    /// The server's process, whose CPU per request each operation reports.
+    pub server_pid: Option<u32>,
 }
 
 /// Registers `instances` instances spread round-robin over `services`
@@ -133,8 +136,14 @@ pub async fn run(args: &LoadArgs) -> anyhow::Result<Vec<(Op, Summary)>> {
             max: args.max_requests,
             keep_samples: false,
         };
+        let before = args.server_pid.map(server_cpu::used).transpose()?;
         let run = workload::run(&args.addrs, &plan, requests(op, args)).await;
-        results.push((op, run.recorder.summary(run.elapsed)));
+        let mut summary = run.recorder.summary(run.elapsed);
+        if let (Some(pid), Some(before)) = (args.server_pid, before) {
+            summary.server_cpu_us =
+                server_cpu::per_request(server_cpu::used(pid)? - before, summary.ok);
+        }
+        results.push((op, summary));
     }
     Ok(results)
 }
@@ -158,6 +167,9 @@ pub fn print(results: &[(Op, Summary)], args: &LoadArgs, url: &str, json: bool) 
             s.max_us,
             s.errors
         );
+        if let Some(us) = s.server_cpu_us {
+            println!("{:<10} server CPU {us:.1} µs per request", op.to_string());
+        }
         if let Some(e) = &s.first_error {
             eprintln!("{op}: first error: {e}");
         }
@@ -171,6 +183,7 @@ pub fn print(results: &[(Op, Summary)], args: &LoadArgs, url: &str, json: bool) 
                     "mean_us": s.mean_us, "p50_us": s.p50_us, "p99_us": s.p99_us, "max_us": s.max_us,
                     "connections": args.connections, "duration_s": args.duration.as_secs_f64(),
                     "services": args.services, "instances": args.instances, "url": url,
+                    "server_cpu_us": s.server_cpu_us,
                 })
             );
         }

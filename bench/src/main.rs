@@ -13,6 +13,7 @@ mod memory;
 mod one_service;
 mod persistent;
 mod push;
+mod server_cpu;
 mod stats;
 mod workload;
 
@@ -50,6 +51,10 @@ struct Cli {
     /// nacos-naming does (a server with auth on); the password comes from BENCH_PASSWORD
     #[arg(long, global = true)]
     username: Option<String>,
+    /// The server's process id (same machine): `load` and `grpc` then also report the
+    /// server's CPU per request (µs, from /proc/<pid>/stat) for each operation
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
     #[command(subcommand)]
     command: Command,
 }
@@ -292,7 +297,7 @@ async fn run_grpc(
     services: u64,
     ops: &[grpc::Op],
     prefix: &str,
-    (json, url): (bool, &str),
+    (json, url, server_pid): (bool, &str, Option<u32>),
 ) -> anyhow::Result<()> {
     let (mut conns, failures) = grpc::open_many(target, connections, 64).await;
     if conns.is_empty() {
@@ -303,7 +308,8 @@ async fn run_grpc(
     }
     grpc::preload(&mut conns, services, prefix).await?;
     for op in ops {
-        let s = grpc::throughput(
+        let before = server_pid.map(server_cpu::used).transpose()?;
+        let mut s = grpc::throughput(
             std::mem::take(&mut conns),
             *op,
             services,
@@ -311,8 +317,11 @@ async fn run_grpc(
             Duration::from_secs(duration),
         )
         .await;
+        if let (Some(pid), Some(before)) = (server_pid, before) {
+            s.server_cpu_us = server_cpu::per_request(server_cpu::used(pid)? - before, s.ok);
+        }
         println!(
-            "gRPC {op:?}: {:.0} req/s over {connections} connections, p50 {} µs, p99 {} µs ({} ok, {} failed{})",
+            "gRPC {op:?}: {:.0} req/s over {connections} connections, p50 {} µs, p99 {} µs ({} ok, {} failed{}){}",
             s.per_second,
             s.p50_us,
             s.p99_us,
@@ -321,6 +330,9 @@ async fn run_grpc(
             s.first_error
                 .as_deref()
                 .map(|e| format!("; first: {e}"))
+                .unwrap_or_default(),
+            s.server_cpu_us
+                .map(|us| format!(", server CPU {us:.1} µs per request"))
                 .unwrap_or_default()
         );
         if json {
@@ -328,7 +340,7 @@ async fn run_grpc(
                 "{}",
                 serde_json::json!({"op": format!("grpc-{op:?}").to_lowercase(), "per_second": s.per_second,
                     "p50_us": s.p50_us, "p99_us": s.p99_us, "ok": s.ok, "errors": s.errors,
-                    "connections": connections, "url": url})
+                    "connections": connections, "url": url, "server_cpu_us": s.server_cpu_us})
             );
         }
         // Each operation gets fresh connections (the previous workers kept theirs).
@@ -400,6 +412,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 prefix,
                 max_requests,
                 preload_timeout: Duration::from_secs(preload_timeout),
+                server_pid: cli.server_pid,
             };
             let results = load::run(&args).await?;
             load::print(&results, &args, &cli.url, cli.json);
@@ -484,7 +497,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 services,
                 &ops,
                 &prefix,
-                (cli.json, &cli.url),
+                (cli.json, &cli.url, cli.server_pid),
             )
             .await?;
         }

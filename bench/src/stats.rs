@@ -50,6 +50,7 @@ impl Recorder {
             p99_us: percentile(&self.micros, 99.0),
             max_us: self.micros.last().copied().unwrap_or(0),
             first_error: self.first_error,
+            server_cpu_us: None,
         }
     }
 }
@@ -64,6 +65,8 @@ pub struct Summary {
     pub p99_us: u32,
     pub max_us: u32,
     pub first_error: Option<String>,
+    /// The server's CPU per successful request, µs (with `--server-pid`).
+    pub server_cpu_us: Option<f64>,
 }
 
 /// Nearest-rank percentile of sorted values (0 for none): the smallest value

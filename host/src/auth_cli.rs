@@ -11,6 +11,8 @@ use std::io::BufRead;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
+use crate::remote::call;
+
 /// The `auth` subcommands.
 #[derive(Subcommand)]
 pub enum AuthCommand {
@@ -323,41 +325,6 @@ async fn admin_call(
             .map_or_else(|| body["data"].to_string(), String::from)
     );
     Ok(())
-}
-
-/// Sends a form request; answers the JSON body of a 2xx, or fails with the
-/// node's message.
-async fn call(
-    url: &str,
-    token: Option<&str>,
-    method: reqwest::Method,
-    path: &str,
-    params: &[(&str, &str)],
-) -> anyhow::Result<serde_json::Value> {
-    let endpoint = format!("{}{path}", url.trim_end_matches('/'));
-    let client = reqwest::Client::new();
-    let mut request = if method == reqwest::Method::GET {
-        client.request(method, &endpoint).query(params)
-    } else {
-        client.request(method, &endpoint).form(params)
-    };
-    if let Some(token) = token {
-        request = request.header("accessToken", token);
-    }
-    let reply = request
-        .send()
-        .await
-        .with_context(|| format!("asking {endpoint} (is a node running there? see --url)"))?;
-    let status = reply.status();
-    let text = reply.text().await.context("reading the answer")?;
-    if !status.is_success() {
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(String::from))
-            .unwrap_or(text);
-        bail!("{endpoint} answered {status}: {message}");
-    }
-    serde_json::from_str(&text).with_context(|| format!("{endpoint} answered something not JSON"))
 }
 
 /// The first line of standard input, if it has one.

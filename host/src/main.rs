@@ -5,6 +5,7 @@
 //! stderr and exit status 1 — never a backtrace, which is for bugs.
 
 mod auth_cli;
+mod remote;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -138,23 +139,13 @@ fn main() -> ExitCode {
 
 fn plugin_list(url: &str, token: Option<&str>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let body: serde_json::Value = runtime.block_on(async {
-        let endpoint = format!("{}/nacre/v1/plugins", url.trim_end_matches('/'));
-        let mut request = reqwest::Client::new().get(&endpoint);
-        if let Some(token) = token {
-            request = request.header("accessToken", token);
-        }
-        let reply = request
-            .send()
-            .await
-            .with_context(|| format!("asking {endpoint} (is a node running there? see --url)"))?;
-        anyhow::ensure!(
-            reply.status().is_success(),
-            "{endpoint} answered {}",
-            reply.status()
-        );
-        reply.json().await.context("reading the plugin list")
-    })?;
+    let body = runtime.block_on(remote::call(
+        url,
+        token,
+        reqwest::Method::GET,
+        "/nacre/v1/plugins",
+        &[],
+    ))?;
     let plugins = body["plugins"].as_array().cloned().unwrap_or_default();
     if plugins.is_empty() {
         println!("no plugins");

@@ -172,5 +172,39 @@ async fn users_tokens_and_keys_hold_on_every_member() -> anyhow::Result<()> {
     )
     .await?;
     login(&cluster, 1, "ann", "ann-password-2").await?;
+
+    // Without a majority a change cannot be stored: the survivor answers
+    // 503 (try again) and keeps its tables as they were.
+    let mut cluster = cluster;
+    cluster.kill(1).await?;
+    cluster.kill(2).await?;
+    let (status, body) = form(
+        cluster.url(0, "/nacos/v1/auth/users"),
+        &[
+            ("username", "bob"),
+            ("password", "bob-password"),
+            ("accessToken", &admin),
+        ],
+    )
+    .await?;
+    ensure!(
+        status == 503,
+        "a user created without a majority: {status} {body}"
+    );
+    let users = http()
+        .get(cluster.url(0, "/nacos/v1/auth/users"))
+        .query(&[
+            ("pageNo", "1"),
+            ("pageSize", "100"),
+            ("accessToken", admin.as_str()),
+        ])
+        .send()
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        users.contains("\"ann\"") && !users.contains("\"bob\""),
+        "the users after a refused change: {users}"
+    );
     Ok(())
 }

@@ -97,6 +97,17 @@ pub struct Issued {
     pub username: String,
 }
 
+/// The caller `username`, if the tables allow them `need`.
+fn authorize(tables: &Tables, username: String, need: &Need) -> Result<Caller, Denied> {
+    if resource::allowed(tables, &username, need) {
+        Ok(Caller {
+            username: Some(username),
+        })
+    } else {
+        Err(Denied::Forbidden)
+    }
+}
+
 /// The node's auth: settings, tables, store, password checks and throttle.
 pub struct Auth {
     enabled: bool,
@@ -170,14 +181,16 @@ impl Auth {
         if !self.enabled {
             return Ok(Caller::default());
         }
-        let username = self.authenticate(credentials, source).await?;
-        if resource::allowed(&self.tables(), &username, need) {
-            Ok(Caller {
-                username: Some(username),
-            })
-        } else {
-            Err(Denied::Forbidden)
+        // The common cases, a known token and a remembered password, are
+        // decided under one read of the tables.
+        {
+            let tables = self.tables();
+            if let Some(username) = self.recognise(credentials, source, &tables)? {
+                return authorize(&tables, username, need);
+            }
         }
+        let username = self.authenticate(credentials, source).await?;
+        authorize(&self.tables(), username, need)
     }
 
     /// Who `credentials` belong to: the token's user if a token is given
@@ -188,8 +201,8 @@ impl Auth {
         credentials: &Credentials,
         source: Option<IpAddr>,
     ) -> Result<String, Denied> {
-        if let Some(token) = &credentials.token {
-            return self.verify_token(token);
+        if let Some(username) = self.recognise(credentials, source, &self.tables())? {
+            return Ok(username);
         }
         match (&credentials.username, &credentials.password) {
             (Some(username), Some(password)) => {
@@ -200,16 +213,42 @@ impl Auth {
         }
     }
 
-    fn verify_token(&self, token: &str) -> Result<String, Denied> {
+    /// The user of `credentials` when it is known without hashing: a
+    /// token's, or a password's remembered as right. `None`: a password
+    /// that must be checked against its hash. Errors: a bad token, no
+    /// credential, a throttled user or source.
+    fn recognise(
+        &self,
+        credentials: &Credentials,
+        source: Option<IpAddr>,
+        tables: &Tables,
+    ) -> Result<Option<String>, Denied> {
+        if let Some(token) = &credentials.token {
+            return self.verify_token(token, tables).map(Some);
+        }
+        let (Some(username), Some(password)) = (&credentials.username, &credentials.password)
+        else {
+            return Err(Denied::UnknownUser);
+        };
+        if let Some(wait) = self.throttle.blocked(username, source) {
+            return Err(Denied::Throttled(wait));
+        }
+        let remembered = tables.user(username).is_some_and(|user| {
+            self.passwords
+                .recalls_right(username, password, user.generation)
+        });
+        Ok(remembered.then(|| username.clone()))
+    }
+
+    fn verify_token(&self, token: &str, tables: &Tables) -> Result<String, Denied> {
         let now = unix_seconds();
-        let tables = self.tables();
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(claims) = verified.get(token)
-            && token::still_valid(claims, &tables, now)
+            && token::still_valid(claims, tables, now)
         {
             return Ok(claims.sub.clone());
         }
-        let claims = token::verify(token, &tables, now)?;
+        let claims = token::verify(token, tables, now)?;
         if verified.len() >= MAX_VERIFIED {
             verified.clear();
         }
@@ -217,21 +256,14 @@ impl Auth {
         Ok(claims.sub)
     }
 
+    /// Checks a password not remembered as right against the stored hash
+    /// (the throttle was consulted by [`Auth::recognise`]).
     async fn check_password(
         &self,
         username: &str,
         password: &str,
         source: Option<IpAddr>,
     ) -> Result<(), Denied> {
-        if let Some(wait) = self.throttle.blocked(username, source) {
-            return Err(Denied::Throttled(wait));
-        }
-        let generation = self.tables().user(username).map(|u| u.generation);
-        if let Some(generation) = generation
-            && self.passwords.recalls_right(username, password, generation)
-        {
-            return Ok(());
-        }
         let stored = self
             .tables()
             .user(username)

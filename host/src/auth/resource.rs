@@ -9,7 +9,7 @@
 //! Nacos's regex (there a `.` in a stored name matches any character).
 
 use crate::accounts::{ADMIN_ROLE, Action, Tables};
-use crate::registry::model::DEFAULT_NAMESPACE;
+use crate::registry::model::{DEFAULT_NAMESPACE, GROUP_SEPARATOR};
 
 /// What a route or gRPC request needs of its caller.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +37,33 @@ pub fn naming_resource(namespace: &str, group: Option<&str>, service: Option<&st
     let group = group.filter(|g| !g.trim().is_empty()).unwrap_or("*");
     let service = service.filter(|s| !s.trim().is_empty()).unwrap_or("*");
     format!("{namespace}:{group}:naming/{service}")
+}
+
+/// What a naming request needs: `action` on the service its parameters
+/// name, read leniently (a malformed name is refused by the operation itself,
+/// once allowed). Both doors (v1 HTTP parameters, v2 gRPC request bodies)
+/// name a service the same way: `namespace` (blank → `public`), and
+/// `service_name` either `group@@name` or a bare name whose group is
+/// `group_name` (Nacos `NamingUtils.getGroupName`); no service name means
+/// every service of the group.
+pub fn naming_need(
+    action: Action,
+    namespace: Option<&str>,
+    group_name: Option<&str>,
+    service_name: Option<&str>,
+) -> Need {
+    let namespace = namespace
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(DEFAULT_NAMESPACE);
+    let (group, service) = match service_name.map(|s| s.split_once(GROUP_SEPARATOR)) {
+        Some(Some((group, name))) => (Some(group), Some(name)),
+        _ => (group_name, service_name),
+    };
+    Need::Naming {
+        action,
+        resource: naming_resource(namespace, group, service),
+    }
 }
 
 /// Whether `username` may do what `need` asks, by the tables.
@@ -99,6 +126,27 @@ mod tests {
             naming_resource("dev", Some(" "), Some("")),
             "dev:*:naming/*"
         );
+    }
+
+    #[test]
+    fn both_doors_name_a_service_the_same_way() {
+        let need =
+            |namespace, group, service| match naming_need(Action::Write, namespace, group, service)
+            {
+                Need::Naming { action, resource } => {
+                    assert_eq!(action, Action::Write);
+                    resource
+                }
+                other => panic!("not a naming need: {other:?}"),
+            };
+        assert_eq!(need(None, None, Some("G@@orders")), ":G:naming/orders");
+        assert_eq!(
+            need(Some(" "), Some("G"), Some("orders")),
+            ":G:naming/orders"
+        );
+        assert_eq!(need(Some("dev"), Some("H"), Some("G@@s")), "dev:G:naming/s");
+        assert_eq!(need(Some("dev"), Some("G"), None), "dev:G:naming/*");
+        assert_eq!(need(Some("public"), None, Some("s")), ":*:naming/s");
     }
 
     #[test]

@@ -13,9 +13,8 @@ use super::handlers::parse;
 use super::messages::{Reply, Target};
 use super::proto::Payload;
 use crate::accounts::Action;
-use crate::auth::resource::naming_resource;
-use crate::auth::{Credentials, Need};
-use crate::registry::model::{DEFAULT_NAMESPACE, GROUP_SEPARATOR};
+use crate::auth::Credentials;
+use crate::auth::resource::naming_need;
 
 /// The response type and the action of a secured request type.
 fn secured(kind: &str) -> Option<(&'static str, Action)> {
@@ -65,20 +64,12 @@ impl GrpcDoor {
             username: header("username").map(str::to_string),
             password: header("password").map(str::to_string),
         };
-        let namespace = target
-            .namespace
-            .as_deref()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or(DEFAULT_NAMESPACE);
-        let raw = target.service_name.as_deref();
-        let (group, service) = match raw.map(|r| r.split_once(GROUP_SEPARATOR)) {
-            Some(Some((group, name))) => (Some(group), Some(name)),
-            _ => (target.group_name.as_deref(), raw),
-        };
-        let need = Need::Naming {
+        let need = naming_need(
             action,
-            resource: naming_resource(namespace, group, service),
-        };
+            target.namespace.as_deref(),
+            target.group_name.as_deref(),
+            target.service_name.as_deref(),
+        );
         match self.auth.check(&credentials, None, &need).await {
             Ok(_) => Ok(()),
             Err(denied) => {

@@ -1,6 +1,6 @@
 //! The auth guard of the HTTP door: each route states what it needs
-//! ([`reads`], [`writes`], [`admin`], [`signed_in`], or
-//! [`reads_or_writes_by_method`]), and this middleware reads the caller's
+//! ([`reads`], [`writes`], [`admin`], [`signed_in`], or the same for a
+//! whole router), and this middleware reads the caller's
 //! credential and the request's resource, asks [`crate::auth::Auth::check`],
 //! and either runs the route with a [`Caller`] extension or answers 403 the
 //! way Nacos does. A path that matches no route never reaches a guard: it is
@@ -25,19 +25,15 @@ use super::ApiState;
 use super::error::ApiError;
 use super::params::is_form;
 use crate::accounts::Action;
-use crate::auth::resource::naming_resource;
+use crate::auth::resource::naming_need;
 use crate::auth::{Caller, Credentials, Denied, Need};
 use crate::logging::time::UtcMillis;
-use crate::registry::model::{DEFAULT_NAMESPACE, GROUP_SEPARATOR};
 
 /// What a guarded route needs.
 #[derive(Clone, Copy, Debug)]
 enum Needs {
     Read,
     Write,
-    /// GET reads, other methods write (the instance routes, where the
-    /// detail shares its path with the writes).
-    ByMethod,
     Admin,
     SignedIn,
 }
@@ -85,23 +81,35 @@ pub(super) fn signed_in_router(
     state: &ApiState,
     router: axum::Router<ApiState>,
 ) -> axum::Router<ApiState> {
-    let guard = Guard {
-        state: state.clone(),
-        needs: Needs::SignedIn,
-    };
-    router.route_layer(middleware::from_fn_with_state(guard, check))
+    guarded_router(state, Needs::SignedIn, router)
 }
 
-/// Guards a whole router whose GET routes read and whose other methods
-/// write. Apply it last (outermost), so that it runs before forwarding to
-/// the responsible member.
-pub(super) fn reads_or_writes_by_method(
+/// Guards a whole router whose routes read what their parameters name.
+pub(super) fn reads_router(
     state: &ApiState,
+    router: axum::Router<ApiState>,
+) -> axum::Router<ApiState> {
+    guarded_router(state, Needs::Read, router)
+}
+
+/// Guards a whole router whose routes write what their parameters name.
+/// Apply it last (outermost), so that it runs before forwarding to the
+/// responsible member.
+pub(super) fn writes_router(
+    state: &ApiState,
+    router: axum::Router<ApiState>,
+) -> axum::Router<ApiState> {
+    guarded_router(state, Needs::Write, router)
+}
+
+fn guarded_router(
+    state: &ApiState,
+    needs: Needs,
     router: axum::Router<ApiState>,
 ) -> axum::Router<ApiState> {
     let guard = Guard {
         state: state.clone(),
-        needs: Needs::ByMethod,
+        needs,
     };
     router.route_layer(middleware::from_fn_with_state(guard, check))
 }
@@ -141,8 +149,6 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
     let need = match guard.needs {
         Needs::Read => params.naming_need(Action::Read),
         Needs::Write => params.naming_need(Action::Write),
-        Needs::ByMethod if parts.method == Method::GET => params.naming_need(Action::Read),
-        Needs::ByMethod => params.naming_need(Action::Write),
         Needs::Admin => Need::Admin,
         Needs::SignedIn => Need::SignedIn,
     };
@@ -235,17 +241,12 @@ impl RequestParams {
     /// `action` on the service the parameters name (leniently: a malformed
     /// name is refused by the route itself, once allowed).
     fn naming_need(&self, action: Action) -> Need {
-        let namespace = self.get("namespaceId").unwrap_or(DEFAULT_NAMESPACE);
-        let raw = self.get("serviceName").or_else(|| self.get("dom"));
-        let (group, service) = match raw.map(|r| r.split_once(GROUP_SEPARATOR)) {
-            Some(Some((group, name))) => (Some(group), Some(name)),
-            Some(None) => (self.get("groupName"), raw),
-            None => (self.get("groupName"), None),
-        };
-        Need::Naming {
+        naming_need(
             action,
-            resource: naming_resource(namespace, group, service),
-        }
+            self.get("namespaceId"),
+            self.get("groupName"),
+            self.get("serviceName").or_else(|| self.get("dom")),
+        )
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
@@ -53,9 +53,6 @@ pub async fn route_to_responsible(
     let (Some(cluster), Some(distro)) = (state.cluster.clone(), state.distro.clone()) else {
         return next.run(request).await;
     };
-    if request.method() == Method::GET {
-        return next.run(request).await;
-    }
     let (parts, body) = request.into_parts();
     let body = match read_body(body, state.limits.max_body_bytes).await {
         Ok(body) => body,

@@ -93,15 +93,15 @@ impl ApiState {
 
 const NS: &str = "/nacos/v1/ns";
 
-/// Writes to one instance (and the instance detail, which shares its path),
-/// Nacos's `@CanDistro` routes. In a cluster they are routed to the
-/// responsible node (`forward`), which runs them through these same routes.
+/// Writes to one instance, Nacos's `@CanDistro` routes. In a cluster they
+/// are routed to the responsible node (`forward`), which runs them through
+/// these same routes. (The instance detail, `GET /instance`, shares the path
+/// but is a read answered where it arrives.)
 fn instance_write_routes() -> Router<ApiState> {
     Router::new()
         .route(
             "/instance",
-            get(instance::detail)
-                .post(instance::register)
+            post(instance::register)
                 .put(instance::update)
                 .patch(instance::patch)
                 .delete(instance::deregister),
@@ -147,9 +147,10 @@ pub(crate) fn router(state: ApiState) -> Router {
     ));
     // The guard is applied after (outside) forwarding: a write is
     // authorized here before it goes to its responsible member.
-    let instance_writes = auth::reads_or_writes_by_method(s, instance_writes);
+    let instance_writes = auth::writes_router(s, instance_writes);
     let ns = Router::new()
         .merge(instance_writes)
+        .route("/instance", auth::reads(s, get(instance::detail)))
         .route("/instance/list", auth::reads(s, get(instance::list)))
         .route(
             "/instance/statuses",
@@ -238,7 +239,7 @@ fn console_routes(state: &ApiState) -> Router<ApiState> {
         router = router.merge(open);
     }
     if let Some(reads) = routes.reads {
-        router = router.merge(auth::reads_or_writes_by_method(state, reads));
+        router = router.merge(auth::reads_router(state, reads));
     }
     router
 }

@@ -32,31 +32,13 @@ require('address').ip = () => '127.0.0.1';
 const assert = require('assert');
 const readline = require('readline');
 const { NacosNamingClient } = require('nacos-naming');
+const { WAIT_LIMIT_MS, step, waitFor } = require('./steps');
 
 const addr = process.env.NACOS_ADDR;
-const WAIT_LIMIT_MS = Number(process.env.WAIT_LIMIT_MS || '10000');
 const GROUP = 'DEFAULT_GROUP';
 const LIST_API = '/nacos/v1/ns/instance/list';
 
 let current = 'start';
-
-function step(name, extra = {}) {
-  console.log(JSON.stringify({ step: name, ok: true, ...extra }));
-}
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
-
-async function waitFor(what, check, describe = () => '') {
-  const start = Date.now();
-  for (;;) {
-    const result = await check();
-    if (result) return result;
-    if (Date.now() - start > WAIT_LIMIT_MS) {
-      throw new Error(`timed out after ${WAIT_LIMIT_MS} ms waiting for: ${what} ${describe()}`.trim());
-    }
-    await sleep(100);
-  }
-}
 
 // A logger that keeps the last refusal the client warned about (the only
 // place the server's status and body appear) and reports refused beats.

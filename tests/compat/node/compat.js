@@ -25,6 +25,7 @@ require('address').ip = () => '127.0.0.1';
 
 const assert = require('assert');
 const { NacosNamingClient } = require('nacos-naming');
+const { WAIT_LIMIT_MS, step, sleep, waitFor, quietLogger } = require('./steps');
 
 const addr = process.env.NACOS_ADDR;
 const writeAddr = process.env.WRITE_ADDR || addr;
@@ -32,38 +33,12 @@ const mode = process.env.MODE || 'basic';
 const runBasic = mode !== 'subscribe';
 const runSubscribe = mode === 'subscribe' || process.env.SUBSCRIBE === '1';
 const beatPhaseMs = Number(process.env.BEAT_PHASE_MS || '0');
-const WAIT_LIMIT_MS = Number(process.env.WAIT_LIMIT_MS || '10000');
 const PUSH_MAX_MS = Number(process.env.PUSH_MAX_MS || '2000');
 const GROUP = 'DEFAULT_GROUP';
 const unique = `${process.pid}-${Date.now().toString(36)}`;
 
-const quietLogger = {
-  info() {}, debug() {}, warn() {},
-  error(...args) { console.error('[client error]', ...args); },
-};
-
 let current = 'start';
 const began = Date.now();
-
-function step(name, extra = {}) {
-  console.log(JSON.stringify({ step: name, ok: true, ...extra }));
-}
-
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
-
-// Polls `check` every 100 ms until it returns something truthy, at most
-// limitMs (WAIT_LIMIT_MS); the last value seen goes into the error.
-async function waitFor(what, check, describe = () => '', limitMs = WAIT_LIMIT_MS) {
-  const start = Date.now();
-  for (;;) {
-    const result = await check();
-    if (result) return result;
-    if (Date.now() - start > limitMs) {
-      throw new Error(`timed out after ${limitMs} ms waiting for: ${what} ${describe()}`.trim());
-    }
-    await sleep(100);
-  }
-}
 
 const hostsOf = list => (list || []).map(h => `${h.ip}:${h.port}`).sort().join(',');
 const find = (list, inst) => (list || []).find(h => h.ip === inst.ip && h.port === inst.port);

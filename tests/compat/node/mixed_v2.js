@@ -16,15 +16,7 @@
 require('address').ip = () => '127.0.0.1';
 
 const { NacosNamingClient } = require('nacos-naming');
-
-const quietLogger = {
-  info() {}, debug() {}, warn() {},
-  error(...args) { console.error('[client error]', ...args); },
-};
-
-function step(name, extra = {}) {
-  console.log(JSON.stringify({ step: name, ok: true, ...extra }));
-}
+const { step, quietLogger } = require('./steps');
 
 function stdinClosed() {
   return new Promise(resolve => {

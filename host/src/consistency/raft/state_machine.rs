@@ -252,3 +252,49 @@ impl RaftStateMachine<RaftTypes> for StateMachine {
         Ok(stored.map(StateMachine::snapshot_of))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::model::{ServiceKey, ServiceMeta};
+
+    fn service(name: &str) -> Record {
+        Record::Service(ServiceMeta::new(ServiceKey::new(
+            "public",
+            "DEFAULT_GROUP",
+            name,
+        )))
+    }
+
+    #[test]
+    fn a_snapshot_keeps_records_and_accounts() -> anyhow::Result<()> {
+        let mut accounts = Tables::default();
+        accounts.apply(AccountChange::CreateUser {
+            username: "ann".into(),
+            password_hash: "h".into(),
+        });
+        let bytes = encode(&SnapshotData {
+            records: vec![service("db")],
+            accounts,
+        })?;
+        let read = SnapshotData::decode(&bytes)?;
+        assert_eq!(read.records.len(), 1);
+        assert!(read.accounts.user("ann").is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn a_snapshot_from_before_auth_is_its_records_with_no_accounts() -> anyhow::Result<()> {
+        let bytes = encode(&vec![service("db"), service("cache")])?;
+        let read = SnapshotData::decode(&bytes)?;
+        assert_eq!(read.records.len(), 2);
+        assert_eq!(read.accounts.users().count(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn a_snapshot_that_is_neither_is_refused() {
+        assert!(SnapshotData::decode(b"\xc1 not messagepack").is_err());
+        assert!(SnapshotData::decode(&[]).is_err());
+    }
+}
