@@ -31,7 +31,7 @@ use crate::registry::model::ServiceKey;
 use crate::registry::{ServiceRecords, Write};
 
 /// The version of this protocol; members of different versions refuse each other.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// The header carrying [`PROTOCOL_VERSION`] on every internal request.
 pub const PROTOCOL_HEADER: &str = "x-nacre-protocol";
 /// The header carrying the cluster secret on every internal request.
@@ -298,6 +298,28 @@ pub struct SubscriberEntry {
     pub app: String,
     /// The `clusters` it listed, as given.
     pub clusters: String,
+    /// What it has been pushed since it subscribed.
+    #[serde(default)]
+    pub push: PushFigures,
+}
+
+/// One subscriber's push figures since it subscribed (times in ms since the
+/// epoch, `None` before the first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushFigures {
+    /// When its latest push was first sent.
+    pub last_push_at: Option<i64>,
+    /// When its latest ack arrived.
+    pub last_ack_at: Option<i64>,
+    /// Pushes sent to it (first sends).
+    pub pushes: u64,
+    /// Pushes it acknowledged.
+    pub acks: u64,
+    /// Pushes sent again for lack of an ack.
+    pub retransmits: u64,
+    /// Pushes not sent, refused, or unacknowledged after every retry.
+    pub failures: u64,
 }
 
 /// A member's answer to a [`SubscribersQuery`].
