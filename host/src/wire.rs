@@ -212,6 +212,37 @@ rpc!(InstallSnapshotRequest<RaftTypes>
     => Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>,
     "/nacre/v1/raft/snapshot");
 
+/// A member's Raft state: for `operator/servers`, metrics, and the console,
+/// which asks every member for its own ([`RaftStatusQuery`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RaftStatus {
+    /// This member's Raft id.
+    pub node_id: u64,
+    /// `LEADER`, `FOLLOWER`, `CANDIDATE`, `LEARNER` or `SHUTDOWN`.
+    pub state: String,
+    /// The current term.
+    pub term: u64,
+    /// The leader's address, if one is known.
+    pub leader: Option<String>,
+    /// The last index this member knows committed.
+    pub commit_index: Option<u64>,
+    /// The last index applied to the registry.
+    pub last_applied: Option<u64>,
+    /// The last index in this member's log.
+    pub last_log_index: Option<u64>,
+    /// The index the latest snapshot covers.
+    pub snapshot_index: Option<u64>,
+    /// The voters' addresses.
+    pub members: Vec<String>,
+}
+
+/// Asks a member for its Raft state (the console's cluster page shows every
+/// member's term and indexes, not only its own node's view).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RaftStatusQuery {}
+rpc!(RaftStatusQuery => RaftStatus, "/nacre/v1/raft/status");
+
 /// A follower's write for the leader to propose, with what is left of the
 /// client's deadline.
 #[derive(Clone, Debug, Serialize, Deserialize)]
