@@ -74,8 +74,9 @@ async fn subscribers_of_a_service() {
         .assert_error(400, "serviceName");
 }
 
-/// The `push` figures of the subscriber on UDP `port` in `service/subscribers`.
-async fn figures_of(node: &TestNode, service: &str, port: &str) -> Value {
+/// The `push` figures of `subscriber` in `service/subscribers`.
+async fn figures_of(node: &TestNode, service: &str, subscriber: &Subscriber) -> Value {
+    let port = subscriber.socket.local_addr().expect("bound").port();
     let reply = node
         .get("/service/subscribers", &[("serviceName", service)])
         .await
@@ -84,7 +85,7 @@ async fn figures_of(node: &TestNode, service: &str, port: &str) -> Value {
         .as_array()
         .and_then(|all| {
             all.iter()
-                .find(|s| s["port"].to_string() == port)
+                .find(|s| s["port"] == port)
                 .map(|s| s["push"].clone())
         })
         .unwrap_or(Value::Null)
@@ -115,20 +116,20 @@ async fn each_subscriber_has_its_own_push_figures() {
     silent.recv().await;
 
     wait_for("the acking subscriber's ack counted", LIMIT, || async {
-        let f = figures_of(&node, "figures", &acking.port()).await;
+        let f = figures_of(&node, "figures", &acking).await;
         f["pushes"] == 1 && f["acks"] == 1
     })
     .await;
-    let acked = figures_of(&node, "figures", &acking.port()).await;
+    let acked = figures_of(&node, "figures", &acking).await;
     assert_eq!(acked["failures"], 0, "{acked}");
     assert!(acked["lastPushAt"].as_i64() > Some(0), "{acked}");
     assert!(acked["lastAckAt"].as_i64() >= acked["lastPushAt"].as_i64());
 
     wait_for("the silent subscriber's push failed", LIMIT, || async {
-        figures_of(&node, "figures", &silent.port()).await["failures"] == 1
+        figures_of(&node, "figures", &silent).await["failures"] == 1
     })
     .await;
-    let unacked = figures_of(&node, "figures", &silent.port()).await;
+    let unacked = figures_of(&node, "figures", &silent).await;
     assert_eq!(
         (
             &unacked["pushes"],
@@ -142,7 +143,7 @@ async fn each_subscriber_has_its_own_push_figures() {
 
     // Listing again (as clients poll) keeps a subscriber's figures.
     acking.subscribe(&node, "figures", JAVA).await;
-    let kept = figures_of(&node, "figures", &acking.port()).await;
+    let kept = figures_of(&node, "figures", &acking).await;
     assert_eq!((&kept["pushes"], &kept["acks"]), (&json!(1), &json!(1)));
     // A second change moves only the counters of the one it reached.
     node.register("figures", "10.0.0.2", 2, &[])
@@ -150,7 +151,7 @@ async fn each_subscriber_has_its_own_push_figures() {
         .assert_ok();
     acking.recv_until(|p| p.hosts().len() == 2).await;
     wait_for("the second push acked", LIMIT, || async {
-        let f = figures_of(&node, "figures", &acking.port()).await;
+        let f = figures_of(&node, "figures", &acking).await;
         f["pushes"] == 2 && f["acks"] == 2
     })
     .await;
