@@ -46,7 +46,7 @@ async fn register(node: &TestNode, service: &str, ip: &str, port: u16) -> anyhow
 /// Load the service list, search, open a service, take an instance offline
 /// (and see `instance/list` drop it), and see a registration appear without
 /// a reload; then create a service with a protect threshold and metadata,
-/// add a persistent instance, delete it, and delete the service. The steps
+/// edit both, add a persistent instance, delete it, and delete the service. The steps
 /// are checked by the script; here, that each ran.
 #[tokio::test]
 async fn an_operator_walks_the_console() -> anyhow::Result<()> {
@@ -73,6 +73,7 @@ async fn an_operator_walks_the_console() -> anyhow::Result<()> {
         "take-offline",
         "live-registration",
         "create-service",
+        "edit-service",
         "add-persistent-instance",
         "delete-persistent-instance",
         "delete-service",

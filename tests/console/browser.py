@@ -8,8 +8,8 @@ Modes (first argument):
   node URL       the single-node walk: service list, search, a service's
                  page, taking an instance offline (checked in instance/list),
                  a registration appearing without a reload; then creating a
-                 service (protect threshold, metadata), adding a persistent
-                 instance, deleting it and deleting the service.
+                 service (protect threshold, metadata), editing both, adding
+                 a persistent instance, deleting it and deleting the service.
   login URL USER PASSWORD
                  with auth on: the login page, signing in, the service list.
   readonly URL USER PASSWORD SERVICE
@@ -158,6 +158,21 @@ def create_and_delete(driver, base):
     detail = json.loads(call(base, "GET", "/nacos/v1/ns/service", {"serviceName": "inventory"}))
     assert detail["protectThreshold"] == 0.5 and detail["metadata"] == {"team": "ops"}, detail
     say("create-service", threshold=detail["protectThreshold"], metadata=detail["metadata"])
+
+    driver.find_element(By.CSS_SELECTOR, "details.create summary").click()
+    threshold = driver.find_element(By.NAME, "editThreshold")
+    threshold.clear()
+    threshold.send_keys("0.8")
+    meta = driver.find_element(By.NAME, "editMetadata")
+    meta.clear()
+    meta.send_keys("team=ops,tier=1")
+    driver.find_element(By.CSS_SELECTOR, "form.edit-service button[type=submit]").click()
+    edited = lambda: json.loads(call(base, "GET", "/nacos/v1/ns/service", {"serviceName": "inventory"}))
+    wait(driver, "the service edited",
+         lambda d: edited()["protectThreshold"] == 0.8 and edited()["metadata"] == {"team": "ops", "tier": "1"})
+    wait(driver, "the page showing the new threshold",
+         lambda d: "0.8" in d.find_element(By.CSS_SELECTOR, "#main dl.facts").text)
+    say("edit-service", service=edited())
 
     driver.find_element(By.NAME, "newIp").send_keys("10.0.0.7")
     driver.find_element(By.NAME, "newPort").send_keys("7000")

@@ -96,6 +96,30 @@ function createServiceForm(ns) {
   return h('details', { class: 'create' }, h('summary', {}, 'New service'), form);
 }
 
+/** A form that changes a service's protect threshold and metadata (`PUT service`). */
+function editServiceForm(service, current, reload) {
+  const threshold = h('input', { name: 'editThreshold', type: 'number', min: 0, max: 1, step: 'any', value: current.protectThreshold, 'aria-label': 'protect threshold' });
+  const meta = h('input', { name: 'editMetadata', class: 'meta', value: Object.entries(current.metadata || {}).map(([k, v]) => `${k}=${v}`).join(','), 'aria-label': 'metadata' });
+  const error = h('span', { class: 'error' });
+  const form = h('form', { class: 'filters edit-service' },
+    h('label', {}, 'protect threshold ', threshold), h('label', {}, 'metadata ', meta),
+    h('button', { type: 'submit' }, 'Save'), error);
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      await api(SERVICE, {
+        namespaceId: service.namespace, serviceName: service.name, groupName: service.group,
+        // Emptied: no metadata (an empty parameter would mean "unchanged").
+        protectThreshold: threshold.value, metadata: meta.value.trim() || '{}',
+      }, 'PUT');
+      reload();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  };
+  return h('details', { class: 'create' }, h('summary', {}, 'Edit service'), form);
+}
+
 /** A form that adds a persistent instance to `service` (`POST instance`, `ephemeral=false`). */
 function addInstanceForm(service, reload) {
   const ip = h('input', { name: 'newIp', required: true, placeholder: 'ip' });
@@ -238,7 +262,8 @@ export async function serviceView(box, params, ns) {
         ? h('p', { class: 'muted' }, 'An edit of an ephemeral instance\'s weight or online state is an override: it stays while the client beats and is replaced by the client\'s own values when it registers again.')
         : h('p', { class: 'readonly-note muted' }, `Read-only: ${may.user || 'you'} may read this service but not change it.`),
       ...cards,
-      ...(may.write ? [h('h2', {}, 'Add a persistent instance'), addInstanceForm(service, load),
+      ...(may.write ? [editServiceForm(service, detail.service, load),
+        h('h2', {}, 'Add a persistent instance'), addInstanceForm(service, load),
         h('p', {}, h('button', { type: 'button', class: 'delete-service', onclick: () => deleteService(service) }, 'Delete this service'),
           h('span', { class: 'muted' }, ' (only an empty service can be deleted)'))] : []),
       h('h2', {}, 'Changes'), feedTable(feed.changes));
