@@ -53,7 +53,8 @@ async fn subscribe(
 
 /// `service/subscribers` on any member lists every member's subscribers
 /// (`aggregation` defaults to true: Nacos's `SubscribeManager` asks each
-/// member), and only its own with `aggregation=false`.
+/// member), and only its own with `aggregation=false`; each with its push
+/// figures as the member holding it counts them.
 #[tokio::test]
 async fn subscribers_are_gathered_from_every_member() -> anyhow::Result<()> {
     let _serial = ONE_AT_A_TIME.lock().await;
@@ -87,6 +88,20 @@ async fn subscribers_are_gathered_from_every_member() -> anyhow::Result<()> {
         own["count"] == 0,
         "node 2 holds no subscriber itself: {own}"
     );
+    // Each subscriber's own push figures come from the member holding it: a
+    // change is pushed by node 0 and node 1 to theirs (which never ack here).
+    register(&cluster.url(2, ""), "orders", "10.1.0.1", 8080).await?;
+    wait_for("every subscriber's push counted", LIMIT, || async {
+        let all = get_json(&url, &[("serviceName", "orders")]).await?;
+        let subscribers = all["subscribers"].as_array().context("subscribers")?;
+        Ok::<bool, anyhow::Error>(
+            subscribers.len() == 2
+                && subscribers.iter().all(|s| {
+                    s["push"]["pushes"].as_u64() >= Some(1) && s["push"]["lastPushAt"].is_i64()
+                }),
+        )
+    })
+    .await?;
     Ok(())
 }
 
