@@ -139,6 +139,8 @@ function addInstanceForm(service, reload) {
         ephemeral: 'false',
       }, 'POST');
       error.textContent = '';
+      ip.value = '';
+      port.value = '';
       reload();
     } catch (e) {
       error.textContent = e.message;
@@ -229,9 +231,13 @@ export async function serviceView(box, params, ns) {
   const service = { namespace: ns, name: params.get('service') || '', group: params.get('group') || 'DEFAULT_GROUP' };
   const key = { namespaceId: ns, serviceName: service.name, groupName: service.group };
   const content = h('div');
+  // The writer's forms are built once, not re-rendered by live updates, so
+  // what is being typed into them stays.
+  const tools = h('div');
+  const changes = h('div');
   box.append(h('h1', {}, `${service.group} / ${service.name}`),
     h('p', {}, h('a', { href: `#/subscribers?ns=${encodeURIComponent(ns)}&service=${encodeURIComponent(service.name)}&group=${encodeURIComponent(service.group)}` }, 'subscribers')),
-    content);
+    content, tools, changes);
   const asked = access(key);
   const load = async () => {
     const [may, detail, all, feed] = await Promise.all([
@@ -261,12 +267,14 @@ export async function serviceView(box, params, ns) {
       may.write
         ? h('p', { class: 'muted' }, 'An edit of an ephemeral instance\'s weight or online state is an override: it stays while the client beats and is replaced by the client\'s own values when it registers again.')
         : h('p', { class: 'readonly-note muted' }, `Read-only: ${may.user || 'you'} may read this service but not change it.`),
-      ...cards,
-      ...(may.write ? [editServiceForm(service, detail.service, load),
+      ...cards);
+    if (may.write && !tools.hasChildNodes()) {
+      tools.append(editServiceForm(service, detail.service, load),
         h('h2', {}, 'Add a persistent instance'), addInstanceForm(service, load),
         h('p', {}, h('button', { type: 'button', class: 'delete-service', onclick: () => deleteService(service) }, 'Delete this service'),
-          h('span', { class: 'muted' }, ' (only an empty service can be deleted)'))] : []),
-      h('h2', {}, 'Changes'), feedTable(feed.changes));
+          h('span', { class: 'muted' }, ' (only an empty service can be deleted)')));
+    }
+    changes.replaceChildren(h('h2', {}, 'Changes'), feedTable(feed.changes));
   };
   try {
     await load();
