@@ -53,7 +53,8 @@ async fn subscribe(
 
 /// `service/subscribers` on any member lists every member's subscribers
 /// (`aggregation` defaults to true: Nacos's `SubscribeManager` asks each
-/// member), and only its own with `aggregation=false`.
+/// member), and only its own with `aggregation=false`; each with its push
+/// figures as the member holding it counts them.
 #[tokio::test]
 async fn subscribers_are_gathered_from_every_member() -> anyhow::Result<()> {
     let _serial = ONE_AT_A_TIME.lock().await;
@@ -87,6 +88,20 @@ async fn subscribers_are_gathered_from_every_member() -> anyhow::Result<()> {
         own["count"] == 0,
         "node 2 holds no subscriber itself: {own}"
     );
+    // Each subscriber's own push figures come from the member holding it: a
+    // change is pushed by node 0 and node 1 to theirs (which never ack here).
+    register(&cluster.url(2, ""), "orders", "10.1.0.1", 8080).await?;
+    wait_for("every subscriber's push counted", LIMIT, || async {
+        let all = get_json(&url, &[("serviceName", "orders")]).await?;
+        let subscribers = all["subscribers"].as_array().context("subscribers")?;
+        Ok::<bool, anyhow::Error>(
+            subscribers.len() == 2
+                && subscribers.iter().all(|s| {
+                    s["push"]["pushes"].as_u64() >= Some(1) && s["push"]["lastPushAt"].is_i64()
+                }),
+        )
+    })
+    .await?;
     Ok(())
 }
 
@@ -243,5 +258,102 @@ async fn the_live_stream_shows_changes_decided_elsewhere() -> anyhow::Result<()>
         found == Ok(true),
         "no service event for payments; read {seen:?}"
     );
+    Ok(())
+}
+
+/// Node `viewer`'s cluster page: each member's row, by address.
+async fn members_seen_by(cluster: &TestCluster, viewer: usize) -> anyhow::Result<Vec<Value>> {
+    let page = get_json(&cluster.url(viewer, "/nacre/v1/console/cluster"), &[]).await?;
+    let members = page["members"].as_array().context("members")?.clone();
+    ensure!(members.len() == 3, "{page}");
+    Ok(members)
+}
+
+/// The cluster page shows each member's own Raft state (state, term, leader,
+/// commit and applied index), asked of that member: every member agrees on
+/// the term and the leader, each member's indexes move when a persistent
+/// write commits, and a member that hangs (SIGSTOP) is shown as not
+/// answering, within the console's 2 s bound.
+#[tokio::test]
+async fn the_cluster_page_shows_each_members_raft_state() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let cluster = TestCluster::start(ClusterOptions::default()).await?;
+    let viewer = 0;
+    // Every member answers for itself, and all name one leader in one term.
+    let agreed =
+        nacre_e2e::wait::wait_for_value("one leader and term on every row", LIMIT, || async {
+            let members = members_seen_by(&cluster, viewer).await?;
+            let rafts: Vec<&Value> = members.iter().map(|m| &m["raft"]).collect();
+            let leaders = rafts.iter().filter(|r| r["state"] == "LEADER").count();
+            let one_view = rafts
+                .iter()
+                .all(|r| r["term"] == rafts[0]["term"] && r["leader"] == rafts[0]["leader"]);
+            Ok((leaders == 1 && one_view && rafts[0]["leader"].is_string()).then_some(members))
+        })
+        .await?;
+    for member in &agreed {
+        ensure!(member["raftError"].is_null(), "{member}");
+        let own = member["address"].as_str().context("address")?;
+        ensure!(
+            (member["raft"]["state"] == "LEADER") == (member["raft"]["leader"] == own),
+            "a member is the leader exactly when it says so: {member}"
+        );
+    }
+    let applied_before: Vec<u64> = agreed
+        .iter()
+        .map(|m| m["raft"]["lastApplied"].as_u64().unwrap_or(0))
+        .collect();
+
+    // A persistent instance goes through Raft: every member's own indexes move.
+    let reply = http()
+        .post(cluster.url(viewer, "/nacos/v1/ns/instance"))
+        .form(&[
+            ("serviceName", "stored"),
+            ("ip", "10.5.0.1"),
+            ("port", "8080"),
+            ("ephemeral", "false"),
+        ])
+        .send()
+        .await?;
+    ensure!(
+        reply.status().is_success(),
+        "persistent register: {}",
+        reply.text().await?
+    );
+    wait_for("every member applied the write", LIMIT, || async {
+        let members = members_seen_by(&cluster, viewer).await?;
+        Ok::<bool, anyhow::Error>(members.iter().zip(&applied_before).all(|(m, before)| {
+            let applied = m["raft"]["lastApplied"].as_u64().unwrap_or(0);
+            applied > *before && m["raft"]["commitIndex"].as_u64() >= Some(applied)
+        }))
+    })
+    .await?;
+
+    // A member that hangs is shown as not answering; the page still comes
+    // within the bound, with the others' states.
+    let hung = 2;
+    cluster.pause(hung).await?;
+    let started = std::time::Instant::now();
+    let members = members_seen_by(&cluster, viewer).await?;
+    let took = started.elapsed();
+    cluster.resume(hung).await?;
+    ensure!(
+        took < Duration::from_secs(5),
+        "the cluster page took {took:?}"
+    );
+    let address = cluster.addrs[hung].to_string();
+    for member in &members {
+        if member["address"] == address.as_str() {
+            ensure!(member["raft"].is_null(), "{member}");
+            ensure!(
+                member["raftError"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("no answer within 2 s")),
+                "{member}"
+            );
+        } else {
+            ensure!(member["raft"]["term"].is_u64(), "{member}");
+        }
+    }
     Ok(())
 }

@@ -31,7 +31,7 @@ use crate::registry::model::ServiceKey;
 use crate::registry::{ServiceRecords, Write};
 
 /// The version of this protocol; members of different versions refuse each other.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// The header carrying [`PROTOCOL_VERSION`] on every internal request.
 pub const PROTOCOL_HEADER: &str = "x-nacre-protocol";
 /// The header carrying the cluster secret on every internal request.
@@ -212,6 +212,37 @@ rpc!(InstallSnapshotRequest<RaftTypes>
     => Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>,
     "/nacre/v1/raft/snapshot");
 
+/// A member's Raft state: for `operator/servers`, metrics, and the console,
+/// which asks every member for its own ([`RaftStatusQuery`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RaftStatus {
+    /// This member's Raft id.
+    pub node_id: u64,
+    /// `LEADER`, `FOLLOWER`, `CANDIDATE`, `LEARNER` or `SHUTDOWN`.
+    pub state: String,
+    /// The current term.
+    pub term: u64,
+    /// The leader's address, if one is known.
+    pub leader: Option<String>,
+    /// The last index this member knows committed.
+    pub commit_index: Option<u64>,
+    /// The last index applied to the registry.
+    pub last_applied: Option<u64>,
+    /// The last index in this member's log.
+    pub last_log_index: Option<u64>,
+    /// The index the latest snapshot covers.
+    pub snapshot_index: Option<u64>,
+    /// The voters' addresses.
+    pub members: Vec<String>,
+}
+
+/// Asks a member for its Raft state (the console's cluster page shows every
+/// member's term and indexes, not only its own node's view).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RaftStatusQuery {}
+rpc!(RaftStatusQuery => RaftStatus, "/nacre/v1/raft/status");
+
 /// A follower's write for the leader to propose, with what is left of the
 /// client's deadline.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -298,6 +329,28 @@ pub struct SubscriberEntry {
     pub app: String,
     /// The `clusters` it listed, as given.
     pub clusters: String,
+    /// What it has been pushed since it subscribed.
+    #[serde(default)]
+    pub push: PushFigures,
+}
+
+/// One subscriber's push figures since it subscribed (times in ms since the
+/// epoch, `None` before the first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushFigures {
+    /// When its latest push was first sent.
+    pub last_push_at: Option<i64>,
+    /// When its latest ack arrived.
+    pub last_ack_at: Option<i64>,
+    /// Pushes sent to it (first sends).
+    pub pushes: u64,
+    /// Pushes it acknowledged.
+    pub acks: u64,
+    /// Pushes sent again for lack of an ack.
+    pub retransmits: u64,
+    /// Pushes not sent, refused, or unacknowledged after every retry.
+    pub failures: u64,
 }
 
 /// A member's answer to a [`SubscribersQuery`].

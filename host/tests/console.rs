@@ -204,6 +204,25 @@ async fn cluster_nodes_in_nacos_shape() {
     let cluster = node.fetch("/nacre/v1/console/cluster").await.json();
     assert_eq!(cluster["standalone"], true);
     assert_eq!(cluster["members"][0]["self"], true);
+    // No Raft without a cluster, and nothing missing either.
+    assert_eq!(cluster["members"][0]["raft"], Value::Null);
+    assert_eq!(cluster["members"][0]["raftError"], Value::Null);
+}
+
+/// With auth off the console may do everything (as the API allows it) and
+/// names no user; the auth-on answers are in console_auth.rs.
+#[tokio::test]
+async fn with_auth_off_the_console_may_do_everything() {
+    let node = TestNode::start().await;
+    let access = node
+        .fetch("/nacre/v1/console/access?namespaceId=dev&groupName=g&serviceName=s")
+        .await
+        .json();
+    assert_eq!(
+        access,
+        json!({"authEnabled": false, "user": null, "namespaceId": "dev",
+               "resource": "dev:g:naming/s", "read": true, "write": true, "admin": true})
+    );
 }
 
 /// Each change says what happened and why, with the deciding node: a

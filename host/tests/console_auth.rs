@@ -32,6 +32,7 @@ async fn console_reads_need_a_signed_in_user_and_the_bundle_does_not() {
         "/nacre/v1/console/feed",
         "/nacre/v1/console/instances",
         "/nacre/v1/console/events",
+        "/nacre/v1/console/access",
     ] {
         let (status, body) = get_as(&node, None, path).await;
         assert_eq!(status, 403, "{path} without a token: {body}");
@@ -186,4 +187,71 @@ async fn a_reader_sees_only_their_namespaces_and_cannot_edit() {
         .await
         .expect("sent");
     assert_eq!(edit.status().as_u16(), 403, "a reader cannot edit");
+
+    // The console asks what the user may do where it is, and hides the edit
+    // controls the node would refuse: the answer agrees with the refusal.
+    let access = |token: String, query: &'static str| {
+        let node = &node;
+        async move {
+            let (status, body) = get_as(
+                node,
+                Some(&token),
+                &format!("/nacre/v1/console/access?{query}"),
+            )
+            .await;
+            assert_eq!(status, 200, "{query}: {body}");
+            serde_json::from_str::<Value>(&body).expect("JSON")
+        }
+    };
+    let dev_service = access(viewer.clone(), "namespaceId=dev&serviceName=a").await;
+    assert_eq!(
+        (
+            &dev_service["read"],
+            &dev_service["write"],
+            &dev_service["admin"]
+        ),
+        (&Value::Bool(true), &Value::Bool(false), &Value::Bool(false)),
+        "{dev_service}"
+    );
+    assert_eq!(dev_service["user"], "viewer");
+    assert_eq!(dev_service["resource"], "dev:*:naming/a");
+    let public = access(viewer.clone(), "serviceName=b").await;
+    assert_eq!(
+        (&public["read"], &public["write"]),
+        (&Value::Bool(false), &Value::Bool(false)),
+        "{public}"
+    );
+    let admin_view = access(admin.clone(), "namespaceId=dev&serviceName=a").await;
+    assert_eq!(
+        (
+            &admin_view["read"],
+            &admin_view["write"],
+            &admin_view["admin"]
+        ),
+        (&Value::Bool(true), &Value::Bool(true), &Value::Bool(true)),
+        "{admin_view}"
+    );
+    // The same answer as the API's: the admin's edit there is accepted.
+    let edit = node
+        .http
+        .patch(format!("{}/nacos/v1/ns/instance", node.base))
+        .header("accessToken", admin.as_str())
+        .form(&[
+            ("serviceName", "a"),
+            ("ip", "10.0.0.1"),
+            ("port", "1"),
+            ("namespaceId", "dev"),
+            ("enabled", "false"),
+        ])
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(edit.status().as_u16(), 200, "the admin may edit");
+    let bad = get_as(
+        &node,
+        Some(&viewer),
+        &format!("/nacre/v1/console/access?serviceName={}", "x".repeat(600)),
+    )
+    .await;
+    assert_eq!(bad.0, 400, "an over-long name is refused: {}", bad.1);
 }

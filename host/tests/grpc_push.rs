@@ -19,6 +19,16 @@ async fn metrics(node: &TestNode) -> Value {
     node.get("/operator/metrics", &[]).await.json()["grpc"].clone()
 }
 
+/// The push figures of the one subscriber of `service` (`service/subscribers`).
+async fn subscriber_figures(node: &TestNode, service: &str) -> Value {
+    let listed = node
+        .get("/service/subscribers", &[("serviceName", service)])
+        .await
+        .json();
+    assert_eq!(listed["count"], 1, "{listed}");
+    listed["subscribers"][0]["push"].clone()
+}
+
 /// Waits for a push of `service` whose hosts are `expected`, acking each push.
 async fn pushed(client: &mut RawClient, service: &str, expected: &[&str]) {
     let deadline = Instant::now() + PUSH_WAIT;
@@ -74,6 +84,13 @@ async fn subscribers_are_pushed_grpc_and_v1_changes_until_they_unsubscribe() {
         metrics(&node).await["push"]["acked"].as_u64() >= Some(3)
     })
     .await;
+    wait_for("the subscriber's own acks counted", PUSH_WAIT, || async {
+        subscriber_figures(&node, "watched").await["acks"].as_u64() >= Some(3)
+    })
+    .await;
+    let figures = subscriber_figures(&node, "watched").await;
+    assert!(figures["pushes"].as_u64() >= Some(3), "{figures}");
+    assert_eq!(figures["failures"], 0, "{figures}");
 
     assert_ok(
         &subscriber.subscribe("watched", false).await,
@@ -124,6 +141,21 @@ async fn an_unacked_push_is_sent_again_with_the_state_of_then() {
     .await;
     let m = metrics(&node).await;
     assert!(m["push"]["resent"].as_u64() >= Some(1), "{m}");
+    // The subscription's own figures (the console's subscribers page): one
+    // push, resent, acked.
+    wait_for("the subscriber's ack counted", PUSH_WAIT, || async {
+        subscriber_figures(&node, "resent").await["acks"] == 1
+    })
+    .await;
+    let figures = subscriber_figures(&node, "resent").await;
+    assert_eq!(
+        (&figures["pushes"], &figures["failures"]),
+        (&json!(1), &json!(0)),
+        "{figures}"
+    );
+    assert!(figures["retransmits"].as_u64() >= Some(1), "{figures}");
+    assert!(figures["lastPushAt"].as_i64() > Some(0), "{figures}");
+    assert!(figures["lastAckAt"].as_i64() >= figures["lastPushAt"].as_i64());
     // Acked: no more resends.
     let quiet = subscriber
         .next_of("NotifySubscriberRequest", Duration::from_millis(600))

@@ -7,11 +7,17 @@ step prints {"step": name, "ok": false, "error": ...} and exits 1.
 Modes (first argument):
   node URL       the single-node walk: service list, search, a service's
                  page, taking an instance offline (checked in instance/list),
-                 a registration appearing without a reload.
+                 a registration appearing without a reload; then creating a
+                 service (protect threshold, metadata), editing both, adding
+                 a persistent instance, deleting it and deleting the service.
   login URL USER PASSWORD
                  with auth on: the login page, signing in, the service list.
-  cluster URL    the cluster page: every member up, then (after the test
-                 kills one) that member shown as down.
+  readonly URL USER PASSWORD SERVICE
+                 with auth on, as a user who may only read: SERVICE's page
+                 shows its instances without edit controls.
+  cluster URL    the cluster page: every member up with its own Raft term,
+                 then (after the test kills one) that member shown as down
+                 and as not answering for its Raft state.
   shots URL DIR  a screenshot of every page into DIR (docs/console/).
   bench URL [N]  bytes transferred and time to first render of /nacos/,
                  N times with an empty cache.
@@ -21,6 +27,7 @@ Modes (first argument):
 import json
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -29,6 +36,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 LIMIT = 20  # seconds any one condition may take
@@ -114,6 +122,78 @@ def node_walk(driver, base):
          lambda d: d.find_elements(By.CSS_SELECTOR, '#main tr[data-address="10.0.0.9:90"]'))
     assert driver.execute_script("return window.nacreSamePage === true"), "the page reloaded"
     say("live-registration")
+    create_and_delete(driver, base)
+
+
+def service_exists(base, service):
+    try:
+        call(base, "GET", "/nacos/v1/ns/service", {"serviceName": service})
+        return True
+    except urllib.error.HTTPError as e:
+        # Nacos answers 400 ("service not found") for an unknown service.
+        if e.code in (400, 404):
+            return False
+        raise
+
+
+def accept_confirm(driver):
+    wait(driver, "the confirmation", EC.alert_is_present())
+    driver.switch_to.alert.accept()
+
+
+def create_and_delete(driver, base):
+    driver.get(base + "/nacos/#/services")
+    summary = "details.create summary"
+    wait(driver, "the new-service form", lambda d: d.find_elements(By.CSS_SELECTOR, summary))
+    driver.find_element(By.CSS_SELECTOR, summary).click()
+    driver.find_element(By.NAME, "newName").send_keys("inventory")
+    threshold = driver.find_element(By.NAME, "newThreshold")
+    threshold.clear()
+    threshold.send_keys("0.5")
+    driver.find_element(By.NAME, "newMetadata").send_keys("team=ops")
+    driver.find_element(By.CSS_SELECTOR, "form.create-service button[type=submit]").click()
+    wait(driver, "the new service's page",
+         lambda d: "inventory" in d.find_element(By.TAG_NAME, "h1").text
+         and d.find_elements(By.CSS_SELECTOR, "form.add-instance"))
+    detail = json.loads(call(base, "GET", "/nacos/v1/ns/service", {"serviceName": "inventory"}))
+    assert detail["protectThreshold"] == 0.5 and detail["metadata"] == {"team": "ops"}, detail
+    say("create-service", threshold=detail["protectThreshold"], metadata=detail["metadata"])
+
+    driver.find_element(By.CSS_SELECTOR, "details.create summary").click()
+    threshold = driver.find_element(By.NAME, "editThreshold")
+    threshold.clear()
+    threshold.send_keys("0.8")
+    meta = driver.find_element(By.NAME, "editMetadata")
+    meta.clear()
+    meta.send_keys("team=ops,tier=1")
+    driver.find_element(By.CSS_SELECTOR, "form.edit-service button[type=submit]").click()
+    edited = lambda: json.loads(call(base, "GET", "/nacos/v1/ns/service", {"serviceName": "inventory"}))
+    wait(driver, "the service edited",
+         lambda d: edited()["protectThreshold"] == 0.8 and edited()["metadata"] == {"team": "ops", "tier": "1"})
+    wait(driver, "the page showing the new threshold",
+         lambda d: "0.8" in d.find_element(By.CSS_SELECTOR, "#main dl.facts").text)
+    say("edit-service", service=edited())
+
+    driver.find_element(By.NAME, "newIp").send_keys("10.0.0.7")
+    driver.find_element(By.NAME, "newPort").send_keys("7000")
+    driver.find_element(By.CSS_SELECTOR, "form.add-instance button[type=submit]").click()
+    wait(driver, "instance/list with the persistent instance",
+         lambda d: "10.0.0.7:7000" in listed(base, "inventory"))
+    row = '#main tr[data-address="10.0.0.7:7000"]'
+    wait(driver, "its row", lambda d: "persistent" in d.find_element(By.CSS_SELECTOR, row).text)
+    say("add-persistent-instance", listed=listed(base, "inventory"))
+
+    driver.find_element(By.CSS_SELECTOR, row + " button.delete").click()
+    accept_confirm(driver)
+    wait(driver, "instance/list without it", lambda d: listed(base, "inventory") == [])
+    wait(driver, "its row gone", lambda d: not d.find_elements(By.CSS_SELECTOR, row))
+    say("delete-persistent-instance")
+
+    driver.find_element(By.CSS_SELECTOR, "button.delete-service").click()
+    accept_confirm(driver)
+    wait(driver, "the service gone", lambda d: not service_exists(base, "inventory"))
+    wait(driver, "back on the service list", lambda d: "#/services" in d.current_url)
+    say("delete-service")
 
 
 def login_walk(driver, base, user, password):
@@ -129,6 +209,16 @@ def login_walk(driver, base, user, password):
     say("signed-in")
 
 
+def readonly_walk(driver, base, user, password, service):
+    login_walk(driver, base, user, password)
+    driver.get(f"{base}/nacos/#/service?service={urllib.parse.quote(service)}&group=DEFAULT_GROUP")
+    wait(driver, "the service page", lambda d: d.find_elements(By.CSS_SELECTOR, "#main tr[data-address]"))
+    wait(driver, "the read-only note", lambda d: d.find_elements(By.CSS_SELECTOR, "#main .readonly-note"))
+    controls = driver.find_elements(By.CSS_SELECTOR, "#main tr[data-address] button, #main tr[data-address] input")
+    assert not controls, f"{len(controls)} edit controls shown to a reader"
+    say("read-only", note=driver.find_element(By.CSS_SELECTOR, "#main .readonly-note").text)
+
+
 def cluster_walk(driver, base, members):
     driver.get(base + "/nacos/#/cluster")
     states = lambda d: {e.get_attribute("data-member"): e.find_element(By.CSS_SELECTOR, ".member-state").text
@@ -136,8 +226,16 @@ def cluster_walk(driver, base, members):
     wait(driver, "every member up",
          lambda d: len(states(d)) == members and set(states(d).values()) == {"UP"})
     say("cluster-all-up", members=states(driver))
+    terms = lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, "tr[data-member] .member-term")]
+    wait(driver, "each member's own Raft term",
+         lambda d: len(terms(d)) == members and all(t.isdigit() and int(t) > 0 for t in terms(d)))
+    say("cluster-raft", terms=terms(driver))
     wait(driver, "a member shown down", lambda d: "DOWN" in states(d).values(), limit=40)
-    say("cluster-member-down", members=states(driver))
+    raft = lambda d: {e.get_attribute("data-member"): e.find_element(By.CSS_SELECTOR, ".member-raft").text
+                      for e in d.find_elements(By.CSS_SELECTOR, "tr[data-member]")}
+    wait(driver, "the down member not answering for its Raft state",
+         lambda d: "no answer" in raft(d).values())
+    say("cluster-member-down", members=states(driver), raft=raft(driver))
 
 
 PAGES = ["namespaces", "services", "service?service=payments&group=DEFAULT_GROUP", "instances",
@@ -196,6 +294,8 @@ def main():
             node_walk(driver, base)
         elif mode == "login":
             login_walk(driver, base, sys.argv[3], sys.argv[4])
+        elif mode == "readonly":
+            readonly_walk(driver, base, sys.argv[3], sys.argv[4], sys.argv[5])
         elif mode == "cluster":
             cluster_walk(driver, base, int(sys.argv[3]))
         elif mode == "shots":

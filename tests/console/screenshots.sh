@@ -36,9 +36,14 @@ reg "serviceName=inventory&groupName=shop&ip=127.0.0.1&port=1&ephemeral=false"
 reg "serviceName=audit&ip=10.0.4.1&port=6000&namespaceId=dev"
 curl -sf -X PATCH "$base/nacos/v1/ns/instance?serviceName=payments&ip=10.0.1.2&port=8082&enabled=false" >/dev/null
 curl -sf -X PATCH "$base/nacos/v1/ns/instance?serviceName=payments&ip=10.0.1.3&port=8083&weight=3" >/dev/null
+# Let the prober find the persistent instance down, and the metrics sample a few times.
+sleep 20
+# Two UDP subscribers (listed now: a subscriber that does not list again
+# within 10 s expires) that never ack, and a change pushed to them: their
+# figures show the push, its retransmits and, after the retries, a failure.
 for port in 55001 55002; do
   curl -sf -A "Nacos-Java-Client:v1.4.2" "$base/nacos/v1/ns/instance/list?serviceName=payments&udpPort=$port&clientIP=127.0.0.1&app=checkout" >/dev/null
 done
-# Let the prober find the persistent instance down, and the metrics sample a few times.
-sleep 20
+curl -sf -X PATCH "$base/nacos/v1/ns/instance?serviceName=payments&ip=10.0.1.1&port=8081&weight=2" >/dev/null
+sleep 3
 "$target/console-venv/bin/python" tests/console/browser.py shots "$base" docs/console

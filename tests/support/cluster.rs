@@ -312,6 +312,33 @@ impl TestCluster {
         Ok(())
     }
 
+    /// Stops node `i` with SIGSTOP: its sockets stay open and connections
+    /// are accepted, but it answers nothing (a hung or swapped-out member)
+    /// until [`TestCluster::resume`]. A stopped node is still killed on drop.
+    pub async fn pause(&self, i: usize) -> anyhow::Result<()> {
+        self.signal(i, "STOP").await
+    }
+
+    /// Continues a node stopped by [`TestCluster::pause`].
+    pub async fn resume(&self, i: usize) -> anyhow::Result<()> {
+        self.signal(i, "CONT").await
+    }
+
+    async fn signal(&self, i: usize, signal: &str) -> anyhow::Result<()> {
+        let pid = self.children[i]
+            .as_ref()
+            .and_then(Child::id)
+            .with_context(|| format!("node {i} is not running"))?;
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .await
+            .context("running kill")?;
+        ensure!(status.success(), "kill -{signal} {pid}: {status}");
+        Ok(())
+    }
+
     pub fn is_running(&self, i: usize) -> bool {
         self.children[i].is_some()
     }

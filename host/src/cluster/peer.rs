@@ -3,6 +3,7 @@
 //! the protocol version, has a deadline, and a failure says whether the peer
 //! was unreachable (take it out of the view) or answered with a refusal.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -77,6 +78,23 @@ impl PeerClient {
         timeout: Duration,
         what: &'static str,
     ) -> Vec<R::Reply> {
+        self.ask_all(peers, request, timeout, what)
+            .await
+            .into_iter()
+            .filter_map(|(_, answer)| answer.ok())
+            .collect()
+    }
+
+    /// [`PeerClient::ask_each`], with each member's answer or why there is
+    /// none (failed, or not within `timeout`), for callers that show which
+    /// member did not answer. In no particular order.
+    pub async fn ask_all<R: Rpc + Clone>(
+        &self,
+        peers: Vec<Member>,
+        request: &R,
+        timeout: Duration,
+        what: &'static str,
+    ) -> Vec<(SocketAddr, Result<R::Reply, PeerError>)> {
         let mut calls = tokio::task::JoinSet::new();
         for peer in peers {
             let client = self.clone();
@@ -86,12 +104,12 @@ impl PeerClient {
                 if let Err(e) = &answer {
                     tracing::debug!(peer = %peer.address, error = %e, "no {what} from a member");
                 }
-                answer.ok()
+                (peer.address, answer)
             });
         }
         let mut answers = Vec::new();
         while let Some(answer) = calls.join_next().await {
-            answers.extend(answer.ok().flatten());
+            answers.extend(answer.ok());
         }
         answers
     }

@@ -1,17 +1,23 @@
-//! The change feed and the overrides of every member: each member records
-//! what it decides (the responsible member judges beats, applies forwarded
-//! writes and edits), so the console asks each one ([`FeedQuery`] over the
-//! cluster's internal API) and merges the answers, newest first. A member
-//! that does not answer within [`PEER_WAIT`] is left out, as
-//! `service/subscribers` leaves it out.
+//! What the console gathers from every member over the cluster's internal
+//! API:
+//!
+//! - the change feed and the overrides: each member records what it decides
+//!   (the responsible member judges beats, applies forwarded writes and
+//!   edits), so the console asks each one ([`FeedQuery`]) and merges the
+//!   answers, newest first. A member that does not answer within
+//!   [`PEER_WAIT`] is left out, as `service/subscribers` leaves it out;
+//! - each member's Raft state ([`RaftStatusQuery`]): term, leader and indexes
+//!   as that member sees them. A member that does not answer within
+//!   [`PEER_WAIT`] is reported with why.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::Console;
 use crate::registry::feed::{Change, Override};
 use crate::registry::model::{InstanceId, ServiceKey};
-use crate::wire::{FeedList, FeedQuery};
+use crate::wire::{FeedList, FeedQuery, RaftStatus, RaftStatusQuery};
 
 /// How long the console waits for each other member.
 const PEER_WAIT: Duration = Duration::from_secs(2);
@@ -91,4 +97,31 @@ pub(super) async fn gather(console: &Console, query: &FeedQuery) -> Gathered {
         .sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.seq.cmp(&a.seq)));
     gathered.changes.truncate(query.limit);
     gathered
+}
+
+/// Each member's Raft state, or why it has none to show (it did not answer
+/// within [`PEER_WAIT`], or refused); empty when the node is not part of a
+/// cluster.
+pub(super) async fn raft_of_members(
+    console: &Console,
+) -> HashMap<SocketAddr, Result<RaftStatus, String>> {
+    let mut found = HashMap::new();
+    let (Some(cluster), Some(raft)) = (&console.cluster, &console.raft) else {
+        return found;
+    };
+    let answers = cluster
+        .client()
+        .ask_all(
+            cluster.peers(),
+            &RaftStatusQuery {},
+            PEER_WAIT,
+            "Raft state",
+        )
+        .await;
+    found.insert(console.advertised, Ok(raft.status().await));
+    for (member, answer) in answers {
+        let answer = answer.map_err(|e| format!("no answer within {} s: {e}", PEER_WAIT.as_secs()));
+        found.insert(member, answer);
+    }
+    found
 }

@@ -20,11 +20,15 @@
 //!   the change feed.
 //! - [`history`]: `GET /nacre/v1/console/metrics`, this node's figures over
 //!   the last minutes, sampled by a task of its own.
+//! - [`access`]: `GET /nacre/v1/console/access`, what the signed-in user may
+//!   do in the namespace (or service) shown, so the page hides what they
+//!   may not.
 //!
 //! With `console.enabled = false` only the Nacos-shaped routes stay (tools
 //! call them); the bundle, the feed and the stream are not served. With
 //! auth on, each route is guarded by what it shows ([`Routes`]).
 
+mod access;
 mod assets;
 mod feed;
 mod gather;
@@ -106,7 +110,8 @@ pub struct Routes<S> {
     /// Open to anyone: the bundle (the login page is part of it).
     pub open: Option<Router<S>>,
     /// Any signed-in user: the namespace list (each user sees which exist
-    /// and picks one), the cluster and the node's figures.
+    /// and picks one), the cluster, the node's figures, and what the user
+    /// may do.
     pub signed_in: Router<S>,
     /// Reads of the namespace (and service) the parameters name: the feed,
     /// instances across services, the live stream of one namespace.
@@ -134,7 +139,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(console: &Console) -> Routes<S> 
     let signed_in = signed_in
         .route("/nacre/v1/console/state", get(feed::state))
         .route("/nacre/v1/console/cluster", get(nodes::cluster))
-        .route("/nacre/v1/console/metrics", get(history::recent));
+        .route("/nacre/v1/console/metrics", get(history::recent))
+        .route("/nacre/v1/console/access", get(access::access));
     let reads = Router::new()
         .route("/nacre/v1/console/feed", get(feed::feed))
         .route("/nacre/v1/console/instances", get(feed::instances))

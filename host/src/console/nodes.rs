@@ -106,8 +106,17 @@ pub(super) async fn nodes(State(console): State<Console>, query: Query) -> Resul
 
 /// `GET /nacre/v1/console/cluster`: `{"node","standalone","ready","view",
 /// "syncBacklog","raft","members":[{"address","state","self","inView",
-/// "failures","lastSeen","lastError","responsibleServices"}]}`.
+/// "failures","lastSeen","lastError","responsibleServices","raft",
+/// "raftError"}]}`. The top `raft` is this node's Raft state; a member's is
+/// its own, asked of it over the internal API (`null` with `raftError`
+/// saying why when it did not answer within 2 s; both `null` when
+/// standalone).
 pub(super) async fn cluster(State(console): State<Console>) -> Response {
+    let mut rafts = super::gather::raft_of_members(&console).await;
+    let own_raft = rafts
+        .get(&console.advertised)
+        .and_then(|r| r.as_ref().ok())
+        .cloned();
     let view = console.cluster.as_ref().map(|c| c.view());
     let mut owned: HashMap<SocketAddr, usize> = HashMap::new();
     for service in console.naming.registry().services() {
@@ -122,6 +131,7 @@ pub(super) async fn cluster(State(console): State<Console>) -> Response {
     let members: Vec<Value> = rows(&console)
         .into_iter()
         .map(|r| {
+            let raft = rafts.remove(&r.address);
             json!({
                 "address": r.address.to_string(),
                 "state": r.state,
@@ -131,6 +141,8 @@ pub(super) async fn cluster(State(console): State<Console>) -> Response {
                 "lastSeen": r.last_seen,
                 "lastError": r.last_error,
                 "responsibleServices": owned.get(&r.address).copied().unwrap_or(0),
+                "raft": raft.as_ref().and_then(|r| r.as_ref().ok()),
+                "raftError": raft.as_ref().and_then(|r| r.as_ref().err()),
             })
         })
         .collect();
@@ -140,7 +152,7 @@ pub(super) async fn cluster(State(console): State<Console>) -> Response {
         "ready": console.cluster.as_ref().is_none_or(|c| c.is_ready()),
         "view": view.as_ref().map(|v| v.healthy.iter().map(|a| a.to_string()).collect::<Vec<_>>()),
         "syncBacklog": console.distro.as_ref().map(|d| d.syncer().backlog()),
-        "raft": raft_status(&console).await,
+        "raft": own_raft,
         "members": members,
     }))
     .into_response()

@@ -29,6 +29,7 @@ use super::payload::payload;
 use crate::clock::now_millis;
 use crate::naming::list::push_json_str;
 use crate::notifier::{ChangeEvent, ChangeListener};
+use crate::push::figures::SubscriberFigures;
 use crate::push::window::{DuePushes, MergeWindow};
 use crate::registry::FastHash;
 use crate::registry::model::ServiceKey;
@@ -41,6 +42,9 @@ struct Subscriber {
     conn: Arc<Connection>,
     /// The `clusters` parameter as given.
     clusters: Arc<str>,
+    /// What it has been pushed: kept when it subscribes again, gone when it
+    /// unsubscribes or its connection closes.
+    figures: Arc<SubscriberFigures>,
 }
 
 /// Who is subscribed to what, and the pushes waiting for their window.
@@ -71,11 +75,17 @@ impl PushHub {
             return false;
         }
         holdings.subscriptions.insert(service.clone());
-        self.by_service.entry(service.clone()).or_default().insert(
+        let mut subs = self.by_service.entry(service.clone()).or_default();
+        let figures = subs
+            .get(&conn.id)
+            .map(|held| Arc::clone(&held.figures))
+            .unwrap_or_default();
+        subs.insert(
             Arc::clone(&conn.id),
             Subscriber {
                 conn: Arc::clone(conn),
                 clusters: clusters.into(),
+                figures,
             },
         );
         true
@@ -110,6 +120,13 @@ impl PushHub {
         }
     }
 
+    /// The figures of `conn`'s subscription to `service`, if it holds one.
+    fn figures(&self, conn: &Connection, service: &ServiceKey) -> Option<Arc<SubscriberFigures>> {
+        self.by_service
+            .get(service)
+            .and_then(|s| s.get(&conn.id).map(|sub| Arc::clone(&sub.figures)))
+    }
+
     fn subscribers(&self, service: &ServiceKey) -> Vec<Subscriber> {
         self.by_service
             .get(service)
@@ -134,6 +151,7 @@ impl PushHub {
                     agent: client.map(|c| c.version.clone()).unwrap_or_default(),
                     app: client.map(|c| c.app.clone()).unwrap_or_default(),
                     clusters: sub.clusters.to_string(),
+                    push: sub.figures.snapshot(),
                 });
             }
         }
@@ -144,6 +162,14 @@ impl PushHub {
     pub fn count(&self) -> usize {
         self.by_service.iter().map(|s| s.value().len()).sum()
     }
+}
+
+/// Whether a push is a subscriber's first of a change or a resend, with the
+/// subscriber's figures.
+#[derive(Clone, Copy)]
+enum Sent<'a> {
+    First(&'a SubscriberFigures),
+    Again(&'a SubscriberFigures),
 }
 
 /// The door as the notifier holds it: weakly, since the door holds the
@@ -201,12 +227,12 @@ impl GrpcDoor {
                     },
                 )),
             };
-            self.send_push(&sub.conn, service, &info);
+            self.send_push(&sub.conn, service, &info, Sent::First(&sub.figures));
         }
     }
 
     /// Sends one push and remembers it until acked.
-    fn send_push(&self, conn: &Connection, service: &ServiceKey, info: &str) {
+    fn send_push(&self, conn: &Connection, service: &ServiceKey, info: &str, sent: Sent<'_>) {
         let request_id = self.connections.next_request_id();
         let mut body = String::with_capacity(info.len() + 160);
         body.push_str("{\"namespace\":");
@@ -220,13 +246,23 @@ impl GrpcDoor {
         body.push_str(",\"requestId\":\"");
         body.push_str(&request_id.to_string());
         body.push_str("\",\"module\":\"naming\",\"headers\":{}}");
-        let sent = conn.send(payload("NotifySubscriberRequest", body));
+        let outcome = conn.send(payload("NotifySubscriberRequest", body));
         let stats = &self.stats;
-        match sent {
-            Ok(()) => stats.pushes_sent.fetch_add(1, Ordering::Relaxed),
-            Err(SendError::Full) => stats.pushes_failed.fetch_add(1, Ordering::Relaxed),
-            Err(SendError::Closed) => return,
-        };
+        match (outcome, sent) {
+            (Ok(()), Sent::First(figures)) => {
+                stats.pushes_sent.fetch_add(1, Ordering::Relaxed);
+                figures.pushed();
+            }
+            (Ok(()), Sent::Again(figures)) => {
+                stats.pushes_sent.fetch_add(1, Ordering::Relaxed);
+                figures.retransmitted();
+            }
+            (Err(SendError::Full), Sent::First(figures) | Sent::Again(figures)) => {
+                stats.pushes_failed.fetch_add(1, Ordering::Relaxed);
+                figures.failed();
+            }
+            (Err(SendError::Closed), _) => return,
+        }
         // Either way it waits for its ack, or for its resend.
         conn.holdings()
             .unacked
@@ -246,17 +282,21 @@ impl GrpcDoor {
             .iter()
             .find(|(_, (sent_id, _))| *sent_id == id)
             .map(|(service, _)| service.clone());
-        match service {
-            Some(service) if ok => {
-                holdings.unacked.remove(&service);
-                self.stats.pushes_acked.fetch_add(1, Ordering::Relaxed);
-            }
-            Some(_) => {
-                self.stats.pushes_failed.fetch_add(1, Ordering::Relaxed);
-            }
-            None => {
-                self.stats.acks_unmatched.fetch_add(1, Ordering::Relaxed);
-            }
+        let Some(service) = service else {
+            self.stats.acks_unmatched.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if ok {
+            holdings.unacked.remove(&service);
+        }
+        drop(holdings);
+        let figures = self.push.figures(conn, &service);
+        if ok {
+            self.stats.pushes_acked.fetch_add(1, Ordering::Relaxed);
+            figures.inspect(|f| f.acked());
+        } else {
+            self.stats.pushes_failed.fetch_add(1, Ordering::Relaxed);
+            figures.inspect(|f| f.failed());
         }
     }
 
@@ -293,12 +333,11 @@ impl GrpcDoor {
     }
 
     async fn resend(&self, conn: &Connection, service: &ServiceKey) {
-        let clusters = match self
-            .push
-            .by_service
-            .get(service)
-            .and_then(|s| s.get(&conn.id).map(|sub| Arc::clone(&sub.clusters)))
-        {
+        let held = self.push.by_service.get(service).and_then(|s| {
+            s.get(&conn.id)
+                .map(|sub| (Arc::clone(&sub.clusters), Arc::clone(&sub.figures)))
+        });
+        let (clusters, figures) = match held {
             Some(c) => c,
             None => {
                 // Unsubscribed meanwhile: nothing to deliver.
@@ -317,6 +356,6 @@ impl GrpcDoor {
             None => self.plain_info(&shown, ref_time),
         };
         self.stats.pushes_resent.fetch_add(1, Ordering::Relaxed);
-        self.send_push(conn, service, &info);
+        self.send_push(conn, service, &info, Sent::Again(&figures));
     }
 }

@@ -28,9 +28,9 @@ use crate::consistency::raft::Proposed;
 use crate::consistency::{HELD_ELSEWHERE, RaftStore};
 use crate::wire::{
     self, Checksums, FetchRecords, ForwardBatch, ForwardReplies, Forwarded, ForwardedRequest,
-    MSGPACK, PROTOCOL_HEADER, PROTOCOL_VERSION, ProposeAccountChange, ProposeWrite, RaftTypes,
-    ReadIndexRequest, Records, Rpc, SnapshotRequest, StatusRequest, SubscribersQuery, SyncBatch,
-    SyncReply,
+    MSGPACK, PROTOCOL_HEADER, PROTOCOL_VERSION, ProposeAccountChange, ProposeWrite,
+    RaftStatusQuery, RaftTypes, ReadIndexRequest, Records, Rpc, SnapshotRequest, StatusRequest,
+    SubscribersQuery, SyncBatch, SyncReply,
 };
 
 /// Where operators and tests read each service's checksum on this node (JSON).
@@ -70,6 +70,9 @@ pub fn routes(state: &ApiState) -> Router<ApiState> {
             Ok(raft_of(&state)?.raft().install_snapshot(r).await)
         },
     );
+    let router = rpc(router, |state, _: RaftStatusQuery| async move {
+        Ok(raft_of(&state)?.status().await)
+    });
     let router = rpc(router, |state, query: crate::wire::FeedQuery| async move {
         Ok(crate::console::member_feed(&state.console, &query))
     });

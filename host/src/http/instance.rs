@@ -276,6 +276,7 @@ fn subscribe(
             clusters: clusters.to_string(),
             app: params.or("app", "").to_string(),
             last_refresh: std::time::Instant::now(),
+            figures: Default::default(),
         },
     ))
 }

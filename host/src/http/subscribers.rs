@@ -12,8 +12,11 @@
 //! prefix too (`public2` would match `public`); Nacre matches it exactly.
 //!
 //! Answer: `{"subscribers":[{"addrStr","agent","app","ip","port",
-//! "namespaceId","serviceName","cluster"}],"count":N}` (1.4's fields and the
-//! two 2.x added), ordered by service and address.
+//! "namespaceId","serviceName","cluster","push"}],"count":N}` (1.4's fields,
+//! the two 2.x added, and Nacre's `push`: the subscriber's own push figures
+//! on the member holding it, `{"lastPushAt","lastAckAt","pushes","acks",
+//! "retransmits","failures"}`, times in ms or null), ordered by service and
+//! address.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -87,6 +90,7 @@ pub(crate) fn local(state: &ApiState, query: &SubscribersQuery) -> SubscriberLis
             agent: s.user_agent,
             app: s.app,
             clusters: s.clusters,
+            push: s.figures.snapshot(),
         })
         .chain(streams)
         .collect();
@@ -120,5 +124,7 @@ fn entry_json(entry: &SubscriberEntry) -> Value {
         "namespaceId": entry.service.namespace,
         "serviceName": entry.service.grouped_name(),
         "cluster": entry.clusters,
+        // Nacre's: what this subscriber has been pushed (`PushFigures`).
+        "push": entry.push,
     })
 }

@@ -8,7 +8,9 @@
 //! - [`receiver`]: reads acks from the push socket; anything else is counted and dropped.
 //! - [`packet`]: the wire format.
 //! - [`window`]: the merge window, shared with the gRPC door's pushes.
+//! - [`figures`]: what one subscriber has been pushed, shared with the gRPC door's.
 
+pub mod figures;
 pub mod packet;
 pub mod receiver;
 pub mod sender;
@@ -41,6 +43,8 @@ struct PendingPush {
     first_sent: Instant,
     last_sent: Instant,
     retries: u32,
+    /// The figures of the subscriber it went to.
+    figures: Arc<figures::SubscriberFigures>,
 }
 
 /// Counters of `operator/push/state` and the node's metrics.

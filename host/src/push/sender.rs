@@ -148,6 +148,7 @@ impl PushService {
                 }
                 None => {
                     self.inner.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    subscriber.figures.failed();
                 }
             }
         }
@@ -169,8 +170,10 @@ impl PushService {
                 first_sent: now,
                 last_sent: now,
                 retries: 0,
+                figures: Arc::clone(&subscriber.figures),
             },
         );
+        subscriber.figures.pushed();
         if let Err(e) = self.inner.socket.send_to(&datagram, subscriber.addr).await {
             tracing::debug!(addr = %subscriber.addr, error = %e, "push send failed");
         }
@@ -195,11 +198,13 @@ impl PushService {
                 }
                 if pending.retries >= self.inner.config.max_retransmits {
                     self.inner.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    pending.figures.failed();
                     tracing::debug!(addr = %key.0, last_ref_time = key.1, "push unacked after all retries");
                     return false;
                 }
                 pending.retries += 1;
                 pending.last_sent = now;
+                pending.figures.retransmitted();
                 resend.push((key.0, Arc::clone(&pending.datagram)));
                 true
             });
@@ -219,6 +224,7 @@ impl PushService {
     pub(super) fn acknowledge(&self, from: std::net::SocketAddr, last_ref_time: u64) -> bool {
         match self.inner.pending.remove(&(from, last_ref_time)) {
             Some((_, pending)) => {
+                pending.figures.acked();
                 let cost = pending.first_sent.elapsed().as_millis() as u64;
                 self.inner
                     .counters
@@ -315,6 +321,7 @@ mod tests {
             clusters: String::new(),
             app: String::new(),
             last_refresh: Instant::now(),
+            figures: Arc::default(),
         };
         assert!(push.subscribe(&key(), subscriber));
         Ok(Setup {
@@ -381,6 +388,12 @@ mod tests {
         let state = setup.push.state();
         assert_eq!((state.total, state.pending_acks), (1, 0), "{state:?}");
         assert!(state.retransmits >= 1, "{state:?}");
+        // The subscriber's own figures say the same of it.
+        let listed = setup.push.subscribers_matching(|_| true);
+        let figures = listed[0].1.figures.snapshot();
+        assert_eq!((figures.pushes, figures.acks, figures.failures), (1, 1, 0));
+        assert_eq!(figures.retransmits, state.retransmits, "{figures:?}");
+        assert!(figures.last_push_at.is_some() && figures.last_ack_at.is_some());
         stop(setup).await;
         Ok(())
     }
@@ -401,6 +414,17 @@ mod tests {
         assert!(failed.await.is_ok(), "the push never counted as failed");
         let state = setup.push.state();
         assert_eq!((state.retransmits, state.pending_acks), (2, 0), "{state:?}");
+        let listed = setup.push.subscribers_matching(|_| true);
+        let figures = listed[0].1.figures.snapshot();
+        assert_eq!(
+            (
+                figures.pushes,
+                figures.retransmits,
+                figures.failures,
+                figures.acks
+            ),
+            (1, 2, 1, 0)
+        );
         stop(setup).await;
         Ok(())
     }

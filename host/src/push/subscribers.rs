@@ -6,10 +6,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
+use super::figures::SubscriberFigures;
 use crate::naming::client_agent::ClientAgent;
 use crate::registry::FastHash;
 use crate::registry::model::ServiceKey;
@@ -30,6 +32,8 @@ pub struct PushSubscriber {
     /// When it last listed the service: it is a zombie once this is older than
     /// `defaultPushCacheMillis`.
     pub last_refresh: Instant,
+    /// What it has been pushed: kept when it lists again, gone with it.
+    pub figures: Arc<SubscriberFigures>,
 }
 
 impl PushSubscriber {
@@ -52,10 +56,13 @@ pub struct Subscribers {
 }
 
 impl Subscribers {
-    /// Adds a subscriber or refreshes an existing one.
-    pub(crate) fn refresh(&self, service: &ServiceKey, subscriber: PushSubscriber) {
+    /// Adds a subscriber or refreshes an existing one (which keeps its figures).
+    pub(crate) fn refresh(&self, service: &ServiceKey, mut subscriber: PushSubscriber) {
         match self.by_service.get_mut(service) {
             Some(mut subs) => {
+                if let Some(held) = subs.get(&subscriber.addr) {
+                    subscriber.figures = Arc::clone(&held.figures);
+                }
                 subs.insert(subscriber.addr, subscriber);
             }
             None => {
@@ -143,6 +150,7 @@ mod tests {
             clusters: String::new(),
             app: String::new(),
             last_refresh: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+            figures: Arc::default(),
         }
     }
 
@@ -164,5 +172,17 @@ mod tests {
         assert_eq!(listed[0].1.addr.port(), 2);
         assert_eq!(subs.sweep(Duration::from_secs(1)), 1);
         assert_eq!(subs.count(), 2);
+    }
+
+    #[test]
+    fn listing_again_keeps_the_figures() {
+        let subs = Subscribers::default();
+        let key = ServiceKey::new("public", "DEFAULT_GROUP", "svc");
+        subs.refresh(&key, subscriber(1, Duration::ZERO));
+        let (live, _) = subs.live(&key, Duration::from_secs(10));
+        live[0].figures.pushed();
+        subs.refresh(&key, subscriber(1, Duration::ZERO));
+        let (live, _) = subs.live(&key, Duration::from_secs(10));
+        assert_eq!(live[0].figures.snapshot().pushes, 1);
     }
 }

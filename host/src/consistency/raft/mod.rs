@@ -37,7 +37,6 @@ use std::time::Duration;
 use anyhow::Context;
 use openraft::error::RaftError;
 use openraft::{BasicNode, Raft, ServerState, SnapshotPolicy};
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::{ConsistencyError, Deadline, Write};
@@ -87,29 +86,9 @@ impl RaftMembers {
     }
 }
 
-/// Raft state for `operator/servers` and metrics.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RaftStatus {
-    /// This member's Raft id.
-    pub node_id: u64,
-    /// `LEADER`, `FOLLOWER`, `CANDIDATE`, `LEARNER` or `SHUTDOWN`.
-    pub state: String,
-    /// The current term.
-    pub term: u64,
-    /// The leader's address, if one is known.
-    pub leader: Option<String>,
-    /// The last index this member knows committed.
-    pub commit_index: Option<u64>,
-    /// The last index applied to the registry.
-    pub last_applied: Option<u64>,
-    /// The last index in this member's log.
-    pub last_log_index: Option<u64>,
-    /// The index the latest snapshot covers.
-    pub snapshot_index: Option<u64>,
-    /// The voters' addresses.
-    pub members: Vec<String>,
-}
+/// Raft state for `operator/servers`, metrics and the console (a wire
+/// message: the console asks every member for its own).
+pub use crate::wire::RaftStatus;
 
 /// A cluster's persistent store: writes are proposed to the Raft leader (from a
 /// follower, forwarded to it), applied to the registry once committed.

@@ -50,28 +50,42 @@ export async function subscribersView(box, params, ns) {
   form.onsubmit = (event) => { event.preventDefault(); go('subscribers', { service: name.value.trim(), group: group.value.trim() }); };
   const results = h('div');
   box.append(h('h1', {}, 'Subscribers'), form, results);
-  const push = await api('/nacos/v1/ns/operator/push/state');
-  const figures = h('dl', { class: 'facts' },
-    h('dt', {}, 'UDP pushes'), h('dd', {}, `${push.total} sent, ${push.succeed} acknowledged, ${push.failed} failed`),
-    h('dt', {}, 'retransmits'), h('dd', {}, push.retransmits),
-    h('dt', {}, 'average ack time'), h('dd', {}, `${push.avgPushCost ?? push.avg_push_cost ?? 0} ms`),
-    h('dt', {}, 'expired subscribers'), h('dd', {}, push.zombiesDropped ?? push.zombies_dropped ?? 0),
-    h('dt', {}, 'waiting for an ack'), h('dd', {}, push.pendingAcks ?? push.pending_acks ?? 0));
-  if (!params.get('service')) {
-    results.replaceChildren(h('h2', {}, 'Push on this node'), figures,
-      h('p', { class: 'muted' }, 'Search by service name (part of it) to list subscribers across the cluster.'));
-    return null;
-  }
-  const answer = await api('/nacos/v1/ns/service/subscribers', {
-    namespaceId: ns, serviceName: params.get('service'), groupName: params.get('group') || '', pageSize: 1000,
-  });
-  results.replaceChildren(
-    h('p', { class: 'total' }, `${answer.count} subscribers`),
-    table(['service', 'address', 'client', 'app', 'clusters'], answer.subscribers.map((s) => h('tr', {},
-      h('td', {}, s.serviceName), h('td', { class: 'mono' }, s.addrStr), h('td', {}, s.agent),
-      h('td', {}, s.app), h('td', {}, s.cluster))), 'No subscribers.'),
-    h('h2', {}, 'Push on this node'), figures);
-  return null;
+  const load = async () => {
+    const push = await api('/nacos/v1/ns/operator/push/state');
+    const figures = h('dl', { class: 'facts' },
+      h('dt', {}, 'UDP pushes'), h('dd', {}, `${push.total} sent, ${push.succeed} acknowledged, ${push.failed} failed`),
+      h('dt', {}, 'retransmits'), h('dd', {}, push.retransmits),
+      h('dt', {}, 'average ack time'), h('dd', {}, `${push.avgPushCost ?? 0} ms`),
+      h('dt', {}, 'expired subscribers'), h('dd', {}, push.zombiesDropped ?? 0),
+      h('dt', {}, 'waiting for an ack'), h('dd', {}, push.pendingAcks ?? 0));
+    if (!params.get('service')) {
+      results.replaceChildren(h('h2', {}, 'Push on this node'), figures,
+        h('p', { class: 'muted' }, 'Search by service name (part of it) to list subscribers across the cluster.'));
+      return;
+    }
+    const answer = await api('/nacos/v1/ns/service/subscribers', {
+      namespaceId: ns, serviceName: params.get('service'), groupName: params.get('group') || '', pageSize: 1000,
+    });
+    results.replaceChildren(
+      h('p', { class: 'total' }, `${answer.count} subscribers`),
+      table(['service', 'address', 'client', 'app', 'clusters', 'last push', 'last ack', 'pushes', 'acks', 'retransmits', 'failures'],
+        answer.subscribers.map((s) => {
+          const p = s.push || {};
+          return h('tr', { class: p.failures ? 'degraded' : '', 'data-address': s.addrStr },
+            h('td', {}, s.serviceName), h('td', { class: 'mono' }, s.addrStr), h('td', {}, s.agent),
+            h('td', {}, s.app), h('td', {}, s.cluster),
+            h('td', {}, ago(p.lastPushAt)), h('td', {}, ago(p.lastAckAt)),
+            h('td', { class: 'num pushes' }, p.pushes ?? '—'), h('td', { class: 'num acks' }, p.acks ?? '—'),
+            h('td', { class: 'num' }, p.retransmits ?? '—'), h('td', { class: 'num' }, p.failures ?? '—'));
+        }), 'No subscribers.'),
+      h('p', { class: 'muted' }, 'Each subscriber\'s own figures since it subscribed, from the member that holds it: pushes are first sends, retransmits the resends of a push not acknowledged in time.'),
+      h('h2', {}, 'Push on this node'), figures);
+  };
+  await load();
+  // A change is pushed within milliseconds and acked soon after: reload a
+  // moment later so the figures have moved.
+  const reload = debounce(load, 1000);
+  return { live: () => reload() };
 }
 
 export async function feedView(box, params, ns) {

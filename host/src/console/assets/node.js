@@ -12,6 +12,21 @@ function polling(load, ms = POLL_MS) {
   return { stop: () => clearInterval(timer) };
 }
 
+/** A member's own Raft state, as four cells (or why it is missing). */
+function raftCells(m) {
+  const r = m.raft;
+  if (!r) {
+    const why = m.raftError ? h('span', { class: 'warn', title: m.raftError }, 'no answer') : '—';
+    return [h('td', { class: 'member-raft' }, why), h('td', {}, ''), h('td', {}, ''), h('td', {}, '')];
+  }
+  return [
+    h('td', { class: 'member-raft' }, r.state),
+    h('td', { class: 'num member-term' }, r.term),
+    h('td', { class: 'mono' }, r.leader || 'none known'),
+    h('td', { class: 'num' }, `${r.commitIndex ?? '—'} / ${r.lastApplied ?? '—'}`),
+  ];
+}
+
 export async function clusterView(box) {
   const content = h('div');
   box.append(h('h1', {}, 'Cluster'), content);
@@ -27,16 +42,18 @@ export async function clusterView(box) {
         h('dt', {}, 'Raft term'), h('dd', {}, raft ? raft.term : '—'),
         h('dt', {}, 'Raft state here'), h('dd', {}, raft ? raft.state : '—'),
         h('dt', {}, 'commit / applied index'), h('dd', {}, raft ? `${raft.commitIndex ?? '—'} / ${raft.lastApplied ?? '—'}` : '—')),
-      table(['member', 'state', 'in view', 'services owned (Distro)', 'last seen', 'failed probes', 'last error'],
+      table(['member', 'state', 'in view', 'services owned (Distro)', 'Raft state', 'term', 'its leader', 'commit / applied', 'last seen', 'failed probes', 'last error'],
         c.members.map((m) => h('tr', { class: `state-${m.state.toLowerCase()}`, 'data-member': m.address },
           h('td', { class: 'mono' }, m.address, m.self ? ' (this node)' : '',
             raft && raft.leader === m.address ? h('span', { class: 'badge' }, 'leader') : ''),
           h('td', { class: 'member-state' }, m.state),
           h('td', {}, m.inView ? 'yes' : 'no'),
           h('td', { class: 'num' }, m.responsibleServices),
+          ...raftCells(m),
           h('td', {}, m.self ? '—' : ago(m.lastSeen)),
           h('td', { class: 'num' }, m.failures),
-          h('td', {}, m.lastError || '')))));
+          h('td', {}, m.lastError || '')))),
+      h('p', { class: 'muted' }, 'Each member\'s Raft state is its own, asked of it when this page loads; a member that does not answer within 2 s shows no answer.'));
   };
   await load();
   return polling(load);

@@ -3,6 +3,7 @@
 import { api, h, table, pager, when, ago, cause, go, debounce } from './api.js';
 
 const INSTANCE = '/nacos/v1/ns/instance';
+const SERVICE = '/nacos/v1/ns/service';
 
 export async function namespacesView(box) {
   const answer = await api('/nacos/v1/console/namespaces');
@@ -42,7 +43,10 @@ export async function servicesView(box, params, ns) {
   form.onsubmit = (event) => { event.preventDefault(); search(); };
   empty.onchange = () => search();
   const results = h('div', { class: 'results' });
-  box.append(h('h1', {}, 'Services'), form, results);
+  const creating = h('div');
+  box.append(h('h1', {}, 'Services'), form, creating, results);
+  // Asked alongside the first load, not before it.
+  access({ namespaceId: ns }).then((may) => { if (may.write) creating.append(createServiceForm(ns)); });
   const load = async () => {
     const answer = await api('/nacos/v1/ns/catalog/services', {
       namespaceId: ns, serviceNameParam: q, groupNameParam: g,
@@ -66,6 +70,85 @@ export async function servicesView(box, params, ns) {
   return { live: debounce(load) };
 }
 
+/** A form that creates a service (`POST service`) and opens its page. */
+function createServiceForm(ns) {
+  const name = h('input', { name: 'newName', required: true, placeholder: 'name' });
+  const group = h('input', { name: 'newGroup', placeholder: 'group (DEFAULT_GROUP)' });
+  const threshold = h('input', { name: 'newThreshold', type: 'number', min: 0, max: 1, step: 'any', value: 0, 'aria-label': 'protect threshold' });
+  const meta = h('input', { name: 'newMetadata', class: 'meta', placeholder: 'metadata k=v,k2=v2' });
+  const error = h('span', { class: 'error' });
+  const form = h('form', { class: 'filters create-service' },
+    name, group, h('label', {}, 'protect threshold ', threshold), meta,
+    h('button', { type: 'submit' }, 'Create'), error);
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    const created = { service: name.value.trim(), group: group.value.trim() || 'DEFAULT_GROUP' };
+    try {
+      await api(SERVICE, {
+        namespaceId: ns, serviceName: created.service, groupName: created.group,
+        protectThreshold: threshold.value, metadata: meta.value.trim(),
+      }, 'POST');
+      go('service', created);
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  };
+  return h('details', { class: 'create' }, h('summary', {}, 'New service'), form);
+}
+
+/** A form that changes a service's protect threshold and metadata (`PUT service`). */
+function editServiceForm(service, current, reload) {
+  const threshold = h('input', { name: 'editThreshold', type: 'number', min: 0, max: 1, step: 'any', value: current.protectThreshold, 'aria-label': 'protect threshold' });
+  const meta = h('input', { name: 'editMetadata', class: 'meta', value: Object.entries(current.metadata || {}).map(([k, v]) => `${k}=${v}`).join(','), 'aria-label': 'metadata' });
+  const error = h('span', { class: 'error' });
+  const form = h('form', { class: 'filters edit-service' },
+    h('label', {}, 'protect threshold ', threshold), h('label', {}, 'metadata ', meta),
+    h('button', { type: 'submit' }, 'Save'), error);
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      await api(SERVICE, {
+        namespaceId: service.namespace, serviceName: service.name, groupName: service.group,
+        // Emptied: no metadata (an empty parameter would mean "unchanged").
+        protectThreshold: threshold.value, metadata: meta.value.trim() || '{}',
+      }, 'PUT');
+      reload();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  };
+  return h('details', { class: 'create' }, h('summary', {}, 'Edit service'), form);
+}
+
+/** A form that adds a persistent instance to `service` (`POST instance`, `ephemeral=false`). */
+function addInstanceForm(service, reload) {
+  const ip = h('input', { name: 'newIp', required: true, placeholder: 'ip' });
+  const port = h('input', { name: 'newPort', required: true, type: 'number', min: 1, max: 65535, placeholder: 'port' });
+  const cluster = h('input', { name: 'newCluster', placeholder: 'cluster (DEFAULT)' });
+  const weight = h('input', { name: 'newWeight', class: 'weight', type: 'number', min: 0, max: 10000, step: 'any', value: 1, 'aria-label': 'weight' });
+  const error = h('span', { class: 'error' });
+  const form = h('form', { class: 'filters add-instance' },
+    ip, port, cluster, h('label', {}, 'weight ', weight),
+    h('button', { type: 'submit' }, 'Add persistent instance'), error);
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      await api(INSTANCE, {
+        namespaceId: service.namespace, serviceName: service.name, groupName: service.group,
+        ip: ip.value.trim(), port: port.value, clusterName: cluster.value.trim(), weight: weight.value,
+        ephemeral: 'false',
+      }, 'POST');
+      error.textContent = '';
+      ip.value = '';
+      port.value = '';
+      reload();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  };
+  return form;
+}
+
 async function patch(service, instance, fields) {
   await api(INSTANCE, {
     namespaceId: service.namespace, serviceName: service.name, groupName: service.group,
@@ -73,25 +156,57 @@ async function patch(service, instance, fields) {
   }, 'PATCH');
 }
 
-function instanceRow(service, i, reload) {
+function instanceRow(service, i, reload, canWrite) {
+  const metaText = Object.entries(i.metadata).map(([k, v]) => `${k}=${v}`).join(',');
   const weight = h('input', { class: 'weight', type: 'number', min: 0, max: 10000, step: 'any', value: i.weight, 'aria-label': 'weight' });
-  const meta = h('input', { class: 'meta', value: Object.entries(i.metadata).map(([k, v]) => `${k}=${v}`).join(','), 'aria-label': 'metadata' });
+  const meta = h('input', { class: 'meta', value: metaText, 'aria-label': 'metadata' });
   const act = (fields) => async () => {
     try { await patch(service, i, fields); } catch (e) { alert(e.message); }
     reload();
   };
   const o = i.override;
+  // A user who may not write the service sees values, not controls.
+  const edit = (control, text) => (canWrite ? control : h('span', { class: 'readonly' }, text));
   return h('tr', { class: `${i.healthy ? '' : 'unhealthy'} ${i.enabled ? '' : 'disabled'}`, 'data-address': `${i.ip}:${i.port}` },
     h('td', { class: 'mono' }, `${i.ip}:${i.port}`),
     h('td', {}, i.healthy ? 'healthy' : 'unhealthy', i.enabled ? '' : ' · offline'),
-    h('td', {}, weight, h('button', { type: 'button', onclick: () => act({ weight: weight.value })() }, 'set')),
-    h('td', {}, h('button', { type: 'button', class: 'toggle', onclick: act({ enabled: !i.enabled }) }, i.enabled ? 'take offline' : 'bring online')),
+    h('td', {}, edit([weight, h('button', { type: 'button', onclick: () => act({ weight: weight.value })() }, 'set')], String(i.weight))),
+    h('td', {}, edit(h('button', { type: 'button', class: 'toggle', onclick: act({ enabled: !i.enabled }) }, i.enabled ? 'take offline' : 'bring online'),
+      i.enabled ? 'online' : 'offline')),
     h('td', {}, i.ephemeral ? 'ephemeral' : 'persistent', i.lease === 'Beat' ? ' · beats' : ' · connection'),
     h('td', {}, i.ephemeral && i.lease === 'Beat' ? ago(i.lastBeat) : '—'),
     h('td', {}, o ? h('span', { class: 'override', title: 'Kept while the client beats; replaced when it registers again.' },
       `override by ${o.by || 'anonymous'}: weight ${o.weight}, ${o.enabled ? 'online' : 'offline'}`) : ''),
     h('td', {}, i.change ? `${i.change.what}: ${cause(i.change.cause)} (${ago(i.change.at)})` : ''),
-    h('td', {}, meta, h('button', { type: 'button', onclick: () => act({ metadata: meta.value })() }, 'set')));
+    h('td', {}, edit([meta, h('button', { type: 'button', onclick: () => act({ metadata: meta.value })() }, 'set')], metaText)),
+    // A persistent instance stays until deleted; an ephemeral one goes with its client.
+    h('td', {}, canWrite && !i.ephemeral
+      ? h('button', { type: 'button', class: 'delete', onclick: () => remove(service, i, reload) }, 'delete') : ''));
+}
+
+/** Deletes a persistent instance, after asking. */
+async function remove(service, i, reload) {
+  if (!confirm(`Delete the persistent instance ${i.ip}:${i.port}?`)) return;
+  try {
+    await api(INSTANCE, {
+      namespaceId: service.namespace, serviceName: service.name, groupName: service.group,
+      clusterName: i.clusterName, ip: i.ip, port: i.port, ephemeral: 'false',
+    }, 'DELETE');
+  } catch (e) { alert(e.message); }
+  reload();
+}
+
+/**
+ * What the signed-in user may do with `key` (namespaceId, groupName,
+ * serviceName), as the node decides it; a node that cannot say is taken at
+ * its word on each request (its refusal is shown).
+ */
+export async function access(key) {
+  try {
+    return await api('/nacre/v1/console/access', key);
+  } catch (_) {
+    return { read: true, write: true };
+  }
 }
 
 export function feedTable(changes) {
@@ -103,15 +218,30 @@ export function feedTable(changes) {
     h('td', { class: 'mono' }, c.node))), 'No changes recorded on this node yet.');
 }
 
+/** Deletes a service, after asking, and goes back to the list. */
+async function deleteService(service) {
+  if (!confirm(`Delete the service ${service.group}@@${service.name}?`)) return;
+  try {
+    await api(SERVICE, { namespaceId: service.namespace, serviceName: service.name, groupName: service.group }, 'DELETE');
+    go('services');
+  } catch (e) { alert(e.message); }
+}
+
 export async function serviceView(box, params, ns) {
   const service = { namespace: ns, name: params.get('service') || '', group: params.get('group') || 'DEFAULT_GROUP' };
   const key = { namespaceId: ns, serviceName: service.name, groupName: service.group };
   const content = h('div');
+  // The writer's forms are built once, not re-rendered by live updates, so
+  // what is being typed into them stays.
+  const tools = h('div');
+  const changes = h('div');
   box.append(h('h1', {}, `${service.group} / ${service.name}`),
     h('p', {}, h('a', { href: `#/subscribers?ns=${encodeURIComponent(ns)}&service=${encodeURIComponent(service.name)}&group=${encodeURIComponent(service.group)}` }, 'subscribers')),
-    content);
+    content, tools, changes);
+  const asked = access(key);
   const load = async () => {
-    const [detail, all, feed] = await Promise.all([
+    const [may, detail, all, feed] = await Promise.all([
+      asked,
       api('/nacos/v1/ns/catalog/service', key),
       api('/nacre/v1/console/instances', { ...key, pageSize: 1000 }),
       api('/nacre/v1/console/feed', { ...key, limit: 20 }),
@@ -120,11 +250,11 @@ export async function serviceView(box, params, ns) {
     const threshold = detail.service.protectThreshold;
     const active = all.count > 0 && healthy / all.count <= threshold;
     const cards = detail.clusters.map((c) => {
-      const rows = all.list.filter((i) => i.clusterName === c.name).map((i) => instanceRow(service, i, load));
+      const rows = all.list.filter((i) => i.clusterName === c.name).map((i) => instanceRow(service, i, load, may.write));
       return h('div', { class: 'card' },
         h('h2', {}, `cluster ${c.name}`),
         h('p', { class: 'muted' }, `health check ${c.healthChecker.type}, check port ${c.useIPPort4Check ? 'the instance\'s' : c.defaultCheckPort}`),
-        table(['address', 'health', 'weight', 'online', 'kind', 'last beat', 'override', 'last change', 'metadata'], rows, 'No instances in this cluster.'));
+        table(['address', 'health', 'weight', 'online', 'kind', 'last beat', 'override', 'last change', 'metadata', ''], rows, 'No instances in this cluster.'));
     });
     content.replaceChildren(
       h('dl', { class: 'facts' },
@@ -134,9 +264,17 @@ export async function serviceView(box, params, ns) {
             : 'not active'),
         h('dt', {}, 'metadata'), h('dd', { class: 'mono' }, JSON.stringify(detail.service.metadata)),
         h('dt', {}, 'selector'), h('dd', { class: 'mono' }, JSON.stringify(detail.service.selector))),
-      h('p', { class: 'muted' }, 'An edit of an ephemeral instance\'s weight or online state is an override: it stays while the client beats and is replaced by the client\'s own values when it registers again.'),
-      ...cards,
-      h('h2', {}, 'Changes'), feedTable(feed.changes));
+      may.write
+        ? h('p', { class: 'muted' }, 'An edit of an ephemeral instance\'s weight or online state is an override: it stays while the client beats and is replaced by the client\'s own values when it registers again.')
+        : h('p', { class: 'readonly-note muted' }, `Read-only: ${may.user || 'you'} may read this service but not change it.`),
+      ...cards);
+    if (may.write && !tools.hasChildNodes()) {
+      tools.append(editServiceForm(service, detail.service, load),
+        h('h2', {}, 'Add a persistent instance'), addInstanceForm(service, load),
+        h('p', {}, h('button', { type: 'button', class: 'delete-service', onclick: () => deleteService(service) }, 'Delete this service'),
+          h('span', { class: 'muted' }, ' (only an empty service can be deleted)')));
+    }
+    changes.replaceChildren(h('h2', {}, 'Changes'), feedTable(feed.changes));
   };
   try {
     await load();
