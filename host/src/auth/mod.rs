@@ -121,7 +121,7 @@ pub struct Auth {
     /// Tokens whose signature was checked, with their claims: a client
     /// sends the same token on every request, so the decoding and the MAC
     /// are done once per token, the expiry, key and generation every time.
-    verified: Mutex<HashMap<String, Claims>>,
+    verified: Mutex<HashMap<String, Claims, foldhash::fast::RandomState>>,
 }
 
 /// Most verified tokens remembered; beyond it the memory starts over.
@@ -151,7 +151,7 @@ impl Auth {
                 config.failures_per_source_per_minute,
             ),
             write_timeout,
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::default()),
         }
     }
 

@@ -11,11 +11,12 @@
 //! headers or parameters (query or form; parameters win). Nothing about the
 //! request's origin or User-Agent is trusted (CVE-2021-29441).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, OriginalUri, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
@@ -184,14 +185,15 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
         })
 }
 
-/// The few parameters auth looks at, from the query and a form body.
+/// The few parameters auth looks at, from the query and a form body; a value
+/// that needs no decoding (a token, a plain name) is borrowed, not copied.
 #[derive(Default)]
-struct RequestParams {
-    pairs: Vec<(String, String)>,
+struct RequestParams<'a> {
+    pairs: Vec<(&'static str, Cow<'a, str>)>,
 }
 
-impl RequestParams {
-    fn read(query: &str, form: &[u8]) -> RequestParams {
+impl<'a> RequestParams<'a> {
+    fn read(query: &'a str, form: &'a [u8]) -> RequestParams<'a> {
         const WANTED: [&str; 7] = [
             "accessToken",
             "username",
@@ -204,27 +206,26 @@ impl RequestParams {
         // Only the wanted values are decoded: a beat's body is mostly one
         // long encoded JSON that the route decodes itself.
         let mut pairs = Vec::new();
-        for segment in query
-            .as_bytes()
-            .split(|b| *b == b'&')
-            .chain(form.split(|b| *b == b'&'))
-        {
-            let (key, value) = match segment.iter().position(|b| *b == b'=') {
-                Some(at) => (&segment[..at], &segment[at + 1..]),
-                None => (segment, &[][..]),
-            };
-            let plain = !key.iter().any(|b| *b == b'%' || *b == b'+');
-            let wanted = if plain {
-                WANTED
-                    .iter()
-                    .find(|w| w.as_bytes() == key)
-                    .map(|w| w.to_string())
-            } else {
-                let decoded = decode(key);
-                WANTED.contains(&decoded.as_str()).then_some(decoded)
-            };
-            if let Some(name) = wanted {
-                pairs.push((name, decode(value)));
+        for source in [query.as_bytes(), form] {
+            let mut rest = source;
+            while !rest.is_empty() {
+                // memchr: a beat's body is one long value to step over.
+                let end = memchr::memchr(b'&', rest).unwrap_or(rest.len());
+                let segment = &rest[..end];
+                rest = rest.get(end + 1..).unwrap_or_default();
+                let (key, value) = match memchr::memchr(b'=', segment) {
+                    Some(at) => (&segment[..at], &segment[at + 1..]),
+                    None => (segment, &[][..]),
+                };
+                let wanted = if memchr::memchr2(b'%', b'+', key).is_none() {
+                    WANTED.iter().find(|w| w.as_bytes() == key)
+                } else {
+                    let key = decode(key);
+                    WANTED.iter().find(|w| **w == key)
+                };
+                if let Some(name) = wanted {
+                    pairs.push((*name, decode(value)));
+                }
             }
         }
         RequestParams { pairs }
@@ -233,7 +234,7 @@ impl RequestParams {
     fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| *k == name)
             .map(|(_, v)| v.trim())
             .filter(|v| !v.is_empty())
     }
@@ -250,15 +251,23 @@ impl RequestParams {
     }
 }
 
-/// One `application/x-www-form-urlencoded` component, decoded.
-fn decode(raw: &[u8]) -> String {
+/// One `application/x-www-form-urlencoded` component, decoded; borrowed
+/// when it holds no `%` or `+` and is UTF-8.
+fn decode(raw: &[u8]) -> Cow<'_, str> {
+    if memchr::memchr2(b'%', b'+', raw).is_none()
+        && let Ok(plain) = std::str::from_utf8(raw)
+    {
+        return Cow::Borrowed(plain);
+    }
     let spaced: Vec<u8> = raw
         .iter()
         .map(|b| if *b == b'+' { b' ' } else { *b })
         .collect();
-    percent_encoding::percent_decode(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
+    Cow::Owned(
+        percent_encoding::percent_decode(&spaced)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 /// The credential of a request: headers first, parameters win
@@ -267,23 +276,27 @@ pub(super) fn credentials_of<'a>(
     headers: &'a HeaderMap,
     param: impl Fn(&str) -> Option<&'a str>,
 ) -> Credentials {
-    let header = |name: &str| {
+    // Header names are matched lowercase; named once, not parsed per request.
+    static ACCESS_TOKEN: HeaderName = HeaderName::from_static("accesstoken");
+    static USERNAME: HeaderName = HeaderName::from_static("username");
+    static PASSWORD: HeaderName = HeaderName::from_static("password");
+    let header = |name: &HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let bearer = header(header::AUTHORIZATION.as_str())
+    let bearer = header(&header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|v| !v.is_empty());
     let token = bearer
         .or_else(|| param("accessToken"))
-        .or_else(|| header("accessToken"))
+        .or_else(|| header(&ACCESS_TOKEN))
         .map(str::to_string);
-    let username = param("username").or_else(|| header("username"));
-    let password = param("password").or_else(|| header("password"));
+    let username = param("username").or_else(|| header(&USERNAME));
+    let password = param("password").or_else(|| header(&PASSWORD));
     Credentials {
         token,
         username: username.map(str::to_string),
