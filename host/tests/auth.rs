@@ -327,6 +327,9 @@ async fn permissions_go_by_role_resource_and_action() {
     call(&node, "GET", "/nacre/v1/plugins", &[], &as_ann)
         .await
         .assert_denied(403, "authorization failed!");
+    call(&node, "POST", "/nacre/v1/plugins/reload", &[], &as_ann)
+        .await
+        .assert_denied(403, "authorization failed!");
 
     // Listings: pages, never a password hash.
     let users = ok(call(

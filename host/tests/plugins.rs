@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::plugins::{start_with_plugins, steady_traffic};
 use common::udp::{JAVA, Subscriber};
-use common::wait_for;
+use common::{TestNode, wait_for};
 use plugins_wat as wat;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -149,7 +149,8 @@ async fn plugins_are_added_replaced_and_removed_while_serving() {
 
 /// Installs a hostile plugin, drives traffic that triggers it, and checks that
 /// no request failed and the plugin was cut off (failures counted, quarantined).
-async fn survives(name: &str, world: &str, wat_text: String, applies: &str) {
+/// Answers the plugin's last status.
+async fn survives(name: &str, world: &str, wat_text: String, applies: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("dir");
     wat::install(dir.path(), name, world, &wat_text, applies);
     let node = start_with_plugins(dir.path()).await;
@@ -173,27 +174,88 @@ async fn survives(name: &str, world: &str, wat_text: String, applies: &str) {
             .await
             .contains(&"10.9.9.9:9".to_string())
     );
+    node.plugin(name).await
+}
+
+/// `status[key]` as a count.
+fn count(status: &serde_json::Value, key: &str) -> u64 {
+    status[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no count {key} in {status}"))
 }
 
 #[tokio::test]
 async fn an_infinite_loop_is_cut_off_at_its_deadline() {
-    survives("spinner", "listener", wat::listener(wat::INFINITE_LOOP), "").await;
+    let status = survives("spinner", "listener", wat::listener(wat::INFINITE_LOOP), "").await;
+    // Each failure was a deadline, none a memory cap.
+    assert!(count(&status, "timeouts") >= 3, "{status}");
+    assert_eq!(count(&status, "timeouts"), count(&status, "failures"));
+    assert_eq!(count(&status, "memoryCapTrips"), 0, "{status}");
 }
 
 #[tokio::test]
 async fn a_memory_bomb_hits_its_cap() {
-    survives(
+    let status = survives(
         "bomb",
         "listener",
         wat::listener(wat::MEMORY_BOMB),
         "[limits]\nmemory_mb = 8",
     )
     .await;
+    assert!(count(&status, "memoryCapTrips") >= 3, "{status}");
+    assert_eq!(count(&status, "timeouts"), 0, "{status}");
 }
 
 #[tokio::test]
 async fn a_trapping_listener_is_rebuilt_then_quarantined() {
-    survives("trapper", "listener", wat::listener(wat::TRAP), "").await;
+    let status = survives("trapper", "listener", wat::listener(wat::TRAP), "").await;
+    assert_eq!(count(&status, "timeouts"), 0, "{status}");
+    assert_eq!(count(&status, "memoryCapTrips"), 0, "{status}");
+}
+
+/// `POST /nacre/v1/plugins/reload`: the folder is read now, not at the next
+/// scan (an hour away here); a second reload finds nothing changed.
+#[tokio::test]
+async fn a_reload_asked_for_reads_the_folder_at_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let folder = dir.path().to_path_buf();
+    let node = TestNode::start_with(move |c| {
+        c.plugins.dir = folder;
+        c.plugins.reload_interval_ms = 3_600_000;
+    })
+    .await;
+    let reload = || async {
+        let reply = node
+            .http
+            .post(format!("{}/nacre/v1/plugins/reload", node.base))
+            .send()
+            .await
+            .expect("reload sent");
+        assert_eq!(reply.status(), 200);
+        reply.json::<serde_json::Value>().await.expect("JSON")
+    };
+    assert!(node.plugin("late-filter").await.is_null());
+    wat::install(
+        dir.path(),
+        "late-filter",
+        "push-filter",
+        &wat::push_filter(wat::SKIP),
+        "",
+    );
+    let answer = reload().await;
+    assert_eq!(answer["changed"], true, "{answer}");
+    let listed = answer["plugins"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == "late-filter"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(listed["state"], "active", "{answer}");
+    assert_eq!(node.plugin("late-filter").await["state"], "active");
+    assert_eq!(reload().await["changed"], false);
+    std::fs::remove_file(dir.path().join("late-filter.toml")).expect("removed");
+    let answer = reload().await;
+    assert_eq!(answer["changed"], true, "{answer}");
+    assert!(node.plugin("late-filter").await.is_null());
 }
 
 #[tokio::test]

@@ -222,6 +222,10 @@ pub(crate) fn router(state: ApiState) -> Router {
             auth::admin(s, get(loader::current)),
         )
         .route("/nacre/v1/plugins", auth::admin(s, get(operator::plugins)))
+        .route(
+            "/nacre/v1/plugins/reload",
+            auth::admin(s, post(operator::reload_plugins)),
+        )
         .merge(accounts::routes(s))
         .merge(cluster::routes(&state))
         .merge(console_routes(s))

@@ -1,5 +1,8 @@
 //! `/nacos/v1/ns/operator/*` and the console health probes.
 
+use std::sync::Arc;
+
+use axum::http::StatusCode;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -163,6 +166,33 @@ pub async fn plugins(State(state): State<ApiState>) -> Response {
         .map(|p| p.statuses())
         .unwrap_or_default();
     Json(json!({ "plugins": statuses })).into_response()
+}
+
+/// `POST /nacre/v1/plugins/reload` (the admin's): brings the loaded plugins
+/// in line with the plugin folder now rather than at the next scan
+/// (`plugins.reload_interval_ms`): new and changed manifests are loaded,
+/// removed ones dropped, as the scan does. Answers `{"changed": bool,
+/// "plugins": [...]}` with the list of `GET /nacre/v1/plugins`; without a
+/// plugin folder, `changed` is false and the list empty.
+pub async fn reload_plugins(State(state): State<ApiState>) -> Response {
+    let Some(plugins) = state.plugins.clone() else {
+        return Json(json!({ "changed": false, "plugins": [] })).into_response();
+    };
+    let reloading = Arc::clone(&plugins);
+    // Compiling a component is CPU work: off the async workers, as the scan does.
+    match tokio::task::spawn_blocking(move || reloading.reload()).await {
+        Ok(changed) => {
+            Json(json!({ "changed": changed, "plugins": plugins.statuses() })).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the plugin reload did not finish");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the plugin reload did not finish",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// `GET /nacos/v1/console/health/{liveness,readiness}`.

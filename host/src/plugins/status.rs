@@ -34,6 +34,10 @@ pub struct PluginStatus {
     pub calls: u64,
     /// Calls that failed (traps, timeouts, refused answers).
     pub failures: u64,
+    /// Of those, calls cut at the plugin's deadline.
+    pub timeouts: u64,
+    /// Of those, calls that hit the plugin's memory cap.
+    pub memory_cap_trips: u64,
     /// Calls not made while the plugin was quarantined.
     pub skipped: u64,
     /// Request-path calls a request went on without (queue full, or too slow).
@@ -81,6 +85,8 @@ fn status_of(path: &std::path::Path, loaded: &Loaded) -> PluginStatus {
         last_failure: plugin.and_then(|p| p.last_failure()),
         calls: count(|s| CallStats::count(&s.calls)),
         failures: count(|s| CallStats::count(&s.failures)),
+        timeouts: count(|s| CallStats::count(&s.timeouts)),
+        memory_cap_trips: count(|s| CallStats::count(&s.memory_cap_trips)),
         skipped: count(|s| CallStats::count(&s.skipped)),
         late: count(|s| CallStats::count(&s.late)),
         logs_dropped: plugin.map_or(0, |p| p.logs_dropped()),

@@ -61,19 +61,42 @@ export async function clusterView(box) {
 
 export async function pluginsView(box) {
   const content = h('div');
-  box.append(h('h1', {}, 'Plugins'), content);
-  const load = async () => {
-    const answer = await api('/nacre/v1/plugins');
+  const said = h('span', { class: 'muted', id: 'reload-result' });
+  const reload = h('button', {
+    type: 'button',
+    id: 'reload-plugins',
+    onclick: async () => {
+      reload.disabled = true;
+      said.textContent = ' reloading…';
+      try {
+        const answer = await api('/nacre/v1/plugins/reload', {}, 'POST');
+        said.textContent = answer.changed ? ' reloaded: the folder had changed' : ' nothing had changed';
+        show(answer);
+      } catch (e) {
+        said.textContent = ` ${e.message}`;
+      } finally {
+        reload.disabled = false;
+      }
+    },
+  }, 'Reload now');
+  box.append(h('h1', {}, 'Plugins'),
+    h('p', {}, reload, said,
+      h('span', { class: 'muted' }, ' — the node also reads the plugin folder again every few seconds by itself.')),
+    content);
+  const show = (answer) => {
     content.replaceChildren(table(
-      ['plugin', 'hook', 'state', 'calls', 'failures', 'skipped', 'late', 'p50', 'p99', 'last failure'],
-      answer.plugins.map((p) => h('tr', { class: p.state === 'running' ? '' : 'degraded' },
+      ['plugin', 'hook', 'state', 'calls', 'failures', 'deadline', 'memory cap', 'skipped', 'late', 'p50', 'p99', 'last failure'],
+      answer.plugins.map((p) => h('tr', { class: p.state === 'active' ? '' : 'degraded' },
         h('td', {}, p.name), h('td', {}, p.world), h('td', {}, p.state, p.error ? ` — ${p.error}` : ''),
         h('td', { class: 'num' }, p.calls), h('td', { class: 'num' }, p.failures),
+        h('td', { class: 'num', title: 'calls cut at the deadline' }, p.timeouts),
+        h('td', { class: 'num', title: 'calls that hit the memory cap' }, p.memoryCapTrips),
         h('td', { class: 'num' }, p.skipped), h('td', { class: 'num' }, p.late),
         h('td', { class: 'num' }, `${p.p50Us} µs`), h('td', { class: 'num' }, `${p.p99Us} µs`),
         h('td', {}, p.lastFailure || ''))),
-      'No plugins loaded (set plugins.folder to load WebAssembly plugins; a changed folder is reloaded).'));
+      'No plugins loaded (set plugins.folder to load WebAssembly plugins).'));
   };
+  const load = async () => show(await api('/nacre/v1/plugins'));
   await load();
   return polling(load);
 }

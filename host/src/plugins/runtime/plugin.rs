@@ -285,6 +285,15 @@ impl Plugin {
     pub(super) fn fail(&self, error: PluginError) -> PluginError {
         if error.is_failure() {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            match error {
+                PluginError::Timeout { .. } => {
+                    self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                PluginError::OutOfMemory { .. } => {
+                    self.stats.memory_cap_trips.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
+            }
             self.health
                 .failed(&self.manifest.name, error.clone(), Instant::now());
         }

@@ -97,6 +97,11 @@ pub struct CallStats {
     pub calls: AtomicU64,
     /// Calls that failed (see [`PluginError::is_failure`]).
     pub failures: AtomicU64,
+    /// Failed calls cut at the plugin's deadline (`Timeout`).
+    pub timeouts: AtomicU64,
+    /// Failed calls that asked for more memory than the plugin's cap
+    /// (`OutOfMemory`).
+    pub memory_cap_trips: AtomicU64,
     /// Calls not made because the plugin was quarantined.
     pub skipped: AtomicU64,
     /// Request-path calls the request went on without: the plugin's queue was
