@@ -124,6 +124,13 @@ def node_walk(driver, base):
     say("live-registration")
     create_and_delete(driver, base)
 
+    driver.get(base + "/nacos/#/plugins")
+    wait(driver, "the plugins page", lambda d: d.find_elements(By.ID, "reload-plugins"))
+    driver.find_element(By.ID, "reload-plugins").click()
+    wait(driver, "the reload's answer",
+         lambda d: "changed" in d.find_element(By.ID, "reload-result").text)
+    say("reload-plugins", said=driver.find_element(By.ID, "reload-result").text.strip())
+
 
 def service_exists(base, service):
     try:
