@@ -122,6 +122,23 @@ def node_walk(driver, base):
          lambda d: d.find_elements(By.CSS_SELECTOR, '#main tr[data-address="10.0.0.9:90"]'))
     assert driver.execute_script("return window.nacreSamePage === true"), "the page reloaded"
     say("live-registration")
+
+    # A value being typed into a row outlives a live update of the service:
+    # the redraw waits (and says so) until the field is left.
+    weight = driver.find_element(By.CSS_SELECTOR, '#main tr[data-address="10.0.0.9:90"] input.weight')
+    weight.clear()
+    weight.send_keys("7")
+    call(base, "POST", "/nacos/v1/ns/instance",
+         {"serviceName": "payments", "ip": "10.0.0.10", "port": "90"})
+    wait(driver, "the note that the service changed while editing",
+         lambda d: d.find_element(By.ID, "live-paused").is_displayed())
+    assert weight.get_attribute("value") == "7", weight.get_attribute("value")
+    assert not driver.find_elements(By.CSS_SELECTOR, '#main tr[data-address="10.0.0.10:90"]')
+    driver.find_element(By.TAG_NAME, "h1").click()
+    wait(driver, "the rows redrawn once the field is left",
+         lambda d: d.find_elements(By.CSS_SELECTOR, '#main tr[data-address="10.0.0.10:90"]')
+         and not d.find_element(By.ID, "live-paused").is_displayed())
+    say("edit-outlives-live-update")
     create_and_delete(driver, base)
 
     driver.get(base + "/nacos/#/plugins")

@@ -235,9 +235,11 @@ export async function serviceView(box, params, ns) {
   // what is being typed into them stays.
   const tools = h('div');
   const changes = h('div');
+  const paused = h('p', { class: 'warn', id: 'live-paused', hidden: true },
+    'This service changed while you were editing: its instances are shown again when you leave the field.');
   box.append(h('h1', {}, `${service.group} / ${service.name}`),
     h('p', {}, h('a', { href: `#/subscribers?ns=${encodeURIComponent(ns)}&service=${encodeURIComponent(service.name)}&group=${encodeURIComponent(service.group)}` }, 'subscribers')),
-    content, tools, changes);
+    paused, content, tools, changes);
   const asked = access(key);
   const load = async () => {
     const [may, detail, all, feed] = await Promise.all([
@@ -283,9 +285,20 @@ export async function serviceView(box, params, ns) {
     content.replaceChildren(h('p', { class: 'error' }, `No service ${service.group}@@${service.name} in ${ns}.`));
   }
   const reload = debounce(load);
+  // A live update redraws the instance rows: while a value is being typed
+  // into one of them, the redraw waits until the field is left.
+  const editing = () => content.contains(document.activeElement) && document.activeElement.tagName === 'INPUT';
+  content.addEventListener('focusout', () => setTimeout(() => {
+    if (!paused.hidden && !editing()) {
+      paused.hidden = true;
+      reload();
+    }
+  }, 0));
   return {
     live: (c) => {
-      if (c.service.name === service.name && c.service.group === service.group) reload();
+      if (c.service.name !== service.name || c.service.group !== service.group) return;
+      if (editing()) paused.hidden = false;
+      else reload();
     },
   };
 }
