@@ -37,7 +37,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 LIMIT = 20  # seconds any one condition may take
 
@@ -190,10 +190,13 @@ def create_and_delete(driver, base):
     meta = driver.find_element(By.NAME, "editMetadata")
     meta.clear()
     meta.send_keys("team=ops,tier=1")
+    Select(driver.find_element(By.NAME, "editSelectorType")).select_by_value("label")
+    driver.find_element(By.NAME, "editSelectorExpression").send_keys("INSTANCE.metadata.zone = 'a'")
     driver.find_element(By.CSS_SELECTOR, "form.edit-service button[type=submit]").click()
     edited = lambda: json.loads(call(base, "GET", "/nacos/v1/ns/service", {"serviceName": "inventory"}))
     wait(driver, "the service edited",
-         lambda d: edited()["protectThreshold"] == 0.8 and edited()["metadata"] == {"team": "ops", "tier": "1"})
+         lambda d: edited()["protectThreshold"] == 0.8 and edited()["metadata"] == {"team": "ops", "tier": "1"}
+         and edited()["selector"] == {"type": "label", "expression": "INSTANCE.metadata.zone = 'a'"})
     wait(driver, "the page showing the new threshold",
          lambda d: "0.8" in d.find_element(By.CSS_SELECTOR, "#main dl.facts").text)
     say("edit-service", service=edited())

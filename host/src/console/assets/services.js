@@ -100,17 +100,27 @@ function createServiceForm(ns) {
 function editServiceForm(service, current, reload) {
   const threshold = h('input', { name: 'editThreshold', type: 'number', min: 0, max: 1, step: 'any', value: current.protectThreshold, 'aria-label': 'protect threshold' });
   const meta = h('input', { name: 'editMetadata', class: 'meta', value: Object.entries(current.metadata || {}).map(([k, v]) => `${k}=${v}`).join(','), 'aria-label': 'metadata' });
+  // Nacos's selectors: none, or a label expression such as
+  // INSTANCE.metadata.zone = 'a' (kept by the service, shown to tools).
+  const chosen = current.selector || { type: 'none' };
+  const kind = h('select', { name: 'editSelectorType', 'aria-label': 'selector type' },
+    ['none', 'label'].map((t) => h('option', { value: t, selected: chosen.type === t }, t)));
+  const expression = h('input', { name: 'editSelectorExpression', class: 'meta', value: chosen.expression || '', 'aria-label': 'selector expression', placeholder: "INSTANCE.metadata.zone = 'a'" });
   const error = h('span', { class: 'error' });
   const form = h('form', { class: 'filters edit-service' },
     h('label', {}, 'protect threshold ', threshold), h('label', {}, 'metadata ', meta),
+    h('label', {}, 'selector ', kind), h('label', {}, 'expression ', expression),
     h('button', { type: 'submit' }, 'Save'), error);
   form.onsubmit = async (event) => {
     event.preventDefault();
+    const selector = kind.value === 'label'
+      ? { type: 'label', expression: expression.value.trim() } : { type: 'none' };
     try {
       await api(SERVICE, {
         namespaceId: service.namespace, serviceName: service.name, groupName: service.group,
         // Emptied: no metadata (an empty parameter would mean "unchanged").
         protectThreshold: threshold.value, metadata: meta.value.trim() || '{}',
+        selector: JSON.stringify(selector),
       }, 'PUT');
       reload();
     } catch (e) {
