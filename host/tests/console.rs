@@ -381,6 +381,29 @@ async fn instances_across_services() {
         .await
         .json();
     assert_eq!(unhealthy["count"], 0);
+    // By metadata, across services: key=value exactly, or the key alone.
+    for (service, port, zone) in [("d", 80, "a"), ("e", 81, "b")] {
+        node.register(
+            service,
+            "10.0.0.6",
+            port,
+            &[("metadata", &format!("{{\"zone\":\"{zone}\"}}"))],
+        )
+        .await
+        .assert_ok();
+    }
+    for (filter, count) in [("zone%3Da", 1), ("zone", 2), ("zone%3Dc", 0), ("rack", 0)] {
+        let found = node
+            .fetch(&format!("/nacre/v1/console/instances?metadata={filter}"))
+            .await
+            .json();
+        assert_eq!(found["count"], count, "metadata={filter}: {found}");
+    }
+    let zone_a = node
+        .fetch("/nacre/v1/console/instances?metadata=zone%3Da")
+        .await
+        .json();
+    assert_eq!(zone_a["list"][0]["service"]["name"], "d");
     node.fetch("/nacre/v1/console/instances?pageSize=0")
         .await
         .assert_error(400, "pageSize");

@@ -50,6 +50,9 @@ struct InstanceFilter<'a> {
     address: &'a str,
     /// Only unhealthy ones.
     unhealthy: bool,
+    /// A metadata key the instance has, and the value it has there (exact),
+    /// if one is given.
+    metadata: Option<(&'a str, Option<&'a str>)>,
 }
 
 impl InstanceFilter<'_> {
@@ -57,6 +60,22 @@ impl InstanceFilter<'_> {
         (!self.unhealthy || !instance.healthy)
             && (self.address.is_empty()
                 || format!("{}:{}", instance.id.ip, instance.id.port).contains(self.address))
+            && self.metadata.is_none_or(|(key, value)| {
+                instance
+                    .metadata
+                    .get(key)
+                    .is_some_and(|found| value.is_none_or(|v| found == v))
+            })
+    }
+}
+
+/// A `metadata` filter: `key=value` (that value exactly) or `key` (any
+/// value); empty means none.
+fn metadata_filter(raw: &str) -> Option<(&str, Option<&str>)> {
+    match raw.split_once('=') {
+        _ if raw.is_empty() => None,
+        Some((key, value)) => Some((key.trim(), Some(value.trim()))),
+        None => Some((raw, None)),
     }
 }
 
@@ -65,7 +84,8 @@ impl InstanceFilter<'_> {
 /// address, a page at a time: `{"count","list":[<instance>]}`. Filters:
 /// `serviceName` with `groupName` (one service, exactly), or
 /// `serviceNameParam`, `groupNameParam` (parts of names, as
-/// `catalog/services`), `ip` (part of `ip:port`), `unhealthy=true`;
+/// `catalog/services`), `ip` (part of `ip:port`), `unhealthy=true`,
+/// `metadata` (`key=value`, exactly, or `key`: any value);
 /// `pageNo`, `pageSize` (20). Each instance carries what `catalog/instances`
 /// shows plus its `override` (an operator's weight/enabled still in force,
 /// or null) and its newest `change`, from every member's feed, and the
@@ -84,6 +104,7 @@ pub(super) async fn instances(
     let filter = InstanceFilter {
         address: text(&query, "ip")?,
         unhealthy: text(&query, "unhealthy")? == "true",
+        metadata: metadata_filter(text(&query, "metadata")?),
     };
     let (page_no, page_size) = page(&query, 20)?;
     let exact = text(&query, "serviceName")?;

@@ -8,21 +8,25 @@ export async function instancesView(box, params, ns) {
   const ip = params.get('ip') || '';
   const q = params.get('q') || '';
   const unhealthy = params.get('unhealthy') === 'true';
+  const metadata = params.get('metadata') || '';
   const no = Number(params.get('page') || 1);
   const size = 50;
   const address = h('input', { name: 'ip', value: ip, placeholder: 'ip or ip:port contains', type: 'search' });
   const service = h('input', { name: 'q', value: q, placeholder: 'service name contains', type: 'search' });
+  const meta = h('input', { name: 'metadata', value: metadata, placeholder: 'metadata key=value', type: 'search' });
   const bad = h('input', { type: 'checkbox', name: 'unhealthy', checked: unhealthy });
-  const form = h('form', { class: 'filters' }, address, service,
+  const form = h('form', { class: 'filters' }, address, service, meta,
     h('label', {}, bad, ' only unhealthy'), h('button', { type: 'submit' }, 'Find'));
-  const search = (page = 1) => go('instances', { ip: address.value.trim(), q: service.value.trim(), unhealthy: bad.checked ? 'true' : '', page });
+  const search = (page = 1) => go('instances', {
+    ip: address.value.trim(), q: service.value.trim(), metadata: meta.value.trim(), unhealthy: bad.checked ? 'true' : '', page,
+  });
   form.onsubmit = (event) => { event.preventDefault(); search(); };
   bad.onchange = () => search();
   const results = h('div');
   box.append(h('h1', {}, 'Instances'), form, results);
   const load = async () => {
     const answer = await api('/nacre/v1/console/instances', {
-      namespaceId: ns, ip, serviceNameParam: q, unhealthy: unhealthy ? 'true' : '', pageNo: no, pageSize: size,
+      namespaceId: ns, ip, serviceNameParam: q, metadata, unhealthy: unhealthy ? 'true' : '', pageNo: no, pageSize: size,
     });
     results.replaceChildren(
       h('p', { class: 'total' }, `${answer.count} instances`),
