@@ -139,6 +139,16 @@ def node_walk(driver, base):
          lambda d: d.find_elements(By.CSS_SELECTOR, '#main tr[data-address="10.0.0.10:90"]')
          and not d.find_element(By.ID, "live-paused").is_displayed())
     say("edit-outlives-live-update")
+
+    # Batch: pick two rows, take both offline in one action.
+    for address in ("10.0.0.9:90", "10.0.0.10:90"):
+        driver.find_element(By.CSS_SELECTOR, f'#main tr[data-address="{address}"] input.pick').click()
+    wait(driver, "two picked", lambda d: "2 picked" in d.find_element(By.CSS_SELECTOR, ".picked-count").text)
+    driver.find_element(By.CSS_SELECTOR, "button.batch-offline").click()
+    wait(driver, "instance/list without both picked instances",
+         lambda d: not {"10.0.0.9:90", "10.0.0.10:90"} & set(listed(base, "payments")))
+    wait(driver, "the selection cleared", lambda d: "0 picked" in d.find_element(By.CSS_SELECTOR, ".picked-count").text)
+    say("batch-offline", listed=listed(base, "payments"))
     create_and_delete(driver, base)
 
     driver.get(base + "/nacos/#/plugins")

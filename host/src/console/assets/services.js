@@ -166,7 +166,37 @@ async function patch(service, instance, fields) {
   }, 'PATCH');
 }
 
-function instanceRow(service, i, reload, canWrite) {
+/**
+ * The writer's batch actions on the instances picked in the rows (their
+ * addresses in `picked`, kept across live redraws): offline, online, or one
+ * weight for all, each a `PATCH instance` per instance.
+ */
+function batchBar(service, picked, instances, reload) {
+  const count = h('span', { class: 'picked-count' }, '0 picked');
+  const weight = h('input', { class: 'weight', name: 'batchWeight', type: 'number', min: 0, max: 10000, step: 'any', 'aria-label': 'weight for the picked instances' });
+  const said = h('span', { class: 'error' });
+  const apply = (fields) => async () => {
+    const chosen = instances().filter((i) => picked.has(`${i.ip}:${i.port}`));
+    if (!chosen.length) return;
+    const failed = [];
+    for (const i of chosen) {
+      try { await patch(service, i, typeof fields === 'function' ? fields() : fields); } catch (e) { failed.push(`${i.ip}:${i.port}: ${e.message}`); }
+    }
+    said.textContent = failed.join('; ');
+    picked.clear();
+    count.textContent = '0 picked';
+    reload();
+  };
+  const bar = h('p', { class: 'batch filters' }, count, ' ',
+    h('button', { type: 'button', class: 'batch-offline', onclick: apply({ enabled: false }) }, 'take offline'),
+    h('button', { type: 'button', class: 'batch-online', onclick: apply({ enabled: true }) }, 'bring online'),
+    weight, h('button', { type: 'button', class: 'batch-weight', onclick: apply(() => ({ weight: weight.value })) }, 'set weight'),
+    said);
+  bar.update = () => { count.textContent = `${picked.size} picked`; };
+  return bar;
+}
+
+function instanceRow(service, i, reload, canWrite, picked, bar) {
   const metaText = Object.entries(i.metadata).map(([k, v]) => `${k}=${v}`).join(',');
   const weight = h('input', { class: 'weight', type: 'number', min: 0, max: 10000, step: 'any', value: i.weight, 'aria-label': 'weight' });
   const meta = h('input', { class: 'meta', value: metaText, 'aria-label': 'metadata' });
@@ -178,7 +208,13 @@ function instanceRow(service, i, reload, canWrite) {
   // A user who may not write the service sees values, not controls.
   const edit = (control, text) => (canWrite ? control : h('span', { class: 'readonly' }, text));
   return h('tr', { class: `${i.healthy ? '' : 'unhealthy'} ${i.enabled ? '' : 'disabled'}`, 'data-address': `${i.ip}:${i.port}` },
-    h('td', { class: 'mono' }, `${i.ip}:${i.port}`),
+    h('td', { class: 'mono' }, canWrite ? h('input', {
+      type: 'checkbox', class: 'pick', 'aria-label': `pick ${i.ip}:${i.port}`, checked: picked.has(`${i.ip}:${i.port}`),
+      onchange: (event) => {
+        if (event.target.checked) picked.add(`${i.ip}:${i.port}`); else picked.delete(`${i.ip}:${i.port}`);
+        bar.update();
+      },
+    }) : '', ' ', `${i.ip}:${i.port}`),
     h('td', {}, i.healthy ? 'healthy' : 'unhealthy', i.enabled ? '' : ' · offline'),
     h('td', {}, edit([weight, h('button', { type: 'button', onclick: () => act({ weight: weight.value })() }, 'set')], String(i.weight))),
     h('td', {}, edit(h('button', { type: 'button', class: 'toggle', onclick: act({ enabled: !i.enabled }) }, i.enabled ? 'take offline' : 'bring online'),
@@ -251,6 +287,10 @@ export async function serviceView(box, params, ns) {
     h('p', {}, h('a', { href: `#/subscribers?ns=${encodeURIComponent(ns)}&service=${encodeURIComponent(service.name)}&group=${encodeURIComponent(service.group)}` }, 'subscribers')),
     paused, content, tools, changes);
   const asked = access(key);
+  // Picked rows (by address) survive redraws; the bar is built once.
+  const picked = new Set();
+  let latest = [];
+  const bar = batchBar(service, picked, () => latest, () => load());
   const load = async () => {
     const [may, detail, all, feed] = await Promise.all([
       asked,
@@ -258,11 +298,16 @@ export async function serviceView(box, params, ns) {
       api('/nacre/v1/console/instances', { ...key, pageSize: 1000 }),
       api('/nacre/v1/console/feed', { ...key, limit: 20 }),
     ]);
+    latest = all.list;
+    for (const address of [...picked]) {
+      if (!latest.some((i) => `${i.ip}:${i.port}` === address)) picked.delete(address);
+    }
+    bar.update();
     const healthy = all.list.filter((i) => i.healthy).length;
     const threshold = detail.service.protectThreshold;
     const active = all.count > 0 && healthy / all.count <= threshold;
     const cards = detail.clusters.map((c) => {
-      const rows = all.list.filter((i) => i.clusterName === c.name).map((i) => instanceRow(service, i, load, may.write));
+      const rows = all.list.filter((i) => i.clusterName === c.name).map((i) => instanceRow(service, i, load, may.write, picked, bar));
       return h('div', { class: 'card' },
         h('h2', {}, `cluster ${c.name}`),
         h('p', { class: 'muted' }, `health check ${c.healthChecker.type}, check port ${c.useIPPort4Check ? 'the instance\'s' : c.defaultCheckPort}`),
@@ -279,6 +324,7 @@ export async function serviceView(box, params, ns) {
       may.write
         ? h('p', { class: 'muted' }, 'An edit of an ephemeral instance\'s weight or online state is an override: it stays while the client beats and is replaced by the client\'s own values when it registers again.')
         : h('p', { class: 'readonly-note muted' }, `Read-only: ${may.user || 'you'} may read this service but not change it.`),
+      may.write ? bar : '',
       ...cards);
     if (may.write && !tools.hasChildNodes()) {
       tools.append(editServiceForm(service, detail.service, load),
@@ -297,7 +343,8 @@ export async function serviceView(box, params, ns) {
   const reload = debounce(load);
   // A live update redraws the instance rows: while a value is being typed
   // into one of them, the redraw waits until the field is left.
-  const editing = () => content.contains(document.activeElement) && document.activeElement.tagName === 'INPUT';
+  const editing = () => content.contains(document.activeElement)
+    && document.activeElement.tagName === 'INPUT' && document.activeElement.type !== 'checkbox';
   content.addEventListener('focusout', () => setTimeout(() => {
     if (!paused.hidden && !editing()) {
       paused.hidden = true;
