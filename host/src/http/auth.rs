@@ -6,25 +6,27 @@
 //! way Nacos does. A path that matches no route never reaches a guard: it is
 //! 404 (Nacos let unmatched URL variants through, alibaba/nacos#4701).
 //!
+//! The guard reads the request's parameters (`Params`, query and form) and
+//! hands them to the route as an extension, so a request is parsed once with
+//! auth on as with auth off; the route authorizes on exactly the values it
+//! then acts on.
+//!
 //! Credentials are read where real clients put them (NACOS-AUTH.md §4):
 //! `Authorization: Bearer`, `accessToken`, `username` + `password`, as
 //! headers or parameters (query or form; parameters win). Nothing about the
 //! request's origin or User-Agent is trusted (CVE-2021-29441).
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use http_body_util::{BodyExt, Limited};
 
 use super::ApiState;
-use super::error::ApiError;
-use super::params::is_form;
+use super::params::Params;
 use crate::accounts::Action;
 use crate::auth::resource::naming_need;
 use crate::auth::{Caller, Credentials, Denied, Need};
@@ -122,34 +124,20 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
         request.extensions_mut().insert(Caller::default());
         return next.run(request).await;
     }
+    // The parameters are read once, here, and handed to the route.
     let (parts, body) = request.into_parts();
-    let body = if parts.method == Method::GET {
-        Bytes::new()
-    } else {
-        match read_body(body, guard.state.limits.max_body_bytes).await {
-            Ok(body) => body,
-            Err(e) => return e.into_response(),
-        }
+    let (params, body) = match Params::read(&parts, body, &guard.state.limits).await {
+        Ok(read) => read,
+        Err(e) => return e.into_response(),
     };
-    let form: &[u8] = if is_form(
-        parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-    ) {
-        &body
-    } else {
-        &[]
-    };
-    let params = RequestParams::read(parts.uri.query().unwrap_or(""), form);
     let credentials = credentials_of(&parts.headers, |name| params.get(name));
     let source = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let need = match guard.needs {
-        Needs::Read => params.naming_need(Action::Read),
-        Needs::Write => params.naming_need(Action::Write),
+        Needs::Read => naming_need_of(&params, Action::Read),
+        Needs::Write => naming_need_of(&params, Action::Write),
         Needs::Admin => Need::Admin,
         Needs::SignedIn => Need::SignedIn,
     };
@@ -157,6 +145,7 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
         Ok(caller) => {
             let mut request = Request::from_parts(parts, Body::from(body));
             request.extensions_mut().insert(caller);
+            request.extensions_mut().insert(params);
             next.run(request).await
         }
         Err(denied) => {
@@ -169,104 +158,14 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
     }
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    Limited::new(body, limit)
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::BodyTooLarge(limit)
-            } else {
-                ApiError::BadRequest(format!("could not read the request body: {e}"))
-            }
-        })
-}
-
-/// The few parameters auth looks at, from the query and a form body; a value
-/// that needs no decoding (a token, a plain name) is borrowed, not copied.
-#[derive(Default)]
-struct RequestParams<'a> {
-    pairs: Vec<(&'static str, Cow<'a, str>)>,
-}
-
-impl<'a> RequestParams<'a> {
-    fn read(query: &'a str, form: &'a [u8]) -> RequestParams<'a> {
-        const WANTED: [&str; 7] = [
-            "accessToken",
-            "username",
-            "password",
-            "namespaceId",
-            "groupName",
-            "serviceName",
-            "dom",
-        ];
-        // Only the wanted values are decoded: a beat's body is mostly one
-        // long encoded JSON that the route decodes itself.
-        let mut pairs = Vec::new();
-        for source in [query.as_bytes(), form] {
-            let mut rest = source;
-            while !rest.is_empty() {
-                // memchr: a beat's body is one long value to step over.
-                let end = memchr::memchr(b'&', rest).unwrap_or(rest.len());
-                let segment = &rest[..end];
-                rest = rest.get(end + 1..).unwrap_or_default();
-                let (key, value) = match memchr::memchr(b'=', segment) {
-                    Some(at) => (&segment[..at], &segment[at + 1..]),
-                    None => (segment, &[][..]),
-                };
-                let wanted = if memchr::memchr2(b'%', b'+', key).is_none() {
-                    WANTED.iter().find(|w| w.as_bytes() == key)
-                } else {
-                    let key = decode(key);
-                    WANTED.iter().find(|w| **w == key)
-                };
-                if let Some(name) = wanted {
-                    pairs.push((*name, decode(value)));
-                }
-            }
-        }
-        RequestParams { pairs }
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// `action` on the service the parameters name (leniently: a malformed
-    /// name is refused by the route itself, once allowed).
-    fn naming_need(&self, action: Action) -> Need {
-        naming_need(
-            action,
-            self.get("namespaceId"),
-            self.get("groupName"),
-            self.get("serviceName").or_else(|| self.get("dom")),
-        )
-    }
-}
-
-/// One `application/x-www-form-urlencoded` component, decoded; borrowed
-/// when it holds no `%` or `+` and is UTF-8.
-fn decode(raw: &[u8]) -> Cow<'_, str> {
-    if memchr::memchr2(b'%', b'+', raw).is_none()
-        && let Ok(plain) = std::str::from_utf8(raw)
-    {
-        return Cow::Borrowed(plain);
-    }
-    let spaced: Vec<u8> = raw
-        .iter()
-        .map(|b| if *b == b'+' { b' ' } else { *b })
-        .collect();
-    Cow::Owned(
-        percent_encoding::percent_decode(&spaced)
-            .decode_utf8_lossy()
-            .into_owned(),
+/// `action` on the service the parameters name (leniently: a malformed
+/// name is refused by the route itself, once allowed).
+fn naming_need_of(params: &Params, action: Action) -> Need {
+    naming_need(
+        action,
+        params.get("namespaceId"),
+        params.get("groupName"),
+        params.get("serviceName").or_else(|| params.get("dom")),
     )
 }
 
@@ -333,7 +232,7 @@ mod tests {
     use super::*;
 
     fn need(query: &str) -> Need {
-        RequestParams::read(query, b"").naming_need(Action::Read)
+        naming_need_of(&Params::from_query_and_form(query, b""), Action::Read)
     }
 
     fn resource(query: &str) -> String {
@@ -358,15 +257,14 @@ mod tests {
     }
 
     #[test]
-    fn only_wanted_parameters_are_read_and_they_are_decoded() {
-        let params = RequestParams::read(
+    fn parameters_come_decoded_from_query_and_form() {
+        let params = Params::from_query_and_form(
             "serviceName=a%40%40b&beat=%7B%22x%22%3D1%7D",
             b"password=p+w%3D%3D&user%6eame=ann&other=1",
         );
         assert_eq!(params.get("serviceName"), Some("a@@b"));
         assert_eq!(params.get("password"), Some("p w=="));
         assert_eq!(params.get("username"), Some("ann"));
-        assert_eq!(params.get("beat"), None);
     }
 
     #[test]
@@ -374,13 +272,13 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("accesstoken", HeaderValue::from_static("from-header"));
         headers.insert("username", HeaderValue::from_static("h-user"));
-        let params = RequestParams::read("username=p-user&password=pw", b"");
+        let params = Params::from_query_and_form("username=p-user&password=pw", b"");
         let c = credentials_of(&headers, |n| params.get(n));
         assert_eq!(c.token.as_deref(), Some("from-header"));
         assert_eq!(c.username.as_deref(), Some("p-user"));
         assert_eq!(c.password.as_deref(), Some("pw"));
 
-        let params = RequestParams::read("accessToken=from-param", b"");
+        let params = Params::from_query_and_form("accessToken=from-param", b"");
         let c = credentials_of(&headers, |n| params.get(n));
         assert_eq!(c.token.as_deref(), Some("from-param"));
 

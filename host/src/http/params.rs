@@ -5,12 +5,15 @@
 use std::net::SocketAddr;
 use std::str::FromStr;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::header;
+use axum::http::request::Parts;
 use http_body_util::{BodyExt, Limited};
 
 use super::ApiState;
 use super::error::ApiError;
+use crate::config::HttpConfig;
 use crate::naming::checks;
 use crate::naming::client_agent::agent_header;
 use crate::registry::model::{
@@ -23,6 +26,7 @@ use crate::registry::model::{
 const CLIENT_VERSION_HEADER: &str = "Client-Version";
 
 /// The merged parameters of one request.
+#[derive(Clone)]
 pub struct Params {
     pairs: Vec<(String, String)>,
     /// The client's agent: its User-Agent, or its `Client-Version` header
@@ -35,38 +39,53 @@ pub struct Params {
 impl FromRequest<ApiState> for Params {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
-        let limits = &state.limits;
-        let query = req.uri().query().unwrap_or("");
+    async fn from_request(mut req: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
+        // A route behind the auth guard finds them read already (http/auth.rs).
+        if let Some(params) = req.extensions_mut().remove::<Params>() {
+            return Ok(params);
+        }
+        let (parts, body) = req.into_parts();
+        Params::read(&parts, body, &state.limits)
+            .await
+            .map(|(params, _)| params)
+    }
+}
+
+impl Params {
+    /// Reads a request's parameters: its query, and its body when that is a
+    /// form, within `limits`. Answers them with the body as read (for a
+    /// layer that passes the request on). Errors: 414 for a query over
+    /// `max_query_bytes`, 413 for a body over `max_body_bytes`, 400 for a
+    /// body that cannot be read.
+    pub(super) async fn read(
+        parts: &Parts,
+        body: Body,
+        limits: &HttpConfig,
+    ) -> Result<(Params, Bytes), ApiError> {
+        let query = parts.uri.query().unwrap_or("");
         if query.len() > limits.max_query_bytes {
             return Err(ApiError::UriTooLong(limits.max_query_bytes));
         }
         let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
+        let header_value = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let user_agent = agent_header(
-            header_value(&req, header::USER_AGENT.as_str()),
-            header_value(&req, CLIENT_VERSION_HEADER),
+            header_value(header::USER_AGENT.as_str()),
+            header_value(CLIENT_VERSION_HEADER),
         )
         .to_string();
-        let remote = req
-            .extensions()
+        let remote = parts
+            .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        let is_form = is_form(
-            req.headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
-        );
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let is_form = is_form(header_value(header::CONTENT_TYPE.as_str()));
+        let declared =
+            header_value(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|len| len > limits.max_body_bytes) {
             return Err(ApiError::BodyTooLarge(limits.max_body_bytes));
         }
-        let body = Limited::new(req.into_body(), limits.max_body_bytes)
+        let body = Limited::new(body, limits.max_body_bytes)
             .collect()
             .await
             .map_err(|e| {
@@ -84,21 +103,18 @@ impl FromRequest<ApiState> for Params {
                 form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())),
             );
         }
-        Ok(Params {
+        let params = Params {
             pairs,
             user_agent,
             remote,
-        })
+        };
+        Ok((params, body))
     }
 }
 
 /// Whether a request's body is a form (Nacos clients send forms, or nothing).
 pub fn is_form(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"))
-}
-
-fn header_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 impl Params {
