@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
