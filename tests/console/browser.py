@@ -68,6 +68,13 @@ def wait(driver, what, check, limit=LIMIT):
         raise AssertionError(f"waited {limit}s for {what}: {type(e).__name__}") from e
 
 
+def click(driver, css, what):
+    """Clicks the element `css` finds, finding it again if a live redraw
+    replaced it between the find and the click."""
+    wait(driver, f"to click {what}",
+         lambda d: d.find_element(By.CSS_SELECTOR, css).click() or True)
+
+
 def texts(driver, css):
     return [e.text for e in driver.find_elements(By.CSS_SELECTOR, css)]
 
@@ -109,7 +116,7 @@ def node_walk(driver, base):
     # Marks this page load: a reload would lose it.
     driver.execute_script("window.nacreSamePage = true")
     assert "10.0.0.2:81" in listed(base, "payments")
-    driver.find_element(By.CSS_SELECTOR, row + " button.toggle").click()
+    click(driver, row + " button.toggle", "take offline")
     wait(driver, "instance/list without the instance taken offline",
          lambda d: "10.0.0.2:81" not in listed(base, "payments"))
     wait(driver, "the row to show the override",
@@ -142,7 +149,7 @@ def node_walk(driver, base):
 
     # Batch: pick two rows, take both offline in one action.
     for address in ("10.0.0.9:90", "10.0.0.10:90"):
-        driver.find_element(By.CSS_SELECTOR, f'#main tr[data-address="{address}"] input.pick').click()
+        click(driver, f'#main tr[data-address="{address}"] input.pick', f"pick {address}")
     wait(driver, "two picked", lambda d: "2 picked" in d.find_element(By.CSS_SELECTOR, ".picked-count").text)
     driver.find_element(By.CSS_SELECTOR, "button.batch-offline").click()
     wait(driver, "instance/list without both picked instances",
@@ -220,7 +227,7 @@ def create_and_delete(driver, base):
     wait(driver, "its row", lambda d: "persistent" in d.find_element(By.CSS_SELECTOR, row).text)
     say("add-persistent-instance", listed=listed(base, "inventory"))
 
-    driver.find_element(By.CSS_SELECTOR, row + " button.delete").click()
+    click(driver, row + " button.delete", "delete the instance")
     accept_confirm(driver)
     wait(driver, "instance/list without it", lambda d: listed(base, "inventory") == [])
     wait(driver, "its row gone", lambda d: not d.find_elements(By.CSS_SELECTOR, row))
