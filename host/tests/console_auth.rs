@@ -172,21 +172,11 @@ async fn a_reader_sees_only_their_namespaces_and_cannot_edit() {
     assert_eq!(status, 200);
     let (status, _) = get_as(&node, Some(&viewer), "/nacre/v1/console/feed").await;
     assert_eq!(status, 403, "public is not the viewer's");
-    let edit = node
-        .http
-        .patch(format!("{}/nacos/v1/ns/instance", node.base))
-        .header("accessToken", viewer.as_str())
-        .form(&[
-            ("serviceName", "a"),
-            ("ip", "10.0.0.1"),
-            ("port", "1"),
-            ("namespaceId", "dev"),
-            ("enabled", "false"),
-        ])
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(edit.status().as_u16(), 403, "a reader cannot edit");
+    assert_eq!(
+        take_offline_as(&node, &viewer).await,
+        403,
+        "a reader cannot edit"
+    );
 
     // The console asks what the user may do where it is, and hides the edit
     // controls the node would refuse: the answer agrees with the refusal.
@@ -232,10 +222,26 @@ async fn a_reader_sees_only_their_namespaces_and_cannot_edit() {
         "{admin_view}"
     );
     // The same answer as the API's: the admin's edit there is accepted.
-    let edit = node
-        .http
+    assert_eq!(
+        take_offline_as(&node, &admin).await,
+        200,
+        "the admin may edit"
+    );
+    let bad = get_as(
+        &node,
+        Some(&viewer),
+        &format!("/nacre/v1/console/access?serviceName={}", "x".repeat(600)),
+    )
+    .await;
+    assert_eq!(bad.0, 400, "an over-long name is refused: {}", bad.1);
+}
+
+/// Takes instance 10.0.0.1:1 of `dev`'s service `a` offline through the open
+/// API with `token`; answers the status.
+async fn take_offline_as(node: &TestNode, token: &str) -> u16 {
+    node.http
         .patch(format!("{}/nacos/v1/ns/instance", node.base))
-        .header("accessToken", admin.as_str())
+        .header("accessToken", token)
         .form(&[
             ("serviceName", "a"),
             ("ip", "10.0.0.1"),
@@ -245,13 +251,7 @@ async fn a_reader_sees_only_their_namespaces_and_cannot_edit() {
         ])
         .send()
         .await
-        .expect("sent");
-    assert_eq!(edit.status().as_u16(), 200, "the admin may edit");
-    let bad = get_as(
-        &node,
-        Some(&viewer),
-        &format!("/nacre/v1/console/access?serviceName={}", "x".repeat(600)),
-    )
-    .await;
-    assert_eq!(bad.0, 400, "an over-long name is refused: {}", bad.1);
+        .expect("sent")
+        .status()
+        .as_u16()
 }
