@@ -132,9 +132,14 @@ def node_walk(driver, base):
 
     # A value being typed into a row outlives a live update of the service:
     # the redraw waits (and says so) until the field is left.
-    weight = driver.find_element(By.CSS_SELECTOR, '#main tr[data-address="10.0.0.9:90"] input.weight')
-    weight.clear()
-    weight.send_keys("7")
+    def type_weight(d):
+        field = d.find_element(By.CSS_SELECTOR, '#main tr[data-address="10.0.0.9:90"] input.weight')
+        field.clear()
+        field.send_keys("7")
+        return field
+
+    # Found again if a redraw still under way replaces the row before the field has the focus.
+    weight = wait(driver, "a weight typed into the row", type_weight)
     call(base, "POST", "/nacos/v1/ns/instance",
          {"serviceName": "payments", "ip": "10.0.0.10", "port": "90"})
     wait(driver, "the note that the service changed while editing",
