@@ -20,6 +20,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::proto::Payload;
 use crate::clock::now_millis;
+use crate::push::figures::SubscriberFigures;
 use crate::registry::model::{InstanceId, ServiceKey};
 
 /// What the server sends down a connection's stream. Boxed, because the
@@ -41,6 +42,17 @@ pub struct ClientInfo {
     pub app: String,
 }
 
+/// A push waiting for its ack.
+#[derive(Debug)]
+pub struct UnackedPush {
+    /// The push's request id, which the ack names.
+    pub request_id: u64,
+    /// When it was sent (ms since the epoch).
+    pub sent_at: i64,
+    /// The subscription's figures, counted when the ack (or its absence) comes.
+    pub figures: Arc<SubscriberFigures>,
+}
+
 /// What a connection holds in the registry and expects of the node.
 #[derive(Debug, Default)]
 pub struct Holdings {
@@ -49,9 +61,9 @@ pub struct Holdings {
     pub publications: HashMap<ServiceKey, Vec<InstanceId>>,
     /// Services it subscribed to.
     pub subscriptions: HashSet<ServiceKey>,
-    /// The last push of each service not acknowledged yet: its request id
-    /// and when it was sent (ms). A newer push of the service replaces it.
-    pub unacked: HashMap<ServiceKey, (u64, i64)>,
+    /// The last push of each service not acknowledged yet. A newer push of
+    /// the service replaces it.
+    pub unacked: HashMap<ServiceKey, UnackedPush>,
     /// The `ClientDetectionRequest` awaiting an answer: request id, sent at (ms).
     pub probe: Option<(u64, i64)>,
 }

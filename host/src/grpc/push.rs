@@ -23,7 +23,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 
 use super::GrpcDoor;
-use super::connection::{Connection, SendError};
+use super::connection::{Connection, SendError, UnackedPush};
 use super::info::{Shaped, Shown};
 use super::payload::payload;
 use crate::clock::now_millis;
@@ -120,13 +120,6 @@ impl PushHub {
         }
     }
 
-    /// The figures of `conn`'s subscription to `service`, if it holds one.
-    fn figures(&self, conn: &Connection, service: &ServiceKey) -> Option<Arc<SubscriberFigures>> {
-        self.by_service
-            .get(service)
-            .and_then(|s| s.get(&conn.id).map(|sub| Arc::clone(&sub.figures)))
-    }
-
     fn subscribers(&self, service: &ServiceKey) -> Vec<Subscriber> {
         self.by_service
             .get(service)
@@ -164,12 +157,11 @@ impl PushHub {
     }
 }
 
-/// Whether a push is a subscriber's first of a change or a resend, with the
-/// subscriber's figures.
-#[derive(Clone, Copy)]
-enum Sent<'a> {
-    First(&'a SubscriberFigures),
-    Again(&'a SubscriberFigures),
+/// Whether a push is a subscriber's first of a change or a resend.
+#[derive(Clone, Copy, PartialEq)]
+enum Sent {
+    First,
+    Again,
 }
 
 /// The door as the notifier holds it: weakly, since the door holds the
@@ -227,12 +219,19 @@ impl GrpcDoor {
                     },
                 )),
             };
-            self.send_push(&sub.conn, service, &info, Sent::First(&sub.figures));
+            self.send_push(&sub.conn, service, &info, &sub.figures, Sent::First);
         }
     }
 
     /// Sends one push and remembers it until acked.
-    fn send_push(&self, conn: &Connection, service: &ServiceKey, info: &str, sent: Sent<'_>) {
+    fn send_push(
+        &self,
+        conn: &Connection,
+        service: &ServiceKey,
+        info: &str,
+        figures: &Arc<SubscriberFigures>,
+        sent: Sent,
+    ) {
         let request_id = self.connections.next_request_id();
         let mut body = String::with_capacity(info.len() + 160);
         body.push_str("{\"namespace\":");
@@ -248,25 +247,29 @@ impl GrpcDoor {
         body.push_str("\",\"module\":\"naming\",\"headers\":{}}");
         let outcome = conn.send(payload("NotifySubscriberRequest", body));
         let stats = &self.stats;
-        match (outcome, sent) {
-            (Ok(()), Sent::First(figures)) => {
+        match outcome {
+            Ok(()) => {
                 stats.pushes_sent.fetch_add(1, Ordering::Relaxed);
-                figures.pushed();
+                match sent {
+                    Sent::First => figures.pushed(),
+                    Sent::Again => figures.retransmitted(),
+                }
             }
-            (Ok(()), Sent::Again(figures)) => {
-                stats.pushes_sent.fetch_add(1, Ordering::Relaxed);
-                figures.retransmitted();
-            }
-            (Err(SendError::Full), Sent::First(figures) | Sent::Again(figures)) => {
+            Err(SendError::Full) => {
                 stats.pushes_failed.fetch_add(1, Ordering::Relaxed);
                 figures.failed();
             }
-            (Err(SendError::Closed), _) => return,
+            Err(SendError::Closed) => return,
         }
         // Either way it waits for its ack, or for its resend.
-        conn.holdings()
-            .unacked
-            .insert(service.clone(), (request_id, now_millis()));
+        conn.holdings().unacked.insert(
+            service.clone(),
+            UnackedPush {
+                request_id,
+                sent_at: now_millis(),
+                figures: Arc::clone(figures),
+            },
+        );
     }
 
     /// Records a client's answer to a push; a failed answer leaves the push
@@ -277,12 +280,12 @@ impl GrpcDoor {
             return;
         };
         let mut holdings = conn.holdings();
-        let service = holdings
+        let found = holdings
             .unacked
             .iter()
-            .find(|(_, (sent_id, _))| *sent_id == id)
-            .map(|(service, _)| service.clone());
-        let Some(service) = service else {
+            .find(|(_, push)| push.request_id == id)
+            .map(|(service, push)| (service.clone(), Arc::clone(&push.figures)));
+        let Some((service, figures)) = found else {
             self.stats.acks_unmatched.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -290,13 +293,12 @@ impl GrpcDoor {
             holdings.unacked.remove(&service);
         }
         drop(holdings);
-        let figures = self.push.figures(conn, &service);
         if ok {
             self.stats.pushes_acked.fetch_add(1, Ordering::Relaxed);
-            figures.inspect(|f| f.acked());
+            figures.acked();
         } else {
             self.stats.pushes_failed.fetch_add(1, Ordering::Relaxed);
-            figures.inspect(|f| f.failed());
+            figures.failed();
         }
     }
 
@@ -322,7 +324,7 @@ impl GrpcDoor {
                     .holdings()
                     .unacked
                     .iter()
-                    .filter(|(_, (_, sent))| *sent <= cutoff)
+                    .filter(|(_, push)| push.sent_at <= cutoff)
                     .map(|(service, _)| service.clone())
                     .collect();
                 for service in overdue {
@@ -356,6 +358,6 @@ impl GrpcDoor {
             None => self.plain_info(&shown, ref_time),
         };
         self.stats.pushes_resent.fetch_add(1, Ordering::Relaxed);
-        self.send_push(conn, service, &info, Sent::Again(&figures));
+        self.send_push(conn, service, &info, &figures, Sent::Again);
     }
 }
