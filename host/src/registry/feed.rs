@@ -177,15 +177,20 @@ impl ChangeFeed {
             what,
             cause,
         };
+        // Copied for live readers only when there are some (a console on
+        // the live stream): registrations and beats record here.
+        let live = (self.live.receiver_count() > 0).then(|| change.clone());
         {
             let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
             if ring.len() == FEED_CAPACITY {
                 ring.pop_front();
             }
-            ring.push_back(change.clone());
+            ring.push_back(change);
         }
-        // No live reader is not an error.
-        let _ = self.live.send(change);
+        if let Some(change) = live {
+            // A reader gone meanwhile is not an error.
+            let _ = self.live.send(change);
+        }
     }
 
     /// Records an operator's edit that set `weight` and `enabled`: it is
