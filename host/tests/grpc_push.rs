@@ -163,6 +163,42 @@ async fn an_unacked_push_is_sent_again_with_the_state_of_then() {
     assert!(quiet.is_none(), "resent after the ack: {quiet:?}");
 }
 
+/// A push the client answers with an error counts as a failure of that
+/// subscription (and of the node), and is sent again.
+#[tokio::test]
+async fn a_push_answered_with_an_error_counts_as_failed_and_comes_again() {
+    let node = TestNode::start_with(|c| c.grpc.push_ack_timeout_ms = 200).await;
+    let mut subscriber = RawClient::connect(grpc_addr(&node), "raw", "").await;
+    subscriber.subscribe("refused", true).await;
+    node.register("refused", "127.0.0.1", 1, &[])
+        .await
+        .assert_ok();
+    let push = subscriber
+        .next_of("NotifySubscriberRequest", PUSH_WAIT)
+        .await
+        .expect("push");
+    subscriber
+        .send_on_stream(
+            "NotifySubscriberResponse",
+            json!({"resultCode": 500, "errorCode": 500, "requestId": push.body["requestId"]}),
+        )
+        .await;
+    wait_for(
+        "the refusal counted for the subscription",
+        PUSH_WAIT,
+        || async { subscriber_figures(&node, "refused").await["failures"] == 1 },
+    )
+    .await;
+    let figures = subscriber_figures(&node, "refused").await;
+    assert_eq!(figures["acks"], 0, "{figures}");
+    assert_eq!(figures["lastAckAt"], Value::Null, "{figures}");
+    let again = subscriber
+        .next_of("NotifySubscriberRequest", PUSH_WAIT)
+        .await
+        .expect("sent again after the refusal");
+    assert_ne!(push.body["requestId"], again.body["requestId"]);
+}
+
 #[tokio::test]
 async fn a_silent_connection_is_probed_and_closed_an_answering_one_kept() {
     let node = TestNode::start_with(|c| {
