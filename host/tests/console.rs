@@ -173,14 +173,197 @@ async fn namespaces_in_nacos_shapes() {
     node.fetch("/nacos/v1/console/namespaces?show=all&namespaceId=prod")
         .await
         .assert_error(404, "namespace prod is not found");
-    let create = node
+}
+
+/// `method /nacos/v1/console/namespaces` with `params` as a form, as
+/// Nacos's console sends it: (status, body).
+async fn namespace_write(node: &TestNode, method: &str, params: &[(&str, &str)]) -> (u16, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let response = node
         .http
-        .post(format!("{}/nacos/v1/console/namespaces", node.base))
-        .form(&[("customNamespaceId", "prod"), ("namespaceName", "prod")])
+        .request(method, format!("{}/nacos/v1/console/namespaces", node.base))
+        .form(params)
         .send()
         .await
         .expect("sent");
-    assert_eq!(create.status().as_u16(), 501);
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// The namespaces listed: (id, show name, description, services), `public`
+/// first.
+async fn namespaces(node: &TestNode) -> Vec<(String, String, Value, u64)> {
+    let all = node.fetch("/nacos/v1/console/namespaces").await.json();
+    all["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|n| {
+            (
+                n["namespace"].as_str().unwrap_or_default().to_string(),
+                n["namespaceShowName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                n["namespaceDesc"].clone(),
+                n["serviceCount"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn named(id: &str, name: &str, description: Value, services: u64) -> (String, String, Value, u64) {
+    (id.to_string(), name.to_string(), description, services)
+}
+
+/// Namespace records (`NamespaceController`'s writes): refused input
+/// changes nothing, a record names a namespace and keeps it listed while
+/// empty, a rename and a deletion hold across restarts, and a namespace
+/// that still holds services cannot be deleted.
+#[tokio::test]
+async fn namespaces_are_created_renamed_and_deleted() {
+    let mut node = TestNode::start().await;
+    let public = named("", "public", Value::Null, 0);
+    for (params, needle) in [
+        (
+            vec![("customNamespaceId", "a b"), ("namespaceName", "x")],
+            "Param 'customNamespaceId' is illegal",
+        ),
+        (
+            vec![("customNamespaceId", "public"), ("namespaceName", "x")],
+            "public is the default namespace",
+        ),
+        (
+            vec![("customNamespaceId", "prod")],
+            "Param 'namespaceName' is required",
+        ),
+        (
+            vec![("customNamespaceId", "prod"), ("namespaceName", "a#b")],
+            "Param 'namespaceName' is illegal",
+        ),
+    ] {
+        let (status, body) = namespace_write(&node, "POST", &params).await;
+        assert_eq!(status, 400, "{params:?}: {body}");
+        assert!(body.contains(needle), "{params:?}: {body}");
+    }
+    assert_eq!(namespaces(&node).await, [public.clone()]);
+
+    let create = [
+        ("customNamespaceId", "prod"),
+        ("namespaceName", "Production"),
+        ("namespaceDesc", "live traffic"),
+    ];
+    assert_eq!(
+        namespace_write(&node, "POST", &create).await,
+        (200, "true".into())
+    );
+    let (status, body) = namespace_write(&node, "POST", &create).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("the namespaceId is existed, namespaceId: prod"),
+        "{body}"
+    );
+    assert_eq!(
+        namespace_write(&node, "POST", &[("namespaceName", "Scratch")]).await,
+        (200, "true".into())
+    );
+    let listed = namespaces(&node).await;
+    let scratch = listed
+        .iter()
+        .find(|n| n.1 == "Scratch")
+        .map(|n| n.0.clone())
+        .expect("the namespace created without an id");
+    assert_eq!(scratch.len(), 36, "a UUID: {scratch}");
+    let prod = named("prod", "Production", json!("live traffic"), 0);
+    assert!(listed.contains(&prod), "{listed:?}");
+    assert_eq!(
+        node.fetch(
+            "/nacos/v1/console/namespaces?checkNamespaceIdExist=true&customNamespaceId=prod"
+        )
+        .await
+        .text,
+        "true"
+    );
+
+    // A namespace that lives through its services gets a name.
+    node.register("a", "10.0.0.1", 1, &[("namespaceId", "dev")])
+        .await
+        .assert_ok();
+    let rename = [
+        ("namespace", "dev"),
+        ("namespaceShowName", "Development"),
+        ("namespaceDesc", ""),
+    ];
+    assert_eq!(
+        namespace_write(&node, "PUT", &rename).await,
+        (200, "true".into())
+    );
+    let (status, body) = namespace_write(
+        &node,
+        "PUT",
+        &[("namespace", "nowhere"), ("namespaceShowName", "x")],
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("namespace nowhere is not found"), "{body}");
+
+    // Not deleted while it holds a service.
+    node.send(
+        "POST",
+        "/service",
+        &[("serviceName", "db"), ("namespaceId", "prod")],
+    )
+    .await
+    .assert_ok();
+    let (status, body) = namespace_write(&node, "DELETE", &[("namespaceId", "prod")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("namespace prod still holds 1 services"),
+        "{body}"
+    );
+    let (status, body) = namespace_write(&node, "DELETE", &[("namespaceId", "public")]).await;
+    assert_eq!(status, 400, "{body}");
+
+    // The records survive a restart.
+    node.stop().await;
+    let config = common::test_config(node.dir.path());
+    let mut node = TestNode::start_in(node.dir, config).await;
+    let listed = namespaces(&node).await;
+    assert!(
+        listed.contains(&named("prod", "Production", json!("live traffic"), 1)),
+        "{listed:?}"
+    );
+    assert!(
+        listed.contains(&named("dev", "Development", json!(""), 0)),
+        "{listed:?}"
+    );
+
+    node.send(
+        "DELETE",
+        "/service",
+        &[("serviceName", "db"), ("namespaceId", "prod")],
+    )
+    .await
+    .assert_ok();
+    assert_eq!(
+        namespace_write(&node, "DELETE", &[("namespaceId", "prod")]).await,
+        (200, "true".into())
+    );
+    assert_eq!(
+        namespace_write(&node, "DELETE", &[("namespaceId", &scratch)]).await,
+        (200, "true".into())
+    );
+    let (status, _) = namespace_write(&node, "DELETE", &[("namespaceId", "prod")]).await;
+    assert_eq!(status, 404, "deleted already");
+    node.stop().await;
+    let config = common::test_config(node.dir.path());
+    let node = TestNode::start_in(node.dir, config).await;
+    let listed = namespaces(&node).await;
+    assert_eq!(listed[0], public);
+    assert!(
+        !listed.iter().any(|n| n.0 == "prod" || n.0 == scratch),
+        "{listed:?}"
+    );
 }
 
 /// `core/cluster/nodes`: `{"code":200,"message":null,"data":[<member>]}`,

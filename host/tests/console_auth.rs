@@ -234,6 +234,52 @@ async fn a_reader_sees_only_their_namespaces_and_cannot_edit() {
     )
     .await;
     assert_eq!(bad.0, 400, "an over-long name is refused: {}", bad.1);
+
+    // Namespaces are the global admin's to create, rename and delete; a
+    // reader's attempt changes nothing.
+    let name_dev = [("namespace", "dev"), ("namespaceShowName", "Development")];
+    for (method, params) in [
+        (
+            "POST",
+            vec![("customNamespaceId", "qa"), ("namespaceName", "QA")],
+        ),
+        ("PUT", name_dev.to_vec()),
+        ("DELETE", vec![("namespaceId", "dev")]),
+    ] {
+        let status = namespace_write_as(&node, &viewer, method, &params).await;
+        assert_eq!(status, 403, "{method} by a reader");
+    }
+    let (_, list) = get_as(&node, Some(&admin), "/nacos/v1/console/namespaces").await;
+    assert!(
+        !list.contains("QA") && !list.contains("Development"),
+        "{list}"
+    );
+    assert_eq!(
+        namespace_write_as(&node, &admin, "PUT", &name_dev).await,
+        200,
+        "the admin names a namespace"
+    );
+    let (_, list) = get_as(&node, Some(&viewer), "/nacos/v1/console/namespaces").await;
+    assert!(list.contains("Development"), "{list}");
+}
+
+/// `method /nacos/v1/console/namespaces` with a form and `token`; the status.
+async fn namespace_write_as(
+    node: &TestNode,
+    token: &str,
+    method: &str,
+    params: &[(&str, &str)],
+) -> u16 {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    node.http
+        .request(method, format!("{}/nacos/v1/console/namespaces", node.base))
+        .header("accessToken", token)
+        .form(params)
+        .send()
+        .await
+        .expect("sent")
+        .status()
+        .as_u16()
 }
 
 /// Takes instance 10.0.0.1:1 of `dev`'s service `a` offline through the open

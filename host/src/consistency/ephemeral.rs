@@ -83,10 +83,11 @@ impl EphemeralStore {
                 let written = self.registry.remove_ephemeral(&service, &id, stamp);
                 (service, id, written)
             }
-            // Service definitions are persistent data: they never come here.
-            Write::Put(Record::Service(_))
-            | Write::Update(Record::Service(_))
-            | Write::Remove(Key::Service(_)) => return None,
+            // Service definitions and namespace records are persistent
+            // data: they never come here.
+            Write::Put(Record::Service(_) | Record::Namespace(_))
+            | Write::Update(Record::Service(_) | Record::Namespace(_))
+            | Write::Remove(Key::Service(_) | Key::Namespace(_)) => return None,
         };
         if written.revision.is_some() {
             self.notifier.notify(&service, ChangeKinds::INSTANCES);

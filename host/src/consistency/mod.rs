@@ -111,6 +111,11 @@ impl ConsistencyError {
 pub fn apply(registry: &Registry, notifier: &Notifier, write: Write) -> Option<u64> {
     let now = now_millis();
     let (service, kinds, revision) = match write {
+        // A namespace's record changes no service: nobody subscribes to it.
+        Write::Put(Record::Namespace(meta)) | Write::Update(Record::Namespace(meta)) => {
+            return registry.apply_put_namespace(meta);
+        }
+        Write::Remove(Key::Namespace(id)) => return registry.apply_remove_namespace(&id),
         Write::Put(Record::Instance { service, instance }) => {
             let revision = registry.apply_put_instance(&service, instance, now);
             (service, ChangeKinds::INSTANCES, revision)
@@ -139,10 +144,15 @@ pub fn apply(registry: &Registry, notifier: &Notifier, write: Write) -> Option<u
     revision
 }
 
-/// Every persistent record the registry holds: explicit service definitions
-/// and persistent instances (what a compaction or a Raft snapshot keeps).
+/// Every persistent record the registry holds: namespace records, explicit
+/// service definitions and persistent instances (what a compaction or a
+/// Raft snapshot keeps).
 pub fn persistent_records(registry: &Registry) -> Vec<Record> {
-    let mut records = Vec::new();
+    let mut records: Vec<Record> = registry
+        .namespaces()
+        .into_iter()
+        .map(Record::Namespace)
+        .collect();
     for service in registry.services() {
         let key = service.key();
         let state = service.read_state();
@@ -253,6 +263,7 @@ impl ConsistencyService {
                     })
             }
             Key::Service(service) => self.registry.service_meta(service).map(Record::Service),
+            Key::Namespace(id) => self.registry.namespace(id).map(Record::Namespace),
         }
     }
 

@@ -9,7 +9,8 @@
 //! console-facing routes served here:
 //!
 //! - [`assets`]: `GET /nacos` (redirect), `/nacos/` and `/nacos/console/*`.
-//! - [`namespaces`]: `GET /nacos/v1/console/namespaces`, Nacos's shapes.
+//! - [`namespaces`]: `/nacos/v1/console/namespaces`, Nacos's shapes: the
+//!   list, and namespace records created, renamed and deleted.
 //! - [`nodes`]: `GET /nacos/v1/core/cluster/nodes`, Nacos's shapes, and
 //!   `GET /nacre/v1/console/cluster` (members, Distro and Raft as this node
 //!   sees them).
@@ -43,7 +44,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::auth::Auth;
 use crate::cluster::Cluster;
@@ -116,24 +117,29 @@ pub struct Routes<S> {
     /// Reads of the namespace (and service) the parameters name: the feed,
     /// instances across services, the live stream of one namespace.
     pub reads: Option<Router<S>>,
+    /// The global admin's: creating, renaming and deleting namespaces.
+    pub admin: Router<S>,
 }
 
 /// The console's routes (see [`Routes`]).
 pub fn routes<S: Clone + Send + Sync + 'static>(console: &Console) -> Routes<S> {
     let signed_in = Router::new()
+        .route("/nacos/v1/console/namespaces", get(namespaces::list))
+        .route("/nacos/v1/core/cluster/nodes", get(nodes::nodes));
+    let admin = Router::new()
         .route(
             "/nacos/v1/console/namespaces",
-            get(namespaces::list)
-                .post(namespaces::not_served)
-                .put(namespaces::not_served)
-                .delete(namespaces::not_served),
+            post(namespaces::create)
+                .put(namespaces::update)
+                .delete(namespaces::remove),
         )
-        .route("/nacos/v1/core/cluster/nodes", get(nodes::nodes));
+        .with_state(console.clone());
     if !console.enabled {
         return Routes {
             open: None,
             signed_in: signed_in.with_state(console.clone()),
             reads: None,
+            admin,
         };
     }
     let signed_in = signed_in
@@ -149,5 +155,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>(console: &Console) -> Routes<S> 
         open: Some(assets::routes()),
         signed_in: signed_in.with_state(console.clone()),
         reads: Some(reads.with_state(console.clone())),
+        admin,
     }
 }

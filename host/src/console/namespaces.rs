@@ -5,17 +5,25 @@
 //!   first with the id `""` (as 1.x/2.x name it), then the others by id;
 //! - `GET ?show=all&namespaceId=X` → the bare namespace object (404 when
 //!   unknown);
-//! - `GET ?checkNamespaceIdExist=true&customNamespaceId=X` → bare `true`/`false`.
+//! - `GET ?checkNamespaceIdExist=true&customNamespaceId=X` → bare `true`/`false`;
+//! - `POST` `customNamespaceId` (optional: a random UUID), `namespaceName`,
+//!   `namespaceDesc` → `true`;
+//! - `PUT` `namespace`, `namespaceShowName`, `namespaceDesc` → `true`;
+//! - `DELETE` `namespaceId` → `true`.
 //!
-//! A namespace object: `namespace`, `namespaceShowName`, `namespaceDesc`
-//! (null), `quota` (200, Nacos's default), `configCount` (0: Nacre holds no
-//! configuration), `type` (0 public, 2 custom), and Nacre's `serviceCount`.
+//! A refused write answers 400 (404 for a namespace that does not exist)
+//! with `caused: <why>;` where Nacos answers a bare `false`: the operator
+//! learns why. The rules are [`crate::naming::namespaces`]'s.
 //!
-//! With auth on, a user sees only the namespaces they may read as a whole.
+//! A namespace object: `namespace`, `namespaceShowName` (the record's name,
+//! else the id), `namespaceDesc` (null without a record), `quota` (200,
+//! Nacos's default), `configCount` (0: Nacre holds no configuration),
+//! `type` (0 public, 2 custom), and Nacre's `serviceCount`.
 //!
-//! Nacre keeps no namespace records: a namespace exists while services live
-//! in it, created by the first registration into it, as Nacos's naming side
-//! does. So `POST`, `PUT` and `DELETE` answer 501 and say so.
+//! The namespaces are `public`, those with a record, and those services
+//! live in (created by the first registration into them, as Nacos's naming
+//! side does). With auth on, a user sees only the namespaces they may read
+//! as a whole; the writes are the global admin's.
 
 use std::collections::BTreeMap;
 
@@ -25,13 +33,14 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
-use super::params::{Bad, text};
+use super::params::{Bad, Fields, text};
 use super::{Console, Query};
 use crate::accounts::Action;
 use crate::auth::Caller;
 use crate::auth::resource::{Need, allowed, naming_resource};
-
-const PUBLIC: &str = "public";
+use crate::http::ApiError;
+use crate::naming::namespaces::PUBLIC;
+use crate::registry::model::NamespaceMeta;
 /// Nacos's default namespace quota (shown, not enforced).
 const QUOTA: u32 = 200;
 
@@ -41,24 +50,24 @@ pub(super) async fn list(
     caller: Option<Extension<Caller>>,
     query: Query,
 ) -> Result<Response, Bad> {
-    let mut counts = service_counts(&console);
+    let mut known = known_namespaces(&console);
     if let Some(Extension(Caller {
         username: Some(user),
     })) = &caller
     {
-        counts.retain(|id, _| may_read(&console, user, id));
+        known.retain(|id, _| may_read(&console, user, id));
     }
     if text(&query, "checkNamespaceIdExist")? == "true" {
         let id = text(&query, "customNamespaceId")?;
-        return Ok(Json(counts.contains_key(id)).into_response());
+        return Ok(Json(known.contains_key(id)).into_response());
     }
     if text(&query, "show")? == "all" {
         let id = match text(&query, "namespaceId")? {
             "" => PUBLIC,
             id => id,
         };
-        return Ok(match counts.get(id) {
-            Some(count) => Json(namespace_json(id, *count)).into_response(),
+        return Ok(match known.get(id) {
+            Some(known) => Json(namespace_json(id, known)).into_response(),
             None => (
                 StatusCode::NOT_FOUND,
                 format!("caused: namespace {id} is not found;"),
@@ -66,26 +75,66 @@ pub(super) async fn list(
                 .into_response(),
         });
     }
-    let public = counts.get(PUBLIC).map(|n| (PUBLIC, *n));
-    let others = counts
+    let public = known.get(PUBLIC).map(|n| (PUBLIC, n));
+    let others = known
         .iter()
         .filter(|(id, _)| id.as_str() != PUBLIC)
-        .map(|(id, n)| (id.as_str(), *n));
+        .map(|(id, n)| (id.as_str(), n));
     let data: Vec<Value> = public
         .into_iter()
         .chain(others)
-        .map(|(id, count)| namespace_json(id, count))
+        .map(|(id, known)| namespace_json(id, known))
         .collect();
     Ok(Json(json!({ "code": 200, "message": null, "data": data })).into_response())
 }
 
-/// `POST|PUT|DELETE /nacos/v1/console/namespaces`: 501, with the reason.
-pub(super) async fn not_served() -> (StatusCode, &'static str) {
-    (
-        StatusCode::NOT_IMPLEMENTED,
-        "caused: namespaces are not records in Nacre: one exists while services \
-         live in it, and the first registration into a namespace creates it;",
-    )
+/// `POST /nacos/v1/console/namespaces`: creates a namespace record.
+pub(super) async fn create(
+    State(console): State<Console>,
+    Fields(fields): Fields,
+) -> Result<Response, Response> {
+    let id = text(&fields, "customNamespaceId").map_err(IntoResponse::into_response)?;
+    let show_name = text(&fields, "namespaceName").map_err(IntoResponse::into_response)?;
+    let description = text(&fields, "namespaceDesc").map_err(IntoResponse::into_response)?;
+    let id = console
+        .naming
+        .create_namespace(Some(id), show_name, description)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    tracing::info!(namespace = %id, "namespace created");
+    Ok(Json(true).into_response())
+}
+
+/// `PUT /nacos/v1/console/namespaces`: renames a namespace and sets its
+/// description.
+pub(super) async fn update(
+    State(console): State<Console>,
+    Fields(fields): Fields,
+) -> Result<Response, Response> {
+    let id = text(&fields, "namespace").map_err(IntoResponse::into_response)?;
+    let show_name = text(&fields, "namespaceShowName").map_err(IntoResponse::into_response)?;
+    let description = text(&fields, "namespaceDesc").map_err(IntoResponse::into_response)?;
+    console
+        .naming
+        .update_namespace(id, show_name, description)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(Json(true).into_response())
+}
+
+/// `DELETE /nacos/v1/console/namespaces`: deletes an empty namespace's record.
+pub(super) async fn remove(
+    State(console): State<Console>,
+    Fields(fields): Fields,
+) -> Result<Response, Response> {
+    let id = text(&fields, "namespaceId").map_err(IntoResponse::into_response)?;
+    console
+        .naming
+        .remove_namespace(id)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    tracing::info!(namespace = %id, "namespace deleted");
+    Ok(Json(true).into_response())
 }
 
 /// Whether `user` may read the whole namespace `id` (the permission the
@@ -100,26 +149,46 @@ fn may_read(console: &Console, user: &str, id: &str) -> bool {
     allowed(&console.auth.tables(), user, &need)
 }
 
-/// Services per namespace, by id; `public` is always there.
-fn service_counts(console: &Console) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::from([(PUBLIC.to_string(), 0)]);
-    for service in console.naming.registry().services() {
-        if service.is_listed() {
-            *counts.entry(service.key().namespace.clone()).or_default() += 1;
-        }
-    }
-    counts
+/// What the listing knows of one namespace.
+#[derive(Default)]
+struct Known {
+    record: Option<NamespaceMeta>,
+    services: usize,
 }
 
-fn namespace_json(id: &str, services: usize) -> Value {
+/// Every namespace by id — `public`, those with a record, those services
+/// live in — with its record and its count of services.
+fn known_namespaces(console: &Console) -> BTreeMap<String, Known> {
+    let registry = console.naming.registry();
+    let mut known = BTreeMap::from([(PUBLIC.to_string(), Known::default())]);
+    for record in registry.namespaces() {
+        let id = record.id.clone();
+        known.entry(id).or_default().record = Some(record);
+    }
+    for service in registry.services() {
+        if service.is_listed() {
+            known
+                .entry(service.key().namespace.clone())
+                .or_default()
+                .services += 1;
+        }
+    }
+    known
+}
+
+fn namespace_json(id: &str, known: &Known) -> Value {
     let public = id == PUBLIC;
+    let (show_name, description) = match &known.record {
+        Some(record) => (record.show_name.as_str(), Some(record.description.as_str())),
+        None => (id, None),
+    };
     json!({
         "namespace": if public { "" } else { id },
-        "namespaceShowName": id,
-        "namespaceDesc": null,
+        "namespaceShowName": show_name,
+        "namespaceDesc": description,
         "quota": QUOTA,
         "configCount": 0,
         "type": if public { 0 } else { 2 },
-        "serviceCount": services,
+        "serviceCount": known.services,
     })
 }

@@ -1,7 +1,10 @@
 //! The console routes' query parameters: a few plain ones, each checked, a
 //! bad one answered 400 with Nacos's `caused: <why>;` body.
 
-use axum::http::StatusCode;
+use std::collections::HashMap;
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Query;
@@ -11,6 +14,8 @@ use crate::naming::checks::illegal;
 const MAX_TEXT: usize = 512;
 /// Largest page a console listing serves.
 const MAX_PAGE_SIZE: usize = 1000;
+/// Largest form body a console write takes, in bytes.
+const MAX_FORM: usize = 16 * 1024;
 
 /// A refused parameter: 400 with `caused: <why>;`.
 #[derive(Debug)]
@@ -22,8 +27,41 @@ impl IntoResponse for Bad {
     }
 }
 
+/// A console write's fields: its query and its form body (a field in both
+/// takes the body's value), as Nacos's console sends them. A body over
+/// 16 KiB is refused with 413, one that cannot be read with 400.
+pub(crate) struct Fields(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequest<S> for Fields {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, _: &S) -> Result<Self, Response> {
+        let (parts, body) = request.into_parts();
+        let mut fields: HashMap<String, String> =
+            form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
+        let is_form = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        let body = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| {
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("caused: request body larger than {MAX_FORM} bytes or unreadable;"),
+            )
+                .into_response()
+        })?;
+        if is_form {
+            fields.extend(form_urlencoded::parse(&body).into_owned());
+        }
+        Ok(Fields(fields))
+    }
+}
+
 /// `name`'s value, `""` when absent; refused when longer than 512 bytes.
-pub(crate) fn text<'a>(query: &'a Query, name: &str) -> Result<&'a str, Bad> {
+pub(crate) fn text<'a>(query: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Bad> {
     let value = query.get(name).map(String::as_str).unwrap_or("").trim();
     if value.len() > MAX_TEXT {
         return Err(Bad(

@@ -87,6 +87,14 @@ pub(super) fn signed_in_router(
     guarded_router(state, Needs::SignedIn, router)
 }
 
+/// Guards a whole router: the global admin's.
+pub(super) fn admin_router(
+    state: &ApiState,
+    router: axum::Router<ApiState>,
+) -> axum::Router<ApiState> {
+    guarded_router(state, Needs::Admin, router)
+}
+
 /// Guards a whole router whose routes read what their parameters name.
 pub(super) fn reads_router(
     state: &ApiState,

@@ -238,7 +238,8 @@ pub(crate) fn router(state: ApiState) -> Router {
 /// ([`crate::console::Routes`]).
 fn console_routes(state: &ApiState) -> Router<ApiState> {
     let routes = crate::console::routes(&state.console);
-    let mut router = auth::signed_in_router(state, routes.signed_in);
+    let mut router = auth::signed_in_router(state, routes.signed_in)
+        .merge(auth::admin_router(state, routes.admin));
     if let Some(open) = routes.open {
         router = router.merge(open);
     }

@@ -11,6 +11,7 @@
 //! - [`service_info`]: what a v2 (gRPC) client sees of a service.
 //! - [`catalog`]: listings over many services (`service/list`, `catalog/*`).
 //! - [`metadata`]: batch changes to instances' metadata.
+//! - [`namespaces`]: namespace records (create, rename, delete).
 //! - [`client_agent`]: which Nacos client is calling, and the rules Nacos keys on it.
 //! - [`health_owner`]: who decides an instance's health.
 //! - [`checks`]: parameter rules both front doors apply.
@@ -23,6 +24,7 @@ pub mod health_owner;
 pub mod instances;
 pub mod list;
 pub mod metadata;
+pub mod namespaces;
 pub mod service_info;
 pub mod services;
 

@@ -24,12 +24,16 @@ pub mod replica;
 pub mod service;
 pub mod write;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
 
-use model::{Instance, InstanceId, META_BEAT_INTERVAL, ServiceKey, ServiceMeta, metadata_millis};
+use model::{
+    Instance, InstanceId, META_BEAT_INTERVAL, NamespaceMeta, ServiceKey, ServiceMeta,
+    metadata_millis,
+};
 pub use replica::{ServiceRecords, Tombstone, Written};
 pub use service::{InstanceSlot, Service, ServiceState};
 pub use write::{Key, Record, Write};
@@ -50,6 +54,9 @@ pub struct Registry {
     keeps_tombstones: bool,
     /// What happened to instances and why, recorded by whoever decided it.
     feed: feed::ChangeFeed,
+    /// Namespaces with a record of their own, by id (few; read by the
+    /// console, written by operators).
+    namespaces: RwLock<BTreeMap<String, NamespaceMeta>>,
 }
 
 /// What a beat found.
@@ -229,6 +236,45 @@ impl Registry {
         let revision = self.next_revision();
         service.mark_changed(revision, &mut state);
         Some(revision)
+    }
+
+    /// Creates or replaces a namespace's record; returns a new revision
+    /// unless the record was already exactly this.
+    pub fn apply_put_namespace(&self, meta: NamespaceMeta) -> Option<u64> {
+        let mut held = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
+        if held.get(&meta.id) == Some(&meta) {
+            return None;
+        }
+        held.insert(meta.id.clone(), meta);
+        Some(self.next_revision())
+    }
+
+    /// Removes a namespace's record; returns a new revision if it existed.
+    /// Services living in the namespace are not touched.
+    pub fn apply_remove_namespace(&self, id: &str) -> Option<u64> {
+        let mut held = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
+        held.remove(id)?;
+        Some(self.next_revision())
+    }
+
+    /// The namespaces with a record of their own, by id.
+    pub fn namespaces(&self) -> Vec<NamespaceMeta> {
+        let held = self.namespaces.read().unwrap_or_else(|e| e.into_inner());
+        held.values().cloned().collect()
+    }
+
+    /// The record of namespace `id`, if it has one.
+    pub fn namespace(&self, id: &str) -> Option<NamespaceMeta> {
+        let held = self.namespaces.read().unwrap_or_else(|e| e.into_inner());
+        held.get(id).cloned()
+    }
+
+    /// How many services clients see in namespace `id` (walks all services).
+    pub fn namespace_service_count(&self, id: &str) -> usize {
+        self.services
+            .iter()
+            .filter(|s| s.key().namespace == id && s.is_listed())
+            .count()
     }
 
     /// Unlinks an implicit service that has been empty since before `cutoff`

@@ -283,6 +283,21 @@ impl ServiceMeta {
     }
 }
 
+/// A namespace's own record (`POST /nacos/v1/console/namespaces`, Nacos's
+/// `tenant_info` row): the name operators see and a description. A
+/// namespace without a record still exists while services live in it, as
+/// Nacos's naming side creates one with its first registration; the record
+/// names it and keeps it listed when empty.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceMeta {
+    /// The namespace id clients send as `namespaceId` (`public` is not a record).
+    pub id: String,
+    /// The name shown to operators (Nacos's `namespaceShowName`).
+    pub show_name: String,
+    /// Free text (Nacos's `namespaceDesc`); empty when not given.
+    pub description: String,
+}
+
 /// Settings of one cluster of a service (`PUT cluster`), as Nacos's `Cluster`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterMeta {

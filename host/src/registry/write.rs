@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Instance, InstanceId, ServiceKey, ServiceMeta};
+use super::model::{Instance, InstanceId, NamespaceMeta, ServiceKey, ServiceMeta};
 
 /// A value stored through the consistency facade. Its key is derived from it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -19,6 +19,9 @@ pub enum Record {
     },
     /// A service definition.
     Service(ServiceMeta),
+    /// A namespace's record (added after the first release: variants are
+    /// appended, never reordered).
+    Namespace(NamespaceMeta),
 }
 
 /// Addresses one stored value.
@@ -35,6 +38,8 @@ pub enum Key {
     },
     /// A service definition.
     Service(ServiceKey),
+    /// A namespace's record, by id.
+    Namespace(String),
 }
 
 /// One write.
@@ -61,6 +66,7 @@ impl Record {
                 ephemeral: instance.ephemeral,
             },
             Record::Service(meta) => Key::Service(meta.key.clone()),
+            Record::Namespace(meta) => Key::Namespace(meta.id.clone()),
         }
     }
 
@@ -84,32 +90,6 @@ impl Key {
 }
 
 impl Write {
-    /// The service the write is about.
-    pub fn service(&self) -> &ServiceKey {
-        match self {
-            Write::Put(Record::Instance { service, .. })
-            | Write::Update(Record::Instance { service, .. })
-            | Write::Remove(Key::Instance { service, .. }) => service,
-            Write::Put(Record::Service(meta)) | Write::Update(Record::Service(meta)) => &meta.key,
-            Write::Remove(Key::Service(service)) => service,
-        }
-    }
-
-    /// The service and instance the write is about, unless it is about a
-    /// service definition.
-    pub fn instance(&self) -> Option<(&ServiceKey, &InstanceId)> {
-        match self {
-            Write::Put(Record::Instance { service, instance })
-            | Write::Update(Record::Instance { service, instance }) => {
-                Some((service, &instance.id))
-            }
-            Write::Remove(Key::Instance { service, id, .. }) => Some((service, id)),
-            Write::Put(Record::Service(_))
-            | Write::Update(Record::Service(_))
-            | Write::Remove(Key::Service(_)) => None,
-        }
-    }
-
     /// Whether the write goes to the ephemeral store (Distro) rather than the persistent one.
     pub fn is_ephemeral(&self) -> bool {
         match self {
