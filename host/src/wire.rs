@@ -12,7 +12,7 @@
 //! message bumps [`PROTOCOL_VERSION`] (members of one cluster run one
 //! version); the types that are also stored on disk ([`RaftCommand`] and the
 //! registry's `Write`) change only by fields added at the end with
-//! `#[serde(default)]`.
+//! `#[serde(default)]` and enum variants added at the end.
 
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -30,8 +30,9 @@ use crate::accounts::AccountChange;
 use crate::registry::model::ServiceKey;
 use crate::registry::{ServiceRecords, Write};
 
-/// The version of this protocol; members of different versions refuse each other.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// The version of this protocol; members of different versions refuse each
+/// other. 5: a `Write` may carry a namespace record.
+pub const PROTOCOL_VERSION: u32 = 5;
 /// The header carrying [`PROTOCOL_VERSION`] on every internal request.
 pub const PROTOCOL_HEADER: &str = "x-nacre-protocol";
 /// The header carrying the cluster secret on every internal request.

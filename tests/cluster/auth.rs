@@ -3,8 +3,6 @@
 //! another, a token issued by one member is accepted by every other, and a
 //! revocation or a key rotation on one member holds everywhere at once.
 
-use nacre_e2e::wait::wait_for_value;
-
 use super::*;
 
 const ADMIN_PASSWORD: &str = "cluster-admin-pw";

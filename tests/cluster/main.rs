@@ -5,6 +5,7 @@ mod auth;
 mod credential;
 mod forward;
 mod kill;
+mod namespaces;
 mod node_client;
 mod partition;
 mod quiet_start;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, ensure};
 use nacre_e2e::cluster::{ClusterOptions, TestCluster, nacre_binary};
 use nacre_e2e::naming::{beat, hosts, http, instance_write, register};
-use nacre_e2e::wait::wait_for;
+use nacre_e2e::wait::{wait_for, wait_for_value};
 use serde_json::Value;
 
 /// Cluster tests start several processes each; one at a time keeps their

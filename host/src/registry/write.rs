@@ -1,7 +1,7 @@
 //! A write as the stores log, replicate and apply it: a [`Record`] put or a
 //! [`Key`] removed. The standalone log and the Raft log store these, so
 //! their encoding is part of the on-disk format: add fields only at the end,
-//! with `#[serde(default)]`.
+//! with `#[serde(default)]`, and variants only at the end.
 
 use serde::{Deserialize, Serialize};
 

@@ -256,7 +256,7 @@ impl RaftStateMachine<RaftTypes> for StateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::model::{ServiceKey, ServiceMeta};
+    use crate::registry::model::{NamespaceMeta, ServiceKey, ServiceMeta};
 
     fn service(name: &str) -> Record {
         Record::Service(ServiceMeta::new(ServiceKey::new(
@@ -273,12 +273,18 @@ mod tests {
             username: "ann".into(),
             password_hash: "h".into(),
         });
+        let namespace = Record::Namespace(NamespaceMeta {
+            id: "prod".into(),
+            show_name: "Production".into(),
+            description: String::new(),
+        });
         let bytes = encode(&SnapshotData {
-            records: vec![service("db")],
+            records: vec![service("db"), namespace.clone()],
             accounts,
         })?;
         let read = SnapshotData::decode(&bytes)?;
-        assert_eq!(read.records.len(), 1);
+        assert_eq!(read.records.len(), 2);
+        assert_eq!(read.records[1], namespace);
         assert!(read.accounts.user("ann").is_some());
         Ok(())
     }
