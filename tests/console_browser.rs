@@ -46,7 +46,8 @@ async fn register(node: &TestNode, service: &str, ip: &str, port: u16) -> anyhow
 /// Load the service list, search, open a service, take an instance offline
 /// (and see `instance/list` drop it), and see a registration appear without
 /// a reload; then create a service with a protect threshold and metadata,
-/// edit both, add a persistent instance, delete it, and delete the service. The steps
+/// edit both, add a persistent instance, delete it, and delete the service;
+/// create a namespace, rename it and delete it. The steps
 /// are checked by the script; here, that each ran.
 #[tokio::test]
 async fn an_operator_walks_the_console() -> anyhow::Result<()> {
@@ -77,6 +78,9 @@ async fn an_operator_walks_the_console() -> anyhow::Result<()> {
         "add-persistent-instance",
         "delete-persistent-instance",
         "delete-service",
+        "create-namespace",
+        "edit-namespace",
+        "delete-namespace",
     ] {
         walk.expect(step, LIMIT, |v| v["step"] == step).await?;
     }

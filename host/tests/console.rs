@@ -246,7 +246,7 @@ async fn namespaces_are_created_renamed_and_deleted() {
         assert_eq!(status, 400, "{params:?}: {body}");
         assert!(body.contains(needle), "{params:?}: {body}");
     }
-    assert_eq!(namespaces(&node).await, [public.clone()]);
+    assert_eq!(namespaces(&node).await, std::slice::from_ref(&public));
 
     let create = [
         ("customNamespaceId", "prod"),

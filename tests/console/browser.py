@@ -162,6 +162,7 @@ def node_walk(driver, base):
     wait(driver, "the selection cleared", lambda d: "0 picked" in d.find_element(By.CSS_SELECTOR, ".picked-count").text)
     say("batch-offline", listed=listed(base, "payments"))
     create_and_delete(driver, base)
+    namespaces_walk(driver, base)
 
     driver.get(base + "/nacos/#/plugins")
     wait(driver, "the plugins page", lambda d: d.find_elements(By.ID, "reload-plugins"))
@@ -243,6 +244,43 @@ def create_and_delete(driver, base):
     wait(driver, "the service gone", lambda d: not service_exists(base, "inventory"))
     wait(driver, "back on the service list", lambda d: "#/services" in d.current_url)
     say("delete-service")
+
+
+def namespace_names(base):
+    answer = json.loads(call(base, "GET", "/nacos/v1/console/namespaces", {}))
+    return {n["namespace"]: n["namespaceShowName"] for n in answer["data"]}
+
+
+def namespaces_walk(driver, base):
+    driver.get(base + "/nacos/#/namespaces")
+    summary = "details.create summary"
+    wait(driver, "the new-namespace form", lambda d: d.find_elements(By.CSS_SELECTOR, summary))
+    driver.find_element(By.CSS_SELECTOR, summary).click()
+    driver.find_element(By.NAME, "newNamespaceId").send_keys("staging")
+    driver.find_element(By.NAME, "newNamespaceName").send_keys("Staging")
+    driver.find_element(By.NAME, "newNamespaceDesc").send_keys("pre-release")
+    driver.find_element(By.CSS_SELECTOR, "form.create-namespace button[type=submit]").click()
+    wait(driver, "the namespace created", lambda d: namespace_names(base).get("staging") == "Staging")
+    row = '#main tr[data-namespace="staging"]'
+    wait(driver, "its row", lambda d: "pre-release" in d.find_element(By.CSS_SELECTOR, row).text)
+    wait(driver, "the picker offering it",
+         lambda d: "Staging" in texts(d, "#namespace option"))
+    say("create-namespace", namespaces=namespace_names(base))
+
+    click(driver, row + " button.edit-namespace", "edit the namespace")
+    name = driver.find_element(By.NAME, "editNamespaceName")
+    name.clear()
+    name.send_keys("Stage")
+    driver.find_element(By.CSS_SELECTOR, "form.edit-namespace button[type=submit]").click()
+    wait(driver, "the namespace renamed", lambda d: namespace_names(base).get("staging") == "Stage")
+    wait(driver, "the row renamed", lambda d: "Stage" in d.find_element(By.CSS_SELECTOR, row).text.split())
+    say("edit-namespace", namespaces=namespace_names(base))
+
+    click(driver, row + " button.delete-namespace", "delete the namespace")
+    accept_confirm(driver)
+    wait(driver, "the namespace deleted", lambda d: "staging" not in namespace_names(base))
+    wait(driver, "its row gone", lambda d: not d.find_elements(By.CSS_SELECTOR, row))
+    say("delete-namespace", namespaces=namespace_names(base))
 
 
 def login_walk(driver, base, user, password):

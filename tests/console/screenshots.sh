@@ -34,6 +34,10 @@ reg "serviceName=users&ip=10.0.3.1&port=7000"
 reg "serviceName=users&ip=10.0.3.2&port=7000&clusterName=BACKUP"
 reg "serviceName=inventory&groupName=shop&ip=127.0.0.1&port=1&ephemeral=false"
 reg "serviceName=audit&ip=10.0.4.1&port=6000&namespaceId=dev"
+# Namespace records: one named with its services, one empty.
+ns() { curl -sf -X "$1" "$base/nacos/v1/console/namespaces" --data "$2" >/dev/null; }
+ns PUT "namespace=dev&namespaceShowName=Development&namespaceDesc=the+dev+team%27s+services"
+ns POST "customNamespaceId=staging&namespaceName=Staging&namespaceDesc=pre-release+checks"
 curl -sf -X PATCH "$base/nacos/v1/ns/instance?serviceName=payments&ip=10.0.1.2&port=8082&enabled=false" >/dev/null
 curl -sf -X PATCH "$base/nacos/v1/ns/instance?serviceName=payments&ip=10.0.1.3&port=8083&weight=3" >/dev/null
 # Let the prober find the persistent instance down, and the metrics sample a few times.

@@ -129,4 +129,6 @@ async function start() {
 
 whenLoginNeeded(() => showLogin());
 window.addEventListener('hashchange', () => { listen(); show(); });
+// The namespaces page created, renamed or deleted one: the picker follows.
+window.addEventListener('nacre:namespaces', () => { fillNamespaces(); });
 start().then(listen);

@@ -5,14 +5,81 @@ import { api, h, table, pager, when, ago, cause, go, debounce } from './api.js';
 const INSTANCE = '/nacos/v1/ns/instance';
 const SERVICE = '/nacos/v1/ns/service';
 
+const NAMESPACES = '/nacos/v1/console/namespaces';
+
 export async function namespacesView(box) {
-  const answer = await api('/nacos/v1/console/namespaces');
-  box.append(h('h1', {}, 'Namespaces'),
-    h('p', { class: 'muted' }, 'A namespace exists while services live in it; the first registration into a namespace creates it.'),
-    table(['namespace', 'id', 'services'], answer.data.map((n) => h('tr', {},
-      h('td', {}, h('a', { href: `#/services?ns=${encodeURIComponent(n.namespace || 'public')}` }, n.namespaceShowName)),
+  const [answer, may] = await Promise.all([api(NAMESPACES), access({})]);
+  const reload = () => {
+    window.dispatchEvent(new Event('nacre:namespaces'));
+    box.replaceChildren();
+    namespacesView(box);
+  };
+  const rows = answer.data.map((n) => {
+    const id = n.namespace || 'public';
+    const actions = h('td');
+    if (may.admin && n.namespace) {
+      actions.append(
+        h('button', { type: 'button', class: 'edit-namespace', onclick: () => actions.replaceChildren(editNamespaceForm(n, reload)) }, 'edit'),
+        ' ',
+        h('button', { type: 'button', class: 'delete-namespace', onclick: () => deleteNamespace(n, reload) }, 'delete'));
+    }
+    return h('tr', { 'data-namespace': id },
+      h('td', {}, h('a', { href: `#/services?ns=${encodeURIComponent(id)}` }, n.namespaceShowName)),
       h('td', { class: 'mono' }, n.namespace || '(public)'),
-      h('td', { class: 'num' }, n.serviceCount)))));
+      h('td', { class: 'muted' }, n.namespaceDesc || ''),
+      h('td', { class: 'num' }, n.serviceCount),
+      actions);
+  });
+  box.append(h('h1', {}, 'Namespaces'),
+    h('p', { class: 'muted' }, 'A namespace exists while services live in it (the first registration into one creates it) or while it has a record made here, which names it and keeps it listed while empty. A namespace that still holds services cannot be deleted.'));
+  if (may.admin) box.append(createNamespaceForm(reload));
+  box.append(table(['namespace', 'id', 'description', 'services', ''], rows));
+}
+
+/** A form that creates a namespace record (`POST console/namespaces`). */
+function createNamespaceForm(reload) {
+  const id = h('input', { name: 'newNamespaceId', placeholder: 'id (a UUID when empty)', pattern: '[A-Za-z0-9_-]*', maxlength: 128 });
+  const name = h('input', { name: 'newNamespaceName', required: true, placeholder: 'name', maxlength: 128 });
+  const desc = h('input', { name: 'newNamespaceDesc', class: 'meta', placeholder: 'description', maxlength: 256 });
+  const error = h('span', { class: 'error' });
+  const form = h('form', { class: 'filters create-namespace' }, id, name, desc, h('button', { type: 'submit' }, 'Create'), error);
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      await api(NAMESPACES, { customNamespaceId: id.value.trim(), namespaceName: name.value.trim(), namespaceDesc: desc.value.trim() }, 'POST');
+      reload();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  };
+  return h('details', { class: 'create' }, h('summary', {}, 'New namespace'), form);
+}
+
+/** Renames a namespace and sets its description (`PUT console/namespaces`). */
+function editNamespaceForm(n, reload) {
+  const name = h('input', { name: 'editNamespaceName', required: true, value: n.namespaceShowName, maxlength: 128, 'aria-label': 'name' });
+  const desc = h('input', { name: 'editNamespaceDesc', class: 'meta', value: n.namespaceDesc || '', maxlength: 256, 'aria-label': 'description' });
+  const error = h('span', { class: 'error' });
+  const form = h('form', { class: 'filters edit-namespace' }, name, desc, h('button', { type: 'submit' }, 'Save'), error);
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      await api(NAMESPACES, { namespace: n.namespace, namespaceShowName: name.value.trim(), namespaceDesc: desc.value.trim() }, 'PUT');
+      reload();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  };
+  return form;
+}
+
+/** Deletes a namespace's record, after asking; the node refuses while services live there. */
+async function deleteNamespace(n, reload) {
+  if (!confirm(`Delete the namespace ${n.namespaceShowName} (${n.namespace})?`)) return;
+  try {
+    await api(NAMESPACES, { namespaceId: n.namespace }, 'DELETE');
+  } catch (e) { alert(e.message); }
+  reload();
 }
 
 /** A bar of healthy / all instances. */
