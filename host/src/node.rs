@@ -158,6 +158,7 @@ impl Node {
         let console = start_console(
             &config,
             (&naming, &push, &stores, cluster.as_ref()),
+            grpc.as_ref(),
             addresses.advertised,
             (&mut tasks, &shutdown),
         );
@@ -404,6 +405,7 @@ fn start_console(
         &Stores,
         Option<&Arc<Cluster>>,
     ),
+    grpc: Option<&Arc<GrpcDoor>>,
     advertised: SocketAddr,
     (tasks, shutdown): (&mut JoinSet<()>, &Shutdown),
 ) -> Console {
@@ -417,8 +419,7 @@ fn start_console(
     }
     if config.console.enabled {
         tasks.spawn(Arc::clone(&history).run(
-            Arc::clone(&stores.registry),
-            push.clone(),
+            (Arc::clone(&stores.registry), push.clone(), grpc.cloned()),
             shutdown.clone(),
         ));
     }

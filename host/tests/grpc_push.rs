@@ -14,6 +14,8 @@ use grpc_client::{RawClient, assert_ok, grpc_addr};
 use serde_json::{Value, json};
 
 const PUSH_WAIT: Duration = Duration::from_secs(5);
+/// Two of the metrics history's 5 s sampling periods, and some.
+const HISTORY_WAIT: Duration = Duration::from_secs(12);
 
 async fn metrics(node: &TestNode) -> Value {
     node.get("/operator/metrics", &[]).await.json()["grpc"].clone()
@@ -91,6 +93,23 @@ async fn subscribers_are_pushed_grpc_and_v1_changes_until_they_unsubscribe() {
     let figures = subscriber_figures(&node, "watched").await;
     assert!(figures["pushes"].as_u64() >= Some(3), "{figures}");
     assert_eq!(figures["failures"], 0, "{figures}");
+    // The console's metrics history samples the gRPC door too (every 5 s):
+    // the subscription held and the pushes sent.
+    wait_for(
+        "a history sample with the gRPC figures",
+        HISTORY_WAIT,
+        || async {
+            let history = node.fetch("/nacre/v1/console/metrics").await.json();
+            let samples = history["samples"].as_array().cloned().unwrap_or_default();
+            let pushes: u64 = samples
+                .iter()
+                .filter_map(|s| s["grpcPushes"].as_u64())
+                .sum();
+            let last = samples.last().cloned().unwrap_or_default();
+            last["grpcSubscriptions"] == 1 && last["grpcConnections"] == 1 && pushes >= 3
+        },
+    )
+    .await;
 
     assert_ok(
         &subscriber.subscribe("watched", false).await,

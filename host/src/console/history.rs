@@ -5,10 +5,13 @@
 //!
 //! `GET /nacre/v1/console/metrics` → `{"everyMs": 5000, "samples":
 //! [{"at","services","instances","healthy","cpu","mem","rssBytes",
-//! "pushes","pushFailures","retransmits","subscribers","changes"}]}`,
-//! oldest first. `cpu` is a share of one core, `mem` of the machine's memory;
-//! `pushes`, `pushFailures`, `retransmits` and `changes` are counts since
-//! the previous sample.
+//! "pushes","pushFailures","retransmits","subscribers","changes",
+//! "grpcConnections","grpcSubscriptions","grpcPushes","grpcPushFailures",
+//! "grpcResent"}]}`, oldest first. `cpu` is a share of one core, `mem` of
+//! the machine's memory; `pushes`, `pushFailures`, `retransmits`,
+//! `changes`, `grpcPushes`, `grpcPushFailures` and `grpcResent` are counts
+//! since the previous sample (the first three UDP's, the last three
+//! gRPC's); the gRPC figures are 0 with `grpc.enabled = false`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -22,6 +25,8 @@ use serde_json::json;
 
 use super::Console;
 use crate::clock::now_millis;
+use crate::grpc::GrpcDoor;
+use crate::grpc::stats::GrpcFigures;
 use crate::push::PushService;
 use crate::registry::Registry;
 use crate::shutdown::Shutdown;
@@ -60,6 +65,16 @@ pub struct Sample {
     pub subscribers: usize,
     /// Change-feed entries since the previous sample.
     pub changes: u64,
+    /// gRPC connections set up, now.
+    pub grpc_connections: usize,
+    /// gRPC subscriptions (connection and service) held now.
+    pub grpc_subscriptions: usize,
+    /// gRPC pushes sent since the previous sample (resends included).
+    pub grpc_pushes: u64,
+    /// gRPC pushes failed since the previous sample.
+    pub grpc_push_failures: u64,
+    /// gRPC pushes sent again for lack of an ack since the previous sample.
+    pub grpc_resent: u64,
 }
 
 /// The ring of samples.
@@ -75,14 +90,15 @@ struct Totals {
     failures: u64,
     retransmits: u64,
     changes: u64,
+    grpc: GrpcFigures,
 }
 
 impl MetricsHistory {
-    /// Samples `registry` and `push` until shutdown (the first one now).
+    /// Samples `registry`, `push` and the gRPC door (when it runs) until
+    /// shutdown (the first sample now).
     pub async fn run(
         self: Arc<Self>,
-        registry: Arc<Registry>,
-        push: PushService,
+        (registry, push, grpc): (Arc<Registry>, PushService, Option<Arc<GrpcDoor>>),
         mut shutdown: Shutdown,
     ) {
         let system = SystemStats::new();
@@ -90,7 +106,7 @@ impl MetricsHistory {
         let mut tick = tokio::time::interval(SAMPLE_EVERY);
         loop {
             tokio::select! {
-                _ = tick.tick() => self.take(&registry, &push, &system, &mut totals),
+                _ = tick.tick() => self.take(&registry, (&push, grpc.as_deref()), &system, &mut totals),
                 () = shutdown.recv() => return,
             }
         }
@@ -99,7 +115,7 @@ impl MetricsHistory {
     fn take(
         &self,
         registry: &Registry,
-        push: &PushService,
+        (push, grpc): (&PushService, Option<&GrpcDoor>),
         system: &SystemStats,
         totals: &mut Totals,
     ) {
@@ -112,6 +128,7 @@ impl MetricsHistory {
         let figures = system.sample();
         let pushed = push.state();
         let changes = registry.feed().recorded();
+        let grpc = grpc.map(GrpcDoor::figures).unwrap_or_default();
         let sample = Sample {
             at: now_millis(),
             services: registry.service_count(),
@@ -125,12 +142,18 @@ impl MetricsHistory {
             retransmits: pushed.retransmits.saturating_sub(totals.retransmits),
             subscribers: pushed.subscribers,
             changes: changes.saturating_sub(totals.changes),
+            grpc_connections: grpc.connections,
+            grpc_subscriptions: grpc.subscriptions,
+            grpc_pushes: grpc.pushes.saturating_sub(totals.grpc.pushes),
+            grpc_push_failures: grpc.failed.saturating_sub(totals.grpc.failed),
+            grpc_resent: grpc.resent.saturating_sub(totals.grpc.resent),
         };
         *totals = Totals {
             pushes: pushed.total,
             failures: pushed.failed,
             retransmits: pushed.retransmits,
             changes,
+            grpc,
         };
         let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         if samples.len() == KEPT {

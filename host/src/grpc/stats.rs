@@ -51,7 +51,34 @@ struct Census {
     by_namespace: BTreeMap<String, usize>,
 }
 
+/// The gRPC figures the console's metrics history samples.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcFigures {
+    /// Connections set up (transports not yet set up are left out).
+    pub connections: usize,
+    /// Subscriptions held: one per connection and service.
+    pub subscriptions: usize,
+    /// Pushes sent since start (resends included).
+    pub pushes: u64,
+    /// Pushes failed since start.
+    pub failed: u64,
+    /// Pushes sent again for lack of an ack since start.
+    pub resent: u64,
+}
+
 impl GrpcDoor {
+    /// The figures of [`GrpcFigures`], now.
+    pub fn figures(&self) -> GrpcFigures {
+        let s = &self.stats;
+        GrpcFigures {
+            connections: self.census().registered,
+            subscriptions: self.push.count(),
+            pushes: get(&s.pushes_sent),
+            failed: get(&s.pushes_failed),
+            resent: get(&s.pushes_resent),
+        }
+    }
+
     fn census(&self) -> Census {
         let mut census = Census {
             total: 0,

@@ -129,6 +129,10 @@ const SERIES = [
   ['pushes', 'UDP pushes per sample', (v) => v],
   ['retransmits', 'retransmits per sample', (v) => v],
   ['subscribers', 'UDP subscribers', (v) => v],
+  ['grpcConnections', 'gRPC connections', (v) => v],
+  ['grpcSubscriptions', 'gRPC subscriptions', (v) => v],
+  ['grpcPushes', 'gRPC pushes per sample', (v) => v],
+  ['grpcResent', 'gRPC resends per sample', (v) => v],
 ];
 
 export async function metricsView(box) {
