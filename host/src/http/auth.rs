@@ -200,12 +200,20 @@ pub(super) fn credentials_of<'a>(
         .filter(|v| !v.is_empty());
     let token = bearer
         .or_else(|| param("accessToken"))
-        .or_else(|| header(&ACCESS_TOKEN))
-        .map(str::to_string);
+        .or_else(|| header(&ACCESS_TOKEN));
+    if let Some(token) = token {
+        // A token decides alone (a bad one is refused whatever else is
+        // given): the password is not looked for.
+        return Credentials {
+            token: Some(token.to_string()),
+            username: None,
+            password: None,
+        };
+    }
     let username = param("username").or_else(|| header(&USERNAME));
     let password = param("password").or_else(|| header(&PASSWORD));
     Credentials {
-        token,
+        token: None,
         username: username.map(str::to_string),
         password: password.map(str::to_string),
     }
@@ -278,13 +286,19 @@ mod tests {
     #[test]
     fn credentials_come_from_headers_and_parameters_win() {
         let mut headers = HeaderMap::new();
-        headers.insert("accesstoken", HeaderValue::from_static("from-header"));
         headers.insert("username", HeaderValue::from_static("h-user"));
-        let params = Params::from_query_and_form("username=p-user&password=pw", b"");
+        headers.insert("password", HeaderValue::from_static("h-pw"));
+        let params = Params::from_query_and_form("username=p-user", b"");
+        let c = credentials_of(&headers, |n| params.get(n));
+        assert_eq!(c.token, None);
+        assert_eq!(c.username.as_deref(), Some("p-user"));
+        assert_eq!(c.password.as_deref(), Some("h-pw"));
+
+        // A token decides alone: the password is not looked for.
+        headers.insert("accesstoken", HeaderValue::from_static("from-header"));
         let c = credentials_of(&headers, |n| params.get(n));
         assert_eq!(c.token.as_deref(), Some("from-header"));
-        assert_eq!(c.username.as_deref(), Some("p-user"));
-        assert_eq!(c.password.as_deref(), Some("pw"));
+        assert_eq!((c.username, c.password), (None, None));
 
         let params = Params::from_query_and_form("accessToken=from-param", b"");
         let c = credentials_of(&headers, |n| params.get(n));
