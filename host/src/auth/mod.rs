@@ -33,16 +33,17 @@ use crate::consistency::{AccountsStore, ConsistencyError};
 pub use resource::Need;
 use token::{Claims, TokenError};
 
-/// Where a request carried its credential; any may be absent.
-#[derive(Clone, Debug, Default)]
-pub struct Credentials {
+/// Where a request carried its credential, borrowed from the request; any
+/// may be absent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Credentials<'a> {
     /// `accessToken` (parameter or header) or `Authorization: Bearer …`.
-    pub token: Option<String>,
+    pub token: Option<&'a str>,
     /// `username`, with `password`: checked on the request itself (npm
     /// `nacos-naming` never logs in).
-    pub username: Option<String>,
+    pub username: Option<&'a str>,
     /// See `username`.
-    pub password: Option<String>,
+    pub password: Option<&'a str>,
 }
 
 /// Who made a request, as the routes see it (a request extension on HTTP).
@@ -174,7 +175,7 @@ impl Auth {
     /// for `need`. With auth off: passes, with no user.
     pub async fn check(
         &self,
-        credentials: &Credentials,
+        credentials: &Credentials<'_>,
         source: Option<IpAddr>,
         need: &Need,
     ) -> Result<Caller, Denied> {
@@ -198,16 +199,16 @@ impl Auth {
     /// user whose password it is.
     pub async fn authenticate(
         &self,
-        credentials: &Credentials,
+        credentials: &Credentials<'_>,
         source: Option<IpAddr>,
     ) -> Result<String, Denied> {
         if let Some(username) = self.recognise(credentials, source, &self.tables())? {
             return Ok(username);
         }
-        match (&credentials.username, &credentials.password) {
+        match (credentials.username, credentials.password) {
             (Some(username), Some(password)) => {
                 self.check_password(username, password, source).await?;
-                Ok(username.clone())
+                Ok(username.to_string())
             }
             _ => Err(Denied::UnknownUser),
         }
@@ -219,15 +220,14 @@ impl Auth {
     /// credential, a throttled user or source.
     fn recognise(
         &self,
-        credentials: &Credentials,
+        credentials: &Credentials<'_>,
         source: Option<IpAddr>,
         tables: &Tables,
     ) -> Result<Option<String>, Denied> {
-        if let Some(token) = &credentials.token {
+        if let Some(token) = credentials.token {
             return self.verify_token(token, tables).map(Some);
         }
-        let (Some(username), Some(password)) = (&credentials.username, &credentials.password)
-        else {
+        let (Some(username), Some(password)) = (credentials.username, credentials.password) else {
             return Err(Denied::UnknownUser);
         };
         if let Some(wait) = self.throttle.blocked(username, source) {
@@ -237,7 +237,7 @@ impl Auth {
             self.passwords
                 .recalls_right(username, password, user.generation)
         });
-        Ok(remembered.then(|| username.clone()))
+        Ok(remembered.then(|| username.to_string()))
     }
 
     fn verify_token(&self, token: &str, tables: &Tables) -> Result<String, Denied> {
@@ -297,7 +297,7 @@ impl Auth {
     /// get [`AUTH_DISABLED_TOKEN`].
     pub async fn login(
         &self,
-        credentials: &Credentials,
+        credentials: &Credentials<'_>,
         source: Option<IpAddr>,
     ) -> Result<Issued, Denied> {
         if !self.enabled {
@@ -305,7 +305,7 @@ impl Auth {
                 token: AUTH_DISABLED_TOKEN.to_string(),
                 ttl_seconds: self.ttl_seconds,
                 global_admin: true,
-                username: credentials.username.clone().unwrap_or_default(),
+                username: credentials.username.unwrap_or_default().to_string(),
             });
         }
         let username = self.authenticate(credentials, source).await?;

@@ -60,9 +60,9 @@ impl GrpcDoor {
             .and_then(|v| v.strip_prefix("Bearer "))
             .or_else(|| header("accessToken"));
         let credentials = Credentials {
-            token: token.map(str::to_string),
-            username: header("username").map(str::to_string),
-            password: header("password").map(str::to_string),
+            token,
+            username: header("username"),
+            password: header("password"),
         };
         let need = naming_need(
             action,

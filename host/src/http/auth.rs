@@ -182,7 +182,7 @@ fn naming_need_of(params: &Params, action: Action) -> Need {
 pub(super) fn credentials_of<'a>(
     headers: &'a HeaderMap,
     param: impl Fn(&str) -> Option<&'a str>,
-) -> Credentials {
+) -> Credentials<'a> {
     // Header names are matched lowercase; named once, not parsed per request.
     static ACCESS_TOKEN: HeaderName = HeaderName::from_static("accesstoken");
     static USERNAME: HeaderName = HeaderName::from_static("username");
@@ -205,7 +205,7 @@ pub(super) fn credentials_of<'a>(
         // A token decides alone (a bad one is refused whatever else is
         // given): the password is not looked for.
         return Credentials {
-            token: Some(token.to_string()),
+            token: Some(token),
             username: None,
             password: None,
         };
@@ -214,8 +214,8 @@ pub(super) fn credentials_of<'a>(
     let password = param("password").or_else(|| header(&PASSWORD));
     Credentials {
         token: None,
-        username: username.map(str::to_string),
-        password: password.map(str::to_string),
+        username,
+        password,
     }
 }
 

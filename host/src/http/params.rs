@@ -66,9 +66,7 @@ impl Params {
         if query.len() > limits.max_query_bytes {
             return Err(ApiError::UriTooLong(limits.max_query_bytes));
         }
-        let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let mut pairs = decode_pairs(query.as_bytes());
         let header_value = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let user_agent = agent_header(
             header_value(header::USER_AGENT.as_str()),
@@ -99,9 +97,7 @@ impl Params {
             })?
             .to_bytes();
         if is_form && !body.is_empty() {
-            pairs.extend(
-                form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())),
-            );
+            pairs.extend(decode_pairs(&body));
         }
         let params = Params {
             pairs,
@@ -112,6 +108,39 @@ impl Params {
     }
 }
 
+/// The name/value pairs of a query string or form body, decoded as
+/// `application/x-www-form-urlencoded` exactly as `form_urlencoded::parse`
+/// decodes them (pieces split at `&`, empty ones skipped, a name ends at
+/// the first `=`, `+` is a space, percent-escapes decoded, invalid UTF-8
+/// replaced). A part with neither `%` nor `+` (most of them, and an access
+/// token always) is taken as it is, without the decoder's byte-by-byte
+/// pass: every request is read this way.
+pub(crate) fn decode_pairs(input: &[u8]) -> Vec<(String, String)> {
+    input
+        .split(|b| *b == b'&')
+        .filter(|piece| !piece.is_empty())
+        .map(|piece| match memchr::memchr(b'=', piece) {
+            Some(at) => (decode_part(&piece[..at]), decode_part(&piece[at + 1..])),
+            None => (decode_part(piece), String::new()),
+        })
+        .collect()
+}
+
+fn decode_part(part: &[u8]) -> String {
+    if memchr::memchr2(b'%', b'+', part).is_none()
+        && let Ok(text) = std::str::from_utf8(part)
+    {
+        return text.to_owned();
+    }
+    let spaced: Vec<u8> = part
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    percent_encoding::percent_decode(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// Whether a request's body is a form (Nacos clients send forms, or nothing).
 pub fn is_form(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"))
@@ -120,10 +149,8 @@ pub fn is_form(content_type: Option<&str>) -> bool {
 impl Params {
     /// Parameters from a query string and a form body already read.
     pub fn from_query_and_form(query: &str, form: &[u8]) -> Self {
-        let pairs = form_urlencoded::parse(query.as_bytes())
-            .chain(form_urlencoded::parse(form))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let mut pairs = decode_pairs(query.as_bytes());
+        pairs.extend(decode_pairs(form));
         Params {
             pairs,
             user_agent: String::new(),
@@ -340,6 +367,24 @@ pub fn parse_metadata(param: &str, value: &str) -> Result<Metadata, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_decode_as_form_urlencoded_does() {
+        for input in [
+            &b""[..],
+            b"a=1&b=2",
+            b"&&a=&=b&c",
+            b"serviceName=G%40%40orders&x=a+b%2Bc",
+            b"token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJuYWNvcyJ9.abc-_def",
+            b"k=v=w==&%zz=%4&%e2%82%ac=%ff%fe",
+            b"m=%7B%22a%22%3A1%7D&n=\xc3\xa9t\xc3\xa9",
+            b"a=\xff\xfe&b=ok&\xff",
+        ] {
+            let expected: Vec<(String, String)> =
+                form_urlencoded::parse(input).into_owned().collect();
+            assert_eq!(decode_pairs(input), expected, "{input:?}");
+        }
+    }
 
     #[test]
     fn grouped_and_bare_service_names() -> Result<(), ApiError> {
