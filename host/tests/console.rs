@@ -307,6 +307,33 @@ async fn namespaces_are_created_renamed_and_deleted() {
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("namespace nowhere is not found"), "{body}");
 
+    // Any namespace a registration made can be named, whatever its id; and
+    // limits count characters, not bytes.
+    node.register("b", "10.0.0.1", 1, &[("namespaceId", "dot.ns")])
+        .await
+        .assert_ok();
+    let euros = "€".repeat(256);
+    let rename = [
+        ("namespace", "dot.ns"),
+        ("namespaceShowName", "国际"),
+        ("namespaceDesc", euros.as_str()),
+    ];
+    assert_eq!(
+        namespace_write(&node, "PUT", &rename).await,
+        (200, "true".into())
+    );
+    let listed = namespaces(&node).await;
+    assert!(
+        listed.contains(&named("dot.ns", "国际", json!(euros), 1)),
+        "{listed:?}"
+    );
+    let (status, body) = namespace_write(&node, "DELETE", &[("namespaceId", "dot.ns")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("namespace dot.ns still holds 1 services"),
+        "{body}"
+    );
+
     // Not deleted while it holds a service.
     node.send(
         "POST",

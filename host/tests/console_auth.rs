@@ -238,6 +238,25 @@ async fn a_reader_sees_only_their_namespaces_and_cannot_edit() {
     // Namespaces are the global admin's to create, rename and delete; a
     // reader's attempt changes nothing.
     let name_dev = [("namespace", "dev"), ("namespaceShowName", "Development")];
+    // A user who may write everything in every namespace is still no admin.
+    for (path, params) in [
+        (
+            "/nacos/v1/auth/users",
+            vec![("username", "writer"), ("password", "writer-pass-1")],
+        ),
+        (
+            "/nacos/v1/auth/roles",
+            vec![("role", "writers"), ("username", "writer")],
+        ),
+        (
+            "/nacos/v1/auth/permissions",
+            vec![("role", "writers"), ("resource", "*:*:*"), ("action", "rw")],
+        ),
+    ] {
+        let response = post(path, &params, &admin).await.expect("sent");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
+    let writer = login(&node, "writer", "writer-pass-1").await;
     for (method, params) in [
         (
             "POST",
@@ -246,8 +265,10 @@ async fn a_reader_sees_only_their_namespaces_and_cannot_edit() {
         ("PUT", name_dev.to_vec()),
         ("DELETE", vec![("namespaceId", "dev")]),
     ] {
-        let status = namespace_write_as(&node, &viewer, method, &params).await;
-        assert_eq!(status, 403, "{method} by a reader");
+        for (who, token) in [("a reader", &viewer), ("a writer of everything", &writer)] {
+            let status = namespace_write_as(&node, token, method, &params).await;
+            assert_eq!(status, 403, "{method} by {who}");
+        }
     }
     let (_, list) = get_as(&node, Some(&admin), "/nacos/v1/console/namespaces").await;
     assert!(

@@ -112,9 +112,8 @@ pub fn apply(registry: &Registry, notifier: &Notifier, write: Write) -> Option<u
     let now = now_millis();
     let (service, kinds, revision) = match write {
         // A namespace's record changes no service: nobody subscribes to it.
-        Write::Put(Record::Namespace(meta)) | Write::Update(Record::Namespace(meta)) => {
-            return registry.apply_put_namespace(meta);
-        }
+        Write::Put(Record::Namespace(meta)) => return registry.apply_put_namespace(meta),
+        Write::Update(Record::Namespace(meta)) => return registry.apply_update_namespace(meta),
         Write::Remove(Key::Namespace(id)) => return registry.apply_remove_namespace(&id),
         Write::Put(Record::Instance { service, instance }) => {
             let revision = registry.apply_put_instance(&service, instance, now);

@@ -33,14 +33,18 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
-use super::params::{Bad, Fields, text};
+use super::params::{Bad, Fields, text, text_up_to};
 use super::{Console, Query};
 use crate::accounts::Action;
 use crate::auth::Caller;
 use crate::auth::resource::{Need, allowed, naming_resource};
 use crate::http::ApiError;
-use crate::naming::namespaces::PUBLIC;
+use crate::naming::namespaces::{MAX_DESCRIPTION_LEN, MAX_SHOW_NAME_LEN, PUBLIC};
 use crate::registry::model::NamespaceMeta;
+/// The most bytes a show name or description field may take: their rules
+/// count characters (`naming::namespaces`), up to four bytes each.
+const NAME_BYTES: usize = 4 * MAX_SHOW_NAME_LEN;
+const DESCRIPTION_BYTES: usize = 4 * MAX_DESCRIPTION_LEN;
 /// Nacos's default namespace quota (shown, not enforced).
 const QUOTA: u32 = 200;
 
@@ -94,8 +98,10 @@ pub(super) async fn create(
     Fields(fields): Fields,
 ) -> Result<Response, Response> {
     let id = text(&fields, "customNamespaceId").map_err(IntoResponse::into_response)?;
-    let show_name = text(&fields, "namespaceName").map_err(IntoResponse::into_response)?;
-    let description = text(&fields, "namespaceDesc").map_err(IntoResponse::into_response)?;
+    let show_name =
+        text_up_to(&fields, "namespaceName", NAME_BYTES).map_err(IntoResponse::into_response)?;
+    let description = text_up_to(&fields, "namespaceDesc", DESCRIPTION_BYTES)
+        .map_err(IntoResponse::into_response)?;
     let id = console
         .naming
         .create_namespace(Some(id), show_name, description)
@@ -112,8 +118,10 @@ pub(super) async fn update(
     Fields(fields): Fields,
 ) -> Result<Response, Response> {
     let id = text(&fields, "namespace").map_err(IntoResponse::into_response)?;
-    let show_name = text(&fields, "namespaceShowName").map_err(IntoResponse::into_response)?;
-    let description = text(&fields, "namespaceDesc").map_err(IntoResponse::into_response)?;
+    let show_name = text_up_to(&fields, "namespaceShowName", NAME_BYTES)
+        .map_err(IntoResponse::into_response)?;
+    let description = text_up_to(&fields, "namespaceDesc", DESCRIPTION_BYTES)
+        .map_err(IntoResponse::into_response)?;
     console
         .naming
         .update_namespace(id, show_name, description)

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::Query;
 use crate::naming::checks::illegal;
@@ -27,8 +28,9 @@ impl IntoResponse for Bad {
     }
 }
 
-/// A console write's fields: its query and its form body (a field in both
-/// takes the body's value), as Nacos's console sends them. A body over
+/// A console write's fields: its query and its form body, as Nacos's
+/// console sends them; a field given twice takes its first value, the
+/// query's before the body's (as the HTTP door's parameters). A body over
 /// 16 KiB is refused with 413, one that cannot be read with 400.
 pub(crate) struct Fields(pub HashMap<String, String>);
 
@@ -37,24 +39,31 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
 
     async fn from_request(request: Request, _: &S) -> Result<Self, Response> {
         let (parts, body) = request.into_parts();
-        let mut fields: HashMap<String, String> =
-            form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-                .into_owned()
-                .collect();
         let is_form = parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-        let body = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| {
-            (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("caused: request body larger than {MAX_FORM} bytes or unreadable;"),
-            )
-                .into_response()
-        })?;
-        if is_form {
-            fields.extend(form_urlencoded::parse(&body).into_owned());
+        let body = match Limited::new(body, MAX_FORM).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("caused: request body larger than {MAX_FORM} bytes;"),
+                )
+                    .into_response());
+            }
+            Err(e) => {
+                return Err(Bad(format!("could not read the request body: {e}")).into_response());
+            }
+        };
+        let query = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes());
+        let form = form_urlencoded::parse(if is_form { &body } else { &[] });
+        let mut fields = HashMap::new();
+        for (name, value) in query.chain(form) {
+            fields
+                .entry(name.into_owned())
+                .or_insert_with(|| value.into_owned());
         }
         Ok(Fields(fields))
     }
@@ -62,10 +71,21 @@ impl<S: Send + Sync> FromRequest<S> for Fields {
 
 /// `name`'s value, `""` when absent; refused when longer than 512 bytes.
 pub(crate) fn text<'a>(query: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Bad> {
+    text_up_to(query, name, MAX_TEXT)
+}
+
+/// `name`'s value, `""` when absent; refused when longer than `max` bytes
+/// (for fields whose own rule counts characters, the bytes of that many
+/// characters of any script).
+pub(crate) fn text_up_to<'a>(
+    query: &'a HashMap<String, String>,
+    name: &str,
+    max: usize,
+) -> Result<&'a str, Bad> {
     let value = query.get(name).map(String::as_str).unwrap_or("").trim();
-    if value.len() > MAX_TEXT {
+    if value.len() > max {
         return Err(Bad(
-            illegal(name, &format!("longer than {MAX_TEXT} bytes")).to_string()
+            illegal(name, &format!("longer than {max} bytes")).to_string()
         ));
     }
     Ok(value)

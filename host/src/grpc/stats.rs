@@ -70,8 +70,14 @@ impl GrpcDoor {
     /// The figures of [`GrpcFigures`], now.
     pub fn figures(&self) -> GrpcFigures {
         let s = &self.stats;
+        let connections = self
+            .connections
+            .all()
+            .iter()
+            .filter(|conn| conn.client().is_some() && !conn.is_released())
+            .count();
         GrpcFigures {
-            connections: self.census().registered,
+            connections,
             subscriptions: self.push.count(),
             pushes: get(&s.pushes_sent),
             failed: get(&s.pushes_failed),

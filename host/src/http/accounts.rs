@@ -100,7 +100,10 @@ async fn login(
     params: Params,
 ) -> Response {
     let source = params.remote.map(|r| r.ip());
-    let credentials = credentials_of(&headers, |name| params.get(name));
+    let mut credentials = credentials_of(&headers, |name| params.get(name));
+    // A token decides alone; the name sent beside it is still echoed back
+    // while auth is off.
+    credentials.username = credentials.username.or_else(|| params.get("username"));
     if credentials.token.is_none()
         && (credentials.username.is_none() || credentials.password.is_none())
     {

@@ -291,24 +291,24 @@ mod tests {
         let params = Params::from_query_and_form("username=p-user", b"");
         let c = credentials_of(&headers, |n| params.get(n));
         assert_eq!(c.token, None);
-        assert_eq!(c.username.as_deref(), Some("p-user"));
-        assert_eq!(c.password.as_deref(), Some("h-pw"));
+        assert_eq!(c.username, Some("p-user"));
+        assert_eq!(c.password, Some("h-pw"));
 
         // A token decides alone: the password is not looked for.
         headers.insert("accesstoken", HeaderValue::from_static("from-header"));
         let c = credentials_of(&headers, |n| params.get(n));
-        assert_eq!(c.token.as_deref(), Some("from-header"));
+        assert_eq!(c.token, Some("from-header"));
         assert_eq!((c.username, c.password), (None, None));
 
         let params = Params::from_query_and_form("accessToken=from-param", b"");
         let c = credentials_of(&headers, |n| params.get(n));
-        assert_eq!(c.token.as_deref(), Some("from-param"));
+        assert_eq!(c.token, Some("from-param"));
 
         headers.insert(
             header::AUTHORIZATION,
             HeaderValue::from_static("Bearer from-bearer"),
         );
         let c = credentials_of(&headers, |n| params.get(n));
-        assert_eq!(c.token.as_deref(), Some("from-bearer"));
+        assert_eq!(c.token, Some("from-bearer"));
     }
 }

@@ -387,6 +387,28 @@ mod tests {
     }
 
     #[test]
+    fn pairs_decode_as_form_urlencoded_does_on_random_input() {
+        // Bytes that matter to the decoder, and some that do not.
+        const ALPHABET: &[u8] = b"a=&%+2F0fg \xc3\xa9\xe2\x82\xac\xff.";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            let expected: Vec<(String, String)> =
+                form_urlencoded::parse(&input).into_owned().collect();
+            assert_eq!(decode_pairs(&input), expected, "{input:?}");
+        }
+    }
+
+    #[test]
     fn grouped_and_bare_service_names() -> Result<(), ApiError> {
         let p = Params::from_pairs(&[("serviceName", "g1@@orders")]);
         assert_eq!(p.service_key()?, ServiceKey::new("public", "g1", "orders"));

@@ -67,6 +67,9 @@ pub struct ServiceManager {
     beat_timeouts: BeatTimeouts,
     /// How long a client waits for a persistent write (`raft.write_timeout_ms`).
     write_timeout: Duration,
+    /// Namespace writes on this node, one at a time: a check and the write
+    /// it decides are not interleaved with another's (see [`namespaces`]).
+    namespace_writes: tokio::sync::Mutex<()>,
 }
 
 impl ServiceManager {
@@ -86,6 +89,7 @@ impl ServiceManager {
             plugins,
             beat_timeouts,
             write_timeout,
+            namespace_writes: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -15,12 +15,24 @@
 //! - the show name (`namespaceName`) is required, at most 128 characters,
 //!   without `@ # $ % ^ & *` (Nacos's `namespaceNameCheckPattern`);
 //! - the description, at most 256 characters (Nacos's column);
+//! - a namespace that exists (with a record, or through its services) is
+//!   renamed and deleted by its id whatever its characters, since a
+//!   registration may have created it with any name;
 //! - better than Nacos, which deletes the record and orphans what lives in
 //!   the namespace: a namespace that still holds services cannot be
 //!   deleted. A registration racing the deletion recreates the namespace
 //!   implicitly, without a record, as any first registration does.
+//!
+//! Each write checks and writes under this node's namespace-write lock,
+//! after a linearizable read point (in a cluster: this member has applied
+//! everything the Raft leader committed before), so a check never reads a
+//! stale record. A rename is applied only if the record still exists then
+//! ([`crate::consistency::Write::Update`]), so one racing a deletion on
+//! another member cannot bring the record back. Two creates of one id on
+//! two members within the same instant both succeed, the later one's name
+//! kept (as two puts of one service do).
 
-use super::checks::{illegal, required};
+use super::checks::{check_name, illegal, required};
 use super::{NamingError, ServiceManager};
 use crate::consistency::{Key, Record};
 use crate::registry::model::NamespaceMeta;
@@ -49,6 +61,8 @@ impl ServiceManager {
         show_name: &str,
         description: &str,
     ) -> Result<String, NamingError> {
+        let _one_at_a_time = self.namespace_writes.lock().await;
+        self.linearize().await?;
         let id = match id.map(str::trim).filter(|id| !id.is_empty()) {
             Some(id) => {
                 check_id("customNamespaceId", id)?;
@@ -75,20 +89,33 @@ impl ServiceManager {
 
     /// Renames namespace `id` and sets its description. A namespace that
     /// lives only through its services gets a record. Fails with
-    /// [`NamingError::NotFound`] when the namespace does not exist, and
-    /// [`NamingError::InvalidParam`] on an illegal parameter or `public`.
+    /// [`NamingError::NotFound`] when the namespace does not exist (or its
+    /// record was deleted meanwhile), and [`NamingError::InvalidParam`] on an
+    /// illegal parameter or `public`.
     pub async fn update_namespace(
         &self,
         id: &str,
         show_name: &str,
         description: &str,
     ) -> Result<(), NamingError> {
-        check_id("namespace", id)?;
+        check_existing_id("namespace", id)?;
         let meta = namespace_meta(id, ("namespaceShowName", show_name), description)?;
-        if self.registry.namespace(id).is_none() && self.registry.namespace_service_count(id) == 0 {
-            return Err(NamingError::NotFound(format!(
-                "namespace {id} is not found"
-            )));
+        let _one_at_a_time = self.namespace_writes.lock().await;
+        self.linearize().await?;
+        let not_found = || NamingError::NotFound(format!("namespace {id} is not found"));
+        if self.registry.namespace(id).is_some() {
+            // Only if the record is still there when the write applies.
+            self.consistency
+                .update(Record::Namespace(meta), self.deadline())
+                .await?;
+            return self
+                .registry
+                .namespace(id)
+                .map(|_| ())
+                .ok_or_else(not_found);
+        }
+        if self.registry.namespace_service_count(id) == 0 {
+            return Err(not_found());
         }
         self.consistency
             .put(Record::Namespace(meta), self.deadline())
@@ -96,20 +123,22 @@ impl ServiceManager {
         Ok(())
     }
 
-    /// Deletes namespace `id`'s record. Fails with [`NamingError::NotFound`]
-    /// when it has none, and [`NamingError::InvalidParam`] for `public` or
-    /// while services live in it.
+    /// Deletes namespace `id`'s record. Fails with
+    /// [`NamingError::InvalidParam`] for `public` or while services live in
+    /// it, and [`NamingError::NotFound`] when it has no record.
     pub async fn remove_namespace(&self, id: &str) -> Result<(), NamingError> {
-        check_id("namespaceId", id)?;
-        if self.registry.namespace(id).is_none() {
-            return Err(NamingError::NotFound(format!(
-                "namespace {id} is not found"
-            )));
-        }
+        check_existing_id("namespaceId", id)?;
+        let _one_at_a_time = self.namespace_writes.lock().await;
+        self.linearize().await?;
         let services = self.registry.namespace_service_count(id);
         if services > 0 {
             return Err(NamingError::InvalidParam(format!(
                 "namespace {id} still holds {services} services; delete them first"
+            )));
+        }
+        if self.registry.namespace(id).is_none() {
+            return Err(NamingError::NotFound(format!(
+                "namespace {id} is not found"
             )));
         }
         self.consistency
@@ -117,6 +146,19 @@ impl ServiceManager {
             .await?;
         Ok(())
     }
+}
+
+/// The id of a namespace that may exist: any name a registration accepts
+/// (bounded, no control characters), not `public`.
+fn check_existing_id(param: &str, id: &str) -> Result<(), NamingError> {
+    if id.is_empty() {
+        return Err(required(param));
+    }
+    check_name(param, id)?;
+    if id == PUBLIC {
+        return Err(illegal(param, "public is the default namespace"));
+    }
+    Ok(())
 }
 
 /// A namespace id: `[A-Za-z0-9_-]+`, at most [`MAX_ID_LEN`], not `public`.
@@ -225,6 +267,14 @@ mod tests {
     }
 
     #[test]
+    fn existing_namespaces_are_named_by_any_registrable_id() {
+        assert!(check_existing_id("namespace", "dot.ns").is_ok());
+        for bad in ["", PUBLIC, "a\u{1}b"] {
+            assert!(check_existing_id("namespace", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn show_names_and_descriptions_are_checked() {
         assert!(namespace_meta("dev", ("n", "Dev team"), "").is_ok());
         assert!(namespace_meta("dev", ("n", "  "), "").is_err());
@@ -234,6 +284,8 @@ mod tests {
         let meta = namespace_meta("dev", ("n", " Dev "), " two\nlines ").expect("legal");
         assert_eq!(meta.show_name, "Dev");
         assert_eq!(meta.description, "two\nlines");
+        // Limits count characters: 256 three-byte characters are fine.
+        assert!(namespace_meta("dev", ("n", "dev"), &"€".repeat(MAX_DESCRIPTION_LEN)).is_ok());
     }
 
     #[test]

@@ -249,6 +249,18 @@ impl Registry {
         Some(self.next_revision())
     }
 
+    /// Replaces a namespace's record only if it has one; returns a new
+    /// revision if it changed.
+    pub fn apply_update_namespace(&self, meta: NamespaceMeta) -> Option<u64> {
+        let mut held = self.namespaces.write().unwrap_or_else(|e| e.into_inner());
+        let record = held.get_mut(&meta.id)?;
+        if *record == meta {
+            return None;
+        }
+        *record = meta;
+        Some(self.next_revision())
+    }
+
     /// Removes a namespace's record; returns a new revision if it existed.
     /// Services living in the namespace are not touched.
     pub fn apply_remove_namespace(&self, id: &str) -> Option<u64> {

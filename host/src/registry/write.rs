@@ -52,7 +52,8 @@ pub enum Write {
     /// Replaces an instance only if it still exists when the write applies:
     /// what read-modify-write changes (health verdicts, patches, marks)
     /// write, so that one racing a deregistration cannot bring the instance
-    /// back. A service definition is simply put.
+    /// back. A namespace's record likewise (a rename racing a deletion
+    /// does not bring it back). A service definition is simply put.
     Update(Record),
 }
 

@@ -40,7 +40,7 @@ export async function namespacesView(box) {
 function createNamespaceForm(reload) {
   const id = h('input', { name: 'newNamespaceId', placeholder: 'id (a UUID when empty)', pattern: '[A-Za-z0-9_-]*', maxlength: 128 });
   const name = h('input', { name: 'newNamespaceName', required: true, placeholder: 'name', maxlength: 128 });
-  const desc = h('input', { name: 'newNamespaceDesc', class: 'meta', placeholder: 'description', maxlength: 256 });
+  const desc = h('textarea', { name: 'newNamespaceDesc', class: 'meta', rows: 2, placeholder: 'description', maxlength: 256 });
   const error = h('span', { class: 'error' });
   const form = h('form', { class: 'filters create-namespace' }, id, name, desc, h('button', { type: 'submit' }, 'Create'), error);
   form.onsubmit = async (event) => {
@@ -58,7 +58,8 @@ function createNamespaceForm(reload) {
 /** Renames a namespace and sets its description (`PUT console/namespaces`). */
 function editNamespaceForm(n, reload) {
   const name = h('input', { name: 'editNamespaceName', required: true, value: n.namespaceShowName, maxlength: 128, 'aria-label': 'name' });
-  const desc = h('input', { name: 'editNamespaceDesc', class: 'meta', value: n.namespaceDesc || '', maxlength: 256, 'aria-label': 'description' });
+  const desc = h('textarea', { name: 'editNamespaceDesc', class: 'meta', rows: 2, maxlength: 256, 'aria-label': 'description' });
+  desc.value = n.namespaceDesc || '';
   const error = h('span', { class: 'error' });
   const form = h('form', { class: 'filters edit-namespace' }, name, desc, h('button', { type: 'submit' }, 'Save'), error);
   form.onsubmit = async (event) => {
