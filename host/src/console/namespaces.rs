@@ -33,12 +33,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
-use super::params::{Bad, Fields, text, text_up_to};
+use super::params::{Bad, Fields, failed, text, text_up_to};
 use super::{Console, Query};
 use crate::accounts::Action;
 use crate::auth::Caller;
 use crate::auth::resource::{Need, allowed, naming_resource};
-use crate::http::ApiError;
 use crate::naming::namespaces::{MAX_DESCRIPTION_LEN, MAX_SHOW_NAME_LEN, PUBLIC};
 use crate::registry::model::NamespaceMeta;
 /// The most bytes a show name or description field may take: their rules
@@ -106,7 +105,7 @@ pub(super) async fn create(
         .naming
         .create_namespace(Some(id), show_name, description)
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .map_err(failed)?;
     tracing::info!(namespace = %id, "namespace created");
     Ok(Json(true).into_response())
 }
@@ -126,7 +125,7 @@ pub(super) async fn update(
         .naming
         .update_namespace(id, show_name, description)
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .map_err(failed)?;
     Ok(Json(true).into_response())
 }
 
@@ -136,11 +135,7 @@ pub(super) async fn remove(
     Fields(fields): Fields,
 ) -> Result<Response, Response> {
     let id = text(&fields, "namespaceId").map_err(IntoResponse::into_response)?;
-    console
-        .naming
-        .remove_namespace(id)
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+    console.naming.remove_namespace(id).await.map_err(failed)?;
     tracing::info!(namespace = %id, "namespace deleted");
     Ok(Json(true).into_response())
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::Query;
+use crate::naming::NamingError;
 use crate::naming::checks::illegal;
 
 /// Longest search text or name a console route takes.
@@ -26,6 +27,23 @@ impl IntoResponse for Bad {
     fn into_response(self) -> Response {
         (StatusCode::BAD_REQUEST, format!("caused: {};", self.0)).into_response()
     }
+}
+
+/// A naming operation's failure, answered as the HTTP door answers it:
+/// 400 for a refused parameter, 404 for what does not exist, 503 when the
+/// client should try again (no Raft leader, a timeout), else 500; the body
+/// `caused: <why>;`.
+pub(crate) fn failed(e: NamingError) -> Response {
+    let status = match &e {
+        NamingError::InvalidParam(_) => StatusCode::BAD_REQUEST,
+        NamingError::NotFound(_) => StatusCode::NOT_FOUND,
+        NamingError::Consistency(c) if c.retryable() => StatusCode::SERVICE_UNAVAILABLE,
+        NamingError::Consistency(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!(error = %e, "console write failed");
+    }
+    (status, format!("caused: {e};")).into_response()
 }
 
 /// A console write's fields: its query and its form body, as Nacos's
