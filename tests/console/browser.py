@@ -189,10 +189,7 @@ def accept_confirm(driver):
 
 
 def create_and_delete(driver, base):
-    driver.get(base + "/nacos/#/services")
-    summary = "details.create summary"
-    wait(driver, "the new-service form", lambda d: d.find_elements(By.CSS_SELECTOR, summary))
-    driver.find_element(By.CSS_SELECTOR, summary).click()
+    open_create_form(driver, base + "/nacos/#/services", "service")
     driver.find_element(By.NAME, "newName").send_keys("inventory")
     threshold = driver.find_element(By.NAME, "newThreshold")
     threshold.clear()
@@ -251,11 +248,16 @@ def namespace_names(base):
     return {n["namespace"]: n["namespaceShowName"] for n in answer["data"]}
 
 
-def namespaces_walk(driver, base):
-    driver.get(base + "/nacos/#/namespaces")
+def open_create_form(driver, url, what):
+    """Opens the page at `url` and unfolds its "New …" form."""
+    driver.get(url)
     summary = "details.create summary"
-    wait(driver, "the new-namespace form", lambda d: d.find_elements(By.CSS_SELECTOR, summary))
+    wait(driver, f"the new-{what} form", lambda d: d.find_elements(By.CSS_SELECTOR, summary))
     driver.find_element(By.CSS_SELECTOR, summary).click()
+
+
+def namespaces_walk(driver, base):
+    open_create_form(driver, base + "/nacos/#/namespaces", "namespace")
     driver.find_element(By.NAME, "newNamespaceId").send_keys("staging")
     driver.find_element(By.NAME, "newNamespaceName").send_keys("Staging")
     driver.find_element(By.NAME, "newNamespaceDesc").send_keys("pre-release")
