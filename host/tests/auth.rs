@@ -647,6 +647,44 @@ async fn failed_logins_are_throttled_per_user() {
     );
 }
 
+/// The per-source allowance, over real sockets from two loopback addresses:
+/// failures from 127.0.0.2 under several names block that address, even
+/// for a right password, while 127.0.0.1 logs in as before.
+#[tokio::test]
+async fn failed_logins_are_throttled_per_source() {
+    let node = start_with_auth(|c| {
+        c.auth.failures_per_user_per_minute = 100;
+        c.auth.failures_per_source_per_minute = 3;
+    })
+    .await;
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("a client on 127.0.0.2");
+    let login_from = |client: &reqwest::Client, user: &str, password: &str| {
+        let request = client
+            .post(format!("{}/nacos/v1/auth/login", node.base))
+            .form(&[("username", user), ("password", password)]);
+        async move {
+            let response = request.send().await.expect("login sent");
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+    for user in ["guess-1", "guess-2", "guess-3"] {
+        let (status, body) = login_from(&elsewhere, user, "guess").await;
+        assert_eq!(status, 403, "{user}: {body}");
+    }
+    let (status, body) = login_from(&elsewhere, ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(
+        status, 429,
+        "the address is blocked, whoever logs in: {body}"
+    );
+    assert!(body.contains("too many failed logins"), "{body}");
+    let (status, body) = login_from(&node.http, ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(status, 200, "another address is not: {body}");
+}
+
 #[tokio::test]
 async fn the_first_admin_comes_from_this_machine_once() {
     let node = TestNode::start_with(|c| c.auth.enabled = true).await;
