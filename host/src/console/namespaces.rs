@@ -40,9 +40,11 @@ use crate::auth::Caller;
 use crate::auth::resource::{Need, allowed, naming_resource};
 use crate::naming::namespaces::{MAX_DESCRIPTION_LEN, MAX_SHOW_NAME_LEN, PUBLIC};
 use crate::registry::model::NamespaceMeta;
-/// The most bytes a show name or description field may take: their rules
-/// count characters (`naming::namespaces`), up to four bytes each.
+
+/// The most bytes a show name field may take: its rule counts characters
+/// (`naming::namespaces`), up to four bytes each.
 const NAME_BYTES: usize = 4 * MAX_SHOW_NAME_LEN;
+/// The same for a description.
 const DESCRIPTION_BYTES: usize = 4 * MAX_DESCRIPTION_LEN;
 /// Nacos's default namespace quota (shown, not enforced).
 const QUOTA: u32 = 200;
