@@ -8,7 +8,10 @@
 # found as $RNACOS or ~/.cargo/bin/rnacos. Each measurement starts the server
 # fresh on a loopback port (gRPC on HTTP + 1000, where clients look), drives it
 # with nacre-bench's gRPC mode, and stops it; the two servers alternate so
-# machine noise hits both. Prints JSON lines (also in <target>/grpc-bench.jsonl).
+# machine noise hits both. Prints JSON lines (also in <target>/grpc-bench.jsonl)
+# and a table of each server's CPU per request (from /proc/<pid>/stat) and
+# throughput: the CPU figure is what the server itself spends, whatever the
+# bench sharing the cores takes.
 # Knobs: CONNECTIONS, DURATION (s per op), SUBSCRIBERS, CHANGES, INTERVAL_MS,
 # IDLE (connections held for the memory figure). Not run by the tests or CI.
 set -euo pipefail
@@ -43,8 +46,8 @@ for round in $(seq "$ROUNDS"); do
   order="nacre rnacos"; [ $((round % 2)) -eq 0 ] && order="rnacos nacre"
   for server in $order; do
     start "$server"
-    "$BENCH" --url "$URL" --json grpc --connections "$CONNECTIONS" --duration "$DURATION" \
-      --ops register,query | grep '^{' | tag "$server" >> "$OUT"
+    "$BENCH" --url "$URL" --json --server-pid "$PID" grpc --connections "$CONNECTIONS" \
+      --duration "$DURATION" --ops register,query | grep '^{' | tag "$server" >> "$OUT"
     stop
     start "$server"
     "$BENCH" --url "$URL" --json grpc-push --subscribers "$SUBSCRIBERS" --changes "$CHANGES" \
@@ -59,3 +62,17 @@ for server in nacre rnacos; do
   stop
 done
 cat "$OUT"
+python3 - "$OUT" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def pick(server, op):
+    return [r for r in rows if r["server"] == server and r.get("op") == op and "server_cpu_us" in r]
+print("\n| op | Nacre CPU µs/req | rnacos CPU µs/req | Nacre / rnacos | Nacre req/s | rnacos req/s | ratio |\n|---|---|---|---|---|---|---|")
+for op in ("grpc-register", "grpc-query"):
+    n, r = pick("nacre", op), pick("rnacos", op)
+    if not n or not r:
+        continue
+    cpu = lambda rs: sum(x["server_cpu_us"] * x["ok"] for x in rs) / sum(x["ok"] for x in rs)
+    rate = lambda rs: sum(x["per_second"] for x in rs) / len(rs)
+    print(f"| {op} | {cpu(n):.1f} | {cpu(r):.1f} | {cpu(n) / cpu(r):.2f}x | {rate(n):,.0f} | {rate(r):,.0f} | {rate(n) / rate(r):.2f}x |")
+PY
