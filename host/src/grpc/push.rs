@@ -1,9 +1,10 @@
 //! Pushes to stream subscribers (NACOS-V2.md §6): the v2 kind of push
 //! target on the same notifier as UDP subscribers.
 //!
-//! - A change schedules one push of its service after the merge window
-//!   (`push.merge_window_ms`, milliseconds, not Nacos's 500 ms); changes
-//!   inside the window ride along. The push renders the service once per
+//! - A change schedules a push of its service through the merge window
+//!   (`push::window`: at once when the service was not pushed within the
+//!   last `push.merge_window_ms`, else at that window's end, the changes
+//!   meanwhile riding along; Nacos waits 500 ms). The push renders the service once per
 //!   cluster filter and sends a `NotifySubscriberRequest` with a fresh
 //!   request id to every subscribed connection.
 //! - Acks are matched by (connection, request id). Each connection keeps

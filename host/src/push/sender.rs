@@ -1,9 +1,11 @@
 //! From change events to datagrams, on two long-lived tasks (so shutdown
 //! drains them, and a flood of changes never spawns a task per push):
 //!
-//! - `PushService::run_pushes`: a change schedules one push of its service
-//!   after the merge window; more changes to that service inside the window
-//!   ride along, so a burst becomes one push carrying the final state. Each
+//! - `PushService::run_pushes`: a change schedules a push of its service
+//!   through the merge window (`super::window`): at once when the service
+//!   was not pushed within the last window, else at that window's end, more
+//!   changes meanwhile riding along, so a burst becomes at most one push per
+//!   window after its first, each carrying the state of then. Each
 //!   subscriber gets the list as it would get it from `instance/list` (its
 //!   clusters, the push cache time as `cacheMillis`).
 //! - `PushService::run_retransmits`: an unacked push is sent again every
@@ -74,7 +76,7 @@ struct Variant {
 }
 
 impl PushService {
-    /// Sends each scheduled push when its merge window ends, until shutdown.
+    /// Sends each scheduled push when it falls due, until shutdown.
     pub(crate) async fn run_pushes(self, mut due: DuePushes, mut shutdown: Shutdown) {
         while let Some(service) = due.next(&self.inner.window, &mut shutdown).await {
             self.push_service(&service).await;

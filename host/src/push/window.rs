@@ -1,12 +1,19 @@
 //! The merge window both kinds of push share (UDP subscribers and gRPC
-//! stream subscribers): a change schedules one push of its service after the
-//! window; more changes to that service inside the window ride along, so a
-//! burst becomes one push carrying the final state. Nacos waits 500 ms
-//! (1 s in 1.x); Nacre's window is milliseconds (`push.merge_window_ms`).
+//! stream subscribers), with a leading edge: a change to a service that
+//! was not pushed within the last window is pushed at once; changes while
+//! a push of it is due, or within a window after one, ride along in one
+//! push at that window's end. So an isolated change waits for nothing, and
+//! a burst becomes at most two pushes (its first change, then the final
+//! state), never more than one per window after the first. Nacos waits
+//! 500 ms (1 s in 1.x) before every push; Nacre's window is milliseconds
+//! (`push.merge_window_ms`).
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -14,61 +21,137 @@ use crate::registry::FastHash;
 use crate::registry::model::ServiceKey;
 use crate::shutdown::Shutdown;
 
-/// Services with a push waiting in its window.
+/// Where one service stands.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// A push is scheduled and not yet taken.
+    Due,
+    /// Its last push was taken at this instant: a change within a window
+    /// after it waits for the window's end.
+    Quiet(Instant),
+}
+
+/// Services with a push scheduled or pushed within the last window.
 pub struct MergeWindow {
-    scheduled: DashMap<ServiceKey, (), FastHash>,
+    phases: DashMap<ServiceKey, Phase, FastHash>,
     /// Scheduled pushes and when they fall due: unbounded, but never longer
     /// than the services with a push scheduled.
     due: mpsc::UnboundedSender<(ServiceKey, Instant)>,
     window: Duration,
 }
 
-/// The pushes falling due, for the one task that sends them.
-pub struct DuePushes(mpsc::UnboundedReceiver<(ServiceKey, Instant)>);
+/// The pushes falling due, for the one task that sends them, earliest
+/// first.
+pub struct DuePushes {
+    scheduled: mpsc::UnboundedReceiver<(ServiceKey, Instant)>,
+    waiting: BinaryHeap<Reverse<(Instant, ServiceKey)>>,
+    /// When quiet services were last forgotten.
+    swept: Instant,
+}
 
 impl MergeWindow {
     /// A window of `window`, and the receiving end its sending task reads.
     pub fn new(window: Duration) -> (MergeWindow, DuePushes) {
-        let (due, receiver) = mpsc::unbounded_channel();
+        let (due, scheduled) = mpsc::unbounded_channel();
         let window = MergeWindow {
-            scheduled: DashMap::default(),
+            phases: DashMap::default(),
             due,
             window,
         };
-        (window, DuePushes(receiver))
+        let pushes = DuePushes {
+            scheduled,
+            waiting: BinaryHeap::new(),
+            swept: Instant::now(),
+        };
+        (window, pushes)
     }
 
-    /// Schedules a push of `service`, unless one is already waiting.
+    /// Schedules a push of `service`: now if it was not pushed within the
+    /// last window, at that window's end if it was, not at all if one is
+    /// already due.
     pub(crate) fn schedule(&self, service: &ServiceKey) {
-        if self.scheduled.insert(service.clone(), ()).is_some() {
-            return;
-        }
-        let _ = self
-            .due
-            .send((service.clone(), Instant::now() + self.window));
+        let now = Instant::now();
+        let at = match self.phases.entry(service.clone()) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(Phase::Due);
+                now
+            }
+            Entry::Occupied(mut held) => match *held.get() {
+                Phase::Due => return,
+                Phase::Quiet(pushed) => {
+                    held.insert(Phase::Due);
+                    (pushed + self.window).max(now)
+                }
+            },
+        };
+        let _ = self.due.send((service.clone(), at));
+    }
+
+    /// Marks `service`'s push as taken now: a change from then on gets a
+    /// push of its own, after the window.
+    fn taken(&self, service: &ServiceKey) {
+        self.phases
+            .insert(service.clone(), Phase::Quiet(Instant::now()));
+    }
+
+    /// Forgets services quiet for a whole window (a change to one is pushed
+    /// at once again): keeps the map to the services pushed lately.
+    fn sweep(&self) {
+        let now = Instant::now();
+        self.phases.retain(|_, phase| match phase {
+            Phase::Due => true,
+            Phase::Quiet(pushed) => *pushed + self.window > now,
+        });
     }
 }
 
+/// How often the sending task forgets quiet services.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 impl DuePushes {
-    /// The next service whose window has ended, or `None` at shutdown.
-    /// (Windows are all the same length, so pushes fall due in the order
-    /// they were scheduled.) The service is unscheduled before it is
-    /// returned: a change from then on gets a push of its own.
+    /// The next service whose push is due, or `None` at shutdown. The
+    /// service is marked taken before it is returned: a change from then on
+    /// gets a push of its own.
     pub async fn next(
         &mut self,
         window: &MergeWindow,
         shutdown: &mut Shutdown,
     ) -> Option<ServiceKey> {
-        let (service, at) = tokio::select! {
-            next = self.0.recv() => next?,
-            _ = shutdown.recv() => return None,
-        };
-        tokio::select! {
-            _ = tokio::time::sleep_until(at) => {}
-            _ = shutdown.recv() => return None,
+        loop {
+            while let Ok((service, at)) = self.scheduled.try_recv() {
+                self.waiting.push(Reverse((at, service)));
+            }
+            let now = Instant::now();
+            if now >= self.swept + SWEEP_EVERY {
+                window.sweep();
+                self.swept = now;
+            }
+            match self.waiting.peek() {
+                Some(Reverse((at, _))) if *at <= now => {
+                    let Reverse((_, service)) = self.waiting.pop()?;
+                    window.taken(&service);
+                    return Some(service);
+                }
+                Some(Reverse((at, _))) => {
+                    let at = *at;
+                    tokio::select! {
+                        next = self.scheduled.recv() => {
+                            let (service, at) = next?;
+                            self.waiting.push(Reverse((at, service)));
+                        }
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = shutdown.recv() => return None,
+                    }
+                }
+                None => tokio::select! {
+                    next = self.scheduled.recv() => {
+                        let (service, at) = next?;
+                        self.waiting.push(Reverse((at, service)));
+                    }
+                    _ = shutdown.recv() => return None,
+                },
+            }
         }
-        window.scheduled.remove(&service);
-        Some(service)
     }
 }
 
@@ -76,16 +159,67 @@ impl DuePushes {
 mod tests {
     use super::*;
 
+    const WINDOW: Duration = Duration::from_millis(50);
+
     #[tokio::test]
-    async fn a_burst_in_the_window_is_one_push() {
-        let (window, mut due) = MergeWindow::new(Duration::from_millis(5));
+    async fn an_isolated_change_goes_at_once_a_burst_after_it_waits_for_the_window() {
+        let (window, mut due) = MergeWindow::new(WINDOW);
         let (_trigger, mut shutdown) = crate::shutdown::channel();
         let key = ServiceKey::new("public", "DEFAULT_GROUP", "s");
+        let start = Instant::now();
         for _ in 0..10 {
             window.schedule(&key);
         }
         assert_eq!(due.next(&window, &mut shutdown).await, Some(key.clone()));
+        assert!(
+            start.elapsed() < WINDOW,
+            "the first change waits for nothing"
+        );
+        // The burst's other changes rode along; the next ones wait for the
+        // window after the push, and go as one.
+        let pushed = Instant::now();
+        for _ in 0..10 {
+            window.schedule(&key);
+        }
+        assert_eq!(due.next(&window, &mut shutdown).await, Some(key.clone()));
+        assert!(
+            pushed.elapsed() >= WINDOW,
+            "one push per window after the first"
+        );
+        // Quiet for a window: the next change goes at once again.
+        tokio::time::sleep(WINDOW).await;
+        let quiet = Instant::now();
         window.schedule(&key);
         assert_eq!(due.next(&window, &mut shutdown).await, Some(key));
+        assert!(quiet.elapsed() < WINDOW);
+    }
+
+    #[tokio::test]
+    async fn pushes_fall_due_in_time_order_whatever_the_order_scheduled() {
+        let (window, mut due) = MergeWindow::new(WINDOW);
+        let (_trigger, mut shutdown) = crate::shutdown::channel();
+        let (a, b) = (
+            ServiceKey::new("public", "DEFAULT_GROUP", "a"),
+            ServiceKey::new("public", "DEFAULT_GROUP", "b"),
+        );
+        window.schedule(&a);
+        assert_eq!(due.next(&window, &mut shutdown).await, Some(a.clone()));
+        window.schedule(&a); // due at the end of a's window
+        window.schedule(&b); // never pushed: due now
+        assert_eq!(due.next(&window, &mut shutdown).await, Some(b));
+        assert_eq!(due.next(&window, &mut shutdown).await, Some(a));
+    }
+
+    #[tokio::test]
+    async fn quiet_services_are_forgotten() {
+        let (window, mut due) = MergeWindow::new(Duration::from_millis(1));
+        let (_trigger, mut shutdown) = crate::shutdown::channel();
+        let key = ServiceKey::new("public", "DEFAULT_GROUP", "s");
+        window.schedule(&key);
+        assert_eq!(due.next(&window, &mut shutdown).await, Some(key));
+        assert_eq!(window.phases.len(), 1);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        window.sweep();
+        assert!(window.phases.is_empty());
     }
 }
