@@ -120,41 +120,21 @@ async fn a_reader_sees_only_their_namespaces_and_cannot_edit() {
             .form(params)
             .send()
     };
-    for (path, params) in [
-        (
-            "/nacos/v1/auth/users",
-            vec![("username", "viewer"), ("password", "viewer-pass-1")],
-        ),
-        (
-            "/nacos/v1/auth/roles",
-            vec![("role", "dev-readers"), ("username", "viewer")],
-        ),
-        (
-            "/nacos/v1/auth/permissions",
-            vec![
-                ("role", "dev-readers"),
-                ("resource", "dev:*:*"),
-                ("action", "r"),
-            ],
-        ),
-        (
-            "/nacos/v1/ns/instance",
-            vec![
-                ("serviceName", "a"),
-                ("ip", "10.0.0.1"),
-                ("port", "1"),
-                ("namespaceId", "dev"),
-            ],
-        ),
-        (
-            "/nacos/v1/ns/instance",
-            vec![("serviceName", "b"), ("ip", "10.0.0.1"), ("port", "1")],
-        ),
+    for params in [
+        vec![
+            ("serviceName", "a"),
+            ("ip", "10.0.0.1"),
+            ("port", "1"),
+            ("namespaceId", "dev"),
+        ],
+        vec![("serviceName", "b"), ("ip", "10.0.0.1"), ("port", "1")],
     ] {
-        let response = post(path, &params, &admin).await.expect("sent");
-        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let response = post("/nacos/v1/ns/instance", &params, &admin)
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 200, "{params:?}");
     }
-    let viewer = login(&node, "viewer", "viewer-pass-1").await;
+    let viewer = user_granted(&node, &admin, "viewer", ("dev:*:*", "r")).await;
     let (status, list) = get_as(&node, Some(&viewer), "/nacos/v1/console/namespaces").await;
     assert_eq!(status, 200, "{list}");
     let list: Value = serde_json::from_str(&list).expect("JSON");
@@ -239,24 +219,7 @@ async fn a_reader_sees_only_their_namespaces_and_cannot_edit() {
     // reader's attempt changes nothing.
     let name_dev = [("namespace", "dev"), ("namespaceShowName", "Development")];
     // A user who may write everything in every namespace is still no admin.
-    for (path, params) in [
-        (
-            "/nacos/v1/auth/users",
-            vec![("username", "writer"), ("password", "writer-pass-1")],
-        ),
-        (
-            "/nacos/v1/auth/roles",
-            vec![("role", "writers"), ("username", "writer")],
-        ),
-        (
-            "/nacos/v1/auth/permissions",
-            vec![("role", "writers"), ("resource", "*:*:*"), ("action", "rw")],
-        ),
-    ] {
-        let response = post(path, &params, &admin).await.expect("sent");
-        assert_eq!(response.status().as_u16(), 200, "{path}");
-    }
-    let writer = login(&node, "writer", "writer-pass-1").await;
+    let writer = user_granted(&node, &admin, "writer", ("*:*:*", "rw")).await;
     for (method, params) in [
         (
             "POST",
@@ -282,6 +245,48 @@ async fn a_reader_sees_only_their_namespaces_and_cannot_edit() {
     );
     let (_, list) = get_as(&node, Some(&viewer), "/nacos/v1/console/namespaces").await;
     assert!(list.contains("Development"), "{list}");
+}
+
+/// Makes `user` (password `<user>-pass-1`) with a role of its own that
+/// grants `action` on `resource`, through the admin's `token`; the user's
+/// own token.
+async fn user_granted(
+    node: &TestNode,
+    token: &str,
+    user: &str,
+    (resource, action): (&str, &str),
+) -> String {
+    let password = format!("{user}-pass-1");
+    let role = format!("{user}-role");
+    for (path, params) in [
+        (
+            "/nacos/v1/auth/users",
+            vec![("username", user), ("password", password.as_str())],
+        ),
+        (
+            "/nacos/v1/auth/roles",
+            vec![("role", role.as_str()), ("username", user)],
+        ),
+        (
+            "/nacos/v1/auth/permissions",
+            vec![
+                ("role", role.as_str()),
+                ("resource", resource),
+                ("action", action),
+            ],
+        ),
+    ] {
+        let response = node
+            .http
+            .post(format!("{}{path}", node.base))
+            .header("accessToken", token)
+            .form(&params)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
+    login(node, user, &password).await
 }
 
 /// `method /nacos/v1/console/namespaces` with a form and `token`; the status.
