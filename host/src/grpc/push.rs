@@ -185,7 +185,7 @@ impl ChangeListener for DoorListener {
 }
 
 impl GrpcDoor {
-    /// Sends each scheduled push when its window ends, until shutdown.
+    /// Sends each scheduled push when it falls due, until shutdown.
     pub async fn run_pushes(self: Arc<Self>, mut due: DuePushes, mut shutdown: Shutdown) {
         while let Some(service) = due.next(&self.push.window, &mut shutdown).await {
             self.push_service(&service).await;

@@ -2,9 +2,10 @@
 //! stream subscribers), with a leading edge: a change to a service that
 //! was not pushed within the last window is pushed at once; changes while
 //! a push of it is due, or within a window after one, ride along in one
-//! push at that window's end. So an isolated change waits for nothing, and
-//! a burst becomes at most two pushes (its first change, then the final
-//! state), never more than one per window after the first. Nacos waits
+//! push at that window's end. So an isolated change waits for nothing, a
+//! burst within one window becomes at most two pushes (its first change,
+//! then the final state), and a longer one one push per window after the
+//! first. Nacos waits
 //! 500 ms (1 s in 1.x) before every push; Nacre's window is milliseconds
 //! (`push.merge_window_ms`).
 
@@ -111,13 +112,19 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 impl DuePushes {
     /// The next service whose push is due, or `None` at shutdown. The
     /// service is marked taken before it is returned: a change from then on
-    /// gets a push of its own.
+    /// gets a push of its own. (The channel cannot close while `window`,
+    /// which holds its sender, is borrowed here; `None` on a closed channel
+    /// is for completeness.)
     pub async fn next(
         &mut self,
         window: &MergeWindow,
         shutdown: &mut Shutdown,
     ) -> Option<ServiceKey> {
         loop {
+            // Pushes due at shutdown are not sent: the node is going.
+            if shutdown.is_shutdown() {
+                return None;
+            }
             while let Ok((service, at)) = self.scheduled.try_recv() {
                 self.waiting.push(Reverse((at, service)));
             }
@@ -161,65 +168,105 @@ mod tests {
 
     const WINDOW: Duration = Duration::from_millis(50);
 
-    #[tokio::test]
+    fn key(name: &str) -> ServiceKey {
+        ServiceKey::new("public", "DEFAULT_GROUP", name)
+    }
+
+    /// The next due push, failing (not hanging) if none comes within a
+    /// second of (paused) time.
+    async fn next(
+        due: &mut DuePushes,
+        window: &MergeWindow,
+        shutdown: &mut Shutdown,
+    ) -> ServiceKey {
+        tokio::time::timeout(Duration::from_secs(1), due.next(window, shutdown))
+            .await
+            .expect("a push falls due")
+            .expect("not shut down")
+    }
+
+    /// Whether a push is due within a second (paused time).
+    async fn nothing_due(
+        due: &mut DuePushes,
+        window: &MergeWindow,
+        shutdown: &mut Shutdown,
+    ) -> bool {
+        tokio::time::timeout(Duration::from_secs(1), due.next(window, shutdown))
+            .await
+            .is_err()
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_isolated_change_goes_at_once_a_burst_after_it_waits_for_the_window() {
         let (window, mut due) = MergeWindow::new(WINDOW);
         let (_trigger, mut shutdown) = crate::shutdown::channel();
-        let key = ServiceKey::new("public", "DEFAULT_GROUP", "s");
+        let s = key("s");
         let start = Instant::now();
         for _ in 0..10 {
-            window.schedule(&key);
+            window.schedule(&s);
         }
-        assert_eq!(due.next(&window, &mut shutdown).await, Some(key.clone()));
-        assert!(
-            start.elapsed() < WINDOW,
+        assert_eq!(next(&mut due, &window, &mut shutdown).await, s);
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
             "the first change waits for nothing"
         );
         // The burst's other changes rode along; the next ones wait for the
         // window after the push, and go as one.
         let pushed = Instant::now();
         for _ in 0..10 {
-            window.schedule(&key);
+            window.schedule(&s);
         }
-        assert_eq!(due.next(&window, &mut shutdown).await, Some(key.clone()));
-        assert!(
-            pushed.elapsed() >= WINDOW,
+        assert_eq!(next(&mut due, &window, &mut shutdown).await, s);
+        assert_eq!(
+            pushed.elapsed(),
+            WINDOW,
             "one push per window after the first"
         );
+        assert!(
+            nothing_due(&mut due, &window, &mut shutdown).await,
+            "a burst is one push"
+        );
         // Quiet for a window: the next change goes at once again.
-        tokio::time::sleep(WINDOW).await;
         let quiet = Instant::now();
-        window.schedule(&key);
-        assert_eq!(due.next(&window, &mut shutdown).await, Some(key));
-        assert!(quiet.elapsed() < WINDOW);
+        window.schedule(&s);
+        assert_eq!(next(&mut due, &window, &mut shutdown).await, s);
+        assert_eq!(quiet.elapsed(), Duration::ZERO);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn pushes_fall_due_in_time_order_whatever_the_order_scheduled() {
         let (window, mut due) = MergeWindow::new(WINDOW);
         let (_trigger, mut shutdown) = crate::shutdown::channel();
-        let (a, b) = (
-            ServiceKey::new("public", "DEFAULT_GROUP", "a"),
-            ServiceKey::new("public", "DEFAULT_GROUP", "b"),
-        );
+        let (a, b) = (key("a"), key("b"));
         window.schedule(&a);
-        assert_eq!(due.next(&window, &mut shutdown).await, Some(a.clone()));
+        assert_eq!(next(&mut due, &window, &mut shutdown).await, a);
         window.schedule(&a); // due at the end of a's window
         window.schedule(&b); // never pushed: due now
-        assert_eq!(due.next(&window, &mut shutdown).await, Some(b));
-        assert_eq!(due.next(&window, &mut shutdown).await, Some(a));
+        assert_eq!(next(&mut due, &window, &mut shutdown).await, b);
+        assert_eq!(next(&mut due, &window, &mut shutdown).await, a);
     }
 
-    #[tokio::test]
-    async fn quiet_services_are_forgotten() {
-        let (window, mut due) = MergeWindow::new(Duration::from_millis(1));
+    #[tokio::test(start_paused = true)]
+    async fn quiet_services_are_forgotten_due_ones_kept() {
+        let (window, mut due) = MergeWindow::new(WINDOW);
         let (_trigger, mut shutdown) = crate::shutdown::channel();
-        let key = ServiceKey::new("public", "DEFAULT_GROUP", "s");
-        window.schedule(&key);
-        assert_eq!(due.next(&window, &mut shutdown).await, Some(key));
-        assert_eq!(window.phases.len(), 1);
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        let (quiet, pending) = (key("quiet"), key("pending"));
+        window.schedule(&quiet);
+        assert_eq!(next(&mut due, &window, &mut shutdown).await, quiet);
+        window.schedule(&pending);
+        tokio::time::advance(WINDOW).await;
         window.sweep();
-        assert!(window.phases.is_empty());
+        assert_eq!(window.phases.len(), 1, "only the due one is kept");
+        assert_eq!(next(&mut due, &window, &mut shutdown).await, pending);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_sent_after_shutdown() {
+        let (window, mut due) = MergeWindow::new(WINDOW);
+        let (trigger, mut shutdown) = crate::shutdown::channel();
+        window.schedule(&key("s"));
+        trigger.trigger();
+        assert_eq!(due.next(&window, &mut shutdown).await, None);
     }
 }
