@@ -1,7 +1,7 @@
 //! Namespace records across a cluster (issue 16): they go through Raft, so
 //! a namespace created on one member is listed by every member, a rename on
-//! another holds everywhere, a restarted member still lists it, and its
-//! deletion holds everywhere.
+//! another holds everywhere, a restarted member still lists it, its
+//! deletion holds everywhere, and without a majority a write is refused.
 
 use std::collections::BTreeMap;
 
@@ -132,5 +132,26 @@ async fn namespaces_hold_on_every_member() -> anyhow::Result<()> {
     .await?;
     ensure!(status == 200, "delete: {status} {body}");
     everywhere(&cluster, &all, "prod", None).await?;
+
+    // Without a majority a record cannot be stored: the survivor answers
+    // 503 (try again) and lists what it listed.
+    cluster.kill(1).await?;
+    cluster.kill(2).await?;
+    let reply = http()
+        .post(cluster.url(0, NAMESPACES))
+        .form(&[("customNamespaceId", "late"), ("namespaceName", "Late")])
+        .send()
+        .await?;
+    let status = reply.status().as_u16();
+    let body = reply.text().await?;
+    ensure!(
+        status == 503,
+        "a create without a majority: {status} {body}"
+    );
+    let left = listed(&cluster, 0).await?;
+    ensure!(
+        !left.contains_key("late"),
+        "listed after a refused create: {left:?}"
+    );
     Ok(())
 }

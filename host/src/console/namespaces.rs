@@ -98,11 +98,8 @@ pub(super) async fn create(
     State(console): State<Console>,
     Fields(fields): Fields,
 ) -> Result<Response, Response> {
-    let id = text(&fields, "customNamespaceId").map_err(IntoResponse::into_response)?;
-    let show_name =
-        text_up_to(&fields, "namespaceName", NAME_BYTES).map_err(IntoResponse::into_response)?;
-    let description = text_up_to(&fields, "namespaceDesc", DESCRIPTION_BYTES)
-        .map_err(IntoResponse::into_response)?;
+    let id = text(&fields, "customNamespaceId")?;
+    let (show_name, description) = shown(&fields, "namespaceName")?;
     let id = console
         .naming
         .create_namespace(Some(id), show_name, description)
@@ -118,11 +115,8 @@ pub(super) async fn update(
     State(console): State<Console>,
     Fields(fields): Fields,
 ) -> Result<Response, Response> {
-    let id = text(&fields, "namespace").map_err(IntoResponse::into_response)?;
-    let show_name = text_up_to(&fields, "namespaceShowName", NAME_BYTES)
-        .map_err(IntoResponse::into_response)?;
-    let description = text_up_to(&fields, "namespaceDesc", DESCRIPTION_BYTES)
-        .map_err(IntoResponse::into_response)?;
+    let id = text(&fields, "namespace")?;
+    let (show_name, description) = shown(&fields, "namespaceShowName")?;
     console
         .naming
         .update_namespace(id, show_name, description)
@@ -136,7 +130,7 @@ pub(super) async fn remove(
     State(console): State<Console>,
     Fields(fields): Fields,
 ) -> Result<Response, Response> {
-    let id = text(&fields, "namespaceId").map_err(IntoResponse::into_response)?;
+    let id = text(&fields, "namespaceId")?;
     console.naming.remove_namespace(id).await.map_err(failed)?;
     tracing::info!(namespace = %id, "namespace deleted");
     Ok(Json(true).into_response())
@@ -152,6 +146,17 @@ fn may_read(console: &Console, user: &str, id: &str) -> bool {
         resource: naming_resource(id, None, None),
     };
     allowed(&console.auth.tables(), user, &need)
+}
+
+/// A write's show name (given as `name_param`) and description, each
+/// within the bytes its rule's characters may take.
+fn shown<'a>(
+    fields: &'a std::collections::HashMap<String, String>,
+    name_param: &str,
+) -> Result<(&'a str, &'a str), Bad> {
+    let show_name = text_up_to(fields, name_param, NAME_BYTES)?;
+    let description = text_up_to(fields, "namespaceDesc", DESCRIPTION_BYTES)?;
+    Ok((show_name, description))
 }
 
 /// What the listing knows of one namespace.

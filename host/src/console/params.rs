@@ -29,6 +29,14 @@ impl IntoResponse for Bad {
     }
 }
 
+/// So a handler answering `Result<_, Response>` can use `?` on a refused
+/// parameter.
+impl From<Bad> for Response {
+    fn from(bad: Bad) -> Response {
+        bad.into_response()
+    }
+}
+
 /// A naming operation's failure, answered as the HTTP door answers it:
 /// 400 for a refused parameter, 404 for what does not exist, 503 when the
 /// client should try again (no Raft leader, a timeout), else 500; the body

@@ -74,7 +74,7 @@ impl GrpcDoor {
             .connections
             .all()
             .iter()
-            .filter(|conn| conn.client().is_some() && !conn.is_released())
+            .filter(|conn| conn.is_registered())
             .count();
         GrpcFigures {
             connections,

@@ -161,11 +161,10 @@ fn check_existing_id(param: &str, id: &str) -> Result<(), NamingError> {
     Ok(())
 }
 
-/// A namespace id: `[A-Za-z0-9_-]+`, at most [`MAX_ID_LEN`], not `public`.
+/// A new namespace's id: an existing one's rules, and Nacos's
+/// `[A-Za-z0-9_-]+` of at most [`MAX_ID_LEN`].
 fn check_id(param: &str, id: &str) -> Result<(), NamingError> {
-    if id.is_empty() {
-        return Err(required(param));
-    }
+    check_existing_id(param, id)?;
     if id.chars().count() > MAX_ID_LEN {
         return Err(illegal(
             param,
@@ -180,9 +179,6 @@ fn check_id(param: &str, id: &str) -> Result<(), NamingError> {
             param,
             "a namespace id can only have these characters: 0-9a-zA-Z_-",
         ));
-    }
-    if id == PUBLIC {
-        return Err(illegal(param, "public is the default namespace"));
     }
     Ok(())
 }
