@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use futures_util::task::AtomicWaker;
 use tokio::sync::{Notify, mpsc};
 
 use super::proto::Payload;
@@ -98,7 +99,10 @@ pub struct Connection {
     released: AtomicBool,
     /// Since when (ms) the send queue has been full; 0 when it is not.
     stalled_since: AtomicI64,
-    close: Notify,
+    /// Wakes the one task waiting in [`Connection::closed`] (the transport's:
+    /// it polls that on every turn, and an `AtomicWaker` costs it a compare
+    /// where a `Notify` took a lock).
+    close: AtomicWaker,
     closing: AtomicBool,
     holdings: Mutex<Holdings>,
 }
@@ -118,7 +122,7 @@ impl Connection {
             setup_done: Notify::new(),
             released: AtomicBool::new(false),
             stalled_since: AtomicI64::new(0),
-            close: Notify::new(),
+            close: AtomicWaker::new(),
             closing: AtomicBool::new(false),
             holdings: Mutex::new(Holdings::default()),
         }
@@ -229,7 +233,7 @@ impl Connection {
     /// Asks the transport to close (the server task drops it).
     pub fn close(&self) {
         self.closing.store(true, Ordering::Release);
-        self.close.notify_one();
+        self.close.wake();
     }
 
     /// Whether the node or the client has started closing the transport.
@@ -237,9 +241,22 @@ impl Connection {
         self.closing.load(Ordering::Acquire)
     }
 
-    /// Completes once [`Connection::close`] was called.
+    /// Completes once [`Connection::close`] was called. One task at a time
+    /// may wait (the transport's).
     pub async fn closed(&self) {
-        self.close.notified().await;
+        std::future::poll_fn(|cx| {
+            if self.is_closing() {
+                return std::task::Poll::Ready(());
+            }
+            self.close.register(cx.waker());
+            // A close between the check and the registration woke nobody.
+            if self.is_closing() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
     }
 
     /// The connection's holdings, under their lock (never held across an await).

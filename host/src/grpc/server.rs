@@ -128,9 +128,12 @@ impl GrpcDoor {
         }
         let service = self.routes(&conn);
         let mut builder = http2::Builder::new(TokioExecutor::new());
+        // No `date` header on answers: gRPC servers (grpc-java, Nacos) send
+        // none and no client reads it; it cost an HPACK encode per answer.
         builder
             .max_concurrent_streams(self.config.max_streams_per_connection)
-            .max_header_list_size(MAX_HEADER_BYTES);
+            .max_header_list_size(MAX_HEADER_BYTES)
+            .auto_date_header(false);
         let io = TokioIo::new(Coalesced::new(tcp));
         let serving = builder.serve_connection(io, TowerToHyperService::new(service));
         tokio::pin!(serving);
