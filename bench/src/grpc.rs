@@ -361,6 +361,8 @@ pub struct PushLatency {
     pub subscribers: usize,
     /// Subscribers that could not connect or subscribe.
     pub refused: u64,
+    /// Why the first of them could not.
+    pub refused_because: Option<String>,
     pub changes: u64,
     pub received: usize,
     pub missed: usize,
@@ -451,6 +453,7 @@ pub async fn push_latency(
     Ok(PushLatency {
         subscribers,
         refused: refused.errors,
+        refused_because: refused.first_error,
         changes,
         received: latencies.len(),
         missed: expected.saturating_sub(latencies.len()),

@@ -529,10 +529,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 f64::from(r.p99_us) / 1000.0,
                 f64::from(r.max_us) / 1000.0
             );
+            if let Some(why) = &r.refused_because {
+                println!("  the first refused subscriber: {why}");
+            }
             if cli.json {
                 println!(
                     "{}",
-                    serde_json::json!({"op": "grpc-push", "subscribers": r.subscribers, "refused": r.refused, "changes": r.changes,
+                    serde_json::json!({"op": "grpc-push", "subscribers": r.subscribers, "refused": r.refused, "refused_because": r.refused_because, "changes": r.changes,
                         "received": r.received, "missed": r.missed, "p50_us": r.p50_us,
                         "p99_us": r.p99_us, "max_us": r.max_us, "url": cli.url})
                 );

@@ -17,7 +17,7 @@ use std::time::Duration;
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tonic::codegen::BoxFuture;
 use tower::Service;
 
@@ -46,6 +46,26 @@ const MAX_HEADER_BYTES: u32 = 64 * 1024;
 /// The paths of the stream service (`/BiRequestStream/requestBiStream`).
 const STREAM_PATH: &str = "/BiRequestStream/";
 
+/// Connections the kernel may queue on a listener before the node accepts
+/// them (the kernel caps it at `net.core.somaxconn`, 4096 on current
+/// Linux). Tokio's listeners ask for 128, the standard library's number:
+/// when a thousand clients connect at once, as they do when a node restarts,
+/// that queue overflowed and some of them were reset. Netty, under Nacos,
+/// asks for `somaxconn` too.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `(ip, port)` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`,
+/// as tokio's own listeners have).
+fn listen(ip: IpAddr, port: u16) -> std::io::Result<TcpListener> {
+    let socket = match ip {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::new(ip, port))?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Binds the HTTP listener and the gRPC one. With `grpc_port` 0 the gRPC
 /// port is the HTTP port + 1000; when the HTTP port is 0 too (any free
 /// port), pairs are tried until both halves are free.
@@ -55,18 +75,18 @@ pub async fn bind(
     grpc_port: Option<u16>,
 ) -> std::io::Result<(TcpListener, Option<TcpListener>)> {
     let Some(grpc_port) = grpc_port else {
-        return Ok((TcpListener::bind((ip, http_port)).await?, None));
+        return Ok((listen(ip, http_port)?, None));
     };
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let http = TcpListener::bind((ip, http_port)).await?;
+        let http = listen(ip, http_port)?;
         let port = match grpc_port {
             0 => http.local_addr()?.port().checked_add(PORT_OFFSET),
             p => Some(p),
         };
         let grpc = match port {
-            Some(port) => TcpListener::bind((ip, port)).await,
+            Some(port) => listen(ip, port),
             None => Err(std::io::Error::other(format!(
                 "HTTP port + {PORT_OFFSET} is above 65535: set grpc.port"
             ))),
@@ -223,5 +243,44 @@ pub fn dial_addr(addr: SocketAddr) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
     } else {
         addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// More clients than tokio's default queue of 128 connect at once to a
+    /// node that has not accepted any yet: every handshake completes.
+    #[tokio::test]
+    async fn a_connection_storm_is_queued_not_dropped() {
+        const CLIENTS: usize = 600;
+        let (http, grpc) = bind(IpAddr::from([127, 0, 0, 1]), 0, Some(0))
+            .await
+            .expect("binds");
+        let grpc = grpc.expect("a gRPC listener");
+        for listener in [&http, &grpc] {
+            let addr = listener.local_addr().expect("bound");
+            let mut connecting = tokio::task::JoinSet::new();
+            for _ in 0..CLIENTS {
+                connecting.spawn(tokio::time::timeout(
+                    Duration::from_secs(5),
+                    TcpStream::connect(addr),
+                ));
+            }
+            let mut connected = Vec::with_capacity(CLIENTS);
+            while let Some(joined) = connecting.join_next().await {
+                let stream = joined
+                    .expect("connect task")
+                    .expect(
+                        "connected within 5 s (is net.core.somaxconn below 600 on this machine?)",
+                    )
+                    .expect("connected");
+                connected.push(stream);
+            }
+            assert_eq!(connected.len(), CLIENTS);
+        }
     }
 }
