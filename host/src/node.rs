@@ -79,7 +79,6 @@ impl Node {
     pub async fn start(config: Config) -> anyhow::Result<Node> {
         let grpc_port = config.grpc.enabled.then_some(config.grpc.port);
         let (listener, grpc_listener) = grpc::server::bind(config.bind, config.port, grpc_port)
-            .await
             .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         let advertised = SocketAddr::new(advertised_ip(config.bind), addr.port());

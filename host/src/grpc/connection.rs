@@ -316,6 +316,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn closed_completes_on_a_close_before_or_while_waiting() {
+        let conns = Connections::default();
+        let early = conns.open(addr(), 9848);
+        early.close();
+        tokio::time::timeout(Duration::from_secs(5), early.closed())
+            .await
+            .expect("a close before the wait completes it");
+        let late = conns.open(addr(), 9848);
+        let waiting = tokio::spawn({
+            let late = Arc::clone(&late);
+            async move { late.closed().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "nothing closed it yet");
+        late.close();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("a close while waiting completes it")
+            .expect("the waiting task");
+    }
+
+    #[tokio::test]
     async fn registration_once_and_sends_bounded_by_the_queue() {
         let conns = Connections::default();
         let conn = conns.open(addr(), 9848);

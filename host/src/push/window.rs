@@ -133,30 +133,27 @@ impl DuePushes {
                 window.sweep();
                 self.swept = now;
             }
-            match self.waiting.peek() {
-                Some(Reverse((at, _))) if *at <= now => {
-                    let Reverse((_, service)) = self.waiting.pop()?;
-                    window.taken(&service);
-                    return Some(service);
+            let earliest = self.waiting.peek().map(|Reverse((at, _))| *at);
+            if earliest.is_some_and(|at| at <= now) {
+                let Reverse((_, service)) = self.waiting.pop()?;
+                window.taken(&service);
+                return Some(service);
+            }
+            // Nothing due yet: wait for the earliest (if any), a newly
+            // scheduled push, or shutdown.
+            let earliest_due = async {
+                match earliest {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
                 }
-                Some(Reverse((at, _))) => {
-                    let at = *at;
-                    tokio::select! {
-                        next = self.scheduled.recv() => {
-                            let (service, at) = next?;
-                            self.waiting.push(Reverse((at, service)));
-                        }
-                        _ = tokio::time::sleep_until(at) => {}
-                        _ = shutdown.recv() => return None,
-                    }
+            };
+            tokio::select! {
+                next = self.scheduled.recv() => {
+                    let (service, at) = next?;
+                    self.waiting.push(Reverse((at, service)));
                 }
-                None => tokio::select! {
-                    next = self.scheduled.recv() => {
-                        let (service, at) = next?;
-                        self.waiting.push(Reverse((at, service)));
-                    }
-                    _ = shutdown.recv() => return None,
-                },
+                _ = earliest_due => {}
+                _ = shutdown.recv() => return None,
             }
         }
     }
@@ -172,28 +169,43 @@ mod tests {
         ServiceKey::new("public", "DEFAULT_GROUP", name)
     }
 
-    /// The next due push, failing (not hanging) if none comes within a
-    /// second of (paused) time.
+    /// The push falling due within a second of (paused) time, if any:
+    /// a lost push fails a test instead of hanging it.
+    async fn due_within_a_second(
+        due: &mut DuePushes,
+        window: &MergeWindow,
+        shutdown: &mut Shutdown,
+    ) -> Option<ServiceKey> {
+        tokio::time::timeout(Duration::from_secs(1), due.next(window, shutdown))
+            .await
+            .ok()
+            .map(|pushed| pushed.expect("not shut down"))
+    }
+
+    /// The push falling due within a second; failing if none does.
     async fn next(
         due: &mut DuePushes,
         window: &MergeWindow,
         shutdown: &mut Shutdown,
     ) -> ServiceKey {
-        tokio::time::timeout(Duration::from_secs(1), due.next(window, shutdown))
+        due_within_a_second(due, window, shutdown)
             .await
             .expect("a push falls due")
-            .expect("not shut down")
     }
 
-    /// Whether a push is due within a second (paused time).
-    async fn nothing_due(
+    /// Ten changes to `s` at once: how long until its push fell due.
+    async fn burst(
+        s: &ServiceKey,
         due: &mut DuePushes,
         window: &MergeWindow,
         shutdown: &mut Shutdown,
-    ) -> bool {
-        tokio::time::timeout(Duration::from_secs(1), due.next(window, shutdown))
-            .await
-            .is_err()
+    ) -> Duration {
+        let start = Instant::now();
+        for _ in 0..10 {
+            window.schedule(s);
+        }
+        assert_eq!(&next(due, window, shutdown).await, s);
+        start.elapsed()
     }
 
     #[tokio::test(start_paused = true)]
@@ -201,30 +213,21 @@ mod tests {
         let (window, mut due) = MergeWindow::new(WINDOW);
         let (_trigger, mut shutdown) = crate::shutdown::channel();
         let s = key("s");
-        let start = Instant::now();
-        for _ in 0..10 {
-            window.schedule(&s);
-        }
-        assert_eq!(next(&mut due, &window, &mut shutdown).await, s);
         assert_eq!(
-            start.elapsed(),
+            burst(&s, &mut due, &window, &mut shutdown).await,
             Duration::ZERO,
             "the first change waits for nothing"
         );
         // The burst's other changes rode along; the next ones wait for the
         // window after the push, and go as one.
-        let pushed = Instant::now();
-        for _ in 0..10 {
-            window.schedule(&s);
-        }
-        assert_eq!(next(&mut due, &window, &mut shutdown).await, s);
         assert_eq!(
-            pushed.elapsed(),
+            burst(&s, &mut due, &window, &mut shutdown).await,
             WINDOW,
             "one push per window after the first"
         );
-        assert!(
-            nothing_due(&mut due, &window, &mut shutdown).await,
+        assert_eq!(
+            due_within_a_second(&mut due, &window, &mut shutdown).await,
+            None,
             "a burst is one push"
         );
         // Quiet for a window: the next change goes at once again.
