@@ -83,7 +83,10 @@ async fn users_tokens_and_keys_hold_on_every_member() -> anyhow::Result<()> {
     )
     .await?;
     ensure!(status == 200, "create user: {status} {body}");
-    form(
+    // Each next step goes to another member at once: its check (the user
+    // exists, the role is held) reads what the cluster committed, not what
+    // that member has applied so far.
+    let (status, body) = form(
         cluster.url(1, "/nacos/v1/auth/roles"),
         &[
             ("role", "dev"),
@@ -92,7 +95,11 @@ async fn users_tokens_and_keys_hold_on_every_member() -> anyhow::Result<()> {
         ],
     )
     .await?;
-    form(
+    ensure!(
+        status == 200,
+        "bind a role on another member: {status} {body}"
+    );
+    let (status, body) = form(
         cluster.url(2, "/nacos/v1/auth/permissions"),
         &[
             ("role", "dev"),
@@ -102,6 +109,10 @@ async fn users_tokens_and_keys_hold_on_every_member() -> anyhow::Result<()> {
         ],
     )
     .await?;
+    ensure!(
+        status == 200,
+        "grant a permission on a third member: {status} {body}"
+    );
     let ann = login(&cluster, 2, "ann", "ann-password").await?;
     // A change is committed on a majority when it is acknowledged, and
     // applied on the other members within Raft's replication (a heartbeat).

@@ -337,6 +337,21 @@ impl Auth {
         Ok(self.store.write(change, deadline).await?)
     }
 
+    /// Waits until the tables here hold every change committed anywhere
+    /// before the call (see [`AccountsStore::linearize`]); a handler checking
+    /// a change's precondition against [`Self::tables`] calls it first, so a
+    /// user created through one member can be given a role through another
+    /// at once.
+    ///
+    /// # Errors
+    ///
+    /// [`AccountError::Store`] (retryable) without a leader or at the write
+    /// timeout.
+    pub async fn linearize(&self) -> Result<(), AccountError> {
+        let deadline = Instant::now() + self.write_timeout;
+        Ok(self.store.linearize(deadline).await?)
+    }
+
     /// Whether this member may make a start-up change (first key, first admin).
     pub fn may_initiate(&self) -> bool {
         self.store.may_initiate()

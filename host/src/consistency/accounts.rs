@@ -40,6 +40,24 @@ impl AccountsStore {
         }
     }
 
+    /// Waits until the tables here hold every change committed before the
+    /// call (a leader-checked read in a cluster; at once on a standalone
+    /// node), by `deadline`. A change whose precondition is checked against
+    /// the tables (the user exists, the role is held) calls it first: a
+    /// follower applies a committed change up to a heartbeat after the
+    /// leader acknowledged it.
+    ///
+    /// # Errors
+    ///
+    /// `NoLeader` without a majority or a leader to confirm the read,
+    /// `Timeout` at `deadline` (both retryable: HTTP 503).
+    pub async fn linearize(&self, deadline: Deadline) -> Result<(), ConsistencyError> {
+        match self {
+            AccountsStore::Local(_) => Ok(()),
+            AccountsStore::Raft(raft) => raft.linearize(deadline).await,
+        }
+    }
+
     /// Whether this member may start a change on its own initiative (the
     /// first signing key, the configured first admin): the standalone node,
     /// or the Raft leader — so members do not race each other at start-up.

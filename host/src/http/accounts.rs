@@ -206,6 +206,9 @@ async fn create_user(State(state): State<ApiState>, params: Params) -> Response 
         Ok(p) => p,
         Err(e) => return refused(e),
     };
+    if let Err(e) = state.auth.linearize().await {
+        return refused(e);
+    }
     if state.auth.tables().user(&username).is_some() {
         return invalid(format!("user '{username}' already exist!"));
     }
@@ -237,6 +240,9 @@ async fn change_password(
         Ok(u) => u.to_string(),
         Err(e) => return refused(e),
     };
+    if let Err(e) = state.auth.linearize().await {
+        return refused(e);
+    }
     let permitted = match &caller.username {
         None => true, // auth off
         Some(me) => *me == username || state.auth.tables().is_admin(me),
@@ -274,6 +280,9 @@ async fn delete_user(State(state): State<ApiState>, params: Params) -> Response 
         Ok(u) => u.to_string(),
         Err(e) => return refused(e),
     };
+    if let Err(e) = state.auth.linearize().await {
+        return refused(e);
+    }
     {
         let tables = state.auth.tables();
         if tables.user(&username).is_none() {
@@ -310,6 +319,9 @@ async fn revoke_tokens(
         (None, Some(me)) => me.clone(),
         (None, None) => return invalid("Param 'username' is required."),
     };
+    if let Err(e) = state.auth.linearize().await {
+        return refused(e);
+    }
     let permitted = match &caller.username {
         None => true,
         Some(me) => *me == username || state.auth.tables().is_admin(me),
@@ -345,6 +357,9 @@ async fn first_admin(State(state): State<ApiState>, params: Params) -> Response 
             &crate::auth::Denied::Forbidden,
             "/nacos/v1/auth/users/admin",
         );
+    }
+    if let Err(e) = state.auth.linearize().await {
+        return refused(e);
     }
     if state.auth.tables().has_admin() {
         return Json(
@@ -432,6 +447,9 @@ async fn add_role(State(state): State<ApiState>, params: Params) -> Response {
     if role == ADMIN_ROLE {
         return invalid(format!("role '{ADMIN_ROLE}' is not permitted to create!"));
     }
+    if let Err(e) = state.auth.linearize().await {
+        return refused(e);
+    }
     if state.auth.tables().user(&username).is_none() {
         return invalid(format!("user '{username}' not found!"));
     }
@@ -508,6 +526,9 @@ async fn grant_permission(State(state): State<ApiState>, params: Params) -> Resp
         Ok(p) => p,
         Err(e) => return refused(e),
     };
+    if let Err(e) = state.auth.linearize().await {
+        return refused(e);
+    }
     if !state.auth.tables().role_exists(&permission.role) {
         return invalid(format!("role {} not found!", permission.role));
     }
