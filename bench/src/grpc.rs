@@ -15,8 +15,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,12 @@ pub struct Push {
     pub at: Instant,
     pub seq: u64,
 }
+
+/// Where the subscribers' readers note their pushes, for the bench to read
+/// at the end of each change's window. (A channel to the bench's main task
+/// woke that thread once per push: a futex call and a context switch per
+/// push on the client side, which shares the machine with the server.)
+pub type PushLog = Arc<Mutex<Vec<Push>>>;
 
 /// The highest `seq` among a push's hosts (a server that adds instances
 /// rather than replacing them pushes every earlier one too).
@@ -117,10 +123,11 @@ pub struct GrpcConn {
 }
 
 impl GrpcConn {
-    /// Connects and sets up like the SDKs; `pushes` receives every push.
+    /// Connects and sets up like the SDKs; every push is noted in `pushes`
+    /// as connection number `.0`.
     pub async fn connect(
         addr: SocketAddr,
-        pushes: Option<(usize, mpsc::UnboundedSender<Push>)>,
+        pushes: Option<(usize, PushLog)>,
     ) -> anyhow::Result<GrpcConn> {
         let channel = H2::connect(addr).await?;
         let mut unary = RequestClient::new(channel.clone()).max_decoding_message_size(64 << 20);
@@ -156,7 +163,8 @@ impl GrpcConn {
                 let _ = answers.try_send(payload(answer, reply));
                 let seq = newest_seq(body);
                 if let (Some((conn, pushes)), Some(seq)) = (&pushes, seq) {
-                    let _ = pushes.send(Push {
+                    let mut log = pushes.lock().unwrap_or_else(PoisonError::into_inner);
+                    log.push(Push {
                         conn: *conn,
                         at,
                         seq,
@@ -383,12 +391,12 @@ pub async fn push_latency(
     interval: Duration,
     service: &str,
 ) -> anyhow::Result<PushLatency> {
-    let (tx, mut pushes) = mpsc::unbounded_channel();
+    let pushes = PushLog::default();
     let mut subs = Vec::with_capacity(subscribers);
     let mut opening = tokio::task::JoinSet::new();
     for id in 0..subscribers {
-        let tx = tx.clone();
-        opening.spawn(async move { GrpcConn::connect(addr, Some((id, tx))).await });
+        let log = Arc::clone(&pushes);
+        opening.spawn(async move { GrpcConn::connect(addr, Some((id, log))).await });
     }
     // A server that refuses some subscribers is measured on the rest; the
     // refusals are reported.
@@ -405,7 +413,6 @@ pub async fn push_latency(
             refused.first_error.unwrap_or_default()
         );
     }
-    drop(tx);
     let service = &quoted(service);
     let mut writer = GrpcConn::connect(addr, None).await?;
     writer
@@ -423,7 +430,9 @@ pub async fn push_latency(
     }
     // Let the subscriptions' first pushes (if a server sends any) pass.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    while pushes.try_recv().is_ok() {}
+    let taken =
+        |log: &PushLog| std::mem::take(&mut *log.lock().unwrap_or_else(PoisonError::into_inner));
+    taken(&pushes);
     let mut sent_at = Vec::with_capacity(changes as usize + 1);
     sent_at.push(Instant::now());
     let mut latencies: Vec<u32> = Vec::new();
@@ -438,8 +447,10 @@ pub async fn push_latency(
                 register_body(service, 10_000 + (seq % 50_000) as u16, seq),
             )
             .await?;
-        let window_end = Instant::now() + interval;
-        while let Ok(Some(push)) = tokio::time::timeout_at(window_end.into(), pushes.recv()).await {
+        // The window is the interval: what arrived by its end is read then
+        // (a late push is still timed from its change, at a later window).
+        tokio::time::sleep(interval).await;
+        for push in taken(&pushes) {
             let n = push.seq;
             if n >= 1 && (n as usize) < sent_at.len() && seen.insert((push.conn, n)) {
                 let took = push.at.saturating_duration_since(sent_at[n as usize]);
