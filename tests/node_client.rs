@@ -28,12 +28,12 @@ async fn get_json(url: &str) -> anyhow::Result<serde_json::Value> {
 #[tokio::test]
 async fn register_list_deregister_and_beats_keep_alive() -> anyhow::Result<()> {
     // The client sends its first beat up to 10 s after it starts (its initial
-    // interval), then every clientBeatInterval: the delete timeout must exceed
-    // that first gap.
+    // interval), then every clientBeatInterval: the beat timeout must exceed
+    // that first gap, with room for a loaded machine.
     let node = TestNode::start(|c| {
         c.health.check_period_ms = 200;
-        c.health.beat_timeout_ms = 11_000;
-        c.health.delete_timeout_ms = 12_000;
+        c.health.beat_timeout_ms = 12_500;
+        c.health.delete_timeout_ms = 13_000;
         c.health.client_beat_interval_ms = 500;
     })
     .await?;

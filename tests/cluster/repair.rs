@@ -38,10 +38,14 @@ async fn checksum_rounds_repair_what_sync_missed() -> anyhow::Result<()> {
     .await
     .with_context(|| cluster.log_tail(0))?;
     // By a fetch from the new owner (node 2), or by node 2 sending the new
-    // owner (node 0) what it lacked.
-    let repaired = metric(&cluster, 0, "nacre_distro_repaired_fetched_total").await?
-        + metric(&cluster, 2, "nacre_distro_repaired_returned_total").await?;
-    ensure!(repaired > 0.0, "no repair counted");
+    // owner (node 0) what it lacked. Either side counts its repair after the
+    // round that made it, a moment after node 0 lists the instances.
+    wait_for("a repair to be counted", Duration::from_secs(5), || async {
+        let repaired = metric(&cluster, 0, "nacre_distro_repaired_fetched_total").await?
+            + metric(&cluster, 2, "nacre_distro_repaired_returned_total").await?;
+        Ok(repaired > 0.0)
+    })
+    .await?;
     Ok(())
 }
 

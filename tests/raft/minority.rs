@@ -36,9 +36,10 @@ async fn a_cut_off_minority_cannot_commit_and_converges_after_the_heal() -> anyh
         body.contains("not committed") || body.contains("try again"),
         "unclear error: {body}"
     );
-    // The client's deadline, end to end (1.5 s), and not much more.
+    // The client's deadline, end to end (1.5 s), not a hang (the margin is
+    // for a loaded machine's timers and a debug build).
     ensure!(
-        started.elapsed() < Duration::from_millis(2_000),
+        started.elapsed() < Duration::from_millis(3_000),
         "the refusal took {:?}",
         started.elapsed()
     );
@@ -59,12 +60,23 @@ async fn a_cut_off_minority_cannot_commit_and_converges_after_the_heal() -> anyh
     .await?;
     ensure!(read("true").await?.status() == 503);
 
-    let (status, body) =
-        put_persistent(&cluster.url(majority[0], ""), "split", "10.10.0.3", 3).await?;
-    ensure!(
-        status == 200,
-        "the majority could not commit: {status} {body}"
-    );
+    // The majority elects a leader of its own (the cut-off one was the
+    // leader) and commits; a write made before the election is refused
+    // (retryable) and made again, as a client does.
+    wait_for_value(
+        "the majority to commit",
+        Duration::from_secs(10),
+        || async {
+            let (status, body) =
+                put_persistent(&cluster.url(majority[0], ""), "split", "10.10.0.3", 3).await?;
+            ensure!(
+                status == 200 || status == 503,
+                "the majority refused a write: {status} {body}"
+            );
+            Ok((status == 200).then_some(()))
+        },
+    )
+    .await?;
     let majority_view = BTreeSet::from(["10.10.0.1:1".to_string(), "10.10.0.3:3".to_string()]);
     for i in &majority {
         wait_listed(&cluster, *i, "split", &majority_view).await?;

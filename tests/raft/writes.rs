@@ -52,15 +52,24 @@ async fn a_persistent_write_on_any_node_reaches_all() -> anyhow::Result<()> {
             "linearizable read on node {reader} missed a write via node {writer}"
         );
     }
-    let mut terms = BTreeSet::new();
-    for i in 0..3 {
-        let raft = raft_status(&cluster, i).await?;
-        terms.insert(raft["term"].as_u64().unwrap_or(0));
-        ensure!(
-            raft["members"].as_array().map(Vec::len) == Some(3),
-            "{raft}"
-        );
-    }
-    ensure!(terms.len() == 1, "terms differ: {terms:?}");
+    // Every member knows all three and they agree on the term (read one
+    // after another, so an election in between is waited out).
+    wait_for(
+        "one term on all three members",
+        Duration::from_secs(5),
+        || async {
+            let mut terms = BTreeSet::new();
+            for i in 0..3 {
+                let raft = raft_status(&cluster, i).await?;
+                terms.insert(raft["term"].as_u64().unwrap_or(0));
+                ensure!(
+                    raft["members"].as_array().map(Vec::len) == Some(3),
+                    "{raft}"
+                );
+            }
+            Ok(terms.len() == 1)
+        },
+    )
+    .await?;
     Ok(())
 }

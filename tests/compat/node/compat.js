@@ -11,7 +11,8 @@
 //   BEAT_PHASE_MS  length of the "beats keep alive" phase; 0 or unset skips it
 //   WAIT_LIMIT_MS  bound of every poll (default 10000, 100 ms steps)
 //   PUSH_MAX_MS    a listener change slower than this is polling, not push:
-//                  fail (default 2000; 0 accepts changes found by polling)
+//                  fail (default 5000, half the client's 10 s poll; 0 accepts
+//                  changes found by polling)
 //
 // Prints one JSON line per step ({"step":...,"ok":true,...}); on the first
 // failure prints {"step":...,"ok":false,"error":...}, a FAILED line on stderr,
@@ -33,7 +34,7 @@ const mode = process.env.MODE || 'basic';
 const runBasic = mode !== 'subscribe';
 const runSubscribe = mode === 'subscribe' || process.env.SUBSCRIBE === '1';
 const beatPhaseMs = Number(process.env.BEAT_PHASE_MS || '0');
-const PUSH_MAX_MS = Number(process.env.PUSH_MAX_MS || '2000');
+const PUSH_MAX_MS = Number(process.env.PUSH_MAX_MS || '5000');
 const GROUP = 'DEFAULT_GROUP';
 const unique = `${process.pid}-${Date.now().toString(36)}`;
 
