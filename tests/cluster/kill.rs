@@ -1,5 +1,7 @@
 //! kill -9 of a member while clients keep beating through the survivors.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use super::*;
 
 /// kill -9 of one node: its services get new owners, registrations and beats
@@ -30,11 +32,11 @@ async fn a_killed_node_loses_nothing_that_keeps_beating_and_rejoins() -> anyhow:
     // It keeps beating until the end: once it stops, the kept instances are
     // deleted a delete timeout later, which a slow restart could outlast.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let failed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let failed = Arc::new(Mutex::new(Vec::<String>::new()));
     let beater = {
         let services = services.clone();
         let survivors = survivors.clone();
-        let failed = std::sync::Arc::clone(&failed);
+        let failed = Arc::clone(&failed);
         tokio::spawn(async move {
             let mut turn = 0usize;
             while !*stop_rx.borrow() {
@@ -48,7 +50,7 @@ async fn a_killed_node_loses_nothing_that_keeps_beating_and_rejoins() -> anyhow:
                     };
                     failed
                         .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .unwrap_or_else(PoisonError::into_inner)
                         .push(failure);
                 }
                 tokio::time::sleep(Duration::from_millis(300)).await;
@@ -112,10 +114,12 @@ async fn a_killed_node_loses_nothing_that_keeps_beating_and_rejoins() -> anyhow:
             );
         }
     }
-    // Not one beat through the survivors failed while node 2 was dead.
+    // Not one beat through the survivors failed while node 2 was dead. (The
+    // beats during its rejoin only keep the instances alive; they are not
+    // judged.)
     let failures = failed
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or_else(PoisonError::into_inner)
         .clone();
     ensure!(
         failures.is_empty(),

@@ -235,30 +235,10 @@ impl Nemesis<'_> {
     }
 
     async fn raft_caught_up(&self, leader: usize) -> anyhow::Result<()> {
-        let raft = |servers: &serde_json::Value, field: &str| servers["raft"][field].as_u64();
-        let servers = self.cluster.servers(leader).await?;
-        let committed = raft(&servers, "commitIndex").unwrap_or(0);
-        let started = Instant::now();
-        'wait: loop {
-            if started.elapsed() > RECOVERY_LIMIT {
-                bail!(
-                    "members had not applied the leader's commit index {committed} within {RECOVERY_LIMIT:?}"
-                );
-            }
-            for member in 0..3 {
-                let applied = self
-                    .cluster
-                    .servers(member)
-                    .await
-                    .ok()
-                    .and_then(|s| raft(&s, "lastApplied"));
-                if applied.is_none_or(|a| a < committed) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue 'wait;
-                }
-            }
-            self.history.event(Fault::RaftCaughtUp);
-            return Ok(());
-        }
+        self.cluster
+            .wait_raft_applied(leader, RECOVERY_LIMIT)
+            .await?;
+        self.history.event(Fault::RaftCaughtUp);
+        Ok(())
     }
 }

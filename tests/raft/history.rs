@@ -100,7 +100,9 @@ async fn concurrent_writers_through_failures_keep_a_valid_history() -> anyhow::R
     let leader = wait_leader(&cluster, Duration::from_secs(10)).await?;
     // Writes that timed out may still commit; compare once every member
     // has applied all the leader has committed.
-    wait_applied_everywhere(&cluster, leader, Duration::from_secs(10)).await?;
+    cluster
+        .wait_raft_applied(leader, Duration::from_secs(10))
+        .await?;
 
     let acked: BTreeSet<String> = set_history
         .iter()

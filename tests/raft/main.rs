@@ -89,33 +89,6 @@ async fn wait_leader(cluster: &TestCluster, limit: Duration) -> anyhow::Result<u
     .await
 }
 
-/// Waits until every running node has applied what `leader` has committed
-/// now (its `commitIndex`): a write is applied on the member that answered
-/// it at once, on the others up to a replication round later.
-async fn wait_applied_everywhere(
-    cluster: &TestCluster,
-    leader: usize,
-    limit: Duration,
-) -> anyhow::Result<()> {
-    let committed = raft_status(cluster, leader).await?["commitIndex"]
-        .as_u64()
-        .context("the leader reports no commitIndex")?;
-    wait_for(
-        &format!("every running node to apply up to {committed}"),
-        limit,
-        || async {
-            for i in (0..cluster.addrs.len()).filter(|i| cluster.is_running(*i)) {
-                let applied = raft_status(cluster, i).await?["lastApplied"].as_u64();
-                if applied.is_none_or(|a| a < committed) {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        },
-    )
-    .await
-}
-
 /// Waits until node `i` lists exactly `want` for `service`.
 async fn wait_listed(
     cluster: &TestCluster,

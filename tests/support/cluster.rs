@@ -380,6 +380,31 @@ impl TestCluster {
             .await?)
     }
 
+    /// Waits until every running node has applied what node `leader` has
+    /// committed now (`raft.commitIndex` against each `raft.lastApplied` in
+    /// `operator/servers`). A Raft write is applied on the member that
+    /// answered it at once, on the others up to a replication round later;
+    /// a write that timed out may still commit.
+    pub async fn wait_raft_applied(&self, leader: usize, limit: Duration) -> anyhow::Result<()> {
+        let committed = self.servers(leader).await?["raft"]["commitIndex"]
+            .as_u64()
+            .context("the leader reports no commitIndex")?;
+        wait_for(
+            &format!("every running node to apply the leader's commit index {committed}"),
+            limit,
+            || async {
+                for i in (0..self.addrs.len()).filter(|i| self.is_running(*i)) {
+                    let applied = self.servers(i).await?["raft"]["lastApplied"].as_u64();
+                    if applied.is_none_or(|a| a < committed) {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            },
+        )
+        .await
+    }
+
     /// The checksum of every service on node `i` (internal route, with the secret).
     pub async fn digest(&self, i: usize) -> anyhow::Result<serde_json::Value> {
         let reply = reqwest::Client::new()
