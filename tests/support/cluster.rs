@@ -48,6 +48,22 @@ pub fn nacre_binary() -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
+/// A node's ports on loopback, held: its HTTP port (the answer) and its
+/// gRPC port, HTTP + 1000, both bound until the listeners are dropped.
+fn reserve_node_ports() -> anyhow::Result<(u16, [std::net::TcpListener; 2])> {
+    for _ in 0..100 {
+        let http = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+        let port = http.local_addr()?.port();
+        let Some(grpc_port) = port.checked_add(1000) else {
+            continue;
+        };
+        if let Ok(grpc) = std::net::TcpListener::bind(("127.0.0.1", grpc_port)) {
+            return Ok((port, [http, grpc]));
+        }
+    }
+    bail!("no free port P on loopback with P + 1000 free too, in 100 tries")
+}
+
 /// A free port on loopback (bound, read, released).
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
@@ -184,9 +200,16 @@ impl TestCluster {
     pub async fn start(options: ClusterOptions) -> anyhow::Result<TestCluster> {
         let binary = nacre_binary()?;
         let dir = tempfile::tempdir()?;
+        // Each node's HTTP and gRPC (HTTP + 1000) ports stay bound here
+        // until the link proxies have theirs: a proxy binding port 0 could
+        // otherwise be given a node's port just released (the node then
+        // cannot start, and the cluster never forms).
+        let mut reserved = Vec::new();
         let mut addrs = Vec::new();
         for _ in 0..options.size {
-            addrs.push(SocketAddr::from(([127, 0, 0, 1], free_port()?)));
+            let (port, held) = reserve_node_ports()?;
+            addrs.push(SocketAddr::from(([127, 0, 0, 1], port)));
+            reserved.push(held);
         }
         let mut links = Vec::new();
         for i in 0..options.size {
@@ -200,6 +223,7 @@ impl TestCluster {
             }
             links.push(row);
         }
+        drop(reserved);
         let mut cluster = TestCluster {
             addrs,
             children: Vec::new(),
@@ -216,7 +240,15 @@ impl TestCluster {
                 cluster.wait_listening(i, Duration::from_secs(20)).await?;
             }
         }
-        cluster.wait_converged(Duration::from_secs(20)).await?;
+        cluster
+            .wait_converged(Duration::from_secs(20))
+            .await
+            .with_context(|| {
+                let tails: Vec<String> = (0..cluster.addrs.len())
+                    .map(|i| format!("node {i}'s log:\n{}", cluster.log_tail(i)))
+                    .collect();
+                tails.join("\n")
+            })?;
         Ok(cluster)
     }
 
