@@ -12,26 +12,19 @@
 //!
 //! Every run is bounded in time and count; failures are counted, not fatal.
 
-use std::future::Future;
+use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use hyper::client::conn::http2;
-use hyper::http::uri::{Authority, Scheme};
-use hyper::{Request, Response, Uri};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use anyhow::{Context, anyhow, bail};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use hyper::http::{HeaderMap, Method, Request, Uri};
 use nacre::grpc::payload::{body_of, payload, type_of};
 use nacre::grpc::proto::Payload;
-use nacre::grpc::proto::bi_request_stream_client::BiRequestStreamClient;
-use nacre::grpc::proto::request_client::RequestClient;
+use prost::Message;
 use serde::Deserialize;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 use crate::stats::{Recorder, Summary, percentile};
 
@@ -67,59 +60,151 @@ fn field<'a>(body: &'a [u8], prefix: &str) -> Option<&'a str> {
     Some(&text[start..start + len])
 }
 
-/// One HTTP/2 connection driven by hyper directly, as the stubs' transport.
-/// (tonic's `Channel` puts a buffer task and a reconnect layer in front of
-/// every call: on two shared cores that made the bench the slow side.)
-#[derive(Clone)]
-struct H2 {
-    send: http2::SendRequest<tonic::body::Body>,
-    authority: Authority,
+/// The largest message the bench accepts from a server, bytes.
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// `message` in gRPC's length-prefixed framing: a zero byte (not
+/// compressed), the length as a big-endian `u32`, the protobuf.
+fn framed(message: &Payload) -> Bytes {
+    let len = message.encoded_len();
+    let mut out = BytesMut::with_capacity(5 + len);
+    out.put_u8(0);
+    out.put_u32(len as u32);
+    // Encoding into a buffer reserved for it cannot run out of room.
+    let _ = message.encode(&mut out);
+    out.freeze()
 }
 
-impl H2 {
-    async fn connect(addr: SocketAddr) -> anyhow::Result<H2> {
+/// Takes the first whole gRPC message off the front of `buf`, if one has
+/// arrived; an error for a compressed or oversized one.
+fn next_message(buf: &mut BytesMut) -> anyhow::Result<Option<Payload>> {
+    if buf.len() < 5 {
+        return Ok(None);
+    }
+    let compressed = buf[0];
+    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+    if compressed != 0 {
+        bail!("the server sent a compressed message");
+    }
+    if len > MAX_MESSAGE {
+        bail!("the server sent a message of {len} bytes");
+    }
+    if buf.len() < 5 + len {
+        return Ok(None);
+    }
+    buf.advance(5);
+    let message = buf.split_to(len);
+    Ok(Some(Payload::decode(message.freeze())?))
+}
+
+/// An error unless `headers` (an answer's trailers, or the headers of a
+/// trailers-only answer) say `grpc-status: 0`; `None` when they carry no
+/// status at all.
+fn grpc_status(headers: &HeaderMap) -> Option<anyhow::Result<()>> {
+    let status = headers.get("grpc-status")?;
+    if status == "0" {
+        return Some(Ok(()));
+    }
+    let message = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .unwrap_or("");
+    Some(Err(anyhow!(
+        "gRPC status {}: {message}",
+        status.to_str().unwrap_or("?")
+    )))
+}
+
+/// One HTTP/2 connection driven by the `h2` crate, the bench's gRPC
+/// transport. A request's headers and its message leave in one write, as
+/// grpc-java's do (hyper's client sends the body from a task of its own:
+/// two writes, two TCP segments and a task per request, which made the
+/// bench the costlier side of every exchange on two shared cores).
+struct Transport {
+    send: h2::client::SendRequest<Bytes>,
+    unary: Uri,
+    stream: Uri,
+}
+
+impl Transport {
+    async fn connect(addr: SocketAddr) -> anyhow::Result<Transport> {
         let tcp =
             tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
                 .await
                 .with_context(|| format!("connecting to {addr}: timed out"))?
                 .with_context(|| format!("connecting to {addr}"))?;
         tcp.set_nodelay(true)?;
-        let (send, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+        let (send, connection) = h2::client::Builder::new()
+            // hyper's client windows (what the bench used before, and near
+            // grpc-java's 1 MiB): no flow-control stalls on larger answers.
+            .initial_window_size(2 << 20)
+            .initial_connection_window_size(5 << 20)
+            .handshake(tcp)
             .await
             .with_context(|| format!("HTTP/2 handshake with {addr}"))?;
-        tokio::spawn(connection);
-        Ok(H2 {
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Transport {
             send,
-            authority: addr.to_string().parse()?,
+            unary: format!("http://{addr}/Request/request").parse()?,
+            stream: format!("http://{addr}/BiRequestStream/requestBiStream").parse()?,
         })
     }
-}
 
-impl tower::Service<Request<tonic::body::Body>> for H2 {
-    type Response = Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
-        self.send.poll_ready(cx)
+    /// Opens a gRPC call to `uri`, its first message sent with the headers
+    /// (and the request side closed after it when `last`).
+    async fn open(
+        &mut self,
+        uri: Uri,
+        first: &Payload,
+        last: bool,
+    ) -> anyhow::Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>)> {
+        poll_fn(|cx| self.send.poll_ready(cx)).await?;
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(())?;
+        let (answer, mut to_server) = self.send.send_request(request, false)?;
+        to_server.send_data(framed(first), last)?;
+        Ok((answer, to_server))
     }
 
-    fn call(&mut self, mut request: Request<tonic::body::Body>) -> Self::Future {
-        let mut parts = request.uri().clone().into_parts();
-        parts.scheme = Some(Scheme::HTTP);
-        parts.authority = Some(self.authority.clone());
-        if let Ok(uri) = Uri::from_parts(parts) {
-            *request.uri_mut() = uri;
+    /// One unary call of `Request/request`.
+    async fn call(&mut self, request: &Payload) -> anyhow::Result<Payload> {
+        let (answer, _) = self.open(self.unary.clone(), request, true).await?;
+        let answer = answer.await?;
+        if let Some(status) = grpc_status(answer.headers()) {
+            status?;
         }
-        Box::pin(self.send.send_request(request))
+        let mut body = answer.into_body();
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk?;
+            let _ = body.flow_control().release_capacity(chunk.len());
+            buf.extend_from_slice(&chunk);
+        }
+        let trailers = body.trailers().await?.unwrap_or_default();
+        grpc_status(&trailers).unwrap_or_else(|| Err(anyhow!("the answer had no grpc-status")))?;
+        next_message(&mut buf)?.context("the answer carried no message")
     }
 }
 
 /// One client connection: unary calls, and a stream whose reader answers
-/// probes and acks pushes (forwarding them when asked to).
+/// probes and acks pushes (noting them when asked to).
 pub struct GrpcConn {
-    unary: RequestClient<H2>,
-    _to_server: mpsc::Sender<Payload>,
+    transport: Transport,
+    /// The stream's reader, stopped (and the stream reset) with the
+    /// connection.
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for GrpcConn {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 impl GrpcConn {
@@ -129,55 +214,65 @@ impl GrpcConn {
         addr: SocketAddr,
         pushes: Option<(usize, PushLog)>,
     ) -> anyhow::Result<GrpcConn> {
-        let channel = H2::connect(addr).await?;
-        let mut unary = RequestClient::new(channel.clone()).max_decoding_message_size(64 << 20);
-        let check = call(&mut unary, "ServerCheckRequest", BARE.into()).await?;
+        let mut transport = Transport::connect(addr).await?;
+        let check = transport.call(&payload("ServerCheckRequest", BARE)).await?;
         if type_of(&check) != "ServerCheckResponse" {
             bail!("server check answered {}", type_of(&check));
         }
-        let (to_server, rx) = mpsc::channel(64);
-        let mut inbound = BiRequestStreamClient::new(channel)
-            .max_decoding_message_size(64 << 20)
-            .request_bi_stream(ReceiverStream::new(rx))
-            .await?
-            .into_inner();
         let setup = r#"{"clientVersion":"nacre-bench","tenant":"","labels":{"module":"naming","source":"sdk"}}"#;
-        to_server
-            .send(payload("ConnectionSetupRequest", setup))
+        let (answer, mut to_server) = transport
+            .open(
+                transport.stream.clone(),
+                &payload("ConnectionSetupRequest", setup),
+                false,
+            )
             .await?;
-        let answers = to_server.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(message)) = inbound.message().await {
+        let answer = answer.await?;
+        if let Some(status) = grpc_status(answer.headers()) {
+            status?;
+        }
+        let mut inbound = answer.into_body();
+        let reader = tokio::spawn(async move {
+            let mut buf = BytesMut::new();
+            while let Some(Ok(chunk)) = inbound.data().await {
                 let at = Instant::now();
-                let answer = match type_of(&message) {
-                    "NotifySubscriberRequest" => "NotifySubscriberResponse",
-                    "ClientDetectionRequest" => "ClientDetectionResponse",
-                    _ => continue,
-                };
-                // Read only what is needed, by search: a JSON tree per push
-                // would make the bench, not the server, the slow side.
-                let body = body_of(&message);
-                let request_id = field(body, "\"requestId\":\"").unwrap_or("");
-                let reply =
-                    format!(r#"{{"resultCode":200,"errorCode":0,"requestId":"{request_id}"}}"#);
-                let _ = answers.try_send(payload(answer, reply));
-                let seq = newest_seq(body);
-                if let (Some((conn, pushes)), Some(seq)) = (&pushes, seq) {
-                    let mut log = pushes.lock().unwrap_or_else(PoisonError::into_inner);
-                    log.push(Push {
-                        conn: *conn,
-                        at,
-                        seq,
-                    });
+                let _ = inbound.flow_control().release_capacity(chunk.len());
+                buf.extend_from_slice(&chunk);
+                while let Ok(Some(message)) = next_message(&mut buf) {
+                    let answer = match type_of(&message) {
+                        "NotifySubscriberRequest" => "NotifySubscriberResponse",
+                        "ClientDetectionRequest" => "ClientDetectionResponse",
+                        _ => continue,
+                    };
+                    // Read only what is needed, by search: a JSON tree per
+                    // push would make the bench, not the server, the slow
+                    // side.
+                    let body = body_of(&message);
+                    let request_id = field(body, "\"requestId\":\"").unwrap_or("");
+                    let reply =
+                        format!(r#"{{"resultCode":200,"errorCode":0,"requestId":"{request_id}"}}"#);
+                    if to_server
+                        .send_data(framed(&payload(answer, reply)), false)
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let seq = newest_seq(body);
+                    if let (Some((conn, pushes)), Some(seq)) = (&pushes, seq) {
+                        let mut log = pushes.lock().unwrap_or_else(PoisonError::into_inner);
+                        log.push(Push {
+                            conn: *conn,
+                            at,
+                            seq,
+                        });
+                    }
                 }
             }
-        });
+        })
+        .abort_handle();
         // Servers register the connection as the setup arrives; wait until
         // a unary call is accepted (no server-specific SetupAck needed).
-        let mut conn = GrpcConn {
-            unary,
-            _to_server: to_server,
-        };
+        let mut conn = GrpcConn { transport, reader };
         for _ in 0..250 {
             let health = conn.call("HealthCheckRequest", BARE.into()).await?;
             if type_of(&health) == "HealthCheckResponse" {
@@ -190,7 +285,7 @@ impl GrpcConn {
 
     /// One request (`body` is its JSON).
     pub async fn call(&mut self, kind: &str, body: String) -> anyhow::Result<Payload> {
-        call(&mut self.unary, kind, body).await
+        self.transport.call(&payload(kind, body)).await
     }
 
     /// One request; an `ErrorResponse` or a failed typed answer is an error.
@@ -217,11 +312,6 @@ pub const BARE: &str = r#"{"requestId":""}"#;
 struct Outcome {
     #[serde(rename = "resultCode")]
     result_code: Option<i64>,
-}
-
-async fn call(unary: &mut RequestClient<H2>, kind: &str, body: String) -> anyhow::Result<Payload> {
-    let answer = unary.request(payload(kind, body)).await?.into_inner();
-    Ok(answer)
 }
 
 /// `s` as a JSON string.
