@@ -33,6 +33,17 @@ pub enum StartupError {
         /// The operating system's error.
         reason: std::io::Error,
     },
+    #[error(
+        "the data directory {} is in use by another running nacre (it holds {LOCK_FILE} there): \
+         stop that node, or give each node a directory of its own with --data-dir \
+         (or NACRE_DATA_DIR, or data_dir in the config file)",
+        path.display()
+    )]
+    /// Another process holds the data directory's lock.
+    DataDirInUse {
+        /// The directory (as configured, made absolute).
+        path: PathBuf,
+    },
 }
 
 /// Checks `cluster.members` before anything binds: each entry parses, none
@@ -69,8 +80,47 @@ pub fn check_data_dir(path: &Path) -> Result<(), StartupError> {
     std::fs::remove_file(&probe).map_err(|e| failed("written", e))
 }
 
+/// The file whose lock marks a data directory as in use.
+pub const LOCK_FILE: &str = ".nacre.lock";
+
+/// The data directory's lock, held while the node runs (released when
+/// dropped, or by the kernel when the process dies, even by `kill -9`).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// Takes the data directory's lock: two nodes writing one directory would
+/// interleave their logs and snapshots. An error names the directory when
+/// another process holds it (an advisory `flock`-style lock on
+/// [`LOCK_FILE`]; the file stays, only the lock is the process's).
+pub fn lock_data_dir(path: &Path) -> Result<DataDirLock, StartupError> {
+    let absolute = || std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join(LOCK_FILE))
+        .map_err(|reason| StartupError::DataDir {
+            path: absolute(),
+            doing: "written",
+            reason,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(DataDirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StartupError::DataDirInUse { path: absolute() })
+        }
+        Err(std::fs::TryLockError::Error(reason)) => Err(StartupError::DataDir {
+            path: absolute(),
+            doing: "locked",
+            reason,
+        }),
+    }
+}
+
 /// The fix for the causes an operator meets at start, if `error` is one:
-/// the HTTP or UDP port taken, a bind address not of this machine, no
+/// the HTTP, gRPC or UDP port taken, a bind address not of this machine, no
 /// permission on a file of the data directory.
 pub fn fix_for(error: &anyhow::Error, config: &Config) -> Option<String> {
     let kind = error
@@ -80,9 +130,15 @@ pub fn fix_for(error: &anyhow::Error, config: &Config) -> Option<String> {
     Some(match kind {
         ErrorKind::AddrInUse => format!(
             "another process (another nacre?) is listening on a port this node needs: stop \
-             it, or choose other ports with --port / NACRE_PORT (HTTP, now {}) and \
-             push.udp_port / NACRE_PUSH_UDP_PORT (UDP, now {})",
-            config.port, config.push.udp_port
+             it, or choose other ports with --port / NACRE_PORT (HTTP, now {}), \
+             grpc.port / NACRE_GRPC_PORT (gRPC, now {}) and push.udp_port / \
+             NACRE_PUSH_UDP_PORT (UDP, now {})",
+            config.port,
+            match config.grpc.port {
+                0 => format!("{} = HTTP + 1000", u32::from(config.port) + 1000),
+                port => port.to_string(),
+            },
+            config.push.udp_port
         ),
         ErrorKind::AddrNotAvailable => format!(
             "{} is not an address of this machine: choose one with --bind / NACRE_BIND \
@@ -119,6 +175,21 @@ mod tests {
     }
 
     #[test]
+    fn a_data_dir_is_locked_by_one_node_at_a_time() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let held = lock_data_dir(dir.path()).expect("the first lock");
+        let refused = lock_data_dir(dir.path()).expect_err("a second holder");
+        assert!(matches!(refused, StartupError::DataDirInUse { .. }));
+        let text = refused.to_string();
+        assert!(
+            text.contains(&dir.path().display().to_string()) && text.contains("--data-dir"),
+            "{text}"
+        );
+        drop(held);
+        lock_data_dir(dir.path()).expect("free again once the first is dropped");
+    }
+
+    #[test]
     fn a_member_list_must_name_this_node() {
         let mut config = Config::default();
         config.cluster.members = vec!["127.0.0.1:8848".into(), "127.0.0.1:8858".into()];
@@ -150,6 +221,10 @@ mod tests {
         let error = anyhow::Error::from(taken).context("binding 0.0.0.0:8848");
         let fix = fix_for(&error, &Config::default()).unwrap_or_default();
         assert!(fix.contains("--port") && fix.contains("8848"), "{fix}");
+        assert!(
+            fix.contains("grpc.port") && fix.contains("9848 = HTTP + 1000"),
+            "{fix}"
+        );
         let other = anyhow::anyhow!("something else");
         assert_eq!(fix_for(&other, &Config::default()), None);
     }
