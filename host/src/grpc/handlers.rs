@@ -14,7 +14,7 @@ use super::connection::Connection;
 use super::info::Shown;
 use super::messages::{
     BatchInstanceRequest, InstanceBody, InstanceRequest, QueryRequest, Reply, ServiceListRequest,
-    SubscribeRequest, Target,
+    SubscribeRequest, Target, Targeted, read_naming,
 };
 use super::payload::{ErrorCode, error_response};
 use super::proto::Payload;
@@ -29,12 +29,20 @@ use crate::registry::model::{
 /// Parses a body as `T`; a body that does not parse is answered 502.
 /// (The answer is boxed: it is the rare path.)
 pub fn parse<T: DeserializeOwned>(kind: &str, body: &[u8]) -> Result<T, Box<Payload>> {
-    serde_json::from_slice(body).map_err(|e| {
-        Box::new(error_response(
-            ErrorCode::BadBody,
-            &format!("the body of {kind} is not valid: {e}"),
-        ))
-    })
+    serde_json::from_slice(body).map_err(|e| bad_body(kind, e))
+}
+
+/// [`parse`] for a naming request (its target read as well, see
+/// [`read_naming`]).
+pub fn parse_naming<T: Targeted>(kind: &str, body: &[u8]) -> Result<T, Box<Payload>> {
+    read_naming(body).map_err(|e| bad_body(kind, e))
+}
+
+fn bad_body(kind: &str, e: serde_json::Error) -> Box<Payload> {
+    Box::new(error_response(
+        ErrorCode::BadBody,
+        &format!("the body of {kind} is not valid: {e}"),
+    ))
 }
 
 /// A refused parameter: errorCode 400, `Param check invalid: ...`.

@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::GrpcDoor;
 use super::connection::{ClientInfo, Connection};
-use super::handlers::{self, parse};
+use super::handlers::{self, parse, parse_naming};
 use super::messages::{Bare, Reply, SetupRequest};
 use super::payload::{ErrorCode, body_of, client_ip_of, error_response, payload, type_of};
 use super::proto::Payload;
@@ -70,27 +70,29 @@ impl GrpcDoor {
             "HealthCheckRequest" => parse::<Bare>(kind, body).map(|b| {
                 Reply::ok("HealthCheckResponse", &b.request_id.unwrap_or_default()).into_payload()
             }),
-            "InstanceRequest" => match parse(kind, body) {
+            "InstanceRequest" => match parse_naming(kind, body) {
                 Ok(req) => Ok(handlers::instance(self, conn, req).await),
                 Err(e) => Err(e),
             },
-            "BatchInstanceRequest" => match parse(kind, body) {
+            "BatchInstanceRequest" => match parse_naming(kind, body) {
                 Ok(req) => Ok(handlers::batch(self, conn, req).await),
                 Err(e) => Err(e),
             },
-            "PersistentInstanceRequest" => match parse(kind, body) {
+            "PersistentInstanceRequest" => match parse_naming(kind, body) {
                 Ok(req) => Ok(handlers::persistent(self, req).await),
                 Err(e) => Err(e),
             },
-            "SubscribeServiceRequest" => match parse(kind, body) {
+            "SubscribeServiceRequest" => match parse_naming(kind, body) {
                 Ok(req) => Ok(handlers::subscribe(self, conn, req).await),
                 Err(e) => Err(e),
             },
-            "ServiceQueryRequest" => match parse(kind, body) {
+            "ServiceQueryRequest" => match parse_naming(kind, body) {
                 Ok(req) => Ok(handlers::query(self, conn, req).await),
                 Err(e) => Err(e),
             },
-            "ServiceListRequest" => parse(kind, body).map(|req| handlers::service_list(self, req)),
+            "ServiceListRequest" => {
+                parse_naming(kind, body).map(|req| handlers::service_list(self, req))
+            }
             _ => {
                 let message = format!("RequestHandler Not Found: no handler for type {kind:?}");
                 return self.protocol_error(ErrorCode::UnknownType, &message);

@@ -21,6 +21,14 @@ pub struct InstancePatch {
     pub metadata: Option<Metadata>,
 }
 
+/// The state of a registered instance that a new registration of it keeps
+/// or checks.
+struct Existing {
+    ephemeral: bool,
+    healthy: bool,
+    marked: bool,
+}
+
 impl ServiceManager {
     /// Registers (or re-registers) an instance, because of `cause` (the
     /// change feed's). A registration carries the client's weight and
@@ -42,7 +50,16 @@ impl ServiceManager {
         deadline: Deadline,
         cause: Cause,
     ) -> Result<(), NamingError> {
-        let existed = self.registry.instance(&service, &instance.id);
+        // What a registration needs of the instance it replaces, read in
+        // place: copying the whole instance (its metadata) cost every
+        // registration allocations it did not need.
+        let existed = self
+            .registry
+            .with_instance(&service, &instance.id, |slot| Existing {
+                ephemeral: slot.ephemeral,
+                healthy: slot.healthy,
+                marked: slot.marked,
+            });
         let what = if existed.is_some() {
             What::Reregistered
         } else {

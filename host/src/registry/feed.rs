@@ -226,10 +226,12 @@ impl ChangeFeed {
             what,
             What::Registered | What::Reregistered | What::Deregistered
         ) {
-            self.overrides
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&(service.clone(), instance.clone()));
+            let mut overrides = self.overrides.lock().unwrap_or_else(|e| e.into_inner());
+            // Usually none: then no key is built (a copy of the service and
+            // instance names per registration).
+            if !overrides.is_empty() {
+                overrides.remove(&(service.clone(), instance.clone()));
+            }
         }
     }
 

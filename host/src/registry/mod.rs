@@ -336,6 +336,20 @@ impl Registry {
         state.instances.get(id).map(|slot| slot.to_instance(id))
     }
 
+    /// `read` applied to one instance's slot under its service's read lock,
+    /// without copying the instance; `None` when the service or the
+    /// instance is absent.
+    pub fn with_instance<R>(
+        &self,
+        service: &ServiceKey,
+        id: &InstanceId,
+        read: impl FnOnce(&InstanceSlot) -> R,
+    ) -> Option<R> {
+        let service = self.service(service)?;
+        let state = service.read_state();
+        state.instances.get(id).map(read)
+    }
+
     /// A copy of a service's definition, or `None` when the service is absent.
     pub fn service_meta(&self, key: &ServiceKey) -> Option<ServiceMeta> {
         self.service(key).map(|s| s.read_state().meta.clone())
