@@ -239,3 +239,30 @@ async fn start_up_errors_name_the_path_or_port_and_the_fix() {
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert!(err.contains("\nfix: ") && err.contains("--port"), "{err}");
 }
+
+#[tokio::test]
+async fn a_second_node_on_a_data_directory_in_use_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut first = start(node_in(dir.path(), &[])).await;
+    let data = dir.path().join("data");
+    // Other ports (0: any free), the same directory.
+    let err = refused(node_in(dir.path(), &[])).await;
+    assert!(
+        err.contains(&data.to_string_lossy().to_string())
+            && err.contains("in use by another running nacre")
+            && err.contains("--data-dir"),
+        "{err}"
+    );
+    // The first node goes on serving, and once it is gone the directory
+    // is free again, even after kill -9 (the kernel drops the lock).
+    let listed = reqwest::get(format!(
+        "{}/nacos/v1/ns/instance/list?serviceName=still-there",
+        first.url
+    ))
+    .await
+    .expect("the first node answers");
+    assert!(listed.status().is_success());
+    first.child.kill().await.expect("kill -9");
+    let mut again = start(node_in(dir.path(), &[])).await;
+    assert!(terminate(&mut again.child).await.success());
+}
