@@ -115,6 +115,15 @@ fn grpc_status(headers: &HeaderMap) -> Option<anyhow::Result<()>> {
     )))
 }
 
+/// An error unless an answer's headers say HTTP 200 and, when they carry
+/// a gRPC status already (a trailers-only answer), status 0.
+fn answered(answer: &hyper::http::Response<h2::RecvStream>) -> anyhow::Result<()> {
+    if answer.status() != hyper::http::StatusCode::OK {
+        bail!("the server answered HTTP {}", answer.status());
+    }
+    grpc_status(answer.headers()).unwrap_or(Ok(()))
+}
+
 /// One HTTP/2 connection driven by the `h2` crate, the bench's gRPC
 /// transport. A request's headers and its message leave in one write, as
 /// grpc-java's do (hyper's client sends the body from a task of its own:
@@ -139,6 +148,7 @@ impl Transport {
             // grpc-java's 1 MiB): no flow-control stalls on larger answers.
             .initial_window_size(2 << 20)
             .initial_connection_window_size(5 << 20)
+            .enable_push(false)
             .handshake(tcp)
             .await
             .with_context(|| format!("HTTP/2 handshake with {addr}"))?;
@@ -160,6 +170,9 @@ impl Transport {
         first: &Payload,
         last: bool,
     ) -> anyhow::Result<(h2::client::ResponseFuture, h2::SendStream<Bytes>)> {
+        // Encoded before the headers are queued, so that both are there
+        // when the connection task next writes.
+        let first = framed(first);
         poll_fn(|cx| self.send.poll_ready(cx)).await?;
         let request = Request::builder()
             .method(Method::POST)
@@ -168,7 +181,7 @@ impl Transport {
             .header("te", "trailers")
             .body(())?;
         let (answer, mut to_server) = self.send.send_request(request, false)?;
-        to_server.send_data(framed(first), last)?;
+        to_server.send_data(first, last)?;
         Ok((answer, to_server))
     }
 
@@ -176,9 +189,7 @@ impl Transport {
     async fn call(&mut self, request: &Payload) -> anyhow::Result<Payload> {
         let (answer, _) = self.open(self.unary.clone(), request, true).await?;
         let answer = answer.await?;
-        if let Some(status) = grpc_status(answer.headers()) {
-            status?;
-        }
+        answered(&answer)?;
         let mut body = answer.into_body();
         let mut buf = BytesMut::new();
         while let Some(chunk) = body.data().await {
@@ -228,9 +239,7 @@ impl GrpcConn {
             )
             .await?;
         let answer = answer.await?;
-        if let Some(status) = grpc_status(answer.headers()) {
-            status?;
-        }
+        answered(&answer)?;
         let mut inbound = answer.into_body();
         let reader = tokio::spawn(async move {
             let mut buf = BytesMut::new();
@@ -238,7 +247,12 @@ impl GrpcConn {
                 let at = Instant::now();
                 let _ = inbound.flow_control().release_capacity(chunk.len());
                 buf.extend_from_slice(&chunk);
-                while let Ok(Some(message)) = next_message(&mut buf) {
+                // A message the bench cannot read ends the stream (and the
+                // connection's acks) rather than piling up behind it.
+                while let Some(message) = match next_message(&mut buf) {
+                    Ok(message) => message,
+                    Err(_) => return,
+                } {
                     let answer = match type_of(&message) {
                         "NotifySubscriberRequest" => "NotifySubscriberResponse",
                         "ClientDetectionRequest" => "ClientDetectionResponse",

@@ -26,7 +26,7 @@ pub enum StartupError {
     )]
     /// The data directory cannot be created or written to.
     DataDir {
-        /// The directory (as configured).
+        /// The directory (as configured, made absolute).
         path: PathBuf,
         /// `created` or `written`.
         doing: &'static str,
@@ -85,15 +85,18 @@ pub const LOCK_FILE: &str = ".nacre.lock";
 
 /// The data directory's lock, held while the node runs (released when
 /// dropped, or by the kernel when the process dies, even by `kill -9`).
+/// Holds nothing on a file system that cannot lock (a warning says so).
 #[derive(Debug)]
 pub struct DataDirLock {
-    _file: std::fs::File,
+    _file: Option<std::fs::File>,
 }
 
 /// Takes the data directory's lock: two nodes writing one directory would
 /// interleave their logs and snapshots. An error names the directory when
 /// another process holds it (an advisory `flock`-style lock on
-/// [`LOCK_FILE`]; the file stays, only the lock is the process's).
+/// [`LOCK_FILE`]; the file stays, only the lock is the process's). A file
+/// system without locks (some network and FUSE ones) is warned about, and
+/// the node starts unguarded, as before the lock existed.
 pub fn lock_data_dir(path: &Path) -> Result<DataDirLock, StartupError> {
     let absolute = || std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let file = std::fs::OpenOptions::new()
@@ -107,15 +110,18 @@ pub fn lock_data_dir(path: &Path) -> Result<DataDirLock, StartupError> {
             reason,
         })?;
     match file.try_lock() {
-        Ok(()) => Ok(DataDirLock { _file: file }),
+        Ok(()) => Ok(DataDirLock { _file: Some(file) }),
         Err(std::fs::TryLockError::WouldBlock) => {
             Err(StartupError::DataDirInUse { path: absolute() })
         }
-        Err(std::fs::TryLockError::Error(reason)) => Err(StartupError::DataDir {
-            path: absolute(),
-            doing: "locked",
-            reason,
-        }),
+        Err(std::fs::TryLockError::Error(reason)) => {
+            tracing::warn!(
+                dir = %absolute().display(),
+                error = %reason,
+                "the data directory cannot be locked: nothing stops a second node from using it too"
+            );
+            Ok(DataDirLock { _file: None })
+        }
     }
 }
 
@@ -128,18 +134,23 @@ pub fn fix_for(error: &anyhow::Error, config: &Config) -> Option<String> {
         .find_map(|cause| cause.downcast_ref::<std::io::Error>())
         .map(std::io::Error::kind)?;
     Some(match kind {
-        ErrorKind::AddrInUse => format!(
-            "another process (another nacre?) is listening on a port this node needs: stop \
-             it, or choose other ports with --port / NACRE_PORT (HTTP, now {}), \
-             grpc.port / NACRE_GRPC_PORT (gRPC, now {}) and push.udp_port / \
-             NACRE_PUSH_UDP_PORT (UDP, now {})",
-            config.port,
-            match config.grpc.port {
-                0 => format!("{} = HTTP + 1000", u32::from(config.port) + 1000),
-                port => port.to_string(),
-            },
-            config.push.udp_port
-        ),
+        ErrorKind::AddrInUse => {
+            let grpc = match (config.grpc.enabled, config.grpc.port, config.port) {
+                (false, _, _) => String::new(),
+                (true, 0, 0) => "grpc.port / NACRE_GRPC_PORT (gRPC, now HTTP + 1000), ".into(),
+                (true, 0, http) => format!(
+                    "grpc.port / NACRE_GRPC_PORT (gRPC, now {} = HTTP + 1000), ",
+                    u32::from(http) + 1000
+                ),
+                (true, port, _) => format!("grpc.port / NACRE_GRPC_PORT (gRPC, now {port}), "),
+            };
+            format!(
+                "another process (another nacre?) is listening on a port this node needs: stop \
+                 it, or choose other ports with --port / NACRE_PORT (HTTP, now {}), {grpc}\
+                 push.udp_port / NACRE_PUSH_UDP_PORT (UDP, now {})",
+                config.port, config.push.udp_port
+            )
+        }
         ErrorKind::AddrNotAvailable => format!(
             "{} is not an address of this machine: choose one with --bind / NACRE_BIND \
              (0.0.0.0 listens on all)",
@@ -225,6 +236,15 @@ mod tests {
             fix.contains("grpc.port") && fix.contains("9848 = HTTP + 1000"),
             "{fix}"
         );
+        let mut config = Config {
+            port: 0,
+            ..Config::default()
+        };
+        let fix = fix_for(&error, &config).unwrap_or_default();
+        assert!(fix.contains("(gRPC, now HTTP + 1000)"), "{fix}");
+        config.grpc.enabled = false;
+        let fix = fix_for(&error, &config).unwrap_or_default();
+        assert!(!fix.contains("grpc.port"), "gRPC off: {fix}");
         let other = anyhow::anyhow!("something else");
         assert_eq!(fix_for(&other, &Config::default()), None);
     }

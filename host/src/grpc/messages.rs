@@ -32,9 +32,9 @@ pub struct Target {
 
 /// A request that carries [`Target`]'s fields beside its own: they are
 /// read by a pass over the body of their own ([`read_naming`]). (With
-/// `#[serde(flatten)]` serde first copies every field of the body, the
-/// instance and its metadata included, into a tree of its own: a tenth of
-/// a registration's cost on the node.)
+/// `#[serde(flatten)]` serde first buffers the target's fields and every
+/// field it does not know, `module` and `headers` among them, as a tree of
+/// values, and reads the target from that.)
 pub trait Targeted: DeserializeOwned {
     /// Where the target goes.
     fn target_mut(&mut self) -> &mut Target;
@@ -59,8 +59,14 @@ targeted!(
 );
 
 /// A naming request `T` from its JSON body: two passes, each skipping what
-/// the other reads (skipping allocates nothing).
+/// the other reads (skipping allocates nothing). The body must be a JSON
+/// object, as Nacos's Jackson reads it (serde would also fill a struct from
+/// an array, by position).
 pub fn read_naming<T: Targeted>(body: &[u8]) -> serde_json::Result<T> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(serde::de::Error::custom("expected a JSON object"));
+    }
     let mut request: T = serde_json::from_slice(body)?;
     *request.target_mut() = serde_json::from_slice(body)?;
     Ok(request)
@@ -321,6 +327,18 @@ mod tests {
         assert_eq!(req.target.request_id.as_deref(), Some("9"));
         assert_eq!(req.r#type.as_deref(), Some("registerInstance"));
         Ok(())
+    }
+
+    #[test]
+    fn a_naming_request_must_be_an_object() {
+        for body in [&b"[]"[..], b" [\"x\"]", b"\"s\"", b"7", b"null", b"", b"{"] {
+            assert!(
+                read_naming::<ServiceListRequest>(body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(read_naming::<ServiceListRequest>(b" {}").is_ok());
     }
 
     #[test]
