@@ -99,7 +99,7 @@ struct StartArgs {
     #[arg(long)]
     insecure_cluster: bool,
     /// TOML file with any of the knobs in docs/CONFIG.md; NACRE_* variables and flags override it
-    #[arg(long, env = "NACRE_CONFIG")]
+    #[arg(long, env = "NACRE_CONFIG", hide_env_values = true)]
     config: Option<PathBuf>,
 }
 
