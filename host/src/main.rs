@@ -289,9 +289,8 @@ fn start(args: StartArgs) -> Result<(), Failure> {
     for variable in Config::unknown_env_vars(std::env::vars()) {
         tracing::warn!(%variable, "ignoring a NACRE_ variable that names no knob (docs/CONFIG.md)");
     }
-    startup::check_data_dir(&config.data_dir).map_err(anyhow::Error::from)?;
     // Held until the node has stopped: one node per data directory.
-    let _data_dir_lock = startup::lock_data_dir(&config.data_dir).map_err(anyhow::Error::from)?;
+    let _data_dir_lock = startup::claim_data_dir(&config.data_dir).map_err(anyhow::Error::from)?;
     let plugins = PluginFolder::inspect(&config);
     if plugins == PluginFolder::Missing {
         tracing::warn!(

@@ -3,7 +3,7 @@
 //! ("compacting …/persistent.log: Permission denied" said which file, not
 //! what to do).
 //!
-//! [`check_data_dir`] runs before anything opens a file; [`fix_for`] gives
+//! [`claim_data_dir`] runs before anything opens a file; [`fix_for`] gives
 //! the fix for an error that reaches `nacre start` anyway (a port in use, a
 //! file in the data directory that this user may not write).
 
@@ -63,22 +63,8 @@ pub fn check_members(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The name of the file [`check_data_dir`] writes and removes.
+/// The name of the file [`claim_data_dir`] writes and removes.
 const PROBE_FILE: &str = ".nacre-write-check";
-
-/// Creates the data directory if needed and checks that this user can write
-/// files in it, before the stores open theirs.
-pub fn check_data_dir(path: &Path) -> Result<(), StartupError> {
-    let failed = |doing, reason| StartupError::DataDir {
-        path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
-        doing,
-        reason,
-    };
-    std::fs::create_dir_all(path).map_err(|e| failed("created", e))?;
-    let probe = path.join(PROBE_FILE);
-    std::fs::write(&probe, b"").map_err(|e| failed("written", e))?;
-    std::fs::remove_file(&probe).map_err(|e| failed("written", e))
-}
 
 /// The file whose lock marks a data directory as in use.
 pub const LOCK_FILE: &str = ".nacre.lock";
@@ -91,28 +77,32 @@ pub struct DataDirLock {
     _file: Option<std::fs::File>,
 }
 
-/// Takes the data directory's lock: two nodes writing one directory would
-/// interleave their logs and snapshots. An error names the directory when
-/// another process holds it (an advisory `flock`-style lock on
-/// [`LOCK_FILE`]; the file stays, only the lock is the process's). A file
-/// system without locks (some network and FUSE ones) is warned about, and
-/// the node starts unguarded, as before the lock existed.
-pub fn lock_data_dir(path: &Path) -> Result<DataDirLock, StartupError> {
+/// Makes the data directory this node's, before the stores open their
+/// files: creates it if needed, takes its lock (two nodes writing one
+/// directory would interleave their logs and snapshots) and checks that
+/// this user can write files in it. An error names the directory and the
+/// fix; [`StartupError::DataDirInUse`] when another process holds the
+/// lock (an advisory `flock`-style lock on [`LOCK_FILE`]: the file stays,
+/// only the lock is the process's). A file system without locks (some
+/// network and FUSE ones) is warned about, and the node starts unguarded.
+pub fn claim_data_dir(path: &Path) -> Result<DataDirLock, StartupError> {
     let absolute = || std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let failed = |doing, reason| StartupError::DataDir {
+        path: absolute(),
+        doing,
+        reason,
+    };
+    std::fs::create_dir_all(path).map_err(|e| failed("created", e))?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path.join(LOCK_FILE))
-        .map_err(|reason| StartupError::DataDir {
-            path: absolute(),
-            doing: "written",
-            reason,
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(DataDirLock { _file: Some(file) }),
+        .map_err(|e| failed("written", e))?;
+    let lock = match file.try_lock() {
+        Ok(()) => DataDirLock { _file: Some(file) },
         Err(std::fs::TryLockError::WouldBlock) => {
-            Err(StartupError::DataDirInUse { path: absolute() })
+            return Err(StartupError::DataDirInUse { path: absolute() });
         }
         Err(std::fs::TryLockError::Error(reason)) => {
             tracing::warn!(
@@ -120,9 +110,15 @@ pub fn lock_data_dir(path: &Path) -> Result<DataDirLock, StartupError> {
                 error = %reason,
                 "the data directory cannot be locked: nothing stops a second node from using it too"
             );
-            Ok(DataDirLock { _file: None })
+            DataDirLock { _file: None }
         }
-    }
+    };
+    // The lock file may be left from an earlier run: a file created now
+    // shows that new ones can be (the stores create theirs as they go).
+    let probe = path.join(PROBE_FILE);
+    std::fs::write(&probe, b"").map_err(|e| failed("written", e))?;
+    std::fs::remove_file(&probe).map_err(|e| failed("written", e))?;
+    Ok(lock)
 }
 
 /// The fix for the causes an operator meets at start, if `error` is one:
@@ -175,21 +171,23 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("a-file");
         std::fs::write(&file, b"x").expect("file written");
-        let error = check_data_dir(&file.join("data")).expect_err("under a file");
+        let error = claim_data_dir(&file.join("data")).expect_err("under a file");
         let text = error.to_string();
         assert!(
             text.contains("a-file/data") && text.contains("--data-dir"),
             "{text}"
         );
-        check_data_dir(&dir.path().join("fresh")).expect("a fresh folder is fine");
-        assert!(!dir.path().join("fresh").join(PROBE_FILE).exists());
+        let fresh = dir.path().join("fresh");
+        let _lock = claim_data_dir(&fresh).expect("a fresh folder is fine");
+        assert!(!fresh.join(PROBE_FILE).exists());
+        assert!(fresh.join(LOCK_FILE).exists());
     }
 
     #[test]
     fn a_data_dir_is_locked_by_one_node_at_a_time() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let held = lock_data_dir(dir.path()).expect("the first lock");
-        let refused = lock_data_dir(dir.path()).expect_err("a second holder");
+        let held = claim_data_dir(dir.path()).expect("the first lock");
+        let refused = claim_data_dir(dir.path()).expect_err("a second holder");
         assert!(matches!(refused, StartupError::DataDirInUse { .. }));
         let text = refused.to_string();
         assert!(
@@ -197,7 +195,7 @@ mod tests {
             "{text}"
         );
         drop(held);
-        lock_data_dir(dir.path()).expect("free again once the first is dropped");
+        claim_data_dir(dir.path()).expect("free again once the first is dropped");
     }
 
     #[test]

@@ -331,9 +331,7 @@ impl Registry {
 
     /// A copy of one instance, or `None` when the service or instance is absent.
     pub fn instance(&self, service: &ServiceKey, id: &InstanceId) -> Option<Instance> {
-        let service = self.service(service)?;
-        let state = service.read_state();
-        state.instances.get(id).map(|slot| slot.to_instance(id))
+        self.with_instance(service, id, |slot| slot.to_instance(id))
     }
 
     /// `read` applied to one instance's slot under its service's read lock,
