@@ -125,10 +125,10 @@ fn answered(answer: &hyper::http::Response<h2::RecvStream>) -> anyhow::Result<()
 }
 
 /// One HTTP/2 connection driven by the `h2` crate, the bench's gRPC
-/// transport. A request's headers and its message leave in one write, as
-/// grpc-java's do (hyper's client sends the body from a task of its own:
-/// two writes, two TCP segments and a task per request, which made the
-/// bench the costlier side of every exchange on two shared cores).
+/// transport. A request's headers and its message leave in one write
+/// (hyper's client sends the body from a task of its own: two writes, two
+/// TCP segments and a task per request, which made the bench the costlier
+/// side of every exchange on two shared cores).
 struct Transport {
     send: h2::client::SendRequest<Bytes>,
     unary: Uri,
@@ -218,6 +218,54 @@ impl Drop for GrpcConn {
     }
 }
 
+/// A connection stream's reader: answers each probe, acks each push on the
+/// stream itself and notes the push in `pushes` as connection `.0`. Ends
+/// with the stream, or at a message it cannot read (rather than let the
+/// rest pile up behind it).
+async fn answer_stream(
+    mut inbound: h2::RecvStream,
+    mut to_server: h2::SendStream<Bytes>,
+    pushes: Option<(usize, PushLog)>,
+) {
+    let mut buf = BytesMut::new();
+    while let Some(Ok(chunk)) = inbound.data().await {
+        let at = Instant::now();
+        let _ = inbound.flow_control().release_capacity(chunk.len());
+        buf.extend_from_slice(&chunk);
+        loop {
+            let message = match next_message(&mut buf) {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(_) => return,
+            };
+            let answer = match type_of(&message) {
+                "NotifySubscriberRequest" => "NotifySubscriberResponse",
+                "ClientDetectionRequest" => "ClientDetectionResponse",
+                _ => continue,
+            };
+            // Read only what is needed, by search: a JSON tree per push
+            // would make the bench, not the server, the slow side.
+            let body = body_of(&message);
+            let request_id = field(body, "\"requestId\":\"").unwrap_or("");
+            let reply = format!(r#"{{"resultCode":200,"errorCode":0,"requestId":"{request_id}"}}"#);
+            if to_server
+                .send_data(framed(&payload(answer, reply)), false)
+                .is_err()
+            {
+                return;
+            }
+            if let (Some((conn, log)), Some(seq)) = (&pushes, newest_seq(body)) {
+                let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+                log.push(Push {
+                    conn: *conn,
+                    at,
+                    seq,
+                });
+            }
+        }
+    }
+}
+
 impl GrpcConn {
     /// Connects and sets up like the SDKs; every push is noted in `pushes`
     /// as connection number `.0`.
@@ -231,7 +279,7 @@ impl GrpcConn {
             bail!("server check answered {}", type_of(&check));
         }
         let setup = r#"{"clientVersion":"nacre-bench","tenant":"","labels":{"module":"naming","source":"sdk"}}"#;
-        let (answer, mut to_server) = transport
+        let (answer, to_server) = transport
             .open(
                 transport.stream.clone(),
                 &payload("ConnectionSetupRequest", setup),
@@ -240,50 +288,8 @@ impl GrpcConn {
             .await?;
         let answer = answer.await?;
         answered(&answer)?;
-        let mut inbound = answer.into_body();
-        let reader = tokio::spawn(async move {
-            let mut buf = BytesMut::new();
-            while let Some(Ok(chunk)) = inbound.data().await {
-                let at = Instant::now();
-                let _ = inbound.flow_control().release_capacity(chunk.len());
-                buf.extend_from_slice(&chunk);
-                // A message the bench cannot read ends the stream (and the
-                // connection's acks) rather than piling up behind it.
-                while let Some(message) = match next_message(&mut buf) {
-                    Ok(message) => message,
-                    Err(_) => return,
-                } {
-                    let answer = match type_of(&message) {
-                        "NotifySubscriberRequest" => "NotifySubscriberResponse",
-                        "ClientDetectionRequest" => "ClientDetectionResponse",
-                        _ => continue,
-                    };
-                    // Read only what is needed, by search: a JSON tree per
-                    // push would make the bench, not the server, the slow
-                    // side.
-                    let body = body_of(&message);
-                    let request_id = field(body, "\"requestId\":\"").unwrap_or("");
-                    let reply =
-                        format!(r#"{{"resultCode":200,"errorCode":0,"requestId":"{request_id}"}}"#);
-                    if to_server
-                        .send_data(framed(&payload(answer, reply)), false)
-                        .is_err()
-                    {
-                        return;
-                    }
-                    let seq = newest_seq(body);
-                    if let (Some((conn, pushes)), Some(seq)) = (&pushes, seq) {
-                        let mut log = pushes.lock().unwrap_or_else(PoisonError::into_inner);
-                        log.push(Push {
-                            conn: *conn,
-                            at,
-                            seq,
-                        });
-                    }
-                }
-            }
-        })
-        .abort_handle();
+        let reader =
+            tokio::spawn(answer_stream(answer.into_body(), to_server, pushes)).abort_handle();
         // Servers register the connection as the setup arrives; wait until
         // a unary call is accepted (no server-specific SetupAck needed).
         let mut conn = GrpcConn { transport, reader };
@@ -576,4 +582,48 @@ pub async fn push_latency(
         p99_us: percentile(&latencies, 99.0),
         max_us: latencies.last().copied().unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_taken_whole_however_they_arrive() -> anyhow::Result<()> {
+        let one = framed(&payload("NotifySubscriberRequest", r#"{"requestId":"1"}"#));
+        let two = framed(&payload("ClientDetectionRequest", r#"{"requestId":"2"}"#));
+        // Split inside the first message, the second in the same chunk.
+        let mut buf = BytesMut::from(&one[..7]);
+        assert!(next_message(&mut buf)?.is_none(), "not whole yet");
+        buf.extend_from_slice(&one[7..]);
+        buf.extend_from_slice(&two);
+        let first = next_message(&mut buf)?.context("the first")?;
+        assert_eq!(type_of(&first), "NotifySubscriberRequest");
+        let second = next_message(&mut buf)?.context("the second")?;
+        assert_eq!(body_of(&second), br#"{"requestId":"2"}"#);
+        assert!(next_message(&mut buf)?.is_none() && buf.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn compressed_or_oversized_messages_are_refused() {
+        let mut compressed = BytesMut::from(&[1u8, 0, 0, 0, 0][..]);
+        assert!(next_message(&mut compressed).is_err());
+        let mut huge = BytesMut::from(&[0u8, 0xff, 0xff, 0xff, 0xff][..]);
+        assert!(next_message(&mut huge).is_err());
+    }
+
+    #[test]
+    fn a_failed_grpc_status_is_an_error_with_its_message() {
+        let mut trailers = HeaderMap::new();
+        assert!(grpc_status(&trailers).is_none());
+        trailers.insert("grpc-status", "0".parse().expect("header"));
+        assert!(matches!(grpc_status(&trailers), Some(Ok(()))));
+        trailers.insert("grpc-status", "12".parse().expect("header"));
+        trailers.insert("grpc-message", "no such method".parse().expect("header"));
+        let error = grpc_status(&trailers)
+            .and_then(Result::err)
+            .expect("an error");
+        assert!(error.to_string().contains("12: no such method"), "{error}");
+    }
 }
