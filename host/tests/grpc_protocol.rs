@@ -241,3 +241,46 @@ async fn grpc_can_be_disabled() {
     let listing = node.fetch("/nacos/v2/core/loader/current").await.text;
     assert_eq!(listing, "{}");
 }
+
+/// The names of this process's threads that serve the gRPC transports of
+/// the door on `port` (`grpc-<port>-<i>`).
+fn transport_threads(port: u16) -> Vec<String> {
+    let prefix = format!("grpc-{port}-");
+    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| name.starts_with(&prefix))
+        .collect()
+}
+
+#[tokio::test]
+async fn transports_are_served_on_threads_that_end_with_the_node() {
+    let mut node = TestNode::start().await;
+    let addr = grpc_addr(&node);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    // The accept task starts them: wait for it to have run.
+    wait_for(
+        "one transport thread per core",
+        Duration::from_secs(5),
+        || async { transport_threads(addr.port()).len() == cores },
+    )
+    .await;
+    // Clients dealt out over the threads are all served.
+    let mut clients = Vec::new();
+    for i in 0..cores * 2 {
+        clients.push(RawClient::connect(addr, &format!("c{i}"), "").await);
+    }
+    for client in &mut clients {
+        let health = client
+            .call("HealthCheckRequest", json!({"requestId": "h"}))
+            .await;
+        assert_ok(&health, "HealthCheckResponse");
+    }
+    node.stop().await;
+    assert_eq!(
+        transport_threads(addr.port()),
+        Vec::<String>::new(),
+        "a stopped node's transport threads are joined"
+    );
+}

@@ -5,6 +5,8 @@
 //!
 //! - [`server`]: binds the port, accepts transports (one connection each)
 //!   and serves HTTP/2 on them; closes them on request and at shutdown.
+//! - `transports`: the threads (a runtime per core) the transports are
+//!   served on.
 //! - [`service`]: the two gRPC services: unary dispatch on the message type,
 //!   and the stream (setup, the client's answers).
 //! - [`handlers`]: one function per naming request.
@@ -34,6 +36,7 @@ pub mod push;
 pub mod server;
 pub mod service;
 pub mod stats;
+mod transports;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -8,7 +8,8 @@
 //! unresponsive or stuck client, shutdown) is really closed — the Python
 //! client notices nothing less than a closed socket (NACOS-V2.md §9) — and
 //! when the transport ends, whoever ended it, the connection is released at
-//! once.
+//! once. Accepted transports are served on the transport threads
+//! (`transports`), one runtime per core.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use super::payload::payload;
 use super::proto::bi_request_stream_server::BiRequestStreamServer;
 use super::proto::request_server::RequestServer;
 use super::service::Services;
+use super::transports::TransportThreads;
 use crate::shutdown::Shutdown;
 
 /// How clients derive the gRPC port from the HTTP port (NACOS-V2.md §1).
@@ -112,6 +114,14 @@ impl GrpcDoor {
     /// (each registered client is first told `ConnectResetRequest`).
     pub(super) async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: Shutdown) {
         let local_port = self.addr.port();
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let threads = match TransportThreads::start(&self, local_port, cores) {
+            Ok(threads) => Some(threads),
+            Err(e) => {
+                tracing::warn!(error = %e, "no gRPC transport threads: serving transports on the node's runtime");
+                None
+            }
+        };
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -127,7 +137,10 @@ impl GrpcDoor {
                         continue; // dropping it closes it
                     }
                     let conn = self.connections.open(remote, local_port);
-                    tokio::spawn(Arc::clone(&self).serve_transport(tcp, conn));
+                    match &threads {
+                        Some(threads) => threads.hand_over(&self, tcp, conn),
+                        None => drop(tokio::spawn(Arc::clone(&self).serve_transport(tcp, conn))),
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: pause, keep serving.
@@ -138,11 +151,14 @@ impl GrpcDoor {
         }
         drop(listener);
         self.close_all().await;
+        if let Some(threads) = threads {
+            threads.stop().await;
+        }
     }
 
     /// Serves HTTP/2 on one transport until it ends or the node closes it,
     /// then releases its connection.
-    async fn serve_transport(self: Arc<Self>, tcp: TcpStream, conn: Arc<Connection>) {
+    pub(super) async fn serve_transport(self: Arc<Self>, tcp: TcpStream, conn: Arc<Connection>) {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
