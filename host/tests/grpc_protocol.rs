@@ -259,14 +259,14 @@ async fn transports_are_served_on_threads_that_end_with_the_node() {
     let mut node = TestNode::start().await;
     let addr = grpc_addr(&node);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    // The accept task starts them: wait for it to have run.
+    // Started with the door; each thread names itself as it begins to run.
     wait_for(
         "one transport thread per core",
         Duration::from_secs(5),
         || async { transport_threads(addr.port()).len() == cores },
     )
     .await;
-    // Clients dealt out over the threads are all served.
+    // More clients than threads (dealt out in turn): every one is served.
     let mut clients = Vec::new();
     for i in 0..cores * 2 {
         clients.push(RawClient::connect(addr, &format!("c{i}"), "").await);

@@ -55,6 +55,7 @@ use connection::{Connection, Connections};
 use publish::Publisher;
 use push::PushHub;
 use stats::GrpcStats;
+use transports::TransportThreads;
 
 /// Whether the node may serve clients now (a cluster member that has not
 /// loaded its peers' data answers 300, "server starting").
@@ -103,10 +104,15 @@ pub struct Parts {
 }
 
 impl GrpcDoor {
-    /// Starts serving on `listener` (see [`server::bind`]): the server, the
-    /// push sender, resends and liveness checks run in `tasks` until
-    /// `shutdown`. The caller registers the door with the notifier
+    /// Starts serving on `listener` (see [`server::bind`]): the accept
+    /// loop, the push sender, resends and liveness checks run in `tasks`
+    /// until `shutdown`, the transports on one thread per core
+    /// (`transports`). The caller registers the door with the notifier
     /// ([`push::DoorListener`]).
+    ///
+    /// # Errors
+    /// The listener has no address, or a transport thread could not be
+    /// started.
     pub fn start(
         parts: Parts,
         listener: TcpListener,
@@ -129,7 +135,9 @@ impl GrpcDoor {
             close_when_not_ready_after: parts.close_when_not_ready_after,
             addr,
         });
-        tasks.spawn(Arc::clone(&door).serve(listener, shutdown.clone()));
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let threads = TransportThreads::start(&door, addr.port(), cores)?;
+        tasks.spawn(Arc::clone(&door).serve(listener, threads, shutdown.clone()));
         tasks.spawn(Arc::clone(&door).run_pushes(schedule, shutdown.clone()));
         tasks.spawn(Arc::clone(&door).run_resends(shutdown.clone()));
         tasks.spawn(Arc::clone(&door).run_liveness(shutdown.clone()));

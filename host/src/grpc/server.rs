@@ -110,18 +110,16 @@ pub fn bind(
 }
 
 impl GrpcDoor {
-    /// Accepts transports until shutdown, then closes every connection
-    /// (each registered client is first told `ConnectResetRequest`).
-    pub(super) async fn serve(self: Arc<Self>, listener: TcpListener, mut shutdown: Shutdown) {
+    /// Accepts transports and hands each to one of `threads` until
+    /// shutdown, then closes every connection (each registered client is
+    /// first told `ConnectResetRequest`) and stops the threads.
+    pub(super) async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        threads: TransportThreads,
+        mut shutdown: Shutdown,
+    ) {
         let local_port = self.addr.port();
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let threads = match TransportThreads::start(&self, local_port, cores) {
-            Ok(threads) => Some(threads),
-            Err(e) => {
-                tracing::warn!(error = %e, "no gRPC transport threads: serving transports on the node's runtime");
-                None
-            }
-        };
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
@@ -137,10 +135,7 @@ impl GrpcDoor {
                         continue; // dropping it closes it
                     }
                     let conn = self.connections.open(remote, local_port);
-                    match &threads {
-                        Some(threads) => threads.hand_over(&self, tcp, conn),
-                        None => drop(tokio::spawn(Arc::clone(&self).serve_transport(tcp, conn))),
-                    }
+                    threads.hand_over(&self, tcp, conn);
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: pause, keep serving.
@@ -151,9 +146,7 @@ impl GrpcDoor {
         }
         drop(listener);
         self.close_all().await;
-        if let Some(threads) = threads {
-            threads.stop().await;
-        }
+        threads.stop().await;
     }
 
     /// Serves HTTP/2 on one transport until it ends or the node closes it,

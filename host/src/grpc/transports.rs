@@ -7,7 +7,7 @@
 //! worker and unpark it (a futex call), and the tasks' state is shared
 //! between threads. On a runtime of its own, a connection's tasks wake each
 //! other on one thread. Measured (docs/BENCHMARKS.md, "Transport
-//! threads"): about a seventh less server CPU per unary request.
+//! threads"): 13–19% less server CPU per unary request.
 //!
 //! The accept loop stays on the node's runtime and deals accepted sockets
 //! out in turn; everything a transport's handlers call (the registry,
@@ -40,7 +40,8 @@ impl TransportThreads {
     ///
     /// # Errors
     /// A runtime or a thread could not be created (out of memory or
-    /// threads); the threads already started end.
+    /// threads): the node does not start its gRPC door. The threads already
+    /// started end.
     pub(super) fn start(
         door: &Arc<GrpcDoor>,
         port: u16,
