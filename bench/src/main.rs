@@ -352,6 +352,10 @@ async fn run_grpc(
 
 #[tokio::main]
 async fn main() {
+    // The node's reason (nacre::huge_pages): the bench's own burst of
+    // pushes read must not stall on zeroing huge pages, whichever server
+    // it drives.
+    let _ = nacre::huge_pages::turn_off();
     // `{:#}` prints the error and its causes on one line; returning the error
     // from main would print its Debug form, backtrace included when
     // RUST_BACKTRACE is set.

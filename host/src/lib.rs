@@ -32,7 +32,8 @@
 //! responsible for which service, the internal API's client and credential),
 //! [`wire`] (every message members send each other), [`config`] (every knob), [`metrics`] (the Prometheus page),
 //! [`switches`] (runtime switches), [`clock`], [`node`] (wires one node
-//! together), [`shutdown`], [`system_stats`]; for the `nacre` binary,
+//! together), [`shutdown`], [`system_stats`], [`huge_pages`] (off for the
+//! process: less resident memory, no page-zeroing stalls); for the `nacre` binary,
 //! [`logging`] (formats, colour, the access log), [`banner`] (what a
 //! starting node says it will do) and [`startup`] (start-up errors with
 //! their fix).
@@ -52,6 +53,7 @@ pub mod console;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod huge_pages;
 pub mod logging;
 pub mod metrics;
 pub mod naming;

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use nacre::banner::{Banner, PluginFolder};
-use nacre::{Config, Node, logging, startup};
+use nacre::{Config, Node, huge_pages, logging, startup};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// mimalloc keeps the registry's many small allocations compact (less
@@ -283,9 +283,11 @@ fn configure(args: &StartArgs) -> anyhow::Result<Config> {
 }
 
 fn start(args: StartArgs) -> Result<(), Failure> {
+    let huge_pages = huge_pages::turn_off();
     let config = configure(&args)?;
     let filter = logging::filter(&config.log_level).map_err(anyhow::Error::from)?;
     logging::init(filter, config.log_format)?;
+    tracing::debug!(?huge_pages, "transparent huge pages");
     for variable in Config::unknown_env_vars(std::env::vars()) {
         tracing::warn!(%variable, "ignoring a NACRE_ variable that names no knob (docs/CONFIG.md)");
     }
