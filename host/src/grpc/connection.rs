@@ -105,6 +105,8 @@ pub struct Connection {
     close: AtomicWaker,
     closing: AtomicBool,
     holdings: Mutex<Holdings>,
+    /// The transport thread serving it (its index), once handed over.
+    thread: OnceLock<usize>,
 }
 
 impl Connection {
@@ -125,7 +127,20 @@ impl Connection {
             close: AtomicWaker::new(),
             closing: AtomicBool::new(false),
             holdings: Mutex::new(Holdings::default()),
+            thread: OnceLock::new(),
         }
+    }
+
+    /// Records which transport thread serves the connection (set once, as
+    /// it is handed over).
+    pub(crate) fn serve_on_thread(&self, index: usize) {
+        let _ = self.thread.set(index);
+    }
+
+    /// The transport thread serving the connection; `None` before it is
+    /// handed over.
+    pub(crate) fn thread(&self) -> Option<usize> {
+        self.thread.get().copied()
     }
 
     /// Records activity from the client.

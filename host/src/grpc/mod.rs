@@ -39,7 +39,7 @@ pub mod stats;
 mod transports;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -76,6 +76,9 @@ pub struct GrpcDoor {
     close_when_not_ready_after: Duration,
     /// The address the gRPC server is bound to.
     addr: SocketAddr,
+    /// The transport threads' runtimes, by thread index (set once they
+    /// have started): pushes are sent from there.
+    transport_runtimes: OnceLock<Vec<tokio::runtime::Handle>>,
 }
 
 /// What [`GrpcDoor::start`] needs from the node.
@@ -134,9 +137,11 @@ impl GrpcDoor {
             ready: parts.ready,
             close_when_not_ready_after: parts.close_when_not_ready_after,
             addr,
+            transport_runtimes: OnceLock::new(),
         });
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let threads = TransportThreads::start(&door, addr.port(), cores)?;
+        let _ = door.transport_runtimes.set(threads.runtimes());
         tasks.spawn(Arc::clone(&door).serve(listener, threads, shutdown.clone()));
         tasks.spawn(Arc::clone(&door).run_pushes(schedule, shutdown.clone()));
         tasks.spawn(Arc::clone(&door).run_resends(shutdown.clone()));

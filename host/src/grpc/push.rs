@@ -13,6 +13,8 @@
 //!   again with the state at that time, for as long as the connection
 //!   lives (Nacos retries forever too, issue #12002). A push to a
 //!   connection that is gone counts as done.
+//! - The sends of a push leave from the transport threads (`transports`),
+//!   each thread sending to the subscribers it serves.
 //! - Sends never wait: a client that does not read fills its own bounded
 //!   queue and nobody else's (see `liveness` for what happens to it then).
 
@@ -192,8 +194,12 @@ impl GrpcDoor {
         }
     }
 
-    /// Pushes the current state of `service` to every subscriber.
-    async fn push_service(&self, service: &ServiceKey) {
+    /// Pushes the current state of `service` to every subscriber: rendered
+    /// here, sent from the transport thread serving each subscriber (one
+    /// wake-up of each thread, and each send wakes its stream's task on the
+    /// same thread; sent from here, every send was a wake-up of another
+    /// thread, a system call each).
+    async fn push_service(self: &Arc<Self>, service: &ServiceKey) {
         let subscribers = self.push.subscribers(service);
         if subscribers.is_empty() {
             return;
@@ -203,6 +209,8 @@ impl GrpcDoor {
         // shown the same: rendered once per clusters parameter.
         let filtered = self.filtered(service);
         let mut rendered: HashMap<Arc<str>, Arc<String>> = HashMap::new();
+        let threads = self.transport_runtimes.get().map_or(&[][..], Vec::as_slice);
+        let mut by_thread: Vec<Vec<(Subscriber, Arc<String>)>> = vec![Vec::new(); threads.len()];
         for sub in subscribers {
             let shaped = if filtered {
                 let shown = Shown::subscribed(service, &sub.clusters);
@@ -220,7 +228,23 @@ impl GrpcDoor {
                     },
                 )),
             };
-            self.send_push(&sub.conn, service, &info, &sub.figures, Sent::First);
+            match sub.conn.thread().and_then(|i| by_thread.get_mut(i)) {
+                Some(batch) => batch.push((sub, info)),
+                None => self.send_push(&sub.conn, service, &info, &sub.figures, Sent::First),
+            }
+        }
+        for (runtime, batch) in threads.iter().zip(by_thread) {
+            if batch.is_empty() {
+                continue;
+            }
+            let door = Arc::clone(self);
+            let service = service.clone();
+            // Dropped unsent if the thread has stopped: the node is going.
+            runtime.spawn(async move {
+                for (sub, info) in batch {
+                    door.send_push(&sub.conn, &service, &info, &sub.figures, Sent::First);
+                }
+            });
         }
     }
 

@@ -12,13 +12,16 @@
 //! The accept loop stays on the node's runtime and deals accepted sockets
 //! out in turn; everything a transport's handlers call (the registry,
 //! Distro, Raft, the notifier) is shared with the rest of the node as
-//! before, through its locks and channels.
+//! before, through its locks and channels. A push is sent from the thread
+//! serving each subscriber (`push`): one wake-up of each thread per push,
+//! rather than one per subscriber.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use tokio::net::TcpStream;
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use super::GrpcDoor;
@@ -30,6 +33,7 @@ type HandOver = (std::net::TcpStream, Arc<Connection>);
 /// The running transport threads of one door.
 pub(super) struct TransportThreads {
     queues: Vec<mpsc::UnboundedSender<HandOver>>,
+    runtimes: Vec<Handle>,
     threads: Vec<JoinHandle<()>>,
     next: AtomicUsize,
 }
@@ -48,11 +52,13 @@ impl TransportThreads {
         count: usize,
     ) -> std::io::Result<TransportThreads> {
         let mut queues = Vec::new();
+        let mut runtimes = Vec::new();
         let mut threads = Vec::new();
         for i in 0..count.max(1) {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
+            runtimes.push(runtime.handle().clone());
             let (queue, arrivals) = mpsc::unbounded_channel();
             let door = Arc::clone(door);
             let thread = std::thread::Builder::new()
@@ -63,9 +69,17 @@ impl TransportThreads {
         }
         Ok(TransportThreads {
             queues,
+            runtimes,
             threads,
             next: AtomicUsize::new(0),
         })
+    }
+
+    /// The threads' runtimes, in thread order: a task spawned on one runs
+    /// on that thread (until it stops, after which spawned tasks are
+    /// dropped).
+    pub(super) fn runtimes(&self) -> Vec<Handle> {
+        self.runtimes.clone()
     }
 
     /// Hands an accepted transport to the next thread in turn, which serves
@@ -81,6 +95,7 @@ impl TransportThreads {
             }
         };
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
+        conn.serve_on_thread(i);
         if let Err(mpsc::error::SendError((_, conn))) = self.queues[i].send((tcp, conn)) {
             // The thread has ended: only when it failed, since it ends only
             // after this struct is gone.
