@@ -286,15 +286,20 @@ impl GrpcDoor {
             }
             Err(SendError::Closed) => return,
         }
-        // Either way it waits for its ack, or for its resend.
-        conn.holdings().unacked.insert(
-            service.clone(),
-            UnackedPush {
-                request_id,
-                sent_at: now_millis(),
-                figures: Arc::clone(figures),
-            },
-        );
+        // Either way it waits for its ack, or for its resend. (The key is
+        // cloned only for a service's first push on the connection.)
+        let unacked = UnackedPush {
+            request_id,
+            sent_at: now_millis(),
+            figures: Arc::clone(figures),
+        };
+        let mut holdings = conn.holdings();
+        match holdings.unacked.get_mut(service) {
+            Some(slot) => *slot = unacked,
+            None => {
+                holdings.unacked.insert(service.clone(), unacked);
+            }
+        }
     }
 
     /// Records a client's answer to a push; a failed answer leaves the push
@@ -307,15 +312,17 @@ impl GrpcDoor {
         let mut holdings = conn.holdings();
         let found = holdings
             .unacked
-            .iter()
-            .find(|(_, push)| push.request_id == id)
-            .map(|(service, push)| (service.clone(), Arc::clone(&push.figures)));
-        let Some((service, figures)) = found else {
+            .values()
+            .find(|push| push.request_id == id)
+            .map(|push| Arc::clone(&push.figures));
+        let Some(figures) = found else {
             self.stats.acks_unmatched.fetch_add(1, Ordering::Relaxed);
             return;
         };
         if ok {
-            holdings.unacked.remove(&service);
+            // A connection waits on a few services at most: a scan, and no
+            // copy of the key.
+            holdings.unacked.retain(|_, push| push.request_id != id);
         }
         drop(holdings);
         if ok {
