@@ -487,6 +487,11 @@ pub struct PushLatency {
     pub p50_us: u32,
     pub p99_us: u32,
     pub max_us: u32,
+    /// Each change's own p99 (over its subscribers), the median and the
+    /// largest of them: whether the run's 1% tail is every change's, or a
+    /// few slow changes'.
+    pub change_p99_median_us: u32,
+    pub change_p99_max_us: u32,
 }
 
 /// `subscribers` connections subscribe to one service; a writer changes it
@@ -547,6 +552,7 @@ pub async fn push_latency(
     sent_at.push(Instant::now());
     let mut latencies: Vec<u32> = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut by_change: Vec<Vec<u32>> = vec![Vec::new(); changes as usize + 1];
     for seq in 1..=changes {
         sent_at.push(Instant::now());
         writer
@@ -564,11 +570,22 @@ pub async fn push_latency(
             let n = push.seq;
             if n >= 1 && (n as usize) < sent_at.len() && seen.insert((push.conn, n)) {
                 let took = push.at.saturating_duration_since(sent_at[n as usize]);
-                latencies.push(took.as_micros().min(u32::MAX as u128) as u32);
+                let took = took.as_micros().min(u32::MAX as u128) as u32;
+                latencies.push(took);
+                by_change[n as usize].push(took);
             }
         }
     }
     latencies.sort_unstable();
+    let mut change_p99s: Vec<u32> = by_change
+        .iter_mut()
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            c.sort_unstable();
+            percentile(c, 99.0)
+        })
+        .collect();
+    change_p99s.sort_unstable();
     let expected = subscribed.len() * changes as usize;
     drop(subscribed);
     Ok(PushLatency {
@@ -581,6 +598,8 @@ pub async fn push_latency(
         p50_us: percentile(&latencies, 50.0),
         p99_us: percentile(&latencies, 99.0),
         max_us: latencies.last().copied().unwrap_or(0),
+        change_p99_median_us: percentile(&change_p99s, 50.0),
+        change_p99_max_us: change_p99s.last().copied().unwrap_or(0),
     })
 }
 

@@ -533,6 +533,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 f64::from(r.p99_us) / 1000.0,
                 f64::from(r.max_us) / 1000.0
             );
+            println!(
+                "  each change's own p99: median {:.2} ms, slowest change {:.2} ms",
+                f64::from(r.change_p99_median_us) / 1000.0,
+                f64::from(r.change_p99_max_us) / 1000.0
+            );
             if let Some(why) = &r.refused_because {
                 println!("  the first refused subscriber: {why}");
             }
@@ -541,7 +546,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "{}",
                     serde_json::json!({"op": "grpc-push", "subscribers": r.subscribers, "refused": r.refused, "refused_because": r.refused_because, "changes": r.changes,
                         "received": r.received, "missed": r.missed, "p50_us": r.p50_us,
-                        "p99_us": r.p99_us, "max_us": r.max_us, "url": cli.url})
+                        "p99_us": r.p99_us, "max_us": r.max_us,
+                        "change_p99_median_us": r.change_p99_median_us,
+                        "change_p99_max_us": r.change_p99_max_us, "url": cli.url})
                 );
             }
         }
