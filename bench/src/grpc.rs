@@ -487,10 +487,11 @@ pub struct PushLatency {
     pub p50_us: u32,
     pub p99_us: u32,
     pub max_us: u32,
-    /// Each change's own p99 (over its subscribers), the median and the
-    /// largest of them: whether the run's 1% tail is every change's, or a
-    /// few slow changes'.
+    /// The median of the changes' own p99s (each over its subscribers):
+    /// with `change_p99_max_us`, whether the run's 1% tail is every
+    /// change's, or a few slow changes'.
     pub change_p99_median_us: u32,
+    /// The largest of the changes' own p99s.
     pub change_p99_max_us: u32,
 }
 

@@ -116,9 +116,10 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn main() -> ExitCode {
+    let huge_pages = huge_pages::turn_off();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Start(args) => start(args),
+        Command::Start(args) => start(args, huge_pages),
         Command::Plugin(PluginCommand::List { url, token }) => {
             plugin_list(&url, token.as_deref()).map_err(Failure::from)
         }
@@ -282,8 +283,7 @@ fn configure(args: &StartArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn start(args: StartArgs) -> Result<(), Failure> {
-    let huge_pages = huge_pages::turn_off();
+fn start(args: StartArgs, huge_pages: huge_pages::HugePages) -> Result<(), Failure> {
     let config = configure(&args)?;
     let filter = logging::filter(&config.log_level).map_err(anyhow::Error::from)?;
     logging::init(filter, config.log_format)?;

@@ -105,8 +105,8 @@ pub struct Connection {
     close: AtomicWaker,
     closing: AtomicBool,
     holdings: Mutex<Holdings>,
-    /// The transport thread serving it (its index), once handed over.
-    thread: OnceLock<usize>,
+    /// The index of the transport thread serving it, once handed over.
+    transport_thread: OnceLock<usize>,
 }
 
 impl Connection {
@@ -127,20 +127,20 @@ impl Connection {
             close: AtomicWaker::new(),
             closing: AtomicBool::new(false),
             holdings: Mutex::new(Holdings::default()),
-            thread: OnceLock::new(),
+            transport_thread: OnceLock::new(),
         }
     }
 
-    /// Records which transport thread serves the connection (set once, as
-    /// it is handed over).
-    pub(crate) fn serve_on_thread(&self, index: usize) {
-        let _ = self.thread.set(index);
+    /// Records the index of the transport thread serving the connection
+    /// (set once, as it is handed over).
+    pub(crate) fn set_transport_thread(&self, index: usize) {
+        let _ = self.transport_thread.set(index);
     }
 
-    /// The transport thread serving the connection; `None` before it is
-    /// handed over.
-    pub(crate) fn thread(&self) -> Option<usize> {
-        self.thread.get().copied()
+    /// The index of the transport thread serving the connection; `None`
+    /// before it is handed over.
+    pub(crate) fn transport_thread(&self) -> Option<usize> {
+        self.transport_thread.get().copied()
     }
 
     /// Records activity from the client.

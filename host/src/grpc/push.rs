@@ -13,8 +13,9 @@
 //!   again with the state at that time, for as long as the connection
 //!   lives (Nacos retries forever too, issue #12002). A push to a
 //!   connection that is gone counts as done.
-//! - The sends of a push leave from the transport threads (`transports`),
-//!   each thread sending to the subscribers it serves.
+//! - Pushes and resends are sent from the transport thread serving each
+//!   connection (`transports`), in the order they were decided, and
+//!   recorded as awaiting their ack before they are queued.
 //! - Sends never wait: a client that does not read fills its own bounded
 //!   queue and nobody else's (see `liveness` for what happens to it then).
 
@@ -160,6 +161,16 @@ impl PushHub {
     }
 }
 
+/// One push to send: to which connection, the service as it is shown
+/// there, and what to count it as.
+#[derive(Clone)]
+struct Outgoing {
+    conn: Arc<Connection>,
+    info: Arc<String>,
+    figures: Arc<SubscriberFigures>,
+    sent: Sent,
+}
+
 /// Whether a push is a subscriber's first of a change or a resend.
 #[derive(Clone, Copy, PartialEq)]
 enum Sent {
@@ -195,10 +206,9 @@ impl GrpcDoor {
     }
 
     /// Pushes the current state of `service` to every subscriber: rendered
-    /// here, sent from the transport thread serving each subscriber (one
-    /// wake-up of each thread, and each send wakes its stream's task on the
-    /// same thread; sent from here, every send was a wake-up of another
-    /// thread, a system call each).
+    /// here, once per clusters parameter (or per subscriber, through a push
+    /// filter), and sent from the transport thread serving each subscriber
+    /// ([`GrpcDoor::send_from_threads`]).
     async fn push_service(self: &Arc<Self>, service: &ServiceKey) {
         let subscribers = self.push.subscribers(service);
         if subscribers.is_empty() {
@@ -209,8 +219,7 @@ impl GrpcDoor {
         // shown the same: rendered once per clusters parameter.
         let filtered = self.filtered(service);
         let mut rendered: HashMap<Arc<str>, Arc<String>> = HashMap::new();
-        let threads = self.transport_runtimes.get().map_or(&[][..], Vec::as_slice);
-        let mut by_thread: Vec<Vec<(Subscriber, Arc<String>)>> = vec![Vec::new(); threads.len()];
+        let mut outgoing = Vec::with_capacity(subscribers.len());
         for sub in subscribers {
             let shaped = if filtered {
                 let shown = Shown::subscribed(service, &sub.clusters);
@@ -228,9 +237,35 @@ impl GrpcDoor {
                     },
                 )),
             };
-            match sub.conn.thread().and_then(|i| by_thread.get_mut(i)) {
-                Some(batch) => batch.push((sub, info)),
-                None => self.send_push(&sub.conn, service, &info, &sub.figures, Sent::First),
+            outgoing.push(Outgoing {
+                conn: sub.conn,
+                info,
+                figures: sub.figures,
+                sent: Sent::First,
+            });
+        }
+        self.send_from_threads(service, outgoing);
+    }
+
+    /// Sends pushes of `service` from the transport thread serving each
+    /// connection: one task per thread, which queues each push on its
+    /// stream (a wake of a task on the same thread). Sent from the node's
+    /// runtime, every push was a wake of another thread, an `eventfd` write
+    /// each. A thread runs what it is given in order, so a connection's
+    /// pushes and resends leave in the order they were decided. A
+    /// connection not handed to a thread yet is sent to from here; the
+    /// pushes of a thread that has stopped are dropped (the node is going).
+    fn send_from_threads(self: &Arc<Self>, service: &ServiceKey, outgoing: Vec<Outgoing>) {
+        let threads = self.transport_runtimes.get().map_or(&[][..], Vec::as_slice);
+        let mut by_thread: Vec<Vec<Outgoing>> = vec![Vec::new(); threads.len()];
+        for push in outgoing {
+            match push
+                .conn
+                .transport_thread()
+                .and_then(|i| by_thread.get_mut(i))
+            {
+                Some(batch) => batch.push(push),
+                None => self.send_push(service, &push),
             }
         }
         for (runtime, batch) in threads.iter().zip(by_thread) {
@@ -239,26 +274,40 @@ impl GrpcDoor {
             }
             let door = Arc::clone(self);
             let service = service.clone();
-            // Dropped unsent if the thread has stopped: the node is going.
             runtime.spawn(async move {
-                for (sub, info) in batch {
-                    door.send_push(&sub.conn, &service, &info, &sub.figures, Sent::First);
+                for push in &batch {
+                    door.send_push(&service, push);
                 }
             });
         }
     }
 
-    /// Sends one push and remembers it until acked.
-    fn send_push(
-        &self,
-        conn: &Connection,
-        service: &ServiceKey,
-        info: &str,
-        figures: &Arc<SubscriberFigures>,
-        sent: Sent,
-    ) {
+    /// Sends one push, recorded first as awaiting its ack (so that an ack
+    /// always finds it); not sent to a connection that has unsubscribed
+    /// meanwhile.
+    fn send_push(&self, service: &ServiceKey, push: &Outgoing) {
+        let conn = &push.conn;
         let request_id = self.connections.next_request_id();
-        let mut body = String::with_capacity(info.len() + 160);
+        {
+            let mut holdings = conn.holdings();
+            if !holdings.subscriptions.contains(service) {
+                return;
+            }
+            let unacked = UnackedPush {
+                request_id,
+                sent_at: now_millis(),
+                figures: Arc::clone(&push.figures),
+            };
+            // The key is cloned only for a service's first push on the
+            // connection; a newer push replaces the one awaiting its ack.
+            match holdings.unacked.get_mut(service) {
+                Some(slot) => *slot = unacked,
+                None => {
+                    holdings.unacked.insert(service.clone(), unacked);
+                }
+            }
+        }
+        let mut body = String::with_capacity(push.info.len() + 160);
         body.push_str("{\"namespace\":");
         push_json_str(&mut body, &service.namespace);
         body.push_str(",\"serviceName\":");
@@ -266,38 +315,34 @@ impl GrpcDoor {
         body.push_str(",\"groupName\":");
         push_json_str(&mut body, &service.group);
         body.push_str(",\"serviceInfo\":");
-        body.push_str(info);
+        body.push_str(&push.info);
         body.push_str(",\"requestId\":\"");
         body.push_str(&request_id.to_string());
         body.push_str("\",\"module\":\"naming\",\"headers\":{}}");
-        let outcome = conn.send(payload("NotifySubscriberRequest", body));
         let stats = &self.stats;
-        match outcome {
+        match conn.send(payload("NotifySubscriberRequest", body)) {
             Ok(()) => {
                 stats.pushes_sent.fetch_add(1, Ordering::Relaxed);
-                match sent {
-                    Sent::First => figures.pushed(),
-                    Sent::Again => figures.retransmitted(),
+                match push.sent {
+                    Sent::First => push.figures.pushed(),
+                    Sent::Again => push.figures.retransmitted(),
                 }
             }
+            // It stays recorded, and is sent again after the ack timeout.
             Err(SendError::Full) => {
                 stats.pushes_failed.fetch_add(1, Ordering::Relaxed);
-                figures.failed();
+                push.figures.failed();
             }
-            Err(SendError::Closed) => return,
-        }
-        // Either way it waits for its ack, or for its resend. (The key is
-        // cloned only for a service's first push on the connection.)
-        let unacked = UnackedPush {
-            request_id,
-            sent_at: now_millis(),
-            figures: Arc::clone(figures),
-        };
-        let mut holdings = conn.holdings();
-        match holdings.unacked.get_mut(service) {
-            Some(slot) => *slot = unacked,
-            None => {
-                holdings.unacked.insert(service.clone(), unacked);
+            // Gone: a push to a connection that is gone counts as done.
+            Err(SendError::Closed) => {
+                let mut holdings = conn.holdings();
+                if holdings
+                    .unacked
+                    .get(service)
+                    .is_some_and(|p| p.request_id == request_id)
+                {
+                    holdings.unacked.remove(service);
+                }
             }
         }
     }
@@ -366,7 +411,7 @@ impl GrpcDoor {
         }
     }
 
-    async fn resend(&self, conn: &Connection, service: &ServiceKey) {
+    async fn resend(self: &Arc<Self>, conn: &Arc<Connection>, service: &ServiceKey) {
         let held = self.push.by_service.get(service).and_then(|s| {
             s.get(&conn.id)
                 .map(|sub| (Arc::clone(&sub.clusters), Arc::clone(&sub.figures)))
@@ -390,6 +435,12 @@ impl GrpcDoor {
             None => self.plain_info(&shown, ref_time),
         };
         self.stats.pushes_resent.fetch_add(1, Ordering::Relaxed);
-        self.send_push(conn, service, &info, &figures, Sent::Again);
+        let again = Outgoing {
+            conn: Arc::clone(conn),
+            info: Arc::new(info),
+            figures,
+            sent: Sent::Again,
+        };
+        self.send_from_threads(service, vec![again]);
     }
 }

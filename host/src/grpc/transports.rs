@@ -12,7 +12,7 @@
 //! The accept loop stays on the node's runtime and deals accepted sockets
 //! out in turn; everything a transport's handlers call (the registry,
 //! Distro, Raft, the notifier) is shared with the rest of the node as
-//! before, through its locks and channels. A push is sent from the thread
+//! before, through its locks and channels. Pushes are sent from the thread
 //! serving each subscriber (`push`): one wake-up of each thread per push,
 //! rather than one per subscriber.
 
@@ -95,7 +95,7 @@ impl TransportThreads {
             }
         };
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
-        conn.serve_on_thread(i);
+        conn.set_transport_thread(i);
         if let Err(mpsc::error::SendError((_, conn))) = self.queues[i].send((tcp, conn)) {
             // The thread has ended: only when it failed, since it ends only
             // after this struct is gone.
