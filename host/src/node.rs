@@ -505,6 +505,7 @@ fn start_grpc(
     let parts = grpc::Parts {
         config: config.grpc.clone(),
         naming: Arc::clone(naming),
+        notifier: notifier.clone(),
         plugins: plugins.clone(),
         auth: Arc::clone(auth),
         // Leases name the member as the cluster knows it (its entry in

@@ -6,6 +6,12 @@
 //! when the event is delivered, so a burst of writes to one service becomes one
 //! event. Listeners (UDP push, plugins) read whatever they need from the
 //! registry at delivery time.
+//!
+//! A change made of several writes (a gRPC connection replacing its
+//! publication: the new instances registered, then the old ones removed)
+//! holds its service's delivery until it is complete ([`Notifier::hold`]),
+//! so listeners see its end state once, not the state between its writes
+//! (Nacos 2.x replaces a client's publication as one change).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
@@ -84,6 +90,10 @@ pub trait ChangeListener: Send + Sync + 'static {
 struct Pending {
     kinds: HashMap<ServiceKey, ChangeKinds, FastHash>,
     order: VecDeque<ServiceKey>,
+    /// Services whose delivery is held, with how many holds each.
+    held: HashMap<ServiceKey, usize, FastHash>,
+    /// Changes to held services, queued when their last hold ends.
+    deferred: HashMap<ServiceKey, ChangeKinds, FastHash>,
 }
 
 /// The queue of pending changes and the listeners they go to.
@@ -162,6 +172,54 @@ impl Notifier {
             return;
         }
         let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.held.contains_key(service) {
+            pending
+                .deferred
+                .entry(service.clone())
+                .or_default()
+                .merge(kinds);
+            return;
+        }
+        match pending.kinds.get_mut(service) {
+            Some(existing) => existing.merge(kinds),
+            None => {
+                pending.kinds.insert(service.clone(), kinds);
+                pending.order.push_back(service.clone());
+            }
+        }
+        drop(pending);
+        self.inner.wake.notify_one();
+    }
+
+    /// Holds the delivery of `service`'s changes until the returned guard
+    /// is dropped: changes made meanwhile are queued then, as one event.
+    /// Holds nest; a change pending before the hold is delivered as usual.
+    /// Relays ([`Notifier::relay_to`]) are not held: they hear each change
+    /// as it is made, at their own pace.
+    pub fn hold(&self, service: &ServiceKey) -> DeliveryHold {
+        let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+        *pending.held.entry(service.clone()).or_default() += 1;
+        DeliveryHold {
+            notifier: self.clone(),
+            service: service.clone(),
+        }
+    }
+
+    /// Ends one hold of `service`; after its last, what was deferred is
+    /// queued and the delivery task woken.
+    fn release(&self, service: &ServiceKey) {
+        let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(holds) = pending.held.get_mut(service) else {
+            return;
+        };
+        *holds -= 1;
+        if *holds > 0 {
+            return;
+        }
+        pending.held.remove(service);
+        let Some(kinds) = pending.deferred.remove(service) else {
+            return;
+        };
         match pending.kinds.get_mut(service) {
             Some(existing) => existing.merge(kinds),
             None => {
@@ -247,6 +305,19 @@ impl Notifier {
                 }
             }
         }
+    }
+}
+
+/// A hold on the delivery of one service's changes ([`Notifier::hold`]),
+/// released when dropped.
+pub struct DeliveryHold {
+    notifier: Notifier,
+    service: ServiceKey,
+}
+
+impl Drop for DeliveryHold {
+    fn drop(&mut self) {
+        self.notifier.release(&self.service);
     }
 }
 
@@ -361,6 +432,38 @@ mod tests {
         assert!(kinds.instances && kinds.service && !kinds.removed);
         assert_eq!(notifier.pop().map(|p| p.0), Some(key("b")));
         assert_eq!(notifier.pop(), None);
+    }
+
+    #[test]
+    fn a_held_service_is_queued_once_when_its_last_hold_ends() {
+        let notifier = Notifier::new();
+        notifier.listen(Arc::new(Recorder(Mutex::new(Vec::new()))));
+        let outer = notifier.hold(&key("a"));
+        let inner = notifier.hold(&key("a"));
+        notifier.notify(&key("a"), ChangeKinds::INSTANCES);
+        notifier.notify(&key("b"), ChangeKinds::INSTANCES);
+        notifier.notify(&key("a"), ChangeKinds::SERVICE);
+        // Only the service that is not held is up for delivery.
+        assert_eq!(notifier.pop().map(|p| p.0), Some(key("b")));
+        assert_eq!(notifier.pop(), None);
+        drop(inner);
+        assert_eq!(notifier.pop(), None, "one hold is left");
+        drop(outer);
+        let (service, kinds) = notifier.pop().expect("released with its changes");
+        assert_eq!(service, key("a"));
+        assert!(kinds.instances && kinds.service && !kinds.removed);
+        assert_eq!(notifier.pop(), None);
+        // No hold left: a change goes straight to the queue again.
+        notifier.notify(&key("a"), ChangeKinds::INSTANCES);
+        assert_eq!(notifier.pending(), 1);
+    }
+
+    #[test]
+    fn a_hold_without_changes_queues_nothing() {
+        let notifier = Notifier::new();
+        notifier.listen(Arc::new(Recorder(Mutex::new(Vec::new()))));
+        drop(notifier.hold(&key("a")));
+        assert_eq!(notifier.pending(), 0);
     }
 
     #[test]

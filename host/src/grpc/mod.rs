@@ -49,6 +49,7 @@ use crate::auth::Auth;
 use crate::config::GrpcConfig;
 use crate::naming::ServiceManager;
 use crate::naming::service_info::RefTimes;
+use crate::notifier::Notifier;
 use crate::plugins::Plugins;
 use crate::shutdown::Shutdown;
 use connection::{Connection, Connections};
@@ -87,6 +88,9 @@ pub struct Parts {
     pub config: GrpcConfig,
     /// The naming operations both doors call.
     pub naming: Arc<ServiceManager>,
+    /// The notifier the naming operations' changes go through (held while
+    /// a publication changes in several writes).
+    pub notifier: Notifier,
     /// The loaded plugins (push filters shape pushes and answers).
     pub plugins: Option<Arc<Plugins>>,
     /// Auth: the secured naming requests are checked against it.
@@ -125,7 +129,12 @@ impl GrpcDoor {
         let addr = listener.local_addr()?;
         let (push, schedule) = PushHub::new(parts.merge_window);
         let door = Arc::new(GrpcDoor {
-            publisher: Publisher::new(Arc::clone(&parts.naming), parts.node, parts.incarnation),
+            publisher: Publisher::new(
+                Arc::clone(&parts.naming),
+                parts.notifier,
+                parts.node,
+                parts.incarnation,
+            ),
             config: parts.config,
             naming: parts.naming,
             plugins: parts.plugins,

@@ -28,6 +28,7 @@ use tokio::sync::Mutex;
 
 use super::connection::Connection;
 use crate::naming::{NamingError, ServiceManager};
+use crate::notifier::Notifier;
 use crate::registry::feed::{Cause, Door};
 use crate::registry::model::{Instance, InstanceId, Lease, ServiceKey};
 use crate::registry::{FastHash, Registry};
@@ -41,6 +42,9 @@ const STRIPES: usize = 64;
 /// Applies connections' publications to the registry.
 pub struct Publisher {
     naming: Arc<ServiceManager>,
+    /// Holds a service's change events while a publication changes in
+    /// several writes (see [`Notifier::hold`]).
+    notifier: Notifier,
     /// This node and its incarnation, named in the leases it hands out.
     node: SocketAddr,
     incarnation: u64,
@@ -61,11 +65,18 @@ pub enum PublishError {
 }
 
 impl Publisher {
-    /// A publisher writing through `naming`, naming this member (`node`, as
+    /// A publisher writing through `naming` (whose change events go through
+    /// `notifier`), naming this member (`node`, as
     /// in `cluster.members`, and its `incarnation`) in the leases it hands out.
-    pub fn new(naming: Arc<ServiceManager>, node: SocketAddr, incarnation: u64) -> Publisher {
+    pub fn new(
+        naming: Arc<ServiceManager>,
+        notifier: Notifier,
+        node: SocketAddr,
+        incarnation: u64,
+    ) -> Publisher {
         Publisher {
             naming,
+            notifier,
             node,
             incarnation,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
@@ -98,6 +109,9 @@ impl Publisher {
         if conn.is_released() {
             return Err(PublishError::Released);
         }
+        // Subscribers see the publication replaced, not the new instances
+        // beside the old ones for a moment (and then a second push).
+        let _whole = self.notifier.hold(&service);
         if let Some(clash) = kind_clash(self.naming.registry(), &service, true) {
             return Err(NamingError::InvalidParam(clash).into());
         }
@@ -166,6 +180,8 @@ impl Publisher {
         let Some(ids) = conn.holdings().publications.remove(service) else {
             return Ok(());
         };
+        // A batch's instances leave together: one push, not one per instance.
+        let _whole = self.notifier.hold(service);
         let lease = self.lease(conn);
         for id in &ids {
             self.remove_if_leased(service, id, &lease, cause.clone())
