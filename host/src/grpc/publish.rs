@@ -109,9 +109,6 @@ impl Publisher {
         if conn.is_released() {
             return Err(PublishError::Released);
         }
-        // Subscribers see the publication replaced, not the new instances
-        // beside the old ones for a moment (and then a second push).
-        let _whole = self.notifier.hold(&service);
         if let Some(clash) = kind_clash(self.naming.registry(), &service, true) {
             return Err(NamingError::InvalidParam(clash).into());
         }
@@ -122,6 +119,14 @@ impl Publisher {
             .get(&service)
             .cloned()
             .unwrap_or_default();
+        // Subscribers see the publication replaced, not the new instances
+        // beside the old ones for a moment (and then a second push). A
+        // publication of one write (the same address again) needs no hold.
+        let stale = previous
+            .iter()
+            .filter(|id| !instances.iter().any(|i| &i.id == *id))
+            .count();
+        let _whole = (instances.len() + stale > 1).then(|| self.notifier.hold(&service));
         let mut published = Vec::with_capacity(instances.len());
         for mut instance in instances {
             instance.lease = lease.clone();
@@ -181,7 +186,7 @@ impl Publisher {
             return Ok(());
         };
         // A batch's instances leave together: one push, not one per instance.
-        let _whole = self.notifier.hold(service);
+        let _whole = (ids.len() > 1).then(|| self.notifier.hold(service));
         let lease = self.lease(conn);
         for id in &ids {
             self.remove_if_leased(service, id, &lease, cause.clone())
