@@ -96,6 +96,20 @@ struct Pending {
     deferred: HashMap<ServiceKey, ChangeKinds, FastHash>,
 }
 
+impl Pending {
+    /// Queues `kinds` for `service`: merged into its pending event, or a
+    /// new one at the back of the queue.
+    fn queue(&mut self, service: &ServiceKey, kinds: ChangeKinds) {
+        match self.kinds.get_mut(service) {
+            Some(existing) => existing.merge(kinds),
+            None => {
+                self.kinds.insert(service.clone(), kinds);
+                self.order.push_back(service.clone());
+            }
+        }
+    }
+}
+
 /// The queue of pending changes and the listeners they go to.
 #[derive(Clone)]
 pub struct Notifier {
@@ -180,13 +194,7 @@ impl Notifier {
                 .merge(kinds);
             return;
         }
-        match pending.kinds.get_mut(service) {
-            Some(existing) => existing.merge(kinds),
-            None => {
-                pending.kinds.insert(service.clone(), kinds);
-                pending.order.push_back(service.clone());
-            }
-        }
+        pending.queue(service, kinds);
         drop(pending);
         self.inner.wake.notify_one();
     }
@@ -220,13 +228,7 @@ impl Notifier {
         let Some(kinds) = pending.deferred.remove(service) else {
             return;
         };
-        match pending.kinds.get_mut(service) {
-            Some(existing) => existing.merge(kinds),
-            None => {
-                pending.kinds.insert(service.clone(), kinds);
-                pending.order.push_back(service.clone());
-            }
-        }
+        pending.queue(service, kinds);
         drop(pending);
         self.inner.wake.notify_one();
     }
