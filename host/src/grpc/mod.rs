@@ -149,8 +149,8 @@ impl GrpcDoor {
             transport_runtimes: OnceLock::new(),
         });
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let threads = TransportThreads::start(&door, addr.port(), cores)?;
-        let _ = door.transport_runtimes.set(threads.runtimes());
+        let mut threads = TransportThreads::start(&door, addr.port(), cores)?;
+        let _ = door.transport_runtimes.set(threads.take_runtimes());
         tasks.spawn(Arc::clone(&door).serve(listener, threads, shutdown.clone()));
         tasks.spawn(Arc::clone(&door).run_pushes(schedule, shutdown.clone()));
         tasks.spawn(Arc::clone(&door).run_resends(shutdown.clone()));

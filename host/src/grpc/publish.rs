@@ -122,11 +122,11 @@ impl Publisher {
         // Subscribers see the publication replaced, not the new instances
         // beside the old ones for a moment (and then a second push). A
         // publication of one write (the same address again) needs no hold.
-        let stale = previous
+        let stale: Vec<&InstanceId> = previous
             .iter()
             .filter(|id| !instances.iter().any(|i| &i.id == *id))
-            .count();
-        let _whole = (instances.len() + stale > 1).then(|| self.notifier.hold(&service));
+            .collect();
+        let _whole = (instances.len() + stale.len() > 1).then(|| self.notifier.hold(&service));
         let mut published = Vec::with_capacity(instances.len());
         for mut instance in instances {
             instance.lease = lease.clone();
@@ -141,8 +141,8 @@ impl Publisher {
                 return Err(e.into());
             }
         }
-        for stale in previous.iter().filter(|id| !published.contains(id)) {
-            self.remove_if_leased(&service, stale, &lease, FROM_CLIENT)
+        for id in stale {
+            self.remove_if_leased(&service, id, &lease, FROM_CLIENT)
                 .await?;
         }
         conn.holdings()

@@ -163,7 +163,6 @@ impl PushHub {
 
 /// One push to send: to which connection, the service as it is shown
 /// there, and what to count it as.
-#[derive(Clone)]
 struct Outgoing {
     conn: Arc<Connection>,
     info: Arc<String>,
@@ -257,7 +256,9 @@ impl GrpcDoor {
     /// pushes of a thread that has stopped are dropped (the node is going).
     fn send_from_threads(self: &Arc<Self>, service: &ServiceKey, outgoing: Vec<Outgoing>) {
         let threads = self.transport_runtimes.get().map_or(&[][..], Vec::as_slice);
-        let mut by_thread: Vec<Vec<Outgoing>> = vec![Vec::new(); threads.len()];
+        let mut by_thread: Vec<Vec<Outgoing>> = std::iter::repeat_with(Vec::new)
+            .take(threads.len())
+            .collect();
         for push in outgoing {
             match push
                 .conn

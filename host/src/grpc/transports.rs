@@ -75,11 +75,11 @@ impl TransportThreads {
         })
     }
 
-    /// The threads' runtimes, in thread order: a task spawned on one runs
-    /// on that thread (until it stops, after which spawned tasks are
-    /// dropped).
-    pub(super) fn runtimes(&self) -> Vec<Handle> {
-        self.runtimes.clone()
+    /// The threads' runtimes, in thread order, handed to their one user (the
+    /// door's pushes): a task spawned on one runs on that thread (until it
+    /// stops, after which spawned tasks are dropped).
+    pub(super) fn take_runtimes(&mut self) -> Vec<Handle> {
+        std::mem::take(&mut self.runtimes)
     }
 
     /// Hands an accepted transport to the next thread in turn, which serves
