@@ -175,6 +175,74 @@ async fn a_replaced_publication_is_pushed_once_in_its_final_state() {
     }
 }
 
+/// Changes faster than the transport threads write their pushes, with no
+/// merge window: each subscriber still gets its pushes in the order they
+/// were decided (each push's `lastRefTime` above the one before, the ports
+/// never going back) and ends on the final state. A thread writes a
+/// change's pushes sixteen at a time and yields between groups; a next
+/// change's pushes must not overtake the rest of the one before. A hundred
+/// subscribers are more than sixteen per thread on machines of up to six
+/// cores.
+#[tokio::test]
+async fn pushes_reach_each_subscriber_in_the_order_decided() {
+    const SUBSCRIBERS: usize = 100;
+    const CHANGES: u16 = 30;
+    let node = TestNode::start_with(|c| c.push.merge_window_ms = 0).await;
+    let mut subscribers = Vec::with_capacity(SUBSCRIBERS);
+    for _ in 0..SUBSCRIBERS {
+        let mut subscriber = RawClient::connect(grpc_addr(&node), "raw", "").await;
+        assert_ok(
+            &subscriber.subscribe("ordered", true).await,
+            "SubscribeServiceResponse",
+        );
+        subscribers.push(subscriber);
+    }
+    let final_host = format!("127.0.0.1:{CHANGES}");
+    let mut readers = tokio::task::JoinSet::new();
+    for mut subscriber in subscribers {
+        let final_host = final_host.clone();
+        readers.spawn(async move {
+            // (lastRefTime, port) of each push, until the final state.
+            let mut seen: Vec<(i64, u16)> = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let Some(push) = subscriber.next_of("NotifySubscriberRequest", left).await else {
+                    panic!("no push with {final_host} within 20 s; seen {seen:?}");
+                };
+                subscriber.ack(&push).await;
+                let info = &push.body["serviceInfo"];
+                let shown = hosts(info);
+                let port = shown
+                    .first()
+                    .and_then(|h| h.rsplit(':').next())
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                seen.push((info["lastRefTime"].as_i64().unwrap_or(0), port));
+                if shown == [final_host.as_str()] {
+                    return seen;
+                }
+            }
+        });
+    }
+    let mut publisher = RawClient::connect(grpc_addr(&node), "raw", "").await;
+    for port in 1..=CHANGES {
+        assert_ok(
+            &publisher.register("ordered", "127.0.0.1", port).await,
+            "InstanceResponse",
+        );
+    }
+    while let Some(seen) = readers.join_next().await {
+        let seen = seen.expect("reader");
+        for pair in seen.windows(2) {
+            assert!(
+                pair[0].0 < pair[1].0 && pair[0].1 <= pair[1].1,
+                "a push overtook an earlier one: {seen:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_unacked_push_is_sent_again_with_the_state_of_then() {
     let node = TestNode::start_with(|c| c.grpc.push_ack_timeout_ms = 200).await;

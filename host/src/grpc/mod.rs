@@ -77,9 +77,9 @@ pub struct GrpcDoor {
     close_when_not_ready_after: Duration,
     /// The address the gRPC server is bound to.
     addr: SocketAddr,
-    /// The transport threads' runtimes, by thread index (set once they
-    /// have started): pushes are sent from there.
-    transport_runtimes: OnceLock<Vec<tokio::runtime::Handle>>,
+    /// Each transport thread's push queue, by thread index (set once the
+    /// threads have started): pushes are sent from there.
+    push_writers: OnceLock<Vec<push::PushWriter>>,
 }
 
 /// What [`GrpcDoor::start`] needs from the node.
@@ -146,11 +146,12 @@ impl GrpcDoor {
             ready: parts.ready,
             close_when_not_ready_after: parts.close_when_not_ready_after,
             addr,
-            transport_runtimes: OnceLock::new(),
+            push_writers: OnceLock::new(),
         });
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let mut threads = TransportThreads::start(&door, addr.port(), cores)?;
-        let _ = door.transport_runtimes.set(threads.take_runtimes());
+        let writers = push::start_writers(&door, threads.take_runtimes());
+        let _ = door.push_writers.set(writers);
         tasks.spawn(Arc::clone(&door).serve(listener, threads, shutdown.clone()));
         tasks.spawn(Arc::clone(&door).run_pushes(schedule, shutdown.clone()));
         tasks.spawn(Arc::clone(&door).run_resends(shutdown.clone()));

@@ -14,8 +14,9 @@
 //!   lives (Nacos retries forever too, issue #12002). A push to a
 //!   connection that is gone counts as done.
 //! - Pushes and resends are sent from the transport thread serving each
-//!   connection (`transports`), in the order they were decided, and
-//!   recorded as awaiting their ack before they are queued.
+//!   connection (`transports`), by one writer task per thread that takes
+//!   them in the order they were decided and lets them be written a few at
+//!   a time; each is recorded as awaiting its ack before it is queued.
 //! - Sends never wait: a client that does not read fills its own bounded
 //!   queue and nobody else's (see `liveness` for what happens to it then).
 
@@ -25,6 +26,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
 
 use super::GrpcDoor;
 use super::connection::{Connection, SendError, UnackedPush};
@@ -39,6 +42,59 @@ use crate::registry::FastHash;
 use crate::registry::model::ServiceKey;
 use crate::shutdown::Shutdown;
 use crate::wire::SubscriberEntry;
+
+/// How many pushes a writer queues on their streams before it lets them be
+/// written. A queued push waits until the writer yields its thread: when a
+/// thread queued all its pushes of a change first (500 of 1,000
+/// subscribers on two threads), its first write left 2-4 ms after the
+/// change, and the clients had nothing to read meanwhile. Sixteen at a
+/// time, the first leaves within a tenth of a millisecond and the clients
+/// read while the node writes; each yield costs one poll of the thread's
+/// sockets (docs/BENCHMARKS.md, "Pushes written as they are queued").
+const PUSHES_BETWEEN_WRITES: usize = 16;
+
+/// A transport thread's push queue: batches of one service's pushes, taken
+/// in order by the thread's writer task ([`start_writers`]).
+pub(crate) type PushWriter = mpsc::UnboundedSender<PushBatch>;
+
+/// Pushes of one service to connections served by one transport thread.
+pub(crate) struct PushBatch {
+    service: ServiceKey,
+    pushes: Vec<Outgoing>,
+}
+
+/// Starts a push writer task on each transport thread's runtime (in thread
+/// order) and returns their queues. A writer holds the door weakly and
+/// ends with its runtime, or once the door is gone.
+pub(crate) fn start_writers(door: &Arc<GrpcDoor>, runtimes: Vec<Handle>) -> Vec<PushWriter> {
+    runtimes
+        .into_iter()
+        .map(|runtime| {
+            let (writer, queue) = mpsc::unbounded_channel();
+            runtime.spawn(write_pushes(Arc::downgrade(door), queue));
+            writer
+        })
+        .collect()
+}
+
+/// A transport thread's writer: sends each batch's pushes in order, yielding
+/// the thread every [`PUSHES_BETWEEN_WRITES`] so that what was queued is
+/// written (and the acks that came meanwhile read) before the next group.
+/// One task per thread takes every batch, so a connection's pushes leave in
+/// the order they were decided, whichever yields come between them.
+async fn write_pushes(door: Weak<GrpcDoor>, mut queue: mpsc::UnboundedReceiver<PushBatch>) {
+    while let Some(batch) = queue.recv().await {
+        let Some(door) = door.upgrade() else {
+            return;
+        };
+        for group in batch.pushes.chunks(PUSHES_BETWEEN_WRITES) {
+            for push in group {
+                door.send_push(&batch.service, push);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
 
 /// One subscribed connection, with the clusters it asked for.
 #[derive(Clone)]
@@ -247,17 +303,16 @@ impl GrpcDoor {
     }
 
     /// Sends pushes of `service` from the transport thread serving each
-    /// connection: one task per thread, which queues each push on its
-    /// stream (a wake of a task on the same thread). Sent from the node's
-    /// runtime, every push was a wake of another thread, an `eventfd` write
-    /// each. A thread runs what it is given in order, so a connection's
-    /// pushes and resends leave in the order they were decided. A
-    /// connection not handed to a thread yet is sent to from here; the
-    /// pushes of a thread that has stopped are dropped (the node is going).
-    fn send_from_threads(self: &Arc<Self>, service: &ServiceKey, outgoing: Vec<Outgoing>) {
-        let threads = self.transport_runtimes.get().map_or(&[][..], Vec::as_slice);
+    /// connection: one batch per thread, to the thread's writer, which
+    /// queues each push on its stream (a wake of a task on the same
+    /// thread). Sent from the node's runtime, every push was a wake of
+    /// another thread, an `eventfd` write each. A connection not handed to
+    /// a thread yet is sent to from here; the pushes for a thread that has
+    /// stopped are dropped (the node is going).
+    fn send_from_threads(&self, service: &ServiceKey, outgoing: Vec<Outgoing>) {
+        let writers = self.push_writers.get().map_or(&[][..], Vec::as_slice);
         let mut by_thread: Vec<Vec<Outgoing>> = std::iter::repeat_with(Vec::new)
-            .take(threads.len())
+            .take(writers.len())
             .collect();
         for push in outgoing {
             match push
@@ -269,17 +324,11 @@ impl GrpcDoor {
                 None => self.send_push(service, &push),
             }
         }
-        for (runtime, batch) in threads.iter().zip(by_thread) {
-            if batch.is_empty() {
-                continue;
+        for (writer, pushes) in writers.iter().zip(by_thread) {
+            if !pushes.is_empty() {
+                let service = service.clone();
+                let _ = writer.send(PushBatch { service, pushes });
             }
-            let door = Arc::clone(self);
-            let service = service.clone();
-            runtime.spawn(async move {
-                for push in &batch {
-                    door.send_push(&service, push);
-                }
-            });
         }
     }
 

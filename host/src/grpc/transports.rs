@@ -76,8 +76,8 @@ impl TransportThreads {
     }
 
     /// The threads' runtimes, in thread order, handed to their one user (the
-    /// door's pushes): a task spawned on one runs on that thread (until it
-    /// stops, after which spawned tasks are dropped).
+    /// door's push writers): a task spawned on one runs on that thread
+    /// (until it stops, when what runs there is dropped).
     pub(super) fn take_runtimes(&mut self) -> Vec<Handle> {
         std::mem::take(&mut self.runtimes)
     }
