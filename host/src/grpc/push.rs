@@ -48,9 +48,10 @@ use crate::wire::SubscriberEntry;
 /// thread queued all its pushes of a change first (500 of 1,000
 /// subscribers on two threads), its first write left 2-4 ms after the
 /// change, and the clients had nothing to read meanwhile. Sixteen at a
-/// time, the first leaves within a tenth of a millisecond and the clients
-/// read while the node writes; each yield costs one poll of the thread's
-/// sockets (docs/BENCHMARKS.md, "Pushes written as they are queued").
+/// time, the first is written once sixteen are queued rather than five
+/// hundred, and the clients read while the node writes; each yield costs
+/// one poll of the thread's sockets (docs/BENCHMARKS.md, "Pushes written as
+/// they are queued").
 const PUSHES_BETWEEN_WRITES: usize = 16;
 
 /// A transport thread's push queue: batches of one service's pushes, taken
