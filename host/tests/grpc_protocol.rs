@@ -118,6 +118,88 @@ async fn unknown_type_is_302_and_garbage_is_502_and_nothing_changes() {
     );
 }
 
+/// Bytes sent as they are: what no protobuf encoder would write.
+struct RawBytes;
+
+impl tonic::codec::Encoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let len = bytes::Buf::remaining(src);
+        Ok(Some(bytes::Buf::copy_to_bytes(src, len).to_vec()))
+    }
+}
+
+impl tonic::codec::Codec for RawBytes {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawBytes;
+    type Decoder = RawBytes;
+
+    fn encoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+
+    fn decoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+}
+
+/// A unary call whose message is not protobuf is refused with `INTERNAL`
+/// (grpc-java, under Nacos, answers such bytes the same way); nothing
+/// changes and the connection goes on serving.
+#[tokio::test]
+async fn malformed_protobuf_is_refused_and_the_connection_kept() {
+    let node = TestNode::start().await;
+    let mut client = RawClient::connect(grpc_addr(&node), "raw", "").await;
+    let mut raw = tonic::client::Grpc::new(client.channel.clone());
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/Request/request");
+    for garbage in [
+        // Field 1 (metadata) said to be 255 bytes long, one given.
+        vec![0x0a, 0xff, 0x01, 0x00],
+        // Field 1 with wire type 7, which does not exist.
+        vec![0x0f, 0x01],
+        // A tag longer than any varint.
+        vec![0xff; 16],
+    ] {
+        raw.ready().await.expect("the channel is ready");
+        let answer = raw
+            .unary(tonic::Request::new(garbage.clone()), path.clone(), RawBytes)
+            .await;
+        let status = answer.expect_err("garbage is refused");
+        assert_eq!(
+            status.code(),
+            tonic::Code::Internal,
+            "{garbage:?}: {status:?}"
+        );
+    }
+    let metrics = node.get("/operator/metrics", &[]).await.json();
+    assert_eq!(metrics["grpc"]["connections"], 1, "{metrics}");
+    assert_ok(
+        &client.register("after-garbage", "127.0.0.1", 80).await,
+        "InstanceResponse",
+    );
+    assert_eq!(node.listed("after-garbage", &[]).await.len(), 1);
+}
+
 #[tokio::test]
 async fn oversized_message_is_refused_and_changes_nothing() {
     let node = TestNode::start_with(|c| c.grpc.max_message_bytes = 64 * 1024).await;
@@ -232,6 +314,23 @@ async fn shutdown_tells_clients_to_reconnect() {
         .next_of("ConnectResetRequest", Duration::from_secs(5))
         .await;
     assert!(reset.is_some(), "no ConnectResetRequest before the close");
+}
+
+/// `grpc.port` moves the gRPC server off HTTP + 1000 (clients then have to
+/// be told the port: Nacos's `nacos.server.grpc.port.offset` has the same
+/// effect on its side).
+#[tokio::test]
+async fn grpc_port_moves_the_grpc_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let node = TestNode::start_with(|c| c.grpc.port = port).await;
+    assert_eq!(grpc_addr(&node).port(), port);
+    assert_ne!(node.node().addr().port() + 1000, port);
+    let mut client = RawClient::open(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await;
+    let check = client.call("ServerCheckRequest", json!({})).await;
+    assert_ok(&check, "ServerCheckResponse");
 }
 
 #[tokio::test]

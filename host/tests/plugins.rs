@@ -3,6 +3,7 @@
 //! failed client request.
 
 mod common;
+mod grpc_client;
 mod plugins_wat;
 
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use common::plugins::{start_with_plugins, steady_traffic};
 use common::udp::{JAVA, Subscriber};
 use common::{TestNode, wait_for};
+use grpc_client::{RawClient, assert_ok, grpc_addr};
 use plugins_wat as wat;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -101,6 +103,37 @@ async fn listeners_hear_changes() {
         status["calls"].as_u64().unwrap_or(0) >= 1 && status["failures"] == 0
     })
     .await;
+}
+
+/// Changes made over gRPC reach listeners as v1 ones do (one registry, one
+/// notifier): a client's registration, then its instance leaving with its
+/// connection.
+#[tokio::test]
+async fn listeners_hear_grpc_changes() {
+    let dir = tempfile::tempdir().expect("dir");
+    wat::install(dir.path(), "quiet", "listener", &wat::listener(""), "");
+    let node = start_with_plugins(dir.path()).await;
+    let calls = || async {
+        let status = node.plugin("quiet").await;
+        assert_eq!(status["failures"], 0, "{status}");
+        status["calls"].as_u64().unwrap_or(0)
+    };
+    let mut client = RawClient::connect(grpc_addr(&node), "raw", "").await;
+    assert_ok(
+        &client.register("grpc-heard", "127.0.0.1", 1).await,
+        "InstanceResponse",
+    );
+    wait_for("the listener heard the registration", LIMIT, || async {
+        calls().await >= 1
+    })
+    .await;
+    let before = calls().await;
+    drop(client);
+    wait_for("the listener heard the instance leave", LIMIT, || async {
+        calls().await > before
+    })
+    .await;
+    assert!(node.listed("grpc-heard", &[]).await.is_empty());
 }
 
 #[tokio::test]
