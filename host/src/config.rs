@@ -162,6 +162,9 @@ pub struct GrpcConfig {
     pub probe_timeout_ms: u64,
     /// A push not acknowledged within this long is sent again (with the state then).
     pub push_ack_timeout_ms: u64,
+    /// Threads serving the connections (each a single-threaded runtime);
+    /// 0 means one per core.
+    pub transport_threads: usize,
 }
 
 /// WebAssembly plugins.
@@ -406,6 +409,7 @@ impl Default for GrpcConfig {
             idle_probe_ms: 20_000,
             probe_timeout_ms: 5_000,
             push_ack_timeout_ms: 3_000,
+            transport_threads: 0,
         }
     }
 }

@@ -175,19 +175,22 @@ async fn a_replaced_publication_is_pushed_once_in_its_final_state() {
     }
 }
 
-/// Changes faster than the transport threads write their pushes, with no
-/// merge window: each subscriber still gets its pushes in the order they
-/// were decided (each push's `lastRefTime` above the one before, the ports
-/// never going back) and ends on the final state. A thread writes a
-/// change's pushes sixteen at a time and yields between groups; a next
-/// change's pushes must not overtake the rest of the one before. A hundred
-/// subscribers are more than sixteen per thread on machines of up to six
-/// cores.
+/// Changes faster than the node writes their pushes, with no merge window:
+/// each subscriber still gets its pushes in the order they were rendered
+/// (each push's `lastRefTime` above the one before, the ports never going
+/// back), ends on the final state, and gets nothing after it. One transport
+/// thread serves all 48 subscribers and writes a change's pushes sixteen at
+/// a time, yielding between groups: a next change's pushes must not
+/// overtake the rest of the one before.
 #[tokio::test]
 async fn pushes_reach_each_subscriber_in_the_order_decided() {
-    const SUBSCRIBERS: usize = 100;
+    const SUBSCRIBERS: usize = 48;
     const CHANGES: u16 = 30;
-    let node = TestNode::start_with(|c| c.push.merge_window_ms = 0).await;
+    let node = TestNode::start_with(|c| {
+        c.push.merge_window_ms = 0;
+        c.grpc.transport_threads = 1;
+    })
+    .await;
     let mut subscribers = Vec::with_capacity(SUBSCRIBERS);
     for _ in 0..SUBSCRIBERS {
         let mut subscriber = RawClient::connect(grpc_addr(&node), "raw", "").await;
@@ -213,14 +216,16 @@ async fn pushes_reach_each_subscriber_in_the_order_decided() {
                 subscriber.ack(&push).await;
                 let info = &push.body["serviceInfo"];
                 let shown = hosts(info);
-                let port = shown
-                    .first()
-                    .and_then(|h| h.rsplit(':').next())
+                assert_eq!(shown.len(), 1, "a push showed {shown:?}");
+                let port = shown[0]
+                    .rsplit(':')
+                    .next()
                     .and_then(|p| p.parse().ok())
                     .unwrap_or(0);
                 seen.push((info["lastRefTime"].as_i64().unwrap_or(0), port));
-                if shown == [final_host.as_str()] {
-                    return seen;
+                if shown[0] == final_host {
+                    // Kept open: a push after the final one stays unacked.
+                    return (subscriber, seen);
                 }
             }
         });
@@ -232,15 +237,27 @@ async fn pushes_reach_each_subscriber_in_the_order_decided() {
             "InstanceResponse",
         );
     }
-    while let Some(seen) = readers.join_next().await {
-        let seen = seen.expect("reader");
+    let mut kept = Vec::with_capacity(SUBSCRIBERS);
+    while let Some(read) = readers.join_next().await {
+        let (subscriber, seen) = read.expect("reader");
         for pair in seen.windows(2) {
             assert!(
                 pair[0].0 < pair[1].0 && pair[0].1 <= pair[1].1,
                 "a push overtook an earlier one: {seen:?}"
             );
         }
+        kept.push(subscriber);
     }
+    // Every push the node sent was answered (an ack of a push already
+    // replaced by the next counts as unmatched), so none came after a
+    // subscriber's final state.
+    wait_for("every push answered", PUSH_WAIT, || async {
+        let push = &metrics(&node).await["push"];
+        let count = |name: &str| push[name].as_u64().unwrap_or(0);
+        count("sent") > 0 && count("sent") == count("acked") + count("unmatchedAcks")
+    })
+    .await;
+    drop(kept);
 }
 
 #[tokio::test]

@@ -154,8 +154,17 @@ fn grpc(g: &GrpcConfig) -> anyhow::Result<()> {
     {
         bail!("every grpc.* size, limit and interval must be greater than 0");
     }
+    if g.transport_threads > MAX_TRANSPORT_THREADS {
+        bail!(
+            "grpc.transport_threads is {}: at most {MAX_TRANSPORT_THREADS} (0 means one per core)",
+            g.transport_threads
+        );
+    }
     Ok(())
 }
+
+/// More transport threads than this is a typo, not a machine.
+const MAX_TRANSPORT_THREADS: usize = 1024;
 
 /// The auth knobs.
 fn auth(a: &AuthConfig) -> anyhow::Result<()> {
@@ -264,6 +273,8 @@ mod tests {
         ] {
             assert!(refusal(zero).contains("grpc."));
         }
+        let err = refusal(|c| c.grpc.transport_threads = 100_000);
+        assert!(err.contains("grpc.transport_threads is 100000"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! with it. A connection is *registered* once its stream delivered a
 //! `ConnectionSetupRequest`; before that only `ServerCheckRequest` is served.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -60,8 +60,10 @@ pub struct Holdings {
     /// One publication per service: the instances this connection registered
     /// there last (a register or a batch replaces it).
     pub publications: HashMap<ServiceKey, Vec<InstanceId>>,
-    /// Services it subscribed to.
-    pub subscriptions: HashSet<ServiceKey>,
+    /// Services it subscribed to, each with the `lastRefTime` of the last
+    /// push queued to it (0 before the first): a push rendered earlier than
+    /// one already queued is not sent after it.
+    pub subscriptions: HashMap<ServiceKey, i64>,
     /// The last push of each service not acknowledged yet. A newer push of
     /// the service replaces it.
     pub unacked: HashMap<ServiceKey, UnackedPush>,

@@ -148,8 +148,11 @@ impl GrpcDoor {
             addr,
             push_writers: OnceLock::new(),
         });
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let mut threads = TransportThreads::start(&door, addr.port(), cores)?;
+        let count = match door.config.transport_threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n,
+        };
+        let mut threads = TransportThreads::start(&door, addr.port(), count)?;
         let writers = push::start_writers(&door, threads.take_runtimes());
         let _ = door.push_writers.set(writers);
         tasks.spawn(Arc::clone(&door).serve(listener, threads, shutdown.clone()));

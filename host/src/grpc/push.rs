@@ -46,8 +46,8 @@ use crate::wire::SubscriberEntry;
 /// How many pushes a writer queues on their streams before it lets them be
 /// written. A queued push waits until the writer yields its thread: when a
 /// thread queued all its pushes of a change first (500 of 1,000
-/// subscribers on two threads), its first write left 2-4 ms after the
-/// change, and the clients had nothing to read meanwhile. Sixteen at a
+/// subscribers on two threads), its first write left 3-4 ms after it
+/// started on them, and the clients had nothing to read meanwhile. Sixteen at a
 /// time, the first is written once sixteen are queued rather than five
 /// hundred, and the clients read while the node writes; each yield costs
 /// one poll of the thread's sockets (docs/BENCHMARKS.md, "Pushes written as
@@ -82,18 +82,33 @@ pub(crate) fn start_writers(door: &Arc<GrpcDoor>, runtimes: Vec<Handle>) -> Vec<
 /// the thread every [`PUSHES_BETWEEN_WRITES`] so that what was queued is
 /// written (and the acks that came meanwhile read) before the next group.
 /// One task per thread takes every batch, so a connection's pushes leave in
-/// the order they were decided, whichever yields come between them.
+/// the order they were queued, whichever yields come between them (tokio
+/// wakes yielded tasks last in, first out: two tasks yielding in turn
+/// reordered them). Pushes queued out of the order they were rendered are
+/// sorted out by [`GrpcDoor::send_push`].
 async fn write_pushes(door: Weak<GrpcDoor>, mut queue: mpsc::UnboundedReceiver<PushBatch>) {
+    let mut queued = 0;
     while let Some(batch) = queue.recv().await {
         let Some(door) = door.upgrade() else {
             return;
         };
-        for group in batch.pushes.chunks(PUSHES_BETWEEN_WRITES) {
-            for push in group {
+        for push in &batch.pushes {
+            // A push that panics is lost, not the writer (and with it every
+            // later push to this thread's connections).
+            let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 door.send_push(&batch.service, push);
+            }));
+            if sent.is_err() {
+                tracing::warn!(service = %batch.service, connection = %push.conn.id,
+                    "a gRPC push failed to be sent");
             }
-            tokio::task::yield_now().await;
+            queued += 1;
+            if queued == PUSHES_BETWEEN_WRITES {
+                queued = 0;
+                tokio::task::yield_now().await;
+            }
         }
+        // An empty queue gives the thread back anyway (`recv` waits).
     }
 }
 
@@ -135,7 +150,7 @@ impl PushHub {
         if conn.is_released() {
             return false;
         }
-        holdings.subscriptions.insert(service.clone());
+        holdings.subscriptions.entry(service.clone()).or_insert(0);
         let mut subs = self.by_service.entry(service.clone()).or_default();
         let figures = subs
             .get(&conn.id)
@@ -174,7 +189,11 @@ impl PushHub {
         let services: Vec<ServiceKey> = {
             let mut holdings = conn.holdings();
             holdings.unacked.clear();
-            holdings.subscriptions.drain().collect()
+            holdings
+                .subscriptions
+                .drain()
+                .map(|(service, _)| service)
+                .collect()
         };
         for service in services {
             self.forget(&conn.id, &service);
@@ -223,6 +242,9 @@ impl PushHub {
 struct Outgoing {
     conn: Arc<Connection>,
     info: Arc<String>,
+    /// The `lastRefTime` in `info`: the door's ref times only grow, so it
+    /// orders the pushes of one service by when they were rendered.
+    ref_time: i64,
     figures: Arc<SubscriberFigures>,
     sent: Sent,
 }
@@ -296,6 +318,7 @@ impl GrpcDoor {
             outgoing.push(Outgoing {
                 conn: sub.conn,
                 info,
+                ref_time,
                 figures: sub.figures,
                 sent: Sent::First,
             });
@@ -322,27 +345,35 @@ impl GrpcDoor {
                 .and_then(|i| by_thread.get_mut(i))
             {
                 Some(batch) => batch.push(push),
+                // Not reached while the door serves: a connection gets its
+                // thread before it is served, the writers are set before
+                // the first is accepted.
                 None => self.send_push(service, &push),
             }
         }
         for (writer, pushes) in writers.iter().zip(by_thread) {
             if !pushes.is_empty() {
                 let service = service.clone();
-                let _ = writer.send(PushBatch { service, pushes });
+                if writer.send(PushBatch { service, pushes }).is_err() {
+                    tracing::debug!("a gRPC transport thread has stopped: its pushes are dropped");
+                }
             }
         }
     }
 
     /// Sends one push, recorded first as awaiting its ack (so that an ack
     /// always finds it); not sent to a connection that has unsubscribed
-    /// meanwhile.
+    /// meanwhile, nor after a push of the service rendered later (the push
+    /// loop and the resend loop render at the same time; a state the later
+    /// push did not show is a change, which brings a push of its own).
     fn send_push(&self, service: &ServiceKey, push: &Outgoing) {
         let conn = &push.conn;
         let request_id = self.connections.next_request_id();
         {
             let mut holdings = conn.holdings();
-            if !holdings.subscriptions.contains(service) {
-                return;
+            match holdings.subscriptions.get_mut(service) {
+                Some(last) if *last < push.ref_time => *last = push.ref_time,
+                _ => return,
             }
             let unacked = UnackedPush {
                 request_id,
@@ -489,6 +520,7 @@ impl GrpcDoor {
         let again = Outgoing {
             conn: Arc::clone(conn),
             info: Arc::new(info),
+            ref_time,
             figures,
             sent: Sent::Again,
         };

@@ -9,7 +9,8 @@
 //! client notices nothing less than a closed socket (NACOS-V2.md §9) — and
 //! when the transport ends, whoever ended it, the connection is released at
 //! once. Accepted transports are served on the transport threads
-//! (`transports`), one runtime per core.
+//! (`transports`), one runtime per core unless `grpc.transport_threads`
+//! says otherwise.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

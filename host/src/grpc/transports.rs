@@ -1,5 +1,6 @@
 //! The threads that serve gRPC transports: one single-threaded runtime per
-//! core, each serving the connections handed to it for their whole life.
+//! core (or `grpc.transport_threads`), each serving the connections handed
+//! to it for their whole life.
 //!
 //! A transport's work is a chain of small tasks that wake each other: the
 //! HTTP/2 connection task, hyper's task per stream, the stream's reader. On
