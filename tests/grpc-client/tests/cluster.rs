@@ -15,7 +15,7 @@ use anyhow::{Context, ensure};
 use common::{Events, LIMIT, hold};
 use nacos_sdk::api::naming::{NamingService, NamingServiceBuilder};
 use nacre_e2e::cluster::{ClusterOptions, TestCluster};
-use nacre_e2e::naming::{http, wait_hosts};
+use nacre_e2e::naming::{hosts, http, wait_hosts};
 use nacre_e2e::wait::wait_for;
 
 /// `cluster.lease_grace_ms` of the test cluster (the default is 5000).
@@ -186,6 +186,66 @@ async fn a_cut_off_members_clients_are_sent_elsewhere_and_come_back_after_the_he
     elsewhere.finish(LIMIT).await?;
     for i in [x, y, z] {
         wait_hosts(&url(i), "v2-cut", &[], LIMIT).await?;
+    }
+    Ok(())
+}
+
+/// A member that is alive but stalls (stopped with SIGSTOP, as a long pause
+/// or an overloaded host would) keeps its clients' instances on every other
+/// member the whole time, and after it resumes. The others' probes of it
+/// time out, and it would lose its clients' copies on them only after
+/// `down_after_failures` timed-out probes and the lease grace: 2 × 3 s + 4 s
+/// here (docs/DESIGN-V2.md, "Limits"; a 14 s stall in this test saw them go
+/// at 10.2 s).
+#[tokio::test]
+async fn a_stalled_member_keeps_its_clients_instances_everywhere() -> anyhow::Result<()> {
+    const GRACE_MS: u64 = 4_000;
+    const STALL: Duration = Duration::from_millis(1_500);
+    let grace = GRACE_MS.to_string();
+    let cluster = TestCluster::start(
+        ClusterOptions::default().with_env(&[("NACRE_CLUSTER_LEASE_GRACE_MS", &grace)]),
+    )
+    .await?;
+    let addrs = cluster.addrs.clone();
+    let url = |i: usize| format!("http://{}", addrs[i]);
+    let (x, y, z) = (0, 1, 2);
+    let mut pinned = hold(&addrs[x].to_string(), "v2-stalled", 9401, true)?;
+    pinned
+        .expect("registered", LIMIT, |v| v["step"] == "registered")
+        .await?;
+    let expected = ["127.0.0.1:9401"];
+    for i in [x, y, z] {
+        wait_hosts(&url(i), "v2-stalled", &expected, LIMIT).await?;
+    }
+
+    // Watched on the others from the stall until a whole grace after it
+    // (anything the stall set off has happened by then).
+    cluster.pause(x).await?;
+    let stalled = Instant::now();
+    let watch_until = stalled + STALL + Duration::from_millis(GRACE_MS + 1_000);
+    let mut resumed = false;
+    let mut looks = 0;
+    while Instant::now() < watch_until {
+        if !resumed && stalled.elapsed() >= STALL {
+            cluster.resume(x).await?;
+            resumed = true;
+        }
+        for i in [y, z] {
+            let shown = hosts(&url(i), "v2-stalled").await?;
+            ensure!(
+                shown.iter().map(String::as_str).eq(expected),
+                "member {i} showed {shown:?} {:?} into a {STALL:?} stall of the client's member",
+                stalled.elapsed()
+            );
+        }
+        looks += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(resumed && looks > 10, "watched {looks} times");
+    wait_hosts(&url(x), "v2-stalled", &expected, LIMIT).await?;
+    pinned.finish(LIMIT).await?;
+    for i in [x, y, z] {
+        wait_hosts(&url(i), "v2-stalled", &[], LIMIT).await?;
     }
     Ok(())
 }
