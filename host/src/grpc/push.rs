@@ -93,15 +93,7 @@ async fn write_pushes(door: Weak<GrpcDoor>, mut queue: mpsc::UnboundedReceiver<P
             return;
         };
         for push in &batch.pushes {
-            // A push that panics is lost, not the writer (and with it every
-            // later push to this thread's connections).
-            let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                door.send_push(&batch.service, push);
-            }));
-            if sent.is_err() {
-                tracing::warn!(service = %batch.service, connection = %push.conn.id,
-                    "a gRPC push failed to be sent");
-            }
+            door.send_push(&batch.service, push);
             queued += 1;
             if queued == PUSHES_BETWEEN_WRITES {
                 queued = 0;
@@ -353,9 +345,14 @@ impl GrpcDoor {
         }
         for (writer, pushes) in writers.iter().zip(by_thread) {
             if !pushes.is_empty() {
-                let service = service.clone();
-                if writer.send(PushBatch { service, pushes }).is_err() {
-                    tracing::debug!("a gRPC transport thread has stopped: its pushes are dropped");
+                let batch = PushBatch {
+                    service: service.clone(),
+                    pushes,
+                };
+                // Only a writer that ended early (its thread stopped or its
+                // task failed) refuses: say so, pushes are being lost.
+                if writer.send(batch).is_err() {
+                    tracing::warn!(%service, "a gRPC transport thread's push writer has ended: pushes dropped");
                 }
             }
         }
@@ -368,13 +365,14 @@ impl GrpcDoor {
     /// push did not show is a change, which brings a push of its own).
     fn send_push(&self, service: &ServiceKey, push: &Outgoing) {
         let conn = &push.conn;
-        let request_id = self.connections.next_request_id();
+        let request_id;
         {
             let mut holdings = conn.holdings();
             match holdings.subscriptions.get_mut(service) {
                 Some(last) if *last < push.ref_time => *last = push.ref_time,
                 _ => return,
             }
+            request_id = self.connections.next_request_id();
             let unacked = UnackedPush {
                 request_id,
                 sent_at: now_millis(),
