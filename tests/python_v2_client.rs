@@ -6,14 +6,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use nacre_e2e::auth::{WRITER, start_with_users};
 use nacre_e2e::credentials::{self, Held};
 use nacre_e2e::naming::wait_hosts;
 use nacre_e2e::program::Running;
-use nacre_e2e::{
-    TestNode, installed, node_client, repo_root, run_program, target_dir, test_config,
-};
+use nacre_e2e::{TestNode, installed, node_client, repo_root, run_program, target_dir};
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -46,6 +44,16 @@ fn node_script(node: &TestNode, mode: &str, service: &str, port: u16) -> anyhow:
 
 async fn wait_listed(node: &TestNode, service: &str, expected: &[&str]) -> anyhow::Result<()> {
     wait_hosts(&node.url(""), service, expected, STEP_LIMIT).await
+}
+
+/// A Python 3.x client holding one instance of `service` on `node`, once
+/// the node lists it.
+async fn python_holding(node: &TestNode, service: &str, port: u16) -> anyhow::Result<Running> {
+    let mut held = Running::spawn(python_script(node, "hold", service, port)?)?;
+    held.expect("registered", STEP_LIMIT, |v| v["step"] == "registered")
+        .await?;
+    wait_listed(node, service, &[&format!("127.0.0.1:{port}")]).await?;
+    Ok(held)
 }
 
 /// Register, list, subscribe (the callback fires), deregister, batch
@@ -86,10 +94,7 @@ async fn python_sdk_3_naming_over_grpc() -> anyhow::Result<()> {
 #[tokio::test]
 async fn python_client_killed_with_sigkill_disappears() -> anyhow::Result<()> {
     let node = TestNode::start(|_| {}).await?;
-    let mut held = Running::spawn(python_script(&node, "hold", "py-killed", 7001)?)?;
-    held.expect("registered", STEP_LIMIT, |v| v["step"] == "registered")
-        .await?;
-    wait_listed(&node, "py-killed", &["127.0.0.1:7001"]).await?;
+    let held = python_holding(&node, "py-killed", 7001).await?;
     let killed_at = tokio::time::Instant::now();
     held.kill().await?;
     wait_listed(&node, "py-killed", &[]).await?;
@@ -111,19 +116,9 @@ async fn python_client_killed_with_sigkill_disappears() -> anyhow::Result<()> {
 #[tokio::test]
 async fn python_client_reconnects_and_redoes_after_a_node_restart() -> anyhow::Result<()> {
     let first = TestNode::start(|_| {}).await?;
-    let mut held = Running::spawn(python_script(&first, "hold", "py-restart", 7101)?)?;
-    held.expect("registered", STEP_LIMIT, |v| v["step"] == "registered")
-        .await?;
-    wait_listed(&first, "py-restart", &["127.0.0.1:7101"]).await?;
+    let held = python_holding(&first, "py-restart", 7101).await?;
 
-    let TestNode { node, dir } = first;
-    let mut config = test_config(dir.path());
-    config.port = node.addr().port();
-    node.shutdown().await;
-    let node = nacre::Node::start(config)
-        .await
-        .context("restarting on the same ports")?;
-    let again = TestNode { node, dir };
+    let again = first.restart().await?;
     ensure!(
         nacre_e2e::naming::hosts(&again.url(""), "py-restart")
             .await?

@@ -75,6 +75,20 @@ impl TestNode {
         Ok(TestNode { node, dir })
     }
 
+    /// Shuts the node down and starts a new one on the same port and data
+    /// directory, with the test configuration (a `start` tweak is not kept):
+    /// what the node held in memory is gone, as after a process restart.
+    pub async fn restart(self) -> anyhow::Result<TestNode> {
+        let TestNode { node, dir } = self;
+        let mut config = test_config(dir.path());
+        config.port = node.addr().port();
+        node.shutdown().await;
+        let node = Node::start(config)
+            .await
+            .context("restarting on the same ports")?;
+        Ok(TestNode { node, dir })
+    }
+
     /// `host:port`, as Nacos clients take a server address.
     pub fn address(&self) -> String {
         self.node.addr().to_string()

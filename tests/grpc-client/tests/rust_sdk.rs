@@ -8,11 +8,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use common::{Events, LIMIT, addrs, client, hold};
 use nacos_sdk::api::error::Error as SdkError;
 use nacos_sdk::api::naming::ServiceInstance;
-use nacre::{Config, Node};
 use nacre_e2e::TestNode;
 use nacre_e2e::naming::{hosts, wait_hosts};
 
@@ -160,9 +159,7 @@ async fn rust_sdk_naming_over_grpc() -> anyhow::Result<()> {
 async fn rust_client_killed_with_sigkill_disappears() -> anyhow::Result<()> {
     let node = TestNode::start(|_| {}).await?;
     let addr = node.address();
-    let mut held = hold(&addr, "rs-killed", 8501, true)?;
-    held.expect("registered", LIMIT, |v| v["step"] == "registered")
-        .await?;
+    let held = hold(&addr, "rs-killed", 8501, true).await?;
     wait_listed(&addr, "rs-killed", &["127.0.0.1:8501"], LIMIT).await?;
     held.kill().await?;
     wait_listed(&addr, "rs-killed", &[], Duration::from_secs(5)).await
@@ -174,9 +171,7 @@ async fn rust_client_killed_with_sigkill_disappears() -> anyhow::Result<()> {
 async fn rust_client_closed_without_deregistering_disappears() -> anyhow::Result<()> {
     let node = TestNode::start(|_| {}).await?;
     let addr = node.address();
-    let mut held = hold(&addr, "rs-closed", 8551, false)?;
-    held.expect("registered", LIMIT, |v| v["step"] == "registered")
-        .await?;
+    let held = hold(&addr, "rs-closed", 8551, false).await?;
     wait_listed(&addr, "rs-closed", &["127.0.0.1:8551"], LIMIT).await?;
     held.finish(LIMIT).await?;
     wait_listed(&addr, "rs-closed", &[], Duration::from_secs(5)).await
@@ -188,24 +183,10 @@ async fn rust_client_closed_without_deregistering_disappears() -> anyhow::Result
 async fn clients_reconnect_and_redo_after_a_node_restart() -> anyhow::Result<()> {
     let first = TestNode::start(|_| {}).await?;
     let addr = first.address();
-    let mut held = hold(&addr, "rs-restart", 8601, true)?;
-    held.expect("registered", LIMIT, |v| v["step"] == "registered")
-        .await?;
+    let held = hold(&addr, "rs-restart", 8601, true).await?;
     wait_listed(&addr, "rs-restart", &["127.0.0.1:8601"], LIMIT).await?;
 
-    let TestNode { node, dir } = first;
-    let mut config: Config = Config {
-        bind: [127, 0, 0, 1].into(),
-        port: node.addr().port(),
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    config.persistent.sync_writes = false;
-    config.health.probe_enabled = false;
-    node.shutdown().await;
-    let node = Node::start(config)
-        .await
-        .context("restarting on the same ports")?;
+    let again = first.restart().await?;
     ensure!(
         listed(&addr, "rs-restart").await?.is_empty(),
         "ephemeral data came back by itself"
@@ -219,7 +200,6 @@ async fn clients_reconnect_and_redo_after_a_node_restart() -> anyhow::Result<()>
     .await?;
     held.finish(LIMIT).await?;
     wait_listed(&addr, "rs-restart", &[], LIMIT).await?;
-    node.shutdown().await;
-    drop(dir);
+    again.node.shutdown().await;
     Ok(())
 }

@@ -82,15 +82,24 @@ impl Events {
     }
 }
 
-/// One `nacos-rust-hold` process: an SDK client of `servers` that registers
-/// one instance, and on stdin's close deregisters it (unless `deregister`
-/// is false: then it just exits, closing its connection).
-pub fn hold(servers: &str, service: &str, port: u16, deregister: bool) -> anyhow::Result<Running> {
+/// One `nacos-rust-hold` process, once it has registered (within
+/// [`LIMIT`]): an SDK client of `servers` holding one instance, which on
+/// stdin's close it deregisters (unless `deregister` is false: then it just
+/// exits, closing its connection).
+pub async fn hold(
+    servers: &str,
+    service: &str,
+    port: u16,
+    deregister: bool,
+) -> anyhow::Result<Running> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nacos-rust-hold"));
     cmd.env("DEREGISTER", if deregister { "1" } else { "0" })
         .env("NACOS_ADDR", servers)
         .env("SERVICE", service)
         .env("PORT", port.to_string())
         .env("RUST_LOG", "off");
-    Running::spawn(cmd)
+    let mut held = Running::spawn(cmd)?;
+    held.expect("registered", LIMIT, |v| v["step"] == "registered")
+        .await?;
+    Ok(held)
 }
