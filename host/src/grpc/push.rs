@@ -15,8 +15,10 @@
 //!   connection that is gone counts as done.
 //! - Pushes and resends are sent from the transport thread serving each
 //!   connection (`transports`), by one writer task per thread that takes
-//!   them in the order they were decided and lets them be written a few at
-//!   a time; each is recorded as awaiting its ack before it is queued.
+//!   them in the order they were queued and lets them be written a few at
+//!   a time; a push rendered before one already queued to the same
+//!   subscriber is dropped, and each is recorded as awaiting its ack
+//!   before it is queued.
 //! - Sends never wait: a client that does not read fills its own bounded
 //!   queue and nobody else's (see `liveness` for what happens to it then).
 
